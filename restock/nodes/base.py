@@ -1,0 +1,198 @@
+"""What every restock node shares: declared parameters, record topics, diagnostics, a clean main().
+
+A node subclasses :class:`RestockNode`, lists its :class:`~restock.params.ParamSpec` in
+``PARAMS``, and is started by :func:`run_node`. A bad parameter file or value stops the node
+at start with the file and key (exit status 2); a malformed record on any subscribed topic is
+logged with the reason and dropped; diagnostics report the node's health once a second on a
+steady clock, so they keep coming when sim time stops.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, TypeVar
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
+from rclpy.clock import Clock, ClockType
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from std_msgs.msg import String
+
+from restock import records, topics
+from restock.params import ConfigError, ParamSpec, ParamValue, params_files_from_args, precheck_args
+from restock.paths import DEFAULT_STORE, store_file
+from restock.store.description import Store, StoreError, load_store
+
+STORE_FILE = ParamSpec("store_file", str, "", "Store description file (config/stores/*.yaml); empty: the default store")
+
+R = TypeVar("R", bound=records.Record)
+
+OK, WARN, ERROR, STALE = (DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR, DiagnosticStatus.STALE)
+
+_PARAM_TYPES = {
+    bool: ParameterType.PARAMETER_BOOL,
+    int: ParameterType.PARAMETER_INTEGER,
+    float: ParameterType.PARAMETER_DOUBLE,
+    str: ParameterType.PARAMETER_STRING,
+}
+_LIST_TYPES = {str: ParameterType.PARAMETER_STRING_ARRAY, float: ParameterType.PARAMETER_DOUBLE_ARRAY}
+
+RECORD_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def descriptor(spec: ParamSpec) -> ParameterDescriptor:
+    desc = ParameterDescriptor(
+        name=spec.name,
+        type=_LIST_TYPES[spec.item_type or str] if spec.type is list else _PARAM_TYPES[spec.type],
+        description=spec.description,
+        read_only=spec.read_only,
+    )
+    if spec.choices:
+        desc.additional_constraints = f"one of {list(spec.choices)}"
+    if spec.type is float and (spec.min is not None or spec.max is not None):
+        desc.floating_point_range = [
+            FloatingPointRange(
+                from_value=float(spec.min if spec.min is not None else -1e308),
+                to_value=float(spec.max if spec.max is not None else 1e308),
+                step=0.0,
+            )
+        ]
+    elif spec.type is int and (spec.min is not None or spec.max is not None):
+        desc.integer_range = [
+            IntegerRange(
+                from_value=int(spec.min if spec.min is not None else -(2**63)),
+                to_value=int(spec.max if spec.max is not None else 2**63 - 1),
+                step=1,
+            )
+        ]
+    return desc
+
+
+class RestockNode(Node):
+    """A Node with checked parameters, record helpers and diagnostics."""
+
+    PARAMS: ClassVar[tuple[ParamSpec, ...]] = ()
+    NODE_NAME: ClassVar[str] = ""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(self.NODE_NAME, **kwargs)
+        self.p: dict[str, ParamValue] = self._declare_checked_parameters()
+        self._health: tuple[int, str] = (OK, "starting")
+        self._health_values: dict[str, str] = {}
+        self.records_dropped = 0
+        self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
+        self._diag_timer = self.create_timer(
+            1.0, self._publish_diagnostics, clock=Clock(clock_type=ClockType.STEADY_TIME)
+        )
+
+    # --- parameters ---------------------------------------------------------------------
+
+    def _declare_checked_parameters(self) -> dict[str, ParamValue]:
+        files = params_files_from_args(sys.argv)
+        values: dict[str, ParamValue] = {}
+        for spec in self.PARAMS:
+            try:
+                param = self.declare_parameter(spec.name, spec.default, descriptor(spec))
+                value = param.value
+            except Exception as err:  # rclpy raises several types for a bad override
+                raise ConfigError(f"{self._source(files)}: {self.get_name()}.{spec.name}: {err}") from None
+            values[spec.name] = spec.check(value, f"{self._source(files)}: {self.get_name()}.")
+        return values
+
+    @staticmethod
+    def _source(files: Sequence[object]) -> str:
+        return ", ".join(str(f) for f in files) if files else "parameters"
+
+    def load_store(self) -> Store:
+        """The store description named by the store_file parameter; a bad file stops the node."""
+        path = store_file(str(self.p.get("store_file") or DEFAULT_STORE))
+        try:
+            return load_store(path)
+        except StoreError as err:
+            raise ConfigError(str(err)) from None
+
+    # --- records ------------------------------------------------------------------------
+
+    def create_record_publisher(self, topic: str, qos: QoSProfile = RECORD_QOS) -> Callable[[records.Record], None]:
+        pub = self.create_publisher(String, topic, qos)
+
+        def publish(record: records.Record) -> None:
+            pub.publish(String(data=records.encode(record)))
+
+        return publish
+
+    def create_record_subscription(
+        self, record_type: type[R], topic: str, callback: Callable[[R], None], qos: QoSProfile = RECORD_QOS
+    ) -> Any:
+        """Subscribe to a record topic; malformed records are logged with the reason and dropped."""
+
+        def on_message(msg: String) -> None:
+            try:
+                record = records.decode(msg.data, record_type)
+            except records.RecordError as err:
+                self.records_dropped += 1
+                self.get_logger().warning(f"dropped a malformed record on {topic}: {err}")
+                return
+            callback(record)
+
+        return self.create_subscription(String, topic, on_message, qos)
+
+    # --- health -------------------------------------------------------------------------
+
+    def set_health(self, level: int, message: str, **values: object) -> None:
+        self._health = (level, message)
+        self._health_values.update({k: str(v) for k, v in values.items()})
+
+    def now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _publish_diagnostics(self) -> None:
+        level, message = self._health
+        status = DiagnosticStatus(
+            level=level,
+            name=f"restock: {self.get_fully_qualified_name()}",
+            message=message,
+            hardware_id=self.get_fully_qualified_name(),
+            values=[
+                KeyValue(key=k, value=v)
+                for k, v in {**self._health_values, "records_dropped": str(self.records_dropped)}.items()
+            ],
+        )
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self._diag_pub.publish(msg)
+
+
+def run_node(node_cls: type[RestockNode], args: Sequence[str] | None = None, threads: int = 1) -> int:
+    """The minimal-node main(): check config, init, spin, shut down cleanly. Returns the exit status."""
+    argv = list(sys.argv if args is None else args)
+    try:
+        precheck_args(argv, node_cls.NODE_NAME, node_cls.PARAMS)
+    except ConfigError as err:
+        print(f"[{node_cls.NODE_NAME}] configuration error: {err}", file=sys.stderr, flush=True)
+        return 2
+    rclpy.init(args=argv)
+    node: RestockNode | None = None
+    try:
+        node = node_cls()
+        executor = MultiThreadedExecutor(num_threads=threads) if threads > 1 else SingleThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except ConfigError as err:
+        print(f"[{node_cls.NODE_NAME}] configuration error: {err}", file=sys.stderr, flush=True)
+        return 2
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            shutdown = getattr(node, "on_shutdown", None)
+            if callable(shutdown):
+                shutdown()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0

@@ -1,0 +1,149 @@
+"""Node parameters as a declaration: type, default, description and allowed range in one place.
+
+Pure Python (no rclpy): the node base declares these with ROS descriptors, and the same
+specs check parameter files before the node starts, so a bad value or a bad YAML file
+stops the node with the file, the key and the allowed range.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ParamValue = bool | int | float | str | list[str] | list[float]
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names where (file and key) and why."""
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    type: type  # bool, int, float, str, or list (of str/float, see item_type)
+    default: Any
+    description: str
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[Any, ...] | None = None
+    item_type: type | None = None  # for lists
+    read_only: bool = True
+
+    def check(self, value: Any, where: str) -> ParamValue:
+        """Return the value coerced to the declared type, or raise ConfigError naming ``where``."""
+        key = f"{where}{self.name}"
+        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if self.type is list:
+            if not isinstance(value, list):
+                raise ConfigError(f"{key}: expected a list, got {value!r}")
+            item = self.item_type or str
+            out = []
+            for i, v in enumerate(value):
+                if item is float and isinstance(v, int) and not isinstance(v, bool):
+                    v = float(v)
+                if not isinstance(v, item) or (isinstance(v, bool) and item is not bool):
+                    raise ConfigError(f"{key}[{i}]: expected {item.__name__}, got {v!r}")
+                out.append(v)
+            return out
+        if not isinstance(value, self.type) or (isinstance(value, bool) and self.type is not bool):
+            raise ConfigError(f"{key}: expected {self.type.__name__}, got {value!r} ({type(value).__name__})")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{key}: {value} is not a finite number")
+        if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
+            raise ConfigError(f"{key}: {value} is outside the allowed range [{self.min}, {self.max}]")
+        if self.choices is not None and value not in self.choices:
+            raise ConfigError(f"{key}: {value!r} is not one of {list(self.choices)}")
+        return value
+
+
+def params_files_from_args(args: Sequence[str]) -> list[Path]:
+    """The files given with ``--params-file`` in a ROS argument list."""
+    files = []
+    for i, arg in enumerate(args):
+        if arg == "--params-file" and i + 1 < len(args):
+            files.append(Path(args[i + 1]))
+    return files
+
+
+def node_name_from_args(args: Sequence[str], default: str) -> str:
+    """The node name after ``-r __node:=NAME`` remapping, else ``default``."""
+    name = default
+    for i, arg in enumerate(args):
+        if arg in ("-r", "--remap") and i + 1 < len(args) and args[i + 1].startswith("__node:="):
+            name = args[i + 1].split(":=", 1)[1]
+    return name
+
+
+def namespace_from_args(args: Sequence[str]) -> str:
+    ns = "/"
+    for i, arg in enumerate(args):
+        if arg in ("-r", "--remap") and i + 1 < len(args) and args[i + 1].startswith("__ns:="):
+            ns = args[i + 1].split(":=", 1)[1]
+    return ns
+
+
+def _matching_sections(data: dict, node_name: str, namespace: str) -> list[str]:
+    full = f"{namespace.rstrip('/')}/{node_name}"
+    names = {node_name, full, full.lstrip("/"), "/**", "**"}
+    return [k for k in data if k in names]
+
+
+def load_params_file(path: Path, node_name: str, namespace: str, specs: Iterable[ParamSpec]) -> dict[str, ParamValue]:
+    """Check one ROS parameter file for this node: YAML syntax, layout, unknown keys, types, ranges."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the parameter file ({err.strerror})") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of node names to ros__parameters")
+    by_name = {s.name: s for s in specs}
+    values: dict[str, ParamValue] = {}
+    for section in _matching_sections(data, node_name, namespace):
+        body = data[section]
+        if not isinstance(body, dict) or "ros__parameters" not in body:
+            raise ConfigError(f"{path}: {section}: expected a 'ros__parameters' mapping")
+        params = body["ros__parameters"]
+        if not isinstance(params, dict):
+            raise ConfigError(f"{path}: {section}.ros__parameters: expected a mapping")
+        for key, value in _flatten(params):
+            where = f"{path}: {section}.ros__parameters."
+            if key in ("use_sim_time",):
+                if not isinstance(value, bool):
+                    raise ConfigError(f"{where}{key}: expected bool, got {value!r}")
+                continue
+            spec = by_name.get(key)
+            if spec is None:
+                # Each file is given to one kind of node only, so a wildcard section is checked too.
+                raise ConfigError(f"{where}{key}: unknown parameter (this node has {sorted(by_name)})")
+            values[key] = spec.check(value, where)
+    return values
+
+
+def _flatten(params: dict, prefix: str = "") -> list[tuple[str, Any]]:
+    out = []
+    for k, v in params.items():
+        name = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.extend(_flatten(v, f"{name}."))
+        else:
+            out.append((name, v))
+    return out
+
+
+def precheck_args(args: Sequence[str], default_node_name: str, specs: Iterable[ParamSpec]) -> None:
+    """Check every --params-file before rclpy reads them (rclpy's own error names no key)."""
+    specs = list(specs)
+    name = node_name_from_args(args, default_node_name)
+    ns = namespace_from_args(args)
+    for path in params_files_from_args(args):
+        load_params_file(path, name, ns, specs)

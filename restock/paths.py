@@ -1,0 +1,44 @@
+"""Where the installed package's shared files are: share/restock through the ament index.
+
+Falls back to the source tree when run from a checkout that is not installed.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
+
+
+@cache
+def share_dir() -> Path:
+    try:
+        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+
+        try:
+            return Path(get_package_share_directory("restock"))
+        except PackageNotFoundError:
+            pass
+    except ImportError:
+        pass
+    return SOURCE_ROOT
+
+
+def config_file(name: str) -> Path:
+    """A file under config/, from the installed share/ (or the source tree)."""
+    installed = share_dir() / "config" / name
+    return installed if installed.exists() else SOURCE_ROOT / "config" / name
+
+
+def store_file(name: str) -> Path:
+    """A store description by file name (corner_store.yaml) or by path."""
+    path = Path(name)
+    if path.exists():
+        return path
+    if not name.endswith(".yaml"):
+        name += ".yaml"
+    return config_file(f"stores/{name}")
+
+
+DEFAULT_STORE = "corner_store.yaml"
