@@ -13,6 +13,9 @@ SOURCE_ROOT = Path(__file__).resolve().parent.parent
 
 @cache
 def share_dir() -> Path:
+    """share/restock of the installed package, or the checkout this module was imported from."""
+    if (SOURCE_ROOT / "package.xml").exists():
+        return SOURCE_ROOT  # running from a source checkout (tests, development): its config wins
     try:
         from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 
