@@ -150,6 +150,39 @@ class SaleEvent(Record):
     source: Literal["pos", "inferred", "log"] = "pos"
 
 
+# --- the simulator's ground truth (evaluation only: never read by the stack) -------------
+
+
+class LaneTruth(Record):
+    KIND: ClassVar[str] = "lane_truth"
+    sku: Id  # the planogram's SKU for the lane
+    capacity: Annotated[int, Field(ge=0)]
+    count: Annotated[int, Field(ge=0)]  # containers of any SKU in the lane
+    items: list[Id]  # front first: SKU ids, "unfamiliar" or "obstruction"
+
+
+class SimEvent(Record):
+    KIND: ClassVar[str] = "sim_event"
+    stamp: Stamp
+    kind: Id  # sale, lost_sale, refill, grasp, grasp_slipped, placed, dropped, arm_collision, unfamiliar, ...
+    lane_id: Id | None = None
+    sku: Id | None = None
+    detail: Annotated[str, Field(max_length=2000)] = ""
+
+
+class SimGroundTruth(Record):
+    """What is really in the simulated store: for evaluation only, never used by the stack."""
+
+    KIND: ClassVar[str] = "sim_ground_truth"
+    stamp: Stamp
+    lanes: dict[str, LaneTruth]
+    stock: dict[str, Annotated[int, Field(ge=0)]]  # back-room stock location -> containers
+    sales: dict[str, Annotated[int, Field(ge=0)]]  # SKU -> containers sold since the start
+    lost_sales: dict[str, Annotated[int, Field(ge=0)]]  # SKU -> containers wanted from an empty lane
+    held: Id | None = None  # what the gripper holds
+    events: list[SimEvent] = []  # since the previous ground-truth message
+
+
 RECORD_TYPES: dict[str, type[Record]] = {
     cls.KIND: cls
     for cls in (
@@ -162,6 +195,9 @@ RECORD_TYPES: dict[str, type[Record]] = {
         HandoffResolution,
         TeleopStatus,
         SaleEvent,
+        LaneTruth,
+        SimEvent,
+        SimGroundTruth,
     )
 }
 
