@@ -1,0 +1,212 @@
+"""The shelf detector at run time: an Ultralytics YOLO model exported to ONNX, run with ONNX Runtime.
+
+No torch, no Ultralytics here: pre-processing (letterbox), the model, and post-processing
+(confidence threshold, class-aware non-maximum suppression, boxes back to image pixels) are
+numpy + Pillow + ONNX Runtime, so the camera nodes stay light.
+
+The ONNX output of a YOLOv8/11 detection head is ``(1, 4 + n_classes, n_anchors)``: box centre
+and size in input pixels, then per-class scores (already sigmoid).
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from restock.vision.classes import CLASSES
+
+LETTERBOX_FILL = 114  # Ultralytics pads with grey 114; train and run time must agree.
+DEFAULT_MODEL = Path(__file__).parent / "models" / "shelf_detector.onnx"
+
+
+class DetectorError(RuntimeError):
+    """A model that cannot be used, or a frame it cannot take; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Detections:
+    """Boxes (N, 4) as x1 y1 x2 y2 in image pixels, scores (N,), class ids (N,)."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    class_ids: np.ndarray
+    names: tuple[str, ...] = field(default=CLASSES)
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    @classmethod
+    def empty(cls, names: tuple[str, ...] = CLASSES) -> Detections:
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64), names)
+
+    def of_class(self, class_id: int) -> Detections:
+        keep = self.class_ids == class_id
+        return Detections(self.boxes[keep], self.scores[keep], self.class_ids[keep], self.names)
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How an image was fitted into the model input: scale, then padding (left, top)."""
+
+    scale: float
+    pad_x: float
+    pad_y: float
+
+    def to_image(self, boxes: np.ndarray, width: int, height: int) -> np.ndarray:
+        out = boxes.astype(np.float32).copy()
+        out[:, [0, 2]] = (out[:, [0, 2]] - self.pad_x) / self.scale
+        out[:, [1, 3]] = (out[:, [1, 3]] - self.pad_y) / self.scale
+        out[:, [0, 2]] = out[:, [0, 2]].clip(0, width)
+        out[:, [1, 3]] = out[:, [1, 3]].clip(0, height)
+        return out
+
+
+def letterbox(rgb: np.ndarray, input_h: int, input_w: int) -> tuple[np.ndarray, Letterbox]:
+    """Resize keeping the aspect ratio and pad to (input_h, input_w); returns NCHW float32 in [0, 1]."""
+    h, w = rgb.shape[:2]
+    scale = min(input_h / h, input_w / w)
+    nh, nw = round(h * scale), round(w * scale)
+    resized = rgb if (nh, nw) == (h, w) else np.asarray(Image.fromarray(rgb).resize((nw, nh), Image.BILINEAR))
+    pad_y, pad_x = (input_h - nh) // 2, (input_w - nw) // 2
+    canvas = np.full((input_h, input_w, 3), LETTERBOX_FILL, np.uint8)
+    canvas[pad_y : pad_y + nh, pad_x : pad_x + nw] = resized
+    tensor = canvas.transpose(2, 0, 1)[None].astype(np.float32) * (1.0 / 255.0)
+    return tensor, Letterbox(scale, float(pad_x), float(pad_y))
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix (len(a), len(b)) of x1 y1 x2 y2 boxes."""
+    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod((rb - lt).clip(0), axis=2)
+    area_a = np.prod((a[:, 2:] - a[:, :2]).clip(0), axis=1)
+    area_b = np.prod((b[:, 2:] - b[:, :2]).clip(0), axis=1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Indices of the boxes kept by greedy non-maximum suppression, best first."""
+    order = np.argsort(-scores, kind="stable")
+    keep: list[int] = []
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        if order.size == 1:
+            break
+        ious = box_iou(boxes[i], boxes[order[1:]])[0]
+        order = order[1:][ious <= iou_threshold]
+    return np.asarray(keep, np.int64)
+
+
+def postprocess(
+    output: np.ndarray,
+    conf_threshold: float = 0.25,
+    iou_threshold: float = 0.5,
+    max_detections: int = 300,
+    names: tuple[str, ...] = CLASSES,
+) -> Detections:
+    """Raw head output (1, 4 + C, N) -> detections in model-input pixels (class-aware NMS)."""
+    out = np.asarray(output)
+    if out.ndim != 3 or out.shape[0] != 1 or out.shape[1] != 4 + len(names):
+        raise DetectorError(f"model output shape {out.shape} is not (1, 4 + {len(names)} classes, anchors)")
+    pred = out[0].T  # (N, 4 + C)
+    scores_all = pred[:, 4:]
+    class_ids = scores_all.argmax(axis=1)
+    scores = scores_all[np.arange(len(pred)), class_ids]
+    keep = scores >= conf_threshold
+    if not keep.any():
+        return Detections.empty(names)
+    xywh, scores, class_ids = pred[keep, :4], scores[keep], class_ids[keep]
+    boxes = np.column_stack(
+        [
+            xywh[:, 0] - xywh[:, 2] / 2,
+            xywh[:, 1] - xywh[:, 3] / 2,
+            xywh[:, 0] + xywh[:, 2] / 2,
+            xywh[:, 1] + xywh[:, 3] / 2,
+        ]
+    )
+    # Class-aware NMS in one pass: offset each class's boxes so classes never overlap.
+    offset = class_ids[:, None].astype(np.float64) * 10_000.0
+    kept = nms(boxes + offset, scores, iou_threshold)[:max_detections]
+    return Detections(boxes[kept].astype(np.float32), scores[kept].astype(np.float32), class_ids[kept], names)
+
+
+def _names_from_metadata(meta: dict[str, str]) -> tuple[str, ...] | None:
+    text = meta.get("names")
+    if not text:
+        return None
+    try:
+        parsed = ast.literal_eval(text)  # Ultralytics writes a dict repr {0: 'bottle', ...}
+    except (ValueError, SyntaxError):
+        return None
+    if isinstance(parsed, dict):
+        return tuple(str(parsed[k]) for k in sorted(parsed))
+    if isinstance(parsed, list | tuple):
+        return tuple(str(n) for n in parsed)
+    return None
+
+
+class OnnxDetector:
+    """Load an exported model once; :meth:`detect` takes an RGB uint8 (H, W, 3) frame."""
+
+    def __init__(
+        self,
+        model_path: str | Path = DEFAULT_MODEL,
+        conf_threshold: float = 0.25,
+        iou_threshold: float = 0.5,
+        threads: int = 0,
+    ) -> None:
+        import onnxruntime as ort  # imported here so pure post-processing tests need no runtime
+
+        self.path = Path(model_path)
+        if not self.path.is_file():
+            raise DetectorError(f"model file {self.path} does not exist (train one: restock train-detector)")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        if threads > 0:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as err:  # ORT raises its own exception types for a corrupt or wrong file
+            raise DetectorError(f"model file {self.path} cannot be loaded by ONNX Runtime: {err}") from None
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1 or len(inputs[0].shape) != 4:
+            raise DetectorError(f"model {self.path} does not take one NCHW image input")
+        self.input_name = inputs[0].name
+        _, _, h, w = inputs[0].shape
+        if not isinstance(h, int) or not isinstance(w, int):
+            raise DetectorError(f"model {self.path} has a dynamic input size; export it with a fixed imgsz")
+        self.input_h, self.input_w = h, w
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.names = _names_from_metadata(meta) or CLASSES
+        if self.names[: len(CLASSES)] != CLASSES[: len(self.names)]:
+            raise DetectorError(f"model {self.path} has classes {list(self.names)}, expected {list(CLASSES)}")
+        self.conf_threshold = conf_threshold
+        self.iou_threshold = iou_threshold
+        self.description = f"{self.path.name} ({self.input_w}x{self.input_h}, {len(self.names)} classes)"
+
+    def raw(self, tensor: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: tensor})[0]
+
+    def detect(self, rgb: np.ndarray) -> Detections:
+        check_frame(rgb)
+        tensor, lb = letterbox(rgb, self.input_h, self.input_w)
+        dets = postprocess(self.raw(tensor), self.conf_threshold, self.iou_threshold, names=self.names)
+        h, w = rgb.shape[:2]
+        return Detections(lb.to_image(dets.boxes, w, h), dets.scores, dets.class_ids, dets.names)
+
+
+def check_frame(rgb: np.ndarray) -> None:
+    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        shape = getattr(rgb, "shape", None)
+        dtype = getattr(rgb, "dtype", None)
+        raise DetectorError(f"expected an RGB uint8 (H, W, 3) frame, got shape {shape} dtype {dtype}")
+    if rgb.shape[0] < 16 or rgb.shape[1] < 16:
+        raise DetectorError(f"frame of {rgb.shape[1]}x{rgb.shape[0]} is too small")

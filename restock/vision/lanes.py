@@ -1,0 +1,223 @@
+"""From detections to lanes: where each lane's front slot appears in a camera, and what is in it.
+
+Each lane's front slot is the box a front container occupies (the lane's SKU size at
+:meth:`LaneView.front_point`); its eight corners projected through the camera's calibration
+give the pixel box where the camera sees that lane's front. The same boxes label the
+simulator's ``empty_front`` class, so training and run time agree on what a lane front is.
+
+One frame's reading of a lane (:class:`LaneReading`) is raw evidence; the temporal filter
+(:mod:`restock.vision.lane_filter`) turns readings into the published state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from restock.store.camera import CameraModel
+from restock.store.description import LaneView, Sku, Store
+from restock.vision.classes import CLASSES, CONTAINER_IDS, EMPTY_FRONT, HAND, OBSTRUCTION, UNFAMILIAR_ITEM
+from restock.vision.detector import Detections
+
+Evidence = Literal["present", "empty", "occluded", "none"]
+
+
+def slot_corners(lane: LaneView, index_from_front: int = 0) -> np.ndarray:
+    """The 8 corners (8, 3) of the box a container of the lane's SKU fills at that slot."""
+    cx, cy, cz = lane.slot_centre(index_from_front)
+    sku = lane.sku
+    dx, dy, dz = sku.across / 2, sku.along / 2, sku.height / 2
+    return np.array([[cx + sx * dx, cy + sy * dy, cz + sz * dz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)])
+
+
+def project_box(camera: CameraModel, corners: np.ndarray) -> tuple[float, float, float, float] | None:
+    """Pixel box (x1, y1, x2, y2) of 3-D corners, clipped to the image; None if behind or outside."""
+    uv, depth = camera.project(corners)
+    if np.any(depth <= 1e-6):
+        return None
+    x1, y1 = uv.min(axis=0)
+    x2, y2 = uv.max(axis=0)
+    x1, x2 = max(0.0, x1), min(float(camera.width), x2)
+    y1, y2 = max(0.0, y1), min(float(camera.height), y2)
+    if x2 - x1 < 1 or y2 - y1 < 1:
+        return None
+    return (float(x1), float(y1), float(x2), float(y2))
+
+
+@dataclass(frozen=True)
+class LaneRegion:
+    """A lane as one camera sees it: its front-slot box in pixels."""
+
+    lane: LaneView
+    box: tuple[float, float, float, float]
+
+    @property
+    def id(self) -> str:
+        return self.lane.id
+
+
+def lane_regions(store: Store, camera_id: str, camera: CameraModel | None = None) -> list[LaneRegion]:
+    """The lanes whose front the camera sees, with their front-slot boxes (calibration: ``camera``)."""
+    model = camera or store.camera(camera_id).model
+    regions = []
+    for lane in store.lanes:
+        if not model.sees(np.array(lane.front_point())):
+            continue
+        box = project_box(model, slot_corners(lane))
+        if box is not None:
+            regions.append(LaneRegion(lane, box))
+    return regions
+
+
+@dataclass(frozen=True)
+class LaneReading:
+    """What one frame says about one lane's front."""
+
+    lane_id: str
+    evidence: Evidence
+    confidence: float = 0.0
+    kind_seen: str | None = None  # container kind detected at the front
+    sku_seen: str | None = None
+    unfamiliar: bool = False
+    obstruction: bool = False
+    hand: bool = False
+    box: tuple[float, float, float, float] | None = None  # the detection that decided it
+    flag_box: tuple[float, float, float, float] | None = None  # the unfamiliar item / obstruction
+
+
+def _overlap_of(region: tuple[float, float, float, float], boxes: np.ndarray) -> np.ndarray:
+    """Fraction of the region covered by each box (N,)."""
+    if len(boxes) == 0:
+        return np.zeros(0)
+    x1 = np.maximum(region[0], boxes[:, 0])
+    y1 = np.maximum(region[1], boxes[:, 1])
+    x2 = np.minimum(region[2], boxes[:, 2])
+    y2 = np.minimum(region[3], boxes[:, 3])
+    inter = (x2 - x1).clip(0) * (y2 - y1).clip(0)
+    area = max((region[2] - region[0]) * (region[3] - region[1]), 1e-9)
+    return inter / area
+
+
+def _iou_with(region: tuple[float, float, float, float], boxes: np.ndarray) -> np.ndarray:
+    if len(boxes) == 0:
+        return np.zeros(0)
+    x1 = np.maximum(region[0], boxes[:, 0])
+    y1 = np.maximum(region[1], boxes[:, 1])
+    x2 = np.minimum(region[2], boxes[:, 2])
+    y2 = np.minimum(region[3], boxes[:, 3])
+    inter = (x2 - x1).clip(0) * (y2 - y1).clip(0)
+    area_r = (region[2] - region[0]) * (region[3] - region[1])
+    area_b = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return inter / np.maximum(area_r + area_b - inter, 1e-9)
+
+
+@dataclass(frozen=True)
+class MatchConfig:
+    min_iou: float = 0.3  # a container / empty-front detection belongs to a lane front at this IoU
+    hand_cover: float = 0.15  # a hand covering this fraction of a front hides it
+    flag_cover: float = 0.25  # an unfamiliar item / obstruction covering this fraction of a front concerns the lane
+
+
+def read_lanes(
+    regions: list[LaneRegion],
+    dets: Detections,
+    rgb: np.ndarray | None = None,
+    skus: dict[str, Sku] | None = None,
+    config: MatchConfig = MatchConfig(),
+) -> list[LaneReading]:
+    """One frame's evidence per lane. With ``rgb`` and ``skus``, a container's SKU is read from its colours."""
+    cls = dets.class_ids
+    container_mask = np.isin(cls, list(CONTAINER_IDS))
+    readings = []
+    for region in regions:
+        hand_cov = _overlap_of(region.box, dets.boxes[cls == HAND])
+        hand = bool((hand_cov >= config.hand_cover).any())
+        flag_box = None
+        flags = {}
+        for name, cid in (("unfamiliar", UNFAMILIAR_ITEM), ("obstruction", OBSTRUCTION)):
+            boxes = dets.boxes[cls == cid]
+            cov = np.maximum(_overlap_of(region.box, boxes), _iou_with(region.box, boxes))
+            flags[name] = bool((cov >= config.flag_cover).any())
+            if flags[name] and flag_box is None:
+                flag_box = tuple(float(v) for v in boxes[int(cov.argmax())])
+        best_c = _best(region.box, dets.boxes[container_mask], dets.scores[container_mask], config.min_iou)
+        best_e = _best(region.box, dets.boxes[cls == EMPTY_FRONT], dets.scores[cls == EMPTY_FRONT], config.min_iou)
+        kind = sku = None
+        box = None
+        if hand or flags["obstruction"]:
+            evidence: Evidence = "occluded"
+            conf = 0.0
+        elif flags["unfamiliar"]:
+            evidence, conf, box = "present", 1.0, flag_box
+        elif best_c is not None and (best_e is None or best_c[1] >= best_e[1]):
+            i, conf = best_c
+            idx = np.flatnonzero(container_mask)[i]
+            kind = CLASSES[int(cls[idx])]
+            box = tuple(float(v) for v in dets.boxes[idx])
+            evidence = "present"
+            if rgb is not None and skus:
+                sku = match_sku(rgb, box, kind, skus)
+        elif best_e is not None:
+            i, conf = best_e
+            box = tuple(float(v) for v in dets.boxes[cls == EMPTY_FRONT][i])
+            evidence = "empty"
+        else:
+            evidence, conf = "none", 0.0
+        readings.append(
+            LaneReading(
+                lane_id=region.id,
+                evidence=evidence,
+                confidence=float(conf),
+                kind_seen=kind,
+                sku_seen=sku,
+                unfamiliar=flags["unfamiliar"],
+                obstruction=flags["obstruction"],
+                hand=hand,
+                box=box,
+                flag_box=flag_box,
+            )
+        )
+    return readings
+
+
+def _best(region: tuple[float, float, float, float], boxes: np.ndarray, scores: np.ndarray, min_iou: float):
+    """(index, score) of the most confident box overlapping the region by min_iou, or None."""
+    if len(boxes) == 0:
+        return None
+    ious = _iou_with(region, boxes)
+    ok = np.flatnonzero(ious >= min_iou)
+    if ok.size == 0:
+        return None
+    i = int(ok[np.argmax(scores[ok])])
+    return i, float(scores[i])
+
+
+def match_sku(rgb: np.ndarray, box: tuple[float, float, float, float], kind: str, skus: dict[str, Sku]) -> str | None:
+    """The SKU of that kind whose colours best match the box's centre (chromaticity, so lighting matters less)."""
+    candidates = {sid: s for sid, s in skus.items() if s.kind == kind}
+    if not candidates:
+        return None
+    if len(candidates) == 1:
+        return next(iter(candidates))
+    x1, y1, x2, y2 = box
+    w, h = x2 - x1, y2 - y1
+    patch = rgb[int(y1 + h * 0.2) : int(y2 - h * 0.2) + 1, int(x1 + w * 0.3) : int(x2 - w * 0.3) + 1]
+    if patch.size == 0:
+        return None
+    seen = _chroma(patch.reshape(-1, 3).astype(np.float64).mean(axis=0) / 255.0)
+    best, best_d = None, np.inf
+    for sid, s in candidates.items():
+        # The centre shows the body colour and the label; compare with both and keep the nearer.
+        d = min(
+            np.linalg.norm(seen - _chroma(np.array(s.color))), np.linalg.norm(seen - _chroma(np.array(s.label_color)))
+        )
+        if d < best_d:
+            best, best_d = sid, d
+    return best
+
+
+def _chroma(rgb: np.ndarray) -> np.ndarray:
+    total = max(float(rgb.sum()), 1e-6)
+    return np.append(rgb / total, min(total / 3.0, 1.0) * 0.5)

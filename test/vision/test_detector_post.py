@@ -1,0 +1,83 @@
+"""Detector pre- and post-processing without a model: letterbox, NMS, head decoding, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from restock.vision.classes import CLASSES, class_for_label, yolo_label_line
+from restock.vision.detector import DetectorError, OnnxDetector, box_iou, check_frame, letterbox, nms, postprocess
+
+
+def _head(rows: list[tuple[float, float, float, float, int, float]], n_anchors: int = 50) -> np.ndarray:
+    """A fake head output (1, 4 + C, N): the given boxes (cx, cy, w, h, class, score), the rest near zero."""
+    out = np.full((1, 4 + len(CLASSES), n_anchors), 1e-4, np.float32)
+    out[0, :4, :] = 5.0
+    for i, (cx, cy, w, h, c, s) in enumerate(rows):
+        out[0, :4, i] = (cx, cy, w, h)
+        out[0, 4 + c, i] = s
+    return out
+
+
+def test_letterbox_640x480_into_320_pads_top_and_bottom() -> None:
+    rgb = np.zeros((480, 640, 3), np.uint8)
+    rgb[:, :, 0] = 255
+    tensor, lb = letterbox(rgb, 320, 320)
+    assert tensor.shape == (1, 3, 320, 320) and tensor.dtype == np.float32
+    assert lb.scale == pytest.approx(0.5) and lb.pad_x == 0 and lb.pad_y == 40
+    assert tensor[0, 0, 0, 0] == pytest.approx(114 / 255)  # padding
+    assert tensor[0, 0, 160, 160] == pytest.approx(1.0)  # image
+    back = lb.to_image(np.array([[0, 40, 320, 280]], np.float32), 640, 480)
+    np.testing.assert_allclose(back, [[0, 0, 640, 480]])
+
+
+def test_nms_keeps_best_of_overlapping_boxes_and_separate_ones() -> None:
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60]], float)
+    keep = nms(boxes, np.array([0.8, 0.9, 0.5]), 0.5)
+    assert keep.tolist() == [1, 2]
+    assert box_iou(boxes[:1], boxes[2:]).item() == 0.0
+
+
+def test_postprocess_decodes_boxes_and_is_class_aware() -> None:
+    out = _head([(100, 100, 20, 40, 0, 0.9), (101, 100, 20, 40, 0, 0.6), (100, 100, 20, 40, 5, 0.7)])
+    dets = postprocess(out, conf_threshold=0.25, iou_threshold=0.5)
+    assert len(dets) == 2  # the duplicate bottle is suppressed, the hand on top of it is kept
+    assert sorted(dets.class_ids.tolist()) == [0, 5]
+    bottle = dets.of_class(0)
+    np.testing.assert_allclose(bottle.boxes[0], [90, 80, 110, 120])
+    assert bottle.scores[0] == pytest.approx(0.9)
+
+
+def test_postprocess_below_threshold_is_empty_and_bad_shape_is_an_error() -> None:
+    assert len(postprocess(_head([(10, 10, 5, 5, 1, 0.1)]), conf_threshold=0.25)) == 0
+    with pytest.raises(DetectorError, match="output shape"):
+        postprocess(np.zeros((1, 5, 10), np.float32))
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [np.zeros((480, 640), np.uint8), np.zeros((480, 640, 4), np.uint8), np.zeros((480, 640, 3), np.float32), None],
+)
+def test_bad_frames_are_refused_with_the_reason(frame: object) -> None:
+    with pytest.raises(DetectorError, match="RGB uint8"):
+        check_frame(frame)  # type: ignore[arg-type]
+
+
+def test_missing_and_unreadable_models_are_clear_errors(tmp_path) -> None:
+    with pytest.raises(DetectorError, match="does not exist"):
+        OnnxDetector(tmp_path / "nope.onnx")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model at all")
+    with pytest.raises(DetectorError, match="cannot be loaded"):
+        OnnxDetector(bad)
+
+
+def test_labels_and_classes() -> None:
+    kinds = {"cola_500": "bottle", "coffee_can": "can"}
+    assert CLASSES[class_for_label("coffee_can", kinds)] == "can"
+    assert CLASSES[class_for_label("foreign_item", kinds)] == "unfamiliar_item"
+    with pytest.raises(ValueError, match="neither a SKU"):
+        class_for_label("banana", kinds)
+    assert yolo_label_line(0, (-10, 0, 64, 48), 640, 480) == "0 0.050000 0.050000 0.100000 0.100000"
+    with pytest.raises(ValueError, match="no area"):
+        yolo_label_line(0, (700, 0, 800, 48), 640, 480)
