@@ -1,0 +1,95 @@
+"""Forward/inverse kinematics of the rail SCARA, and reachability of both stores."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from restock.motion.kinematics import (
+    ArmModel,
+    IkError,
+    Pose,
+    check_reachable,
+    pick_pose,
+    place_pose,
+    unreachable_points,
+)
+from restock.params import ConfigError
+from restock.paths import SOURCE_ROOT
+from restock.store.description import load_store, parse_store
+
+STORES = ["corner_store.yaml", "station_kiosk.yaml"]
+
+
+def _store(name: str):
+    return load_store(SOURCE_ROOT / "config" / "stores" / name)
+
+
+@pytest.mark.parametrize("name", STORES)
+def test_every_lane_and_stock_location_is_reachable(name: str) -> None:
+    store = _store(name)
+    assert unreachable_points(store) == []
+    check_reachable(store)
+
+
+@pytest.mark.parametrize("name", STORES)
+def test_inverse_then_forward_returns_the_pose(name: str) -> None:
+    store = _store(name)
+    model = ArmModel.from_store(store)
+    poses = [place_pose(store, lane.id) for lane in store.lanes] + [
+        pick_pose(store, loc.id) for loc in store.stock.locations
+    ]
+    for pose in poses:
+        q = model.inverse(pose)
+        assert model.within_limits(q)
+        back = model.forward(q)
+        assert np.allclose(back.as_array()[:3], pose.as_array()[:3], atol=1e-9)
+        assert math.isclose(math.cos(back.yaw - pose.yaw), 1.0, abs_tol=1e-12)
+        # Links stay in the corridor between the stock and the case.
+        elbow_y = model.frames(q)["elbow"][1]
+        assert store.stock.y < elbow_y < store.case.back_y
+
+
+def test_contract_formula() -> None:
+    model = ArmModel.from_store(_store("corner_store.yaml"))
+    q = np.array([0.7, 0.3, 0.4, -1.1, 0.5])
+    l1, l2, lt = model.l1, model.l2, model.lt
+    x = q[0] + l1 * math.cos(q[2]) + l2 * math.cos(q[2] + q[3]) + lt * math.cos(q.sum() - q[0] - q[1])
+    y = model.rail_y + l1 * math.sin(q[2]) + l2 * math.sin(q[2] + q[3]) + lt * math.sin(q[2] + q[3] + q[4])
+    pose = model.forward(q)
+    assert math.isclose(pose.x, x) and math.isclose(pose.y, y)
+    assert math.isclose(pose.z, model.base_height + 0.3)
+
+
+def test_prefer_keeps_the_elbow_side() -> None:
+    model = ArmModel.from_store(_store("corner_store.yaml"))
+    pose = Pose(1.0, 0.0, 0.6, 0.0)  # wrist in the corridor's middle: both elbow sides fit
+    a = model.inverse(pose)
+    mirrored = model.inverse(pose, prefer=np.array([0, 0, -a[2], -a[3], 0]))
+    assert np.sign(mirrored[3]) == -np.sign(a[3])
+
+
+@pytest.mark.parametrize(
+    ("pose", "why"),
+    [
+        (Pose(float("nan"), 0.0, 0.5, 0.0), "not finite"),
+        (Pose(1.0, 0.0, 5.0, 0.0), "lift"),
+        (Pose(1.0, 1.5, 0.5, 0.0), "beyond reach"),
+        (Pose(-3.0, 0.0, 0.5, 0.0), "rail"),
+    ],
+)
+def test_unreachable_poses_say_why(pose: Pose, why: str) -> None:
+    model = ArmModel.from_store(_store("corner_store.yaml"))
+    with pytest.raises(IkError, match=why):
+        model.inverse(pose)
+
+
+def test_a_lane_beyond_reach_is_named_at_start() -> None:
+    data = _store("corner_store.yaml").model_dump()
+    data["case"]["back_y"] = 0.62  # loading points now too far from the rail
+    data.pop("lanes", None)
+    store = parse_store(data)
+    with pytest.raises(ConfigError, match="lane r1_l01"):
+        check_reachable(store)
