@@ -1,6 +1,6 @@
 """The domain records our own nodes exchange: typed, versioned schemas in one module.
 
-Carried as JSON in std_msgs/String (``{"kind": ..., "v": ..., ...fields}``). Every record is
+Carried as JSON in std_msgs/String (``{"record": <KIND>, "v": <version>, ...fields}``). Every record is
 validated on receipt by :func:`decode`; a malformed one raises :class:`RecordError` with the
 reason, which a node logs before dropping the message. Nodes never hand-parse JSON.
 
@@ -136,6 +136,7 @@ class TeleopStatus(Record):
     operator: Id | None = None
     request_id: Id | None = None
     control: Literal["autonomy", "operator"]
+    engaged: bool = False  # operator control only: deadman held and heartbeat fresh, so targets are live
 
 
 # --- what was sold ----------------------------------------------------------------------
@@ -207,7 +208,7 @@ R = TypeVar("R", bound=Record)
 def encode(record: Record) -> str:
     """The JSON text carried in std_msgs/String.data."""
     body = record.model_dump(mode="json")
-    return json.dumps({"kind": record.KIND, **body}, separators=(",", ":"), allow_nan=False)
+    return json.dumps({"record": record.KIND, **body}, separators=(",", ":"), allow_nan=False)
 
 
 def decode(text: str | bytes, expected: type[R]) -> R:
@@ -220,9 +221,9 @@ def decode(text: str | bytes, expected: type[R]) -> R:
         raise RecordError(f"not JSON: {err}") from None
     if not isinstance(data, dict):
         raise RecordError(f"expected a JSON object, got {type(data).__name__}")
-    kind = data.pop("kind", None)
+    kind = data.pop("record", None)
     if kind != expected.KIND:
-        raise RecordError(f"expected kind {expected.KIND!r}, got {kind!r}")
+        raise RecordError(f"expected record {expected.KIND!r}, got {kind!r}")
     version = data.get("v")
     if version != SCHEMA_VERSION:
         raise RecordError(f"unsupported schema version {version!r} (this node reads v{SCHEMA_VERSION})")

@@ -12,9 +12,10 @@ from restock.paths import DEFAULT_STORE, store_file
 
 
 def launch_description(profile: str) -> Any:
-    from launch import LaunchDescription
     from launch.actions import DeclareLaunchArgument, OpaqueFunction
     from launch.substitutions import LaunchConfiguration
+
+    from launch import LaunchDescription
 
     def nodes(context: Any) -> list[Any]:
         from launch_ros.actions import Node

@@ -136,7 +136,9 @@ class Supervisor:
     def start(self) -> None:
         for node in self.nodes:
             self._start(node)
-        self.say(f"started {len(self.nodes)} nodes: {', '.join(n.instance.name for n in self.nodes)} (logs in {self.log_dir})")
+        self.say(
+            f"started {len(self.nodes)} nodes: {', '.join(n.instance.name for n in self.nodes)} (logs in {self.log_dir})"
+        )
 
     def poll(self) -> bool:
         """Check every node once; restart per policy. False when the graph must stop."""

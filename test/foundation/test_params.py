@@ -1,0 +1,84 @@
+"""Parameter declarations: a bad value or a bad file stops a node, naming the file and the key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from restock.params import ConfigError, ParamSpec, load_params_file, precheck_args
+
+SPECS = (
+    ParamSpec("horizon_s", float, 3600.0, "planning horizon", min=60.0, max=86400.0),
+    ParamSpec("mode", str, "auto", "mode", choices=("auto", "manual")),
+    ParamSpec("retries", int, 2, "retries", min=0, max=5),
+)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_good_file_is_read(tmp_path: Path) -> None:
+    path = write(tmp_path, "planner:\n  ros__parameters:\n    horizon_s: 600\n    mode: manual\n")
+    assert load_params_file(path, "planner", "/", SPECS) == {"horizon_s": 600.0, "mode": "manual"}
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        ("planner:\n  ros__parameters:\n    horizon_s: 5.0\n", "horizon_s"),
+        ("planner:\n  ros__parameters:\n    horizon_s: soon\n", "horizon_s"),
+        ("planner:\n  ros__parameters:\n    mode: fast\n", "mode"),
+        ("planner:\n  ros__parameters:\n    retries: 1.5\n", "retries"),
+        ("planner:\n  ros__parameters:\n    horizn_s: 600\n", "horizn_s"),
+        ("/**:\n  ros__parameters:\n    retries: 9\n", "retries"),
+        ("planner:\n  parameters: {}\n", "ros__parameters"),
+    ],
+)
+def test_bad_value_names_file_and_key(tmp_path: Path, body: str, key: str) -> None:
+    path = write(tmp_path, body)
+    with pytest.raises(ConfigError) as err:
+        load_params_file(path, "planner", "/", SPECS)
+    assert str(path) in str(err.value) and key in str(err.value)
+
+
+def test_bad_yaml_names_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "planner:\n  ros__parameters:\n    horizon_s: [1,\n")
+    with pytest.raises(ConfigError, match=str(path)):
+        precheck_args(["x", "--ros-args", "--params-file", str(path)], "planner", SPECS)
+
+
+def test_sections_for_other_nodes_are_ignored(tmp_path: Path) -> None:
+    path = write(tmp_path, "other:\n  ros__parameters:\n    anything: 1\n")
+    assert load_params_file(path, "planner", "/", SPECS) == {}
+
+
+@pytest.mark.parametrize("node", ["planner", "arm_controller", "teleop_bridge", "sim"])
+def test_node_process_stops_on_bad_parameter_file(tmp_path: Path, node: str) -> None:
+    """A real node process: exit status 2 and a message naming the file and the key."""
+    path = write(tmp_path, f"{node}:\n  ros__parameters:\n    no_such_parameter: 1\n")
+    exe = Path(sys.executable).parent / f"restock-{node.replace('_', '-')}"
+    proc = subprocess.run(
+        [str(exe), "--ros-args", "-r", f"__node:={node}", "--params-file", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert str(path) in proc.stderr and "no_such_parameter" in proc.stderr
+
+
+def test_node_process_stops_on_bad_store_file(tmp_path: Path) -> None:
+    store = tmp_path / "store.yaml"
+    store.write_text("version: 1\nname: broken\n")
+    exe = Path(sys.executable).parent / "restock-planner"
+    proc = subprocess.run(
+        [str(exe), "--ros-args", "-p", f"store_file:={store}"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2
+    assert str(store) in proc.stderr and "skus" in proc.stderr
