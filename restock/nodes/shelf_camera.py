@@ -1,44 +1,185 @@
 """The shelf camera node (one per camera): frames in, per-lane observations out.
 
-Inputs: cameras/<id>/image_raw, cameras/<id>/camera_info.
-Outputs: shelf/observations, handoff/requests, cameras/<id>/detections_image.
+Inputs: cameras/<id>/image_raw (rgb8 or bgr8), cameras/<id>/camera_info.
+Outputs: shelf/observations (ShelfObservation per frame), handoff/requests (once per unfamiliar
+item or obstruction incident, with a JPEG crop), cameras/<id>/detections_image (annotated),
+diagnostics (fps, latency, model).
+
+All the work is :class:`restock.vision.pipeline.CameraPipeline`; this node converts messages,
+keeps time, and reports. A bad frame is logged and dropped; an unusable model leaves the node
+up, reporting every lane unknown and an ERROR diagnostic; no frames for ``stale_timeout_s``
+(on a steady clock, so a stopped simulator counts) publishes a stale observation with every
+lane unknown.
 """
 
 from __future__ import annotations
 
+import time
+from collections import deque
+from pathlib import Path
+
+from rclpy.clock import Clock, ClockType
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
-from restock import records, topics
-from restock.nodes.base import STORE_FILE, WARN, RestockNode, run_node
-from restock.params import ParamSpec
+from restock import topics
+from restock.nodes.base import ERROR, OK, STORE_FILE, WARN, RestockNode, run_node
+from restock.params import ConfigError, ParamSpec
+from restock.vision.detector import DEFAULT_MODEL, DetectorError, OnnxDetector
+from restock.vision.lane_filter import FilterConfig
+from restock.vision.lanes import MatchConfig
+from restock.vision.pipeline import CameraPipeline, frame_from_bytes
+
+IMAGE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)  # newest frame only
 
 
 class ShelfCameraNode(RestockNode):
     NODE_NAME = "shelf_camera"
-    PARAMS = (STORE_FILE, ParamSpec("camera_id", str, "", "Which camera of the store description this node watches"))
+    PARAMS = (
+        STORE_FILE,
+        ParamSpec("camera_id", str, "", "Which camera of the store description this node watches"),
+        ParamSpec("model_path", str, "", "ONNX detector file; empty: the model shipped in restock/vision/models"),
+        ParamSpec("conf_threshold", float, 0.3, "Detector score below which a box is ignored", min=0.01, max=0.99),
+        ParamSpec("iou_threshold", float, 0.5, "Non-maximum suppression IoU", min=0.1, max=0.95),
+        ParamSpec("confirm_frames", int, 3, "Frames seeing a lane front that must agree to change its state", 1, 30),
+        ParamSpec("flag_frames", int, 2, "Consecutive frames to raise or clear an unfamiliar/obstruction flag", 1, 30),
+        ParamSpec("hold_s", float, 10.0, "Hold a hidden lane's last state this long (s), then unknown", 0.0, 600.0),
+        ParamSpec(
+            "stale_timeout_s", float, 2.0, "No frame for this long (steady s): camera stale, lanes unknown", 0.1, 60.0
+        ),
+        ParamSpec("debug_every", int, 1, "Publish the annotated image every N frames (when someone listens)", 1, 100),
+        ParamSpec("threads", int, 0, "ONNX Runtime intra-op threads; 0: its default", 0, 64),
+    )
 
     def __init__(self) -> None:
         super().__init__()
         self.store = self.load_store()
-        self.camera = self.store.camera(str(self.p["camera_id"]))
+        camera_id = str(self.p["camera_id"])
+        try:
+            self.camera = self.store.camera(camera_id)
+        except KeyError as err:
+            raise ConfigError(f"camera_id: {err.args[0]}") from None
         self.publish_observation = self.create_record_publisher(topics.SHELF_OBSERVATIONS)
         self.publish_handoff = self.create_record_publisher(topics.HANDOFF_REQUESTS)
         self.debug_pub = self.create_publisher(Image, topics.camera_debug_image(self.camera.id), 2)
-        self.create_subscription(Image, topics.camera_image(self.camera.id), self.on_image, 2)
-        self.create_subscription(CameraInfo, topics.camera_info(self.camera.id), lambda _m: None, 2)
-        self.set_health(
-            WARN, "not implemented yet: no detector, lanes are reported unknown (issue: shelf-gap detection)"
+        model_path = Path(str(self.p["model_path"]) or DEFAULT_MODEL)
+        detector: OnnxDetector | None = None
+        self.model_error = ""
+        try:
+            detector = OnnxDetector(
+                model_path, float(self.p["conf_threshold"]), float(self.p["iou_threshold"]), int(self.p["threads"])
+            )
+        except DetectorError as err:
+            self.model_error = str(err)
+            self.get_logger().error(f"{err}; every lane will be reported unknown")
+        self.pipeline = CameraPipeline(
+            self.store,
+            self.camera.id,
+            detector,
+            FilterConfig(int(self.p["confirm_frames"]), int(self.p["flag_frames"]), float(self.p["hold_s"])),
+            MatchConfig(),
+            source=self.get_name(),
         )
+        self.frames = 0
+        self.bad_frames = 0
+        self.last_error = ""
+        self.handoffs = 0
+        self.frame_times: deque[float] = deque(maxlen=30)
+        self.latency_ms = 0.0
+        self.last_frame_steady: float | None = None
+        self.stale = False
+        self.create_subscription(Image, topics.camera_image(self.camera.id), self.on_image, IMAGE_QOS)
+        self.create_subscription(CameraInfo, topics.camera_info(self.camera.id), self.on_camera_info, 2)
+        self.create_timer(0.25, self.check_stale, clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self.started_steady = time.monotonic()
+        self.report()
+
+    # --- inputs -------------------------------------------------------------------------
+
+    def on_camera_info(self, msg: CameraInfo) -> None:
+        if (msg.width, msg.height) != (self.camera.width, self.camera.height):
+            self.last_error = (
+                f"camera_info says {msg.width}x{msg.height}, the store calibrates {self.camera.id} "
+                f"at {self.camera.width}x{self.camera.height}"
+            )
 
     def on_image(self, msg: Image) -> None:
-        lanes = [
-            records.LaneObservation(lane_id=lv.id, state="unknown", confidence=0.0)
-            for lv in self.store.lanes_seen_by(self.camera.id)
-        ]
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-        self.publish_observation(
-            records.ShelfObservation(stamp=self.now_s(), camera_id=self.camera.id, frame_stamp=stamp, lanes=lanes)
-        )
+        now_steady = time.monotonic()
+        self.last_frame_steady = now_steady
+        frame_stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        if self.stale:
+            self.stale = False
+            self.get_logger().info(f"camera {self.camera.id} is sending frames again")
+        if self.pipeline.detector is None:
+            self.publish_observation(self.pipeline.unknown_observation(self.now_s(), frame_stamp, stale=False))
+            self.report()
+            return
+        try:
+            rgb = frame_from_bytes(msg.data, msg.width, msg.height, msg.step, msg.encoding)
+            result = self.pipeline.process(rgb, frame_stamp, self.now_s())
+        except DetectorError as err:
+            self.bad_frames += 1
+            self.last_error = str(err)
+            self.get_logger().warning(f"dropped a frame from {self.camera.id}: {err}", throttle_duration_sec=5.0)
+            self.report()
+            return
+        self.frames += 1
+        self.frame_times.append(now_steady)
+        self.latency_ms = result.latency_s * 1000.0
+        self.publish_observation(result.observation)
+        for request in result.handoffs:
+            self.handoffs += 1
+            self.get_logger().info(f"handoff {request.kind} on lane {request.lane_id}: {request.request_id}")
+            self.publish_handoff(request)
+        if self.frames % int(self.p["debug_every"]) == 0 and self.debug_pub.get_subscription_count() > 0:
+            self.debug_pub.publish(self.debug_image(msg, self.pipeline.annotate(rgb, result)))
+        self.report()
+
+    def debug_image(self, src: Image, rgb) -> Image:
+        out = Image()
+        out.header = src.header
+        out.height, out.width = rgb.shape[:2]
+        out.encoding = "rgb8"
+        out.step = out.width * 3
+        out.data = rgb.tobytes()
+        return out
+
+    # --- staleness and health -----------------------------------------------------------
+
+    def check_stale(self) -> None:
+        timeout = float(self.p["stale_timeout_s"])
+        since = self.last_frame_steady if self.last_frame_steady is not None else self.started_steady
+        if time.monotonic() - since <= timeout:
+            return
+        if not self.stale:
+            self.get_logger().warning(f"camera {self.camera.id}: no frame for {timeout} s; its lanes are unknown")
+        self.stale = True
+        self.publish_observation(self.pipeline.unknown_observation(self.now_s(), self.now_s(), stale=True))
+        self.report()
+
+    def report(self) -> None:
+        fps = 0.0
+        if len(self.frame_times) >= 2 and self.frame_times[-1] > self.frame_times[0]:
+            fps = (len(self.frame_times) - 1) / (self.frame_times[-1] - self.frame_times[0])
+        values = {
+            "camera": self.camera.id,
+            "model": self.pipeline.detector.description if self.pipeline.detector else "none",
+            "fps": f"{fps:.1f}",
+            "latency_ms": f"{self.latency_ms:.1f}",
+            "frames": self.frames,
+            "bad_frames": self.bad_frames,
+            "handoffs": self.handoffs,
+            "lanes": len(self.pipeline.lane_ids),
+            "last_error": self.last_error,
+        }
+        if self.model_error:
+            self.set_health(ERROR, f"no detector: {self.model_error}", **values)
+        elif self.stale:
+            self.set_health(WARN, f"camera {self.camera.id} stale: no frame; lanes unknown", **values)
+        elif self.frames == 0:
+            self.set_health(WARN, "waiting for frames", **values)
+        else:
+            self.set_health(OK, f"{fps:.1f} fps, {self.latency_ms:.0f} ms", **values)
 
 
 def main() -> None:

@@ -1,0 +1,181 @@
+"""One camera's frame-to-records pipeline, without ROS: detector -> lanes -> filter -> records.
+
+The shelf camera node is a thin shell around :class:`CameraPipeline`; the benchmark and the
+tests drive the same object directly.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from restock import records
+from restock.store.description import Store
+from restock.vision.detector import Detections, DetectorError, OnnxDetector, check_frame
+from restock.vision.lane_filter import FilterConfig, LaneFilter, LaneStatus
+from restock.vision.lanes import LaneReading, MatchConfig, lane_regions, read_lanes
+
+_HANDOFF_KIND = {"unfamiliar": "unfamiliar_item", "obstruction": "obstruction"}
+_STATE_COLOUR = {"present": (40, 200, 60), "empty": (230, 40, 40), "unknown": (160, 160, 160)}
+_CLASS_COLOUR = [
+    (255, 200, 0),
+    (0, 200, 255),
+    (255, 120, 200),
+    (255, 60, 60),
+    (255, 0, 255),
+    (255, 255, 255),
+    (0, 0, 0),
+]
+
+
+def frame_from_bytes(
+    data: bytes | bytearray | memoryview, width: int, height: int, step: int, encoding: str
+) -> np.ndarray:
+    """An RGB uint8 (H, W, 3) array from a raw image buffer (sensor_msgs/Image fields).
+
+    rgb8 and bgr8 are accepted; anything else, or a buffer shorter than step * height, raises
+    DetectorError naming what was wrong.
+    """
+    if encoding not in ("rgb8", "bgr8"):
+        raise DetectorError(f"image encoding {encoding!r} is not supported (send rgb8 or bgr8)")
+    if width <= 0 or height <= 0 or step < width * 3:
+        raise DetectorError(f"image of {width}x{height} with step {step} is not a valid {encoding} image")
+    buf = np.frombuffer(data, np.uint8)
+    if buf.size < step * height:
+        raise DetectorError(f"image data is truncated: {buf.size} bytes, expected {step * height} ({width}x{height})")
+    rgb = buf[: step * height].reshape(height, step)[:, : width * 3].reshape(height, width, 3)
+    if encoding == "bgr8":
+        rgb = rgb[:, :, ::-1]
+    return np.ascontiguousarray(rgb)
+
+
+def jpeg_b64(rgb: np.ndarray, box: tuple[float, float, float, float] | None, margin: float = 0.3) -> str:
+    """A base64 JPEG of the box (grown by ``margin`` of its size on each side), or the whole frame."""
+    h, w = rgb.shape[:2]
+    crop = rgb
+    if box is not None:
+        x1, y1, x2, y2 = box
+        mx, my = (x2 - x1) * margin, (y2 - y1) * margin
+        xa, ya = int(max(0, x1 - mx)), int(max(0, y1 - my))
+        xb, yb = int(min(w, x2 + mx + 1)), int(min(h, y2 + my + 1))
+        if xb > xa and yb > ya:
+            crop = rgb[ya:yb, xa:xb]
+    out = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(crop)).save(out, format="JPEG", quality=85)
+    return base64.b64encode(out.getvalue()).decode("ascii")
+
+
+@dataclass
+class FrameResult:
+    observation: records.ShelfObservation
+    handoffs: list[records.HandoffRequest]
+    detections: Detections
+    readings: list[LaneReading]
+    statuses: list[LaneStatus]
+    latency_s: float  # detector + lane logic for this frame
+
+
+@dataclass
+class CameraPipeline:
+    store: Store
+    camera_id: str
+    detector: OnnxDetector | None
+    filter_config: FilterConfig = field(default_factory=FilterConfig)
+    match_config: MatchConfig = field(default_factory=MatchConfig)
+    source: str = "shelf_camera"
+
+    def __post_init__(self) -> None:
+        self.camera = self.store.camera(self.camera_id)
+        self.regions = lane_regions(self.store, self.camera_id)
+        self.filter = LaneFilter([r.id for r in self.regions], self.filter_config)
+        self._incidents = 0
+
+    @property
+    def lane_ids(self) -> list[str]:
+        return [r.id for r in self.regions]
+
+    def check_size(self, rgb: np.ndarray) -> None:
+        check_frame(rgb)
+        h, w = rgb.shape[:2]
+        if (w, h) != (self.camera.width, self.camera.height):
+            raise DetectorError(
+                f"frame is {w}x{h} but camera {self.camera_id} is calibrated for {self.camera.width}x{self.camera.height}"
+            )
+
+    def unknown_observation(self, now_s: float, frame_stamp: float, stale: bool) -> records.ShelfObservation:
+        """Every lane unknown: a stale camera, or a detector that cannot run."""
+        if stale:
+            self.filter.reset()
+        lanes = [records.LaneObservation(lane_id=lid, state="unknown", confidence=0.0) for lid in self.lane_ids]
+        return records.ShelfObservation(
+            stamp=now_s, camera_id=self.camera_id, frame_stamp=frame_stamp, lanes=lanes, stale=stale
+        )
+
+    def process(self, rgb: np.ndarray, frame_stamp: float, now_s: float) -> FrameResult:
+        """Detect, map to lanes, filter; raises DetectorError for a frame that cannot be used."""
+        if self.detector is None:
+            raise DetectorError("no detector loaded")
+        self.check_size(rgb)
+        t0 = time.perf_counter()
+        dets = self.detector.detect(rgb)
+        readings = read_lanes(self.regions, dets, rgb, self.store.skus, self.match_config)
+        statuses = self.filter.update(readings, frame_stamp)
+        latency = time.perf_counter() - t0
+        lanes = [
+            records.LaneObservation(
+                lane_id=s.lane_id,
+                state=s.state,
+                sku_seen=s.sku_seen,
+                fill=0.0 if s.state == "empty" else None,
+                unfamiliar=s.unfamiliar,
+                obstruction=s.obstruction,
+                hand=s.hand,
+                confidence=float(min(max(s.confidence, 0.0), 1.0)),
+            )
+            for s in statuses
+        ]
+        obs = records.ShelfObservation(stamp=now_s, camera_id=self.camera_id, frame_stamp=frame_stamp, lanes=lanes)
+        by_lane = {r.lane_id: r for r in readings}
+        handoffs = []
+        for s in statuses:
+            for flag in s.new_incidents:
+                self._incidents += 1
+                reading = by_lane.get(s.lane_id)
+                box = reading.flag_box if reading is not None else None
+                handoffs.append(
+                    records.HandoffRequest(
+                        request_id=f"{self.camera_id}.{s.lane_id}.{flag}.{int(frame_stamp * 1000)}.{self._incidents}",
+                        source=self.source,
+                        kind=_HANDOFF_KIND[flag],  # type: ignore[arg-type]
+                        stamp=now_s,
+                        lane_id=s.lane_id,
+                        camera_id=self.camera_id,
+                        detail=f"{_HANDOFF_KIND[flag].replace('_', ' ')} at the front of lane {s.lane_id} "
+                        f"(expected {self.store.lane_by_id[s.lane_id].lane.sku}), seen by {self.camera_id}",
+                        image_jpeg_b64=jpeg_b64(rgb, box),
+                        bbox=list(box) if box is not None else None,
+                    )
+                )
+        return FrameResult(obs, handoffs, dets, readings, statuses, latency)
+
+    def annotate(self, rgb: np.ndarray, result: FrameResult) -> np.ndarray:
+        """The frame with detections and each lane front's filtered state drawn on it."""
+        img = Image.fromarray(rgb)
+        draw = ImageDraw.Draw(img)
+        state = {s.lane_id: s.state for s in result.statuses}
+        for region in self.regions:
+            colour = _STATE_COLOUR[state.get(region.id, "unknown")]
+            draw.rectangle(region.box, outline=colour, width=2)
+            draw.text((region.box[0] + 1, region.box[3] + 1), region.id, fill=colour)
+        d = result.detections
+        for box, score, cid in zip(d.boxes, d.scores, d.class_ids, strict=True):
+            colour = _CLASS_COLOUR[int(cid) % len(_CLASS_COLOUR)]
+            draw.rectangle(tuple(float(v) for v in box), outline=colour, width=1)
+            name = d.names[int(cid)] if int(cid) < len(d.names) else str(cid)
+            draw.text((float(box[0]), max(0.0, float(box[1]) - 10)), f"{name} {score:.2f}", fill=colour)
+        return np.asarray(img)
