@@ -5,6 +5,7 @@ Falls back to the source tree when run from a checkout that is not installed.
 
 from __future__ import annotations
 
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -21,11 +22,12 @@ def share_dir() -> Path:
 
         try:
             return Path(get_package_share_directory("restock"))
-        except PackageNotFoundError:
-            pass
+        except (PackageNotFoundError, OSError):
+            pass  # OSError: AMENT_PREFIX_PATH unset (a venv with ROS from pip)
     except ImportError:
         pass
-    return SOURCE_ROOT
+    venv_share = Path(sys.prefix) / "share" / "restock"
+    return venv_share if venv_share.is_dir() else SOURCE_ROOT
 
 
 def config_file(name: str) -> Path:
