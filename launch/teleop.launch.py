@@ -7,5 +7,5 @@ Usage: ros2 launch restock teleop.launch.py store:=corner_store.yaml namespace:=
 from restock.graph.launch import launch_description
 
 
-def generate_launch_description():  # noqa: ANN201  (launch's entry point)
+def generate_launch_description():  # launch's entry point
     return launch_description("teleop")
