@@ -1,0 +1,339 @@
+"""`restock make-dataset`: render a YOLO dataset of shelf views from the simulator.
+
+Layout (Ultralytics' own)::
+
+    OUT/data.yaml                       path, train/val/test, names (restock.vision.classes)
+    OUT/images/{train,val,test}/*.jpg   camera renders at the camera's resolution
+    OUT/labels/{train,val,test}/*.txt   YOLO labels
+    OUT/lanes/{train,val,test}/*.json   per image: store, camera pose used, each seen lane's truth
+    OUT/manifest.json                   the command, seeds per split, counts per class
+
+Splits are by *world seed*: every image of a seed lands in one split, and the test seeds are
+never used for training or validation (``--test-seed-base`` keeps them far apart).
+
+Domain randomisation per image: lane fill (empty lanes on purpose), lighting, object colours,
+camera pose jitter (the simulator's hooks), a customer's hand, unfamiliar items and obstructions
+(the simulator's events), then blur, sensor noise and JPEG quality here.
+
+Labels: the front container of each lane by kind (containers further back are background),
+``empty_front`` for each empty lane's front slot projected through the camera pose actually
+rendered, and every visible unfamiliar item, obstruction and hand from the segmentation render.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from restock.paths import store_file
+from restock.store.camera import CameraModel
+from restock.store.description import Store, load_store
+from restock.vision.classes import CLASS_ID, CLASSES, EMPTY_FRONT, yolo_label_line
+from restock.vision.lanes import project_box, slot_corners
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class SceneConfig:
+    p_empty: float = 0.3  # each lane empty
+    p_unfamiliar: float = 0.5  # an image has unfamiliar items at lane fronts
+    p_obstruction: float = 0.3
+    p_hand: float = 0.45
+    camera_jitter_m: float = 0.02
+    camera_jitter_deg: float = 1.5
+    max_blur: float = 1.2  # Gaussian radius (px)
+    max_noise: float = 6.0  # sensor noise sigma (grey levels)
+
+
+def camera_from_world(world, camera_id: str) -> CameraModel:
+    """The camera pose MuJoCo actually rendered with (after jitter), as a CameraModel."""
+    import mujoco
+
+    model, data = world.model, world.data
+    mujoco.mj_forward(model, data)
+    cid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, world.camera_name(camera_id))
+    if cid < 0:
+        raise KeyError(f"no MuJoCo camera for {camera_id}")
+    xmat = np.array(data.cam_xmat[cid]).reshape(3, 3)  # columns: x right, y up, z backwards
+    rotation = np.column_stack([xmat[:, 0], -xmat[:, 1], -xmat[:, 2]])
+    cam = world.store.camera(camera_id)
+    return CameraModel(np.array(data.cam_xpos[cid]), rotation, float(model.cam_fovy[cid]), cam.width, cam.height)
+
+
+def _label_for(info, store: Store) -> int | None:
+    kind = getattr(info, "kind", None)
+    if kind == "container":
+        if getattr(info, "slot", None) not in (0, None) or getattr(info, "lane_id", None) is None:
+            return None  # only a lane's front container; the column behind it is background
+        sku = store.skus.get(getattr(info, "sku", "") or "")
+        return CLASS_ID[sku.kind] if sku is not None else CLASS_ID["unfamiliar_item"]
+    if kind in ("unfamiliar", "unfamiliar_item"):
+        return CLASS_ID["unfamiliar_item"]
+    if kind == "obstruction":
+        return CLASS_ID["obstruction"]
+    if kind == "hand":
+        return CLASS_ID["hand"]
+    return None
+
+
+FOREGROUND_KINDS = ("hand", "obstruction", "unfamiliar", "unfamiliar_item")
+
+
+def arrange_scene(world, store: Store, camera_id: str, rng: np.random.Generator, cfg: SceneConfig) -> dict[str, str]:
+    """Fill lanes and inject events for one image; returns each seen lane's intended front."""
+    seen = [lv.id for lv in store.lanes_seen_by(camera_id)]
+    skus = list(store.skus)
+    front: dict[str, str] = {}
+    for lv in store.lanes:
+        if rng.random() < cfg.p_empty:
+            world.set_lane(lv.id, [])
+            front[lv.id] = "empty"
+            continue
+        n = int(rng.integers(1, lv.lane.capacity + 1))
+        items = [lv.lane.sku] * n
+        if rng.random() < 0.04:  # a misplaced container of another SKU at the front
+            items[0] = str(rng.choice(skus))
+        world.set_lane(lv.id, items)
+        front[lv.id] = "present"
+    if seen and rng.random() < cfg.p_unfamiliar:
+        for lane_id in rng.choice(seen, size=min(len(seen), int(rng.integers(1, 3))), replace=False):
+            world.put_unfamiliar(str(lane_id), slot=0)
+            front[str(lane_id)] = "unfamiliar"
+    if seen and rng.random() < cfg.p_obstruction:
+        lane_id = str(rng.choice(seen))
+        world.put_obstruction(lane_id=lane_id)
+        front[lane_id] = "obstruction"
+    if rng.random() < cfg.p_hand:
+        world.show_hand(camera_id, lane_id=str(rng.choice(seen)) if seen else None)
+    return {lid: front[lid] for lid in seen}
+
+
+def degrade(rgb: np.ndarray, rng: np.random.Generator, cfg: SceneConfig) -> bytes:
+    """Blur, sensor noise and JPEG compression, as a cheap camera would add them; returns JPEG bytes."""
+    img = Image.fromarray(rgb)
+    radius = float(rng.uniform(0, cfg.max_blur))
+    if radius > 0.2:
+        img = img.filter(ImageFilter.GaussianBlur(radius))
+    arr = np.asarray(img).astype(np.float32)
+    sigma = float(rng.uniform(0, cfg.max_noise))
+    if sigma > 0.5:
+        arr = arr + rng.normal(0, sigma, arr.shape).astype(np.float32)
+    out = io.BytesIO()
+    Image.fromarray(arr.clip(0, 255).astype(np.uint8)).save(out, format="JPEG", quality=int(rng.integers(75, 96)))
+    return out.getvalue()
+
+
+def label_image(world, store: Store, camera_id: str, camera: CameraModel, min_pixels: int) -> tuple[list[str], dict]:
+    """YOLO label lines and the lane truth for the world as it is now."""
+    w, h = camera.width, camera.height
+    lines: list[str] = []
+    seg = world.render_segmentation(camera_id)
+    foreground = np.zeros(seg.shape, bool)
+    for info, box, _pixels in world.boxes(camera_id, min_pixels=min_pixels):
+        cid = _label_for(info, store)
+        if getattr(info, "kind", None) in FOREGROUND_KINDS:
+            foreground |= seg == getattr(info, "object_id", -2)
+        if cid is None:
+            continue
+        try:
+            lines.append(yolo_label_line(cid, tuple(float(v) for v in box), w, h))
+        except ValueError:
+            continue
+    lanes: dict[str, dict] = {}
+    for lv in store.lanes:
+        if not camera.sees(np.array(lv.front_point())):
+            continue
+        box = project_box(camera, slot_corners(lv))
+        if box is None:
+            continue
+        contents = world.lane_contents(lv.id)
+        front = contents[0] if contents else None
+        front_kind = getattr(front, "kind", None)
+        if front is None:
+            state = "empty"
+        elif front_kind in ("unfamiliar", "unfamiliar_item"):
+            state = "unfamiliar"
+        elif front_kind == "obstruction":
+            state = "obstruction"
+        else:
+            state = "present"
+        x1, y1, x2, y2 = (round(v) for v in box)
+        region = foreground[max(0, y1) : max(0, y2), max(0, x1) : max(0, x2)]
+        hidden = float(region.mean()) if region.size else 1.0
+        lanes[lv.id] = {
+            "state": state,
+            "sku": getattr(front, "sku", None) if state == "present" else None,
+            "hidden": round(hidden, 3),
+            "box": [round(v, 1) for v in box],
+        }
+        if state == "empty" and hidden < 0.5:
+            lines.append(yolo_label_line(EMPTY_FRONT, box, w, h))
+    return lines, lanes
+
+
+def _camera_json(camera: CameraModel) -> dict:
+    return {
+        "position": camera.position.tolist(),
+        "rotation": camera.rotation.tolist(),
+        "fov_y_deg": camera.fov_y_deg,
+        "width": camera.width,
+        "height": camera.height,
+    }
+
+
+def camera_from_json(data: dict) -> CameraModel:
+    return CameraModel(
+        np.array(data["position"], float),
+        np.array(data["rotation"], float),
+        float(data["fov_y_deg"]),
+        int(data["width"]),
+        int(data["height"]),
+    )
+
+
+def write_data_yaml(out: Path, splits: tuple[str, ...] = SPLITS) -> Path:
+    lines = [f"path: {out.resolve()}"]
+    for split in splits:
+        lines.append(f"{split}: images/{split}")
+    lines.append("names:")
+    lines += [f"  {i}: {name}" for i, name in enumerate(CLASSES)]
+    path = out / "data.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def generate(
+    out: Path,
+    store_path: Path,
+    seeds: dict[str, list[int]],
+    images_per_seed: int,
+    cfg: SceneConfig = SceneConfig(),
+    min_pixels: int = 30,
+    log=print,
+) -> dict:
+    """Render the dataset; returns the manifest."""
+    from restock.sim.world import World
+
+    store = load_store(store_path)
+    counts = {name: 0 for name in CLASSES}
+    n_images = {s: 0 for s in seeds}
+    t0 = time.monotonic()
+    total = sum(len(v) for v in seeds.values()) * images_per_seed * len(store.cameras)
+    done = 0
+    for split, split_seeds in seeds.items():
+        for sub in ("images", "labels", "lanes"):
+            (out / sub / split).mkdir(parents=True, exist_ok=True)
+        for seed in split_seeds:
+            world = World(store, seed=seed)
+            for k in range(images_per_seed):
+                for camera_id in (c.id for c in store.cameras):
+                    rng = np.random.default_rng([seed, k, sum(map(ord, camera_id))])
+                    world.reset_appearance()
+                    world.randomize_appearance(
+                        rng, lighting=True, colors=True, camera_jitter_m=cfg.camera_jitter_m,
+                        camera_jitter_deg=cfg.camera_jitter_deg,
+                    )  # fmt: skip
+                    arrange_scene(world, store, camera_id, rng, cfg)
+                    camera = camera_from_world(world, camera_id)
+                    rgb = world.render(camera_id)
+                    lines, lanes = label_image(world, store, camera_id, camera, min_pixels)
+                    name = f"{store.name}_{camera_id}_s{seed}_{k:03d}"
+                    (out / "images" / split / f"{name}.jpg").write_bytes(degrade(rgb, rng, cfg))
+                    (out / "labels" / split / f"{name}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
+                    sidecar = {
+                        "store": store.name,
+                        "camera_id": camera_id,
+                        "seed": seed,
+                        "camera": _camera_json(camera),
+                    }
+                    sidecar["lanes"] = lanes
+                    (out / "lanes" / split / f"{name}.json").write_text(json.dumps(sidecar))
+                    for line in lines:
+                        counts[CLASSES[int(line.split()[0])]] += 1
+                    n_images[split] += 1
+                    done += 1
+                    _clear_events(world)
+            if done and (done % 20 == 0 or split_seeds[-1] == seed):
+                rate = done / max(time.monotonic() - t0, 1e-6)
+                log(f"[make-dataset] {done}/{total} images ({rate:.1f}/s)")
+    write_data_yaml(out, tuple(seeds))
+    manifest = {
+        "store": store.name,
+        "store_file": str(store_path),
+        "seeds": seeds,
+        "images_per_seed": images_per_seed,
+        "images": n_images,
+        "labels_per_class": counts,
+        "classes": list(CLASSES),
+        "scene": cfg.__dict__,
+        "seconds": round(time.monotonic() - t0, 1),
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return manifest
+
+
+def _clear_events(world) -> None:
+    """Remove injected items and hands so the next image starts clean."""
+    for lv in world.store.lanes:
+        world.set_lane(lv.id, [])
+    hands = getattr(world, "hands", None)
+    if callable(getattr(world, "hide_all_hands", None)):
+        world.hide_all_hands()
+    elif hands:
+        for oid in list(hands):
+            world.hide_hand(oid)
+
+
+def _seed_list(base: int, count: int) -> list[int]:
+    return list(range(base, base + count))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="restock make-dataset", description=__doc__.split("\n")[0])
+    parser.add_argument("out", type=Path, help="output folder (created)")
+    parser.add_argument("--store", default="corner_store.yaml", help="store description (name or path)")
+    parser.add_argument("--train-seeds", type=int, default=40, help="world seeds in the training split")
+    parser.add_argument("--val-seeds", type=int, default=6)
+    parser.add_argument("--test-seeds", type=int, default=10)
+    parser.add_argument("--seed-base", type=int, default=0, help="first training seed; val follows train")
+    parser.add_argument("--test-seed-base", type=int, default=1_000_000, help="first test seed (never trained on)")
+    parser.add_argument("--images-per-seed", type=int, default=4, help="images per seed and camera")
+    parser.add_argument("--min-pixels", type=int, default=30, help="smallest visible object labelled (pixels)")
+    parser.add_argument("--only", choices=SPLITS, action="append", help="render only these splits")
+    args = parser.parse_args(argv)
+    try:
+        path = store_file(args.store)
+        seeds = {
+            "train": _seed_list(args.seed_base, args.train_seeds),
+            "val": _seed_list(args.seed_base + args.train_seeds, args.val_seeds),
+            "test": _seed_list(args.test_seed_base, args.test_seeds),
+        }
+        if args.only:
+            seeds = {s: v for s, v in seeds.items() if s in args.only}
+        seeds = {s: v for s, v in seeds.items() if v}
+        overlap = set(seeds.get("test", [])) & (set(seeds.get("train", [])) | set(seeds.get("val", [])))
+        if overlap:
+            print(f"restock make-dataset: test seeds overlap training seeds: {sorted(overlap)[:5]}", file=sys.stderr)
+            return 2
+        manifest = generate(args.out, path, seeds, args.images_per_seed, min_pixels=args.min_pixels)
+    except (OSError, ValueError) as err:
+        print(f"restock make-dataset: {err}", file=sys.stderr)
+        return 2
+    manifest["command"] = "restock make-dataset " + shlex.join(argv if argv is not None else sys.argv[1:])
+    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    print(json.dumps({k: manifest[k] for k in ("images", "labels_per_class", "seconds")}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
