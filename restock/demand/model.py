@@ -1,0 +1,335 @@
+"""The learned demand model: a rate per SKU by hour of the week, with uncertainty, from sales and exposure.
+
+Method (hierarchical Gamma-Poisson, i.e. empirical-Bayes Poisson rates with conjugate priors):
+
+- The history is kept as sufficient statistics: per SKU, per day, per hour of the day, the
+  containers sold and the *exposure*, the hours the SKU was on the shelf. Time when every lane of
+  a SKU was empty is not exposure (a stockout censors demand: no sale then says nothing about
+  how many customers wanted one), so sales are always divided by the time they could happen.
+- A yearly term ``s(t) = exp(a cos θ + b sin θ)`` (θ the phase of the year from the summer peak)
+  scales exposure. Its prior is a 25 % midsummer lift for cold drinks; with four weeks of history
+  or more, ``(a, b)`` are refit per SKU by penalised Poisson regression of daily totals
+  (scipy L-BFGS, a Gaussian penalty towards the prior).
+- The weekly table is shrunk in three levels: a SKU level (prior: ``prior_per_lane_day`` times
+  the SKU's lanes, worth ``level_strength_h`` hours of data), an hour-of-day profile pooled over
+  the week (prior: a generic store-day shape, smoothed over neighbouring hours), a day-of-week
+  factor (Gamma prior with mean 1), and each of the 168 hour-of-week bins (Gamma prior centred
+  on profile x day factor). Each level's posterior is Gamma(shape α, rate β): mean α/β,
+  standard deviation √α/β. A new SKU starts from the priors and moves as its sales arrive.
+- Old days weigh less (half-life ``half_life_days``) so the model follows changing habits.
+
+Predictions interpolate linearly between hour centres so that peaks are not flattened into
+steps. Time ``t`` is seconds since the Unix epoch; store local time is UTC.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize
+
+DAY_S = 86_400.0
+HOURS = 24
+WEEK_H = 7 * HOURS
+SUMMER_PEAK_DAY = 201.0
+YEAR_DAYS = 365.2425
+
+
+class DemandError(ValueError):
+    """Input the demand model cannot take (unknown SKU, negative quantity, bad time)."""
+
+
+@dataclass(frozen=True)
+class DemandPrior:
+    prior_per_lane_day: float = 10.0  # containers per lane per day for a SKU with no history
+    level_strength_h: float = 24.0  # the SKU level prior is worth this many hours of exposure
+    profile_strength_h: float = 3.0  # each hour of the pooled daily profile
+    weekday_strength: float = 20.0  # pseudo-containers behind the day-of-week factor (mean 1)
+    bin_strength_h: float = 4.0  # each hour-of-week bin
+    yearly_a: float = 0.25  # prior log-amplitude of the yearly term (summer lift)
+    yearly_b: float = 0.0
+    yearly_sd: float = 0.15  # prior sd of (a, b)
+    yearly_min_days: int = 28  # fit the yearly term only with this much history
+    half_life_days: float = 56.0
+
+
+# A generic shape of a store's day (mean 1): quiet at night, busy in the day. Only a prior;
+# the data decide where the peaks are.
+_GENERIC_DAY = np.array([0.25] * 6 + [0.8] + [1.35] * 15 + [0.8, 0.45])
+_GENERIC_DAY = _GENERIC_DAY / _GENERIC_DAY.mean()
+_SMOOTH = np.array([0.2, 0.6, 0.2])  # neighbouring hours share evidence in the pooled profile
+
+
+def day_index(t: float | np.ndarray) -> np.ndarray:
+    return np.floor(np.asarray(t, dtype=float) / DAY_S).astype(np.int64)
+
+
+def weekday_of_day(day: np.ndarray | int) -> np.ndarray:
+    """Monday = 0 (1970-01-01, day 0, was a Thursday)."""
+    return (np.asarray(day) + 3) % 7
+
+
+def year_phase(t: float | np.ndarray) -> np.ndarray:
+    doy = np.mod(np.asarray(t, dtype=float) / DAY_S, YEAR_DAYS)
+    return 2 * np.pi * (doy - SUMMER_PEAK_DAY) / YEAR_DAYS
+
+
+def _circular_smooth(x: np.ndarray) -> np.ndarray:
+    """Smooth along the last axis (hours), wrapping around midnight."""
+    return _SMOOTH[0] * np.roll(x, 1, axis=-1) + _SMOOTH[1] * x + _SMOOTH[2] * np.roll(x, -1, axis=-1)
+
+
+class DemandModel:
+    """Learned per-SKU demand. Feed it sales and exposure; call :meth:`fit`; ask for rates."""
+
+    def __init__(self, lanes_per_sku: dict[str, int], prior: DemandPrior | None = None) -> None:
+        self.prior = prior or DemandPrior()
+        self.skus: list[str] = []
+        self.lanes_per_sku: dict[str, int] = {}
+        self.first_day: int | None = None
+        self._counts = np.zeros((0, 0, HOURS))  # [sku, day - first_day, hour]
+        self._exposure = np.zeros((0, 0, HOURS))  # hours on the shelf
+        self.yearly = np.zeros((0, 2))  # (a, b) per SKU
+        self.last_t = -math.inf  # time of the latest sale or exposure
+        self._alpha = np.zeros((0, WEEK_H))
+        self._beta = np.ones((0, WEEK_H))
+        for sku, n in sorted(lanes_per_sku.items()):
+            self.add_sku(sku, n)
+        self.fit()
+
+    # --- data in ------------------------------------------------------------------------
+
+    def add_sku(self, sku: str, lanes: int = 1) -> None:
+        """A new SKU starts from the priors (no effect if it is known)."""
+        if sku in self.lanes_per_sku:
+            self.lanes_per_sku[sku] = lanes
+            return
+        self.skus.append(sku)
+        self.lanes_per_sku[sku] = lanes
+        n_days = self._counts.shape[1]
+        self._counts = np.concatenate([self._counts, np.zeros((1, n_days, HOURS))])
+        self._exposure = np.concatenate([self._exposure, np.zeros((1, n_days, HOURS))])
+        self.yearly = np.concatenate([self.yearly, [[self.prior.yearly_a, self.prior.yearly_b]]])
+        self._alpha = np.concatenate([self._alpha, np.zeros((1, WEEK_H))])
+        self._beta = np.concatenate([self._beta, np.ones((1, WEEK_H))])
+        self._fit_sku(len(self.skus) - 1)
+
+    def sku_index(self, sku: str) -> int:
+        try:
+            return self.skus.index(sku)
+        except ValueError:
+            raise DemandError(f"unknown SKU {sku!r}; the model knows {self.skus}") from None
+
+    def add_sale(self, t: float, sku: str, quantity: int) -> None:
+        """Containers sold at t (they count whether or not the exposure is recorded yet)."""
+        if not math.isfinite(t) or t < 0:
+            raise DemandError(f"bad sale time {t!r}")
+        if quantity < 0:
+            raise DemandError(f"negative quantity {quantity} for {sku}")
+        i = self.sku_index(sku)
+        d = self._day_row(int(day_index(t)))
+        self._counts[i, d, int((t % DAY_S) // 3600)] += quantity
+        self.last_t = max(self.last_t, t)
+
+    def add_exposure(self, sku: str, t0: float, t1: float) -> None:
+        """The SKU was on the shelf (some lane showed stock) from t0 to t1."""
+        if t1 <= t0:
+            return
+        i = self.sku_index(sku)
+        self._add_exposure_rows(np.array([i]), t0, t1)
+
+    def add_exposure_all(self, t0: float, t1: float, available: Iterable[str] | None = None) -> None:
+        """Exposure for every SKU in ``available`` (default: all) from t0 to t1."""
+        if t1 <= t0:
+            return
+        names = self.skus if available is None else list(available)
+        rows = np.array([self.sku_index(s) for s in names], dtype=np.int64)
+        if rows.size:
+            self._add_exposure_rows(rows, t0, t1)
+
+    def _add_exposure_rows(self, rows: np.ndarray, t0: float, t1: float) -> None:
+        self._day_row(int(day_index(t0)))
+        self._day_row(int(day_index(max(t0, t1 - 1e-6))))
+        h0 = math.floor(t0 / 3600.0)
+        h1 = math.ceil(t1 / 3600.0)
+        for h in range(h0, h1):
+            lo, hi = max(t0, h * 3600.0), min(t1, (h + 1) * 3600.0)
+            if hi <= lo:
+                continue
+            day, hour = divmod(h, HOURS)
+            self._exposure[rows, day - self.first_day, hour] += (hi - lo) / 3600.0  # type: ignore[operator]
+        self.last_t = max(self.last_t, t1)
+
+    def _day_row(self, day: int) -> int:
+        """Row of ``day`` in the history arrays, growing them as needed."""
+        if self.first_day is None:
+            self.first_day = day
+        if day < self.first_day:
+            pad = self.first_day - day
+            z = np.zeros((len(self.skus), pad, HOURS))
+            self._counts = np.concatenate([z, self._counts], axis=1)
+            self._exposure = np.concatenate([z.copy(), self._exposure], axis=1)
+            self.first_day = day
+        row = day - self.first_day
+        if row >= self._counts.shape[1]:
+            grow = row + 1 - self._counts.shape[1]
+            z = np.zeros((len(self.skus), grow, HOURS))
+            self._counts = np.concatenate([self._counts, z], axis=1)
+            self._exposure = np.concatenate([self._exposure, z.copy()], axis=1)
+        return row
+
+    # --- fitting ------------------------------------------------------------------------
+
+    def fit(self, refit_yearly: bool = True) -> None:
+        """Recompute the posterior tables from the history (a few ms for a year of 10 SKUs)."""
+        for i in range(len(self.skus)):
+            if refit_yearly and self.history_days() >= self.prior.yearly_min_days:
+                self._fit_sku(i)
+                self._fit_yearly(i)
+            self._fit_sku(i)
+
+    def history_days(self) -> int:
+        return int(self._counts.shape[1])
+
+    def _weights_and_season(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        n_days = self._counts.shape[1]
+        if n_days == 0:
+            return np.zeros(0), np.zeros(0)
+        days = np.arange(n_days) + (self.first_day or 0)
+        weights = 0.5 ** ((days[-1] - days) / self.prior.half_life_days)
+        theta = year_phase((days + 0.5) * DAY_S)
+        a, b = self.yearly[i]
+        return weights, np.exp(a * np.cos(theta) + b * np.sin(theta))
+
+    def _fit_sku(self, i: int) -> None:
+        p = self.prior
+        mu0 = p.prior_per_lane_day * max(1, self.lanes_per_sku[self.skus[i]]) / HOURS
+        n_days = self._counts.shape[1]
+        C = np.zeros((7, HOURS))
+        E = np.zeros((7, HOURS))
+        if n_days:
+            weights, season = self._weights_and_season(i)
+            dows = weekday_of_day(np.arange(n_days) + (self.first_day or 0))
+            cw = self._counts[i] * weights[:, None]
+            ew = self._exposure[i] * (weights * season)[:, None]
+            np.add.at(C, dows, cw)
+            np.add.at(E, dows, ew)
+        level = (p.level_strength_h * mu0 + C.sum()) / (p.level_strength_h + E.sum())
+        ch, eh = _circular_smooth(C.sum(0)), _circular_smooth(E.sum(0))
+        profile = (p.profile_strength_h * level * _GENERIC_DAY + ch) / (p.profile_strength_h + eh)
+        weekday = (p.weekday_strength + C.sum(1)) / (p.weekday_strength + (E * profile).sum(1))
+        prior_bin = profile[None, :] * weekday[:, None]
+        self._alpha[i] = (p.bin_strength_h * prior_bin + C).ravel()
+        self._beta[i] = (p.bin_strength_h + E).ravel()
+
+    def _fit_yearly(self, i: int) -> None:
+        """Penalised Poisson regression of daily totals on the yearly cos/sin terms."""
+        p = self.prior
+        n_days = self._counts.shape[1]
+        days = np.arange(n_days) + (self.first_day or 0)
+        dows = weekday_of_day(days)
+        table = (self._alpha[i] / self._beta[i]).reshape(7, HOURS)
+        base = (table[dows] * self._exposure[i]).sum(1)  # expected per day without the yearly term
+        counts = self._counts[i].sum(1)
+        keep = base > 0
+        if keep.sum() < p.yearly_min_days:
+            return
+        theta = year_phase((days[keep] + 0.5) * DAY_S)
+        X = np.stack([np.cos(theta), np.sin(theta)], axis=1)
+        y, b0 = counts[keep], base[keep]
+        # The weekly table was fitted with the current (a, b) divided out; refit relative to it.
+        a_cur = self.yearly[i].copy()
+        prior = np.array([p.yearly_a, p.yearly_b])
+
+        def objective(ab: np.ndarray) -> tuple[float, np.ndarray]:
+            eta = X @ ab
+            mu = b0 * np.exp(eta)
+            nll = float(np.sum(mu - y * eta)) + float(np.sum((ab - prior) ** 2)) / (2 * p.yearly_sd**2)
+            grad = X.T @ (mu - y) + (ab - prior) / p.yearly_sd**2
+            return nll, grad
+
+        res = minimize(objective, a_cur, jac=True, method="L-BFGS-B")
+        if res.success and np.all(np.isfinite(res.x)):
+            self.yearly[i] = np.clip(res.x, -1.5, 1.5)
+
+    # --- predictions --------------------------------------------------------------------
+
+    def season(self, i: int, t: np.ndarray) -> np.ndarray:
+        a, b = self.yearly[i]
+        theta = year_phase(t)
+        return np.exp(a * np.cos(theta) + b * np.sin(theta))
+
+    def _interp(self, table: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Linear interpolation between hour-of-week bin centres (wrapping around the week)."""
+        hw = (np.mod(t / 3600.0 + 3 * HOURS, WEEK_H)) - 0.5  # Monday 00:00 = 0; centres at .5
+        lo = np.floor(hw).astype(np.int64)
+        frac = hw - lo
+        return table[lo % WEEK_H] * (1 - frac) + table[(lo + 1) % WEEK_H] * frac
+
+    def rate(self, sku: str, t: float | np.ndarray) -> float | np.ndarray:
+        """Posterior mean containers per hour at t (vectorised)."""
+        i = self.sku_index(sku)
+        tt = np.asarray(t, dtype=float)
+        r = self._interp(self._alpha[i] / self._beta[i], tt) * self.season(i, tt)
+        return float(r) if r.ndim == 0 else r
+
+    def rate_sd(self, sku: str, t: float | np.ndarray) -> float | np.ndarray:
+        """Posterior standard deviation of the rate at t."""
+        i = self.sku_index(sku)
+        tt = np.asarray(t, dtype=float)
+        r = self._interp(np.sqrt(self._alpha[i]) / self._beta[i], tt) * self.season(i, tt)
+        return float(r) if r.ndim == 0 else r
+
+    def expected(self, sku: str, t0: float, t1: float, step_s: float = 300.0) -> float:
+        if t1 <= t0:
+            return 0.0
+        n = max(1, math.ceil((t1 - t0) / step_s))
+        mids = t0 + (np.arange(n) + 0.5) * (t1 - t0) / n
+        return float(np.sum(self.rate(sku, mids)) * (t1 - t0) / n / 3600.0)
+
+    def rates_matrix(self, t: np.ndarray, skus: list[str] | None = None) -> np.ndarray:
+        """Mean rate (containers/hour) of each SKU (rows; default ``self.skus`` order) at each time in t."""
+        t = np.asarray(t, dtype=float)
+        rows = (
+            np.arange(len(self.skus)) if skus is None else np.array([self.sku_index(s) for s in skus], dtype=np.int64)
+        )
+        table = self._alpha[rows] / self._beta[rows]
+        hw = (np.mod(t / 3600.0 + 3 * HOURS, WEEK_H)) - 0.5
+        lo = np.floor(hw).astype(np.int64)
+        frac = hw - lo
+        base = table[:, lo % WEEK_H] * (1 - frac) + table[:, (lo + 1) % WEEK_H] * frac
+        theta = year_phase(t)
+        a, b = self.yearly[rows, 0:1], self.yearly[rows, 1:2]
+        return base * np.exp(a * np.cos(theta)[None, :] + b * np.sin(theta)[None, :])
+
+    # --- history access (persistence, evaluation) ---------------------------------------
+
+    def history_rows(self) -> Iterable[tuple[str, int, int, float, float]]:
+        """(sku, day, hour, containers, exposure hours) for every non-empty cell."""
+        if self.first_day is None:
+            return
+        nz = np.argwhere((self._counts != 0) | (self._exposure != 0))
+        for i, d, h in nz:
+            yield (
+                self.skus[i],
+                int(d) + self.first_day,
+                int(h),
+                float(self._counts[i, d, h]),
+                float(self._exposure[i, d, h]),
+            )
+
+    def set_history_cell(self, sku: str, day: int, hour: int, containers: float, exposure_h: float) -> None:
+        i = self.sku_index(sku)
+        d = self._day_row(day)
+        self._counts[i, d, hour] = containers
+        self._exposure[i, d, hour] = exposure_h
+
+    def hourly_counts(self, sku: str, day: int) -> np.ndarray:
+        """Containers sold per hour of ``day`` (zeros outside the history)."""
+        i = self.sku_index(sku)
+        if self.first_day is None or not 0 <= day - self.first_day < self._counts.shape[1]:
+            return np.zeros(HOURS)
+        return self._counts[i, day - self.first_day].copy()
