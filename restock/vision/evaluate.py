@@ -1,0 +1,262 @@
+"""`restock eval-detector DATASET`: mAP50 per class and per-lane empty precision/recall/F1.
+
+Runs the shipped (or ``--model``) ONNX model through ONNX Runtime, exactly as the camera node
+does: no torch. On any YOLO dataset it reports mAP50 per class (COCO-style 101-point
+interpolated AP at IoU 0.5). Where the dataset has lane sidecars (``lanes/<split>/*.json`` from
+``restock make-dataset``: the store, the camera pose rendered and each seen lane's truth), it
+also runs the lane mapping of :mod:`restock.vision.lanes` on every image and reports, per lane
+front in view (fronts more than half hidden by a hand or an obstruction are left out: the node
+calls them unknown), empty precision/recall/F1 and unfamiliar-item recall from a *single frame*
+(the node's temporal filter only adds to this). Without sidecars, per-lane empty figures are
+computed on ``empty_front`` boxes (IoU 0.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+from PIL import Image
+
+from restock.paths import store_file
+from restock.store.description import Store, load_store
+from restock.vision.classes import CLASSES, EMPTY_FRONT
+from restock.vision.detector import DEFAULT_MODEL, Detections, DetectorError, OnnxDetector, box_iou
+from restock.vision.lanes import LaneRegion, MatchConfig, project_box, read_lanes, slot_corners
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+def read_labels(path: Path, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Class ids (N,) and pixel boxes (N, 4) of a YOLO label file (missing file: no objects)."""
+    if not path.is_file():
+        return np.zeros(0, np.int64), np.zeros((0, 4))
+    rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros((0, 4))
+    arr = np.array([[float(v) for v in r[:5]] for r in rows])
+    cx, cy, w, h = arr[:, 1] * width, arr[:, 2] * height, arr[:, 3] * width, arr[:, 4] * height
+    return arr[:, 0].astype(np.int64), np.column_stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
+
+
+def average_precision(scores: np.ndarray, matched: np.ndarray, n_truth: int) -> float:
+    """101-point interpolated AP from detections' scores and whether each matched a truth box."""
+    if n_truth == 0:
+        return float("nan")
+    if len(scores) == 0:
+        return 0.0
+    order = np.argsort(-scores, kind="stable")
+    tp = np.cumsum(matched[order])
+    fp = np.cumsum(~matched[order])
+    recall = tp / n_truth
+    precision = tp / np.maximum(tp + fp, 1e-9)
+    envelope = np.maximum.accumulate(precision[::-1])[::-1]
+    points = np.linspace(0, 1, 101)
+    idx = np.searchsorted(recall, points, side="left")
+    return float(np.mean([envelope[i] if i < len(envelope) else 0.0 for i in idx]))
+
+
+def match_image(dets: Detections, gt_cls: np.ndarray, gt_boxes: np.ndarray, iou: float = 0.5) -> np.ndarray:
+    """Per detection: did it match a not-yet-matched truth box of its class (greedy by score)."""
+    matched = np.zeros(len(dets), bool)
+    taken = np.zeros(len(gt_cls), bool)
+    ious = box_iou(dets.boxes, gt_boxes) if len(dets) and len(gt_cls) else np.zeros((len(dets), len(gt_cls)))
+    for i in np.argsort(-dets.scores, kind="stable"):
+        same = (gt_cls == dets.class_ids[i]) & ~taken
+        if not same.any():
+            continue
+        cand = np.where(same, ious[i], -1.0)
+        j = int(cand.argmax())
+        if cand[j] >= iou:
+            matched[i], taken[j] = True, True
+    return matched
+
+
+def prf(tp: int, fp: int, fn: int) -> dict:
+    p = tp / (tp + fp) if tp + fp else 1.0
+    r = tp / (tp + fn) if tp + fn else 1.0
+    f1 = 2 * p * r / (p + r) if p + r else 0.0
+    return {"tp": tp, "fp": fp, "fn": fn, "precision": round(p, 4), "recall": round(r, 4), "f1": round(f1, 4)}
+
+
+def _images(root: Path, split: str) -> tuple[Path, list[Path]]:
+    """The image folder of a split and its images (a dataset folder, a data.yaml, or images/)."""
+    data_yaml = root if root.suffix in (".yaml", ".yml") else root / "data.yaml"
+    folder = None
+    if data_yaml.is_file():
+        data = yaml.safe_load(data_yaml.read_text()) or {}
+        base = Path(data.get("path") or data_yaml.parent)
+        if not base.is_absolute():
+            base = data_yaml.parent / base
+        entry = data.get(split)
+        if isinstance(entry, list):
+            entry = entry[0] if entry else None
+        if entry:
+            folder = Path(entry) if Path(entry).is_absolute() else base / entry
+    if folder is None:
+        for cand in (root / "images" / split, root / "images"):
+            if cand.is_dir():
+                folder = cand
+                break
+    if folder is None or not folder.is_dir():
+        raise ValueError(f"{root}: no image folder for split {split!r}")
+    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not images:
+        raise ValueError(f"{folder}: no images")
+    return folder, images
+
+
+def _sibling(image: Path, kind: str, suffix: str) -> Path:
+    parts = list(image.parts)
+    for i in range(len(parts) - 1, -1, -1):
+        if parts[i] == "images":
+            parts[i] = kind
+            return Path(*parts).with_suffix(suffix)
+    return image.with_suffix(suffix)
+
+
+def evaluate(
+    dataset: Path, model: Path, split: str = "test", conf: float = 0.3, match: MatchConfig = MatchConfig(), log=print
+) -> dict:
+    detector = OnnxDetector(model, conf_threshold=0.001, iou_threshold=0.5)
+    _, images = _images(dataset, split)
+    scores: dict[int, list] = {c: [] for c in range(len(CLASSES))}
+    hits: dict[int, list] = {c: [] for c in range(len(CLASSES))}
+    n_truth = dict.fromkeys(range(len(CLASSES)), 0)
+    empty = {"tp": 0, "fp": 0, "fn": 0}
+    empty_box = {"tp": 0, "fp": 0, "fn": 0}
+    unfamiliar = {"tp": 0, "fn": 0, "fp": 0}
+    lanes_judged = lanes_hidden = lanes_unread = 0
+    stores: dict[str, Store] = {}
+    per_store: dict[str, dict] = {}
+    t0 = time.monotonic()
+    for k, path in enumerate(images):
+        rgb = np.asarray(Image.open(path).convert("RGB"))
+        h, w = rgb.shape[:2]
+        all_dets = detector.detect(rgb)
+        gt_cls, gt_boxes = read_labels(_sibling(path, "labels", ".txt"), w, h)
+        matched = match_image(all_dets, gt_cls, gt_boxes)
+        for c in range(len(CLASSES)):
+            sel = all_dets.class_ids == c
+            scores[c].append(all_dets.scores[sel])
+            hits[c].append(matched[sel])
+            n_truth[c] += int((gt_cls == c).sum())
+        keep = all_dets.scores >= conf
+        dets = Detections(all_dets.boxes[keep], all_dets.scores[keep], all_dets.class_ids[keep], all_dets.names)
+        # empty fronts as boxes (any dataset)
+        e_det = dets.of_class(EMPTY_FRONT)
+        e_match = match_image(e_det, gt_cls, gt_boxes)
+        empty_box["tp"] += int(e_match.sum())
+        empty_box["fp"] += int((~e_match).sum())
+        empty_box["fn"] += int((gt_cls == EMPTY_FRONT).sum()) - int(e_match.sum())
+        sidecar = _sibling(path, "lanes", ".json")
+        if not sidecar.is_file():
+            continue
+        info = json.loads(sidecar.read_text())
+        store = stores.get(info["store"])
+        if store is None:
+            store = stores[info["store"]] = _find_store(info["store"])
+        from restock.vision.dataset import camera_from_json
+
+        camera = camera_from_json(info["camera"])
+        regions = []
+        for lane_id in info["lanes"]:
+            lv = store.lane_by_id[lane_id]
+            box = project_box(camera, slot_corners(lv))
+            if box is not None:
+                regions.append(LaneRegion(lv, box))
+        readings = {r.lane_id: r for r in read_lanes(regions, dets, rgb, store.skus, match)}
+        st = per_store.setdefault(info["store"], {"tp": 0, "fp": 0, "fn": 0})
+        for lane_id, truth in info["lanes"].items():
+            if truth["hidden"] >= 0.5:
+                lanes_hidden += 1
+                continue
+            r = readings.get(lane_id)
+            if r is None:
+                continue
+            lanes_judged += 1
+            if r.evidence in ("none", "occluded"):
+                lanes_unread += 1
+            said_empty, is_empty = r.evidence == "empty", truth["state"] == "empty"
+            for counter in (empty, st):
+                counter["tp"] += said_empty and is_empty
+                counter["fp"] += said_empty and not is_empty
+                counter["fn"] += is_empty and not said_empty
+            if truth["state"] == "unfamiliar":
+                unfamiliar["tp" if r.unfamiliar else "fn"] += 1
+            elif r.unfamiliar:
+                unfamiliar["fp"] += 1
+        if (k + 1) % 50 == 0:
+            log(f"[eval-detector] {k + 1}/{len(images)} images")
+    ap50 = {}
+    for c, name in enumerate(CLASSES):
+        s = np.concatenate(scores[c]) if scores[c] else np.zeros(0)
+        m = np.concatenate(hits[c]).astype(bool) if hits[c] else np.zeros(0, bool)
+        ap = average_precision(s, m, n_truth[c])
+        ap50[name] = None if np.isnan(ap) else round(ap, 4)
+    present = [v for v in ap50.values() if v is not None]
+    result = {
+        "dataset": str(dataset),
+        "split": split,
+        "model": str(model),
+        "images": len(images),
+        "conf_threshold": conf,
+        "map50": round(float(np.mean(present)), 4) if present else None,
+        "map50_per_class": ap50,
+        "truth_boxes_per_class": {CLASSES[c]: n for c, n in n_truth.items()},
+        "empty_front_boxes": prf(**empty_box),
+        "seconds": round(time.monotonic() - t0, 1),
+    }
+    if lanes_judged:
+        result["lanes"] = {
+            "judged": lanes_judged,
+            "left_out_hidden": lanes_hidden,
+            "no_reading": lanes_unread,
+            "empty": prf(**empty),
+            "empty_per_store": {s: prf(**v) for s, v in per_store.items()},
+            "unfamiliar": {
+                **prf(**unfamiliar),
+            },
+        }
+    return result
+
+
+def _find_store(name: str) -> Store:
+    """The store description whose ``name`` is this (config/stores/*.yaml)."""
+    for path in sorted(store_file("corner_store.yaml").parent.glob("*.yaml")):
+        try:
+            store = load_store(path)
+        except ValueError:
+            continue
+        if store.name == name:
+            return store
+    raise ValueError(f"no store description named {name!r} in config/stores")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="restock eval-detector", description=__doc__.split("\n")[0])
+    parser.add_argument("dataset", type=Path, help="YOLO dataset folder or data.yaml")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="ONNX model (default: the shipped one)")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--conf", type=float, default=0.3, help="score threshold for lane decisions (the node's)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parser.parse_args(argv)
+    try:
+        result = evaluate(args.dataset, args.model, args.split, args.conf)
+    except (DetectorError, ValueError, OSError) as err:
+        print(f"restock eval-detector: {err}", file=sys.stderr)
+        return 2
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
