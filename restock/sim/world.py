@@ -76,3 +76,983 @@ Public API (stable; the vision dataset generator and the sim node build on it):
 
 Rendering uses MUJOCO_GL=egl (set here if unset), shadows and reflections off.
 """
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Literal
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import mujoco
+import numpy as np
+
+from restock.records import LaneTruth, SimEvent, SimGroundTruth
+from restock.sim.mjcf import HIDDEN_GROUP, PARK_Z, Layout, build_mjcf
+from restock.sim.trajectory import JointPath
+from restock.store.description import LaneView, Store
+
+DEFAULT_START = "2026-07-06T06:00:00"  # a Monday morning, UTC
+ARM_JOINTS: tuple[str, ...] = ("rail_x", "lift_z", "shoulder", "elbow", "wrist")
+JOINT_NAMES: tuple[str, ...] = (*ARM_JOINTS, "gripper")
+ARM_DT = 0.01  # s: the arm's servo/bookkeeping period while it moves
+SALES_WINDOW_S = 3600.0  # customers are sampled an hour at a time, on fixed boundaries (determinism)
+GRASP_TOL_XY = 0.02  # m: grasp centre to item centre, horizontal
+GRASP_TOL_Z = 0.03
+PLACE_TOL_X = 0.025
+PLACE_TOL_Z = 0.04
+HAND_ON_SALE_PROBABILITY = 0.3  # a customer's hand shows in view for a moment when they take one
+HAND_ON_SALE_S = 1.5
+
+ItemKind = Literal["container", "unfamiliar", "obstruction"]
+ObjectKind = Literal[
+    "container", "unfamiliar_item", "obstruction", "hand", "robot", "shelf", "case", "stock", "floor", "other"
+]
+
+
+def parse_time(value: float | str) -> float:
+    """Epoch seconds from a number or an ISO 8601 string (UTC unless it says otherwise)."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    dt = datetime.fromisoformat(value)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What one object (a MuJoCo body) is right now."""
+
+    id: int  # the body id; segmentation pixels carry it
+    kind: ObjectKind
+    sku: str | None = None  # containers
+    container_kind: str | None = None  # bottle, can, carton
+    lane_id: str | None = None  # in a lane's column
+    slot: int | None = None  # index from the lane's front (0: what a customer sees)
+    stock_location: str | None = None
+    held: bool = False
+    corridor: bool = False  # an obstruction in the arm's corridor
+
+    @property
+    def label(self) -> str | None:
+        """The vision class name (restock.vision.classes) of this object, or None for scenery."""
+        if self.kind == "container":
+            return self.container_kind
+        if self.kind in ("unfamiliar_item", "obstruction", "hand"):
+            return self.kind
+        return None
+
+
+@dataclass
+class _Item:
+    kind: ItemKind
+    body: int  # body id
+    mocap: int
+    pitch: float  # length along the lane (m)
+    height: float
+    across: float
+    sku: str | None = None
+    yaw: float = 0.0
+
+
+class World:
+    """The simulated store. See the module docstring for the API."""
+
+    def __init__(
+        self,
+        store: Store,
+        seed: int = 0,
+        start_time: float | str = DEFAULT_START,
+        fill: float = 1.0,
+        render: bool = True,
+    ) -> None:
+        self.store = store
+        self.seed = int(seed)
+        self.rng = np.random.default_rng([self.seed, 1])  # events, grasps, customers' lane choice
+        self._demand_rng = np.random.default_rng([self.seed, 2])
+        self.time = parse_time(start_time)
+        self.start_time = self.time
+        xml, layout = build_mjcf(store)
+        self.mjcf = xml
+        self.layout: Layout = layout
+        self.model = mujoco.MjModel.from_xml_string(xml)
+        self.data = mujoco.MjData(self.model)
+        self._render_enabled = render
+        self._renderers: dict[tuple[int, int, bool], mujoco.Renderer] = {}
+        self._scene_option = mujoco.MjvOption()
+        self._scene_option.geomgroup[HIDDEN_GROUP] = 0
+        m = self.model
+        self._qadr = {
+            n: int(m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n)])
+            for n in (*ARM_JOINTS, "finger_l", "finger_r")
+        }
+        self._limits = {j.name: (j.lower, j.upper) for j in store.robot.joints}
+        self._max_opening = store.robot.gripper.max_opening
+        self._grip_speed = self._max_opening / store.robot.gripper.close_time_s
+        # Pools.
+        self._free: dict[str, list[int]] = {sku: [self._body(n) for n in names] for sku, names in layout.items.items()}
+        self._free_unfamiliar = [self._body(n) for n in layout.unfamiliar]
+        self._free_obstruction = [self._body(n) for n in layout.obstructions]
+        self._free_hands = [self._body(n) for n in layout.hands]
+        self._body_geoms: dict[int, list[int]] = {}
+        for g in range(m.ngeom):
+            self._body_geoms.setdefault(int(m.geom_bodyid[g]), []).append(g)
+        self._static_kind: dict[int, ObjectKind] = {0: "floor"}
+        for name, kind in (("case", "case"), ("shelves", "shelf"), ("stock_rack", "stock")):
+            self._static_kind[self._body(name)] = kind
+        for name in ("carriage", "lift", "upper_arm", "forearm", "tool", "finger_l", "finger_r"):
+            self._static_kind[self._body(name)] = "robot"
+        # State.
+        self.lanes: dict[str, list[_Item]] = {lv.id: [] for lv in store.lanes}
+        self.stock: dict[str, int] = {loc.id: loc.quantity for loc in store.stock.locations}
+        self._stock_front: dict[str, _Item | None] = {loc.id: None for loc in store.stock.locations}
+        self._corridor: list[tuple[_Item, np.ndarray]] = []
+        self._hands: dict[int, int] = {}  # body -> mocap of a shown hand
+        self._held: _Item | None = None
+        self._held_yaw_offset = 0.0
+        self.failed_grasp_probability = 0.0
+        self.sales: dict[str, int] = {s: 0 for s in store.skus}
+        self.lost_sales: dict[str, int] = {s: 0 for s in store.skus}
+        self.events: list[SimEvent] = []
+        self._events_reported = 0
+        self._q = {n: 0.0 for n in ARM_JOINTS}
+        self._q["lift_z"] = min(max(0.3, self._limits["lift_z"][0]), self._limits["lift_z"][1])
+        self._q["rail_x"] = min(max(self._q["rail_x"], self._limits["rail_x"][0]), self._limits["rail_x"][1])
+        self._qd = {n: 0.0 for n in JOINT_NAMES}
+        self._target = dict(self._q)
+        self._path: JointPath | None = None
+        self._opening = self._max_opening
+        self._grip_cmd = self._max_opening
+        self._slipped_this_close = False
+        self._scheduled: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = 0
+        self._sales_queue: list = []
+        self._sales_source: Callable[[float, float], list] | None = None
+        self._sales_window_end: float | None = None
+        self._next_refill = self._refill_after(self.time)
+        self._dirty = True
+        self._saved_appearance: dict[str, np.ndarray] | None = None
+        self._write_arm()
+        if fill > 0:
+            self.fill_lanes(fill)
+        self._update_stock_fronts()
+
+    # --- names and bodies ---------------------------------------------------------------
+
+    def _body(self, name: str) -> int:
+        bid = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, name)
+        if bid < 0:
+            raise KeyError(f"no body {name!r} in the model")
+        return int(bid)
+
+    def camera_name(self, camera_id: str) -> str:
+        self.store.camera(camera_id)  # raises KeyError naming the cameras
+        return camera_id
+
+    def _lane(self, lane_id: str) -> LaneView:
+        try:
+            return self.store.lane_by_id[lane_id]
+        except KeyError:
+            raise KeyError(f"no lane {lane_id!r} in store {self.store.name}") from None
+
+    # --- pools --------------------------------------------------------------------------
+
+    def _new_container(self, sku_id: str) -> _Item:
+        pool = self._free[sku_id]
+        if not pool:
+            raise RuntimeError(f"no spare {sku_id} body left in the model")
+        body = pool.pop()
+        sku = self.store.skus[sku_id]
+        return _Item("container", body, int(self.model.body_mocapid[body]), sku.along, sku.height, sku.across, sku_id)
+
+    def _new_unfamiliar(self) -> _Item:
+        if not self._free_unfamiliar:
+            raise RuntimeError("all unfamiliar-item bodies are in use")
+        body = self._free_unfamiliar.pop()
+        # Each placement is a different-looking thing: shape sizes and colours from the seed.
+        g_a, g_b = self._body_geoms[body][:2]
+        across = float(self.rng.uniform(0.035, 0.06))
+        height = float(self.rng.uniform(0.06, 0.13))
+        m = self.model
+        m.geom_size[g_a] = [across / 2, across / 2, height * 0.35]
+        m.geom_pos[g_a] = [0, 0, -height * 0.15]
+        m.geom_size[g_b] = [across * 0.45, 0, 0]
+        m.geom_pos[g_b] = [0, 0, height * 0.25]
+        m.geom_rgba[g_a, :3] = self.rng.uniform(0.05, 1.0, 3)
+        m.geom_rgba[g_b, :3] = self.rng.uniform(0.05, 1.0, 3)
+        return _Item("unfamiliar", body, int(m.body_mocapid[body]), across, height, across)
+
+    def _new_obstruction(self, size: tuple[float, float, float]) -> _Item:
+        if not self._free_obstruction:
+            raise RuntimeError("all obstruction bodies are in use")
+        body = self._free_obstruction.pop()
+        g_box, g_tape = self._body_geoms[body][:2]
+        sx, sy, sz = size
+        self.model.geom_size[g_box] = [sx / 2, sy / 2, sz / 2]
+        self.model.geom_size[g_tape] = [sx / 2 + 0.001, min(0.012, sy / 4), sz / 2 + 0.001]
+        return _Item("obstruction", body, int(self.model.body_mocapid[body]), sy, sz, sx)
+
+    def _show(self, item: _Item, pos: Sequence[float], quat: Sequence[float] = (1, 0, 0, 0)) -> None:
+        self.data.mocap_pos[item.mocap] = pos
+        self.data.mocap_quat[item.mocap] = quat
+        for g in self._body_geoms[item.body]:
+            self.model.geom_group[g] = 0
+        self._dirty = True
+
+    def _park(self, body: int) -> None:
+        mocap = int(self.model.body_mocapid[body])
+        self.data.mocap_pos[mocap] = [0, 0, PARK_Z]
+        for g in self._body_geoms[body]:
+            self.model.geom_group[g] = HIDDEN_GROUP
+        self._dirty = True
+
+    def _release(self, item: _Item) -> None:
+        self._park(item.body)
+        if item.kind == "container":
+            self._free[item.sku].append(item.body)  # type: ignore[index]
+        elif item.kind == "unfamiliar":
+            self._free_unfamiliar.append(item.body)
+        else:
+            self._free_obstruction.append(item.body)
+
+    # --- lanes (gravity-fed columns) ----------------------------------------------------
+
+    def _layout_lane(self, lane_id: str) -> None:
+        lv = self._lane(lane_id)
+        tilt = math.radians(lv.row.tilt_deg)
+        quat = [math.cos(-tilt / 2), math.sin(-tilt / 2), 0, 0]
+        y = lv.front_y
+        for item in self.lanes[lane_id]:
+            cy = y - item.pitch / 2
+            self._show(item, (lv.lane.x, cy, lv.board_z(cy) + item.height / 2), quat)
+            y -= item.pitch
+
+    def _free_length(self, lane_id: str) -> float:
+        return self._lane(lane_id).row.depth - sum(i.pitch for i in self.lanes[lane_id])
+
+    def _item_centre(self, lane_id: str, index: int) -> tuple[float, float, float]:
+        lv = self._lane(lane_id)
+        items = self.lanes[lane_id]
+        y = lv.front_y - sum(i.pitch for i in items[:index]) - items[index].pitch / 2
+        return (lv.lane.x, y, lv.board_z(y) + items[index].height / 2)
+
+    def set_lane(self, lane_id: str, items: Iterable[str]) -> None:
+        """Replace a lane's column: SKU ids, "unfamiliar" or "obstruction", front first."""
+        for item in self.lanes[self._lane(lane_id).id]:
+            self._release(item)
+        self.lanes[lane_id] = []
+        for what in items:
+            if what == "unfamiliar":
+                item = self._new_unfamiliar()
+            elif what == "obstruction":
+                item = self._new_obstruction((0.05, 0.1, 0.05))
+            elif what in self.store.skus:
+                item = self._new_container(what)
+            else:
+                raise KeyError(f"{what!r} is no SKU of the store, nor 'unfamiliar' or 'obstruction'")
+            if item.pitch > self._free_length(lane_id) + 1e-9:
+                self._release(item)
+                raise ValueError(f"lane {lane_id}: no room for {what}")
+            self.lanes[lane_id].append(item)
+        self._layout_lane(lane_id)
+
+    def fill_lanes(self, fill: float | Mapping[str, int]) -> None:
+        """Set every lane to a fraction of its capacity, or given lanes to given counts of their SKU."""
+        if isinstance(fill, Mapping):
+            for lane_id, n in fill.items():
+                self.set_lane(lane_id, [self._lane(lane_id).lane.sku] * int(n))
+            return
+        if not 0 <= fill <= 1:
+            raise ValueError(f"fill must be in [0, 1], got {fill}")
+        for lv in self.store.lanes:
+            self.set_lane(lv.id, [lv.lane.sku] * round(lv.lane.capacity * fill))
+
+    def lane_contents(self, lane_id: str) -> list[ObjectInfo]:
+        return [self._info_in_lane(lane_id, k) for k in range(len(self.lanes[self._lane(lane_id).id]))]
+
+    def lane_count(self, lane_id: str) -> int:
+        """Containers (of any SKU) in the lane."""
+        return sum(1 for i in self.lanes[self._lane(lane_id).id] if i.kind == "container")
+
+    def lane_counts(self) -> dict[str, int]:
+        return {lane_id: self.lane_count(lane_id) for lane_id in self.lanes}
+
+    def stock_quantity(self, location_id: str) -> int:
+        return self.stock[location_id]
+
+    def take_front(self, lane_id: str, n: int = 1) -> list[ObjectInfo]:
+        """A person takes the front n items without a sale (staff, an operator); the rest slide forward."""
+        taken = []
+        for _ in range(n):
+            if not self.lanes[self._lane(lane_id).id]:
+                break
+            taken.append(self._info_in_lane(lane_id, 0))
+            self._release(self.lanes[lane_id].pop(0))
+        self._layout_lane(lane_id)
+        return taken
+
+    def remove(self, object_id: int) -> ObjectInfo:
+        """Take one object out of the world (an operator clears an item, a hand withdraws)."""
+        info = self.object_info(object_id)
+        if info.lane_id is not None:
+            items = self.lanes[info.lane_id]
+            item = next(i for i in items if i.body == object_id)
+            items.remove(item)
+            self._release(item)
+            self._layout_lane(info.lane_id)
+        elif info.corridor:
+            entry = next(e for e in self._corridor if e[0].body == object_id)
+            self._corridor.remove(entry)
+            self._release(entry[0])
+        elif info.kind == "hand":
+            self.hide_hand(object_id)
+        elif info.held and self._held is not None:
+            self._release(self._held)
+            self._held = None
+        else:
+            raise ValueError(f"object {object_id} ({info.kind}) cannot be removed")
+        self._log("removed", lane_id=info.lane_id, sku=info.sku, detail=info.kind)
+        return info
+
+    # --- stock --------------------------------------------------------------------------
+
+    def _update_stock_fronts(self) -> None:
+        for loc in self.store.stock.locations:
+            front = self._stock_front[loc.id]
+            if self.stock[loc.id] > 0 and front is None:
+                front = self._new_container(loc.sku)
+                self._stock_front[loc.id] = front
+                self._show(front, self.store.stock_pick_point(loc))
+            elif self.stock[loc.id] == 0 and front is not None:
+                self._release(front)
+                self._stock_front[loc.id] = None
+
+    def _refill_after(self, t: float) -> float:
+        refill = self.store.stock.refill
+        day0 = math.floor(t / 86400.0) * 86400.0
+        k = math.floor((t - day0 - refill.first_at_h * 3600.0) / (refill.every_h * 3600.0)) + 1
+        nxt = day0 + refill.first_at_h * 3600.0 + max(k, 0) * refill.every_h * 3600.0
+        if nxt >= day0 + 86400.0:  # the schedule restarts each day at first_at_h
+            nxt = day0 + 86400.0 + refill.first_at_h * 3600.0
+        return nxt
+
+    def refill_stock(self) -> None:
+        """Staff fill every back-room location to its capacity."""
+        added = 0
+        for loc in self.store.stock.locations:
+            added += loc.capacity - self.stock[loc.id]
+            self.stock[loc.id] = loc.capacity
+        self._update_stock_fronts()
+        self._log("refill", detail=f"{added} containers")
+
+    # --- customers ----------------------------------------------------------------------
+
+    def set_demand(self, generator: object) -> None:
+        """Customers buy by a demand model (restock.demand.generator.DemandGenerator), seeded by this world."""
+        sample = generator.sample  # type: ignore[attr-defined]
+        self._sales_source = lambda t0, t1: list(sample(t0, t1, self._demand_rng))
+        self._sales_queue = []
+        self._sales_window_end = None
+
+    def set_sales_log(self, sales: Iterable[object]) -> None:
+        """Customers replay a sales log: items with .t (epoch s), .sku, .quantity, in any order."""
+        self._sales_source = None
+        self._sales_queue = sorted(
+            (s for s in sales if s.t >= self.time),  # type: ignore[attr-defined]
+            key=lambda s: s.t,  # type: ignore[attr-defined]
+            reverse=True,
+        )
+        self._sales_window_end = math.inf
+
+    def _fill_sales(self, until: float) -> None:
+        if self._sales_source is None:
+            return
+        if self._sales_window_end is None:
+            self._sales_window_end = self.start_time
+        while self._sales_window_end <= until:
+            t0 = self._sales_window_end
+            t1 = t0 + SALES_WINDOW_S
+            new = [s for s in self._sales_source(t0, t1) if s.t >= self.time]
+            self._sales_queue = sorted(new, key=lambda s: s.t, reverse=True) + self._sales_queue
+            self._sales_window_end = t1
+
+    def customer_buy(self, sku: str, quantity: int = 1) -> int:
+        """A customer takes up to ``quantity`` containers of ``sku`` from the fronts; returns how many."""
+        if sku not in self.store.skus:
+            self._log("unknown_sku", sku=None, detail=f"sale of {sku!r} that the store does not sell")
+            return 0
+        sold = 0
+        for _ in range(quantity):
+            lanes = [
+                lv.id
+                for lv in self.store.lanes
+                if self.lanes[lv.id] and self.lanes[lv.id][0].kind == "container" and self.lanes[lv.id][0].sku == sku
+            ]
+            if not lanes:
+                self.lost_sales[sku] += 1
+                self._log("lost_sale", sku=sku)
+                continue
+            lane_id = lanes[int(self.rng.integers(len(lanes)))]
+            self._release(self.lanes[lane_id].pop(0))
+            self._layout_lane(lane_id)
+            self.sales[sku] += 1
+            sold += 1
+            self._log("sale", lane_id=lane_id, sku=sku)
+            if self.rng.random() < HAND_ON_SALE_PROBABILITY and self._free_hands:
+                cams = [
+                    c.id for c in self.store.cameras if any(lv.id == lane_id for lv in self.store.lanes_seen_by(c.id))
+                ]
+                if cams:
+                    self.show_hand(cams[0], lane_id, duration_s=HAND_ON_SALE_S)
+        return sold
+
+    # --- events -------------------------------------------------------------------------
+
+    def _log(self, kind: str, lane_id: str | None = None, sku: str | None = None, detail: str = "") -> None:
+        self.events.append(SimEvent(stamp=self.time, kind=kind, lane_id=lane_id, sku=sku, detail=detail))
+
+    def schedule(self, t: float, action: Callable[[], None]) -> None:
+        """Run ``action`` when sim time reaches t (epoch s)."""
+        self._seq += 1
+        self._scheduled.append((float(t), self._seq, action))
+        self._scheduled.sort(key=lambda e: (e[0], e[1]))
+
+    def put_unfamiliar(self, lane_id: str, slot: int | None = None) -> int:
+        """Put an item the store does not sell into a lane's column (None: at the back); returns its id."""
+        items = self.lanes[self._lane(lane_id).id]
+        item = self._new_unfamiliar()
+        if item.pitch > self._free_length(lane_id) + 1e-9:
+            if not items:
+                self._release(item)
+                raise ValueError(f"lane {lane_id}: no room")
+            self._release(items.pop())  # a customer pushed the back container out of the way
+        items.insert(len(items) if slot is None else min(slot, len(items)), item)
+        self._layout_lane(lane_id)
+        self._log("unfamiliar", lane_id=lane_id)
+        return item.body
+
+    def put_obstruction(self, lane_id: str | None = None, at: Sequence[float] | None = None) -> int:
+        """An obstruction in a lane's column (at its front), or a box at store point ``at`` in the arm's corridor."""
+        if (lane_id is None) == (at is None):
+            raise ValueError("give exactly one of lane_id or at")
+        if lane_id is not None:
+            lv = self._lane(lane_id)
+            item = self._new_obstruction((lv.lane.width * 0.8, 0.1, 0.05))
+            items = self.lanes[lv.id]
+            while item.pitch > self._free_length(lane_id) + 1e-9 and items:
+                self._release(items.pop())
+            items.insert(0, item)
+            self._layout_lane(lane_id)
+            self._log("obstruction", lane_id=lane_id)
+            return item.body
+        item = self._new_obstruction((0.2, 0.15, 0.25))
+        pos = np.asarray(at, dtype=float)
+        self._corridor.append((item, pos))
+        self._show(item, pos)
+        self._log("obstruction", detail=f"in the corridor at {pos.round(3).tolist()}")
+        return item.body
+
+    def show_hand(self, camera_id: str, lane_id: str | None = None, duration_s: float | None = None) -> int:
+        """A customer's hand reaching to a lane's front in view of a camera; returns its id."""
+        seen = self.store.lanes_seen_by(camera_id)
+        if lane_id is None:
+            lane_id = seen[int(self.rng.integers(len(seen)))].id if seen else self.store.lanes[0].id
+        if not self._free_hands:
+            raise RuntimeError("all hand bodies are in use")
+        body = self._free_hands.pop()
+        mocap = int(self.model.body_mocapid[body])
+        x, y, z = self._lane(lane_id).front_point()
+        self.data.mocap_pos[mocap] = [x + float(self.rng.uniform(-0.02, 0.02)), y + 0.07, z + 0.02]
+        yaw = float(self.rng.uniform(-0.3, 0.3))
+        self.data.mocap_quat[mocap] = [math.cos(yaw / 2), 0, 0, math.sin(yaw / 2)]
+        for g in self._body_geoms[body]:
+            self.model.geom_group[g] = 0
+        self._hands[body] = mocap
+        self._dirty = True
+        self._log("hand", lane_id=lane_id, detail=camera_id)
+        if duration_s is not None:
+            self.schedule(self.time + duration_s, lambda: self.hide_hand(body))
+        return body
+
+    def hide_hand(self, object_id: int) -> None:
+        if object_id in self._hands:
+            del self._hands[object_id]
+            self._park(object_id)
+            self._free_hands.append(object_id)
+
+    def random_events(
+        self,
+        rate_per_hour: float,
+        kinds: Sequence[str] = ("unfamiliar", "obstruction", "hand"),
+        until: float | None = None,
+    ) -> int:
+        """Schedule seeded random events (Poisson, ``rate_per_hour``) until ``until`` (default: a day)."""
+        until = self.time + 86400.0 if until is None else until
+        n = int(self.rng.poisson(rate_per_hour * (until - self.time) / 3600.0))
+        times = np.sort(self.rng.uniform(self.time, until, n))
+        for t in times:
+            kind = kinds[int(self.rng.integers(len(kinds)))]
+            lane = self.store.lanes[int(self.rng.integers(len(self.store.lanes)))].id
+            cam = self.store.cameras[int(self.rng.integers(len(self.store.cameras)))].id
+            if kind == "unfamiliar":
+                self.schedule(t, lambda lane=lane: self._try(lambda: self.put_unfamiliar(lane)))
+            elif kind == "obstruction":
+                self.schedule(t, lambda lane=lane: self._try(lambda: self.put_obstruction(lane_id=lane)))
+            elif kind == "hand":
+                self.schedule(t, lambda cam=cam: self._try(lambda: self.show_hand(cam, duration_s=3.0)))
+            else:
+                raise ValueError(f"unknown event kind {kind!r}")
+        return n
+
+    def _try(self, action: Callable[[], object]) -> None:
+        try:
+            action()
+        except (RuntimeError, ValueError) as err:  # pools exhausted, no room: the event does not happen
+            self._log("event_skipped", detail=str(err))
+
+    # --- the robot ----------------------------------------------------------------------
+
+    def joint_positions(self) -> dict[str, float]:
+        return {**self._q, "gripper": self._opening}
+
+    def joint_velocities(self) -> dict[str, float]:
+        return dict(self._qd)
+
+    def _clamp(self, name: str, value: float) -> float:
+        lo, hi = self._limits[name]
+        return min(max(float(value), lo), hi)
+
+    def set_joint_targets(self, targets: Mapping[str, float]) -> None:
+        """Hold these positions from now (a step; drops a running trajectory)."""
+        self._path = None
+        for n, v in targets.items():
+            if n == "gripper":
+                self.set_gripper(v)
+            elif n in self._target:
+                self._target[n] = self._clamp(n, v)
+            else:
+                raise KeyError(f"unknown joint {n!r}; joints are {list(JOINT_NAMES)}")
+
+    def set_trajectory(self, path: JointPath) -> None:
+        """Execute a trajectory; it replaces the running one (joint_trajectory_controller semantics)."""
+        unknown = [n for n in path.joint_names if n not in self._target]
+        if unknown:
+            raise KeyError(f"unknown joints {unknown}; joints are {list(ARM_JOINTS)}")
+        path.begin(self.time, self._q)
+        self._path = path
+
+    def stop_trajectory(self) -> None:
+        """Stop and hold where the arm is now."""
+        self._path = None
+        self._target = dict(self._q)
+
+    @property
+    def trajectory_active(self) -> bool:
+        return self._path is not None and self.time < self._path.end_time
+
+    def set_gripper(self, opening: float) -> None:
+        cmd = min(max(float(opening), 0.0), self._max_opening)
+        if cmd < self._grip_cmd:
+            self._slipped_this_close = False
+        self._grip_cmd = cmd
+
+    def teleport(self, joints: Mapping[str, float]) -> None:
+        """Set joints instantly (tests, datasets): no motion, no collision check."""
+        for n, v in joints.items():
+            if n == "gripper":
+                self._opening = self._grip_cmd = min(max(float(v), 0.0), self._max_opening)
+            else:
+                self._q[n] = self._target[n] = self._clamp(n, v)
+        self._path = None
+        self._write_arm()
+
+    def grasp_centre(self) -> tuple[float, float, float, float]:
+        r = self.store.robot
+        q1, q2, q3 = self._q["shoulder"], self._q["elbow"], self._q["wrist"]
+        x = (
+            self._q["rail_x"]
+            + r.upper_arm * math.cos(q1)
+            + r.forearm * math.cos(q1 + q2)
+            + r.tool_length * math.cos(q1 + q2 + q3)
+        )
+        y = (
+            r.rail_y
+            + r.upper_arm * math.sin(q1)
+            + r.forearm * math.sin(q1 + q2)
+            + r.tool_length * math.sin(q1 + q2 + q3)
+        )
+        return (x, y, r.base_height + self._q["lift_z"], q1 + q2 + q3)
+
+    def held(self) -> ObjectInfo | None:
+        return None if self._held is None else self.object_info(self._held.body)
+
+    def _write_arm(self) -> None:
+        qpos = self.data.qpos
+        for n in ARM_JOINTS:
+            qpos[self._qadr[n]] = self._q[n]
+        qpos[self._qadr["finger_l"]] = qpos[self._qadr["finger_r"]] = self._opening / 2
+        if self._held is not None:
+            x, y, z, yaw = self.grasp_centre()
+            a = yaw + self._held_yaw_offset
+            self.data.mocap_pos[self._held.mocap] = [x, y, z]
+            self.data.mocap_quat[self._held.mocap] = [math.cos(a / 2), 0, 0, math.sin(a / 2)]
+        self._dirty = True
+
+    def _arm_collides(self) -> bool:
+        if not self._corridor and not any(i.kind == "obstruction" for items in self.lanes.values() for i in items):
+            return False
+        mujoco.mj_kinematics(self.model, self.data)
+        mujoco.mj_collision(self.model, self.data)
+        return self.data.ncon > 0
+
+    def _advance_arm(self, h: float) -> None:
+        t = self.time + h
+        want = dict(self._target)
+        if self._path is not None:
+            want.update(self._path.sample(t))
+            if t >= self._path.end_time:
+                self._target.update(self._path.sample(self._path.end_time))
+                self._path = None
+        old = dict(self._q)
+        for n in ARM_JOINTS:
+            self._q[n] = self._clamp(n, want[n])
+        moved = any(abs(self._q[n] - old[n]) > 1e-12 for n in ARM_JOINTS)
+        self._advance_gripper(h)
+        self._write_arm()
+        if moved and self._arm_collides():
+            self._q = old
+            self._target = dict(old)
+            self._path = None
+            self._write_arm()
+            self._log("arm_collision", detail="an arm link touched an obstruction; the trajectory was dropped")
+        for n in ARM_JOINTS:
+            self._qd[n] = (self._q[n] - old[n]) / h
+
+    def _advance_gripper(self, h: float) -> None:
+        before = self._opening
+        step = self._grip_speed * h
+        after = min(self._grip_cmd, before + step) if self._grip_cmd > before else max(self._grip_cmd, before - step)
+        if self._held is not None:
+            if self._grip_cmd > self._held.across + 0.003:
+                self._opening = after
+                self._place_held()
+            else:
+                self._opening = self._held.across
+        else:
+            self._opening = after
+            if after < before and not self._slipped_this_close:
+                self._try_grasp(before, after)
+        self._qd["gripper"] = (self._opening - before) / h
+
+    def _graspable(self) -> tuple[_Item, str, str] | None:
+        """The item at the grasp centre, with where it is: ("stock", location id) or ("lane", lane id)."""
+        x, y, z, _ = self.grasp_centre()
+        for loc in self.store.stock.locations:
+            front = self._stock_front[loc.id]
+            if front is None:
+                continue
+            px, py, pz = self.store.stock_pick_point(loc)
+            if math.hypot(px - x, py - y) <= GRASP_TOL_XY and abs(pz - z) <= GRASP_TOL_Z:
+                return front, "stock", loc.id
+        for lane_id, items in self.lanes.items():
+            if not items:
+                continue
+            px, py, pz = self._item_centre(lane_id, len(items) - 1)
+            if math.hypot(px - x, py - y) <= GRASP_TOL_XY and abs(pz - z) <= GRASP_TOL_Z:
+                return items[-1], "lane", lane_id
+        return None
+
+    def _try_grasp(self, before: float, after: float) -> None:
+        found = self._graspable()
+        if found is None:
+            return
+        item, where, key = found
+        if not after <= item.across <= before:
+            return  # the fingers are not closing across this item's width now
+        sku = item.sku
+        if self.rng.random() < self.failed_grasp_probability:
+            self._slipped_this_close = True
+            self._log("grasp_slipped", lane_id=key if where == "lane" else None, sku=sku, detail=f"from {where} {key}")
+            return
+        if where == "stock":
+            self.stock[key] -= 1
+            self._stock_front[key] = None
+            self._update_stock_fronts()
+        else:
+            self.lanes[key].pop()
+            self._layout_lane(key)
+        for g in self._body_geoms[item.body]:
+            self.model.geom_group[g] = 0
+        self._held = item
+        self._held_yaw_offset = -self.grasp_centre()[3]
+        self._opening = item.across
+        self._log("grasp", lane_id=key if where == "lane" else None, sku=sku, detail=f"from {where} {key}")
+
+    def _place_held(self) -> None:
+        item = self._held
+        assert item is not None
+        self._held = None
+        x, y, z, _ = self.grasp_centre()
+        for lv in self.store.lanes:
+            zc = lv.board_z(lv.back_y + item.pitch / 2) + item.height / 2
+            if (
+                abs(x - lv.lane.x) <= PLACE_TOL_X
+                and lv.back_y - 0.04 <= y <= lv.back_y + item.pitch + 0.05
+                and abs(z - zc) <= PLACE_TOL_Z
+            ):
+                if item.pitch <= self._free_length(lv.id) + 1e-9:
+                    self.lanes[lv.id].append(item)
+                    self._layout_lane(lv.id)
+                    self._log("placed", lane_id=lv.id, sku=item.sku)
+                    return
+                self._log("dropped", lane_id=lv.id, sku=item.sku, detail="the lane is full")
+                self._release(item)
+                return
+        if item.kind == "container":
+            for loc in self.store.stock.locations:
+                px, py, pz = self.store.stock_pick_point(loc)
+                near = math.hypot(px - x, py - y) <= 0.03 and abs(pz - z) <= PLACE_TOL_Z
+                if loc.sku == item.sku and near and self.stock[loc.id] < loc.capacity:
+                    self.stock[loc.id] += 1
+                    self._release(item)
+                    self._update_stock_fronts()
+                    self._log("returned", sku=item.sku, detail=f"to stock {loc.id}")
+                    return
+        self._log("dropped", sku=item.sku, detail=f"released at {[round(x, 3), round(y, 3), round(z, 3)]}")
+        self._release(item)
+
+    # --- time ---------------------------------------------------------------------------
+
+    @property
+    def _arm_busy(self) -> bool:
+        if self._path is not None:
+            return True
+        if any(abs(self._target[n] - self._q[n]) > 1e-12 for n in ARM_JOINTS):
+            return True
+        if self._held is not None:
+            return self._grip_cmd > self._held.across + 0.003
+        return abs(self._grip_cmd - self._opening) > 1e-12
+
+    def _next_event_time(self) -> float:
+        t = self._next_refill
+        if self._scheduled:
+            t = min(t, self._scheduled[0][0])
+        if self._sales_queue:
+            t = min(t, self._sales_queue[-1].t)
+        if self._sales_source is not None and self._sales_window_end is not None:
+            t = min(t, self._sales_window_end)
+        return t
+
+    def _run_due(self) -> None:
+        if self._sales_source is not None:
+            self._fill_sales(self.time)
+        while True:
+            if self._next_refill <= self.time:
+                self._next_refill = self._refill_after(self._next_refill + 1e-6)
+                self.refill_stock()
+            elif self._scheduled and self._scheduled[0][0] <= self.time:
+                _, _, action = self._scheduled.pop(0)
+                action()
+            elif self._sales_queue and self._sales_queue[-1].t <= self.time:
+                sale = self._sales_queue.pop()
+                self.customer_buy(sale.sku, int(sale.quantity))
+            else:
+                break
+
+    def step(self, dt: float) -> None:
+        """Advance sim time by dt seconds: arm motion, customers, staff, scheduled events."""
+        if not dt >= 0 or not math.isfinite(dt):
+            raise ValueError(f"dt must be a non-negative finite number, got {dt}")
+        end = self.time + dt
+        while self.time < end - 1e-9:
+            if self._arm_busy:
+                h = min(ARM_DT, end - self.time)
+                self._advance_arm(h)
+                self.time += h
+            else:
+                for n in JOINT_NAMES:
+                    self._qd[n] = 0.0
+                self.time = min(end, max(self.time, self._next_event_time()))
+            self._run_due()
+        self.time = max(self.time, end)
+
+    def run_until(self, t: float) -> None:
+        self.step(max(0.0, t - self.time))
+
+    # --- rendering ----------------------------------------------------------------------
+
+    def _renderer(self, width: int, height: int, segmentation: bool) -> mujoco.Renderer:
+        key = (width, height, segmentation)
+        r = self._renderers.get(key)
+        if r is None:
+            if width > self.model.vis.global_.offwidth or height > self.model.vis.global_.offheight:
+                self.model.vis.global_.offwidth = max(width, self.model.vis.global_.offwidth)
+                self.model.vis.global_.offheight = max(height, self.model.vis.global_.offheight)
+            r = mujoco.Renderer(self.model, height=height, width=width, max_geom=4000)
+            r.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
+            r.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
+            r.scene.flags[mujoco.mjtRndFlag.mjRND_SKYBOX] = 0
+            if segmentation:
+                r.enable_segmentation_rendering()
+            self._renderers[key] = r
+        return r
+
+    def _prepare(self) -> None:
+        if self._dirty:
+            mujoco.mj_kinematics(self.model, self.data)
+            mujoco.mj_camlight(self.model, self.data)
+            self._dirty = False
+
+    def render(self, camera_id: str, width: int | None = None, height: int | None = None) -> np.ndarray:
+        """An RGB image (H, W, 3) uint8 from a store camera, at its resolution unless given."""
+        cam = self.store.camera(camera_id)
+        r = self._renderer(width or cam.width, height or cam.height, False)
+        self._prepare()
+        r.update_scene(self.data, camera=camera_id, scene_option=self._scene_option)
+        return r.render().copy()
+
+    def render_segmentation(self, camera_id: str, width: int | None = None, height: int | None = None) -> np.ndarray:
+        """Object ids (H, W) int32 (body ids; -1 where nothing): look them up with :meth:`object_info`."""
+        cam = self.store.camera(camera_id)
+        r = self._renderer(width or cam.width, height or cam.height, True)
+        self._prepare()
+        r.update_scene(self.data, camera=camera_id, scene_option=self._scene_option)
+        seg = r.render()
+        geom = seg[..., 0]
+        out = np.full(geom.shape, -1, dtype=np.int32)
+        is_geom = (seg[..., 1] == int(mujoco.mjtObj.mjOBJ_GEOM)) & (geom >= 0)
+        out[is_geom] = self.model.geom_bodyid[geom[is_geom]]
+        return out
+
+    def boxes(
+        self, camera_id: str, min_pixels: int = 20, width: int | None = None, height: int | None = None
+    ) -> list[tuple[ObjectInfo, tuple[int, int, int, int], int]]:
+        """Visible objects with a vision label: (info, (x1, y1, x2, y2) px, visible pixels)."""
+        seg = self.render_segmentation(camera_id, width, height)
+        out = []
+        for oid in np.unique(seg):
+            if oid < 0:
+                continue
+            info = self.object_info(int(oid))
+            if info.label is None:
+                continue
+            ys, xs = np.nonzero(seg == oid)
+            if xs.size < min_pixels:
+                continue
+            out.append((info, (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1), int(xs.size)))
+        return out
+
+    def object_info(self, object_id: int) -> ObjectInfo:
+        """What a body is now (an id from :meth:`render_segmentation`)."""
+        body = int(object_id)
+        if body in self._static_kind:
+            return ObjectInfo(body, self._static_kind[body])
+        if self._held is not None and self._held.body == body:
+            return self._item_info(self._held, held=True)
+        for lane_id, items in self.lanes.items():
+            for k, item in enumerate(items):
+                if item.body == body:
+                    return self._item_info(item, lane_id=lane_id, slot=k)
+        for loc_id, front in self._stock_front.items():
+            if front is not None and front.body == body:
+                return self._item_info(front, stock_location=loc_id)
+        for item, _ in self._corridor:
+            if item.body == body:
+                return ObjectInfo(body, "obstruction", corridor=True)
+        if body in self._hands:
+            return ObjectInfo(body, "hand")
+        return ObjectInfo(body, "other")
+
+    def _info_in_lane(self, lane_id: str, k: int) -> ObjectInfo:
+        return self._item_info(self.lanes[lane_id][k], lane_id=lane_id, slot=k)
+
+    def _item_info(self, item: _Item, **where: object) -> ObjectInfo:
+        if item.kind == "container":
+            sku = self.store.skus[item.sku]  # type: ignore[index]
+            return ObjectInfo(item.body, "container", sku=item.sku, container_kind=sku.kind, **where)  # type: ignore[arg-type]
+        kind: ObjectKind = "unfamiliar_item" if item.kind == "unfamiliar" else "obstruction"
+        return ObjectInfo(item.body, kind, **where)  # type: ignore[arg-type]
+
+    # --- domain randomisation -----------------------------------------------------------
+
+    def randomize_appearance(
+        self,
+        rng: np.random.Generator,
+        lighting: bool = True,
+        colors: bool = True,
+        camera_jitter_m: float = 0.02,
+        camera_jitter_deg: float = 2.0,
+    ) -> None:
+        """Perturb lights, colours and camera poses (undo with :meth:`reset_appearance`)."""
+        m = self.model
+        if self._saved_appearance is None:
+            self._saved_appearance = {
+                k: getattr(m, k).copy() for k in ("light_diffuse", "light_ambient", "geom_rgba", "cam_pos", "cam_quat")
+            }
+            self._saved_headlight = (m.vis.headlight.ambient.copy(), m.vis.headlight.diffuse.copy())
+        self.reset_appearance(keep_saved=True)
+        if lighting:
+            m.light_diffuse[:] = np.clip(m.light_diffuse * rng.uniform(0.6, 1.4, (m.nlight, 1)), 0, 1)
+            m.vis.headlight.ambient[:] = np.clip(self._saved_headlight[0] * rng.uniform(0.6, 1.4), 0, 1)
+            m.vis.headlight.diffuse[:] = np.clip(self._saved_headlight[1] * rng.uniform(0.6, 1.4), 0, 1)
+        if colors:
+            jitter = rng.normal(0, 0.04, (m.ngeom, 3))
+            m.geom_rgba[:, :3] = np.clip(m.geom_rgba[:, :3] + jitter, 0, 1)
+        for i in range(m.ncam):
+            m.cam_pos[i] += rng.normal(0, camera_jitter_m, 3)
+            axis = rng.normal(0, 1, 3)
+            axis /= np.linalg.norm(axis)
+            ang = math.radians(rng.normal(0, camera_jitter_deg))
+            dq = np.array([math.cos(ang / 2), *(math.sin(ang / 2) * axis)])
+            q = np.empty(4)
+            mujoco.mju_mulQuat(q, dq, m.cam_quat[i])
+            m.cam_quat[i] = q
+        self._dirty = True
+
+    def reset_appearance(self, keep_saved: bool = False) -> None:
+        if self._saved_appearance is None:
+            return
+        m = self.model
+        for k, v in self._saved_appearance.items():
+            if k == "geom_rgba":
+                # Unfamiliar items are recoloured on each placement: keep their current colours.
+                m.geom_rgba[:, :3] = v[:, :3]
+            else:
+                getattr(m, k)[:] = v
+        m.vis.headlight.ambient[:], m.vis.headlight.diffuse[:] = self._saved_headlight
+        if not keep_saved:
+            self._saved_appearance = None
+        self._dirty = True
+
+    # --- evaluation ---------------------------------------------------------------------
+
+    def ground_truth(self) -> SimGroundTruth:
+        """Lane contents, stock, sales and lost sales now, and the events since the previous call."""
+        lanes = {}
+        for lv in self.store.lanes:
+            items = self.lanes[lv.id]
+            lanes[lv.id] = LaneTruth(
+                sku=lv.lane.sku,
+                capacity=lv.lane.capacity,
+                count=sum(1 for i in items if i.kind == "container"),
+                items=[i.sku if i.kind == "container" else i.kind for i in items],  # type: ignore[misc]
+            )
+        new = self.events[self._events_reported :]
+        self._events_reported = len(self.events)
+        held = None
+        if self._held is not None:
+            held = self._held.sku if self._held.kind == "container" else self._held.kind
+        return SimGroundTruth(
+            stamp=self.time,
+            lanes=lanes,
+            stock=dict(self.stock),
+            sales=dict(self.sales),
+            lost_sales=dict(self.lost_sales),
+            held=held,
+            events=new,
+        )
