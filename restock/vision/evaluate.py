@@ -121,8 +121,9 @@ def _sibling(image: Path, kind: str, suffix: str) -> Path:
 
 
 def evaluate(
-    dataset: Path, model: Path, split: str = "test", conf: float = 0.3, match: MatchConfig = MatchConfig(), log=print
+    dataset: Path, model: Path, split: str = "test", conf: float = 0.3, match: MatchConfig | None = None, log=print
 ) -> dict:
+    match = match or MatchConfig()
     detector = OnnxDetector(model, conf_threshold=0.001, iou_threshold=0.5)
     _, images = _images(dataset, split)
     scores: dict[int, list] = {c: [] for c in range(len(CLASSES))}
