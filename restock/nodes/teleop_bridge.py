@@ -2,37 +2,259 @@
 
 Inputs: handoff/requests, cameras/<id>/image_raw, joint_states, arm_controller/results.
 Outputs: teleop/ee_target, teleop/gripper, teleop/status, handoff/resolutions, estop.
+
+The operator server (restock.teleop.server: HTTPS + WSS, the operator app) runs on its own
+asyncio loop in a thread beside the executor; this node only converts messages at the edge.
 """
 
 from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
 
 from geometry_msgs.msg import PoseStamped
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float64
 
 from restock import records, topics
-from restock.nodes.base import LATCHED_QOS, STORE_FILE, WARN, RestockNode, run_node
+from restock.nodes.base import ERROR, LATCHED_QOS, OK, STORE_FILE, WARN, RestockNode, run_node
+from restock.params import ConfigError, ParamSpec
+from restock.paths import config_file
+from restock.teleop.auth import OperatorBook
+from restock.teleop.control import EeTarget
+from restock.teleop.imaging import ImageFormatError, encode_jpeg, rgb8_array
+from restock.teleop.records_out import AuditLog, SampleWriter
+from restock.teleop.server import ServerConfig, TeleopServer
+from restock.teleop.tls import TlsError, is_loopback, self_signed, server_context
+
+PARAMS = (
+    STORE_FILE,
+    ParamSpec("robot_id", str, "robot1", "The robot this bridge serves (operators' robots lists name it)"),
+    ParamSpec("host", str, "127.0.0.1", "Address the operator server listens on (0.0.0.0: every interface)"),
+    ParamSpec("port", int, 8443, "TCP port of the operator server (0: any free port)", min=0, max=65535),
+    ParamSpec("plain_http", bool, False, "Serve plain HTTP instead of TLS: refused unless host is loopback"),
+    ParamSpec("tls_cert", str, "", "PEM certificate; empty: a self-signed one is made in state_dir/tls"),
+    ParamSpec("tls_key", str, "", "PEM private key of tls_cert"),
+    ParamSpec("tls_hosts", list, ["localhost", "127.0.0.1"], "Names the self-signed certificate covers", item_type=str),
+    ParamSpec("operators_file", str, "operators.yaml", "Operators and their scrypt hashes (config/ name or a path)"),
+    ParamSpec("state_dir", str, "var/teleop", "Where the audit log, samples and the dev certificate go"),
+    ParamSpec("samples_dir", str, "", "Labelled YOLO samples for the next training; empty: state_dir/samples"),
+    ParamSpec("session_ttl_s", float, 900.0, "Lifetime of an operator's login token (s)", min=30.0, max=86400.0),
+    ParamSpec("lease_timeout_s", float, 30.0, "A silent operator loses the robot after this (s)", min=1.0, max=3600.0),
+    ParamSpec("heartbeat_timeout_s", float, 0.25, "No heartbeat this long holds the arm (s)", min=0.05, max=2.0),
+    ParamSpec(
+        "max_ws_message_bytes", int, 16384, "Larger WebSocket messages close the connection", min=1024, max=1048576
+    ),
+    ParamSpec(
+        "max_messages_per_s", float, 200.0, "Per-connection message rate; more are dropped", min=10.0, max=5000.0
+    ),
+    ParamSpec("stream_fps", float, 30.0, "Camera stream rate to the operator (frames/s)", min=1.0, max=60.0),
+    ParamSpec("jpeg_quality", int, 80, "JPEG quality of the camera stream", min=20, max=95),
+    ParamSpec("translation_scale", float, 1.0, "Arm motion per metre of controller motion", min=0.1, max=3.0),
+)
+
+
+class _RosPort:
+    """The server's RobotPort: this node's publishers."""
+
+    def __init__(self, node: TeleopBridgeNode) -> None:
+        self.node = node
+
+    def publish_target(self, target: EeTarget) -> None:
+        msg = PoseStamped()
+        msg.header.frame_id = "store"
+        msg.header.stamp = self.node.get_clock().now().to_msg()
+        msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = target.position
+        q = target.quaternion_xyzw()
+        msg.pose.orientation.x, msg.pose.orientation.y, msg.pose.orientation.z, msg.pose.orientation.w = q
+        self.node.target_pub.publish(msg)
+        self.node.gripper_pub.publish(Float64(data=target.gripper_opening))
+        self.node.targets_sent += 1
+
+    def publish_status(self, status: records.TeleopStatus) -> None:
+        self.node.publish_status(status)
+
+    def publish_resolution(self, resolution: records.HandoffResolution) -> None:
+        self.node.publish_resolution(resolution)
+
+    def publish_estop(self, engaged: bool) -> None:
+        self.node.estop_pub.publish(Bool(data=engaged))
+
+    def ros_now(self) -> float:
+        return self.node.now_s()
 
 
 class TeleopBridgeNode(RestockNode):
     NODE_NAME = "teleop_bridge"
-    PARAMS = (STORE_FILE,)
+    PARAMS = PARAMS
 
     def __init__(self) -> None:
         super().__init__()
         self.store = self.load_store()
+        self.targets_sent = 0
         self.target_pub = self.create_publisher(PoseStamped, topics.TELEOP_TARGET, 10)
         self.gripper_pub = self.create_publisher(Float64, topics.TELEOP_GRIPPER, 10)
         self.estop_pub = self.create_publisher(Bool, topics.ESTOP, LATCHED_QOS)
         self.publish_status = self.create_record_publisher(topics.TELEOP_STATUS, LATCHED_QOS)
         self.publish_resolution = self.create_record_publisher(topics.HANDOFF_RESOLUTIONS)
-        self.create_record_subscription(records.HandoffRequest, topics.HANDOFF_REQUESTS, lambda _r: None)
-        self.create_record_subscription(records.TaskResult, topics.TASK_RESULTS, lambda _r: None)
-        self.create_subscription(JointState, topics.JOINT_STATES, lambda _m: None, 10)
+        self.server = self._make_server()
+        self._last_image: dict[str, Image] = {}
+        self._last_joint_push = 0.0
+        self._last_result: str = ""
+        self.create_record_subscription(records.HandoffRequest, topics.HANDOFF_REQUESTS, self._on_handoff)
+        self.create_record_subscription(records.TaskResult, topics.TASK_RESULTS, self._on_result)
+        self.create_subscription(JointState, topics.JOINT_STATES, self._on_joints, 10)
         for cam in self.store.cameras:
-            self.create_subscription(Image, topics.camera_image(cam.id), lambda _m: None, 2)
-        self.publish_status(records.TeleopStatus(stamp=self.now_s(), control="autonomy"))
-        self.set_health(WARN, "not implemented yet: no operator server (issue: teleop bridge)")
+            self.create_subscription(Image, topics.camera_image(cam.id), lambda m, c=cam.id: self._on_image(c, m), 2)
+        port = self.server.start()
+        scheme = "http" if self.server.config.ssl_context is None else "https"
+        self.url = f"{scheme}://{self.p['host']}:{port}/"
+        self.get_logger().info(f"operator app at {self.url} (robot {self.p['robot_id']})")
+        if not self.server.operators.operators:
+            self.set_health(WARN, f"serving {self.url}, but no operator can log in (no operators file)", url=self.url)
+        else:
+            self.set_health(OK, f"serving {self.url}", url=self.url)
+        self.create_timer(1.0, self._health_values_tick)
+
+    def _make_server(self) -> TeleopServer:
+        p = self.p
+        host = str(p["host"])
+        state = Path(str(p["state_dir"]))
+        if p["plain_http"]:
+            if not is_loopback(host):
+                raise ConfigError(f"teleop_bridge.plain_http: plain HTTP is allowed on loopback only, not {host}")
+            ctx = None
+        else:
+            try:
+                if p["tls_cert"] or p["tls_key"]:
+                    if not (p["tls_cert"] and p["tls_key"]):
+                        raise ConfigError("teleop_bridge.tls_cert/tls_key: give both or neither")
+                    cert, key = Path(str(p["tls_cert"])), Path(str(p["tls_key"]))
+                else:
+                    cert, key = self_signed(state / "tls", tuple(p["tls_hosts"]))  # type: ignore[arg-type]
+                    self.get_logger().warning(f"using a self-signed development certificate {cert}")
+                ctx = server_context(cert, key)
+            except TlsError as err:
+                raise ConfigError(f"teleop_bridge TLS: {err}") from None
+        operators = self._operators(str(p["operators_file"]))
+        config = ServerConfig(
+            robot_id=str(p["robot_id"]),
+            host=host,
+            port=int(p["port"]),  # type: ignore[arg-type]
+            ssl_context=ctx,
+            session_ttl_s=float(p["session_ttl_s"]),  # type: ignore[arg-type]
+            lease_timeout_s=float(p["lease_timeout_s"]),  # type: ignore[arg-type]
+            heartbeat_timeout_s=float(p["heartbeat_timeout_s"]),  # type: ignore[arg-type]
+            max_ws_message_bytes=int(p["max_ws_message_bytes"]),  # type: ignore[arg-type]
+            max_messages_per_s=float(p["max_messages_per_s"]),  # type: ignore[arg-type]
+            stream_fps=float(p["stream_fps"]),  # type: ignore[arg-type]
+            jpeg_quality=int(p["jpeg_quality"]),  # type: ignore[arg-type]
+            translation_scale=float(p["translation_scale"]),  # type: ignore[arg-type]
+        )
+        _route_python_logging(self)
+        samples = Path(str(p["samples_dir"])) if p["samples_dir"] else state / "samples"
+        sku_kinds = {sku_id: sku.kind for sku_id, sku in self.store.skus.items()}
+        return TeleopServer(
+            config,
+            self.store,
+            operators,
+            _RosPort(self),
+            AuditLog(state / "audit.sqlite"),
+            SampleWriter(samples, sku_kinds),
+        )
+
+    def _operators(self, name: str) -> OperatorBook:
+        path = Path(name) if Path(name).is_absolute() or Path(name).exists() else config_file(name)
+        if not path.exists():
+            self.get_logger().error(
+                f"no operators file {path}: nobody can log in (copy config/operators.example.yaml and set hashes "
+                "with `restock teleop-passwd NAME`)"
+            )
+            return OperatorBook({})
+        try:
+            return OperatorBook.load(path)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+
+    # --- inputs -----------------------------------------------------------------------------
+
+    def _on_handoff(self, request: records.HandoffRequest) -> None:
+        frame = None
+        image = self._last_image.get(request.camera_id or "")
+        if image is not None and request.bbox is not None:
+            try:
+                frame = encode_jpeg(rgb8_array(image.data, image.width, image.height, image.step, image.encoding), 90)
+            except ImageFormatError as err:
+                self.get_logger().warning(f"no frame kept for handoff {request.request_id}: {err}")
+        self.get_logger().info(f"handoff request {request.request_id} ({request.kind}) from {request.source}")
+        self.server.submit_handoff(request, frame)
+
+    def _on_image(self, camera_id: str, msg: Image) -> None:
+        self._last_image[camera_id] = msg
+        if not self.server.wants_frames(camera_id):
+            return
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        wall = time.time()
+        # Latency figures need the capture time on the wall clock; a sim-time stamp is replaced by arrival.
+        capture = stamp if abs(wall - stamp) < 10.0 else wall
+        try:
+            pixels = rgb8_array(msg.data, msg.width, msg.height, msg.step, msg.encoding)
+        except ImageFormatError as err:
+            self.records_dropped += 1
+            self.get_logger().warning(f"dropped an image from {camera_id}: {err}", throttle_duration_sec=10.0)
+            return
+        self.server.submit_frame(camera_id, pixels, capture)
+
+    def _on_joints(self, msg: JointState) -> None:
+        now = time.monotonic()
+        if now - self._last_joint_push < 0.1:
+            return
+        self._last_joint_push = now
+        joints = {n: float(p) for n, p in zip(msg.name, msg.position, strict=False)}
+        self.server.set_robot_state({"joints": joints, "last_result": self._last_result})
+
+    def _on_result(self, result: records.TaskResult) -> None:
+        self._last_result = f"{result.task_id} {result.outcome}"
+
+    def _health_values_tick(self) -> None:
+        s = self.server
+        level, message = self._health
+        if s.loop is None or (s._thread is not None and not s._thread.is_alive()):
+            level, message = ERROR, "the operator server stopped"
+        self.set_health(
+            level,
+            message,
+            queue=len(s.queue),
+            clients=len(s.clients),
+            lease=(s._lease_info() or {}).get("operator", "none"),
+            targets_sent=self.targets_sent,
+            refused=sum(v for k, v in s.counters.items()),
+        )
+
+    def on_shutdown(self) -> None:
+        self.server.stop()
+        self.server.audit.close()
+
+
+def _route_python_logging(node: RestockNode) -> None:
+    """The server logs through Python logging; send it to this node's ROS logger."""
+    ros = node.get_logger()
+
+    class ToRos(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            text = record.getMessage()
+            if record.levelno >= logging.ERROR:
+                ros.error(text)
+            elif record.levelno >= logging.WARNING:
+                ros.warning(text)
+            else:
+                ros.info(text)
+
+    logger = logging.getLogger("restock.teleop")
+    logger.handlers = [ToRos()]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
 
 
 def main() -> None:

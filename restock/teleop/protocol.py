@@ -1,0 +1,160 @@
+"""The operator app's WebSocket protocol: validated client messages, a rate limit, the frame header.
+
+Client to bridge: JSON text messages, one of the models below (``type`` picks which). Anything
+else (not JSON, unknown type, extra fields, NaN or absurd numbers, too long) is refused with a
+reason by :func:`parse_client_message`. Bridge to client: JSON ``state``/``error``/``ack`` text
+messages, and binary camera frames (``FRAME_HEADER`` then the JPEG bytes).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from dataclasses import dataclass, field
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+MAX_TEXT_MESSAGE_BYTES = 16_384
+# An XR tracking space is a room: a controller 10 m from the origin is a glitch or an attack.
+MAX_CONTROLLER_RANGE_M = 10.0
+
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+Coord = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_CONTROLLER_RANGE_M, le=MAX_CONTROLLER_RANGE_M)]
+Unit = Annotated[float, Field(allow_inf_nan=False, ge=-1.0, le=1.0)]
+Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+Seq = Annotated[int, Field(ge=0, le=2**53)]
+
+
+class ProtocolError(ValueError):
+    """A refused client message; the message is the logged reason."""
+
+
+class _Msg(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Heartbeat(_Msg):
+    type: Literal["heartbeat"]
+    seq: Seq = 0
+
+
+class Pose(_Msg):
+    """The controller's grip pose in the operator's reference space (WebXR: x right, y up, -z forward)."""
+
+    type: Literal["pose"]
+    seq: Seq = 0
+    position: Annotated[list[Coord], Field(min_length=3, max_length=3)]
+    orientation: Annotated[list[Unit], Field(min_length=4, max_length=4)]  # x y z w
+    grip: bool  # the deadman: targets flow only while it is held
+    trigger: Annotated[float, Field(allow_inf_nan=False, ge=0.0, le=1.0)] = 0.0  # closes the gripper
+    sent: Finite | None = None  # client's clock (ms), echoed for latency measurement
+
+    def quaternion_norm_ok(self) -> bool:
+        return abs(math.sqrt(sum(c * c for c in self.orientation)) - 1.0) < 0.05
+
+
+class Claim(_Msg):
+    type: Literal["claim"]
+    request_id: Id | None = None
+
+
+class Release(_Msg):
+    type: Literal["release"]
+
+
+class Resolve(_Msg):
+    type: Literal["resolve"]
+    request_id: Id
+    action: Literal["labelled", "removed", "cleared", "retried", "abandoned"]
+    label: Id | None = None
+    note: Annotated[str, Field(max_length=500)] = ""
+
+
+class Estop(_Msg):
+    type: Literal["estop"]
+    engaged: bool
+
+
+class Watch(_Msg):
+    """Which camera to stream (None: stop streaming)."""
+
+    type: Literal["watch"]
+    camera_id: Id | None
+
+
+class FrameShown(_Msg):
+    """The app displayed a frame: capture stamp and display time (epoch s) for the latency figures."""
+
+    type: Literal["frame_shown"]
+    capture: Annotated[float, Field(allow_inf_nan=False, ge=0)]
+    shown: Annotated[float, Field(allow_inf_nan=False, ge=0)]
+
+
+class Logout(_Msg):
+    type: Literal["logout"]
+
+
+ClientMessage = Heartbeat | Pose | Claim | Release | Resolve | Estop | Watch | FrameShown | Logout
+_ADAPTER: TypeAdapter[ClientMessage] = TypeAdapter(
+    Annotated[ClientMessage, Field(discriminator="type")]  # type: ignore[arg-type]
+)
+
+
+def parse_client_message(text: str) -> ClientMessage:
+    """One validated client message, or ProtocolError with the reason."""
+    if len(text) > MAX_TEXT_MESSAGE_BYTES:
+        raise ProtocolError(f"message of {len(text)} bytes exceeds {MAX_TEXT_MESSAGE_BYTES}")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ProtocolError(f"not JSON: {err.msg}") from None
+    if not isinstance(data, dict):
+        raise ProtocolError(f"expected a JSON object, got {type(data).__name__}")
+    try:
+        msg = _ADAPTER.validate_python(data)
+    except ValidationError as err:
+        reasons = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(message)'}: {e['msg']}" for e in err.errors()[:3]
+        )
+        raise ProtocolError(f"invalid message: {reasons}") from None
+    if isinstance(msg, Pose) and not msg.quaternion_norm_ok():
+        raise ProtocolError("invalid message: orientation is not a unit quaternion")
+    return msg
+
+
+@dataclass
+class RateLimit:
+    """A token bucket per connection: ``rate`` messages a second sustained, ``burst`` at once."""
+
+    rate: float
+    burst: float
+    _tokens: float = field(default=-1.0)
+    _last: float = 0.0
+
+    def allow(self, now: float) -> bool:
+        if self._tokens < 0:
+            self._tokens, self._last = self.burst, now
+        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+
+# Binary camera frame: version, camera index, reserved, capture stamp (epoch s), bridge send time (epoch s).
+FRAME_HEADER = struct.Struct("<BBHdd")
+FRAME_VERSION = 1
+
+
+def pack_frame(camera_index: int, capture: float, sent: float, jpeg: bytes) -> bytes:
+    return FRAME_HEADER.pack(FRAME_VERSION, camera_index, 0, capture, sent) + jpeg
+
+
+def unpack_frame(data: bytes) -> tuple[int, float, float, bytes]:
+    version, index, _, capture, sent = FRAME_HEADER.unpack_from(data)
+    if version != FRAME_VERSION:
+        raise ProtocolError(f"frame version {version}")
+    return index, capture, sent, data[FRAME_HEADER.size :]

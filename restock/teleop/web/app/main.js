@@ -1,0 +1,236 @@
+// The restock operator app: log in, see the handoff queue and the cameras, claim the robot,
+// drive it from the desktop (keyboard) or a WebXR headset (xr.js), resolve, hand back.
+// Plain ES modules, no dependencies. Protocol: restock/teleop/protocol.py.
+import { startXR, xrSupported } from "./xr.js";
+
+const $ = (id) => document.getElementById(id);
+const FRAME_HEADER = 20; // u8 version, u8 camera index, u16 reserved, f64 capture, f64 sent (little-endian)
+
+export const app = {
+  token: null,
+  operator: null,
+  ws: null,
+  state: null,
+  frame: null, // newest ImageBitmap
+  framesShown: 0,
+  holding: false, // this tab holds the robot's lease
+  desk: { pos: [0, 1.2, -0.4], yaw: 0, keys: new Set() },
+  send(msg) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
+  },
+};
+window.restockApp = app; // for the browser test and the console
+
+async function api(path, body) {
+  const headers = { "Content-Type": "application/json" };
+  if (app.token) headers.Authorization = `Bearer ${app.token}`;
+  const res = await fetch(path, { method: body === undefined ? "GET" : "POST", headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const data = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(data.error || `${path}: HTTP ${res.status}`);
+  return data;
+}
+
+function say(text) {
+  $("message").textContent = text || "";
+}
+
+async function login(event) {
+  event.preventDefault();
+  $("login-error").textContent = "";
+  try {
+    const res = await api("/api/login", { operator: $("operator").value, password: $("password").value });
+    app.token = res.token;
+    app.operator = res.operator;
+    $("password").value = "";
+    $("login-form").hidden = true;
+    $("console").hidden = false;
+    $("logout").hidden = false;
+    $("estop").disabled = false;
+    $("who").textContent = res.operator;
+    await connect();
+  } catch (err) {
+    $("login-error").textContent = err.message;
+  }
+}
+
+async function logout() {
+  try {
+    await api("/api/logout", {});
+  } catch (err) {
+    /* the token is gone either way */
+  }
+  app.token = null;
+  location.reload();
+}
+
+async function connect() {
+  const { ticket } = await api("/api/ticket", {});
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const ws = new WebSocket(`${scheme}://${location.host}/ws?ticket=${encodeURIComponent(ticket)}`);
+  ws.binaryType = "arraybuffer";
+  app.ws = ws;
+  ws.onopen = () => {
+    say("");
+    const cam = $("camera").value;
+    if (cam) app.send({ type: "watch", camera_id: cam });
+  };
+  ws.onmessage = (ev) => (typeof ev.data === "string" ? onJson(JSON.parse(ev.data)) : onFrame(ev.data));
+  ws.onclose = (ev) => {
+    app.holding = false;
+    if (!app.token) return;
+    say(`connection closed (${ev.code} ${ev.reason || ""})`);
+    if (ev.code === 4401) {
+      app.token = null;
+      setTimeout(() => location.reload(), 1500);
+    } else {
+      setTimeout(() => connect().catch((err) => say(err.message)), 1000);
+    }
+  };
+}
+
+function onJson(msg) {
+  if (msg.type === "state") render(msg);
+  else if (msg.type === "error") say(msg.error);
+  else if (msg.type === "ack") say(msg.sample ? `saved training sample ${msg.sample}` : `${msg.of} done`);
+}
+
+let fpsCount = 0;
+let fpsSince = performance.now();
+
+async function onFrame(buffer) {
+  const view = new DataView(buffer);
+  const capture = view.getFloat64(4, true);
+  const bitmap = await createImageBitmap(new Blob([new Uint8Array(buffer, FRAME_HEADER)], { type: "image/jpeg" }));
+  if (app.frame) app.frame.close();
+  app.frame = bitmap;
+  const canvas = $("view");
+  canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  app.framesShown += 1;
+  fpsCount += 1;
+  const now = performance.now();
+  if (now - fpsSince > 1000) {
+    $("fps").textContent = `${((fpsCount * 1000) / (now - fpsSince)).toFixed(0)} fps`;
+    fpsCount = 0;
+    fpsSince = now;
+  }
+  app.send({ type: "frame_shown", capture, shown: (performance.timeOrigin + now) / 1000 });
+}
+
+function render(state) {
+  const first = app.state === null;
+  app.state = state;
+  if (first) {
+    $("camera").replaceChildren(...state.cameras.map((c) => new Option(c, c)));
+    $("label").replaceChildren(...[...state.skus, state.foreign_label].map((s) => new Option(s, s)));
+    if (state.cameras.length) app.send({ type: "watch", camera_id: state.cameras[0] });
+  }
+  $("queue-count").textContent = `(${state.queue.length})`;
+  $("queue").replaceChildren(...state.queue.map(queueItem));
+  const lease = state.lease;
+  app.holding = !!lease && lease.operator === app.operator;
+  $("control").textContent = lease ? `operator ${lease.operator}` : "autonomy";
+  $("engaged").textContent = lease && lease.engaged ? "(deadman held: live)" : lease ? "(holding)" : "";
+  $("lease-controls").hidden = !app.holding;
+  $("lease-request").textContent = app.holding && lease.request_id ? lease.request_id : "";
+  $("target").textContent = state.target ? state.target.position.map((v) => v.toFixed(3)).join(", ") : "none";
+  const joints = state.robot && state.robot.joints;
+  $("robot-state").textContent = joints ? Object.entries(joints).map(([k, v]) => `${k} ${v.toFixed(3)}`).join("  ") : "no joint states";
+  $("estop").classList.toggle("engaged", state.estop);
+  $("estop").textContent = state.estop ? "E-STOP ENGAGED (release)" : "E-STOP";
+}
+
+const thumbs = new Map(); // request id -> object URL
+
+function queueItem(item) {
+  const li = document.createElement("li");
+  li.dataset.requestId = item.request_id;
+  li.classList.toggle("claimed", !!item.claimed_by);
+  if (item.has_image) {
+    const img = document.createElement("img");
+    img.alt = item.kind;
+    if (thumbs.has(item.request_id)) img.src = thumbs.get(item.request_id);
+    else
+      fetch(`/api/handoff/${encodeURIComponent(item.request_id)}/image`, { headers: { Authorization: `Bearer ${app.token}` } })
+        .then((r) => (r.ok ? r.blob() : null))
+        .then((b) => {
+          if (b) {
+            thumbs.set(item.request_id, URL.createObjectURL(b));
+            img.src = thumbs.get(item.request_id);
+          }
+        });
+    li.append(img);
+  }
+  const text = document.createElement("span");
+  text.textContent = `${item.kind} ${item.lane_id || ""} (${item.source}, ${item.waiting_s} s) ${item.detail || ""}${item.claimed_by ? ` - ${item.claimed_by}` : ""}`;
+  const claim = document.createElement("button");
+  claim.textContent = "Claim";
+  claim.className = "claim";
+  claim.disabled = !!item.claimed_by;
+  claim.onclick = () => app.send({ type: "claim", request_id: item.request_id });
+  li.append(text, claim);
+  return li;
+}
+
+export function claimedRequest() {
+  return app.holding ? app.state.lease.request_id : null;
+}
+
+export function resolve(action, label) {
+  const request_id = claimedRequest();
+  if (!request_id) return say("claim a handoff first");
+  app.send({ type: "resolve", request_id, action, ...(label ? { label } : {}) });
+}
+
+export function release() {
+  app.send({ type: "release" });
+}
+
+// --- desktop control: Space is the deadman, keys move a virtual controller ------------------
+const KEYS = { KeyW: [2, -1], KeyS: [2, 1], KeyA: [0, -1], KeyD: [0, 1], KeyR: [1, 1], KeyF: [1, -1] };
+
+function deskTick(dt) {
+  if (!app.holding || app.inXR) return;
+  const d = app.desk;
+  for (const [code, [axis, sign]] of Object.entries(KEYS)) if (d.keys.has(code)) d.pos[axis] += sign * 0.15 * dt;
+  if (d.keys.has("KeyQ")) d.yaw += 0.8 * dt;
+  if (d.keys.has("KeyE")) d.yaw -= 0.8 * dt;
+  const q = [0, Math.sin(d.yaw / 2), 0, Math.cos(d.yaw / 2)];
+  app.send({ type: "pose", position: d.pos, orientation: q, grip: d.keys.has("Space"), trigger: d.keys.has("KeyG") ? 1 : 0, sent: performance.now() });
+}
+
+function isTyping(ev) {
+  return ev.target instanceof HTMLInputElement || ev.target instanceof HTMLSelectElement;
+}
+
+window.addEventListener("keydown", (ev) => {
+  if (isTyping(ev)) return;
+  app.desk.keys.add(ev.code);
+  if (ev.code === "Space") ev.preventDefault();
+});
+window.addEventListener("keyup", (ev) => app.desk.keys.delete(ev.code));
+window.addEventListener("blur", () => app.desk.keys.clear()); // a lost key-up must not leave the deadman held
+
+let last = performance.now();
+setInterval(() => {
+  const now = performance.now();
+  deskTick((now - last) / 1000);
+  last = now;
+}, 33);
+// The heartbeat: the bridge holds the arm when it hears nothing for 250 ms.
+setInterval(() => {
+  if (app.holding) app.send({ type: "heartbeat" });
+}, 100);
+
+$("login-form").addEventListener("submit", login);
+$("logout").onclick = logout;
+$("estop").onclick = () => app.send({ type: "estop", engaged: !(app.state && app.state.estop) });
+$("camera").onchange = () => app.send({ type: "watch", camera_id: $("camera").value });
+$("resolve-label").onclick = () => resolve("labelled", $("label").value);
+$("resolve-cleared").onclick = () => resolve("cleared");
+$("resolve-removed").onclick = () => resolve("removed");
+$("release").onclick = release;
+$("enter-vr").onclick = () => startXR(app, { resolve, release, say, labels: () => [...$("label").options].map((o) => o.value) }).catch((err) => say(`VR: ${err.message}`));
+xrSupported().then((ok) => {
+  $("enter-vr").disabled = !ok;
+  $("enter-vr").title = ok ? "" : "no immersive-vr session on this browser";
+});
