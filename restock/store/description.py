@@ -157,7 +157,7 @@ class Robot(_Strict):
     def _joint_set(self) -> Robot:
         names = tuple(j.name for j in self.joints)
         if names != self.JOINT_NAMES:
-            raise ValueError(f"joints must be {list(self.JOINT_NAMES)} in that order, got {list(names)}")
+            raise _KeyError("joints", f"must be {list(self.JOINT_NAMES)} in that order, got {list(names)}")
         return self
 
     def joint(self, name: str) -> Joint:
@@ -352,7 +352,8 @@ def _format_validation_error(err: ValidationError) -> str:
         msg = e["msg"]
         cause = e.get("ctx", {}).get("error")
         if isinstance(cause, _KeyError):
-            lines.append(str(cause))
+            # A nested model's rule names its key relative to that model: prefix where it sits.
+            lines.append(f"{loc}.{cause}" if loc else str(cause))
             continue
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
