@@ -84,7 +84,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Literal
+from typing import Literal, NamedTuple
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -160,6 +160,21 @@ class _Item:
     yaw: float = 0.0
 
 
+class _Sale(NamedTuple):
+    t: float
+    sku: str
+    quantity: int
+    lane_id: str | None = None
+
+
+def _as_sale(s: object) -> _Sale:
+    """A demand-model Sale (t, sku, quantity) or a SaleEvent record (stamp, sku, quantity, lane_id)."""
+    t = getattr(s, "t", None)
+    if t is None:
+        t = s.stamp  # type: ignore[attr-defined]
+    return _Sale(float(t), str(s.sku), int(s.quantity), getattr(s, "lane_id", None))  # type: ignore[attr-defined]
+
+
 class World:
     """The simulated store. See the module docstring for the API."""
 
@@ -207,6 +222,13 @@ class World:
             self._static_kind[self._body(name)] = kind
         for name in ("carriage", "lift", "upper_arm", "forearm", "tool", "finger_l", "finger_r"):
             self._static_kind[self._body(name)] = "robot"
+        self._lanes_of_sku: dict[str, list[str]] = {sku: [] for sku in store.skus}
+        for lv in store.lanes:
+            self._lanes_of_sku[lv.lane.sku].append(lv.id)
+        self._cameras_of_lane: dict[str, list[str]] = {lv.id: [] for lv in store.lanes}
+        for cam in store.cameras:
+            for lv in store.lanes_seen_by(cam.id):
+                self._cameras_of_lane[lv.id].append(cam.id)
         # State.
         self.lanes: dict[str, list[_Item]] = {lv.id: [] for lv in store.lanes}
         self.stock: dict[str, int] = {loc.id: loc.quantity for loc in store.stock.locations}
@@ -460,13 +482,13 @@ class World:
         self._sales_window_end = None
 
     def set_sales_log(self, sales: Iterable[object]) -> None:
-        """Customers replay a sales log: items with .t (epoch s), .sku, .quantity, in any order."""
+        """Customers replay a sales log: restock.records.SaleEvent (``stamp``) or Sale (``t``) items.
+
+        A logged lane_id is honoured when that lane has the SKU at its front.
+        """
         self._sales_source = None
-        self._sales_queue = sorted(
-            (s for s in sales if s.t >= self.time),  # type: ignore[attr-defined]
-            key=lambda s: s.t,  # type: ignore[attr-defined]
-            reverse=True,
-        )
+        queue = [_as_sale(s) for s in sales]
+        self._sales_queue = sorted((s for s in queue if s.t >= self.time), key=lambda s: s.t, reverse=True)
         self._sales_window_end = math.inf
 
     def _fill_sales(self, until: float) -> None:
@@ -477,38 +499,41 @@ class World:
         while self._sales_window_end <= until:
             t0 = self._sales_window_end
             t1 = t0 + SALES_WINDOW_S
-            new = [s for s in self._sales_source(t0, t1) if s.t >= self.time]
+            new = [_as_sale(s) for s in self._sales_source(t0, t1)]
+            new = [s for s in new if s.t >= self.time]
             self._sales_queue = sorted(new, key=lambda s: s.t, reverse=True) + self._sales_queue
             self._sales_window_end = t1
 
-    def customer_buy(self, sku: str, quantity: int = 1) -> int:
-        """A customer takes up to ``quantity`` containers of ``sku`` from the fronts; returns how many."""
+    def customer_buy(self, sku: str, quantity: int = 1, lane_id: str | None = None) -> int:
+        """A customer takes up to ``quantity`` containers of ``sku`` from the fronts; returns how many.
+
+        ``lane_id`` (from a sales log) is where they take it if that lane offers it; otherwise any
+        lane whose front container is this SKU (seeded choice); none: a lost sale.
+        """
         if sku not in self.store.skus:
             self._log("unknown_sku", sku=None, detail=f"sale of {sku!r} that the store does not sell")
             return 0
         sold = 0
         for _ in range(quantity):
             lanes = [
-                lv.id
-                for lv in self.store.lanes
-                if self.lanes[lv.id] and self.lanes[lv.id][0].kind == "container" and self.lanes[lv.id][0].sku == sku
+                lid
+                for lid in self._lanes_of_sku[sku]
+                if self.lanes[lid] and self.lanes[lid][0].kind == "container" and self.lanes[lid][0].sku == sku
             ]
             if not lanes:
                 self.lost_sales[sku] += 1
                 self._log("lost_sale", sku=sku)
                 continue
-            lane_id = lanes[int(self.rng.integers(len(lanes)))]
-            self._release(self.lanes[lane_id].pop(0))
-            self._layout_lane(lane_id)
+            lane = lane_id if lane_id in lanes else lanes[int(self.rng.integers(len(lanes)))]
+            self._release(self.lanes[lane].pop(0))
+            self._layout_lane(lane)
             self.sales[sku] += 1
             sold += 1
-            self._log("sale", lane_id=lane_id, sku=sku)
+            self._log("sale", lane_id=lane, sku=sku)
             if self.rng.random() < HAND_ON_SALE_PROBABILITY and self._free_hands:
-                cams = [
-                    c.id for c in self.store.cameras if any(lv.id == lane_id for lv in self.store.lanes_seen_by(c.id))
-                ]
+                cams = self._cameras_of_lane[lane]
                 if cams:
-                    self.show_hand(cams[0], lane_id, duration_s=HAND_ON_SALE_S)
+                    self.show_hand(cams[0], lane, duration_s=HAND_ON_SALE_S)
         return sold
 
     # --- events -------------------------------------------------------------------------
@@ -860,7 +885,7 @@ class World:
                 action()
             elif self._sales_queue and self._sales_queue[-1].t <= self.time:
                 sale = self._sales_queue.pop()
-                self.customer_buy(sale.sku, int(sale.quantity))
+                self.customer_buy(sale.sku, sale.quantity, sale.lane_id)
             else:
                 break
 
