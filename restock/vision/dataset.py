@@ -49,8 +49,9 @@ class SceneConfig:
     p_unfamiliar: float = 0.5  # an image has unfamiliar items at lane fronts
     p_obstruction: float = 0.3
     p_hand: float = 0.45
-    camera_jitter_m: float = 0.02
-    camera_jitter_deg: float = 1.5
+    p_recolour: float = 0.5  # an image's SKUs get random colours
+    camera_jitter_m: float = 0.03  # wide on purpose: other stores place their cameras differently
+    camera_jitter_deg: float = 2.0
     max_blur: float = 1.2  # Gaussian radius (px)
     max_noise: float = 6.0  # sensor noise sigma (grey levels)
 
@@ -70,52 +71,74 @@ def camera_from_world(world, camera_id: str) -> CameraModel:
     return CameraModel(np.array(data.cam_xpos[cid]), rotation, float(model.cam_fovy[cid]), cam.width, cam.height)
 
 
-def _label_for(info, store: Store) -> int | None:
-    kind = getattr(info, "kind", None)
-    if kind == "container":
-        if getattr(info, "slot", None) not in (0, None) or getattr(info, "lane_id", None) is None:
-            return None  # only a lane's front container; the column behind it is background
-        sku = store.skus.get(getattr(info, "sku", "") or "")
-        return CLASS_ID[sku.kind] if sku is not None else CLASS_ID["unfamiliar_item"]
-    if kind in ("unfamiliar", "unfamiliar_item"):
-        return CLASS_ID["unfamiliar_item"]
-    if kind == "obstruction":
-        return CLASS_ID["obstruction"]
-    if kind == "hand":
-        return CLASS_ID["hand"]
-    return None
+def _label_for(info) -> int | None:
+    """The class of a visible object (restock.sim.world.ObjectInfo), or None for background."""
+    label = info.label
+    if label is None:
+        return None
+    if info.kind == "container" and info.slot != 0:
+        return None  # only a lane's front container; the column behind it is background
+    return CLASS_ID[label]
 
 
-FOREGROUND_KINDS = ("hand", "obstruction", "unfamiliar", "unfamiliar_item")
+FOREGROUND_KINDS = ("hand", "obstruction", "unfamiliar_item")
 
 
-def arrange_scene(world, store: Store, camera_id: str, rng: np.random.Generator, cfg: SceneConfig) -> dict[str, str]:
-    """Fill lanes and inject events for one image; returns each seen lane's intended front."""
+@dataclass
+class Scene:
+    """What one image's arrangement put into the world, so it can be taken out again."""
+
+    hands: list[int]
+
+
+def arrange_scene(world, store: Store, camera_id: str, rng: np.random.Generator, cfg: SceneConfig) -> Scene:
+    """Fill lanes at random (some empty on purpose) and inject events for one image."""
     seen = [lv.id for lv in store.lanes_seen_by(camera_id)]
     skus = list(store.skus)
-    front: dict[str, str] = {}
     for lv in store.lanes:
         if rng.random() < cfg.p_empty:
             world.set_lane(lv.id, [])
-            front[lv.id] = "empty"
             continue
         n = int(rng.integers(1, lv.lane.capacity + 1))
         items = [lv.lane.sku] * n
         if rng.random() < 0.04:  # a misplaced container of another SKU at the front
             items[0] = str(rng.choice(skus))
         world.set_lane(lv.id, items)
-        front[lv.id] = "present"
     if seen and rng.random() < cfg.p_unfamiliar:
-        for lane_id in rng.choice(seen, size=min(len(seen), int(rng.integers(1, 3))), replace=False):
+        for lane_id in rng.choice(seen, size=min(len(seen), int(rng.integers(1, 4))), replace=False):
             world.put_unfamiliar(str(lane_id), slot=0)
-            front[str(lane_id)] = "unfamiliar"
     if seen and rng.random() < cfg.p_obstruction:
-        lane_id = str(rng.choice(seen))
-        world.put_obstruction(lane_id=lane_id)
-        front[lane_id] = "obstruction"
+        world.put_obstruction(lane_id=str(rng.choice(seen)))
+    hands = []
     if rng.random() < cfg.p_hand:
-        world.show_hand(camera_id, lane_id=str(rng.choice(seen)) if seen else None)
-    return {lid: front[lid] for lid in seen}
+        hands.append(world.show_hand(camera_id, lane_id=str(rng.choice(seen)) if seen else None))
+    if rng.random() < cfg.p_recolour:
+        recolour_containers(world, store, rng)
+    return Scene(hands)
+
+
+def recolour_containers(world, store: Store, rng: np.random.Generator) -> None:
+    """Give every SKU new body and label colours for this image, so kinds are learnt by shape.
+
+    (The simulator's own colour jitter is small; other stores sell other colours.) Undone by
+    ``world.reset_appearance()``.
+    """
+    model = world.model
+    colours = {sku: rng.uniform(0.05, 1.0, (2, 3)) for sku in store.skus}
+    for lv in store.lanes:
+        for info in world.lane_contents(lv.id):
+            if info.kind != "container" or info.sku is None:
+                continue
+            geoms = np.flatnonzero(model.geom_bodyid == info.id)
+            for j, g in enumerate(geoms):
+                model.geom_rgba[g, :3] = colours[info.sku][0 if j == 0 else 1]
+
+
+def clear_scene(world, store: Store, scene: Scene) -> None:
+    for hand in scene.hands:
+        world.hide_hand(hand)
+    for lv in store.lanes:
+        world.set_lane(lv.id, [])
 
 
 def degrade(rgb: np.ndarray, rng: np.random.Generator, cfg: SceneConfig) -> bytes:
@@ -140,9 +163,9 @@ def label_image(world, store: Store, camera_id: str, camera: CameraModel, min_pi
     seg = world.render_segmentation(camera_id)
     foreground = np.zeros(seg.shape, bool)
     for info, box, _pixels in world.boxes(camera_id, min_pixels=min_pixels):
-        cid = _label_for(info, store)
-        if getattr(info, "kind", None) in FOREGROUND_KINDS:
-            foreground |= seg == getattr(info, "object_id", -2)
+        cid = _label_for(info)
+        if info.kind in FOREGROUND_KINDS:
+            foreground |= seg == info.id
         if cid is None:
             continue
         try:
@@ -158,12 +181,11 @@ def label_image(world, store: Store, camera_id: str, camera: CameraModel, min_pi
             continue
         contents = world.lane_contents(lv.id)
         front = contents[0] if contents else None
-        front_kind = getattr(front, "kind", None)
         if front is None:
             state = "empty"
-        elif front_kind in ("unfamiliar", "unfamiliar_item"):
+        elif front.kind == "unfamiliar_item":
             state = "unfamiliar"
-        elif front_kind == "obstruction":
+        elif front.kind == "obstruction":
             state = "obstruction"
         else:
             state = "present"
@@ -172,7 +194,7 @@ def label_image(world, store: Store, camera_id: str, camera: CameraModel, min_pi
         hidden = float(region.mean()) if region.size else 1.0
         lanes[lv.id] = {
             "state": state,
-            "sku": getattr(front, "sku", None) if state == "present" else None,
+            "sku": front.sku if front is not None and state == "present" else None,
             "hidden": round(hidden, 3),
             "box": [round(v, 1) for v in box],
         }
@@ -243,7 +265,7 @@ def generate(
                         rng, lighting=True, colors=True, camera_jitter_m=cfg.camera_jitter_m,
                         camera_jitter_deg=cfg.camera_jitter_deg,
                     )  # fmt: skip
-                    arrange_scene(world, store, camera_id, rng, cfg)
+                    scene = arrange_scene(world, store, camera_id, rng, cfg)
                     camera = camera_from_world(world, camera_id)
                     rgb = world.render(camera_id)
                     lines, lanes = label_image(world, store, camera_id, camera, min_pixels)
@@ -262,7 +284,7 @@ def generate(
                         counts[CLASSES[int(line.split()[0])]] += 1
                     n_images[split] += 1
                     done += 1
-                    _clear_events(world)
+                    clear_scene(world, store, scene)
             if done and (done % 20 == 0 or split_seeds[-1] == seed):
                 rate = done / max(time.monotonic() - t0, 1e-6)
                 log(f"[make-dataset] {done}/{total} images ({rate:.1f}/s)")
@@ -280,18 +302,6 @@ def generate(
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return manifest
-
-
-def _clear_events(world) -> None:
-    """Remove injected items and hands so the next image starts clean."""
-    for lv in world.store.lanes:
-        world.set_lane(lv.id, [])
-    hands = getattr(world, "hands", None)
-    if callable(getattr(world, "hide_all_hands", None)):
-        world.hide_all_hands()
-    elif hands:
-        for oid in list(hands):
-            world.hide_hand(oid)
 
 
 def _seed_list(base: int, count: int) -> list[int]:
