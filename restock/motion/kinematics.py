@@ -28,7 +28,11 @@ JOINT_NAMES: tuple[str, ...] = ("rail_x", "lift_z", "shoulder", "elbow", "wrist"
 RAIL, LIFT, SHOULDER, ELBOW, WRIST = range(5)
 TWO_PI = 2.0 * math.pi
 # Preferred shoulder-to-wrist distance in the plane (m) when the carriage can choose.
-COMFORT_REACH = 0.27
+COMFORT_REACH = 0.45
+# How far inside the corridor the elbow axis must stay (m): link radius plus room to move.
+CORRIDOR_MARGIN = 0.08
+# The upper arm points towards +x (cos shoulder at least this): the elbow never crosses the corridor.
+MIN_SHOULDER_COS = 0.1
 
 # How close to full stretch or full fold the two-link solution may come (m): near those the
 # elbow angle changes fast for a small move of the target.
@@ -140,23 +144,22 @@ class ArmModel:
         min_dx = math.sqrt(max(self.reach_min**2 - dy**2, 0.0))
         lo, hi = self.lower[RAIL], self.upper[RAIL]
         # dx = wrist_x - rail_x must lie in [-max_dx, -min_dx] U [min_dx, max_dx].
-        want = wrist_x - math.sqrt(max(COMFORT_REACH**2 - dy**2, 0.0))
-        candidates = []
-        for sign in (1.0, -1.0):
-            a, b = sorted((wrist_x - sign * max_dx, wrist_x - sign * min_dx))
-            a, b = max(a, lo), min(b, hi)
-            if a <= b:
-                candidates.append(min(max(want, a), b))
-        if not candidates:
-            raise IkError(f"no carriage position on the rail [{lo:.3f}, {hi:.3f}] reaches x={wrist_x:.3f}")
-        return min(candidates, key=lambda r: abs(r - want))
+        # The arm always reaches towards +x (it cannot swing its elbow across the narrow corridor
+        # to the other side): dx = wrist_x - rail_x in [min_dx, max_dx], comfortable if the rail allows.
+        comfort = min(max(math.sqrt(max(COMFORT_REACH**2 - dy**2, 0.0)), min_dx), max_dx)
+        a, b = max(wrist_x - max_dx, lo), min(wrist_x - min_dx, hi)
+        if a > b:
+            raise IkError(
+                f"no carriage position on the rail [{lo:.3f}, {hi:.3f}] reaches x={wrist_x:.3f} from its -x side"
+            )
+        return min(max(wrist_x - comfort, a), b)
 
     def inverse(
         self,
         pose: Pose,
         prefer: np.ndarray | None = None,
         rail_x: float | None = None,
-        corridor_margin: float = 0.03,
+        corridor_margin: float = CORRIDOR_MARGIN,
     ) -> np.ndarray:
         """Joint positions (5,) reaching ``pose``; raises IkError with the reason.
 
@@ -193,6 +196,9 @@ class ArmModel:
             q2 = sign * math.acos(c2)
             q1 = math.atan2(dy, dx) - math.atan2(self.l2 * math.sin(q2), self.l1 + self.l2 * math.cos(q2))
             elbow_y = self.rail_y + self.l1 * math.sin(q1)
+            if math.cos(q1) < MIN_SHOULDER_COS:
+                reasons.append(f"elbow {'left' if sign > 0 else 'right'} would point to -x")
+                continue
             if not lo_y <= elbow_y <= hi_y:
                 reasons.append(f"elbow {'left' if sign > 0 else 'right'} at y={elbow_y:.3f} leaves the corridor")
                 continue
@@ -214,8 +220,12 @@ class ArmModel:
         if not solutions:
             raise IkError("; ".join(reasons))
         if prefer is None:
-            # Default: elbow pointing along +x when both fit (a repeatable choice).
-            return max(solutions, key=lambda q: math.cos(q[SHOULDER]))
+            # Default: the elbow farthest from the corridor's edges (a repeatable choice).
+            def clearance(q: np.ndarray) -> float:
+                ey = self.rail_y + self.l1 * math.sin(q[SHOULDER])
+                return min(ey - self.corridor[0], self.corridor[1] - ey)
+
+            return max(solutions, key=clearance)
         prefer = np.asarray(prefer, dtype=float)
         return min(solutions, key=lambda q: float(np.sum(np.abs(q[2:] - prefer[2:]))))
 

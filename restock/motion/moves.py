@@ -1,0 +1,166 @@
+"""Collision-aware moves through the corridor: the task executor's and teleop's motion vocabulary.
+
+- :meth:`Mover.joint_move`: a time-optimal joint-space move to a pose; if the straight joint
+  path would touch a keep-out box, it goes through the corridor instead: pull the wrist to the
+  corridor's middle line, ride the rail and lift there while only the wrist turns, then reach
+  the goal (three rest-to-rest segments, each checked);
+- :meth:`Mover.line`: a straight line of the grasp centre (approach and retreat along y);
+- the task poses: pick and place points and the approach points in front of them.
+
+Every trajectory returned here has passed :meth:`Envelope.check`; nothing else is returned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from restock.motion.envelope import Box, Envelope, Held, Scene, lane_opening, stock_opening, store_scene
+from restock.motion.kinematics import (
+    LIFT,
+    PICK_YAW,
+    PLACE_YAW,
+    RAIL,
+    TWO_PI,
+    WRIST,
+    ArmModel,
+    IkError,
+    Pose,
+    pick_pose,
+    place_pose,
+)
+from restock.motion.trajectory import Limits, PlanError, Trajectory, concat, linear, move_to
+from restock.store.description import Store
+
+
+@dataclass(frozen=True)
+class MoveSettings:
+    approach_clearance: float = 0.05  # gap between the item and the case/rack at the approach point (m)
+    approach_speed: float = 0.3  # straight-line speed in and out of lanes and the rack (m/s)
+    lift_off: float = 0.01  # rise after grasping, before pulling out of the rack (m)
+    fold_speed: float = 0.6  # straight-line speed when folding to the carry shape near the rack or case (m/s)
+
+
+class Mover:
+    def __init__(self, store: Store, envelope: Envelope, settings: MoveSettings | None = None) -> None:
+        self.store = store
+        self.envelope = envelope
+        self.model: ArmModel = envelope.model
+        self.limits: Limits = envelope.limits
+        self.settings = settings or MoveSettings()
+        self.scene = store_scene(store)
+        self.mid_y = (store.stock.y + store.case.back_y) / 2
+        # Shoulder and elbow of the carry shape: the wrist on the corridor's middle line, half a
+        # metre along +x from the shoulder, so the tool and a held item turn freely around it.
+        m = self.model
+        rail = (m.lower[RAIL] + m.upper[RAIL]) / 2
+        pose = Pose(rail + 0.5 + m.lt, self.mid_y, m.base_height + m.lower[LIFT], 0.0)
+        # One per elbow side, so folding never swaps the elbow through a stretched arm.
+        self.carry_shapes = {}
+        for side in (1.0, -1.0):
+            q = m.inverse(pose, rail_x=rail, prefer=np.array([rail, 0.0, -0.5 * side, side, 0.0]))
+            self.carry_shapes[float(np.sign(q[3]))] = (float(q[2]), float(q[3]))
+
+    # --- poses --------------------------------------------------------------------------
+
+    def held_for(self, sku: str | None) -> Held | None:
+        if sku is None:
+            return None
+        s = self.store.skus[sku]
+        return Held(radius=s.across / 2, height=s.height)
+
+    def place(self, lane_id: str) -> Pose:
+        return place_pose(self.store, lane_id)
+
+    def pre_place(self, lane_id: str) -> Pose:
+        p = self.place(lane_id)
+        sku = self.store.lane_by_id[lane_id].sku
+        y = self.store.case.back_y - sku.along / 2 - self.settings.approach_clearance
+        return Pose(p.x, y, p.z, PLACE_YAW)
+
+    def pick(self, location_id: str) -> Pose:
+        return pick_pose(self.store, location_id)
+
+    def pre_pick(self, location_id: str, lifted: bool = False) -> Pose:
+        p = self.pick(location_id)
+        sku = self.store.skus[self.store.stock_by_id[location_id].sku]
+        y = self.store.stock.y + sku.along / 2 + self.settings.approach_clearance
+        return Pose(p.x, y, p.z + (self.settings.lift_off if lifted else 0.0), PICK_YAW)
+
+    def lane_openings(self, lane_id: str) -> list[Box]:
+        return [lane_opening(self.store.lane_by_id[lane_id], self.store)]
+
+    def stock_openings(self, location_id: str) -> list[Box]:
+        return [stock_opening(self.store.stock_by_id[location_id], self.store)]
+
+    # --- moves --------------------------------------------------------------------------
+
+    def _checked(self, traj: Trajectory, scene: Scene, held: Held | None, what: str) -> Trajectory:
+        reasons = self.envelope.check(traj, scene, held, start=traj.positions[0])
+        if reasons:
+            raise PlanError(f"{what}: {'; '.join(reasons)}")
+        return traj
+
+    def solve(self, pose: Pose, prefer: np.ndarray | None) -> np.ndarray:
+        try:
+            return self.model.inverse(pose, prefer=prefer)
+        except IkError as err:
+            raise PlanError(f"unreachable {pose}: {err}") from None
+
+    def joint_move(
+        self, start: np.ndarray, goal: Pose | np.ndarray, held: Held | None = None, openings: list[Box] | None = None
+    ) -> Trajectory:
+        start = np.asarray(start, dtype=float)
+        q_goal = self.solve(goal, start) if isinstance(goal, Pose) else np.asarray(goal, dtype=float)
+        scene = self.scene.with_openings(openings or [])
+        direct = move_to(self.limits, start, q_goal)
+        if not self.envelope.check(direct, scene, held, start=start):
+            return direct
+        # Through the corridor in the carry shape: fold (yaw kept), travel on rail and lift while
+        # only the wrist turns, unfold at the goal (yaw kept). Rest-to-rest legs are straight in
+        # joint space, so the tool's yaw is constant while the arm changes shape.
+        yaw_start = float(start[2] + start[3] + start[4])
+        yaw_goal = float(q_goal[2] + q_goal[3] + q_goal[4])
+        q_a = self._carry(start[RAIL], start[LIFT], yaw_start, start[WRIST], start[3])
+        q_b = self._carry(q_goal[RAIL], q_goal[LIFT], yaw_goal, q_a[WRIST], q_goal[3])
+        legs = [
+            self._shape_change(start, q_a, scene, held, "fold for the corridor"),
+            self._checked(move_to(self.limits, q_a, q_b), scene, held, "along the corridor"),
+            self._shape_change(q_b, q_goal, scene, held, "unfold at the goal"),
+        ]
+        return concat(legs)
+
+    def line(
+        self, start: np.ndarray, goal: Pose, held: Held | None = None, openings: list[Box] | None = None
+    ) -> Trajectory:
+        scene = self.scene.with_openings(openings or [])
+        traj = linear(self.model, self.limits, start, goal, max_speed=self.settings.approach_speed)
+        return self._checked(traj, scene, held, "straight move")
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _shape_change(self, a: np.ndarray, b: np.ndarray, scene: Scene, held: Held | None, what: str) -> Trajectory:
+        """Joint move on the spot, or if that sweeps into a keep-out box, a straight line (IK keeps the elbow in)."""
+        leg = move_to(self.limits, a, b)
+        if not self.envelope.check(leg, scene, held, start=a):
+            return leg
+        line = linear(
+            self.model, self.limits, a, self.model.forward(b), max_speed=self.settings.fold_speed, rail_x=float(a[RAIL])
+        )
+        if np.max(np.abs(line.final - b)) > 1e-6:
+            line = concat([line, move_to(self.limits, line.final, b)])
+        return self._checked(line, scene, held, what)
+
+    def _carry(self, rail: float, lift: float, yaw: float, wrist_near: float, elbow: float) -> np.ndarray:
+        shape = self.carry_shapes.get(float(np.sign(elbow)), next(iter(self.carry_shapes.values())))
+        q = np.array([rail, lift, shape[0], shape[1], 0.0])
+        q[WRIST] = self._wrist_angle(yaw - q[2] - q[3], wrist_near)
+        return q
+
+    def _wrist_angle(self, angle: float, near: float) -> float:
+        cands = [angle + k * TWO_PI for k in range(-2, 3)]
+        cands = [c for c in cands if self.model.lower[WRIST] <= c <= self.model.upper[WRIST]]
+        if not cands:
+            raise PlanError(f"the wrist cannot turn to {angle:.3f}")
+        return min(cands, key=lambda c: abs(c - near))
