@@ -100,6 +100,18 @@ def _overlap_of(region: tuple[float, float, float, float], boxes: np.ndarray) ->
     return inter / area
 
 
+def _inside(region: tuple[float, float, float, float], boxes: np.ndarray) -> np.ndarray:
+    """Fraction of each box (N,) that lies inside the region."""
+    if len(boxes) == 0:
+        return np.zeros(0)
+    x1 = np.maximum(region[0], boxes[:, 0])
+    y1 = np.maximum(region[1], boxes[:, 1])
+    x2 = np.minimum(region[2], boxes[:, 2])
+    y2 = np.minimum(region[3], boxes[:, 3])
+    inter = (x2 - x1).clip(0) * (y2 - y1).clip(0)
+    return inter / np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1e-9)
+
+
 def _iou_with(region: tuple[float, float, float, float], boxes: np.ndarray) -> np.ndarray:
     if len(boxes) == 0:
         return np.zeros(0)
@@ -116,8 +128,11 @@ def _iou_with(region: tuple[float, float, float, float], boxes: np.ndarray) -> n
 @dataclass(frozen=True)
 class MatchConfig:
     min_iou: float = 0.3  # a container / empty-front detection belongs to a lane front at this IoU
-    hand_cover: float = 0.15  # a hand covering this fraction of a front hides it
-    flag_cover: float = 0.25  # an unfamiliar item / obstruction covering this fraction of a front concerns the lane
+    hand_cover: float = 0.15  # a hand covering this fraction of a front may hide it
+    empty_under_hand: float = 0.6  # with a hand over a front, an empty front needs this score
+    # An unfamiliar item / obstruction concerns a lane when this fraction of the item lies in the
+    # lane's front box, or it covers this fraction of the front box.
+    flag_cover: float = 0.4
 
 
 def read_lanes(
@@ -138,7 +153,7 @@ def read_lanes(
         flags = {}
         for name, cid in (("unfamiliar", UNFAMILIAR_ITEM), ("obstruction", OBSTRUCTION)):
             boxes = dets.boxes[cls == cid]
-            cov = np.maximum(_overlap_of(region.box, boxes), _iou_with(region.box, boxes))
+            cov = np.maximum(_overlap_of(region.box, boxes), _inside(region.box, boxes))
             flags[name] = bool((cov >= config.flag_cover).any())
             if flags[name] and flag_box is None:
                 flag_box = tuple(float(v) for v in boxes[int(cov.argmax())])
@@ -146,7 +161,9 @@ def read_lanes(
         best_e = _best(region.box, dets.boxes[cls == EMPTY_FRONT], dets.scores[cls == EMPTY_FRONT], config.min_iou)
         kind = sku = None
         box = None
-        if hand or flags["obstruction"]:
+        if hand and best_e is not None and best_e[1] < config.empty_under_hand:
+            best_e = None  # under a hand, only a clear view of the empty front counts as a gap
+        if flags["obstruction"]:
             evidence: Evidence = "occluded"
             conf = 0.0
         elif flags["unfamiliar"]:
@@ -163,6 +180,8 @@ def read_lanes(
             i, conf = best_e
             box = tuple(float(v) for v in dets.boxes[cls == EMPTY_FRONT][i])
             evidence = "empty"
+        elif hand:
+            evidence, conf = "occluded", 0.0
         else:
             evidence, conf = "none", 0.0
         readings.append(

@@ -51,12 +51,29 @@ def test_every_camera_sees_its_lanes_as_separate_boxes(corner, kiosk) -> None:
 def test_read_lanes_present_empty_hidden_and_unseen(corner) -> None:
     regions = lane_regions(corner, "cam_left")[:4]
     a, b, c, _d = (r.box for r in regions)
-    dets = _dets(("bottle", a, 0.9), ("empty_front", b, 0.8), ("hand", c, 0.7), ("empty_front", c, 0.6))
+    dets = _dets(("bottle", a, 0.9), ("empty_front", b, 0.8), ("hand", c, 0.7), ("empty_front", c, 0.5))
     readings = {r.lane_id: r for r in read_lanes(regions, dets)}
     assert readings[regions[0].id].evidence == "present" and readings[regions[0].id].kind_seen == "bottle"
     assert readings[regions[1].id].evidence == "empty"
     assert readings[regions[2].id].evidence == "occluded" and readings[regions[2].id].hand
     assert readings[regions[3].id].evidence == "none"
+
+
+def test_clear_view_under_a_hand_still_counts(corner) -> None:
+    regions = lane_regions(corner, "cam_left")[:2]
+    a, b = (r.box for r in regions)
+    dets = _dets(("hand", a, 0.8), ("empty_front", a, 0.9), ("hand", b, 0.8), ("bottle", b, 0.5))
+    first, second = read_lanes(regions, dets)
+    assert first.evidence == "empty" and first.hand
+    assert second.evidence == "present" and second.hand
+
+
+def test_a_small_unfamiliar_item_inside_a_front_is_flagged(corner) -> None:
+    (region,) = lane_regions(corner, "cam_left")[:1]
+    x1, y1, x2, y2 = region.box
+    item = (x1 + 0.3 * (x2 - x1), y1 + 0.6 * (y2 - y1), x2 - 0.2 * (x2 - x1), y2)
+    (reading,) = read_lanes([region], _dets(("unfamiliar_item", item, 0.7)))
+    assert reading.unfamiliar and reading.evidence == "present"
 
 
 def test_unfamiliar_item_and_obstruction_are_flagged(corner) -> None:
