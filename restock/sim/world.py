@@ -479,7 +479,8 @@ class World:
         sample = generator.sample  # type: ignore[attr-defined]
         self._sales_source = lambda t0, t1: list(sample(t0, t1, self._demand_rng))
         self._sales_queue = []
-        self._sales_window_end = None
+        self._sales_window_end = self.time  # windows start here, on fixed boundaries
+        self._fill_sales(self.time)
 
     def set_sales_log(self, sales: Iterable[object]) -> None:
         """Customers replay a sales log: restock.records.SaleEvent (``stamp``) or Sale (``t``) items.
@@ -495,7 +496,7 @@ class World:
         if self._sales_source is None:
             return
         if self._sales_window_end is None:
-            self._sales_window_end = self.start_time
+            return
         while self._sales_window_end <= until:
             t0 = self._sales_window_end
             t1 = t0 + SALES_WINDOW_S
