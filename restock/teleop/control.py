@@ -126,9 +126,10 @@ class TeleopControl:
             was = self.engaged
             self._release()
             return Decision(reason="deadman released: holding" if was else "deadman not held")
-        if self._last_ctrl is not None and np.linalg.norm(p - self._last_ctrl) > self.max_step_m:
+        jump = float(np.linalg.norm(p - self._last_ctrl)) if self._last_ctrl is not None else 0.0
+        if jump > self.max_step_m:
             self._release()
-            return Decision(reason=f"controller jumped {np.linalg.norm(p - self._last_ctrl):.2f} m: holding")
+            return Decision(reason=f"controller jumped {jump:.2f} m: holding")
         self._last_ctrl = p
         yaw = _yaw_of_xr_quaternion(pose.orientation)
         if not self.engaged:
@@ -148,7 +149,7 @@ class TeleopControl:
             math.remainder(self._anchor_target_yaw + turn, 2 * math.pi),
             opening,
         )
-        return Decision(self.target, "" if position is wanted or np.allclose(position, wanted) else "clamped")
+        return Decision(self.target, "" if np.array_equal(position, wanted) else "clamped to the workspace")
 
     def tick(self, now: float) -> str | None:
         """Called often (every ~20 ms): returns why control was just held, if it was."""

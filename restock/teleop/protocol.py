@@ -32,7 +32,8 @@ class ProtocolError(ValueError):
 
 
 class _Msg(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: "yes" is no bool and "1" no number (JSON ints still pass as floats).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Heartbeat(_Msg):

@@ -248,7 +248,8 @@ class TeleopServer:
         self._count(what)
         if self._every(what):
             log.warning("refused %s%s: %s", what, f" from {operator}" if operator else "", reason)
-        if operator is not None and self._every(f"audit:{what}:{operator}"):
+        # A flood is audited once a hundred; every other refusal, each time.
+        if operator is not None and (what not in ("rate", "pose") or self._every(f"audit:{what}:{operator}")):
             self.audit.write(f"refused_{what}", self.config.robot_id, operator, reason, peer)
 
     def _add_handoff(self, request: records.HandoffRequest, frame_jpeg: bytes | None) -> None:

@@ -1,0 +1,95 @@
+"""Operator credentials, session tokens, one-time tickets, login throttling."""
+
+from __future__ import annotations
+
+import pytest
+
+from restock.teleop.auth import AuthError, LoginThrottle, OperatorBook, Sessions, hash_password, verify_password
+
+
+def test_password_hash_verifies_only_the_password():
+    stored = hash_password("correct horse", n=2**10)
+    assert stored.startswith("scrypt$1024$8$1$")
+    assert verify_password("correct horse", stored)
+    assert not verify_password("correct hors", stored)
+    assert not verify_password("correct horse", "scrypt$1024$8$1$not base64!$x")
+    assert hash_password("same", n=2**10) != hash_password("same", n=2**10)  # salted
+
+
+def test_operators_file(tmp_path):
+    path = tmp_path / "ops.yaml"
+    path.write_text(
+        f"operators:\n  alice:\n    password_scrypt: '{hash_password('pw-alice', n=2**10)}'\n    robots: [r1]\n"
+    )
+    book = OperatorBook.load(path)
+    assert book.check("alice", "pw-alice").robots == ("r1",)
+    for name, pw in (("alice", "wrong"), ("mallory", "pw-alice")):
+        with pytest.raises(AuthError, match="bad operator name or password"):
+            book.check(name, pw)
+    path.write_text("operators:\n  alice:\n    password: plain\n")
+    with pytest.raises(ValueError, match="alice: expected password_scrypt"):
+        OperatorBook.load(path)
+    path.write_text("operators:\n  'bad name!': {password_scrypt: 'scrypt$1$1$1$a$b'}\n")
+    with pytest.raises(ValueError, match="operator names"):
+        OperatorBook.load(path)
+
+
+def test_example_operators_file_loads_and_lets_nobody_in():
+    from restock.paths import SOURCE_ROOT
+
+    book = OperatorBook.load(SOURCE_ROOT / "config" / "operators.example.yaml")
+    assert set(book.operators) == {"alice", "bob"}
+    with pytest.raises(AuthError):
+        book.check("alice", "REPLACE_ME")
+
+
+def test_token_expiry_logout_and_replay():
+    s = Sessions(session_ttl_s=60, ticket_ttl_s=5)
+    session = s.open("alice", now=0.0)
+    assert s.check(session.token, 59.0).operator == "alice"
+    with pytest.raises(AuthError, match="expired token"):
+        s.check(session.token, 60.0)
+    with pytest.raises(AuthError, match="no token"):
+        s.check(None, 0.0)
+    with pytest.raises(AuthError, match="unknown token"):
+        s.check("forged", 0.0)
+    other = s.open("alice", now=100.0)
+    assert s.close(other.token)
+    with pytest.raises(AuthError, match="replayed token"):
+        s.check(other.token, 101.0)
+
+
+def test_ticket_is_one_time_and_short_lived():
+    s = Sessions(session_ttl_s=60, ticket_ttl_s=5)
+    token = s.open("bob", 0.0).token
+    ticket = s.issue_ticket(token, 1.0)
+    assert s.redeem_ticket(ticket, 2.0).operator == "bob"
+    with pytest.raises(AuthError, match="already used"):
+        s.redeem_ticket(ticket, 2.0)
+    late = s.issue_ticket(token, 1.0)
+    with pytest.raises(AuthError, match="expired ticket"):
+        s.redeem_ticket(late, 6.5)
+    # A ticket dies with its session's logout.
+    dead = s.issue_ticket(token, 1.0)
+    s.close(token)
+    with pytest.raises(AuthError):
+        s.redeem_ticket(dead, 1.5)
+
+
+def test_oldest_session_makes_room():
+    s = Sessions(max_sessions_per_operator=2)
+    a, b, c = (s.open("alice", float(t)) for t in range(3))
+    with pytest.raises(AuthError):
+        s.check(a.token, 3.0)
+    assert s.check(b.token, 3.0) and s.check(c.token, 3.0)
+
+
+def test_login_throttle():
+    t = LoginThrottle(max_failures=3, window_s=10)
+    keys = ("alice:op", "10.0.0.9:ip")
+    for i in range(3):
+        t.check(keys, float(i))
+        t.failed(keys, float(i))
+    with pytest.raises(AuthError, match="too many failed logins for alice"):
+        t.check(keys, 5.0)
+    t.check(keys, 12.5)  # the window passed
