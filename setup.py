@@ -23,6 +23,7 @@ NODES = {
     "restock-planner": "restock.nodes.planner:main",
     "restock-arm-controller": "restock.nodes.arm_controller:main",
     "restock-teleop-bridge": "restock.nodes.teleop_bridge:main",
+    "restock-recorder": "restock.nodes.recorder:main",
 }
 
 setup(
@@ -51,12 +52,12 @@ setup(
         "aiohttp>=3.9",
         "mcap>=1.1",
         "mcap-ros2-support>=0.5",
+        "foxglove-sdk>=0.10",
     ],
     extras_require={
         # Training only (about 6 GB here): the runtime never imports these.
         "train": ["ultralytics==8.4.190", "torch==2.14.1", "torchvision==0.29.1", "onnx", "onnxslim"],
         "test": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6", "playwright>=1.45"],
-        "view": ["foxglove-sdk>=0.10"],
     },
     zip_safe=True,
     maintainer="restock maintainers",

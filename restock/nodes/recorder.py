@@ -1,0 +1,113 @@
+"""The recorder node: the key topics into an MCAP file, and optionally a live Foxglove view.
+
+rosbag2 is not installable here, so this node does its job with foxglove-sdk: each topic is
+subscribed raw (CDR bytes, no deserialisation) and logged on a channel with its ros2msg schema,
+stamped with the node's clock (sim time in simulation). The file opens in Foxglove and in the
+mcap / rosbags readers. Camera images are kept once per ``image_period_s`` to bound the size.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import foxglove
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.qos import QoSProfile
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import Bool, String
+from trajectory_msgs.msg import JointTrajectory
+from visualization_msgs.msg import MarkerArray
+
+from restock import topics
+from restock.nodes.base import LATCHED_QOS, OK, RECORD_QOS, STORE_FILE, RestockNode, run_node
+from restock.params import ParamSpec
+from restock.recording.ros2msg import schema_text, type_name_of
+
+RECORDED: tuple[tuple[str, type, QoSProfile | int], ...] = (
+    (topics.JOINT_STATES, JointState, 50),
+    (topics.JOINT_TRAJECTORY, JointTrajectory, 10),
+    (topics.SHELF_OBSERVATIONS, String, RECORD_QOS),
+    (topics.RESTOCK_TASKS, String, RECORD_QOS),
+    (topics.TASK_RESULTS, String, RECORD_QOS),
+    (topics.HANDOFF_REQUESTS, String, RECORD_QOS),
+    (topics.HANDOFF_RESOLUTIONS, String, RECORD_QOS),
+    (topics.TELEOP_STATUS, String, LATCHED_QOS),
+    (topics.SALES, String, RECORD_QOS),
+    (topics.SIM_GROUND_TRUTH, String, 10),
+    (topics.ESTOP, Bool, LATCHED_QOS),
+    (topics.PLAN_MARKERS, MarkerArray, 2),
+    (topics.DIAGNOSTICS, DiagnosticArray, 50),
+)
+
+
+class RecorderNode(RestockNode):
+    NODE_NAME = "recorder"
+    PARAMS = (
+        STORE_FILE,
+        ParamSpec("output_path", str, "", "MCAP file to write; empty: var/record/restock-<time>.mcap"),
+        ParamSpec(
+            "image_period_s",
+            float,
+            60.0,
+            "keep one camera frame per camera this often (s, node clock); 0: all",
+            min=0.0,
+            max=3600.0,
+        ),
+        ParamSpec("live_server", bool, False, "also serve a live Foxglove WebSocket view on 127.0.0.1"),
+        ParamSpec("live_port", int, 8765, "port of the live Foxglove view", min=1024, max=65535),
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store = self.load_store()
+        path = Path(str(self.p["output_path"]) or f"var/record/restock-{time.strftime('%Y%m%d-%H%M%S')}.mcap")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.writer = foxglove.open_mcap(str(path), allow_overwrite=True)
+        self.server = (
+            foxglove.start_server(host="127.0.0.1", port=int(self.p["live_port"])) if self.p["live_server"] else None
+        )
+        self.counts: dict[str, int] = {}
+        self._last_image: dict[str, float] = {}
+        table = list(RECORDED)
+        for cam in self.store.cameras:
+            table += [(topics.camera_image(cam.id), Image, 2), (topics.camera_info(cam.id), CameraInfo, 2)]
+        for topic, msg_type, qos in table:
+            self._record(topic, msg_type, qos)
+        self.set_health(OK, f"recording {len(table)} topics to {path}", live=bool(self.server))
+
+    def _record(self, topic: str, msg_type: type, qos: QoSProfile | int) -> None:
+        type_name = type_name_of(msg_type)
+        name = self.resolve_topic_name(topic)
+        channel = foxglove.Channel(
+            name,
+            message_encoding="cdr",
+            schema=foxglove.Schema(name=type_name, encoding="ros2msg", data=schema_text(type_name).encode()),
+        )
+        is_image = msg_type is Image
+
+        def on_raw(data: bytes) -> None:
+            now = self.get_clock().now().nanoseconds
+            if is_image:
+                period = float(self.p["image_period_s"])
+                if period > 0 and now * 1e-9 - self._last_image.get(name, -1e18) < period:
+                    return
+                self._last_image[name] = now * 1e-9
+            channel.log(data, log_time=now)
+            self.counts[name] = self.counts.get(name, 0) + 1
+
+        self.create_subscription(msg_type, topic, on_raw, qos, raw=True)
+
+    def on_shutdown(self) -> None:
+        self.writer.close()
+        if self.server is not None:
+            self.server.stop()
+
+
+def main() -> None:
+    raise SystemExit(run_node(RecorderNode))
+
+
+if __name__ == "__main__":
+    main()
