@@ -1,0 +1,495 @@
+"""The task executor: a pure state machine from restock tasks to motions, gripper commands and results.
+
+The node calls :meth:`Executor.tick` at the control rate with the measured joints and gripper
+opening; the executor answers with :class:`Command` objects (a checked trajectory, a hold, a
+gripper opening, a record to publish). No rclpy, no clock of its own: time comes in with the
+feedback, so tests drive it with a simulated arm.
+
+For each container: move to the stock, approach, grasp, verify by the gripper opening (fingers
+stopped wider than ``min_hold`` hold something), retreat, carry, approach the back of the lane,
+release, verify, retreat. A failed grasp is retried ``max_grasp_retries`` times; a grasp that
+keeps failing, a lane the arm cannot enter (tracking error on approach) or an unreachable target
+becomes a :class:`~restock.records.HandoffRequest`, and the task is parked (persisted) until an
+operator's resolution resumes or drops it. A held container is put back into the stock first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+
+from restock import records
+from restock.motion.envelope import Box, Held
+from restock.motion.kinematics import Pose
+from restock.motion.moves import Mover
+from restock.motion.taskstore import TaskStore
+from restock.motion.trajectory import PlanError, Trajectory
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    max_grasp_retries: int = 2
+    min_hold_fraction: float = 0.3  # of the item's width: fingers stopped wider than this hold it
+    grasp_margin: float = 0.02  # open this much wider than the item before a pick (m)
+    release_margin: float = 0.012  # open this much wider than the item to let go (m)
+    settle_s: float = 0.05  # after a trajectory's end, before the next step
+    position_tolerance: float = 0.01  # measured vs. final point to call a motion done (rad or m)
+    tracking_tolerance: float = 0.05  # measured vs. commanded while moving (rad or m)
+    tracking_grace_s: float = 0.3  # tracking error this long: the arm is blocked
+    motion_timeout_s: float = 3.0  # past a trajectory's end without reaching it
+    source: str = "arm_controller"
+
+
+class Phase(str, Enum):
+    IDLE = "idle"
+    TO_STOCK = "to_stock"
+    APPROACH_PICK = "approach_pick"
+    GRASP = "grasp"
+    RETREAT_EMPTY = "retreat_empty"
+    RETREAT_PICK = "retreat_pick"
+    CARRY = "carry"
+    APPROACH_PLACE = "approach_place"
+    RELEASE = "release"
+    RETREAT_PLACE = "retreat_place"
+    RECOVER = "recover"
+    RETURN_CARRY = "return_carry"
+    RETURN_APPROACH = "return_approach"
+    RETURN_RELEASE = "return_release"
+    RETURN_RETREAT = "return_retreat"
+    FAULT = "fault"
+
+
+@dataclass(frozen=True)
+class SendTrajectory:
+    trajectory: Trajectory
+
+
+@dataclass(frozen=True)
+class Hold:
+    reason: str
+
+
+@dataclass(frozen=True)
+class SetGripper:
+    opening: float
+
+
+@dataclass(frozen=True)
+class PublishRecord:
+    record: records.Record
+
+
+Command = SendTrajectory | Hold | SetGripper | PublishRecord
+
+
+@dataclass
+class Active:
+    task: records.RestockTask
+    placed: int
+    started: float
+    grasp_failures: int = 0
+    failure: tuple[str, str] | None = None  # (handoff kind, detail) once it must be parked
+
+
+@dataclass
+class Motion:
+    trajectory: Trajectory
+    started: float
+    off_track_since: float | None = None
+
+
+@dataclass
+class Executor:
+    mover: Mover
+    store: TaskStore
+    settings: ExecutorSettings = field(default_factory=ExecutorSettings)
+    queue: list[tuple[records.RestockTask, int]] = field(default_factory=list)
+    parked: dict[str, tuple[records.RestockTask, int]] = field(default_factory=dict)
+    active: Active | None = None
+    phase: Phase = Phase.IDLE
+    motion: Motion | None = None
+    wait_until: float | None = None
+    holding: bool = False
+    paused: str | None = None  # why autonomy is suspended (e-stop, operator, watchdog), None: running
+    fault: str | None = None
+    handoffs: int = 0
+    _resume_phase: Phase | None = None
+    _pending: list[Command] = field(default_factory=list)
+    _now: float = 0.0
+
+    def __post_init__(self) -> None:
+        for st in self.store.unfinished():
+            if st.state == "parked" and st.handoff_id:
+                self.parked[st.handoff_id] = (st.task, st.placed)
+            else:
+                self.queue.append((st.task, st.placed))
+        self._sort()
+
+    # --- inputs -------------------------------------------------------------------------
+
+    def submit(self, task: records.RestockTask, now: float) -> list[Command]:
+        """A new task: validated, queued and persisted, or rejected with the reason."""
+        known = self.store.get(task.task_id)
+        if known is not None:
+            if known.result is not None:
+                return [PublishRecord(known.result)]  # sent again: answer, do not repeat
+            return []
+        reason = self.validate(task)
+        if reason:
+            return [PublishRecord(self._result(task, "rejected", 0, reason, now, now))]
+        self.queue.append((task, 0))
+        self._sort()
+        self.store.save(task, "queued", 0, now)
+        return []
+
+    def validate(self, task: records.RestockTask) -> str:
+        store = self.mover.store
+        lane = store.lane_by_id.get(task.lane_id)
+        if lane is None:
+            return f"unknown lane {task.lane_id!r}"
+        if task.sku not in store.skus:
+            return f"unknown SKU {task.sku!r}"
+        if lane.lane.sku != task.sku:
+            return f"lane {task.lane_id} holds {lane.lane.sku}, not {task.sku}"
+        loc = store.stock_by_id.get(task.stock_location)
+        if loc is None:
+            return f"unknown stock location {task.stock_location!r}"
+        if loc.sku != task.sku:
+            return f"stock location {loc.id} holds {loc.sku}, not {task.sku}"
+        return ""
+
+    def resolve(self, resolution: records.HandoffResolution, now: float) -> list[Command]:
+        """An operator's answer to one of our handoffs: resume the parked task or drop it."""
+        out: list[Command] = []
+        if resolution.request_id in self.parked:
+            task, placed = self.parked.pop(resolution.request_id)
+            if resolution.action == "abandoned":
+                result = self._result(task, "failed", placed, f"abandoned by {resolution.operator}", now, now)
+                self.store.save(task, "finished", placed, now, resolution.request_id, result)
+                out.append(PublishRecord(result))
+            else:
+                self.queue.append((task, placed))
+                self._sort()
+                self.store.save(task, "queued", placed, now)
+        elif self.phase is Phase.FAULT and resolution.action != "abandoned":
+            self.fault = None
+            self.phase = Phase.RECOVER if self.active is not None else Phase.IDLE
+        return out
+
+    def pause(self, why: str) -> list[Command]:
+        """E-stop, operator control or lost feedback: hold now; the step is re-planned on resume."""
+        first = self.paused is None
+        self.paused = why
+        if first and self.phase not in (Phase.IDLE, Phase.FAULT):
+            self._resume_phase = self.phase
+        self.motion = None
+        self.wait_until = None
+        return [Hold(why)]
+
+    def resume(self) -> None:
+        if self.paused is None:
+            return
+        self.paused = None
+        if self._resume_phase is not None or self.active is not None:
+            # The arm may be anywhere (an operator moved it): back to the corridor first.
+            self.phase = Phase.RECOVER
+            self.motion = None
+        self._resume_phase = None
+
+    # --- the loop -----------------------------------------------------------------------
+
+    def tick(self, now: float, q: np.ndarray | None, gripper: float | None) -> list[Command]:
+        """One control period: the commands to carry out now (often none)."""
+        self._now = now
+        out = self._step(now, q, gripper)
+        out.extend(self._pending)
+        self._pending = []
+        return out
+
+    def _step(self, now: float, q: np.ndarray | None, gripper: float | None) -> list[Command]:
+        if self.paused is not None or self.phase is Phase.FAULT or q is None:
+            return []
+        q = np.asarray(q, dtype=float)
+        if self.motion is not None:
+            return self._follow(now, q)
+        if self.wait_until is not None:
+            if now < self.wait_until:
+                return []
+            self.wait_until = None
+            return self._after_gripper(now, gripper)
+        return self._enter(now, q)
+
+    # --- phases -------------------------------------------------------------------------
+
+    def _enter(self, now: float, q: np.ndarray) -> list[Command]:
+        """Start the current phase's action (a motion or a gripper move)."""
+        if self.phase is Phase.IDLE:
+            if not self.queue:
+                return []
+            task, placed = self.queue.pop(0)
+            self.active = Active(task, placed, now)
+            self.store.save(task, "active", placed, now)
+            self.phase = Phase.RECOVER if self.holding else Phase.TO_STOCK
+        a = self.active
+        assert a is not None
+        m = self.mover
+        lane, loc = a.task.lane_id, a.task.stock_location
+        held = m.held_for(a.task.sku) if self.holding else None
+        sku = m.store.skus[a.task.sku]
+        try:
+            if self.phase is Phase.TO_STOCK:
+                traj = m.joint_move(q, m.pre_pick(loc), None, m.stock_openings(loc))
+                return [
+                    SetGripper(min(sku.across + self.settings.grasp_margin, m.model.max_opening)),
+                    *self._go(traj, now),
+                ]
+            if self.phase is Phase.APPROACH_PICK:
+                return self._go(m.line(q, m.pick(loc), None, m.stock_openings(loc)), now)
+            if self.phase is Phase.GRASP:
+                self.wait_until = now + m.store.robot.gripper.close_time_s + 0.1
+                return [SetGripper(0.0)]
+            if self.phase is Phase.RETREAT_EMPTY:
+                return self._go(m.line(q, m.pre_pick(loc), None, m.stock_openings(loc)), now)
+            if self.phase is Phase.RETREAT_PICK:
+                return self._go(m.line(q, m.pre_pick(loc, lifted=True), held, m.stock_openings(loc)), now)
+            if self.phase is Phase.CARRY:
+                return self._go(m.joint_move(q, m.pre_place(lane), held, m.lane_openings(lane)), now)
+            if self.phase is Phase.APPROACH_PLACE:
+                return self._go(m.line(q, m.place(lane), held, m.lane_openings(lane)), now)
+            if self.phase is Phase.RELEASE:
+                self.wait_until = now + m.store.robot.gripper.close_time_s + 0.1
+                return [SetGripper(self._release_opening(lane))]
+            if self.phase is Phase.RETREAT_PLACE:
+                return self._go(m.line(q, m.pre_place(lane), None, m.lane_openings(lane)), now)
+            if self.phase is Phase.RECOVER:
+                return self._recover(now, q, held)
+            if self.phase is Phase.RETURN_CARRY:
+                return self._go(m.joint_move(q, m.pre_pick(loc, lifted=True), held, m.stock_openings(loc)), now)
+            if self.phase is Phase.RETURN_APPROACH:
+                pick = m.pick(loc)
+                lifted = Pose(pick.x, pick.y, pick.z + m.settings.lift_off, pick.yaw)
+                return self._go(m.line(q, lifted, held, m.stock_openings(loc)), now)
+            if self.phase is Phase.RETURN_RELEASE:
+                self.wait_until = now + m.store.robot.gripper.close_time_s + 0.1
+                return [SetGripper(min(sku.across + self.settings.grasp_margin, m.model.max_opening))]
+            if self.phase is Phase.RETURN_RETREAT:
+                return self._go(m.line(q, m.pre_pick(loc), None, m.stock_openings(loc)), now)
+        except PlanError as err:
+            return self._failed(now, "unreachable", f"{self.phase.value}: {err}")
+        return []
+
+    def _go(self, traj: Trajectory, now: float) -> list[Command]:
+        self.motion = Motion(traj, now)
+        return [SendTrajectory(traj)]
+
+    def _follow(self, now: float, q: np.ndarray) -> list[Command]:
+        """Watch the running motion: done when the arm is at its end, blocked when it falls behind."""
+        mo = self.motion
+        assert mo is not None
+        t = now - mo.started
+        expected, _, _ = mo.trajectory.state_at(t)
+        error = float(np.max(np.abs(q - expected)))
+        if error > self.settings.tracking_tolerance:
+            mo.off_track_since = mo.off_track_since if mo.off_track_since is not None else now
+            if now - mo.off_track_since > self.settings.tracking_grace_s:
+                self.motion = None
+                kind = "blocked_lane" if self.phase is Phase.APPROACH_PLACE else "obstruction"
+                return [
+                    Hold("tracking error"),
+                    *self._failed(now, kind, f"{self.phase.value}: arm {error:.3f} off its trajectory"),
+                ]
+        else:
+            mo.off_track_since = None
+        final_error = float(np.max(np.abs(q - mo.trajectory.final)))
+        if t >= mo.trajectory.duration + self.settings.settle_s and final_error <= self.settings.position_tolerance:
+            self.motion = None
+            self._next_after_motion()
+            return []
+        if t > mo.trajectory.duration + self.settings.motion_timeout_s:
+            self.motion = None
+            return [Hold("motion timeout"), *self._failed(now, "obstruction", f"{self.phase.value}: did not arrive")]
+        return []
+
+    def _next_after_motion(self) -> None:
+        nxt = {
+            Phase.TO_STOCK: Phase.APPROACH_PICK,
+            Phase.APPROACH_PICK: Phase.GRASP,
+            Phase.RETREAT_EMPTY: Phase.APPROACH_PICK,
+            Phase.RETREAT_PICK: Phase.CARRY,
+            Phase.CARRY: Phase.APPROACH_PLACE,
+            Phase.APPROACH_PLACE: Phase.RELEASE,
+            Phase.RETURN_CARRY: Phase.RETURN_APPROACH,
+            Phase.RETURN_APPROACH: Phase.RETURN_RELEASE,
+        }
+        if self.phase in nxt:
+            self.phase = nxt[self.phase]
+        elif self.phase is Phase.RETREAT_PLACE:
+            a = self.active
+            assert a is not None
+            self.phase = Phase.TO_STOCK if a.placed < a.task.quantity else Phase.IDLE
+            if self.phase is Phase.IDLE:
+                self._finish("done", "")
+        elif self.phase is Phase.RECOVER:
+            if self.active is None:
+                self.phase = Phase.IDLE
+            elif self.active.failure is not None:
+                if self.holding:
+                    self.phase = Phase.RETURN_CARRY  # put the item back before parking the task
+                else:
+                    self._park(self._now)
+            else:
+                self.phase = Phase.CARRY if self.holding else Phase.TO_STOCK
+        elif self.phase is Phase.RETURN_RETREAT:
+            self._park(self._now)
+
+    def _after_gripper(self, now: float, gripper: float | None) -> list[Command]:
+        a = self.active
+        assert a is not None
+        sku = self.mover.store.skus[a.task.sku]
+        if self.phase is Phase.GRASP:
+            if gripper is not None and gripper > self.settings.min_hold_fraction * sku.across:
+                self.holding = True
+                self.phase = Phase.RETREAT_PICK
+                return []
+            a.grasp_failures += 1
+            open_cmd = SetGripper(min(sku.across + self.settings.grasp_margin, self.mover.model.max_opening))
+            self.phase = Phase.RETREAT_EMPTY
+            if a.grasp_failures > self.settings.max_grasp_retries:
+                a.failure = (
+                    "failed_grasp",
+                    f"no grip on {a.task.sku} at {a.task.stock_location} after {a.grasp_failures} tries",
+                )
+                self.phase = Phase.RETURN_RETREAT  # back out empty, then park
+            return [open_cmd]
+        if self.phase is Phase.RELEASE:
+            released = gripper is None or gripper >= 0.5 * self._release_opening(a.task.lane_id)
+            self.holding = not released
+            if not released:
+                return self._failed(now, "other", f"the gripper did not open in lane {a.task.lane_id}")
+            a.placed += 1
+            self.store.save(a.task, "active", a.placed, now)
+            self.phase = Phase.RETREAT_PLACE
+            return []
+        if self.phase is Phase.RETURN_RELEASE:
+            self.holding = False
+            self.phase = Phase.RETURN_RETREAT
+            return []
+        return []
+
+    def _recover(self, now: float, q: np.ndarray, held: Held | None) -> list[Command]:
+        """From wherever the arm is: straight back out of the case or rack into the corridor."""
+        m = self.mover
+        pose = m.model.forward(q)
+        store = m.store
+        along = store.skus[self.active.task.sku].along if self.active else 0.08
+        openings: list[Box] = []
+        target = None
+        if pose.y > store.case.back_y - along / 2 - m.settings.approach_clearance:
+            target = Pose(pose.x, store.case.back_y - along / 2 - m.settings.approach_clearance, pose.z, pose.yaw)
+            openings = [o for lane in store.lanes for o in m.lane_openings(lane.id)]
+        elif pose.y < store.stock.y + along / 2 + m.settings.approach_clearance:
+            target = Pose(pose.x, store.stock.y + along / 2 + m.settings.approach_clearance, pose.z, pose.yaw)
+            openings = [o for loc in store.stock.locations for o in m.stock_openings(loc.id)]
+        if target is None:
+            self._next_after_motion()
+            return []
+        return self._go(m.line(q, target, held, openings), now)
+
+    # --- failure and results --------------------------------------------------------------
+
+    def _failed(self, now: float, kind: str, detail: str) -> list[Command]:
+        a = self.active
+        if a is None:
+            self.phase, self.fault = Phase.FAULT, detail
+            return []
+        if a.failure is not None or self.phase in (
+            Phase.RECOVER,
+            Phase.RETURN_CARRY,
+            Phase.RETURN_APPROACH,
+            Phase.RETURN_RETREAT,
+        ):
+            # Failing while already recovering: stop here for an operator.
+            a.failure = a.failure or (kind, detail)
+            self.phase, self.fault = Phase.FAULT, detail
+            return self._park(now)
+        a.failure = (kind, detail)
+        self.motion = None
+        self.wait_until = None
+        # Out of the lane or rack first; a held item then goes back to the stock; then park.
+        self.phase = Phase.RECOVER
+        return []
+
+    def _park(self, now: float) -> list[Command]:
+        a = self.active
+        assert a is not None and a.failure is not None
+        kind, detail = a.failure
+        self.handoffs += 1
+        request_id = f"arm-{a.task.task_id}-{self.handoffs}"[:128]
+        request = records.HandoffRequest(
+            request_id=request_id,
+            source=self.settings.source,
+            kind=kind,  # type: ignore[arg-type]
+            stamp=now,
+            lane_id=a.task.lane_id,
+            task_id=a.task.task_id,
+            detail=detail[:2000],
+        )
+        result = self._result(a.task, "parked", a.placed, detail, a.started, now, handoff_id=request_id)
+        self.parked[request_id] = (a.task, a.placed)
+        self.store.save(a.task, "parked", a.placed, now, request_id)
+        self.active = None
+        if self.phase is not Phase.FAULT:
+            self.phase = Phase.IDLE
+        self._pending.extend([PublishRecord(request), PublishRecord(result)])
+        return []
+
+    def _finish(self, outcome: str, reason: str) -> None:
+        a = self.active
+        assert a is not None
+        now = self._now
+        result = self._result(a.task, outcome, a.placed, reason, a.started, now)
+        self.store.save(a.task, "finished", a.placed, now, None, result)
+        self._pending.append(PublishRecord(result))
+        self.active = None
+
+    def _result(
+        self,
+        task: records.RestockTask,
+        outcome: str,
+        placed: int,
+        reason: str,
+        started: float,
+        finished: float,
+        handoff_id: str | None = None,
+    ) -> records.TaskResult:
+        return records.TaskResult(
+            task_id=task.task_id,
+            lane_id=task.lane_id,
+            outcome=outcome,  # type: ignore[arg-type]
+            placed=min(placed, 64),
+            reason=reason[:500],
+            started=max(started, 0.0),
+            finished=max(finished, started, 0.0),
+            handoff_id=handoff_id,
+        )
+
+    def _release_opening(self, lane_id: str) -> float:
+        lane = self.mover.store.lane_by_id[lane_id]
+        return float(
+            min(lane.sku.across + self.settings.release_margin, lane.lane.width - 0.004, self.mover.model.max_opening)
+        )
+
+    def _sort(self) -> None:
+        self.queue.sort(key=lambda item: (-item[0].priority, item[0].created))
+
+    @property
+    def status(self) -> str:
+        if self.paused:
+            return f"paused: {self.paused}"
+        if self.phase is Phase.FAULT:
+            return f"fault: {self.fault}"
+        if self.active is None:
+            return f"idle, {len(self.queue)} queued, {len(self.parked)} parked"
+        return f"task {self.active.task.task_id} ({self.active.placed}/{self.active.task.quantity}) {self.phase.value}"

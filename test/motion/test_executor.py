@@ -1,0 +1,89 @@
+"""The task executor against the embedded MuJoCo world: real containers move from stock to lanes."""
+
+from __future__ import annotations
+
+import pytest
+
+from restock import records
+from restock.motion.envelope import Envelope
+from restock.motion.executor import Executor, Phase
+from restock.motion.kinematics import ArmModel
+from restock.motion.moves import Mover
+from restock.motion.simloop import run
+from restock.motion.taskstore import TaskStore
+from restock.paths import SOURCE_ROOT
+from restock.sim.world import World
+from restock.store.description import load_store
+
+
+def _setup(store_name: str, tmp_path, fill: float = 0.5):
+    store = load_store(SOURCE_ROOT / "config" / "stores" / store_name)
+    world = World(store, seed=3, render=False, fill=fill)
+    mover = Mover(store, Envelope(ArmModel.from_store(store)))
+    executor = Executor(mover, TaskStore(tmp_path / "tasks.sqlite"))
+    return store, world, executor
+
+
+def _task(store, lane_id: str, quantity: int = 1, task_id: str = "t1") -> records.RestockTask:
+    lane = store.lane_by_id[lane_id]
+    loc = store.stock_for_sku(lane.lane.sku)[0]
+    return records.RestockTask(
+        task_id=task_id, lane_id=lane_id, sku=lane.lane.sku, quantity=quantity, stock_location=loc.id, created=0.0
+    )
+
+
+def _done(published) -> bool:
+    return any(isinstance(r, records.TaskResult) for r in published)
+
+
+@pytest.mark.parametrize(("store_name", "lane_id"), [("corner_store.yaml", "r3_l11"), ("station_kiosk.yaml", "r1_l01")])
+def test_a_task_moves_containers_into_the_lane(store_name: str, lane_id: str, tmp_path) -> None:
+    store, world, ex = _setup(store_name, tmp_path)
+    task = _task(store, lane_id, quantity=2)
+    before = world.lane_count(lane_id)
+    stock_before = world.stock_quantity(task.stock_location)
+    assert ex.submit(task, world.time) == []
+    published = run(world, ex, 60.0, until=_done)
+    results = [r for r in published if isinstance(r, records.TaskResult)]
+    assert results and results[0].outcome == "done", (results, [e for e in world.events][-5:])
+    assert results[0].placed == 2
+    assert world.lane_count(lane_id) == before + 2
+    assert world.stock_quantity(task.stock_location) == stock_before - 2
+    assert ex.phase is Phase.IDLE and ex.store.get(task.task_id).state == "finished"
+    # Sent again (a planner restart): answered from the store, not repeated.
+    again = ex.submit(task, world.time)
+    assert [c.record.outcome for c in again] == ["done"]
+
+
+def test_unknown_lane_and_wrong_sku_are_rejected(tmp_path) -> None:
+    store, _world, ex = _setup("corner_store.yaml", tmp_path)
+    good = _task(store, "r1_l01")
+    bad_lane = good.model_copy(update={"task_id": "t2", "lane_id": "r9_l99"})
+    bad_sku = good.model_copy(update={"task_id": "t3", "sku": "water_500"})
+    for task, why in ((bad_lane, "unknown lane"), (bad_sku, "holds cola_500")):
+        (cmd,) = ex.submit(task, 0.0)
+        assert cmd.record.outcome == "rejected" and why in cmd.record.reason
+
+
+def test_failed_grasps_park_the_task_and_a_resolution_resumes_it(tmp_path) -> None:
+    store, world, ex = _setup("corner_store.yaml", tmp_path)
+    world.failed_grasp_probability = 1.0
+    task = _task(store, "r1_l05")
+    ex.submit(task, world.time)
+    published = run(world, ex, 60.0, until=lambda p: any(isinstance(r, records.HandoffRequest) for r in p))
+    (request,) = [r for r in published if isinstance(r, records.HandoffRequest)]
+    assert request.kind == "failed_grasp" and request.task_id == task.task_id
+    parked = [r for r in published if isinstance(r, records.TaskResult)]
+    assert parked and parked[0].outcome == "parked" and parked[0].handoff_id == request.request_id
+    # A restart keeps the parked task.
+    again = Executor(ex.mover, TaskStore(tmp_path / "tasks.sqlite"))
+    assert request.request_id in again.parked
+    world.failed_grasp_probability = 0.0
+    before = world.lane_count("r1_l05")
+    again.resolve(
+        records.HandoffResolution(request_id=request.request_id, operator="op1", action="retried", stamp=world.time),
+        world.time,
+    )
+    published = run(world, again, 60.0, until=_done)
+    assert [r.outcome for r in published if isinstance(r, records.TaskResult)] == ["done"]
+    assert world.lane_count("r1_l05") == before + 1
