@@ -1,30 +1,89 @@
-"""The simulator node: the MuJoCo store as a robot's drivers would present it.
+"""The simulator node: the MuJoCo store as a robot's drivers would present it. It is the clock.
 
-Inputs: arm_controller/joint_trajectory, gripper_controller/commands.
-Outputs: /clock, joint_states, cameras/<id>/image_raw + camera_info, sim/ground_truth.
+Inputs: arm_controller/joint_trajectory (trajectory_msgs/JointTrajectory, executed like a
+ros2_control joint_trajectory_controller), gripper_controller/commands (std_msgs/Float64MultiArray,
+data[0] = opening in m).
+Outputs: /clock, joint_states, cameras/<id>/image_raw + camera_info (at each camera's rate in sim
+time), sim/ground_truth (SimGroundTruth JSON, evaluation only).
+
+The loop runs on a steady wall-clock timer (the node's own ROS clock may follow /clock, which it
+publishes itself) and advances the world by real_time_factor x wall time, or as fast as it can
+when real_time_factor is 0. All logic is in restock.sim.world.
 """
 
 from __future__ import annotations
 
+import math
+import time
+
+from builtin_interfaces.msg import Time
+from rclpy.clock import Clock as RclClock
+from rclpy.clock import ClockType
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Float64MultiArray, String
 from trajectory_msgs.msg import JointTrajectory
 
-from restock import topics
-from restock.nodes.base import STORE_FILE, WARN, RestockNode, run_node
+from restock import records, topics
+from restock.nodes.base import OK, RECORD_QOS, STORE_FILE, WARN, RestockNode, run_node
+from restock.params import ConfigError, ParamSpec
+from restock.sim.trajectory import JointPath, TrajectoryError
+from restock.sim.world import DEFAULT_START, JOINT_NAMES, World, parse_time
+
+WALL_TICK_S = 0.01  # the loop's wall-clock period
+MAX_TICK_WALL_S = 0.05  # hand control back to the executor at least this often (callbacks)
+MAX_FAST_STEP_S = 5.0  # sim seconds per step when running as fast as possible
+
+
+def _stamp(t: float) -> Time:
+    sec = math.floor(t)
+    return Time(sec=int(sec), nanosec=min(round((t - sec) * 1e9), 999_999_999))
 
 
 class SimNode(RestockNode):
     NODE_NAME = "sim"
-    PARAMS = (STORE_FILE,)
+    PARAMS = (
+        STORE_FILE,
+        ParamSpec("seed", int, 0, "Seed of everything random in the simulation (customers, events, grasps)", min=0),
+        ParamSpec("start_time", str, DEFAULT_START, "Sim start, ISO 8601 (UTC, the store's local time) or epoch s"),
+        ParamSpec(
+            "real_time_factor", float, 1.0, "Sim seconds per wall second; 0 runs as fast as possible", min=0, max=10000
+        ),
+        ParamSpec(
+            "camera_rate_hz", float, 0.0, "Render every camera at this sim rate; 0: each camera's rate_hz", min=0
+        ),
+        ParamSpec("joint_state_rate_hz", float, 50.0, "joint_states rate in sim time", min=1, max=1000),
+        ParamSpec("ground_truth_period_s", float, 1.0, "sim/ground_truth period in sim seconds", min=0.01),
+        ParamSpec(
+            "customers",
+            str,
+            "demand",
+            "Who buys: a demand model, a sales log, or nobody",
+            choices=("demand", "sales_log", "none"),
+        ),
+        ParamSpec("containers_per_day", float, 0.0, "Demand model's average daily total; 0: its default", min=0),
+        ParamSpec("sales_log", str, "", "CSV sales log to replay when customers is sales_log"),
+        ParamSpec("initial_fill", float, 1.0, "Fraction of each lane's capacity at the start", min=0, max=1),
+        ParamSpec("failed_grasp_probability", float, 0.0, "Chance that a closing grasp slips", min=0, max=1),
+        ParamSpec("random_events_per_hour", float, 0.0, "Seeded unfamiliar items, obstructions and hands", min=0),
+    )
 
     def __init__(self) -> None:
         super().__init__()
         self.store = self.load_store()
+        try:
+            start = parse_time(str(self.p["start_time"]))
+        except ValueError as err:
+            raise ConfigError(f"sim.start_time: {err}") from None
+        self.world = World(self.store, seed=int(self.p["seed"]), start_time=start, fill=float(self.p["initial_fill"]))
+        self.world.failed_grasp_probability = float(self.p["failed_grasp_probability"])
+        self._set_customers()
+        if float(self.p["random_events_per_hour"]) > 0:
+            self.world.random_events(float(self.p["random_events_per_hour"]), until=start + 366 * 86400.0)
+
         self.clock_pub = self.create_publisher(Clock, topics.CLOCK, 10)
         self.joint_pub = self.create_publisher(JointState, topics.JOINT_STATES, 10)
-        self.truth_pub = self.create_publisher(String, topics.SIM_GROUND_TRUTH, 10)
+        self.truth_pub = self.create_publisher(String, topics.SIM_GROUND_TRUTH, RECORD_QOS)
         self.image_pubs = {
             c.id: (
                 self.create_publisher(Image, topics.camera_image(c.id), 2),
@@ -34,13 +93,142 @@ class SimNode(RestockNode):
         }
         self.create_subscription(JointTrajectory, topics.JOINT_TRAJECTORY, self.on_trajectory, 10)
         self.create_subscription(Float64MultiArray, topics.GRIPPER_COMMAND, self.on_gripper, 10)
-        self.set_health(WARN, "not implemented yet: no physics, no rendering (issue: store and simulator)")
+
+        rate = float(self.p["camera_rate_hz"])
+        self._cam_period = {c.id: 1.0 / (rate or c.rate_hz) for c in self.store.cameras}
+        self._next_cam = {c.id: self.world.time for c in self.store.cameras}
+        self._joint_period = 1.0 / float(self.p["joint_state_rate_hz"])
+        self._next_joint = self.world.time
+        self._truth_period = float(self.p["ground_truth_period_s"])
+        self._next_truth = self.world.time
+        self._rtf = float(self.p["real_time_factor"])
+        self._anchor = (time.monotonic(), self.world.time)
+        self._wall_rate = (time.monotonic(), self.world.time)
+        self.bad_commands = 0
+        self._timer = self.create_timer(WALL_TICK_S, self.tick, clock=RclClock(clock_type=ClockType.STEADY_TIME))
+        self.set_health(OK, "running", sim_time=self.world.time)
+
+    def _set_customers(self) -> None:
+        mode = self.p["customers"]
+        if mode == "demand":
+            from restock.demand.generator import DemandGenerator
+
+            per_day = float(self.p["containers_per_day"])
+            seed = int(self.p["seed"])
+            gen = (
+                DemandGenerator.for_daily_total(self.store, per_day, seed=seed)
+                if per_day > 0
+                else DemandGenerator(self.store, seed=seed)
+            )
+            self.world.set_demand(gen)
+        elif mode == "sales_log":
+            from restock.demand.saleslog import SalesLogError, read_sales_log
+
+            if not self.p["sales_log"]:
+                raise ConfigError("sim.sales_log: customers is sales_log but no sales_log file is given")
+            try:
+                self.world.set_sales_log(read_sales_log(str(self.p["sales_log"]), self.store))
+            except SalesLogError as err:
+                raise ConfigError(str(err)) from None
+
+    # --- commands -----------------------------------------------------------------------
 
     def on_trajectory(self, msg: JointTrajectory) -> None:
-        self.get_logger().warning("trajectory ignored: the simulator is not implemented yet")
+        if not msg.points:
+            self.world.stop_trajectory()
+            return
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        start = stamp if stamp > 0 else self.world.time
+        try:
+            path = JointPath.from_points(
+                list(msg.joint_names),
+                start,
+                [p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points],
+                [list(p.positions) for p in msg.points],
+                [list(p.velocities) for p in msg.points] if all(len(p.velocities) for p in msg.points) else None,
+            )
+            self.world.set_trajectory(path)
+        except (TrajectoryError, KeyError) as err:
+            self.bad_commands += 1
+            self.get_logger().warning(f"trajectory refused: {err}")
+            self.set_health(WARN, f"refused a trajectory: {err}", bad_commands=self.bad_commands)
 
     def on_gripper(self, msg: Float64MultiArray) -> None:
-        self.get_logger().warning("gripper command ignored: the simulator is not implemented yet")
+        if len(msg.data) < 1 or not math.isfinite(msg.data[0]) or msg.data[0] < 0:
+            self.bad_commands += 1
+            self.get_logger().warning(
+                f"gripper command refused: expected data[0] = opening >= 0 m, got {list(msg.data)}"
+            )
+            return
+        self.world.set_gripper(float(msg.data[0]))
+
+    # --- the loop -----------------------------------------------------------------------
+
+    def tick(self) -> None:
+        wall0 = time.monotonic()
+        w = self.world
+        if self._rtf > 0:
+            anchor_wall, anchor_sim = self._anchor
+            target = anchor_sim + self._rtf * (wall0 - anchor_wall)
+            if target - w.time > 1.0 * self._rtf:  # more than a wall second behind: do not race to catch up
+                self._anchor = (wall0, w.time)
+                target = w.time + self._rtf * WALL_TICK_S
+        else:
+            target = w.time + MAX_FAST_STEP_S
+        while w.time < target - 1e-9:
+            nxt = min(target, self._next_joint, self._next_truth, *self._next_cam.values())
+            if nxt > w.time:
+                w.step(nxt - w.time)
+            self.publish_due()
+            if time.monotonic() - wall0 > MAX_TICK_WALL_S:
+                break
+        wall_then, sim_then = self._wall_rate
+        if wall0 - wall_then > 5.0:
+            self.set_health(
+                OK,
+                "running",
+                sim_time=f"{w.time:.3f}",
+                real_time_factor=f"{(w.time - sim_then) / (wall0 - wall_then):.2f}",
+            )
+            self._wall_rate = (wall0, w.time)
+
+    def publish_due(self) -> None:
+        w = self.world
+        now = w.time
+        stamp = _stamp(now)
+        self.clock_pub.publish(Clock(clock=stamp))
+        if now >= self._next_joint - 1e-9:
+            q, qd = w.joint_positions(), w.joint_velocities()
+            msg = JointState(name=list(JOINT_NAMES), position=[q[n] for n in JOINT_NAMES])
+            msg.velocity = [qd[n] for n in JOINT_NAMES]
+            msg.header.stamp = stamp
+            self.joint_pub.publish(msg)
+            self._next_joint = max(self._next_joint + self._joint_period, now)
+        if now >= self._next_truth - 1e-9:
+            self.truth_pub.publish(String(data=records.encode(w.ground_truth())))
+            self._next_truth = max(self._next_truth + self._truth_period, now)
+        for cam in self.store.cameras:
+            if now >= self._next_cam[cam.id] - 1e-9:
+                self.publish_camera(cam.id, stamp)
+                self._next_cam[cam.id] = max(self._next_cam[cam.id] + self._cam_period[cam.id], now)
+
+    def publish_camera(self, camera_id: str, stamp: Time) -> None:
+        cam = self.store.camera(camera_id)
+        rgb = self.world.render(camera_id)
+        frame = f"{camera_id}_optical_frame"
+        img = Image(height=cam.height, width=cam.width, encoding="rgb8", is_bigendian=0, step=cam.width * 3)
+        img.data = rgb.tobytes()
+        img.header.stamp, img.header.frame_id = stamp, frame
+        k = cam.model.intrinsics
+        info = CameraInfo(height=cam.height, width=cam.width, distortion_model="plumb_bob")
+        info.d = [0.0] * 5
+        info.k = k.flatten().tolist()
+        info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+        info.p = [k[0, 0], 0.0, k[0, 2], 0.0, 0.0, k[1, 1], k[1, 2], 0.0, 0.0, 0.0, 1.0, 0.0]
+        info.header.stamp, info.header.frame_id = stamp, frame
+        image_pub, info_pub = self.image_pubs[camera_id]
+        image_pub.publish(img)
+        info_pub.publish(info)
 
 
 def main() -> None:

@@ -201,7 +201,7 @@ def test_a_loaded_empty_lane_shows_in_the_render(kiosk: Store) -> None:
     _move(w, kiosk, lane.loading_point(), math.pi / 2)
     w.set_gripper(0.1)
     w.step(0.5)
-    _move(w, kiosk, (0.2, -0.2, 0.5), -math.pi / 2)  # out of the way
+    w.teleport({"rail_x": 0.2, "lift_z": 0.1, "shoulder": -math.pi / 2, "elbow": 0.0, "wrist": 0.0})
     after = w.render(cam)
     assert w.lane_count(lane.id) == 1
     u, v = kiosk.cameras[0].model.project(np.array(lane.front_point()))[0][0].astype(int)

@@ -1,0 +1,126 @@
+"""The sim node as a process: a test client moves a container from back-room stock into a lane."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from builtin_interfaces.msg import Duration
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import Float64MultiArray
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from restock import topics
+from restock.paths import SOURCE_ROOT
+from restock.records import SimGroundTruth
+from restock.store.description import load_store
+from restock.testing.graph import spin_until, wait_for_message, wait_for_record
+
+sys.path.insert(0, str(Path(__file__).parent))
+from ik import ik
+
+pytestmark = pytest.mark.graph
+
+STORE = "station_kiosk.yaml"
+# The arm folded towards the back room, out of the customer-facing cameras' view.
+PARKED = {"rail_x": 0.2, "lift_z": 0.1, "shoulder": -math.pi / 2, "elbow": 0.0, "wrist": 0.0}
+
+
+class Client:
+    """Keeps the latest joint state, image and ground truth; sends trajectories and gripper commands."""
+
+    def __init__(self, node: object, camera_id: str) -> None:
+        self.node = node
+        self.joints: JointState | None = None
+        self.images: list[Image] = []
+        self.traj = node.create_publisher(JointTrajectory, topics.JOINT_TRAJECTORY, 10)  # type: ignore[attr-defined]
+        self.grip = node.create_publisher(Float64MultiArray, topics.GRIPPER_COMMAND, 10)  # type: ignore[attr-defined]
+        node.create_subscription(JointState, topics.JOINT_STATES, self._on_joints, 10)  # type: ignore[attr-defined]
+        node.create_subscription(Image, topics.camera_image(camera_id), self.images.append, 2)  # type: ignore[attr-defined]
+
+    def _on_joints(self, msg: JointState) -> None:
+        self.joints = msg
+
+    def position(self) -> dict[str, float]:
+        assert self.joints is not None
+        return dict(zip(self.joints.name, self.joints.position, strict=True))
+
+    def sim_time(self) -> float:
+        assert self.joints is not None
+        return self.joints.header.stamp.sec + self.joints.header.stamp.nanosec * 1e-9
+
+    def move(self, q: dict[str, float], seconds: float = 1.5) -> None:
+        msg = JointTrajectory(joint_names=list(q))
+        secs = math.floor(seconds)
+        msg.points = [
+            JointTrajectoryPoint(
+                positions=list(q.values()), time_from_start=Duration(sec=secs, nanosec=int((seconds - secs) * 1e9))
+            )
+        ]
+        self.traj.publish(msg)  # header.stamp 0: from receipt
+        spin_until(
+            self.node,
+            lambda: all(abs(self.position()[n] - v) < 1e-6 for n, v in q.items()),
+            60,
+            f"arm at {q}",
+        )
+
+    def gripper(self, opening: float, until: float | None = None) -> None:
+        self.grip.publish(Float64MultiArray(data=[opening]))
+        goal = opening if until is None else until
+        spin_until(self.node, lambda: abs(self.position()["gripper"] - goal) < 1e-4, 60, f"gripper at {goal}")
+
+    def image_after(self, t: float) -> np.ndarray:
+        def fresh() -> bool:
+            return any(m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 > t for m in self.images)
+
+        spin_until(self.node, fresh, 60, f"an image after sim time {t}")
+        msg = next(m for m in reversed(self.images) if m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 > t)
+        assert msg.encoding == "rgb8"
+        return np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.width, 3)
+
+
+def test_pick_from_stock_into_a_lane_counts_and_shows(ros_graph, ros_node) -> None:
+    store = load_store(SOURCE_ROOT / "config" / "stores" / STORE)
+    cam = store.cameras[0]
+    lane = store.lanes_seen_by(cam.id)[1]
+    loc = store.stock_for_sku(lane.lane.sku)[0]
+    graph = ros_graph(
+        only=["sim"],
+        store=STORE,
+        params={"sim": {"initial_fill": 0.0, "customers": "none", "real_time_factor": 2.0, "camera_rate_hz": 2.0}},
+    )
+    client = Client(ros_node, cam.id)
+    clock = wait_for_message(ros_node, Clock, topics.CLOCK)
+    assert clock.clock.sec >= 1_783_317_600  # 2026-07-06T06:00Z, sim time since the epoch
+    info = wait_for_message(ros_node, CameraInfo, topics.camera_info(cam.id))
+    assert info.header.frame_id == f"{cam.id}_optical_frame"
+    assert np.allclose(np.array(info.k).reshape(3, 3), cam.model.intrinsics)
+    truth = wait_for_record(ros_node, SimGroundTruth, topics.SIM_GROUND_TRUTH)
+    assert truth.lanes[lane.id].count == 0
+    spin_until(ros_node, lambda: client.joints is not None, 30, "joint_states")
+    assert list(client.joints.name) == ["rail_x", "lift_z", "shoulder", "elbow", "wrist", "gripper"]
+    before = client.image_after(client.sim_time())
+
+    opening = store.robot.gripper.max_opening
+    client.gripper(opening)
+    client.move(ik(store, *store.stock_pick_point(loc), -math.pi / 2))
+    across = store.skus[lane.lane.sku].across
+    client.gripper(0.0, until=across)  # the fingers stop on the container: it is held
+    client.move(ik(store, *lane.loading_point(), math.pi / 2))
+    client.gripper(opening)
+    truth = wait_for_record(
+        ros_node, SimGroundTruth, topics.SIM_GROUND_TRUTH, lambda r: r.lanes[lane.id].count == 1, timeout=60
+    )
+    assert truth.stock[loc.id] == loc.quantity - 1
+    client.move(PARKED)  # out of the camera's way
+    after = client.image_after(client.sim_time())
+
+    (u, v), _ = cam.model.project(np.array(lane.front_point()))[0][0], None
+    patch = (slice(max(int(v) - 15, 0), int(v) + 15), slice(max(int(u) - 10, 0), int(u) + 10))
+    assert np.abs(after[patch].astype(int) - before[patch].astype(int)).mean() > 20, "the new container is not seen"
+    assert "Traceback" not in graph.log("sim")
