@@ -1,0 +1,154 @@
+"""What a simulated store day achieved, from the records the graph publishes. No rclpy.
+
+Fed by the `restock sim` process: the simulator's ground truth (evaluation only), the arm's task
+results, handoff requests and resolutions, and the teleop status. Gives the summary table and the
+series the report plots.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from restock import records
+
+
+@dataclass
+class DayStats:
+    start: float | None = None
+    end: float | None = None
+    # Time-weighted availability: sum over lanes of seconds with a container at the front.
+    _lane_seconds: float = 0.0
+    _available_seconds: float = 0.0
+    _last_truth: records.SimGroundTruth | None = None
+    sales: dict[str, int] = field(default_factory=dict)
+    lost_sales: dict[str, int] = field(default_factory=dict)
+    events: Counter = field(default_factory=Counter)
+    results: dict[str, records.TaskResult] = field(default_factory=dict)  # task id -> last result
+    result_log: list[records.TaskResult] = field(default_factory=list)
+    tasks_seen: set[str] = field(default_factory=set)
+    tasks_issued: Counter = field(default_factory=Counter)  # task id -> times published
+    handoffs: dict[str, records.HandoffRequest] = field(default_factory=dict)
+    resolutions: dict[str, records.HandoffResolution] = field(default_factory=dict)
+    _operator_since: float | None = None
+    operator_seconds: float = 0.0
+    # Series for plots, sampled at most every sample_period_s of sim time.
+    sample_period_s: float = 60.0
+    series_t: list[float] = field(default_factory=list)
+    series_counts: list[list[int]] = field(default_factory=list)
+    lane_ids: list[str] = field(default_factory=list)
+    series_sales: list[int] = field(default_factory=list)
+    series_lost: list[int] = field(default_factory=list)
+
+    # --- feeding ------------------------------------------------------------------------
+
+    def on_truth(self, truth: records.SimGroundTruth) -> None:
+        if self.start is None:
+            self.start = truth.stamp
+            self.lane_ids = sorted(truth.lanes)
+        prev = self._last_truth
+        if prev is not None and truth.stamp > prev.stamp:
+            dt = truth.stamp - prev.stamp
+            # The lane state held over the interval since the previous sample.
+            self._lane_seconds += dt * len(prev.lanes)
+            self._available_seconds += dt * sum(1 for lane in prev.lanes.values() if lane.count > 0)
+        self._last_truth = truth
+        self.end = truth.stamp
+        self.sales = dict(truth.sales)
+        self.lost_sales = dict(truth.lost_sales)
+        for ev in truth.events:
+            self.events[ev.kind] += 1
+        if not self.series_t or truth.stamp - self.series_t[-1] >= self.sample_period_s:
+            self.series_t.append(truth.stamp)
+            self.series_counts.append([truth.lanes[i].count if i in truth.lanes else 0 for i in self.lane_ids])
+            self.series_sales.append(sum(truth.sales.values()))
+            self.series_lost.append(sum(truth.lost_sales.values()))
+
+    def on_task(self, task: records.RestockTask) -> None:
+        self.tasks_issued[task.task_id] += 1
+        self.tasks_seen.add(task.task_id)
+
+    def on_result(self, result: records.TaskResult) -> None:
+        self.results[result.task_id] = result
+        self.result_log.append(result)
+
+    def on_handoff(self, request: records.HandoffRequest) -> None:
+        self.handoffs.setdefault(request.request_id, request)
+
+    def on_resolution(self, resolution: records.HandoffResolution) -> None:
+        self.resolutions[resolution.request_id] = resolution
+
+    def on_teleop(self, status: records.TeleopStatus) -> None:
+        if status.control == "operator" and self._operator_since is None:
+            self._operator_since = status.stamp
+        elif status.control == "autonomy" and self._operator_since is not None:
+            self.operator_seconds += max(0.0, status.stamp - self._operator_since)
+            self._operator_since = None
+
+    # --- figures ------------------------------------------------------------------------
+
+    @property
+    def duration_s(self) -> float:
+        return 0.0 if self.start is None or self.end is None else self.end - self.start
+
+    @property
+    def on_shelf_availability(self) -> float:
+        return self._available_seconds / self._lane_seconds if self._lane_seconds else float("nan")
+
+    @property
+    def containers_moved(self) -> int:
+        return self.events.get("placed", 0)
+
+    def cycle_times(self) -> np.ndarray:
+        """Seconds per container placed, for tasks that placed any."""
+        return np.array([(r.finished - r.started) / r.placed for r in self.results.values() if r.placed > 0])
+
+    @property
+    def robot_busy_s(self) -> float:
+        spans = sorted((r.started, r.finished) for r in self.result_log if r.finished > r.started)
+        busy, cur_start, cur_end = 0.0, None, None
+        for s, e in spans:
+            if cur_end is None or s > cur_end:
+                if cur_end is not None:
+                    busy += cur_end - cur_start  # type: ignore[operator]
+                cur_start, cur_end = s, e
+            else:
+                cur_end = max(cur_end, e)
+        if cur_end is not None:
+            busy += cur_end - cur_start  # type: ignore[operator]
+        return busy
+
+    def tasks_without_operator(self) -> float:
+        finished = [r for r in self.results.values() if r.outcome in ("done", "partial", "failed", "parked")]
+        if not finished:
+            return float("nan")
+        handed = {h.task_id for h in self.handoffs.values() if h.task_id}
+        return sum(1 for r in finished if r.task_id not in handed and r.outcome != "parked") / len(finished)
+
+    def repeated_tasks(self) -> list[str]:
+        """Task ids published more than once with work done each time (a repeat is a bug)."""
+        done = Counter(r.task_id for r in self.result_log if r.outcome == "done")
+        return sorted(t for t, n in done.items() if n > 1)
+
+    def summary(self) -> dict[str, object]:
+        cycles = self.cycle_times()
+        outcomes = Counter(r.outcome for r in self.results.values())
+        return {
+            "sim hours": round(self.duration_s / 3600, 2),
+            "on-shelf availability": round(self.on_shelf_availability, 4),
+            "sales": sum(self.sales.values()),
+            "lost sales": sum(self.lost_sales.values()),
+            "containers moved": self.containers_moved,
+            "tasks": dict(outcomes),
+            "cycle time median s": round(float(np.median(cycles)), 1) if len(cycles) else None,
+            "cycle time p90 s": round(float(np.percentile(cycles, 90)), 1) if len(cycles) else None,
+            "handoffs raised": dict(Counter(h.kind for h in self.handoffs.values())),
+            "handoffs resolved": dict(Counter(r.action for r in self.resolutions.values())),
+            "tasks without operator": round(self.tasks_without_operator(), 4),
+            "operator minutes": round(self.operator_seconds / 60, 1),
+            "robot busy hours": round(self.robot_busy_s / 3600, 2),
+            "repeated tasks": len(self.repeated_tasks()),
+            "sim events": dict(self.events),
+        }

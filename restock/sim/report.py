@@ -1,0 +1,123 @@
+"""The store-day report: PNG plots and one HTML page, from a :class:`DayStats`."""
+
+from __future__ import annotations
+
+import html
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from restock.sim.daystats import DayStats
+
+OUTCOME_COLOURS = {
+    "done": "tab:green",
+    "partial": "tab:olive",
+    "failed": "tab:red",
+    "parked": "tab:orange",
+    "rejected": "tab:gray",
+}
+
+
+def _hours(stats: DayStats, t: np.ndarray | list[float]) -> np.ndarray:
+    return (np.asarray(t, float) - (stats.start or 0.0)) / 3600.0
+
+
+def plot_stock(stats: DayStats, path: Path) -> None:
+    counts = np.array(stats.series_counts, float).T  # lanes x samples
+    fig, ax = plt.subplots(figsize=(11, max(3.0, 0.18 * len(stats.lane_ids) + 1.5)))
+    if counts.size:
+        t = _hours(stats, stats.series_t)
+        im = ax.imshow(
+            counts,
+            aspect="auto",
+            interpolation="nearest",
+            cmap="viridis",
+            extent=(t[0], t[-1] if len(t) > 1 else t[0] + 1, len(stats.lane_ids) - 0.5, -0.5),
+        )
+        fig.colorbar(im, ax=ax, label="containers in lane")
+        ax.set_yticks(range(len(stats.lane_ids)), stats.lane_ids, fontsize=6)
+        empty = counts == 0
+        if empty.any():
+            ys, xs = np.nonzero(empty)
+            ax.scatter(t[xs], ys, marker="s", s=4, color="red", label="empty")
+            ax.legend(loc="upper right")
+    ax.set_xlabel("hours since start")
+    ax.set_title("Stock per lane over the day")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_sales(stats: DayStats, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(11, 3.5))
+    if len(stats.series_t) > 1:
+        t = _hours(stats, stats.series_t)
+        sales = np.diff(stats.series_sales, prepend=stats.series_sales[0])
+        lost = np.diff(stats.series_lost, prepend=stats.series_lost[0])
+        dt_h = np.diff(t, prepend=t[0] - stats.sample_period_s / 3600)
+        ax.plot(t, sales / np.maximum(dt_h, 1e-9), label="sales per hour")
+        ax.plot(t, lost / np.maximum(dt_h, 1e-9), label="lost sales per hour", color="tab:red")
+    ax.set_xlabel("hours since start")
+    ax.set_ylabel("containers / hour")
+    ax.set_title("Sales and lost sales")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_timeline(stats: DayStats, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(11, 2.8))
+    for r in stats.result_log:
+        s, e = _hours(stats, [r.started, r.finished])
+        ax.broken_barh([(s, max(e - s, 1e-4))], (0.6, 0.8), color=OUTCOME_COLOURS.get(r.outcome, "k"))
+    for h in stats.handoffs.values():
+        ax.plot(_hours(stats, [h.stamp]), [0.3], "v", color="tab:purple")
+    ax.set_yticks([0.3, 1.0], ["handoffs", "robot tasks"])
+    ax.set_ylim(0, 1.6)
+    ax.set_xlabel("hours since start")
+    ax.set_title("Robot timeline (green done, orange parked, red failed) and handoffs")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(stats: DayStats, out_dir: Path, title: str, tables: dict[str, dict[str, object]]) -> Path:
+    """PNG plots and index.html under out_dir; ``tables`` maps a column name to its summary."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plots = {"stock.png": plot_stock, "sales.png": plot_sales, "timeline.png": plot_timeline}
+    for name, plot in plots.items():
+        plot(stats, out_dir / name)
+    keys = list(dict.fromkeys(k for t in tables.values() for k in t))
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in tables)
+    rows = "".join(
+        f"<tr><th>{html.escape(k)}</th>"
+        + "".join(f"<td>{html.escape(_fmt(t.get(k)))}</td>" for t in tables.values())
+        + "</tr>"
+        for k in keys
+    )
+    started = datetime.fromtimestamp(stats.start or 0, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}img{{max-width:100%}}</style>
+</head><body><h1>{html.escape(title)}</h1><p>Sim start {started} UTC, {stats.duration_s / 3600:.1f} sim hours.</p>
+<table><tr><th></th>{head}</tr>{rows}</table>
+{"".join(f'<h2>{n[:-4]}</h2><img src="{n}" alt="{n[:-4]}">' for n in plots)}
+</body></html>"""
+    index = out_dir / "index.html"
+    index.write_text(page)
+    (out_dir / "summary.json").write_text(json.dumps(tables, indent=2, default=str))
+    return index
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items()) or "none"
+    return str(value)
