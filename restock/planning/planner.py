@@ -42,6 +42,8 @@ class PlannerConfig:
     min_benefit: float = 0.02  # lost sales a task must avoid to be worth planning
     order_window_s: float = 900.0
     robot_share: float = 1.0  # fraction of the horizon the robot may be planned for
+    fill_tolerance: float = 0.8  # take the largest quantity whose value per second is within this of the best
+    topup_below: float = 0.5  # with robot time left over, top up lanes below this fraction of capacity
 
 
 @dataclass(frozen=True)
@@ -180,7 +182,8 @@ class Planner:
             benefit = loss[p, s] - loss[p, s + q]
             cost = self.timing.setup_s + q * cycle[i]
             ratio = benefit / cost
-            k = int(np.argmax(ratio))
+            # The largest fill nearly as good per second as the best: fewer, fuller trips.
+            k = int(np.flatnonzero(ratio >= c.fill_tolerance * ratio.max())[-1])
             if benefit[k] < c.min_benefit:
                 return
             heapq.heappush(heap, (-float(ratio[k]), p, i, int(q[k]), float(benefit[k]), float(cost[k])))
@@ -217,7 +220,23 @@ class Planner:
             stock_left[p] -= q
             open_free[i] -= q
             candidate(p)
-        return self.order(now, tasks)
+        tasks = self.order(now, tasks)
+        # Spare robot time: top up lanes that run low even if their SKU is safe (on-shelf availability
+        # per lane, and stock moved forward in quiet hours), emptiest first.
+        low = (open_free > 0) & (level + pending < c.topup_below * lt.capacity)
+        for i in np.flatnonzero(low)[np.argsort((level + pending)[low] / lt.capacity[low])]:
+            p = int(lt.pool[i])
+            q = int(min(open_free[i], stock_left[p]))
+            cost = self.timing.setup_s + q * float(cycle[i])
+            if q <= 0 or cost > budget:
+                continue
+            tasks.append(
+                PlannedTask(int(i), lt.lane_ids[i], lt.skus[p], q, lt.stock_id[p], float(due[p]), 0.0, cost, 0.0)
+            )
+            budget -= cost
+            stock_left[p] -= q
+            open_free[i] -= q
+        return tasks
 
     def order(self, now: float, tasks: list[PlannedTask]) -> list[PlannedTask]:
         """Earliest run-out first by window; one rail sweep per window, alternating direction."""

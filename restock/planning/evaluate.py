@@ -1,0 +1,270 @@
+"""`restock eval-planner`: compare restock policies on a fast store model, report a table, draw plots.
+
+No ROS and no MuJoCo. The demand is the simulator's own generator (restock.demand.generator) or a
+sales log (restock.demand.saleslog). The learned model is trained on ``--history-days`` of
+history before the evaluated days (as an imported sales log), then keeps learning online from
+the sales the store model serves, with stockouts censoring exposure. Policies, with the same
+robot: reactive threshold, fixed round, the learned planner, and the planner with the true rates
+(oracle; only with the generator).
+
+Also reported: the hourly forecast error (MAE and RMSE of containers per SKU-hour) of the learned
+model against seasonal naive (the same hour of the same weekday a week before) on the held-out
+evaluated days, each day predicted from everything before it.
+
+Example::
+
+    restock eval-planner --store corner_store.yaml --days 7 --out runs/eval-planner
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from restock.demand.generator import DemandGenerator
+from restock.demand.model import DAY_S, DemandModel
+from restock.demand.saleslog import SalesLogError, read_sales_log
+from restock.paths import store_file
+from restock.planning.planner import PlannerConfig
+from restock.planning.policies import FixedRoundPolicy, PlannerPolicy, ReactivePolicy
+from restock.planning.storemodel import Outcome, SaleIn, StoreModel
+from restock.planning.timing import RobotTiming
+from restock.store.description import Store, StoreError, load_store
+
+# Monday 2026-07-20 00:00 UTC: a summer week (the generator's busiest season).
+DEFAULT_START = 1_784_505_600.0
+
+
+@dataclass
+class ForecastScore:
+    learned_mae: float
+    naive_mae: float
+    learned_rmse: float
+    naive_rmse: float
+    days: int
+
+
+def lanes_per_sku(store: Store) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for lv in store.lanes:
+        out[lv.lane.sku] = out.get(lv.lane.sku, 0) + 1
+    return out
+
+
+def hourly_matrix(sales: list[SaleIn], skus: list[str], day0: int, n_days: int) -> np.ndarray:
+    """Containers per [sku, day, hour] for days day0 .. day0 + n_days - 1."""
+    out = np.zeros((len(skus), n_days, 24))
+    index = {s: i for i, s in enumerate(skus)}
+    for s in sales:
+        d = int(s.t // DAY_S) - day0
+        if 0 <= d < n_days and s.sku in index:
+            out[index[s.sku], d, int((s.t % DAY_S) // 3600)] += s.quantity
+    return out
+
+
+def forecast_score(
+    store: Store, history: list[SaleIn], held_out: list[SaleIn], t_start: float, days: int
+) -> ForecastScore:
+    """Learned vs seasonal naive, hour by hour, on held-out days (each from everything before it)."""
+    model = DemandModel(lanes_per_sku(store))
+    skus = model.skus
+    t_hist = history[0].t if history else t_start
+    for s in history:
+        model.add_sale(s.t, s.sku, s.quantity)
+    model.add_exposure_all(np.floor(t_hist / DAY_S) * DAY_S, t_start)
+    day0 = int(t_start // DAY_S)
+    actual = hourly_matrix(held_out, skus, day0, days)
+    past = hourly_matrix(history, skus, day0 - 7, 7)
+    err_l, err_n = [], []
+    for d in range(days):
+        model.fit()
+        hours = (day0 + d) * DAY_S + np.arange(24) * 3600.0
+        mids = hours[:, None] + (np.arange(12) + 0.5) * 300.0
+        pred = model.rates_matrix(mids.ravel()).reshape(len(skus), 24, 12).mean(axis=2)
+        naive = past[:, d] if d < 7 else actual[:, d - 7]
+        err_l.append(pred - actual[:, d])
+        err_n.append(naive - actual[:, d])
+        for si, sku in enumerate(skus):
+            for h in range(24):
+                if actual[si, d, h]:
+                    model.add_sale(hours[h] + 1800.0, sku, int(actual[si, d, h]))
+        model.add_exposure_all(hours[0], hours[0] + DAY_S)
+    el, en = np.concatenate(err_l), np.concatenate(err_n)
+    return ForecastScore(
+        float(np.abs(el).mean()),
+        float(np.abs(en).mean()),
+        float(np.sqrt((el**2).mean())),
+        float(np.sqrt((en**2).mean())),
+        days,
+    )
+
+
+def run_policies(
+    store: Store,
+    timing: RobotTiming,
+    history: list[SaleIn],
+    evaluated: list[SaleIn],
+    t0: float,
+    t1: float,
+    truth: DemandGenerator | None,
+    seed: int = 0,
+    config: PlannerConfig | None = None,
+) -> tuple[list[Outcome], DemandModel]:
+    model_store = StoreModel(store, timing)
+    model = DemandModel(lanes_per_sku(store))
+    for s in history:
+        model.add_sale(s.t, s.sku, s.quantity)
+    if history:
+        model.add_exposure_all(np.floor(history[0].t / DAY_S) * DAY_S, t0)
+    model.fit()
+    policies: list = [
+        ReactivePolicy(),
+        FixedRoundPolicy(),
+        PlannerPolicy("learned", timing, model_store.lanes, model=model, config=config),
+    ]
+    if truth is not None:
+        policies.append(PlannerPolicy("oracle", timing, model_store.lanes, truth=truth, config=config))
+    outcomes = [model_store.run(p, evaluated, t0, t1, seed=seed) for p in policies]
+    return outcomes, model
+
+
+def format_table(outcomes: list[Outcome]) -> str:
+    head = f"{'policy':<12} {'demanded':>9} {'lost':>6} {'lost %':>7} {'OSA lane':>9} {'OSA sku':>8} {'moved':>7} {'tasks':>6} {'busy h/day':>10}"
+    lines = [head, "-" * len(head)]
+    for o in outcomes:
+        days = o.duration_s / DAY_S
+        lines.append(
+            f"{o.policy:<12} {o.demanded:>9} {o.lost:>6} {100 * o.lost / max(o.demanded, 1):>6.2f}% "
+            f"{o.osa:>9.4f} {o.sku_osa:>8.4f} {o.moved:>7} {o.tasks:>6} {o.busy_s / 3600 / days:>10.2f}"
+        )
+    return "\n".join(lines)
+
+
+def plot(
+    out_dir: Path, store: Store, outcomes: list[Outcome], model: DemandModel, truth: DemandGenerator | None, t0: float
+) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    # Stock on the shelf over the first evaluated day, all SKUs together, per policy.
+    fig, ax = plt.subplots(figsize=(9, 4))
+    for o in outcomes:
+        t = np.array(o.trace.t)
+        total = np.array([c.sum() for c in o.trace.pool_count])
+        first = t < t0 + DAY_S
+        ax.plot((t[first] - t0) / 3600.0, total[first], label=o.policy)
+    ax.set_xlabel("hour of the first evaluated day (UTC)")
+    ax.set_ylabel("containers on the shelf")
+    ax.set_title(f"{store.name}: shelf stock over the day")
+    ax.legend()
+    fig.tight_layout()
+    paths.append(out_dir / "stock_over_day.png")
+    fig.savefig(paths[-1], dpi=100)
+    plt.close(fig)
+    # Learned vs true rates over the first evaluated week, first four SKUs.
+    skus = model.skus[:4]
+    t = t0 + np.arange(0, 7 * DAY_S, 600.0)
+    fig, axes = plt.subplots(len(skus), 1, figsize=(10, 2.2 * len(skus)), sharex=True)
+    for ax, sku in zip(np.atleast_1d(axes), skus, strict=True):
+        mean = np.asarray(model.rate(sku, t))
+        sd = np.asarray(model.rate_sd(sku, t))
+        ax.fill_between((t - t0) / 3600.0, mean - 2 * sd, mean + 2 * sd, alpha=0.3, label="learned ±2 sd")
+        ax.plot((t - t0) / 3600.0, mean, label="learned")
+        if truth is not None:
+            ax.plot((t - t0) / 3600.0, truth.rate(sku, t), "k--", lw=1, label="true")
+        ax.set_ylabel(f"{sku}\n/h")
+    np.atleast_1d(axes)[0].legend(loc="upper right", fontsize=8)
+    np.atleast_1d(axes)[-1].set_xlabel("hours from the start of the evaluated week")
+    fig.tight_layout()
+    paths.append(out_dir / "learned_vs_true_rates.png")
+    fig.savefig(paths[-1], dpi=100)
+    plt.close(fig)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="restock eval-planner", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--store", default="corner_store.yaml", help="store description (name or path)")
+    parser.add_argument("--days", type=int, default=7, help="days evaluated (default 7)")
+    parser.add_argument("--history-days", type=int, default=21, help="days of history the learned model starts from")
+    parser.add_argument("--containers-per-day", type=float, default=700.0, help="average demand of the generator")
+    parser.add_argument(
+        "--handling-s", type=float, default=55.0, help="robot seconds per container besides rail travel"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--start", type=float, default=DEFAULT_START, help="first evaluated day, epoch seconds")
+    parser.add_argument(
+        "--sales-log", type=Path, help="replay this sales log instead (its last --days days are evaluated)"
+    )
+    parser.add_argument("--out", type=Path, default=Path("runs/eval-planner"), help="where the plots go")
+    parser.add_argument("--no-plots", action="store_true")
+    args = parser.parse_args(argv)
+    if args.days < 1 or args.history_days < 0 or args.containers_per_day <= 0 or args.handling_s <= 0:
+        parser.error("--days >= 1, --history-days >= 0, --containers-per-day > 0 and --handling-s > 0")
+    try:
+        store = load_store(store_file(args.store))
+    except StoreError as err:
+        print(f"restock eval-planner: {err}", file=sys.stderr)
+        return 2
+    truth: DemandGenerator | None = None
+    if args.sales_log is not None:
+        try:
+            events = read_sales_log(args.sales_log, store)
+        except SalesLogError as err:
+            print(f"restock eval-planner: {err}", file=sys.stderr)
+            return 2
+        if not events:
+            print("restock eval-planner: the sales log is empty", file=sys.stderr)
+            return 2
+        sales = [SaleIn(e.stamp, e.sku, e.quantity) for e in events]
+        t1 = (np.floor(sales[-1].t / DAY_S) + 1) * DAY_S
+        t0 = max(t1 - args.days * DAY_S, np.floor(sales[0].t / DAY_S) * DAY_S)
+        history = [s for s in sales if s.t < t0]
+        evaluated = [s for s in sales if s.t >= t0]
+    else:
+        truth = DemandGenerator.for_daily_total(store, args.containers_per_day, seed=args.seed)
+        t0 = np.floor(args.start / DAY_S) * DAY_S
+        t1 = t0 + args.days * DAY_S
+        rng = np.random.default_rng(args.seed + 1)
+        history = [SaleIn(*s) for s in truth.sample(t0 - args.history_days * DAY_S, t0, rng)]
+        evaluated = [SaleIn(*s) for s in truth.sample(t0, t1, rng)]
+    timing = RobotTiming.for_store(store, handling_s=args.handling_s)
+    started = time.perf_counter()
+    outcomes, model = run_policies(store, timing, history, evaluated, t0, t1, truth, seed=args.seed)
+    print(f"restock eval-planner --store {args.store} --days {args.days} --history-days {args.history_days}", end="")
+    if args.sales_log is None:
+        print(f" --containers-per-day {args.containers_per_day:g} --seed {args.seed}", end="")
+    else:
+        print(f" --sales-log {args.sales_log}", end="")
+    print(f" --handling-s {args.handling_s:g}")
+    print(f"store {store.name}: {len(store.lanes)} lanes, {len(store.skus)} SKUs; {args.days} days evaluated\n")
+    print(format_table(outcomes))
+    by_name = {o.policy: o for o in outcomes}
+    learned, reactive = by_name["learned"], by_name["reactive"]
+    print(f"\nlearned / reactive lost sales: {learned.lost / max(reactive.lost, 1e-9):.2f} (goal <= 0.5)")
+    if "oracle" in by_name:
+        print(f"learned / oracle lost sales:   {learned.lost / max(by_name['oracle'].lost, 1e-9):.2f} (goal <= 1.1)")
+    if history and any(s.t >= t0 - 7 * DAY_S for s in history):
+        score = forecast_score(store, history, evaluated, t0, args.days)
+        print(
+            f"\nforecast error per SKU-hour over {score.days} held-out days: learned MAE {score.learned_mae:.3f} "
+            f"RMSE {score.learned_rmse:.3f}; seasonal naive MAE {score.naive_mae:.3f} RMSE {score.naive_rmse:.3f}"
+        )
+    if not args.no_plots:
+        for path in plot(args.out, store, outcomes, model, truth, t0):
+            print(f"wrote {path}")
+    print(f"({time.perf_counter() - started:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,117 @@
+"""Restock policies for the store model: the baselines and the planner (learned or oracle)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from restock.demand.generator import DemandGenerator
+from restock.demand.model import DemandModel
+from restock.planning.planner import Planner, PlannerConfig
+from restock.planning.storemodel import StoreView, Task
+from restock.planning.timing import RobotTiming
+
+
+class _NoLearning:
+    def on_sale(self, t: float, sku: str, quantity: int, lane_index: int) -> None:
+        pass
+
+    def on_exposure(self, t0: float, t1: float, available: np.ndarray) -> None:
+        pass
+
+
+@dataclass
+class ReactivePolicy(_NoLearning):
+    """Refill the emptiest lane once it falls to ``threshold`` of its capacity; fill it up."""
+
+    threshold: float = 0.25
+    name: str = "reactive"
+
+    def next_task(self, view: StoreView) -> Task | None:
+        lt = view.lanes
+        frac = view.count / lt.capacity
+        has_stock = view.stock[lt.pool] > 0
+        low = (frac <= self.threshold) & has_stock & (view.count < lt.capacity)
+        if not low.any():
+            return None
+        candidates = np.flatnonzero(low)
+        i = int(candidates[np.argmin(frac[candidates])])
+        return Task(i, int(lt.capacity[i] - view.count[i]))
+
+
+@dataclass
+class FixedRoundPolicy(_NoLearning):
+    """Every ``period_s``, one sweep along the rail topping up every lane that is not full."""
+
+    period_s: float = 2 * 3600.0
+    name: str = "fixed-round"
+    _queue: list[int] = field(default_factory=list)
+    _next_round: float | None = None
+
+    def next_task(self, view: StoreView) -> Task | None:
+        lt = view.lanes
+        if self._next_round is None:
+            self._next_round = view.now
+        if view.now >= self._next_round and not self._queue:
+            self._queue = [int(i) for i in np.argsort(lt.x)]
+            self._next_round += self.period_s * np.ceil((view.now - self._next_round + 1e-9) / self.period_s)
+        while self._queue:
+            i = self._queue.pop(0)
+            q = int(min(lt.capacity[i] - view.count[i], view.stock[lt.pool[i]]))
+            if q > 0:
+                return Task(i, q)
+        return None
+
+
+class PlannerPolicy:
+    """The restock planner over a demand forecast: the learned model, or the true rates (oracle)."""
+
+    def __init__(
+        self,
+        name: str,
+        timing: RobotTiming,
+        lanes_table: object,
+        model: DemandModel | None = None,
+        truth: DemandGenerator | None = None,
+        config: PlannerConfig | None = None,
+        refit_every_s: float = 3600.0,
+    ) -> None:
+        if (model is None) == (truth is None):
+            raise ValueError("give either a learned model or the true demand")
+        self.name = name
+        self.planner = Planner(lanes_table, timing, config)  # type: ignore[arg-type]
+        self.model = model
+        self.truth = truth
+        self.refit_every_s = refit_every_s
+        self._last_fit = -np.inf
+        skus = self.planner.lanes.skus
+        if model is not None:
+            for s in skus:
+                model.add_sku(s, int(np.sum(np.array(self.planner.lanes.lane_sku) == s)))
+
+    def rates(self, t: np.ndarray) -> np.ndarray:
+        skus = self.planner.lanes.skus
+        if self.model is not None:
+            return self.model.rates_matrix(t, skus)
+        assert self.truth is not None
+        return np.stack([np.asarray(self.truth.rate(s, t)) for s in skus])
+
+    def next_task(self, view: StoreView) -> Task | None:
+        if self.model is not None and view.now - self._last_fit >= self.refit_every_s:
+            self.model.fit()
+            self._last_fit = view.now
+        plan = self.planner.plan(view.now, view.count, self.rates, view.stock)
+        if not plan:
+            return None
+        first = plan[0]
+        return Task(first.lane_index, first.quantity)
+
+    def on_sale(self, t: float, sku: str, quantity: int, lane_index: int) -> None:
+        if self.model is not None:
+            self.model.add_sale(t, sku, quantity)
+
+    def on_exposure(self, t0: float, t1: float, available: np.ndarray) -> None:
+        if self.model is not None:
+            skus = self.planner.lanes.skus
+            self.model.add_exposure_all(t0, t1, [s for s, a in zip(skus, available, strict=True) if a])

@@ -1,0 +1,229 @@
+"""A fast store model for judging restock policies: lanes, customers, back-room stock and one robot.
+
+No ROS, no MuJoCo: an event-driven replay. Customers arrive as given (the demand generator's
+sample or a sales log) and take from a random lane of their SKU that has stock (the rule of
+restock.demand.generator); when every lane of the SKU is empty the sale is lost. Staff refill
+the back-room locations to capacity on the store's refill schedule. The robot runs one task at
+a time: ``setup_s``, then one container per ``cycle_s(lane, stock)`` (robot.timing), each
+container appearing in its lane when placed. Whenever the robot is idle (and once a minute
+while it stays idle) the policy is asked for its next task.
+
+A policy sees what the planner node would: the lane counts (as a perfect lane estimator would
+give them), the back-room stock, the sales that happened (served sales only: lost ones are
+invisible, which is what censoring is about) and which SKUs were on the shelf.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from restock.planning.planner import LaneTable
+from restock.planning.timing import RobotTiming
+from restock.store.description import Store
+
+DAY_S = 86_400.0
+
+
+@dataclass(frozen=True)
+class Task:
+    lane_index: int
+    quantity: int
+
+
+@dataclass
+class StoreView:
+    """What a policy may read (do not modify)."""
+
+    now: float
+    lanes: LaneTable
+    count: np.ndarray  # containers per lane
+    stock: np.ndarray  # back-room containers per pool (SKU, in lanes.skus order)
+    robot_x: float
+
+
+class Policy(Protocol):
+    name: str
+
+    def next_task(self, view: StoreView) -> Task | None: ...
+
+    def on_sale(self, t: float, sku: str, quantity: int, lane_index: int) -> None: ...
+
+    def on_exposure(self, t0: float, t1: float, available: np.ndarray) -> None: ...
+
+
+@dataclass
+class Trace:
+    """Shelf stock over time (every ``trace_step_s``), per pool."""
+
+    t: list[float] = field(default_factory=list)
+    pool_count: list[np.ndarray] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    policy: str
+    demanded: int = 0
+    sold: int = 0
+    lost: int = 0
+    moved: int = 0
+    tasks: int = 0
+    busy_s: float = 0.0
+    lane_empty_s: float = 0.0  # summed over lanes
+    pool_empty_s: float = 0.0  # summed over SKUs
+    duration_s: float = 0.0
+    n_lanes: int = 0
+    n_pools: int = 0
+    lost_by_sku: dict[str, int] = field(default_factory=dict)
+    trace: Trace = field(default_factory=Trace)
+
+    @property
+    def osa(self) -> float:
+        """On-shelf availability: fraction of lane-time a lane showed stock."""
+        return 1.0 - self.lane_empty_s / max(self.duration_s * self.n_lanes, 1e-9)
+
+    @property
+    def sku_osa(self) -> float:
+        return 1.0 - self.pool_empty_s / max(self.duration_s * self.n_pools, 1e-9)
+
+
+@dataclass(frozen=True)
+class SaleIn:
+    t: float
+    sku: str
+    quantity: int
+
+
+class StoreModel:
+    def __init__(
+        self,
+        store: Store,
+        timing: RobotTiming,
+        initial_fill: float = 1.0,
+        tick_s: float = 60.0,
+        trace_step_s: float = 300.0,
+    ) -> None:
+        self.store = store
+        self.lanes = LaneTable.from_store(store)
+        self.timing = timing
+        self.initial_fill = initial_fill
+        self.tick_s = tick_s
+        self.trace_step_s = trace_step_s
+        stock_cap: dict[str, int] = {}
+        stock_qty: dict[str, int] = {}
+        for loc in store.stock.locations:
+            stock_cap[loc.sku] = stock_cap.get(loc.sku, 0) + loc.capacity
+            stock_qty[loc.sku] = stock_qty.get(loc.sku, 0) + loc.quantity
+        self.stock_capacity = np.array([stock_cap[s] for s in self.lanes.skus])
+        self.stock_initial = np.array([stock_qty[s] for s in self.lanes.skus])
+        refill = store.stock.refill
+        self.refill_hours = np.arange(refill.first_at_h, 24.0, refill.every_h)
+
+    def run(self, policy: Policy, sales: Sequence[SaleIn], t0: float, t1: float, seed: int = 0) -> Outcome:
+        lt = self.lanes
+        rng = np.random.default_rng(seed)
+        count = np.floor(lt.capacity * self.initial_fill).astype(np.int64)
+        stock = self.stock_initial.copy()
+        out = Outcome(policy=policy.name, duration_s=t1 - t0, n_lanes=len(lt), n_pools=len(lt.skus))
+        lanes_of_pool = [np.flatnonzero(lt.pool == p) for p in range(len(lt.skus))]
+        pool_of_sku = {s: p for p, s in enumerate(lt.skus)}
+        # Robot state: placements still to come for the current task.
+        robot_x = float(lt.x.mean())
+        placements: list[tuple[float, int]] = []  # (time, lane)
+        robot_free_at = t0
+        next_ask = t0
+        refills = sorted(
+            d * DAY_S + h * 3600.0
+            for d in range(int(t0 // DAY_S), int(t1 // DAY_S) + 1)
+            for h in self.refill_hours
+            if t0 <= d * DAY_S + h * 3600.0 < t1
+        )
+        next_trace = t0
+        last_t = t0
+        exposure_from = t0
+        i_sale = i_refill = 0
+
+        def account(until: float) -> None:
+            nonlocal last_t
+            if until > last_t:
+                dt = until - last_t
+                out.lane_empty_s += dt * int(np.sum(count <= 0))
+                pool_counts = np.bincount(lt.pool, weights=count, minlength=len(lt.skus))
+                out.pool_empty_s += dt * int(np.sum(pool_counts <= 0))
+                last_t = until
+
+        def report_exposure(until: float) -> None:
+            nonlocal exposure_from
+            if until > exposure_from:
+                available = np.bincount(lt.pool, weights=count, minlength=len(lt.skus)) > 0
+                policy.on_exposure(exposure_from, until, available)
+                exposure_from = until
+
+        while True:
+            t_sale = sales[i_sale].t if i_sale < len(sales) else np.inf
+            t_place = placements[0][0] if placements else np.inf
+            t_refill = refills[i_refill] if i_refill < len(refills) else np.inf
+            t_ask = max(next_ask, robot_free_at) if not placements else np.inf
+            t = min(t_sale, t_place, t_refill, t_ask, next_trace, t1)
+            if t >= t1:
+                break
+            account(t)
+            if t == next_trace:
+                out.trace.t.append(t)
+                out.trace.pool_count.append(np.bincount(lt.pool, weights=count, minlength=len(lt.skus)))
+                next_trace += self.trace_step_s
+            elif t == t_place:
+                _, lane = placements.pop(0)
+                report_exposure(t)
+                if count[lane] < lt.capacity[lane]:
+                    count[lane] += 1
+                    out.moved += 1
+                else:
+                    stock[lt.pool[lane]] += 1  # no room: the container goes back
+            elif t == t_refill:
+                stock[:] = self.stock_capacity
+                i_refill += 1
+            elif t == t_sale:
+                sale = sales[i_sale]
+                i_sale += 1
+                p = pool_of_sku.get(sale.sku)
+                if p is None:
+                    continue
+                out.demanded += sale.quantity
+                for _ in range(sale.quantity):
+                    stocked = lanes_of_pool[p][count[lanes_of_pool[p]] > 0]
+                    if stocked.size == 0:
+                        out.lost += 1
+                        out.lost_by_sku[sale.sku] = out.lost_by_sku.get(sale.sku, 0) + 1
+                        continue
+                    lane = int(stocked[rng.integers(stocked.size)])
+                    report_exposure(t)
+                    count[lane] -= 1
+                    out.sold += 1
+                    policy.on_sale(t, sale.sku, 1, lane)
+            else:  # the robot is idle: ask the policy
+                report_exposure(t)
+                task = policy.next_task(StoreView(t, lt, count.copy(), stock.copy(), robot_x))
+                next_ask = t + self.tick_s
+                if task is None:
+                    continue
+                p = int(lt.pool[task.lane_index])
+                q = int(min(task.quantity, stock[p]))
+                if q <= 0:
+                    continue
+                stock[p] -= q
+                stock_x = float(lt.stock_x[p])
+                lane_x = float(lt.x[task.lane_index])
+                cycle = float(self.timing.cycle_s(lane_x, stock_x))
+                start = t + self.timing.setup_s + float(abs(robot_x - stock_x)) / self.timing.rail_v
+                placements = [(start + (k + 1) * cycle, task.lane_index) for k in range(q)]
+                robot_free_at = placements[-1][0]
+                out.busy_s += robot_free_at - t
+                out.tasks += 1
+                robot_x = lane_x
+        account(t1)
+        report_exposure(t1)
+        return out
