@@ -72,7 +72,11 @@ class RecorderNode(RestockNode):
         self._last_image: dict[str, float] = {}
         table = list(RECORDED)
         for cam in self.store.cameras:
-            table += [(topics.camera_image(cam.id), Image, 2), (topics.camera_info(cam.id), CameraInfo, 2)]
+            table += [
+                (topics.camera_image(cam.id), Image, 2),
+                (topics.camera_info(cam.id), CameraInfo, 2),
+                (topics.camera_debug_image(cam.id), Image, 2),
+            ]
         for topic, msg_type, qos in table:
             self._record(topic, msg_type, qos)
         self.set_health(OK, f"recording {len(table)} topics to {path}", live=bool(self.server))
