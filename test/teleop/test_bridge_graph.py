@@ -1,0 +1,68 @@
+"""The bridge node as a real process on real DDS: handoff in, operator's targets and resolution out."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ssl
+
+import aiohttp
+import numpy as np
+import pytest
+from teleop_client import connect, handoff, login, next_json, pose_msg
+from teleop_ros import RosSide, bridge_params, bridge_url, wait
+
+from restock.paths import store_file
+from restock.store.description import load_store
+from restock.teleop.imaging import encode_jpeg
+
+pytestmark = [pytest.mark.graph, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+
+
+@pytest.mark.parametrize("store", ["corner_store.yaml", "station_kiosk.yaml"])
+def test_operator_drives_the_target_and_labels_through_the_node(ros_graph, ros_node, tmp_path, operators_file, store):
+    graph = ros_graph(only=["teleop_bridge"], store=store, params=bridge_params(tmp_path, operators_file))
+    base = bridge_url(graph)
+    ros = RosSide(ros_node)
+    lane = load_store(store_file(store)).lanes[0]
+    crop = base64.b64encode(encode_jpeg(np.full((64, 48, 3), 30, np.uint8))).decode()
+    request = handoff("h-graph", lane_id=lane.id, image_jpeg_b64=crop)
+    ctx = ssl.create_default_context(cafile=str(tmp_path / "teleop" / "tls" / "teleop-selfsigned.crt"))
+
+    async def operator() -> None:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as http:
+            ws = await connect(http, base, await login(http, base, "alice"))
+            for _ in range(200):  # until DDS discovery has carried the request to the bridge
+                ros.raise_handoff(request)
+                state = await next_json(ws, "state")
+                if state["queue"]:
+                    break
+            assert [q["request_id"] for q in state["queue"]] == ["h-graph"]
+            await ws.send_json({"type": "claim", "request_id": "h-graph"})
+            for i in range(20):
+                await ws.send_json(pose_msg((0.0, 1.0 + 0.005 * i, -0.2), trigger=0.5))
+                await ws.send_json({"type": "heartbeat"})
+                await asyncio.sleep(0.03)
+            await asyncio.to_thread(wait, lambda: len(ros.targets) >= 20, 20, "20 PoseStamped targets")
+            await ws.send_json(
+                {"type": "resolve", "request_id": "h-graph", "action": "labelled", "label": "foreign_item"}
+            )
+            assert (await next_json(ws, "ack"))["sample"]
+            await ws.send_json({"type": "release"})
+            await asyncio.to_thread(
+                wait, lambda: ros.statuses and ros.statuses[-1].control == "autonomy" and len(ros.resolutions) == 1
+            )
+
+    try:
+        asyncio.run(operator())
+    finally:
+        ros.close()
+    first, last = ros.targets[0], ros.targets[-1]
+    assert first.header.frame_id == "store"
+    assert (first.pose.position.x, first.pose.position.y, first.pose.position.z) == pytest.approx(lane.loading_point())
+    assert last.pose.position.z - first.pose.position.z == pytest.approx(0.095, abs=1e-6)  # hand up 9.5 cm
+    assert ros.grippers[-1] == pytest.approx(0.5 * load_store(store_file(store)).robot.gripper.max_opening)
+    assert any(s.control == "operator" and s.engaged and s.operator == "alice" for s in ros.statuses)
+    (res,) = ros.resolutions
+    assert (res.request_id, res.label, res.operator) == ("h-graph", "foreign_item", "alice")
+    assert len(list((tmp_path / "teleop" / "samples" / "labels").iterdir())) == 1
