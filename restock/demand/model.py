@@ -134,6 +134,22 @@ class DemandModel:
         self._counts[i, d, int((t % DAY_S) // 3600)] += quantity
         self.last_t = max(self.last_t, t)
 
+    def add_sales_spread(self, sku: str, t0: float, t1: float, containers: float) -> None:
+        """Containers known to have sold somewhere in [t0, t1] (inferred from a lane going empty):
+        spread over the interval in proportion to the current rate, hour by hour."""
+        if containers <= 0 or t1 <= t0:
+            return
+        i = self.sku_index(sku)
+        edges = np.arange(math.floor(t0 / 3600.0), math.ceil(t1 / 3600.0) + 1) * 3600.0
+        edges[0], edges[-1] = t0, t1
+        mids = 0.5 * (edges[:-1] + edges[1:])
+        weight = np.maximum(self.rates_matrix(mids, [sku])[0], 1e-6) * np.diff(edges)
+        share = containers * weight / weight.sum()
+        for t, q in zip(mids, share, strict=True):
+            d = self._day_row(int(day_index(t)))
+            self._counts[i, d, int((t % DAY_S) // 3600)] += q
+        self.last_t = max(self.last_t, t1)
+
     def add_exposure(self, sku: str, t0: float, t1: float) -> None:
         """The SKU was on the shelf (some lane showed stock) from t0 to t1."""
         if t1 <= t0:

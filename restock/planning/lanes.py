@@ -1,0 +1,115 @@
+"""Lane state estimation: the expected count in every lane and its variance.
+
+The camera sees only a lane's front (present, empty or unknown, and a fill fraction where the
+column is visible); a gravity lane's count falls by one per sale. So the estimate is a small
+filter per lane:
+
+- predict: between updates the SKU's expected sales (learned rate x time) are shared among its
+  lanes that show stock; the mean falls and the variance grows by the same amount (Poisson);
+- restock results add the placed containers (the arm's own bookkeeping, near exact);
+- point-of-sale events take containers out of their lane (or the SKU's fullest lanes);
+- an "empty" front sets the lane to 0 exactly; "present" means at least one; a fill fraction
+  replaces the estimate by ``fill x capacity`` with the camera's uncertainty.
+
+Inferred sales: when a lane whose count was known (it was seen empty and then filled by the
+robot) is next seen empty, exactly that many containers were sold in between. Such an interval
+is returned by :meth:`LaneEstimator.observe` so the demand model can learn without a POS feed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from restock.planning.planner import LaneTable
+
+FILL_SD_CONTAINERS = 1.0  # the camera's fill fraction, in containers (1 sd)
+PLACE_VAR = 0.1  # a placed container may not have slid down: a little doubt
+
+
+@dataclass(frozen=True)
+class InferredSales:
+    lane_id: str
+    sku: str
+    t0: float
+    t1: float
+    containers: int
+
+
+class LaneEstimator:
+    def __init__(self, lanes: LaneTable, now: float = 0.0, initial_fill: float = 1.0) -> None:
+        self.lanes = lanes
+        self.mean = lanes.capacity.astype(float) * initial_fill
+        self.var = np.full(len(lanes), 4.0)  # unknown at start: a few containers either way
+        self.stamp = now
+        self.state = ["unknown"] * len(lanes)
+        # A lane whose count is exact since t: (t, count) - the start of an inferred-sales interval.
+        self._anchor: list[tuple[float, int] | None] = [None] * len(lanes)
+        self._sold_since_anchor = np.zeros(len(lanes))
+
+    def predict(self, now: float, pool_rates: np.ndarray) -> None:
+        """Advance to ``now`` with the SKUs' rates (containers/hour, in lanes.skus order)."""
+        dt = now - self.stamp
+        if dt <= 0:
+            return
+        lt = self.lanes
+        stocked = self.mean >= 0.5
+        n_stocked = np.bincount(lt.pool, weights=stocked, minlength=len(lt.skus))
+        per_lane = np.where(stocked, pool_rates[lt.pool] * dt / 3600.0 / np.maximum(n_stocked[lt.pool], 1), 0.0)
+        self.mean = np.maximum(self.mean - per_lane, 0.0)
+        self.var = self.var + per_lane
+        self.stamp = now
+
+    def observe(self, lane: int, state: str, fill: float | None, t: float) -> InferredSales | None:
+        cap = float(self.lanes.capacity[lane])
+        inferred = None
+        if state == "empty":
+            anchor = self._anchor[lane]
+            if anchor is not None and self.state[lane] != "empty" and anchor[1] > 0:
+                # Sold exactly the known count minus what POS already reported.
+                n = round(anchor[1] - self._sold_since_anchor[lane])
+                if n > 0 and t > anchor[0]:
+                    inferred = InferredSales(self.lanes.lane_ids[lane], self.lanes.lane_sku[lane], anchor[0], t, n)
+            self.mean[lane], self.var[lane] = 0.0, 0.0
+            self._anchor[lane] = (t, 0)
+            self._sold_since_anchor[lane] = 0.0
+        elif state == "present":
+            if fill is not None:
+                self.mean[lane] = max(1.0, min(cap, fill * cap))
+                self.var[lane] = FILL_SD_CONTAINERS**2
+            elif self.mean[lane] < 1.0:
+                self.mean[lane], self.var[lane] = 1.0, max(self.var[lane], 1.0)
+        self.state[lane] = state if state in ("present", "empty") else self.state[lane]
+        return inferred
+
+    def restocked(self, lane: int, placed: int, t: float) -> None:
+        cap = float(self.lanes.capacity[lane])
+        self.mean[lane] = min(cap, self.mean[lane] + placed)
+        self.var[lane] += PLACE_VAR * placed
+        anchor = self._anchor[lane]
+        if anchor is not None:
+            # Still exact if it was exact: known count plus what was placed.
+            known = anchor[1] - self._sold_since_anchor[lane] + placed
+            self._anchor[lane] = (t, round(min(cap, known)))
+            self._sold_since_anchor[lane] = 0.0
+        if placed > 0:
+            self.state[lane] = "present"
+
+    def sold(self, sku_pool: int, quantity: int, lane: int | None = None) -> None:
+        """Containers sold (POS): from their lane, or else the SKU's fullest lanes."""
+        lt = self.lanes
+        for _ in range(quantity):
+            i = lane
+            if i is None:
+                lanes = np.flatnonzero(lt.pool == sku_pool)
+                i = int(lanes[np.argmax(self.mean[lanes])])
+            self.mean[i] = max(0.0, self.mean[i] - 1.0)
+            self._sold_since_anchor[i] += 1.0
+
+    def pool_counts(self) -> np.ndarray:
+        return np.bincount(self.lanes.pool, weights=self.mean, minlength=len(self.lanes.skus))
+
+    def restore(self, lane: int, mean: float, var: float) -> None:
+        self.mean[lane] = min(max(mean, 0.0), float(self.lanes.capacity[lane]))
+        self.var[lane] = max(var, 0.0)
