@@ -30,7 +30,7 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(include=["restock", "restock.*"]),
-    package_data={"restock": ["teleop/web/**/*", "vision/models/*"]},
+    package_data={"restock": ["teleop/web/index.html", "teleop/web/app/*", "vision/models/*"]},  # not node_modules: test-only
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

@@ -36,6 +36,12 @@ if [ "${RESTOCK_TRAIN:-0}" = "1" ] && ! "$VENV/bin/python" -c "import ultralytic
   echo "setup: installing the training extra (Ultralytics, torch)"
   "$VENV/bin/pip" install -q "ultralytics==8.4.190" "torch==2.14.1" "torchvision==0.29.1" onnx onnxslim
 fi
+# The operator app's test-time JavaScript (Meta's WebXR emulation runtime, iwer), pinned by package-lock.json.
+if command -v npm >/dev/null 2>&1; then
+  (cd restock/teleop/web && npm ci --no-audit --no-fund --loglevel=error)
+else
+  echo "setup: no npm: the teleop browser test will be skipped (install nodejs 20 and npm)"
+fi
 # The project itself, reinstalled every time so share/restock matches the working tree.
 "$VENV/bin/pip" install -q --no-deps --force-reinstall . 2>&1 | grep -v "^WARNING: Location" || true
 rm -rf build restock.egg-info
