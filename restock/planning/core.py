@@ -83,7 +83,7 @@ class RestockPlanner:
         self._unsaved: list[tuple[float, str, str]] = []
         self._pending_db: list[tuple[str, tuple[object, ...]]] = []
         self.db = db
-        self.db_error: str | None = None
+        self._restored_lanes = False
         if db is not None:
             self._restore(db)
 
@@ -91,9 +91,11 @@ class RestockPlanner:
 
     def _restore(self, db: PlannerDb) -> None:
         db.load_model(self.model)
-        for lane_id, (mean, var, _stamp) in db.load_lanes().items():
+        for lane_id, (mean, var, stamp) in db.load_lanes().items():
             if lane_id in self.lanes.index:
                 self.estimator.restore(self.lanes.index[lane_id], mean, var)
+                self.estimator.stamp = stamp
+                self._restored_lanes = True
         for stored in db.open_tasks():
             self.outstanding[stored.task.task_id] = Outstanding(stored.task, stored.issued)
         self.handoff_lanes = db.handoffs()
@@ -258,6 +260,8 @@ class RestockPlanner:
         """Advance to ``now``, re-plan, and return the new tasks to publish (already persisted)."""
         if self.last_step_t is not None and now < self.last_step_t:
             raise PlannerInputError(f"time went backwards: {now:.3f} after {self.last_step_t:.3f}")
+        if self.last_step_t is None:
+            self.estimator.stamp = max(self.estimator.stamp, now) if self._restored_lanes else now
         last = self.last_step_t if self.last_step_t is not None else now
         available = self.estimator.pool_counts() >= 0.5
         self.model.add_exposure_all(last, now, [s for s, a in zip(self.lanes.skus, available, strict=True) if a])

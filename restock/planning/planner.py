@@ -191,6 +191,7 @@ class Planner:
         for p in range(n_pools):
             candidate(p)
         tasks: list[PlannedTask] = []
+        by_lane: dict[int, int] = {}
         while heap and budget > 0:
             _ratio, p, i, q, benefit, cost = heapq.heappop(heap)
             if cost > budget:
@@ -202,25 +203,43 @@ class Planner:
                 cost = self.timing.setup_s + q * float(cycle[i])
                 if benefit < c.min_benefit:
                     continue
-            tasks.append(
-                PlannedTask(
-                    lane_index=i,
-                    lane_id=lt.lane_ids[i],
-                    sku=lt.skus[p],
-                    quantity=q,
-                    stock_id=lt.stock_id[p],
-                    due=float(due[p]),
-                    benefit=benefit,
-                    duration_s=cost,
-                    priority=3600.0 * benefit / cost,
+            if i in by_lane:  # a second helping for the same lane: one task, one setup
+                k = by_lane[i]
+                prev = tasks[k]
+                total_cost = prev.duration_s + cost - self.timing.setup_s
+                total_benefit = prev.benefit + benefit
+                tasks[k] = PlannedTask(
+                    i,
+                    prev.lane_id,
+                    prev.sku,
+                    prev.quantity + q,
+                    prev.stock_id,
+                    prev.due,
+                    total_benefit,
+                    total_cost,
+                    3600.0 * total_benefit / total_cost,
                 )
-            )
+                cost -= self.timing.setup_s
+            else:
+                by_lane[i] = len(tasks)
+                tasks.append(
+                    PlannedTask(
+                        lane_index=i,
+                        lane_id=lt.lane_ids[i],
+                        sku=lt.skus[p],
+                        quantity=q,
+                        stock_id=lt.stock_id[p],
+                        due=float(due[p]),
+                        benefit=benefit,
+                        duration_s=cost,
+                        priority=3600.0 * benefit / cost,
+                    )
+                )
             budget -= cost
             pool_level[p] += q
             stock_left[p] -= q
             open_free[i] -= q
             candidate(p)
-        tasks = self.order(now, tasks)
         # Spare robot time: top up lanes that run low even if their SKU is safe (on-shelf availability
         # per lane, and stock moved forward in quiet hours), emptiest first.
         low = (open_free > 0) & (level + pending < c.topup_below * lt.capacity)
@@ -230,13 +249,31 @@ class Planner:
             cost = self.timing.setup_s + q * float(cycle[i])
             if q <= 0 or cost > budget:
                 continue
-            tasks.append(
-                PlannedTask(int(i), lt.lane_ids[i], lt.skus[p], q, lt.stock_id[p], float(due[p]), 0.0, cost, 0.0)
-            )
+            if i in by_lane:  # merge with the lane's planned task: one setup
+                k = by_lane[int(i)]
+                prev = tasks[k]
+                cost -= self.timing.setup_s
+                total = prev.duration_s + cost
+                tasks[k] = PlannedTask(
+                    int(i),
+                    prev.lane_id,
+                    prev.sku,
+                    prev.quantity + q,
+                    prev.stock_id,
+                    prev.due,
+                    prev.benefit,
+                    total,
+                    3600.0 * prev.benefit / total,
+                )
+            else:
+                by_lane[int(i)] = len(tasks)
+                tasks.append(
+                    PlannedTask(int(i), lt.lane_ids[i], lt.skus[p], q, lt.stock_id[p], float(due[p]), 0.0, cost, 0.0)
+                )
             budget -= cost
             stock_left[p] -= q
             open_free[i] -= q
-        return tasks
+        return self.order(now, tasks)
 
     def order(self, now: float, tasks: list[PlannedTask]) -> list[PlannedTask]:
         """Earliest run-out first by window; one rail sweep per window, alternating direction."""
