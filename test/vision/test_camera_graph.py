@@ -1,0 +1,127 @@
+"""The shelf camera node as a process on real DDS, fed by the simulator, with the shipped model.
+
+The test process plays the simulator's camera: it renders the corner store with
+:class:`restock.sim.world.World` (the same renders the sim node publishes), changes the world
+(a lane is emptied, a hand passes, an unfamiliar item is put at a lane front), and publishes
+each frame on cameras/cam_left/image_raw in lock-step with the node's observations, so the
+bound on frames is checked exactly and no timing is asserted.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from builtin_interfaces.msg import Time
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+
+from restock import records, topics
+from restock.paths import store_file
+from restock.store.description import load_store
+from restock.testing.graph import spin_until
+from restock.vision.detector import DEFAULT_MODEL
+
+pytestmark = [pytest.mark.graph, pytest.mark.slow]
+
+CAMERA = "cam_left"
+EMPTIED = "r1_l03"  # green tea bottles, bottom row
+HAND_LANE = "r1_l07"
+UNFAMILIAR_LANE = "r2_l04"
+CONFIRM_FRAMES = 3
+
+
+def _image(rgb, t: float) -> Image:
+    msg = Image()
+    msg.header.stamp = Time(sec=int(t), nanosec=round((t - int(t)) * 1e9))
+    msg.header.frame_id = CAMERA
+    msg.height, msg.width = rgb.shape[:2]
+    msg.encoding = "rgb8"
+    msg.step = msg.width * 3
+    msg.data = rgb.tobytes()
+    return msg
+
+
+class Feeder:
+    """Publishes frames one at a time and waits for the node's observation of each."""
+
+    def __init__(self, node) -> None:
+        self.node = node
+        self.t = 1_000.0
+        self.observations: dict[float, records.ShelfObservation] = {}
+        self.handoffs: list[records.HandoffRequest] = []
+        self.image_pub = node.create_publisher(Image, topics.camera_image(CAMERA), 2)
+        self.clock_pub = node.create_publisher(Clock, topics.CLOCK, 10)
+        node.create_subscription(String, topics.SHELF_OBSERVATIONS, self._on_obs, 50)
+        node.create_subscription(String, topics.HANDOFF_REQUESTS, self._on_handoff, 50)
+
+    def _on_obs(self, msg: String) -> None:
+        obs = records.decode(msg.data, records.ShelfObservation)
+        if obs.camera_id == CAMERA and not obs.stale:
+            self.observations[round(obs.frame_stamp, 3)] = obs
+
+    def _on_handoff(self, msg: String) -> None:
+        self.handoffs.append(records.decode(msg.data, records.HandoffRequest))
+
+    def frame(self, rgb, timeout: float = 60.0) -> dict[str, records.LaneObservation]:
+        self.t += 0.2
+        key = round(self.t, 3)
+        self.clock_pub.publish(Clock(clock=Time(sec=int(self.t), nanosec=round((self.t % 1) * 1e9))))
+        self.image_pub.publish(_image(rgb, self.t))
+        spin_until(self.node, lambda: key in self.observations, timeout, f"the observation of frame {key}")
+        return {lane.lane_id: lane for lane in self.observations[key].lanes}
+
+
+def test_gap_reported_within_bound_hand_is_not_a_gap_unfamiliar_item_raises_one_handoff(ros_node, ros_graph) -> None:
+    if not DEFAULT_MODEL.is_file():
+        pytest.fail(f"the shipped model {DEFAULT_MODEL} is missing (restock train-detector)")
+    from restock.sim.world import World
+
+    store = load_store(store_file("corner_store.yaml"))
+    world = World(store, seed=7)
+    full = world.render(CAMERA)
+    hand = world.show_hand(CAMERA, HAND_LANE)
+    with_hand = world.render(CAMERA)
+    world.hide_hand(hand)
+    world.set_lane(EMPTIED, [])
+    emptied = world.render(CAMERA)
+    world.put_unfamiliar(UNFAMILIAR_LANE, slot=0)
+    unfamiliar = world.render(CAMERA)
+
+    ros_graph(only=["shelf_camera"], params={"shelf_camera": {"confirm_frames": CONFIRM_FRAMES, "flag_frames": 2}})
+    feed = Feeder(ros_node)
+    # The node's subscription must be matched before frames count: retry the first frame.
+    for _ in range(30):
+        try:
+            lanes = feed.frame(full, timeout=3.0)
+            break
+        except TimeoutError:
+            continue
+    else:
+        pytest.fail("the camera node never answered a frame")
+    for _ in range(CONFIRM_FRAMES + 1):
+        lanes = feed.frame(full)
+    assert lanes[EMPTIED].state == "present", lanes[EMPTIED]
+    assert lanes[HAND_LANE].state == "present", lanes[HAND_LANE]
+
+    # A hand in front of a stocked lane for several frames: never a gap.
+    for _ in range(6):
+        lanes = feed.frame(with_hand)
+        assert lanes[HAND_LANE].state != "empty", lanes[HAND_LANE]
+
+    # The lane is emptied: said on the CONFIRM_FRAMES-th frame that shows it, and from then on.
+    states = [feed.frame(emptied)[EMPTIED].state for _ in range(CONFIRM_FRAMES + 2)]
+    assert states[CONFIRM_FRAMES - 1 :] == ["empty"] * 3, states
+
+    # An unfamiliar item at a lane front: one handoff request with a crop, not one per frame.
+    before = len(feed.handoffs)
+    for _ in range(6):
+        lanes = feed.frame(unfamiliar)
+    spin_until(ros_node, lambda: len(feed.handoffs) > before, 10.0, "a handoff request")
+    mine = [h for h in feed.handoffs[before:] if h.lane_id == UNFAMILIAR_LANE and h.kind == "unfamiliar_item"]
+    assert len(mine) == 1, feed.handoffs[before:]
+    assert lanes[UNFAMILIAR_LANE].unfamiliar
+    request = mine[0]
+    assert request.camera_id == CAMERA and request.bbox is not None
+    assert base64.b64decode(request.image_jpeg_b64 or "")[:2] == b"\xff\xd8"  # a JPEG
