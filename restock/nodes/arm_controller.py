@@ -3,52 +3,276 @@
 Inputs: planner/tasks, joint_states, estop, teleop/ee_target, teleop/gripper, teleop/status,
 handoff/resolutions. Outputs: arm_controller/joint_trajectory, gripper_controller/commands,
 arm_controller/results, handoff/requests.
+
+A thin shell over restock.motion: the executor (tasks), the teleop follower (operator targets)
+and the envelope (which both already pass every trajectory through). This node adds the clock,
+the e-stop (an empty trajectory at once: the controller stops and holds), the feedback watchdog
+(stale joint_states hold the arm) and message conversion.
 """
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
+import numpy as np
+from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import PoseStamped
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64, Float64MultiArray
-from trajectory_msgs.msg import JointTrajectory
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from restock import records, topics
-from restock.nodes.base import LATCHED_QOS, STORE_FILE, WARN, RestockNode, run_node
+from restock.motion.envelope import Envelope
+from restock.motion.executor import Command, Executor, ExecutorSettings, Hold, PublishRecord, SendTrajectory, SetGripper
+from restock.motion.kinematics import JOINT_NAMES, ArmModel, check_reachable
+from restock.motion.moves import Mover
+from restock.motion.taskstore import TaskStore
+from restock.motion.teleop import TeleopFollower
+from restock.motion.trajectory import Trajectory
+from restock.nodes.base import ERROR, LATCHED_QOS, OK, STORE_FILE, WARN, RestockNode, run_node
+from restock.params import ParamSpec
 
 
 class ArmControllerNode(RestockNode):
     NODE_NAME = "arm_controller"
-    PARAMS = (STORE_FILE,)
+    PARAMS = (
+        STORE_FILE,
+        ParamSpec("control_rate_hz", float, 100.0, "Control loop rate (tasks, teleop, watchdog)", min=10.0, max=1000.0),
+        ParamSpec("speed_scale", float, 1.0, "Autonomous speed as a fraction of the joint limits", min=0.05, max=1.0),
+        ParamSpec(
+            "teleop_speed_scale", float, 0.5, "Teleop speed as a fraction of the joint limits", min=0.05, max=1.0
+        ),
+        ParamSpec("teleop_target_timeout_s", float, 0.25, "No operator target this long: hold", min=0.02, max=5.0),
+        ParamSpec(
+            "joint_states_timeout_s", float, 0.5, "No joint_states this long: hold and stop work", min=0.05, max=10.0
+        ),
+        ParamSpec(
+            "tracking_tolerance", float, 0.05, "Measured vs. commanded joints (rad or m) before blocked", min=0.001
+        ),
+        ParamSpec("max_grasp_retries", int, 2, "Grasp retries before a failed-grasp handoff", min=0, max=10),
+        ParamSpec("link_radius", float, 0.03, "Radius of the arm links in the keep-out check (m)", min=0.0, max=0.2),
+        ParamSpec("hand_radius", float, 0.02, "Radius of the hand in the keep-out check (m)", min=0.0, max=0.2),
+        ParamSpec("state_dir", str, "var/arm_controller", "Where the task database (tasks.sqlite) lives"),
+    )
 
     def __init__(self) -> None:
         super().__init__()
+        p = self.p
         self.store = self.load_store()
+        model = ArmModel.from_store(self.store)
+        check_reachable(self.store, model)  # ConfigError naming the lane or stock location stops the node
+        envelope = Envelope(model, float(p["speed_scale"]), float(p["link_radius"]), float(p["hand_radius"]))
+        self.mover = Mover(self.store, envelope)
+        settings = ExecutorSettings(
+            max_grasp_retries=int(p["max_grasp_retries"]),
+            tracking_tolerance=float(p["tracking_tolerance"]),
+            source=self.get_name(),
+        )
+        self.task_store = TaskStore(Path(str(p["state_dir"])) / "tasks.sqlite")
+        self.tasks = Executor(self.mover, self.task_store, settings)
+        teleop_envelope = Envelope(
+            model, float(p["teleop_speed_scale"]), float(p["link_radius"]), float(p["hand_radius"])
+        )
+        self.teleop = TeleopFollower(self.mover, teleop_envelope, float(p["teleop_target_timeout_s"]))
+
+        self.q: np.ndarray | None = None
+        self.gripper_opening: float | None = None
+        self.gripper_command: float = model.max_opening
+        self.joint_states_at: float | None = None
+        self.estop = False
+        self.operator: str | None = None
+        self.stale = False
+        self.sent: tuple[Trajectory, float] | None = None  # last trajectory and when it started
+        self.published = 0
+        self.rejected = 0
+
         self.trajectory_pub = self.create_publisher(JointTrajectory, topics.JOINT_TRAJECTORY, 10)
         self.gripper_pub = self.create_publisher(Float64MultiArray, topics.GRIPPER_COMMAND, 10)
         self.publish_result = self.create_record_publisher(topics.TASK_RESULTS)
         self.publish_handoff = self.create_record_publisher(topics.HANDOFF_REQUESTS)
         self.create_record_subscription(records.RestockTask, topics.RESTOCK_TASKS, self.on_task)
-        self.create_record_subscription(records.HandoffResolution, topics.HANDOFF_RESOLUTIONS, lambda _r: None)
-        self.create_record_subscription(records.TeleopStatus, topics.TELEOP_STATUS, lambda _r: None, LATCHED_QOS)
-        self.create_subscription(JointState, topics.JOINT_STATES, lambda _m: None, 10)
-        self.create_subscription(Bool, topics.ESTOP, lambda _m: None, LATCHED_QOS)
-        self.create_subscription(PoseStamped, topics.TELEOP_TARGET, lambda _m: None, 10)
-        self.create_subscription(Float64, topics.TELEOP_GRIPPER, lambda _m: None, 10)
-        self.set_health(WARN, "not implemented yet: tasks are rejected (issue: arm controller)")
+        self.create_record_subscription(records.HandoffResolution, topics.HANDOFF_RESOLUTIONS, self.on_resolution)
+        self.create_record_subscription(records.TeleopStatus, topics.TELEOP_STATUS, self.on_teleop_status, LATCHED_QOS)
+        self.create_subscription(JointState, topics.JOINT_STATES, self.on_joint_states, 10)
+        self.create_subscription(Bool, topics.ESTOP, self.on_estop, LATCHED_QOS)
+        self.create_subscription(PoseStamped, topics.TELEOP_TARGET, self.on_teleop_target, 10)
+        self.create_subscription(Float64, topics.TELEOP_GRIPPER, self.on_teleop_gripper, 10)
+        self.create_timer(1.0 / float(p["control_rate_hz"]), self.on_control)
+        self.set_health(WARN, "waiting for joint_states")
+
+    # --- inputs -------------------------------------------------------------------------
 
     def on_task(self, task: records.RestockTask) -> None:
+        self.carry_out(self.tasks.submit(task, self.now_s()))
+
+    def on_resolution(self, resolution: records.HandoffResolution) -> None:
+        self.carry_out(self.tasks.resolve(resolution, self.now_s()))
+
+    def on_joint_states(self, msg: JointState) -> None:
+        try:
+            index = {n: i for i, n in enumerate(msg.name)}
+            q = np.array([msg.position[index[n]] for n in JOINT_NAMES], dtype=float)
+            grip = float(msg.position[index["gripper"]]) if "gripper" in index else None
+        except (KeyError, IndexError) as err:
+            self.get_logger().warning(f"dropped joint_states without joint {err}")
+            return
+        if not np.all(np.isfinite(q)):
+            self.get_logger().warning("dropped joint_states with NaN/inf positions")
+            return
+        self.q = q
+        self.gripper_opening = grip
+        self.joint_states_at = self.now_s()
+
+    def on_estop(self, msg: Bool) -> None:
+        if msg.data and not self.estop:
+            self.estop = True
+            self.hold("e-stop")  # at once, not at the next control period
+            self.carry_out(self.tasks.pause("e-stop"))
+            self.set_health(ERROR, "e-stop: holding")
+        elif not msg.data and self.estop:
+            self.estop = False
+            self.resume_if_clear()
+
+    def on_teleop_status(self, status: records.TeleopStatus) -> None:
+        if status.control == "operator":
+            if self.operator is None:
+                self.carry_out(self.tasks.pause(f"operator {status.operator} in control"))
+            self.operator = status.operator or "operator"
+            self.teleop.reset()
+        elif self.operator is not None:  # explicit release: back to autonomy
+            self.operator = None
+            self.teleop.reset()
+            self.hold("operator released control")
+            self.resume_if_clear()
+
+    def on_teleop_target(self, msg: PoseStamped) -> None:
+        if self.operator is None or self.estop:
+            return
+        o = msg.pose.orientation
+        yaw = math.atan2(2.0 * (o.w * o.z + o.x * o.y), 1.0 - 2.0 * (o.y * o.y + o.z * o.z))
+        pos = msg.pose.position
+        ref = self.commanded_state()[0]
+        reason = self.teleop.on_target(pos.x, pos.y, pos.z, yaw, self.now_s(), ref)
+        if reason:
+            self.rejected += 1
+            self.get_logger().warning(f"teleop target rejected: {reason}", throttle_duration_sec=1.0)
+            return
+        self.teleop_step()  # answer at once: latency matters more than the timer's phase
+
+    def on_teleop_gripper(self, msg: Float64) -> None:
+        if self.operator is None or self.estop:
+            return
+        cmd = self.teleop.on_gripper(msg.data)
+        if cmd is not None:
+            self.carry_out([cmd])
+
+    # --- the loop -----------------------------------------------------------------------
+
+    def on_control(self) -> None:
         now = self.now_s()
-        self.publish_result(
-            records.TaskResult(
-                task_id=task.task_id,
-                lane_id=task.lane_id,
-                outcome="rejected",
-                placed=0,
-                reason="the arm controller is not implemented yet",
-                started=now,
-                finished=now,
-            )
+        if self.joint_states_at is None:
+            return
+        if now - self.joint_states_at > float(self.p["joint_states_timeout_s"]):
+            if not self.stale:
+                self.stale = True
+                self.hold("joint_states stale")
+                self.carry_out(self.tasks.pause("joint_states stale"))
+                self.set_health(ERROR, f"no joint_states for {now - self.joint_states_at:.2f} s: holding")
+            return
+        if self.stale:
+            self.stale = False
+            self.resume_if_clear()
+        if self.estop:
+            return
+        if self.operator is not None:
+            self.teleop_step()
+            self.set_health(OK, f"teleop: {self.operator} in control", rejected_targets=self.teleop.rejected)
+            return
+        self.carry_out(self.tasks.tick(now, self.q, self.gripper_opening))
+        level = ERROR if self.tasks.fault else OK
+        self.set_health(
+            level,
+            self.tasks.status,
+            queued=len(self.tasks.queue),
+            parked=len(self.tasks.parked),
+            trajectories=self.published,
         )
+
+    def teleop_step(self) -> None:
+        p, v, a = self.commanded_state()
+        held = (
+            self.gripper_opening is not None
+            and self.gripper_opening > 0.005
+            and self.gripper_command < self.gripper_opening
+        )
+        cmd = self.teleop.step(self.now_s(), p, v, a, held)
+        if cmd is not None:
+            self.carry_out([cmd])
+
+    def resume_if_clear(self) -> None:
+        if not (self.estop or self.stale or self.operator is not None):
+            self.tasks.resume()
+            self.set_health(OK, "resuming")
+
+    def commanded_state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Where the arm is told to be now: the running trajectory's state, else the measured joints."""
+        if self.sent is not None:
+            traj, start = self.sent
+            return traj.state_at(self.now_s() - start)
+        q = self.q if self.q is not None else np.zeros(5)
+        return q.copy(), np.zeros(5), np.zeros(5)
+
+    # --- outputs ------------------------------------------------------------------------
+
+    def carry_out(self, commands: list[Command]) -> None:
+        for c in commands:
+            if isinstance(c, SendTrajectory):
+                self.send(c.trajectory)
+            elif isinstance(c, Hold):
+                self.hold(c.reason)
+            elif isinstance(c, SetGripper):
+                self.gripper_command = c.opening
+                self.gripper_pub.publish(Float64MultiArray(data=[float(c.opening)]))
+            elif isinstance(c, PublishRecord):
+                if isinstance(c.record, records.HandoffRequest):
+                    self.publish_handoff(c.record)
+                else:
+                    self.publish_result(c.record)
+
+    def send(self, traj: Trajectory) -> None:
+        """Publish a trajectory the envelope admitted (the executor and the follower check every one)."""
+        if self.estop or self.stale:
+            return  # nothing moves while held
+        msg = JointTrajectory()
+        now = self.get_clock().now()
+        msg.header.stamp = now.to_msg()
+        msg.joint_names = list(JOINT_NAMES)
+        for t, p, v, a in zip(traj.times, traj.positions, traj.velocities, traj.accelerations, strict=True):
+            sec, nanosec = divmod(round(float(t) * 1e9), 1_000_000_000)
+            msg.points.append(
+                JointTrajectoryPoint(
+                    positions=p.tolist(),
+                    velocities=v.tolist(),
+                    accelerations=a.tolist(),
+                    time_from_start=Duration(sec=sec, nanosec=nanosec),
+                )
+            )
+        self.trajectory_pub.publish(msg)
+        self.sent = (traj, now.nanoseconds * 1e-9)
+        self.published += 1
+
+    def hold(self, reason: str) -> None:
+        """An empty trajectory: the controller stops where it is and holds."""
+        msg = JointTrajectory()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.joint_names = list(JOINT_NAMES)
+        self.trajectory_pub.publish(msg)
+        self.sent = None
+        self.get_logger().info(f"hold: {reason}")
+
+    def on_shutdown(self) -> None:
+        self.task_store.close()
 
 
 def main() -> None:
