@@ -18,6 +18,7 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float64
 
 from restock import records, topics
+from restock.motion.kinematics import ArmModel
 from restock.nodes.base import ERROR, LATCHED_QOS, OK, STORE_FILE, WARN, RestockNode, run_node
 from restock.params import ConfigError, ParamSpec
 from restock.paths import config_file
@@ -92,6 +93,7 @@ class TeleopBridgeNode(RestockNode):
     def __init__(self) -> None:
         super().__init__()
         self.store = self.load_store()
+        self.arm = ArmModel.from_store(self.store)
         self.targets_sent = 0
         self.target_pub = self.create_publisher(PoseStamped, topics.TELEOP_TARGET, 10)
         self.gripper_pub = self.create_publisher(Float64, topics.TELEOP_GRIPPER, 10)
@@ -212,7 +214,12 @@ class TeleopBridgeNode(RestockNode):
             return
         self._last_joint_push = now
         joints = {n: float(p) for n, p in zip(msg.name, msg.position, strict=False)}
-        self.server.set_robot_state({"joints": joints, "last_result": self._last_result})
+        arm_pose = None
+        if all(n in joints for n in self.store.robot.JOINT_NAMES):
+            ee = self.arm.forward([joints[n] for n in self.store.robot.JOINT_NAMES])
+            if ee.is_finite():
+                arm_pose = ((ee.x, ee.y, ee.z), ee.yaw)
+        self.server.set_robot_state({"joints": joints, "last_result": self._last_result}, arm_pose)
 
     def _on_result(self, result: records.TaskResult) -> None:
         self._last_result = f"{result.task_id} {result.outcome}"

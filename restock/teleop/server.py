@@ -142,6 +142,7 @@ class TeleopServer:
         self._watched: frozenset[str] = frozenset()  # read from the ROS thread without the loop
         self._last_encode: dict[str, float] = {}
         self.robot_state: dict = {}
+        self.arm_pose: tuple[tuple[float, float, float], float] | None = None  # grasp centre and yaw, from joint_states
         self.estop_engaged = False
         self.frame_latency: deque[tuple[float, float, float]] = deque(maxlen=2000)  # capture, shown, received
         self.counters: dict[str, int] = {}
@@ -235,8 +236,11 @@ class TeleopServer:
         self.loop.call_soon_threadsafe(self._fan_out, camera_id, data)
         return True
 
-    def set_robot_state(self, state: dict) -> None:
+    def set_robot_state(self, state: dict, arm_pose: tuple[tuple[float, float, float], float] | None = None) -> None:
+        """The robot's joints (shown in the app) and where its grasp centre is (where control starts)."""
         self.robot_state = state  # replaced whole: a reader sees one snapshot
+        if arm_pose is not None:
+            self.arm_pose = arm_pose
 
     # --- on the loop ----------------------------------------------------------------------
 
@@ -592,10 +596,14 @@ class TeleopServer:
             self._send_json(client, {"type": "error", "error": str(err)})
             return
         if first:
-            home = None
-            if entry is not None and entry.request.lane_id in self.store.lane_by_id:
+            # Control starts where the arm is, so the first target does not move it; without joint
+            # states, at the handoff's lane.
+            home, yaw = None, 0.0
+            if self.arm_pose is not None:
+                home, yaw = self.arm_pose
+            elif entry is not None and entry.request.lane_id in self.store.lane_by_id:
                 home = self.store.lane_by_id[entry.request.lane_id].loading_point()
-            self.control.reset(home)
+            self.control.reset(home, yaw)
             self.control.heartbeat(now)
         self.audit.write("claim", robot, operator, request_id or "", client.peer)
         self._publish_status(f"claimed by {operator}")

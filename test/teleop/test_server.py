@@ -321,3 +321,20 @@ def test_plain_http_only_on_loopback(tmp_path, operators_file):
         run(go())
     finally:
         server.stop()
+
+
+def test_control_starts_where_the_arm_is(make_bridge):
+    b = make_bridge()
+    b.server.submit_handoff(handoff("h-2"))
+    b.server.set_robot_state({"joints": {}}, ((0.5, 0.3, 0.9), 1.2))
+
+    async def go():
+        async with b.client() as http:
+            ws = await connect(http, b.base, await login(http, b.base, "alice"))
+            await until(lambda: len(b.server.queue) == 1)
+            await ws.send_json({"type": "claim", "request_id": "h-2"})
+            await ws.send_json(pose_msg((0.3, 1.1, -0.2)))
+            await until(lambda: len(b.port.targets) == 1)
+
+    run(go())
+    assert b.port.targets[0].position == (0.5, 0.3, 0.9) and b.port.targets[0].yaw == 1.2
