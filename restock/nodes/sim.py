@@ -14,6 +14,7 @@ when real_time_factor is 0. All logic is in restock.sim.world.
 from __future__ import annotations
 
 import math
+import sys
 import time
 
 from builtin_interfaces.msg import Time
@@ -21,7 +22,7 @@ from rclpy.clock import Clock as RclClock
 from rclpy.clock import ClockType
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
-from std_msgs.msg import Float64MultiArray, String
+from std_msgs.msg import Float64, Float64MultiArray, String
 from trajectory_msgs.msg import JointTrajectory
 
 from restock import records, topics
@@ -231,7 +232,56 @@ class SimNode(RestockNode):
         info_pub.publish(info)
 
 
+class GzAdapterNode(RestockNode):
+    """With Gazebo instead of the embedded sim: the same joint_states and gripper interface.
+
+    gz/joint_states (bridged from gz-sim's JointStatePublisher, fingers as two joints) becomes
+    joint_states with ``gripper`` = opening; gripper_controller/commands (data[0] = opening m)
+    becomes each finger's position command (opening / 2) on gz/finger_{l,r}/cmd_pos.
+    """
+
+    NODE_NAME = "gz_adapter"
+    PARAMS = (STORE_FILE,)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store = self.load_store()
+        self.half_max = self.store.robot.gripper.max_opening / 2
+        self.joint_pub = self.create_publisher(JointState, topics.JOINT_STATES, 10)
+        self.finger_pubs = [self.create_publisher(Float64, f"gz/finger_{s}/cmd_pos", 10) for s in ("l", "r")]
+        self.create_subscription(JointState, "gz/joint_states", self.on_gz_joints, 10)
+        self.create_subscription(Float64MultiArray, topics.GRIPPER_COMMAND, self.on_gripper, 10)
+        self.set_health(OK, "relaying Gazebo joint states and gripper commands")
+
+    def on_gz_joints(self, msg: JointState) -> None:
+        pos = dict(zip(msg.name, msg.position, strict=False))
+        vel = dict(zip(msg.name, msg.velocity, strict=False))
+        if not all(n in pos for n in (*JOINT_NAMES[:-1], "finger_l", "finger_r")):
+            self.get_logger().warning(f"gz/joint_states without the robot's joints: {list(msg.name)}")
+            return
+        out = JointState(name=list(JOINT_NAMES))
+        out.header = msg.header
+        out.position = [pos[n] for n in JOINT_NAMES[:-1]] + [pos["finger_l"] + pos["finger_r"]]
+        out.velocity = [vel.get(n, 0.0) for n in JOINT_NAMES[:-1]] + [
+            vel.get("finger_l", 0.0) + vel.get("finger_r", 0.0)
+        ]
+        self.joint_pub.publish(out)
+
+    def on_gripper(self, msg: Float64MultiArray) -> None:
+        if len(msg.data) < 1 or not math.isfinite(msg.data[0]) or msg.data[0] < 0:
+            self.get_logger().warning(
+                f"gripper command refused: expected data[0] = opening >= 0 m, got {list(msg.data)}"
+            )
+            return
+        half = min(float(msg.data[0]) / 2, self.half_max)
+        for pub in self.finger_pubs:
+            pub.publish(Float64(data=half))
+
+
 def main() -> None:
+    """``restock-sim``: the embedded simulator; ``restock-sim --gz-adapter``: the Gazebo adapter."""
+    if "--gz-adapter" in sys.argv:
+        raise SystemExit(run_node(GzAdapterNode, [a for a in sys.argv if a != "--gz-adapter"]))
     raise SystemExit(run_node(SimNode))
 
 
