@@ -74,7 +74,8 @@ def letterbox(rgb: np.ndarray, input_h: int, input_w: int) -> tuple[np.ndarray, 
     pad_y, pad_x = (input_h - nh) // 2, (input_w - nw) // 2
     canvas = np.full((input_h, input_w, 3), LETTERBOX_FILL, np.uint8)
     canvas[pad_y : pad_y + nh, pad_x : pad_x + nw] = resized
-    tensor = canvas.transpose(2, 0, 1)[None].astype(np.float32) * (1.0 / 255.0)
+    tensor = canvas.transpose(2, 0, 1)[None].astype(np.float32)
+    tensor *= 1.0 / 255.0
     return tensor, Letterbox(scale, float(pad_x), float(pad_y))
 
 

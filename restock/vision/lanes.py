@@ -87,44 +87,6 @@ class LaneReading:
     flag_box: tuple[float, float, float, float] | None = None  # the unfamiliar item / obstruction
 
 
-def _overlap_of(region: tuple[float, float, float, float], boxes: np.ndarray) -> np.ndarray:
-    """Fraction of the region covered by each box (N,)."""
-    if len(boxes) == 0:
-        return np.zeros(0)
-    x1 = np.maximum(region[0], boxes[:, 0])
-    y1 = np.maximum(region[1], boxes[:, 1])
-    x2 = np.minimum(region[2], boxes[:, 2])
-    y2 = np.minimum(region[3], boxes[:, 3])
-    inter = (x2 - x1).clip(0) * (y2 - y1).clip(0)
-    area = max((region[2] - region[0]) * (region[3] - region[1]), 1e-9)
-    return inter / area
-
-
-def _inside(region: tuple[float, float, float, float], boxes: np.ndarray) -> np.ndarray:
-    """Fraction of each box (N,) that lies inside the region."""
-    if len(boxes) == 0:
-        return np.zeros(0)
-    x1 = np.maximum(region[0], boxes[:, 0])
-    y1 = np.maximum(region[1], boxes[:, 1])
-    x2 = np.minimum(region[2], boxes[:, 2])
-    y2 = np.minimum(region[3], boxes[:, 3])
-    inter = (x2 - x1).clip(0) * (y2 - y1).clip(0)
-    return inter / np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1e-9)
-
-
-def _iou_with(region: tuple[float, float, float, float], boxes: np.ndarray) -> np.ndarray:
-    if len(boxes) == 0:
-        return np.zeros(0)
-    x1 = np.maximum(region[0], boxes[:, 0])
-    y1 = np.maximum(region[1], boxes[:, 1])
-    x2 = np.minimum(region[2], boxes[:, 2])
-    y2 = np.minimum(region[3], boxes[:, 3])
-    inter = (x2 - x1).clip(0) * (y2 - y1).clip(0)
-    area_r = (region[2] - region[0]) * (region[3] - region[1])
-    area_b = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / np.maximum(area_r + area_b - inter, 1e-9)
-
-
 @dataclass(frozen=True)
 class MatchConfig:
     min_iou: float = 0.3  # a container / empty-front detection belongs to a lane front at this IoU
@@ -143,43 +105,60 @@ def read_lanes(
     config: MatchConfig = MatchConfig(),
 ) -> list[LaneReading]:
     """One frame's evidence per lane. With ``rgb`` and ``skus``, a container's SKU is read from its colours."""
-    cls = dets.class_ids
-    container_mask = np.isin(cls, list(CONTAINER_IDS))
+    if not regions:
+        return []
+    # Every region against every detection at once (R x N): this runs on every frame.
+    reg = np.array([r.box for r in regions], np.float64)
+    boxes = dets.boxes.astype(np.float64)
+    x1 = np.maximum(reg[:, None, 0], boxes[None, :, 0])
+    y1 = np.maximum(reg[:, None, 1], boxes[None, :, 1])
+    x2 = np.minimum(reg[:, None, 2], boxes[None, :, 2])
+    y2 = np.minimum(reg[:, None, 3], boxes[None, :, 3])
+    inter = (x2 - x1).clip(0) * (y2 - y1).clip(0)
+    area_r = ((reg[:, 2] - reg[:, 0]) * (reg[:, 3] - reg[:, 1]))[:, None]
+    area_b = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))[None, :]
+    cover = inter / np.maximum(area_r, 1e-9)  # fraction of the lane front under each box
+    inside = inter / np.maximum(area_b, 1e-9)  # fraction of each box inside the lane front
+    iou = inter / np.maximum(area_r + area_b - inter, 1e-9)
+    cls, scores = dets.class_ids, dets.scores
+    is_container = np.isin(cls, list(CONTAINER_IDS))
+    hand_any = ((cover >= config.hand_cover) & (cls == HAND)).any(axis=1)
+    flag_hit = np.maximum(cover, inside) >= config.flag_cover
+    unf_hit = flag_hit & (cls == UNFAMILIAR_ITEM)
+    obs_hit = flag_hit & (cls == OBSTRUCTION)
+    matched = iou >= config.min_iou
+    cont_score = np.where(matched & is_container, scores, -1.0)
+    empty_score = np.where(matched & (cls == EMPTY_FRONT), scores, -1.0)
     readings = []
-    for region in regions:
-        hand_cov = _overlap_of(region.box, dets.boxes[cls == HAND])
-        hand = bool((hand_cov >= config.hand_cover).any())
+    for r, region in enumerate(regions):
+        hand = bool(hand_any[r])
+        unfamiliar, obstruction = bool(unf_hit[r].any()), bool(obs_hit[r].any())
         flag_box = None
-        flags = {}
-        for name, cid in (("unfamiliar", UNFAMILIAR_ITEM), ("obstruction", OBSTRUCTION)):
-            boxes = dets.boxes[cls == cid]
-            cov = np.maximum(_overlap_of(region.box, boxes), _inside(region.box, boxes))
-            flags[name] = bool((cov >= config.flag_cover).any())
-            if flags[name] and flag_box is None:
-                flag_box = tuple(float(v) for v in boxes[int(cov.argmax())])
-        best_c = _best(region.box, dets.boxes[container_mask], dets.scores[container_mask], config.min_iou)
-        best_e = _best(region.box, dets.boxes[cls == EMPTY_FRONT], dets.scores[cls == EMPTY_FRONT], config.min_iou)
-        kind = sku = None
-        box = None
-        if hand and best_e is not None and best_e[1] < config.empty_under_hand:
-            best_e = None  # under a hand, only a clear view of the empty front counts as a gap
-        if flags["obstruction"]:
+        if unfamiliar or obstruction:
+            hit = unf_hit[r] if unfamiliar else obs_hit[r]
+            j = int(np.argmax(np.where(hit, np.maximum(cover[r], inside[r]), -1.0)))
+            flag_box = tuple(float(v) for v in boxes[j])
+        c = int(np.argmax(cont_score[r])) if len(cls) else -1
+        e = int(np.argmax(empty_score[r])) if len(cls) else -1
+        c_score = float(cont_score[r, c]) if c >= 0 else -1.0
+        e_score = float(empty_score[r, e]) if e >= 0 else -1.0
+        if hand and 0 <= e_score < config.empty_under_hand:
+            e_score = -1.0  # under a hand, only a clear view of the empty front counts as a gap
+        kind = sku = box = None
+        if obstruction:
             evidence: Evidence = "occluded"
             conf = 0.0
-        elif flags["unfamiliar"]:
+        elif unfamiliar:
             evidence, conf, box = "present", 1.0, flag_box
-        elif best_c is not None and (best_e is None or best_c[1] >= best_e[1]):
-            i, conf = best_c
-            idx = np.flatnonzero(container_mask)[i]
-            kind = CLASSES[int(cls[idx])]
-            box = tuple(float(v) for v in dets.boxes[idx])
-            evidence = "present"
+        elif c_score >= 0 and c_score >= e_score:
+            evidence, conf = "present", c_score
+            kind = CLASSES[int(cls[c])]
+            box = tuple(float(v) for v in boxes[c])
             if rgb is not None and skus:
                 sku = match_sku(rgb, box, kind, skus)
-        elif best_e is not None:
-            i, conf = best_e
-            box = tuple(float(v) for v in dets.boxes[cls == EMPTY_FRONT][i])
-            evidence = "empty"
+        elif e_score >= 0:
+            evidence, conf = "empty", e_score
+            box = tuple(float(v) for v in boxes[e])
         elif hand:
             evidence, conf = "occluded", 0.0
         else:
@@ -191,26 +170,14 @@ def read_lanes(
                 confidence=float(conf),
                 kind_seen=kind,
                 sku_seen=sku,
-                unfamiliar=flags["unfamiliar"],
-                obstruction=flags["obstruction"],
+                unfamiliar=unfamiliar,
+                obstruction=obstruction,
                 hand=hand,
                 box=box,
                 flag_box=flag_box,
             )
         )
     return readings
-
-
-def _best(region: tuple[float, float, float, float], boxes: np.ndarray, scores: np.ndarray, min_iou: float):
-    """(index, score) of the most confident box overlapping the region by min_iou, or None."""
-    if len(boxes) == 0:
-        return None
-    ious = _iou_with(region, boxes)
-    ok = np.flatnonzero(ious >= min_iou)
-    if ok.size == 0:
-        return None
-    i = int(ok[np.argmax(scores[ok])])
-    return i, float(scores[i])
 
 
 def match_sku(rgb: np.ndarray, box: tuple[float, float, float, float], kind: str, skus: dict[str, Sku]) -> str | None:
