@@ -129,7 +129,7 @@ def build_mjcf(store: Store) -> tuple[str, Layout]:
     a('<compiler angle="radian" autolimits="true"/>')
     a('<option timestep="0.01" gravity="0 0 -9.81"/>')
     a(f'<visual><global offwidth="{max(max_w, 640)}" offheight="{max(max_h, 480)}"/>')
-    a('<quality shadowsize="0" offsamples="0"/>')
+    a('<quality shadowsize="0" offsamples="0" numslices="12" numstacks="4"/>')
     a('<headlight ambient="0.35 0.35 0.35" diffuse="0.45 0.45 0.45" specular="0.05 0.05 0.05"/></visual>')
     a("<asset>")
     a(

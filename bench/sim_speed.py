@@ -1,0 +1,107 @@
+"""How fast the embedded simulator runs: sim seconds per wall second, and render rate.
+
+Prints the figures and the command that produced them. Measures, on one store:
+1. a store day (24 h from 06:00, demand-model customers, staff refills) with every camera
+   rendering once per 60 sim-seconds (the idle robot: bookkeeping is fast-forwarded);
+2. the same with every camera at 5 Hz (over a shorter span, reported per sim second);
+3. the arm moving all the time (a trajectory of random reachable targets), no cameras;
+4. render fps of one camera at 640x480 (RGB, and segmentation).
+
+Usage: .venv/bin/python bench/sim_speed.py [--store corner_store] [--five-hz-span 20] [--renders 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import time
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import numpy as np
+
+from restock.demand.generator import DemandGenerator
+from restock.paths import store_file
+from restock.sim.trajectory import JointPath
+from restock.sim.world import World
+from restock.store.description import load_store
+
+
+def run_with_cameras(world: World, span_s: float, period_s: float) -> tuple[float, int]:
+    """Advance span_s sim seconds rendering every camera each period_s; returns (wall s, renders)."""
+    cams = [c.id for c in world.store.cameras]
+    end = world.time + span_s
+    renders = 0
+    t0 = time.perf_counter()
+    while world.time < end - 1e-9:
+        world.step(min(period_s, end - world.time))
+        for cam in cams:
+            world.render(cam)
+            renders += 1
+    return time.perf_counter() - t0, renders
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--store", default="corner_store")
+    ap.add_argument("--day-hours", type=float, default=24.0)
+    ap.add_argument("--five-hz-span", type=float, default=20.0, help="sim seconds at 5 Hz cameras")
+    ap.add_argument("--arm-span", type=float, default=120.0, help="sim seconds of continuous arm motion")
+    ap.add_argument("--renders", type=int, default=40)
+    ap.add_argument("--containers-per-day", type=float, default=1000.0)
+    args = ap.parse_args(argv)
+    store = load_store(store_file(args.store))
+    print(f"$ MUJOCO_GL={os.environ['MUJOCO_GL']} {shlex.join([sys.executable, *sys.argv])}")
+    print(
+        f"store {store.name}: {len(store.lanes)} lanes, {len(store.cameras)} cameras "
+        f"({', '.join(f'{c.width}x{c.height}' for c in store.cameras)}); cores: {os.cpu_count()}"
+    )
+
+    world = World(store, seed=1)
+    world.set_demand(DemandGenerator.for_daily_total(store, args.containers_per_day, seed=1))
+    world.render(store.cameras[0].id)  # renderer set-up is not part of the figures
+    span = args.day_hours * 3600.0
+    wall, renders = run_with_cameras(world, span, 60.0)
+    sold, lost = sum(world.sales.values()), sum(world.lost_sales.values())
+    print(
+        f"store day, cameras every 60 s: {span:.0f} sim s in {wall:.1f} wall s = {span / wall:.0f}x real time "
+        f"({renders} renders, {sold} containers sold, {lost} lost sales, {len(world.events)} events)"
+    )
+
+    wall, renders = run_with_cameras(world, args.five_hz_span, 0.2)
+    print(
+        f"cameras at 5 Hz: {args.five_hz_span:.0f} sim s in {wall:.1f} wall s = "
+        f"{args.five_hz_span / wall:.2f}x real time ({renders} renders)"
+    )
+
+    arm = World(store, seed=2)
+    rng = np.random.default_rng(0)
+    lim = {j.name: (j.lower, j.upper) for j in store.robot.joints}
+    t0 = time.perf_counter()
+    end = arm.time + args.arm_span
+    while arm.time < end:
+        goal = {n: float(rng.uniform(*lim[n])) for n in lim}
+        arm.set_trajectory(JointPath.from_points(list(goal), arm.time, [2.0], [list(goal.values())]))
+        arm.step(2.0)
+    wall = time.perf_counter() - t0
+    print(
+        f"arm always moving (no cameras): {args.arm_span:.0f} sim s in {wall:.2f} wall s = "
+        f"{args.arm_span / wall:.0f}x real time"
+    )
+
+    cam = store.cameras[0].id
+    for label, fn in (("RGB", world.render), ("segmentation", world.render_segmentation)):
+        fn(cam, 640, 480)
+        t0 = time.perf_counter()
+        for _ in range(args.renders):
+            world.step(0.2)
+            fn(cam, 640, 480)
+        wall = time.perf_counter() - t0
+        print(f"render {label} 640x480: {args.renders / wall:.1f} fps")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
