@@ -1,0 +1,73 @@
+"""The camera pipeline on simulator renders with the shipped model, and frames that cannot be used."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pytest
+
+from restock.paths import store_file
+from restock.store.description import load_store
+from restock.vision.detector import DEFAULT_MODEL, DetectorError, OnnxDetector
+from restock.vision.lane_filter import FilterConfig
+from restock.vision.pipeline import CameraPipeline, frame_from_bytes, jpeg_b64
+
+
+def test_frame_from_bytes_reads_rgb_and_bgr_and_refuses_bad_buffers() -> None:
+    rgb = np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3)
+    assert np.array_equal(frame_from_bytes(rgb.tobytes(), 5, 4, 15, "rgb8"), rgb)
+    assert np.array_equal(frame_from_bytes(rgb[:, :, ::-1].tobytes(), 5, 4, 15, "bgr8"), rgb)
+    padded = np.zeros((4, 16), np.uint8)  # step with padding at the end of each row
+    padded[:, :15] = rgb.reshape(4, 15)
+    assert np.array_equal(frame_from_bytes(padded.tobytes(), 5, 4, 16, "rgb8"), rgb)
+    with pytest.raises(DetectorError, match="encoding 'mono8'"):
+        frame_from_bytes(rgb.tobytes(), 5, 4, 15, "mono8")
+    with pytest.raises(DetectorError, match="truncated"):
+        frame_from_bytes(rgb.tobytes()[:-1], 5, 4, 15, "rgb8")
+    with pytest.raises(DetectorError, match="not a valid"):
+        frame_from_bytes(rgb.tobytes(), 5, 4, 10, "rgb8")
+
+
+def test_jpeg_crop() -> None:
+    rgb = np.zeros((100, 100, 3), np.uint8)
+    data = base64.b64decode(jpeg_b64(rgb, (10, 10, 30, 30)))
+    assert data[:2] == b"\xff\xd8"
+
+
+@pytest.fixture(scope="module")
+def detector() -> OnnxDetector:
+    if not DEFAULT_MODEL.is_file():
+        pytest.fail(f"the shipped model {DEFAULT_MODEL} is missing (restock train-detector)")
+    return OnnxDetector(DEFAULT_MODEL, conf_threshold=0.3)
+
+
+def test_wrong_size_frame_is_refused(detector: OnnxDetector) -> None:
+    pipe = CameraPipeline(load_store(store_file("corner_store.yaml")), "cam_left", detector)
+    with pytest.raises(DetectorError, match="calibrated for 640x480"):
+        pipe.process(np.zeros((240, 320, 3), np.uint8), 0.0, 0.0)
+    obs = pipe.unknown_observation(1.0, 1.0, stale=True)
+    assert obs.stale and {lane.state for lane in obs.lanes} == {"unknown"}
+
+
+@pytest.mark.parametrize("store_name", ["corner_store.yaml", "station_kiosk.yaml"])
+def test_pipeline_reads_a_render_of_each_store(detector: OnnxDetector, store_name: str) -> None:
+    from restock.sim.world import World
+
+    store = load_store(store_file(store_name))
+    camera_id = store.cameras[0].id
+    pipe = CameraPipeline(store, camera_id, detector, FilterConfig(confirm_frames=2))
+    world = World(store, seed=5)
+    lanes = [lv.id for lv in store.lanes_seen_by(camera_id)]
+    emptied = lanes[len(lanes) // 2]
+    world.set_lane(emptied, [])
+    rgb = world.render(camera_id)
+    for t in (0.2, 0.4):
+        result = pipe.process(rgb, t, t)
+    states = {lane.lane_id: lane.state for lane in result.observation.lanes}
+    assert states[emptied] == "empty"
+    present = [lid for lid in lanes if lid != emptied]
+    assert sum(states[lid] == "present" for lid in present) >= 0.9 * len(present), states
+    assert sum(states[lid] == "empty" for lid in present) == 0, states
+    annotated = pipe.annotate(rgb, result)
+    assert annotated.shape == rgb.shape and not np.array_equal(annotated, rgb)
