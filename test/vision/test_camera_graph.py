@@ -125,3 +125,30 @@ def test_gap_reported_within_bound_hand_is_not_a_gap_unfamiliar_item_raises_one_
     request = mine[0]
     assert request.camera_id == CAMERA and request.bbox is not None
     assert base64.b64decode(request.image_jpeg_b64 or "")[:2] == b"\xff\xd8"  # a JPEG
+
+
+def test_sim_node_and_camera_node_empty_lanes_reported_within_bound(ros_node, ros_graph) -> None:
+    """The real sim node renders an emptied case; the camera node says empty within CONFIRM_FRAMES frames."""
+    store = load_store(store_file("corner_store.yaml"))
+    seen = {lv.id for lv in store.lanes_seen_by(CAMERA)}
+    observations: list[records.ShelfObservation] = []
+
+    def on_obs(msg: String) -> None:
+        obs = records.decode(msg.data, records.ShelfObservation)
+        if obs.camera_id == CAMERA and not obs.stale:
+            observations.append(obs)
+
+    ros_node.create_subscription(String, topics.SHELF_OBSERVATIONS, on_obs, 50)
+    ros_graph(
+        only=["sim", "shelf_camera"],
+        params={
+            "sim": {"initial_fill": 0.0, "customers": "none", "real_time_factor": 1.0, "camera_rate_hz": 2.0},
+            "shelf_camera": {"confirm_frames": CONFIRM_FRAMES},
+        },
+    )
+    spin_until(ros_node, lambda: len(observations) >= CONFIRM_FRAMES + 1, 90.0, "camera observations")
+    first = observations[0]
+    assert {lane.lane_id for lane in first.lanes} == seen
+    decided = observations[CONFIRM_FRAMES - 1]
+    states = {lane.lane_id: lane.state for lane in decided.lanes}
+    assert all(state == "empty" for state in states.values()), states
