@@ -1,49 +1,258 @@
 """The planner node: shelf state and sales history in, ordered restock tasks out.
 
 Inputs: shelf/observations, arm_controller/results, pos/sales (optional), handoff/requests,
-handoff/resolutions. Outputs: planner/tasks, planner/markers, handoff/requests; service planner/get_plan.
+handoff/resolutions. Outputs: planner/tasks, planner/markers; service planner/get_plan
+(std_srvs/Trigger: the message holds the current PlanSnapshot as JSON).
+
+All logic is in restock.planning.core (RestockPlanner); this node converts messages, runs the
+re-plan timer on the ROS clock (sim time under use_sim_time) and reports health. Bad input is
+logged with the reason and dropped; a database failure is reported as an ERROR diagnostic while
+the node keeps serving its last good plan and issues no new task until the database works.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
+from builtin_interfaces.msg import Duration
+from geometry_msgs.msg import Point
+from std_msgs.msg import ColorRGBA
 from std_srvs.srv import Trigger
-from visualization_msgs.msg import MarkerArray
+from visualization_msgs.msg import Marker, MarkerArray
 
 from restock import records, topics
-from restock.nodes.base import STORE_FILE, WARN, RestockNode, run_node
+from restock.nodes.base import ERROR, OK, STORE_FILE, WARN, RestockNode, run_node
+from restock.params import ParamSpec
+from restock.planning.core import CoreConfig, PlannerInputError, RestockPlanner
+from restock.planning.database import PlannerDb, PlannerDbError
+from restock.planning.planner import PlannerConfig
+
+PARAMS = (
+    STORE_FILE,
+    ParamSpec("database_path", str, "var/planner.db", "SQLite file of learned demand, lanes and tasks (created)"),
+    ParamSpec("sales_log", str, "", "Historical sales log (CSV) to learn from at start; empty: none"),
+    ParamSpec(
+        "horizon_s", float, 10800.0, "Planning horizon: expected lost sales are minimised over it (s)", 600.0, 86400.0
+    ),
+    ParamSpec("replan_period_s", float, 5.0, "Re-plan at least this often (s, ROS clock)", 0.2, 600.0),
+    ParamSpec("forecast_step_s", float, 300.0, "Resolution of the demand forecast over the horizon (s)", 60.0, 3600.0),
+    ParamSpec(
+        "handling_s", float, 12.0, "Initial robot seconds per container besides rail travel (then measured)", 1.0, 600.0
+    ),
+    ParamSpec("setup_s", float, 3.0, "Robot seconds to start a task", 0.0, 120.0),
+    ParamSpec("max_outstanding", int, 1, "Tasks handed to the arm at a time", 1, 8),
+    ParamSpec("task_timeout_s", float, 1800.0, "A task with no result after this long is given up (s)", 30.0, 86400.0),
+    ParamSpec("min_benefit", float, 0.02, "Expected lost sales a task must avoid to be planned", 0.0, 10.0),
+    ParamSpec("topup_below", float, 0.5, "With spare robot time, top up lanes below this fill", 0.0, 1.0),
+    ParamSpec("save_period_s", float, 60.0, "Write the learned model and lane estimates this often (s)", 1.0, 3600.0),
+    ParamSpec("refit_period_s", float, 600.0, "Refit the demand model this often (s)", 1.0, 86400.0),
+)
 
 
 class PlannerNode(RestockNode):
     NODE_NAME = "planner"
-    PARAMS = (STORE_FILE,)
+    PARAMS = PARAMS
 
     def __init__(self) -> None:
         super().__init__()
         self.store = self.load_store()
+        p = self.p
+        config = CoreConfig(
+            planner=PlannerConfig(
+                horizon_s=float(p["horizon_s"]),
+                step_s=float(p["forecast_step_s"]),
+                min_benefit=float(p["min_benefit"]),
+                topup_below=float(p["topup_below"]),
+            ),
+            handling_s=float(p["handling_s"]),
+            setup_s=float(p["setup_s"]),
+            max_outstanding=int(p["max_outstanding"]),
+            task_timeout_s=float(p["task_timeout_s"]),
+            refit_period_s=float(p["refit_period_s"]),
+            save_period_s=float(p["save_period_s"]),
+        )
+        self.db_error: str | None = None
+        db = self._open_db(str(p["database_path"]))
+        self.core = RestockPlanner(self.store, None, config)
+        if db is not None:
+            try:
+                self.core = RestockPlanner(self.store, db, config)
+            except PlannerDbError as err:
+                self._db_failed(err)
+        if p["sales_log"]:
+            try:
+                n = self.core.import_sales_log(str(p["sales_log"]))
+                self.get_logger().info(f"learned from {n} sales in {p['sales_log']}")
+            except ValueError as err:
+                self.get_logger().error(f"sales log not imported: {err}")
+        restored = len(self.core.outstanding)
+        if restored:
+            self.get_logger().info(f"restored {restored} pending task(s) from the database")
         self.publish_task = self.create_record_publisher(topics.RESTOCK_TASKS)
-        self.publish_handoff = self.create_record_publisher(topics.HANDOFF_REQUESTS)
         self.marker_pub = self.create_publisher(MarkerArray, topics.PLAN_MARKERS, 2)
         self.create_record_subscription(records.ShelfObservation, topics.SHELF_OBSERVATIONS, self.on_observation)
         self.create_record_subscription(records.TaskResult, topics.TASK_RESULTS, self.on_result)
         self.create_record_subscription(records.SaleEvent, topics.SALES, self.on_sale)
-        self.create_record_subscription(records.HandoffRequest, topics.HANDOFF_REQUESTS, lambda _r: None)
-        self.create_record_subscription(records.HandoffResolution, topics.HANDOFF_RESOLUTIONS, lambda _r: None)
+        self.create_record_subscription(records.HandoffRequest, topics.HANDOFF_REQUESTS, self.on_handoff_request)
+        self.create_record_subscription(records.HandoffResolution, topics.HANDOFF_RESOLUTIONS, self.on_resolution)
         self.create_service(Trigger, topics.PLAN_SERVICE, self.on_get_plan)
-        self.set_health(WARN, "not implemented yet: no demand model, no tasks (issue: sales patterns and planner)")
+        self.create_timer(float(p["replan_period_s"]), self.tick)
+        self._dirty = False
+        self._update_health("waiting for the clock")
+
+    # --- database -------------------------------------------------------------------------
+
+    def _open_db(self, path: str) -> PlannerDb | None:
+        if not path:
+            self._db_failed(PlannerDbError("database_path is empty: nothing is persisted"))
+            return None
+        try:
+            return PlannerDb(Path(path).expanduser())
+        except PlannerDbError as err:
+            self._db_failed(err)
+            return None
+
+    def _db_failed(self, err: Exception) -> None:
+        if str(err) != self.db_error:
+            self.get_logger().error(f"planner database: {err}")
+        self.db_error = str(err)
+
+    def _update_health(self, message: str | None = None) -> None:
+        core = self.core
+        values = {
+            "outstanding": len(core.outstanding),
+            "planned": len(core.plan),
+            "waiting_for_operator": len(core.handoff_lanes),
+            "handling_s": f"{core.timing.handling_s:.1f}",
+        }
+        if self.db_error is not None:
+            self.set_health(ERROR, f"database unusable, serving the last plan, no new tasks: {self.db_error}", **values)
+        elif message is not None:
+            self.set_health(WARN, message, **values)
+        else:
+            self.set_health(OK, f"{len(core.outstanding)} task(s) out, {len(core.plan)} planned", **values)
+
+    # --- inputs ---------------------------------------------------------------------------
+
+    def _apply(self, what: str, fn: Callable[..., None], *args: object) -> None:
+        try:
+            fn(*args, self.now_s())
+            self._dirty = True
+        except PlannerInputError as err:
+            self.records_dropped += 1
+            self.get_logger().warning(f"dropped {what}: {err}")
+        except PlannerDbError as err:
+            # The input was applied in memory and its write is queued: nothing lost.
+            self._db_failed(err)
+            self._update_health()
 
     def on_observation(self, obs: records.ShelfObservation) -> None:
-        pass
+        try:
+            for warning in self.core.on_observation(obs, self.now_s()):
+                self.get_logger().warning(warning, throttle_duration_sec=10.0)
+            self._dirty = True
+        except PlannerInputError as err:
+            self.records_dropped += 1
+            self.get_logger().warning(f"dropped observation: {err}")
 
     def on_result(self, result: records.TaskResult) -> None:
-        pass
+        self._apply(f"task result {result.task_id}", self.core.on_result, result)
+        self.tick()  # the arm is free: hand it the next task now
 
     def on_sale(self, sale: records.SaleEvent) -> None:
-        pass
+        self._apply("sale", self.core.on_sale, sale)
+
+    def on_handoff_request(self, req: records.HandoffRequest) -> None:
+        self._apply(f"handoff request {req.request_id}", self.core.on_handoff_request, req)
+
+    def on_resolution(self, res: records.HandoffResolution) -> None:
+        self._apply(f"handoff resolution {res.request_id}", self.core.on_handoff_resolution, res)
+
+    # --- planning -------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        now = self.now_s()
+        if now <= 0:
+            self._update_health("waiting for the clock (use_sim_time and no /clock yet?)")
+            return
+        if self.db_error is not None and self.core.db is not None:
+            self.db_error = None  # try again: a lock may have gone
+        try:
+            tasks = self.core.step(now)
+        except PlannerInputError as err:
+            self.get_logger().error(f"re-plan skipped: {err}")
+            return
+        except PlannerDbError as err:
+            self._db_failed(err)
+            self._update_health()
+            self.publish_markers()
+            return
+        for task in tasks:
+            self.publish_task(task)
+            self.get_logger().info(f"task {task.task_id}: {task.quantity} x {task.sku} to {task.lane_id}")
+        self._update_health()
+        self.publish_markers()
 
     def on_get_plan(self, _req: Trigger.Request, resp: Trigger.Response) -> Trigger.Response:
-        resp.success = False
-        resp.message = "the planner is not implemented yet"
+        snapshot = self.core.snapshot(max(self.now_s(), 0.0))
+        resp.success = self.db_error is None
+        resp.message = records.encode(snapshot)
         return resp
+
+    def publish_markers(self) -> None:
+        snapshot = self.core.snapshot(max(self.now_s(), 0.0))
+        msg = MarkerArray()
+        clear = Marker(action=Marker.DELETEALL)
+        clear.header.frame_id = "store"
+        msg.markers.append(clear)
+        outstanding = {o.task.task_id for o in self.core.outstanding.values()}
+        for k, task in enumerate(snapshot.tasks):
+            lv = self.store.lane_by_id[task.lane_id]
+            x, y, z = lv.loading_point()
+            m = Marker(ns="restock_plan", id=k, type=Marker.CYLINDER, action=Marker.ADD)
+            m.header.frame_id = "store"
+            m.pose.position = Point(x=x, y=y, z=z)
+            m.pose.orientation.w = 1.0
+            size = 0.02 + 0.01 * task.quantity
+            m.scale.x = m.scale.y = size
+            m.scale.z = 0.02
+            m.color = (
+                ColorRGBA(r=1.0, g=0.5, b=0.0, a=0.9)
+                if task.task_id in outstanding
+                else ColorRGBA(r=0.1, g=0.6, b=1.0, a=0.6)
+            )
+            m.lifetime = Duration(sec=0)
+            msg.markers.append(m)
+            label = Marker(ns="restock_plan_order", id=k, type=Marker.TEXT_VIEW_FACING, action=Marker.ADD)
+            label.header.frame_id = "store"
+            label.pose.position = Point(x=x, y=y, z=z + 0.08)
+            label.pose.orientation.w = 1.0
+            label.scale.z = 0.04
+            label.color = ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0)
+            label.text = f"{k + 1}: {task.quantity}"
+            msg.markers.append(label)
+        for lane_id in snapshot.waiting_for_operator:
+            lv = self.store.lane_by_id.get(lane_id)
+            if lv is None:
+                continue
+            x, y, z = lv.front_point()
+            m = Marker(ns="restock_waiting", id=len(msg.markers), type=Marker.SPHERE, action=Marker.ADD)
+            m.header.frame_id = "store"
+            m.pose.position = Point(x=x, y=y, z=z + 0.12)
+            m.pose.orientation.w = 1.0
+            m.scale.x = m.scale.y = m.scale.z = 0.05
+            m.color = ColorRGBA(r=1.0, g=0.0, b=0.0, a=0.9)
+            msg.markers.append(m)
+        self.marker_pub.publish(msg)
+
+    def on_shutdown(self) -> None:
+        if self.core.db is None:
+            return
+        try:
+            self.core.save(max(self.now_s(), self.core.last_step_t or 0.0))
+        except PlannerDbError as err:
+            self.get_logger().error(f"could not save at shutdown: {err}")
 
 
 def main() -> None:

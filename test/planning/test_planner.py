@@ -1,0 +1,94 @@
+"""The lost-sales planner: value of containers, filling ahead of a rush, blocked lanes, order, limits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import poisson
+
+from restock.paths import store_file
+from restock.planning.planner import LaneTable, Planner, PlannerConfig, expected_lost_table
+from restock.planning.timing import RobotTiming, rail_travel_s
+from restock.store.description import load_store
+
+STORE = load_store(store_file("corner_store.yaml"))
+MONDAY = 1_784_505_600.0
+
+
+def flat_rates(table: LaneTable, per_hour: float):
+    return lambda t: np.full((len(table.skus), np.size(t)), per_hour)
+
+
+def test_expected_lost_table_matches_the_definition() -> None:
+    mu = np.array([0.5, 3.0, 12.0])
+    table = expected_lost_table(mu, 20)
+    k = np.arange(200)
+    for p, m in enumerate(mu):
+        for s in (0, 1, 5, 20):
+            brute = float(np.sum(np.maximum(k - s, 0) * poisson.pmf(k, m)))
+            assert table[p, s] == pytest.approx(brute, abs=1e-9)
+
+
+def test_rail_travel_is_trapezoidal() -> None:
+    assert rail_travel_s(0.0, 1.2, 3.0) == 0.0
+    assert rail_travel_s(2.4, 1.2, 3.0) == pytest.approx(2.4 / 1.2 + 1.2 / 3.0)
+    assert rail_travel_s(0.1, 1.2, 3.0) == pytest.approx(2 * np.sqrt(0.1 / 3.0))
+
+
+def test_nothing_to_do_when_full_and_quiet() -> None:
+    table = LaneTable.from_store(STORE)
+    planner = Planner(table, RobotTiming.for_store(STORE))
+    plan = planner.plan(MONDAY + 2 * 3600, table.capacity.astype(float), flat_rates(table, 0.1), np.full(8, 40))
+    assert plan == []
+
+
+def test_fills_ahead_of_a_rush_that_a_short_horizon_does_not_see() -> None:
+    table = LaneTable.from_store(STORE)
+    coffee = table.skus.index("coffee_can")
+
+    def rush_at_nine(t: np.ndarray) -> np.ndarray:
+        rates = np.full((len(table.skus), np.size(t)), 0.2)
+        hour = (np.asarray(t) % 86400) / 3600
+        rates[coffee] = np.where((hour >= 9) & (hour < 10), 40.0, 0.2)
+        return rates
+
+    count = table.capacity * 0.5  # half full everywhere
+    now = MONDAY + 7 * 3600  # 07:00, the rush at 09:00
+    long = Planner(table, RobotTiming.for_store(STORE), PlannerConfig(horizon_s=3 * 3600, topup_below=0.0))
+    short = Planner(table, RobotTiming.for_store(STORE), PlannerConfig(horizon_s=1 * 3600, topup_below=0.0))
+    plan = long.plan(now, count, rush_at_nine, np.full(8, 40))
+    assert plan and {t.sku for t in plan} == {"coffee_can"}
+    assert sum(t.quantity for t in plan) == int(np.sum(table.capacity[table.pool == coffee] * 0.5))
+    assert short.plan(now, count, rush_at_nine, np.full(8, 40)) == []
+
+
+def test_blocked_lanes_stock_and_pending_are_respected() -> None:
+    table = LaneTable.from_store(STORE)
+    planner = Planner(table, RobotTiming.for_store(STORE), PlannerConfig(topup_below=0.0))
+    count = np.zeros(len(table))
+    blocked = np.zeros(len(table), dtype=bool)
+    blocked[table.index["r1_l01"]] = True
+    stock = np.full(8, 40)
+    stock[table.skus.index("water_500")] = 3
+    plan = planner.plan(MONDAY + 8 * 3600, count, flat_rates(table, 20.0), stock, blocked=blocked)
+    lanes = [t.lane_id for t in plan]
+    assert "r1_l01" not in lanes
+    assert len(lanes) == len(set(lanes))  # one task per lane
+    assert sum(t.quantity for t in plan if t.sku == "water_500") <= 3
+    for t in plan:
+        assert 1 <= t.quantity <= table.capacity[t.lane_index]
+
+
+def test_robot_time_limits_the_plan_and_order_follows_run_out() -> None:
+    table = LaneTable.from_store(STORE)
+    timing = RobotTiming.for_store(STORE, handling_s=60.0)
+    planner = Planner(table, timing, PlannerConfig(horizon_s=3600.0, topup_below=0.0))
+    count = np.zeros(len(table))
+    plan = planner.plan(MONDAY + 8 * 3600, count, flat_rates(table, 30.0), np.full(8, 40))
+    assert sum(t.duration_s for t in plan) <= 3600.0 + 1e-6
+    dues = [t.due for t in plan]
+    windows = [np.floor((d - (MONDAY + 8 * 3600)) / planner.config.order_window_s) for d in dues]
+    assert windows == sorted(windows)
+    # Committed robot time (tasks already out) leaves less for new ones.
+    busy = planner.plan(MONDAY + 8 * 3600, count, flat_rates(table, 30.0), np.full(8, 40), robot_free_in_s=3000.0)
+    assert sum(t.duration_s for t in busy) <= 600.0 + 1e-6
