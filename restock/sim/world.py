@@ -212,6 +212,7 @@ class World:
         # Pools.
         self._free: dict[str, list[int]] = {sku: [self._body(n) for n in names] for sku, names in layout.items.items()}
         self._free_unfamiliar = [self._body(n) for n in layout.unfamiliar]
+        self._unfamiliar_bodies = np.array(self._free_unfamiliar)
         self._free_obstruction = [self._body(n) for n in layout.obstructions]
         self._free_hands = [self._body(n) for n in layout.hands]
         self._body_geoms: dict[int, list[int]] = {}
@@ -1047,7 +1048,8 @@ class World:
         for k, v in self._saved_appearance.items():
             if k == "geom_rgba":
                 # Unfamiliar items are recoloured on each placement: keep their current colours.
-                m.geom_rgba[:, :3] = v[:, :3]
+                keep = np.isin(m.geom_bodyid, self._unfamiliar_bodies)
+                m.geom_rgba[~keep, :3] = v[~keep, :3]
             else:
                 getattr(m, k)[:] = v
         m.vis.headlight.ambient[:], m.vis.headlight.diffuse[:] = self._saved_headlight

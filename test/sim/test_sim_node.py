@@ -124,3 +124,59 @@ def test_pick_from_stock_into_a_lane_counts_and_shows(ros_graph, ros_node) -> No
     patch = (slice(max(int(v) - 15, 0), int(v) + 15), slice(max(int(u) - 10, 0), int(u) + 10))
     assert np.abs(after[patch].astype(int) - before[patch].astype(int)).mean() > 20, "the new container is not seen"
     assert "Traceback" not in graph.log("sim")
+
+
+def test_sales_log_replay_counts_sales_and_lost_sales(ros_graph, ros_node, tmp_path: Path) -> None:
+    from restock.demand.generator import Sale
+    from restock.demand.saleslog import write_sales_log
+    from restock.sim.world import DEFAULT_START, parse_time
+
+    store = load_store(SOURCE_ROOT / "config" / "stores" / STORE)
+    sku = "sparkling_water_500"
+    stocked = sum(round(lv.lane.capacity * 0.1) for lv in store.lanes if lv.lane.sku == sku)
+    log = tmp_path / "sales.csv"
+    t0 = parse_time(DEFAULT_START)
+    write_sales_log(log, [Sale(t0 + 5, sku, stocked), Sale(t0 + 8, sku, 2), Sale(t0 + 9, "milk_tea_can", 1)])
+    ros_graph(
+        only=["sim"],
+        store=STORE,
+        params={
+            "sim": {
+                "customers": "sales_log",
+                "sales_log": str(log),
+                "initial_fill": 0.1,
+                "real_time_factor": 0.0,  # as fast as it goes
+                "camera_rate_hz": 0.1,
+            }
+        },
+    )
+    truth = wait_for_record(ros_node, SimGroundTruth, topics.SIM_GROUND_TRUTH, lambda r: r.stamp > t0 + 10, timeout=60)
+    assert truth.sales[sku] == stocked and truth.lost_sales[sku] == 2
+    assert truth.sales["milk_tea_can"] == 1
+    assert all(t.count == 0 for lid, t in truth.lanes.items() if store.lane_by_id[lid].lane.sku == sku)
+
+
+def test_demand_model_customers_buy_and_lose_sales(ros_graph, ros_node) -> None:
+    ros_graph(
+        only=["sim"],
+        store=STORE,
+        params={
+            "sim": {
+                "customers": "demand",
+                "containers_per_day": 5000.0,
+                "initial_fill": 0.2,
+                "real_time_factor": 0.0,
+                "camera_rate_hz": 0.01,
+            }
+        },
+    )
+    truth = wait_for_record(
+        ros_node,
+        SimGroundTruth,
+        topics.SIM_GROUND_TRUTH,
+        lambda r: sum(r.sales.values()) > 10 and sum(r.lost_sales.values()) > 0,
+        timeout=90,
+    )
+    assert sum(t.count for t in truth.lanes.values()) < sum(
+        lv.lane.capacity for lv in load_store(SOURCE_ROOT / "config" / "stores" / STORE).lanes
+    )
