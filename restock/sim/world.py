@@ -79,6 +79,7 @@ Rendering uses MUJOCO_GL=egl (set here if unset), shadows and reflections off.
 
 from __future__ import annotations
 
+import heapq
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -546,8 +547,7 @@ class World:
     def schedule(self, t: float, action: Callable[[], None]) -> None:
         """Run ``action`` when sim time reaches t (epoch s)."""
         self._seq += 1
-        self._scheduled.append((float(t), self._seq, action))
-        self._scheduled.sort(key=lambda e: (e[0], e[1]))
+        heapq.heappush(self._scheduled, (float(t), self._seq, action))
 
     def put_unfamiliar(self, lane_id: str, slot: int | None = None) -> int:
         """Put an item the store does not sell into a lane's column (None: at the back); returns its id."""
@@ -883,7 +883,7 @@ class World:
                 self._next_refill = self._refill_after(self._next_refill + 1e-6)
                 self.refill_stock()
             elif self._scheduled and self._scheduled[0][0] <= self.time:
-                _, _, action = self._scheduled.pop(0)
+                _, _, action = heapq.heappop(self._scheduled)
                 action()
             elif self._sales_queue and self._sales_queue[-1].t <= self.time:
                 sale = self._sales_queue.pop()
