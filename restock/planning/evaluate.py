@@ -196,9 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", default="corner_store.yaml", help="store description (name or path)")
     parser.add_argument("--days", type=int, default=7, help="days evaluated (default 7)")
     parser.add_argument("--history-days", type=int, default=21, help="days of history the learned model starts from")
-    parser.add_argument("--containers-per-day", type=float, default=700.0, help="average demand of the generator")
+    parser.add_argument("--containers-per-day", type=float, default=750.0, help="average demand of the generator")
     parser.add_argument(
-        "--handling-s", type=float, default=55.0, help="robot seconds per container besides rail travel"
+        "--handling-s", type=float, default=60.0, help="robot seconds per container besides rail travel"
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--start", type=float, default=DEFAULT_START, help="first evaluated day, epoch seconds")

@@ -1,0 +1,144 @@
+"""The planner core: tasks from observations, results, bad input, and a restart from SQLite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from restock import records
+from restock.paths import store_file
+from restock.planning.core import CoreConfig, PlannerInputError, RestockPlanner
+from restock.planning.database import PlannerDb, PlannerDbError
+from restock.store.description import load_store
+
+STORE = load_store(store_file("corner_store.yaml"))
+KIOSK = load_store(store_file("station_kiosk.yaml"))
+T0 = 1_784_505_600.0 + 7 * 3600  # a Monday, 07:00
+
+
+def empty(store, lanes: list[str], t: float) -> records.ShelfObservation:
+    return records.ShelfObservation(
+        stamp=t,
+        camera_id=store.cameras[0].id,
+        frame_stamp=t,
+        lanes=[records.LaneObservation(lane_id=lane, state="empty") for lane in lanes],
+    )
+
+
+def result(t: records.RestockTask, placed: int, start: float, end: float, outcome: str = "done") -> records.TaskResult:
+    return records.TaskResult(
+        task_id=t.task_id, lane_id=t.lane_id, outcome=outcome, placed=placed, started=start, finished=end
+    )
+
+
+@pytest.mark.parametrize("store", [STORE, KIOSK], ids=["corner", "kiosk"])
+def test_empty_lanes_get_tasks_one_at_a_time(tmp_path: Path, store) -> None:
+    core = RestockPlanner(store, PlannerDb(tmp_path / "p.db"), CoreConfig(max_outstanding=1))
+    assert core.step(T0) == []  # full shelves at 07:00: nothing urgent
+    lanes = [lv.id for lv in store.lanes[:3]]
+    core.on_observation(empty(store, lanes, T0 + 1), T0 + 1)
+    issued = core.step(T0 + 2)
+    assert len(issued) == 1 and issued[0].lane_id in lanes
+    assert issued[0].quantity == store.lane_by_id[issued[0].lane_id].lane.capacity
+    assert core.step(T0 + 3) == []  # one outstanding at a time
+    core.on_result(result(issued[0], issued[0].quantity, T0 + 3, T0 + 100), T0 + 101)
+    nxt = core.step(T0 + 102)
+    assert len(nxt) == 1 and nxt[0].task_id != issued[0].task_id and nxt[0].lane_id != issued[0].lane_id
+    snapshot = core.snapshot(T0 + 102)
+    assert snapshot.tasks[0].task_id == nxt[0].task_id
+    assert records.decode(records.encode(snapshot), records.PlanSnapshot) == snapshot
+
+
+def test_bad_input_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    core = RestockPlanner(STORE, PlannerDb(tmp_path / "p.db"))
+    core.step(T0)
+    before = core.estimator.mean.copy()
+    sale = records.SaleEvent(stamp=T0, sku="cola_500", quantity=1)
+    with pytest.raises(PlannerInputError, match="unknown SKU 'beer'"):
+        core.on_sale(sale.model_copy(update={"sku": "beer"}), T0)
+    with pytest.raises(PlannerInputError, match="in the future"):
+        core.on_sale(sale.model_copy(update={"stamp": T0 + 3600}), T0)
+    core.on_sale(sale, T0)
+    with pytest.raises(PlannerInputError, match="out of order"):
+        core.on_sale(sale.model_copy(update={"stamp": T0 - 600}), T0)
+    with pytest.raises(PlannerInputError, match="unknown lane"):
+        core.on_sale(sale.model_copy(update={"lane_id": "r9_l99"}), T0)
+    with pytest.raises(PlannerInputError, match="unknown or already closed task"):
+        core.on_result(
+            records.TaskResult(task_id="task-9", lane_id="r1_l01", outcome="done", placed=1, started=T0, finished=T0),
+            T0,
+        )
+    assert core.on_observation(empty(STORE, ["r1_l01", "nope_l1"], T0), T0) == [
+        "unknown lane 'nope_l1' from camera cam_left"
+    ]
+    # Only the accepted sale (one cola container) and the empty front changed the estimates.
+    assert core.estimator.mean[0] == 0.0
+    drop = float(np.sum(before) - np.sum(core.estimator.mean))
+    assert drop == pytest.approx(before[0]) or drop == pytest.approx(before[0] + 1)
+
+
+def test_lanes_waiting_for_an_operator_are_left_alone(tmp_path: Path) -> None:
+    core = RestockPlanner(STORE, PlannerDb(tmp_path / "p.db"))
+    core.step(T0)
+    req = records.HandoffRequest(
+        request_id="h-1", source="shelf_camera", kind="obstruction", stamp=T0, lane_id="r1_l01"
+    )
+    core.on_handoff_request(req, T0)
+    core.on_observation(empty(STORE, ["r1_l01"], T0 + 1), T0 + 1)
+    assert core.step(T0 + 2) == []
+    assert core.snapshot(T0 + 2).waiting_for_operator == ["r1_l01"]
+    core.on_handoff_resolution(
+        records.HandoffResolution(request_id="h-1", operator="op", action="cleared", stamp=T0 + 3), T0 + 3
+    )
+    issued = core.step(T0 + 4)
+    assert [t.lane_id for t in issued] == ["r1_l01"]
+
+
+def test_restart_restores_model_and_pending_tasks_and_never_reuses_ids(tmp_path: Path) -> None:
+    path = tmp_path / "p.db"
+    core = RestockPlanner(STORE, PlannerDb(path), CoreConfig(save_period_s=1.0))
+    core.step(T0)
+    for k in range(40):
+        core.on_sale(records.SaleEvent(stamp=T0 + 10 + k, sku="coffee_can", quantity=1), T0 + 60)
+    core.on_observation(empty(STORE, ["r1_l01", "r1_l02"], T0 + 60), T0 + 60)
+    first = core.step(T0 + 61)
+    assert len(first) == 1
+    core.model.fit()
+    rate_before = core.model.rate("coffee_can", T0 + 1800)
+    assert rate_before > 10  # forty coffees in a minute moved it
+    core.db.conn.close()  # killed: no clean shutdown, no final save
+
+    again = RestockPlanner(STORE, PlannerDb(path), CoreConfig())
+    assert list(again.outstanding) == [first[0].task_id]  # the pending task is back
+    assert again.model.rate("coffee_can", T0 + 1800) == pytest.approx(rate_before, rel=1e-6)
+    assert again.step(T0 + 70) == []  # still out: not issued again
+    again.on_result(result(first[0], first[0].quantity, T0 + 61, T0 + 200), T0 + 201)
+    second = again.step(T0 + 202)
+    assert second and second[0].task_id not in {first[0].task_id}
+    assert again.db.task_ids() == [first[0].task_id, second[0].task_id]
+
+
+def test_locked_database_keeps_the_plan_and_loses_nothing(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "p.db"
+    core = RestockPlanner(STORE, PlannerDb(path, timeout_s=0.05))
+    core.step(T0)
+    core.on_observation(empty(STORE, ["r1_l01", "r1_l02"], T0 + 1), T0 + 1)
+    first = core.step(T0 + 2)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    with pytest.raises(PlannerDbError, match="locked"):
+        core.on_result(result(first[0], first[0].quantity, T0 + 2, T0 + 50), T0 + 51)
+    assert core.outstanding == {}  # applied in memory, its write queued
+    with pytest.raises(PlannerDbError):
+        core.step(T0 + 52)  # no new task while the database cannot record its id
+    assert core.plan  # the last good plan is still there
+    other.execute("ROLLBACK")
+    issued = core.step(T0 + 53)
+    assert issued
+    assert PlannerDb(path).open_tasks()[0].task.task_id == issued[0].task_id  # the queued close was written
+    statuses = dict(core.db.conn.execute("SELECT task_id, status FROM tasks"))
+    assert statuses[first[0].task_id] == "done"
