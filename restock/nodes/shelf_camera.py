@@ -88,6 +88,7 @@ class ShelfCameraNode(RestockNode):
         self.latency_ms = 0.0
         self.last_frame_steady: float | None = None
         self.stale = False
+        self.last_stale_publish = 0.0
         self.create_subscription(Image, topics.camera_image(self.camera.id), self.on_image, IMAGE_QOS)
         self.create_subscription(CameraInfo, topics.camera_info(self.camera.id), self.on_camera_info, 2)
         self.create_timer(0.25, self.check_stale, clock=Clock(clock_type=ClockType.STEADY_TIME))
@@ -151,9 +152,13 @@ class ShelfCameraNode(RestockNode):
         since = self.last_frame_steady if self.last_frame_steady is not None else self.started_steady
         if time.monotonic() - since <= timeout:
             return
+        now = time.monotonic()
         if not self.stale:
             self.get_logger().warning(f"camera {self.camera.id}: no frame for {timeout} s; its lanes are unknown")
+        elif now - self.last_stale_publish < 1.0:
+            return  # while stale, say so once a second
         self.stale = True
+        self.last_stale_publish = now
         self.publish_observation(self.pipeline.unknown_observation(self.now_s(), self.now_s(), stale=True))
         self.report()
 
