@@ -111,17 +111,24 @@ class ShelfCameraNode(RestockNode):
         if self.stale:
             self.stale = False
             self.get_logger().info(f"camera {self.camera.id} is sending frames again")
-        if self.pipeline.detector is None:
-            self.publish_observation(self.pipeline.unknown_observation(self.now_s(), frame_stamp, stale=False))
-            self.report()
-            return
         try:
             rgb = frame_from_bytes(msg.data, msg.width, msg.height, msg.step, msg.encoding)
+            if self.pipeline.detector is None:
+                self.pipeline.check_size(rgb)
+                self.publish_observation(self.pipeline.unknown_observation(self.now_s(), frame_stamp, stale=False))
+                self.report()
+                return
             result = self.pipeline.process(rgb, frame_stamp, self.now_s())
         except DetectorError as err:
             self.bad_frames += 1
             self.last_error = str(err)
             self.get_logger().warning(f"dropped a frame from {self.camera.id}: {err}", throttle_duration_sec=5.0)
+            self.report()
+            return
+        except Exception as err:  # the model failing at run time must not take the node down
+            self.bad_frames += 1
+            self.last_error = f"detector failed: {type(err).__name__}: {err}"
+            self.get_logger().error(self.last_error, throttle_duration_sec=5.0)
             self.report()
             return
         self.frames += 1

@@ -152,3 +152,56 @@ def test_sim_node_and_camera_node_empty_lanes_reported_within_bound(ros_node, ro
     decided = observations[CONFIRM_FRAMES - 1]
     states = {lane.lane_id: lane.state for lane in decided.lanes}
     assert all(state == "empty" for state in states.values()), states
+
+
+def test_bad_frames_and_a_missing_model_never_crash_the_node(ros_node, ros_graph, tmp_path) -> None:
+    """No model: ERROR diagnostic, lanes unknown; bad frames are dropped; a stale camera is reported."""
+    import numpy as np
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+
+    from restock.testing.graph import wait_for_message, wait_for_record
+
+    graph = ros_graph(
+        only=["shelf_camera"],
+        params={"shelf_camera": {"model_path": str(tmp_path / "missing.onnx"), "stale_timeout_s": 1.0}},
+    )
+    diag = wait_for_message(
+        ros_node,
+        DiagnosticArray,
+        topics.DIAGNOSTICS,
+        lambda m: any("shelf_camera_cam_left" in s.name and s.level == DiagnosticStatus.ERROR for s in m.status),
+        timeout=30.0,
+    )
+    status = next(s for s in diag.status if "shelf_camera_cam_left" in s.name)
+    assert "missing.onnx" in status.message and "does not exist" in status.message
+    stale = wait_for_record(
+        ros_node, records.ShelfObservation, topics.SHELF_OBSERVATIONS, lambda o: o.camera_id == CAMERA, timeout=30.0
+    )
+    assert stale.stale and {lane.state for lane in stale.lanes} == {"unknown"}
+
+    pub = ros_node.create_publisher(Image, topics.camera_image(CAMERA), 2)
+    bad = _image(np.zeros((480, 640, 3), np.uint8), 5.0)
+    bad.encoding = "mono16"
+    truncated = _image(np.zeros((480, 640, 3), np.uint8), 5.2)
+    truncated.data = bytes(truncated.data)[:1000]
+    good = _image(np.zeros((480, 640, 3), np.uint8), 5.4)
+
+    def frame_answered(o: records.ShelfObservation) -> bool:
+        return o.camera_id == CAMERA and not o.stale and abs(o.frame_stamp - 5.4) < 1e-6
+
+    got: list[records.ShelfObservation] = []
+    for _ in range(20):
+        pub.publish(bad)
+        pub.publish(truncated)
+        pub.publish(good)
+        try:
+            got.append(
+                wait_for_record(ros_node, records.ShelfObservation, topics.SHELF_OBSERVATIONS, frame_answered, 2.0)
+            )
+            break
+        except TimeoutError:
+            continue
+    assert got, "the node never answered a good frame"
+    assert {lane.state for lane in got[0].lanes} == {"unknown"}  # no model: never empty
+    assert graph.pids()  # the node processes are still up
+    assert "Traceback" not in graph.log("shelf_camera_cam_left")
