@@ -43,6 +43,7 @@ from restock.teleop.tls import is_loopback
 from restock.vision.classes import FOREIGN_ITEM_LABEL
 
 WEB_ROOT = Path(__file__).resolve().parent / "web"
+FRAMES_IN_FLIGHT = 3
 log = logging.getLogger("restock.teleop")
 
 
@@ -87,6 +88,8 @@ class _Client:
     watching: str | None = None
     frame: bytes | None = None
     frame_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    frames_in_flight: int = 0  # sent, not yet reported drawn (frame_shown)
+    frame_acked: asyncio.Event = field(default_factory=asyncio.Event)
     dropped_in_a_row: int = 0
     dropped: int = 0
     bad: int = 0
@@ -140,7 +143,7 @@ class TeleopServer:
         self.clients: dict[str, _Client] = {}
         self._ids = itertools.count(1)
         self._watched: frozenset[str] = frozenset()  # read from the ROS thread without the loop
-        self._last_encode: dict[str, float] = {}
+        self._frame_budget: dict[str, P.RateLimit] = {}
         self.robot_state: dict = {}
         self.arm_pose: tuple[tuple[float, float, float], float] | None = None  # grasp centre and yaw, from joint_states
         self.estop_engaged = False
@@ -227,10 +230,10 @@ class TeleopServer:
         """Encode and fan out a frame if someone watches this camera (at most stream_fps); True if sent."""
         if camera_id not in self._watched or self.loop is None:
             return False
-        now = time.monotonic()
-        if now - self._last_encode.get(camera_id, -1.0) < 0.9 / self.config.stream_fps:
-            return False
-        self._last_encode[camera_id] = now
+        if not self._frame_budget.setdefault(camera_id, P.RateLimit(self.config.stream_fps, 2.0)).allow(
+            time.monotonic()
+        ):
+            return False  # a camera faster than stream_fps is thinned; a jittery one at the rate is not
         jpeg = encode_jpeg(pixels, self.config.jpeg_quality)
         data = P.pack_frame(self.camera_ids.index(camera_id), capture_stamp, time.time(), jpeg)
         self.loop.call_soon_threadsafe(self._fan_out, camera_id, data)
@@ -571,6 +574,8 @@ class TeleopServer:
             self._update_watched()
         elif isinstance(msg, P.FrameShown):
             self.frame_latency.append((msg.capture, msg.shown, time.time()))
+            client.frames_in_flight = max(0, client.frames_in_flight - 1)
+            client.frame_acked.set()
         elif isinstance(msg, P.Logout):
             await self._end_session(client.session, "logout", client.peer)
             return False
@@ -692,12 +697,21 @@ class TeleopServer:
         self._broadcast_state()
 
     async def _send_frames(self, client: _Client) -> None:
+        """Newest frame only, and at most FRAMES_IN_FLIGHT not yet drawn: a browser that decodes
+        slower than the camera skips frames instead of queueing them (latency stays bounded)."""
         with contextlib.suppress(asyncio.CancelledError, ConnectionResetError):
             while not client.ws.closed:
                 await client.frame_ready.wait()
                 client.frame_ready.clear()
+                while client.frames_in_flight >= FRAMES_IN_FLIGHT:
+                    client.frame_acked.clear()
+                    try:
+                        await asyncio.wait_for(client.frame_acked.wait(), 0.5)
+                    except asyncio.TimeoutError:
+                        client.frames_in_flight = 0  # acks lost or a client that sends none: carry on
                 data, client.frame = client.frame, None
                 if data is not None:
+                    client.frames_in_flight += 1
                     await client.ws.send_bytes(data)
 
     async def _disconnect(self, client: _Client) -> None:

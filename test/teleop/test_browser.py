@@ -112,7 +112,7 @@ def test_quest3_operator_claims_drives_labels_and_hands_back(ros_graph, ros_node
             )
             expect(page.locator("#enter-vr")).to_be_enabled()
             page.click("#enter-vr")
-            page.wait_for_function("window.restockApp.inXR === true", timeout=10_000)
+            wait(lambda: page.evaluate("window.restockApp.inXR === true"), 10, "the immersive session")
 
             # Grip held, move the right controller up by 10 cm and right by 5 cm, in small steps.
             page.evaluate(

@@ -13,6 +13,7 @@ export const app = {
   state: null,
   frame: null, // newest ImageBitmap
   framesShown: 0,
+  frameLog: [], // [capture, shown] epoch seconds of the last frames drawn (bench/teleop_latency.py reads it)
   holding: false, // this tab holds the robot's lease
   desk: { pos: [0, 1.2, -0.4], yaw: 0, keys: new Set() },
   send(msg) {
@@ -113,7 +114,10 @@ async function onFrame(buffer) {
     fpsCount = 0;
     fpsSince = now;
   }
-  app.send({ type: "frame_shown", capture, shown: (performance.timeOrigin + now) / 1000 });
+  const shown = (performance.timeOrigin + now) / 1000;
+  app.frameLog.push([capture, shown]);
+  if (app.frameLog.length > 2000) app.frameLog.shift();
+  app.send({ type: "frame_shown", capture, shown });
 }
 
 function render(state) {
