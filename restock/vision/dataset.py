@@ -161,11 +161,12 @@ def label_image(world, store: Store, camera_id: str, camera: CameraModel, min_pi
     w, h = camera.width, camera.height
     lines: list[str] = []
     seg = world.render_segmentation(camera_id)
-    foreground = np.zeros(seg.shape, bool)
+    # What hides a lane front: hands, and items standing in front of *other* lanes.
+    hiders: list[tuple[str | None, int]] = []
     for info, box, _pixels in world.boxes(camera_id, min_pixels=min_pixels):
         cid = _label_for(info)
         if info.kind in FOREGROUND_KINDS:
-            foreground |= seg == info.id
+            hiders.append((info.lane_id, info.id))
         if cid is None:
             continue
         try:
@@ -190,7 +191,9 @@ def label_image(world, store: Store, camera_id: str, camera: CameraModel, min_pi
         else:
             state = "present"
         x1, y1, x2, y2 = (round(v) for v in box)
-        region = foreground[max(0, y1) : max(0, y2), max(0, x1) : max(0, x2)]
+        window = seg[max(0, y1) : max(0, y2), max(0, x1) : max(0, x2)]
+        others = [oid for lane_id, oid in hiders if lane_id != lv.id]
+        region = np.isin(window, others) if others else np.zeros(window.shape, bool)
         hidden = float(region.mean()) if region.size else 1.0
         lanes[lv.id] = {
             "state": state,
