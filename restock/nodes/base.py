@@ -23,7 +23,14 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 
 from restock import records, topics
-from restock.params import ConfigError, ParamSpec, ParamValue, params_files_from_args, precheck_args
+from restock.params import (
+    ConfigError,
+    ParamSpec,
+    ParamValue,
+    load_params_file,
+    params_files_from_args,
+    precheck_args,
+)
 from restock.paths import DEFAULT_STORE, store_file
 from restock.store.description import Store, StoreError, load_store
 
@@ -51,6 +58,8 @@ def descriptor(spec: ParamSpec) -> ParameterDescriptor:
         type=_LIST_TYPES[spec.item_type or str] if spec.type is list else _PARAM_TYPES[spec.type],
         description=spec.description,
         read_only=spec.read_only,
+        # An integer given for a float (-p rate:=20) is fine; ParamSpec.check enforces the type.
+        dynamic_typing=spec.type is float,
     )
     if spec.choices:
         desc.additional_constraints = f"one of {list(spec.choices)}"
@@ -93,20 +102,21 @@ class RestockNode(Node):
     # --- parameters ---------------------------------------------------------------------
 
     def _declare_checked_parameters(self) -> dict[str, ParamValue]:
-        files = params_files_from_args(sys.argv)
+        # Which file set each key, so an error names it; the rest came from -p on the command line.
+        from_file: dict[str, str] = {}
+        for path in params_files_from_args(sys.argv):
+            for key in load_params_file(path, self.get_name(), self.get_namespace(), self.PARAMS):
+                from_file[key] = str(path)
         values: dict[str, ParamValue] = {}
         for spec in self.PARAMS:
+            where = f"{from_file.get(spec.name, 'command line (-p)')}: {self.get_name()}."
             try:
                 param = self.declare_parameter(spec.name, spec.default, descriptor(spec))
                 value = param.value
             except Exception as err:  # rclpy raises several types for a bad override
-                raise ConfigError(f"{self._source(files)}: {self.get_name()}.{spec.name}: {err}") from None
-            values[spec.name] = spec.check(value, f"{self._source(files)}: {self.get_name()}.")
+                raise ConfigError(f"{where}{spec.name}: {err}") from None
+            values[spec.name] = spec.check(value, where)
         return values
-
-    @staticmethod
-    def _source(files: Sequence[object]) -> str:
-        return ", ".join(str(f) for f in files) if files else "parameters"
 
     def load_store(self) -> Store:
         """The store description named by the store_file parameter; a bad file stops the node."""
@@ -188,6 +198,11 @@ def run_node(node_cls: type[RestockNode], args: Sequence[str] | None = None, thr
         return 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        # A callback that was running when a signal shut the context down fails on its next
+        # publish; that is a clean shutdown, anything else is a real error.
+        if rclpy.ok():
+            raise
     finally:
         if node is not None:
             shutdown = getattr(node, "on_shutdown", None)
