@@ -168,3 +168,53 @@ def test_quest3_operator_claims_drives_labels_and_hands_back(ros_graph, ros_node
         ["bottle", "can", "carton"].index(store.skus[label].kind)
     )
     assert not [c for c in console if c.startswith("pageerror")], console
+
+
+def test_desktop_fallback_keyboard_drives_the_target_and_estop(ros_graph, ros_node, tmp_path, operators_file):
+    """No headset: Space is the deadman, W moves forward (store +y); the E-STOP button reaches estop."""
+    _requirements()
+    from playwright.sync_api import expect, sync_playwright
+
+    graph = ros_graph(
+        only=["teleop_bridge"], store="station_kiosk.yaml", params=bridge_params(tmp_path, operators_file)
+    )
+    base = bridge_url(graph)
+    ros = RosSide(ros_node)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            page = browser.new_context(ignore_https_errors=True).new_page()
+            page.goto(base + "/")
+            page.fill("#operator", "bob")
+            page.fill("#password", PASSWORDS["bob"])
+            page.click("#login")
+            item = page.locator('#queue li[data-request-id="h-desk"]')
+            wait(
+                lambda: item.count() == 1,
+                30,
+                "the handoff",
+                every=lambda: ros.raise_handoff(handoff("h-desk", kind="obstruction", lane_id=None)),
+            )
+            item.locator("button.claim").click()
+            expect(page.locator("#lease-controls")).to_be_visible()
+            page.locator("body").click()  # focus away from the inputs
+            page.keyboard.down("Space")
+            page.keyboard.down("KeyW")
+            page.wait_for_timeout(600)
+            page.keyboard.up("KeyW")
+            page.wait_for_timeout(200)
+            page.keyboard.up("Space")
+            wait(lambda: len(ros.targets) >= 5, 10, "targets from the keyboard")
+            wait(lambda: not ros.statuses[-1].engaged, 10, "hold when Space is released")
+            start, end = ros.targets[0].pose.position, ros.targets[-1].pose.position
+            assert end.y - start.y > 0.03 and abs(end.x - start.x) < 1e-6 and abs(end.z - start.z) < 1e-6
+            page.click("#resolve-cleared")
+            wait(lambda: len(ros.resolutions) == 1, 10, "obstruction cleared")
+            page.click("#estop")
+            wait(lambda: ros.estops == [True], 10, "e-stop on its topic")
+            page.click("#release")
+            wait(lambda: ros.statuses[-1].control == "autonomy", 10, "autonomy after hand-back")
+            browser.close()
+    finally:
+        ros.close()
+    assert (ros.resolutions[0].action, ros.resolutions[0].label) == ("cleared", None)
