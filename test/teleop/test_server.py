@@ -338,3 +338,36 @@ def test_control_starts_where_the_arm_is(make_bridge):
 
     run(go())
     assert b.port.targets[0].position == (0.5, 0.3, 0.9) and b.port.targets[0].yaw == 1.2
+
+
+def test_session_expiry_closes_the_socket_and_a_silent_holder_loses_the_lease(make_bridge):
+    b = make_bridge(session_ttl_s=120.0, lease_timeout_s=30.0)
+
+    async def go():
+        async with b.client() as http:
+            ws = await connect(http, b.base, await login(http, b.base, "alice"))
+            await ws.send_json({"type": "claim"})
+            await until(lambda: b.server.leases.holder("robot1") is not None)
+            b.offset[0] = 31.0  # silent for 31 s
+            await until(lambda: b.port.statuses[-1].control == "autonomy", what="lease timeout")
+            assert b.server.audit.rows("lease_timeout")[0]["operator"] == "alice"
+            b.offset[0] = 121.0  # the login expired
+            assert await close_code(ws) == 4401
+
+    run(go())
+    assert b.port.targets == []
+
+
+def test_passwd_command_prints_a_usable_entry(tmp_path, monkeypatch, capsys):
+    import io
+
+    from restock.teleop.auth import passwd_main
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long password\n"))
+    assert passwd_main(["carol"]) == 0
+    path = tmp_path / "ops.yaml"
+    path.write_text(capsys.readouterr().out)
+    assert OperatorBook.load(path).check("carol", "a long password").name == "carol"
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert passwd_main(["carol"]) == 2
+    assert passwd_main(["bad name"]) == 2
