@@ -88,6 +88,7 @@ class DemandModel:
     def __init__(self, lanes_per_sku: dict[str, int], prior: DemandPrior | None = None) -> None:
         self.prior = prior or DemandPrior()
         self.skus: list[str] = []
+        self._index: dict[str, int] = {}
         self.lanes_per_sku: dict[str, int] = {}
         self.first_day: int | None = None
         self._counts = np.zeros((0, 0, HOURS))  # [sku, day - first_day, hour]
@@ -96,6 +97,7 @@ class DemandModel:
         self.last_t = -math.inf  # time of the latest sale or exposure
         self._alpha = np.zeros((0, WEEK_H))
         self._beta = np.ones((0, WEEK_H))
+        self._mean = np.zeros((0, WEEK_H))
         for sku, n in sorted(lanes_per_sku.items()):
             self.add_sku(sku, n)
         self.fit()
@@ -107,6 +109,7 @@ class DemandModel:
         if sku in self.lanes_per_sku:
             self.lanes_per_sku[sku] = lanes
             return
+        self._index[sku] = len(self.skus)
         self.skus.append(sku)
         self.lanes_per_sku[sku] = lanes
         n_days = self._counts.shape[1]
@@ -115,12 +118,13 @@ class DemandModel:
         self.yearly = np.concatenate([self.yearly, [[self.prior.yearly_a, self.prior.yearly_b]]])
         self._alpha = np.concatenate([self._alpha, np.zeros((1, WEEK_H))])
         self._beta = np.concatenate([self._beta, np.ones((1, WEEK_H))])
+        self._mean = np.concatenate([self._mean, np.zeros((1, WEEK_H))])
         self._fit_sku(len(self.skus) - 1)
 
     def sku_index(self, sku: str) -> int:
         try:
-            return self.skus.index(sku)
-        except ValueError:
+            return self._index[sku]
+        except KeyError:
             raise DemandError(f"unknown SKU {sku!r}; the model knows {self.skus}") from None
 
     def add_sale(self, t: float, sku: str, quantity: int) -> None:
@@ -240,6 +244,7 @@ class DemandModel:
         prior_bin = profile[None, :] * weekday[:, None]
         self._alpha[i] = (p.bin_strength_h * prior_bin + C).ravel()
         self._beta[i] = (p.bin_strength_h + E).ravel()
+        self._mean[i] = self._alpha[i] / self._beta[i]
 
     def _fit_yearly(self, i: int) -> None:
         """Penalised Poisson regression of daily totals on the yearly cos/sin terms."""
@@ -312,7 +317,7 @@ class DemandModel:
         rows = (
             np.arange(len(self.skus)) if skus is None else np.array([self.sku_index(s) for s in skus], dtype=np.int64)
         )
-        table = self._alpha[rows] / self._beta[rows]
+        table = self._mean[rows]
         hw = (np.mod(t / 3600.0 + 3 * HOURS, WEEK_H)) - 0.5
         lo = np.floor(hw).astype(np.int64)
         frac = hw - lo

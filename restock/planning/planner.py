@@ -105,8 +105,18 @@ class LaneTable:
 
 def expected_lost_table(mu: np.ndarray, max_level: int) -> np.ndarray:
     """L[p, s] = E[(D_p - s)+] for D_p ~ Poisson(mu_p), s = 0..max_level."""
+    mu = np.asarray(mu, dtype=float)
     j = np.arange(max_level)
-    tail = 1.0 - pdtr(j[None, :], mu[:, None])  # P(D > j)
+    # Poisson pmf by recurrence (fast); scipy's pdtr where exp(-mu) would underflow.
+    ratios = np.empty((mu.size, max(max_level, 1)))
+    ratios[:, 0] = np.exp(-mu)
+    if max_level > 1:
+        ratios[:, 1:] = mu[:, None] / j[None, 1:]
+    cdf = np.cumsum(np.cumprod(ratios, axis=1), axis=1)[:, :max_level]
+    big = mu > 600.0
+    if big.any():
+        cdf[big] = pdtr(j[None, :], mu[big][:, None])
+    tail = np.clip(1.0 - cdf, 0.0, 1.0)  # P(D > j)
     out = np.empty((mu.size, max_level + 1))
     out[:, 0] = mu
     out[:, 1:] = mu[:, None] - np.cumsum(tail, axis=1)
@@ -158,22 +168,22 @@ class Planner:
         if budget <= 0:
             return []
 
-        # Per pool, the candidate lane is the open one with the most free space.
+        # Per pool, the candidate lane is the open one with the most free space; lanes of a pool
+        # are taken in that order (a pointer per pool into one sorted array).
         open_free = np.where(blocked, 0, free)
-        lane_order = np.lexsort((-open_free, lt.pool))
-        pool_lanes: list[list[int]] = [[] for _ in range(n_pools)]
-        for i in lane_order:
-            if open_free[i] > 0:
-                pool_lanes[lt.pool[i]].append(int(i))
-
+        order = np.lexsort((-open_free, lt.pool))
+        order = order[open_free[order] > 0]
+        starts = np.searchsorted(lt.pool[order], np.arange(n_pools + 1))
+        ptr = starts[:-1].copy()
+        end = starts[1:]
         heap: list[tuple[float, int, int, int, float, float]] = []
 
         def candidate(p: int) -> None:
-            while pool_lanes[p] and open_free[pool_lanes[p][0]] <= 0:
-                pool_lanes[p].pop(0)
-            if not pool_lanes[p] or stock_left[p] <= 0:
+            while ptr[p] < end[p] and open_free[order[ptr[p]]] <= 0:
+                ptr[p] += 1
+            if ptr[p] >= end[p] or stock_left[p] <= 0:
                 return
-            i = pool_lanes[p][0]
+            i = int(order[ptr[p]])
             q_max = int(min(open_free[i], stock_left[p], lt.pool_capacity[p] - pool_level[p]))
             if q_max <= 0:
                 return
@@ -188,8 +198,38 @@ class Planner:
                 return
             heapq.heappush(heap, (-float(ratio[k]), p, i, int(q[k]), float(benefit[k]), float(cost[k])))
 
-        for p in range(n_pools):
-            candidate(p)
+        # First candidates of all pools at once (the same rule as candidate(), vectorised).
+        has = (ptr < end) & (stock_left > 0)
+        pools = np.flatnonzero(has)
+        if pools.size:
+            lane = order[ptr[pools]]
+            q_max = np.minimum(
+                np.minimum(open_free[lane], stock_left[pools]), lt.pool_capacity[pools] - pool_level[pools]
+            )
+            q = np.arange(1, max(int(q_max.max()), 1) + 1)[None, :]
+            valid = q <= q_max[:, None]
+            s0 = pool_level[pools][:, None]
+            idx = np.minimum(s0 + q, loss.shape[1] - 1)
+            benefit = np.where(valid, loss[pools[:, None], s0] - loss[pools[:, None], idx], 0.0)
+            cost = self.timing.setup_s + q * cycle[lane][:, None]
+            ratio = np.where(valid, benefit / cost, -np.inf)
+            good = ratio >= c.fill_tolerance * ratio.max(axis=1, keepdims=True)
+            k = good.shape[1] - 1 - np.argmax(good[:, ::-1], axis=1)
+            rows = np.arange(pools.size)
+            chosen_benefit = benefit[rows, k]
+            keep = (q_max > 0) & (chosen_benefit >= c.min_benefit)
+            heap = [
+                (
+                    -float(ratio[r, k[r]]),
+                    int(pools[r]),
+                    int(lane[r]),
+                    int(k[r] + 1),
+                    float(chosen_benefit[r]),
+                    float(cost[r, k[r]]),
+                )
+                for r in np.flatnonzero(keep)
+            ]
+            heapq.heapify(heap)
         tasks: list[PlannedTask] = []
         by_lane: dict[int, int] = {}
         while heap and budget > 0:

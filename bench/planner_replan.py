@@ -1,0 +1,66 @@
+"""Re-plan time of the restock planner for 100, 1,000 and 10,000 lanes (goal: <= 50 ms at 1,000).
+
+A synthetic store: lanes 0.1 m apart along a rail, four lanes per SKU, capacities 8-10, every
+lane at a random fill, back-room stock for each SKU; the demand forecast is the learned model
+(DemandModel with the prior, as at first start) evaluated over the 3 h horizon on each re-plan.
+Prints the median and 95th percentile of the whole re-plan (forecast + plan + order).
+
+    .venv/bin/python bench/planner_replan.py [--repeats 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+from restock.demand.model import DemandModel
+from restock.planning.planner import LaneTable, Planner, PlannerConfig
+from restock.planning.timing import RobotTiming
+
+
+def synthetic(n_lanes: int, seed: int = 0) -> tuple[LaneTable, DemandModel, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    n_skus = max(1, n_lanes // 4)
+    lane_sku = [f"sku_{i % n_skus:05d}" for i in range(n_lanes)]
+    x = np.arange(n_lanes) * 0.1
+    capacity = rng.integers(8, 11, size=n_lanes)
+    skus = sorted(set(lane_sku))
+    stock = {s: (f"s_{s}", float(rng.uniform(0, x[-1] if n_lanes > 1 else 1.0))) for s in skus}
+    table = LaneTable([f"lane_{i:05d}" for i in range(n_lanes)], x, capacity, lane_sku, stock)
+    model = DemandModel({s: 4 for s in skus})
+    count = rng.uniform(0, 1, size=n_lanes) * capacity
+    back = np.full(len(skus), 40)
+    return table, model, count, back
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--sizes", default="100,1000,10000")
+    args = parser.parse_args(argv)
+    print(f"command: .venv/bin/python bench/planner_replan.py --repeats {args.repeats} --sizes {args.sizes}")
+    print(f"{'lanes':>7} {'skus':>6} {'tasks':>6} {'median ms':>10} {'p95 ms':>8}")
+    now = 1_784_505_600.0 + 7.5 * 3600
+    for n in (int(s) for s in args.sizes.split(",")):
+        table, model, count, back = synthetic(n)
+        # A robot fast enough for the store size, so the plan has work in it.
+        timing = RobotTiming(rail_v=1.2, rail_a=3.0, handling_s=12.0)
+        planner = Planner(table, timing, PlannerConfig())
+        skus = table.skus
+        times = []
+        tasks = 0
+        for _ in range(args.repeats):
+            started = time.perf_counter()
+            plan = planner.plan(now, count, lambda t: model.rates_matrix(t, skus), back)
+            times.append(time.perf_counter() - started)
+            tasks = len(plan)
+        ms = np.array(times) * 1e3
+        print(f"{n:>7} {len(skus):>6} {tasks:>6} {np.median(ms):>10.2f} {np.percentile(ms, 95):>8.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
