@@ -10,6 +10,7 @@ asyncio loop in a thread beside the executor; this node only converts messages a
 from __future__ import annotations
 
 import logging
+import math
 import time
 from pathlib import Path
 
@@ -107,6 +108,7 @@ class TeleopBridgeNode(RestockNode):
         self.create_record_subscription(records.HandoffRequest, topics.HANDOFF_REQUESTS, self._on_handoff)
         self.create_record_subscription(records.TaskResult, topics.TASK_RESULTS, self._on_result)
         self.create_subscription(JointState, topics.JOINT_STATES, self._on_joints, 10)
+        self.create_subscription(Bool, topics.ESTOP, lambda m: self.server.set_estop(bool(m.data)), LATCHED_QOS)
         for cam in self.store.cameras:
             self.create_subscription(Image, topics.camera_image(cam.id), lambda m, c=cam.id: self._on_image(c, m), 2)
         port = self.server.start()
@@ -213,7 +215,7 @@ class TeleopBridgeNode(RestockNode):
         if now - self._last_joint_push < 0.1:
             return
         self._last_joint_push = now
-        joints = {n: float(p) for n, p in zip(msg.name, msg.position, strict=False)}
+        joints = {n: float(p) for n, p in zip(msg.name, msg.position, strict=False) if math.isfinite(p)}
         arm_pose = None
         if all(n in joints for n in self.store.robot.JOINT_NAMES):
             ee = self.arm.forward([joints[n] for n in self.store.robot.JOINT_NAMES])

@@ -239,6 +239,18 @@ class TeleopServer:
         self.loop.call_soon_threadsafe(self._fan_out, camera_id, data)
         return True
 
+    def set_estop(self, engaged: bool) -> None:
+        """The e-stop as its topic says (a hardware button, or this bridge)."""
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self._on_estop_topic, engaged)
+
+    def _on_estop_topic(self, engaged: bool) -> None:
+        if engaged != self.estop_engaged:
+            self.estop_engaged = engaged
+            if engaged:
+                self.control.hold()
+            self._broadcast_state()
+
     def set_robot_state(self, state: dict, arm_pose: tuple[tuple[float, float, float], float] | None = None) -> None:
         """The robot's joints (shown in the app) and where its grasp centre is (where control starts)."""
         self.robot_state = state  # replaced whole: a reader sees one snapshot
@@ -318,7 +330,12 @@ class TeleopServer:
     def _send_json(self, client: _Client, body: dict) -> None:
         if client.ws.closed:
             return
-        task = asyncio.ensure_future(client.ws.send_str(json.dumps(body, allow_nan=False)))
+        try:
+            text = json.dumps(body, allow_nan=False)
+        except (TypeError, ValueError) as err:  # a NaN from a driver must not cut the operator off
+            log.error("not sending a %s message: %s", body.get("type"), err)
+            return
+        task = asyncio.ensure_future(client.ws.send_str(text))
         task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
 
     async def _ticker(self) -> None:
@@ -330,7 +347,9 @@ class TeleopServer:
             try:
                 why = self.control.tick(now)
                 if why:
-                    self._refuse("heartbeat", why, self._holder_name())
+                    self._count("heartbeat_timeout")
+                    log.warning("%s (operator %s)", why, self._holder_name())
+                    self.audit.write("hold", self.config.robot_id, self._holder_name(), why)
                 if self._engaged_reported != (self.control.engaged and self._holder_name() is not None):
                     self._publish_status("deadman engaged" if self.control.engaged else why or "holding")
                 for lease in self.leases.expire(now):
@@ -538,7 +557,12 @@ class TeleopServer:
             msg = P.parse_client_message(text)
         except P.ProtocolError as err:
             return await self._bad(client, str(err))
-        return await self._dispatch(client, msg, now)
+        try:
+            return await self._dispatch(client, msg, now)
+        except Exception:  # a bug in one handler: hold, log, keep serving (never a crash, never control)
+            log.exception("teleop: handling a %s message from %s", msg.type, client.session.operator)
+            self.control.hold()
+            return await self._bad(client, f"internal error handling {msg.type}")
 
     async def _dispatch(self, client: _Client, msg: P.ClientMessage, now: float) -> bool:
         robot, operator = self.config.robot_id, client.session.operator
