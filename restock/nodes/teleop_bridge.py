@@ -111,7 +111,12 @@ class TeleopBridgeNode(RestockNode):
         self.create_subscription(Bool, topics.ESTOP, lambda m: self.server.set_estop(bool(m.data)), LATCHED_QOS)
         for cam in self.store.cameras:
             self.create_subscription(Image, topics.camera_image(cam.id), lambda m, c=cam.id: self._on_image(c, m), 2)
-        port = self.server.start()
+        try:
+            port = self.server.start()
+        except OSError as err:  # the port is taken, or the host is not an address of this machine
+            raise ConfigError(
+                f"teleop_bridge: cannot listen on {self.p['host']}:{self.p['port']}: {err.strerror}"
+            ) from None
         scheme = "http" if self.server.config.ssl_context is None else "https"
         self.url = f"{scheme}://{self.p['host']}:{port}/"
         self.get_logger().info(f"operator app at {self.url} (robot {self.p['robot_id']})")
