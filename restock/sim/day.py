@@ -1,96 +1,298 @@
-"""`restock sim`: the simulated store, headless: the whole graph on sim time, supervised.
+"""`restock sim`: a simulated store day, end to end, headless.
 
-Brings up the sim profile of the graph (simulator, a camera node per camera, planner, arm
-controller, teleop bridge) as separate processes on a confined DDS, runs until the simulator
-finishes or Ctrl-C / --wall-seconds, and prints each node's last reported health.
+Brings the whole sim profile of the graph up as separate processes on a confined DDS (simulator,
+a camera node per camera, planner, arm controller, teleop bridge, recorder), runs N store days on
+sim time as fast as the machine allows, resolves handoffs with a scripted operator that speaks the
+real bridge protocol, optionally injects faults (--chaos), and ends with a summary table, a report
+(PNG plots + HTML) and an MCAP recording. ``--compare`` runs the same day again with the reactive
+baseline policy and prints both columns.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from restock import records, topics
 from restock.graph.description import node_instances
 from restock.graph.supervisor import Supervisor
 from restock.params import ConfigError
 from restock.paths import DEFAULT_STORE, store_file
 from restock.rosenv import apply_to_this_process, ros_environment
-from restock.store.description import StoreError, load_store
+from restock.sim.daystats import DayStats
+from restock.store.description import Store, StoreError, load_store
 
-LEVELS = {0: "OK", 1: "WARN", 2: "ERROR", 3: "STALE"}
+DAY_S = 86400.0
 
 
-class HealthWatcher:
-    """Listens to /diagnostics in this process and keeps each node's latest status."""
+@dataclass
+class DayOptions:
+    store: str = DEFAULT_STORE
+    days: float = 1.0
+    seed: int = 0
+    start_time: str = "2026-07-06T00:00:00"
+    sales_log: str = ""
+    containers_per_day: float = 0.0
+    policy: str = "learned"
+    real_time_factor: float = 0.0  # 0: as fast as the machine allows
+    camera_period_s: float = 30.0
+    initial_fill: float = 1.0
+    failed_grasp_probability: float = 0.02
+    events_per_hour: float = 0.1
+    operator: bool = True
+    operator_delay_s: float = 60.0
+    chaos: bool = False
+    live: bool = False
+    out_dir: Path = field(default_factory=lambda: Path("var/runs") / time.strftime("%Y%m%d-%H%M%S"))
+    verbose: bool = False
 
-    def __init__(self) -> None:
+
+def node_params(opts: DayOptions, run_dir: Path) -> dict[str, dict[str, object]]:
+    """Per-node parameters of a store day (the graph's files give the rest)."""
+    sim: dict[str, object] = {
+        "seed": opts.seed,
+        "start_time": opts.start_time,
+        "real_time_factor": opts.real_time_factor,
+        "camera_rate_hz": 1.0 / opts.camera_period_s,
+        "initial_fill": opts.initial_fill,
+        "failed_grasp_probability": opts.failed_grasp_probability,
+        "random_events_per_hour": opts.events_per_hour,
+    }
+    if opts.sales_log:
+        sim.update(customers="sales_log", sales_log=str(Path(opts.sales_log).resolve()))
+    elif opts.containers_per_day > 0:
+        sim["containers_per_day"] = opts.containers_per_day
+    return {
+        "sim": sim,
+        "planner": {"database_path": str(run_dir / "planner.db"), "policy": opts.policy},
+        "arm_controller": {"state_dir": str(run_dir / "arm_controller")},
+        "teleop_bridge": {"state_dir": str(run_dir / "teleop"), "port": 0},
+        "recorder": {"output_path": str(run_dir / "restock.mcap"), "live_server": opts.live},
+    }
+
+
+class DayMonitor:
+    """Listens to the graph's records in this process, feeds DayStats, shows progress, ends the day."""
+
+    def __init__(self, stats: DayStats, end_after_s: float, on_done: callable, label: str) -> None:  # type: ignore[valid-type]
         import rclpy
-        from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.executors import SingleThreadedExecutor
+        from std_msgs.msg import String
 
-        from restock import topics
+        from restock.nodes.base import LATCHED_QOS, RECORD_QOS
 
-        self.latest: dict[str, tuple[int, str]] = {}
+        self.stats = stats
+        self.end_after_s = end_after_s
+        self.on_done = on_done
+        self.label = label
+        self.sim_time = 0.0
+        self.done = threading.Event()
         self._context = rclpy.Context()
         rclpy.init(context=self._context)
-        self._node = rclpy.create_node("restock_sim_cli", context=self._context)
-        self._node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self._on_diag, 50)
+        self.node = rclpy.create_node("restock_day_monitor", context=self._context)
+        feeds = (
+            (topics.SIM_GROUND_TRUTH, records.SimGroundTruth, self._on_truth, RECORD_QOS),
+            (topics.RESTOCK_TASKS, records.RestockTask, stats.on_task, RECORD_QOS),
+            (topics.TASK_RESULTS, records.TaskResult, stats.on_result, RECORD_QOS),
+            (topics.HANDOFF_REQUESTS, records.HandoffRequest, stats.on_handoff, RECORD_QOS),
+            (topics.HANDOFF_RESOLUTIONS, records.HandoffResolution, stats.on_resolution, RECORD_QOS),
+            (topics.TELEOP_STATUS, records.TeleopStatus, stats.on_teleop, LATCHED_QOS),
+        )
+        for topic, record_type, callback, qos in feeds:
+            self.node.create_subscription(String, topic, self._decoder(record_type, callback), qos)
         self._executor = SingleThreadedExecutor(context=self._context)
-        self._executor.add_node(self._node)
+        self._executor.add_node(self.node)
+        self._wall_start = time.monotonic()
+        self._last_print = 0.0
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
+
+    def _decoder(self, record_type: type, callback: callable):  # type: ignore[valid-type]
+        def on_msg(msg: object) -> None:
+            try:
+                record = records.decode(msg.data, record_type)  # type: ignore[attr-defined]
+            except records.RecordError as err:
+                self.node.get_logger().warning(f"dropped a malformed {record_type.KIND}: {err}")
+                return
+            callback(record)
+
+        return on_msg
+
+    def _on_truth(self, truth: records.SimGroundTruth) -> None:
+        self.stats.on_truth(truth)
+        self.sim_time = truth.stamp
+        if self.stats.duration_s >= self.end_after_s and not self.done.is_set():
+            self.done.set()
+            self.on_done()
+        now = time.monotonic()
+        if now - self._last_print >= 1.0:
+            self._last_print = now
+            self._progress(now)
+
+    def _progress(self, now: float) -> None:
+        s = self.stats
+        frac = min(1.0, s.duration_s / self.end_after_s) if self.end_after_s else 0.0
+        bar = "#" * int(frac * 30) + "." * (30 - int(frac * 30))
+        rate = s.duration_s / max(1e-6, now - self._wall_start)
+        clock = time.strftime("%a %H:%M", time.gmtime(self.sim_time))
+        sys.stderr.write(
+            f"\r[{self.label}] {clock} [{bar}] {frac:5.1%}  sales {sum(s.sales.values())}  "
+            f"lost {sum(s.lost_sales.values())}  moved {s.containers_moved}  OSA {s.on_shelf_availability:.2%}  "
+            f"handoffs {len(s.handoffs)}  x{rate:.0f} real time   "
+        )
+        sys.stderr.flush()
 
     def _spin(self) -> None:
         while self._context.ok():
             try:
                 self._executor.spin_once(timeout_sec=0.2)
-            except Exception:  # the context went away during shutdown
-                return
-
-    def _on_diag(self, msg: object) -> None:
-        for status in msg.status:  # type: ignore[attr-defined]
-            level = status.level if isinstance(status.level, int) else int.from_bytes(status.level, "little")
-            self.latest[status.hardware_id or status.name] = (level, status.message)
+            except Exception:
+                return  # the context was shut down under us
 
     def close(self) -> None:
-        self._node.destroy_node()
+        sys.stderr.write("\n")
+        self.node.destroy_node()
         self._context.try_shutdown()
         self._thread.join(timeout=2)
 
 
-def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="restock sim", description=__doc__)
-    ap.add_argument("--store", default=DEFAULT_STORE, help="store description file or name under config/stores")
-    ap.add_argument("--wall-seconds", type=float, default=0.0, help="stop after this many wall seconds (0: run on)")
-    ap.add_argument("--domain-id", type=int, default=None)
-    ap.add_argument("--log-dir", type=Path, default=None)
-    ap.add_argument("--verbose", action="store_true", help="echo every node's output")
-    args = ap.parse_args(argv)
-    path = store_file(args.store)
-    try:
-        store = load_store(path)
-        instances = node_instances("sim", store, path)
-    except (StoreError, ConfigError) as err:
-        print(f"restock sim: {err}")
-        return 2
-    apply_to_this_process(args.domain_id)
-    env = ros_environment(args.domain_id)
-    log_dir = args.log_dir or Path("var/log") / f"sim-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-    supervisor = Supervisor(instances, env, log_dir, echo=args.verbose)
-    watcher = HealthWatcher()
-    if args.wall_seconds > 0:
-        timer = threading.Timer(args.wall_seconds, supervisor.request_stop)
-        timer.daemon = True
-        timer.start()
+def run_day(
+    opts: DayOptions, store: Store, store_path: Path, domain_id: int | None, label: str
+) -> tuple[int, DayStats]:
+    run_dir = opts.out_dir / label
+    run_dir.mkdir(parents=True, exist_ok=True)
+    instances = node_instances("sim", store, store_path, extra_params=node_params(opts, run_dir))
+    apply_to_this_process(domain_id)
+    env = ros_environment(domain_id)
+    supervisor = Supervisor(instances, env, run_dir / "logs", echo=opts.verbose, out=sys.stderr)
+    stats = DayStats()
+    monitor = DayMonitor(stats, opts.days * DAY_S, supervisor.request_stop, label)
+    helpers: list = []
+    if opts.operator:
+        from restock.sim.operator_stand_in import start_scripted_operator
+
+        helpers.append(start_scripted_operator(run_dir, opts.operator_delay_s, supervisor))
+    if opts.chaos:
+        from restock.sim.chaos import Chaos
+
+        helpers.append(Chaos(supervisor, monitor, opts.seed, opts.days * DAY_S, run_dir / "chaos.log"))
     try:
         status = supervisor.run()
     finally:
-        watcher.close()
-    print(f"\nrestock sim: store {store.name!r}, {len(instances)} nodes, logs in {log_dir}")
-    width = max(len(k) for k in watcher.latest) if watcher.latest else 10
-    for name, (level, message) in sorted(watcher.latest.items()):
-        print(f"  {name.ljust(width)}  {LEVELS.get(level, level):<5}  {message}")
+        for helper in helpers:
+            if helper is not None:
+                helper.stop()
+        monitor.close()
+    if not monitor.done.is_set():
+        print(f"restock sim: the {label} run ended before its {opts.days:g} day(s) were over", file=sys.stderr)
+        status = status or 1
+    return status, stats
+
+
+def print_table(tables: dict[str, dict[str, object]]) -> None:
+    keys = list(dict.fromkeys(k for t in tables.values() for k in t))
+    width = max(len(k) for k in keys)
+    cols = list(tables)
+    colw = [max(len(c), *(len(_cell(t.get(k))) for k in keys)) for c, t in tables.items()]
+    print(f"{'':<{width}}  " + "  ".join(c.ljust(w) for c, w in zip(cols, colw, strict=True)))
+    for k in keys:
+        print(f"{k:<{width}}  " + "  ".join(_cell(tables[c].get(k)).ljust(w) for c, w in zip(cols, colw, strict=True)))
+
+
+def _cell(v: object) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, dict):
+        return ", ".join(f"{a} {b}" for a, b in v.items()) or "none"
+    return str(v)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = DayOptions()
+    ap = argparse.ArgumentParser(
+        prog="restock sim", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--store", default=d.store, help="store description file or name under config/stores")
+    ap.add_argument("--days", type=float, default=d.days, help="store days to simulate (fractions allowed)")
+    ap.add_argument("--seed", type=int, default=d.seed)
+    ap.add_argument("--start", dest="start_time", default=d.start_time, help="sim start, ISO 8601 UTC")
+    ap.add_argument("--sales-log", default="", help="replay this CSV sales log (timestamp,sku,quantity) as customers")
+    ap.add_argument("--containers-per-day", type=float, default=0.0, help="demand model's daily total (0: its default)")
+    ap.add_argument("--compare", action="store_true", help="run the reactive baseline policy on the same day too")
+    ap.add_argument(
+        "--rtf",
+        dest="real_time_factor",
+        type=float,
+        default=d.real_time_factor,
+        help="sim s per wall s (0: as fast as possible)",
+    )
+    ap.add_argument(
+        "--camera-period",
+        dest="camera_period_s",
+        type=float,
+        default=d.camera_period_s,
+        help="sim s between camera frames",
+    )
+    ap.add_argument("--initial-fill", type=float, default=d.initial_fill)
+    ap.add_argument("--failed-grasp-probability", type=float, default=d.failed_grasp_probability)
+    ap.add_argument(
+        "--events-per-hour", type=float, default=d.events_per_hour, help="random unfamiliar items, obstructions, hands"
+    )
+    ap.add_argument("--no-operator", dest="operator", action="store_false", help="leave handoffs unresolved")
+    ap.add_argument(
+        "--operator-delay",
+        dest="operator_delay_s",
+        type=float,
+        default=d.operator_delay_s,
+        help="scripted operator's response time (sim s)",
+    )
+    ap.add_argument(
+        "--chaos", action="store_true", help="kill nodes, stop a camera, stall nodes, press the e-stop (seeded)"
+    )
+    ap.add_argument("--live", action="store_true", help="serve a live Foxglove view on 127.0.0.1:8765")
+    ap.add_argument(
+        "--out", dest="out_dir", type=Path, default=d.out_dir, help="run directory (logs, databases, MCAP, report)"
+    )
+    ap.add_argument("--domain-id", type=int, default=None)
+    ap.add_argument("--verbose", action="store_true", help="echo every node's output")
+    return ap
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    domain_id = args.domain_id
+    opts = DayOptions(**{k: v for k, v in vars(args).items() if k not in ("compare", "domain_id")})
+    path = store_file(opts.store)
+    try:
+        store = load_store(path)
+    except (StoreError, ConfigError) as err:
+        print(f"restock sim: {err}", file=sys.stderr)
+        return 2
+    wall = time.monotonic()
+    runs = [("learned", "learned")] + ([("reactive", "reactive")] if args.compare else [])
+    tables: dict[str, dict[str, object]] = {}
+    status = 0
+    first_stats: DayStats | None = None
+    for label, policy in runs:
+        opts.policy = policy
+        code, stats = run_day(opts, store, path, domain_id, label)
+        status = status or code
+        tables[label] = stats.summary()
+        first_stats = first_stats or stats
+    from restock.sim.report import write_report
+
+    assert first_stats is not None
+    index = write_report(
+        first_stats, opts.out_dir / "report", f"restock sim: {store.name}, {opts.days:g} day(s)", tables
+    )
+    print(
+        f"\nrestock sim: store {store.name!r}, {opts.days:g} day(s), seed {opts.seed}, wall {time.monotonic() - wall:.0f} s, pid {os.getpid()}"
+    )
+    print_table(tables)
+    print(f"report: {index}\nrecording: {opts.out_dir / 'learned' / 'restock.mcap'}")
     return status
