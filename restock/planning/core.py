@@ -71,6 +71,9 @@ class RestockPlanner:
         self.stock = np.array(
             [sum(loc.quantity for loc in store.stock_for_sku(s)) for s in self.lanes.skus], dtype=np.int64
         )
+        self.stock_capacity = np.array(
+            [sum(loc.capacity for loc in store.stock_for_sku(s)) for s in self.lanes.skus], dtype=np.int64
+        )
         self.outstanding: dict[str, Outstanding] = {}
         self.handoff_lanes: dict[str, str] = {}  # lane id -> request id
         self.plan: list[PlannedTask] = []
@@ -251,6 +254,19 @@ class RestockPlanner:
     def stock_refilled(self, sku: str, quantity: int) -> None:
         self.stock[self.lanes.skus.index(sku)] = quantity
 
+    def _refill_crossed(self, t0: float, t1: float) -> bool:
+        """Whether staff refilled the back room (the store's refill schedule) in (t0, t1]."""
+        if t1 <= t0:
+            return False
+        refill = self.store.stock.refill
+        hours = np.arange(refill.first_at_h, 24.0, refill.every_h) * 3600.0
+        day = 86_400.0
+        for d in range(int(t0 // day), int(t1 // day) + 1):
+            times = d * day + hours
+            if np.any((times > t0) & (times <= t1)):
+                return True
+        return False
+
     # --- planning ---------------------------------------------------------------------------
 
     def rates(self, t: np.ndarray) -> np.ndarray:
@@ -266,6 +282,8 @@ class RestockPlanner:
         available = self.estimator.pool_counts() >= 0.5
         self.model.add_exposure_all(last, now, [s for s, a in zip(self.lanes.skus, available, strict=True) if a])
         self.estimator.predict(now, self.rates(np.array([now]))[:, 0])
+        if self._refill_crossed(last, now):
+            self.stock = self.stock_capacity.copy()
         self.last_step_t = now
         self._expire(now)
         if now - self._last_fit >= self.config.refit_period_s:

@@ -142,3 +142,15 @@ def test_locked_database_keeps_the_plan_and_loses_nothing(tmp_path: Path) -> Non
     assert PlannerDb(path).open_tasks()[0].task.task_id == issued[0].task_id  # the queued close was written
     statuses = dict(core.db.conn.execute("SELECT task_id, status FROM tasks"))
     assert statuses[first[0].task_id] == "done"
+
+
+def test_back_room_stock_follows_the_refill_schedule() -> None:
+    core = RestockPlanner(STORE, None)
+    refill = STORE.stock.refill
+    day0 = 1_784_505_600.0
+    core.step(day0 + (refill.first_at_h - 0.5) * 3600)
+    core.stock[:] = 0
+    core.step(day0 + (refill.first_at_h - 0.1) * 3600)
+    assert core.stock.sum() == 0
+    core.step(day0 + (refill.first_at_h + 0.1) * 3600)
+    assert np.all(core.stock == core.stock_capacity)
