@@ -105,6 +105,14 @@ def test_pick_from_stock_into_a_lane_counts_and_shows(ros_graph, ros_node) -> No
     spin_until(ros_node, lambda: client.joints is not None, 30, "joint_states")
     assert list(client.joints.name) == ["rail_x", "lift_z", "shoulder", "elbow", "wrist", "gripper"]
     before = client.image_after(client.sim_time())
+    # Bad commands are refused with a reason and never move anything.
+    bad = JointTrajectory(joint_names=["rail_x", "no_such_joint"])
+    bad.points = [JointTrajectoryPoint(positions=[1.0, 0.0], time_from_start=Duration(sec=1))]
+    client.traj.publish(bad)
+    client.grip.publish(Float64MultiArray(data=[]))
+    spin_until(ros_node, lambda: "trajectory refused" in graph.log("sim"), 30, "the bad trajectory refused")
+    spin_until(ros_node, lambda: "gripper command refused" in graph.log("sim"), 30, "the bad gripper command refused")
+    assert client.position()["rail_x"] == 0.0
 
     opening = store.robot.gripper.max_opening
     client.gripper(opening)
