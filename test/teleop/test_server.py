@@ -122,7 +122,7 @@ def test_second_operator_can_neither_claim_nor_control(make_bridge):
             alice = await connect(http, b.base, await login(http, b.base, "alice"))
             bob = await connect(http, b.base, await login(http, b.base, "bob"))
             await alice.send_json({"type": "claim", "request_id": "h-1"})
-            await until(lambda: b.server.leases.holder("robot1") is not None, what="alice's lease")
+            await until(lambda: b.port.statuses[-1].control == "operator", what="alice's lease")
             await bob.send_json({"type": "claim", "request_id": "h-1"})
             assert "held by alice" in (await next_json(bob, "error"))["error"]
             await bob.send_json({"type": "claim"})
@@ -155,7 +155,7 @@ def test_malformed_nan_and_absurd_poses_are_dropped_and_the_link_survives(make_b
         async with b.client() as http:
             ws = await connect(http, b.base, await login(http, b.base, "alice"))
             await ws.send_json({"type": "claim"})
-            await until(lambda: b.server.leases.holder("robot1") is not None)
+            await until(lambda: b.port.statuses[-1].control == "operator")
             for text in bad:
                 await ws.send_str(text)
                 assert (await next_json(ws, "error"))["error"]
@@ -181,7 +181,7 @@ def test_oversize_frame_closes_the_connection_and_the_server_carries_on(make_bri
             token = await login(http, b.base, "alice")
             ws = await connect(http, b.base, token)
             await ws.send_json({"type": "claim"})
-            await until(lambda: b.server.leases.holder("robot1") is not None)
+            await until(lambda: b.port.statuses[-1].control == "operator")
             await ws.send_str('{"type": "heartbeat", "pad": "' + "x" * 100_000 + '"}')
             assert await close_code(ws) == 1009
             await until(lambda: b.port.statuses[-1].control == "autonomy")
@@ -200,7 +200,7 @@ def test_message_flood_is_dropped_then_closed(make_bridge):
         async with b.client() as http:
             ws = await connect(http, b.base, await login(http, b.base, "alice"))
             await ws.send_json({"type": "claim"})
-            await until(lambda: b.server.leases.holder("robot1") is not None)
+            await until(lambda: b.port.statuses[-1].control == "operator")
             for i in range(2000):
                 if ws.closed:
                     break
@@ -220,7 +220,7 @@ def test_deadman_heartbeat_hold_and_disconnect_release(make_bridge):
         async with b.client() as http:
             ws = await connect(http, b.base, await login(http, b.base, "alice"))
             await ws.send_json({"type": "claim"})
-            await until(lambda: b.server.leases.holder("robot1") is not None)
+            await until(lambda: b.port.statuses[-1].control == "operator")
             for i in range(10):
                 await ws.send_json(pose_msg((0.0, 1.0 + 0.01 * i, 0.0)))
                 await asyncio.sleep(0.02)
@@ -287,7 +287,7 @@ def test_estop_anyone_may_engage_only_the_holder_may_release(make_bridge):
             alice = await connect(http, b.base, await login(http, b.base, "alice"))
             bob = await connect(http, b.base, await login(http, b.base, "bob"))
             await alice.send_json({"type": "claim"})
-            await until(lambda: b.server.leases.holder("robot1") is not None)
+            await until(lambda: b.port.statuses[-1].control == "operator")
             await bob.send_json({"type": "estop", "engaged": True})
             await until(lambda: b.port.estops == [True])
             await bob.send_json({"type": "estop", "engaged": False})
@@ -347,7 +347,7 @@ def test_session_expiry_closes_the_socket_and_a_silent_holder_loses_the_lease(ma
         async with b.client() as http:
             ws = await connect(http, b.base, await login(http, b.base, "alice"))
             await ws.send_json({"type": "claim"})
-            await until(lambda: b.server.leases.holder("robot1") is not None)
+            await until(lambda: b.port.statuses[-1].control == "operator")
             b.offset[0] = 31.0  # silent for 31 s
             await until(lambda: b.port.statuses[-1].control == "autonomy", what="lease timeout")
             assert b.server.audit.rows("lease_timeout")[0]["operator"] == "alice"
