@@ -203,7 +203,7 @@ def world_sdf(store: Store) -> str:
         hfov = 2 * math.atan(math.tan(math.radians(cam.fov_y_deg) / 2) * cam.width / cam.height)
         parts.append(
             f'<link name="{cam.id}_link">{_pose(tuple(m.position), _camera_rpy(m.rotation))}'
-            f'<sensor name="{cam.id}" type="camera"><always_on>true</always_on><update_rate>{cam.rate_hz:.6g}</update_rate>'
+            f'<sensor name="{cam.id}" type="camera"><gz_frame_id>{cam.id}_optical_frame</gz_frame_id><always_on>true</always_on><update_rate>{cam.rate_hz:.6g}</update_rate>'
             f"<topic>/cameras/{cam.id}/image_raw</topic>"
             f"<camera><horizontal_fov>{hfov:.6g}</horizontal_fov>"
             f"<image><width>{cam.width}</width><height>{cam.height}</height><format>R8G8B8</format></image>"

@@ -69,6 +69,7 @@ def test_world_has_the_robot_contract_cameras_and_containers(stem: str) -> None:
         want = np.array(cam.look_at) - np.array(cam.position)
         assert np.allclose(forward, want / np.linalg.norm(want), atol=1e-4)
         assert cams[cam.id].findtext("sensor/topic") == "/" + topics.camera_image(cam.id)
+        assert cams[cam.id].findtext("sensor/gz_frame_id") == f"{cam.id}_optical_frame"  # as the embedded sim
 
 
 @pytest.mark.parametrize("stem", STORES)
