@@ -74,17 +74,16 @@ class PlannerNode(RestockNode):
         )
         self.db_error: str | None = None
         db = self._open_db(str(p["database_path"]))
-        self.core = RestockPlanner(self.store, None, config)
-        if db is not None:
-            try:
-                self.core = RestockPlanner(self.store, db, config)
-            except PlannerDbError as err:
-                self._db_failed(err)
+        try:
+            self.core = RestockPlanner(self.store, db, config)
+        except PlannerDbError as err:  # the file opened but its contents cannot be read
+            self._db_failed(err)
+            self.core = RestockPlanner(self.store, None, config)
         if p["sales_log"]:
             try:
                 n = self.core.import_sales_log(str(p["sales_log"]))
                 self.get_logger().info(f"learned from {n} sales in {p['sales_log']}")
-            except ValueError as err:
+            except (ValueError, OSError, PlannerDbError) as err:
                 self.get_logger().error(f"sales log not imported: {err}")
         restored = len(self.core.outstanding)
         if restored:

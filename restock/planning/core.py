@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -134,15 +135,26 @@ class RestockPlanner:
         self._last_save = now
 
     def import_sales_log(self, path: str) -> int:
-        """Learn from a historical sales log (full exposure over its days)."""
+        """Learn from a historical sales log (full exposure over its days); returns the sales learned.
+
+        A log already imported into this database (same file, size and modification time) is
+        skipped, so a restart does not count its sales twice.
+        """
         events = read_sales_log(path, self.store)
         if not events:
+            return 0
+        st = Path(path).stat()
+        key = f"imported_log:{Path(path).resolve()}:{st.st_size}:{int(st.st_mtime)}"
+        if self.db is not None and self.db.get_meta(key) is not None:
             return 0
         for e in events:
             self.model.add_sale(e.stamp, e.sku, e.quantity)
         day = 86_400.0
         self.model.add_exposure_all(math.floor(events[0].stamp / day) * day, events[-1].stamp)
         self.model.fit()
+        if self.db is not None:
+            self.db.save_model(self.model, events[-1].stamp)
+            self.db.set_meta(key, str(len(events)))
         return len(events)
 
     # --- inputs -----------------------------------------------------------------------------

@@ -157,6 +157,16 @@ class PlannerDb:
     def task_ids(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT task_id FROM tasks ORDER BY seq")]
 
+    # --- metadata -----------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction("write metadata") as c:
+            c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
     # --- handoffs ------------------------------------------------------------------------
 
     def set_handoff(self, lane_id: str, request_id: str, stamp: float) -> None:

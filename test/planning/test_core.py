@@ -154,3 +154,18 @@ def test_back_room_stock_follows_the_refill_schedule() -> None:
     assert core.stock.sum() == 0
     core.step(day0 + (refill.first_at_h + 0.1) * 3600)
     assert np.all(core.stock == core.stock_capacity)
+
+
+def test_a_sales_log_is_learned_once_per_database(tmp_path: Path) -> None:
+    from restock.demand.generator import DemandGenerator
+    from restock.demand.saleslog import write_sales_log
+
+    log = tmp_path / "sales.csv"
+    gen = DemandGenerator(STORE, seed=3)
+    write_sales_log(log, gen.sample(T0 - 7 * 86_400, T0, np.random.default_rng(0)))
+    core = RestockPlanner(STORE, PlannerDb(tmp_path / "p.db"))
+    assert core.import_sales_log(str(log)) > 0
+    rate = core.model.rate("cola_500", T0 + 3600)
+    again = RestockPlanner(STORE, PlannerDb(tmp_path / "p.db"))  # a restart with the same parameter
+    assert again.import_sales_log(str(log)) == 0
+    assert again.model.rate("cola_500", T0 + 3600) == pytest.approx(rate, rel=1e-6)
