@@ -217,3 +217,31 @@ def test_appearance_randomisation_is_undone(kiosk: Store) -> None:
     assert np.abs(w.render(cam, 160, 120).astype(int) - base).mean() > 1
     w.reset_appearance()
     assert np.array_equal(w.render(cam, 160, 120), base)
+
+
+@pytest.mark.parametrize("name", ["station_kiosk.yaml", "corner_store.yaml"])
+def test_model_matches_the_kinematics_contract(name: str) -> None:
+    """MuJoCo's finger midpoint = the contract's grasp centre = restock.motion's forward kinematics."""
+    import mujoco
+
+    from restock.motion.kinematics import ArmModel
+
+    store = load_store(STORES / name)
+    w = World(store, seed=0, fill=0.0)
+    arm = ArmModel.from_store(store)
+    rng = np.random.default_rng(0)
+    fl, fr = w._body("finger_l"), w._body("finger_r")
+    for _ in range(20):
+        q = {j.name: float(rng.uniform(j.lower, j.upper)) for j in store.robot.joints}
+        w.teleport({**q, "gripper": float(rng.uniform(0, store.robot.gripper.max_opening))})
+        mujoco.mj_kinematics(w.model, w.data)
+        mid = (w.data.xpos[fl] + w.data.xpos[fr]) / 2
+        x, y, z, yaw = w.grasp_centre()
+        assert np.allclose(mid, [x, y, z], atol=1e-9)
+        opening = np.linalg.norm(w.data.xpos[fl] - w.data.xpos[fr])
+        assert opening == pytest.approx(w.joint_positions()["gripper"])
+        tool_x = w.data.xmat[w._body("tool")].reshape(3, 3)[:, 0]
+        assert np.allclose(tool_x[:2], [math.cos(yaw), math.sin(yaw)], atol=1e-9)
+        pose = arm.forward([q[n] for n in ("rail_x", "lift_z", "shoulder", "elbow", "wrist")])
+        assert np.allclose([pose.x, pose.y, pose.z], [x, y, z], atol=1e-9)
+        assert math.cos(pose.yaw - yaw) == pytest.approx(1.0)
