@@ -44,6 +44,7 @@ from restock.vision.classes import FOREIGN_ITEM_LABEL
 
 WEB_ROOT = Path(__file__).resolve().parent / "web"
 FRAMES_IN_FLIGHT = 3
+MAX_CONNECTIONS_PER_OPERATOR = 4
 log = logging.getLogger("restock.teleop")
 
 
@@ -491,6 +492,14 @@ class TeleopServer:
         except AuthError as err:
             self._refuse("ws_auth", f"{peer}: {err}", peer=peer)
             raise web.HTTPUnauthorized(text=str(err)) from None
+        if sum(c.session.operator == session.operator for c in self.clients.values()) >= MAX_CONNECTIONS_PER_OPERATOR:
+            self._refuse(
+                "ws_count",
+                f"{session.operator} has {MAX_CONNECTIONS_PER_OPERATOR} connections open",
+                session.operator,
+                peer,
+            )
+            raise web.HTTPTooManyRequests(text="too many connections for this operator")
         ws = web.WebSocketResponse(max_msg_size=self.config.max_ws_message_bytes, autoping=True, heartbeat=5.0)
         await ws.prepare(request)
         client = _Client(

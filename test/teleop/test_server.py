@@ -371,3 +371,20 @@ def test_passwd_command_prints_a_usable_entry(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
     assert passwd_main(["carol"]) == 2
     assert passwd_main(["bad name"]) == 2
+
+
+def test_connections_per_operator_are_capped(make_bridge):
+    b = make_bridge()
+
+    async def go():
+        async with b.client() as http:
+            token = await login(http, b.base, "alice")
+            open_ = [await connect(http, b.base, token) for _ in range(4)]
+            with pytest.raises(aiohttp.WSServerHandshakeError) as err:
+                await connect(http, b.base, token)
+            assert err.value.status == 429
+            for ws in open_:
+                await ws.close()
+
+    run(go())
+    assert b.server.counters["ws_count"] == 1
