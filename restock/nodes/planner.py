@@ -187,6 +187,12 @@ class PlannerNode(RestockNode):
             self._update_health()
             self.publish_markers()
             return
+        if self.core.clock_reset:
+            self.core.clock_reset = False
+            self.get_logger().warning(
+                "the database holds state from a later time (a new simulation run?): its pending tasks were "
+                "closed as expired; the learned demand is kept"
+            )
         for task in tasks:
             self.publish_task(task)
             self.get_logger().info(f"task {task.task_id}: {task.quantity} x {task.sku} to {task.lane_id}")

@@ -88,6 +88,7 @@ class RestockPlanner:
         self._pending_db: list[tuple[str, tuple[object, ...]]] = []
         self.db = db
         self._restored_lanes = False
+        self.clock_reset = False
         if db is not None:
             self._restore(db)
 
@@ -290,6 +291,7 @@ class RestockPlanner:
             raise PlannerInputError(f"time went backwards: {now:.3f} after {self.last_step_t:.3f}")
         if self.last_step_t is None:
             self.estimator.stamp = max(self.estimator.stamp, now) if self._restored_lanes else now
+            self.clock_reset = self._restart_clock(now)
         last = self.last_step_t if self.last_step_t is not None else now
         available = self.estimator.pool_counts() >= 0.5
         self.model.add_exposure_all(last, now, [s for s, a in zip(self.lanes.skus, available, strict=True) if a])
@@ -306,6 +308,21 @@ class RestockPlanner:
         if self.db is not None and now - self._last_save >= self.config.save_period_s:
             self.save(now)
         return issued
+
+    def _restart_clock(self, now: float) -> bool:
+        """At the first step: if the stored state is from a later time (a new simulation run on
+        an old database), pending tasks from that time are closed and sale order starts afresh;
+        the learned model is kept. Returns whether that happened."""
+        later = [tid for tid, o in self.outstanding.items() if o.issued > now + FUTURE_TOLERANCE_S]
+        stale_sales = self.last_sale_t > now + FUTURE_TOLERANCE_S
+        for task_id in later:
+            del self.outstanding[task_id]
+            self._db_call("close_task", task_id, "expired", now)
+        if stale_sales:
+            self.last_sale_t = -math.inf
+        if self.estimator.stamp > now + FUTURE_TOLERANCE_S:
+            self.estimator.stamp = now
+        return bool(later) or stale_sales
 
     def _expire(self, now: float) -> None:
         for task_id, out in list(self.outstanding.items()):

@@ -169,3 +169,23 @@ def test_a_sales_log_is_learned_once_per_database(tmp_path: Path) -> None:
     again = RestockPlanner(STORE, PlannerDb(tmp_path / "p.db"))  # a restart with the same parameter
     assert again.import_sales_log(str(log)) == 0
     assert again.model.rate("cola_500", T0 + 3600) == pytest.approx(rate, rel=1e-6)
+
+
+def test_an_old_database_from_a_later_time_does_not_block_a_new_run(tmp_path: Path) -> None:
+    path = tmp_path / "p.db"
+    core = RestockPlanner(STORE, PlannerDb(path))
+    late = T0 + 5 * 86_400
+    core.step(late)
+    core.on_sale(records.SaleEvent(stamp=late, sku="cola_500", quantity=1), late)
+    core.on_observation(empty(STORE, ["r1_l01"], late), late)
+    old = core.step(late + 1)
+    assert old
+    core.save(late + 1)
+    core.db.conn.close()
+    # A new simulation run starts earlier on the same database.
+    fresh = RestockPlanner(STORE, PlannerDb(path))
+    assert fresh.outstanding
+    new = fresh.step(T0)
+    assert fresh.clock_reset and old[0].task_id not in fresh.outstanding
+    assert all(t.task_id != old[0].task_id for t in new)
+    fresh.on_sale(records.SaleEvent(stamp=T0, sku="cola_500", quantity=1), T0)  # not "out of order"
