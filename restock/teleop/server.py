@@ -699,6 +699,9 @@ class TeleopServer:
                 log.warning("no training sample for %s: %s", msg.request_id, err)
         self.queue.resolve(msg.request_id)
         self.port.publish_resolution(resolution)
+        if lease is not None and lease.request_id == msg.request_id:
+            lease.request_id = None  # still in control, with nothing claimed
+            self._publish_status(f"{msg.request_id} resolved")
         detail = f"{msg.request_id} {msg.action} {label or ''}".strip()
         self.audit.write(
             "resolve", robot, operator, detail + (f" sample={saved.image.name}" if saved else ""), client.peer
