@@ -28,6 +28,7 @@ from trajectory_msgs.msg import JointTrajectory
 from restock import records, topics
 from restock.nodes.base import OK, RECORD_QOS, STORE_FILE, WARN, RestockNode, run_node
 from restock.params import ConfigError, ParamSpec
+from restock.sim.events import EventScriptError, schedule_events
 from restock.sim.trajectory import JointPath, TrajectoryError
 from restock.sim.world import DEFAULT_START, JOINT_NAMES, World, parse_time
 
@@ -67,6 +68,12 @@ class SimNode(RestockNode):
         ParamSpec("initial_fill", float, 1.0, "Fraction of each lane's capacity at the start", min=0, max=1),
         ParamSpec("failed_grasp_probability", float, 0.0, "Chance that a closing grasp slips", min=0, max=1),
         ParamSpec("random_events_per_hour", float, 0.0, "Seeded unfamiliar items, obstructions and hands", min=0),
+        ParamSpec(
+            "scripted_events",
+            str,
+            "",
+            "Events at given times, ';'-separated 'WHEN KIND ARGS' (see restock.sim.events), e.g. '+60 unfamiliar r1_l03 0'",
+        ),
     )
 
     def __init__(self) -> None:
@@ -79,6 +86,10 @@ class SimNode(RestockNode):
         self.world = World(self.store, seed=int(self.p["seed"]), start_time=start, fill=float(self.p["initial_fill"]))
         self.world.failed_grasp_probability = float(self.p["failed_grasp_probability"])
         self._set_customers()
+        try:
+            schedule_events(self.world, str(self.p["scripted_events"]))
+        except EventScriptError as err:
+            raise ConfigError(f"sim.scripted_events: {err}") from None
         if float(self.p["random_events_per_hour"]) > 0:
             self.world.random_events(float(self.p["random_events_per_hour"]), until=start + 366 * 86400.0)
 

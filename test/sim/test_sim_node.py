@@ -155,12 +155,14 @@ def test_sales_log_replay_counts_sales_and_lost_sales(ros_graph, ros_node, tmp_p
                 "initial_fill": 0.1,
                 "real_time_factor": 0.0,  # as fast as it goes
                 "camera_rate_hz": 0.1,
+                "scripted_events": "+3 unfamiliar r1_l01 0; +4 hand cam_front",
             }
         },
     )
     truth = wait_for_record(ros_node, SimGroundTruth, topics.SIM_GROUND_TRUTH, lambda r: r.stamp > t0 + 10, timeout=60)
     assert truth.sales[sku] == stocked and truth.lost_sales[sku] == 2
     assert truth.sales["milk_tea_can"] == 1
+    assert truth.lanes["r1_l01"].items[0] == "unfamiliar"  # the scripted event happened
     assert all(t.count == 0 for lid, t in truth.lanes.items() if store.lane_by_id[lid].lane.sku == sku)
 
 
