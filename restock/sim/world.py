@@ -108,6 +108,7 @@ PLACE_TOL_X = 0.025
 PLACE_TOL_Z = 0.04
 HAND_ON_SALE_PROBABILITY = 0.3  # a customer's hand shows in view for a moment when they take one
 HAND_ON_SALE_S = 1.5
+MAX_EVENTS = 20_000  # events kept in World.events (the oldest half is dropped beyond this)
 
 ItemKind = Literal["container", "unfamiliar", "obstruction"]
 ObjectKind = Literal[
@@ -543,6 +544,10 @@ class World:
 
     def _log(self, kind: str, lane_id: str | None = None, sku: str | None = None, detail: str = "") -> None:
         self.events.append(SimEvent(stamp=self.time, kind=kind, lane_id=lane_id, sku=sku, detail=detail))
+        if len(self.events) > MAX_EVENTS:  # a bounded history: months of running stay small
+            drop = MAX_EVENTS // 2
+            del self.events[:drop]
+            self._events_reported = max(0, self._events_reported - drop)
 
     def schedule(self, t: float, action: Callable[[], None]) -> None:
         """Run ``action`` when sim time reaches t (epoch s)."""
