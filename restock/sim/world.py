@@ -58,12 +58,14 @@ Public API (stable; the vision dataset generator and the sim node build on it):
 - customers: ``set_demand(generator)`` (restock.demand.generator.DemandGenerator, sampled with this
   world's seed) or ``set_sales_log(sales)`` (a list of restock.demand.generator.Sale, e.g. from
   restock.demand.saleslog.read_sales_log), ``customer_buy(sku, quantity=1)``; ``sales`` and
-  ``lost_sales`` (dict sku -> containers), ``events`` (list of SimEvent, newest last).
+  ``lost_sales`` (dict sku -> containers), ``events`` (list of SimEvent, newest last; the last
+  10,000-20,000 are kept).
 - events: ``put_unfamiliar(lane_id, slot=None)`` (None: at the back; 0: the front) -> object id,
   ``put_obstruction(lane_id=None, at=None)`` (in a lane's column, or a box in the arm's corridor at
   store-frame point ``at``) -> object id, ``show_hand(camera_id, lane_id=None, duration_s=None)``
   -> object id, ``hide_hand(object_id)``, ``schedule(t, callable)`` (run at sim time t),
-  ``random_events(rate_per_hour, kinds=...)`` (seeded).
+  ``random_events(rate_per_hour, kinds=...)`` (seeded); scripted events from text:
+  restock.sim.events.schedule_events(world, "+60 unfamiliar r1_l03 0; 08:15 hand cam_left").
 - rendering: ``render(camera_id, width=None, height=None) -> (H, W, 3) uint8``,
   ``render_segmentation(camera_id, ...) -> (H, W) int32`` object ids (-1: background),
   ``object_info(object_id) -> ObjectInfo`` (valid until the world changes),
