@@ -185,6 +185,14 @@ export function resolve(action, label) {
   app.send({ type: "resolve", request_id, action, ...(label ? { label } : {}) });
 }
 
+// The headset's one "resolve" button: a label for an unfamiliar item, "cleared" for anything else.
+export function resolveClaimed(label) {
+  const id = claimedRequest();
+  const item = id && app.state.queue.find((q) => q.request_id === id);
+  if (item && item.kind !== "unfamiliar_item") resolve("cleared");
+  else resolve("labelled", label);
+}
+
 export function release() {
   app.send({ type: "release" });
 }
@@ -232,8 +240,10 @@ $("camera").onchange = () => app.send({ type: "watch", camera_id: $("camera").va
 $("resolve-label").onclick = () => resolve("labelled", $("label").value);
 $("resolve-cleared").onclick = () => resolve("cleared");
 $("resolve-removed").onclick = () => resolve("removed");
+$("resolve-retried").onclick = () => resolve("retried");
+$("resolve-abandoned").onclick = () => resolve("abandoned");
 $("release").onclick = release;
-$("enter-vr").onclick = () => startXR(app, { resolve, release, say, labels: () => [...$("label").options].map((o) => o.value) }).catch((err) => say(`VR: ${err.message}`));
+$("enter-vr").onclick = () => startXR(app, { resolveClaimed, release, say, labels: () => [...$("label").options].map((o) => o.value) }).catch((err) => say(`VR: ${err.message}`));
 xrSupported().then((ok) => {
   $("enter-vr").disabled = !ok;
   $("enter-vr").title = ok ? "" : "no immersive-vr session on this browser";

@@ -1,7 +1,7 @@
 // The WebXR immersive-vr view: the camera feed on a panel, the queue and the robot's state on a
 // second panel, the controllers mapped to the end-effector target (grip = deadman, trigger =
-// gripper), A labels the claimed item with the selected label (thumbstick up/down picks), B hands
-// back. Plain WebGL: two textured quads and a cursor, no engine.
+// gripper), A resolves the claimed handoff (an unfamiliar item: the label the thumbstick picks;
+// anything else: cleared), B hands back. Plain WebGL: two textured quads and a cursor, no engine.
 
 export async function xrSupported() {
   try {
@@ -59,7 +59,8 @@ function drawInfo(canvas, app, labels, labelIndex) {
   const s = app.state || { queue: [], lease: null };
   const lines = [`robot ${s.robot_id || ""}  ${s.estop ? "E-STOP" : ""}`, s.lease ? `operator ${s.lease.operator} ${s.lease.engaged ? "LIVE" : "holding"}` : "autonomy", `queue (${s.queue.length}):`];
   for (const q of s.queue.slice(0, 6)) lines.push(` ${q.kind} ${q.lane_id || ""} ${q.waiting_s}s`);
-  lines.push("", `label: < ${labels[labelIndex] || ""} >`, "grip: move  trigger: gripper", "A: label  B: hand back");
+  if (s.target) lines.push(`target ${s.target.position.map((v) => v.toFixed(2)).join(" ")}`);
+  lines.push("", `label: < ${labels[labelIndex] || ""} >`, "grip: move  trigger: gripper", "A: label/cleared  B: hand back");
   lines.forEach((t, i) => g.fillText(t, 16, 36 + i * 32));
 }
 
@@ -126,7 +127,7 @@ export async function startXR(app, ui) {
       const stickY = axes.length >= 4 ? axes[3] : 0;
       if (Math.abs(stickY) > 0.7 && !was.stick) labelIndex = (labelIndex + (stickY > 0 ? 1 : -1) + labels.length) % labels.length;
       now.stick = Math.abs(stickY) > 0.7;
-      if (key !== "left" && now.a && !was.a) ui.resolve("labelled", labels[labelIndex]);
+      if (key !== "left" && now.a && !was.a) ui.resolveClaimed(labels[labelIndex]);
       if (key !== "left" && now.b && !was.b) ui.release();
       lastButtons[key] = now;
       // The right controller drives the arm (the left one if it is alone).
