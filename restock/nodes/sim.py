@@ -52,6 +52,16 @@ class SimNode(RestockNode):
             "real_time_factor", float, 1.0, "Sim seconds per wall second; 0 runs as fast as possible", min=0, max=10000
         ),
         ParamSpec(
+            "active_real_time_factor",
+            float,
+            20.0,
+            "Cap on real_time_factor while the arm moves or was commanded within active_hold_s, so the "
+            "controllers stay in the loop when the sim races (0: no cap)",
+            min=0,
+            max=10000,
+        ),
+        ParamSpec("active_hold_s", float, 5.0, "Sim seconds after a command that the active cap still holds", min=0),
+        ParamSpec(
             "camera_rate_hz", float, 0.0, "Render every camera at this sim rate; 0: each camera's rate_hz", min=0
         ),
         ParamSpec("joint_state_rate_hz", float, 50.0, "joint_states rate in sim time", min=1, max=1000),
@@ -114,6 +124,10 @@ class SimNode(RestockNode):
         self._truth_period = float(self.p["ground_truth_period_s"])
         self._next_truth = self.world.time
         self._rtf = float(self.p["real_time_factor"])
+        self._active_rtf = float(self.p["active_real_time_factor"])
+        self._active_hold = float(self.p["active_hold_s"])
+        self._active_until = -math.inf
+        self._rate_now = self._rtf
         self._anchor = (time.monotonic(), self.world.time)
         self._wall_rate = (time.monotonic(), self.world.time)
         self.bad_commands = 0
@@ -146,6 +160,7 @@ class SimNode(RestockNode):
     # --- commands -----------------------------------------------------------------------
 
     def on_trajectory(self, msg: JointTrajectory) -> None:
+        self._active_until = self.world.time + self._active_hold
         if not msg.points:
             self.world.stop_trajectory()
             return
@@ -172,19 +187,31 @@ class SimNode(RestockNode):
                 f"gripper command refused: expected data[0] = opening >= 0 m, got {list(msg.data)}"
             )
             return
+        self._active_until = self.world.time + self._active_hold
         self.world.set_gripper(float(msg.data[0]))
 
     # --- the loop -----------------------------------------------------------------------
 
+    def rate(self) -> float:
+        """Sim seconds per wall second now (0: as fast as possible)."""
+        active = self.world.arm_busy or self.world.time < self._active_until
+        if active and self._active_rtf > 0 and (self._rtf == 0 or self._rtf > self._active_rtf):
+            return self._active_rtf
+        return self._rtf
+
     def tick(self) -> None:
         wall0 = time.monotonic()
         w = self.world
-        if self._rtf > 0:
+        rate = self.rate()
+        if rate != self._rate_now:
+            self._rate_now = rate
+            self._anchor = (wall0, w.time)
+        if rate > 0:
             anchor_wall, anchor_sim = self._anchor
-            target = anchor_sim + self._rtf * (wall0 - anchor_wall)
-            if target - w.time > 1.0 * self._rtf:  # more than a wall second behind: do not race to catch up
+            target = anchor_sim + rate * (wall0 - anchor_wall)
+            if target - w.time > 1.0 * rate:  # more than a wall second behind: do not race to catch up
                 self._anchor = (wall0, w.time)
-                target = w.time + self._rtf * WALL_TICK_S
+                target = w.time + rate * WALL_TICK_S
         else:
             target = w.time + MAX_FAST_STEP_S
         while w.time < target - 1e-9:
@@ -192,7 +219,7 @@ class SimNode(RestockNode):
             if nxt > w.time:
                 w.step(nxt - w.time)
             self.publish_due()
-            if time.monotonic() - wall0 > MAX_TICK_WALL_S:
+            if time.monotonic() - wall0 > MAX_TICK_WALL_S or self.rate() != rate:
                 break
         wall_then, sim_then = self._wall_rate
         if wall0 - wall_then > 5.0:

@@ -47,7 +47,7 @@ Public API (stable; the vision dataset generator and the sim node build on it):
 - robot: ``joint_positions() -> dict`` (rail_x, lift_z, shoulder, elbow, wrist, gripper),
   ``joint_velocities() -> dict``, ``set_joint_targets(dict)`` (hold these positions now),
   ``set_trajectory(JointPath)`` / ``stop_trajectory()`` (see restock.sim.trajectory),
-  ``trajectory_active``, ``set_gripper(opening)``, ``teleport(dict)`` (set joints instantly,
+  ``trajectory_active``, ``arm_busy``, ``set_gripper(opening)``, ``teleport(dict)`` (set joints instantly,
   for tests and datasets), ``grasp_centre() -> (x, y, z, yaw)``, ``held() -> ObjectInfo | None``,
   ``failed_grasp_probability`` (attribute, 0..1).
 - store state: ``lane_contents(lane_id) -> list[ObjectInfo]`` front first, ``lane_count(lane_id)``
@@ -861,6 +861,11 @@ class World:
         self._release(item)
 
     # --- time ---------------------------------------------------------------------------
+
+    @property
+    def arm_busy(self) -> bool:
+        """The arm or gripper is moving (time is then stepped at the servo period, not fast-forwarded)."""
+        return self._arm_busy
 
     @property
     def _arm_busy(self) -> bool:

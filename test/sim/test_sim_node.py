@@ -92,7 +92,9 @@ def test_pick_from_stock_into_a_lane_counts_and_shows(ros_graph, ros_node) -> No
     graph = ros_graph(
         only=["sim"],
         store=STORE,
-        params={"sim": {"initial_fill": 0.0, "customers": "none", "real_time_factor": 2.0, "camera_rate_hz": 2.0}},
+        params={
+            "sim": {"initial_fill": 0.0, "customers": "none", "real_time_factor": 0.0, "camera_rate_hz": 2.0}
+        },  # racing; commands cap it at active_real_time_factor
     )
     client = Client(ros_node, cam.id)
     clock = wait_for_message(ros_node, Clock, topics.CLOCK)
