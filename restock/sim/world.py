@@ -926,6 +926,8 @@ class World:
     # --- rendering ----------------------------------------------------------------------
 
     def _renderer(self, width: int, height: int, segmentation: bool) -> mujoco.Renderer:
+        if not self._render_enabled:
+            raise RuntimeError("this World was made with render=False (no OpenGL context is created)")
         key = (width, height, segmentation)
         r = self._renderers.get(key)
         if r is None:
