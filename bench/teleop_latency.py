@@ -148,6 +148,8 @@ def camera_to_browser(base: str, node, camera_id: str, seconds: float, hz: float
         f"camera -> browser: {len(a)} frames in {span:.1f} s = {(len(a) - 1) / span:.1f} fps drawn (published at {hz:g} Hz)"
     )
     print(f"camera -> browser latency (capture -> drawn): {percentiles(list(lat))}")
+    print(f"  of which capture -> bridge sent (DDS + JPEG): {percentiles(list((a[:, 2] - a[:, 0]) * 1000))}")
+    print(f"  of which bridge sent -> drawn (WSS + decode + draw): {percentiles(list((a[:, 1] - a[:, 2]) * 1000))}")
 
 
 def main(argv: list[str] | None = None) -> int:

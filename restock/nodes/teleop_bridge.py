@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from geometry_msgs.msg import PoseStamped
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float64
 
@@ -29,6 +30,9 @@ from restock.teleop.imaging import ImageFormatError, encode_jpeg, rgb8_array
 from restock.teleop.records_out import AuditLog, SampleWriter
 from restock.teleop.server import ServerConfig, TeleopServer
 from restock.teleop.tls import TlsError, is_loopback, self_signed, server_context
+
+# Newest frame only; best effort matches both reliable (the sim) and best-effort (camera drivers) publishers.
+STREAM_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
 
 PARAMS = (
     STORE_FILE,
@@ -110,7 +114,9 @@ class TeleopBridgeNode(RestockNode):
         self.create_subscription(JointState, topics.JOINT_STATES, self._on_joints, 10)
         self.create_subscription(Bool, topics.ESTOP, lambda m: self.server.set_estop(bool(m.data)), LATCHED_QOS)
         for cam in self.store.cameras:
-            self.create_subscription(Image, topics.camera_image(cam.id), lambda m, c=cam.id: self._on_image(c, m), 2)
+            self.create_subscription(
+                Image, topics.camera_image(cam.id), lambda m, c=cam.id: self._on_image(c, m), STREAM_QOS
+            )
         try:
             port = self.server.start()
         except OSError as err:  # the port is taken, or the host is not an address of this machine

@@ -13,7 +13,7 @@ export const app = {
   state: null,
   frame: null, // newest ImageBitmap
   framesShown: 0,
-  frameLog: [], // [capture, shown] epoch seconds of the last frames drawn (bench/teleop_latency.py reads it)
+  frameLog: [], // [capture, shown, bridge sent] epoch seconds of the last frames drawn (bench/teleop_latency.py reads it)
   holding: false, // this tab holds the robot's lease
   desk: { pos: [0, 1.2, -0.4], yaw: 0, keys: new Set() },
   send(msg) {
@@ -101,6 +101,7 @@ let fpsSince = performance.now();
 async function onFrame(buffer) {
   const view = new DataView(buffer);
   const capture = view.getFloat64(4, true);
+  const sent = view.getFloat64(12, true);
   const bitmap = await createImageBitmap(new Blob([new Uint8Array(buffer, FRAME_HEADER)], { type: "image/jpeg" }));
   if (app.frame) app.frame.close();
   app.frame = bitmap;
@@ -115,7 +116,7 @@ async function onFrame(buffer) {
     fpsSince = now;
   }
   const shown = (performance.timeOrigin + now) / 1000;
-  app.frameLog.push([capture, shown]);
+  app.frameLog.push([capture, shown, sent]);
   if (app.frameLog.length > 2000) app.frameLog.shift();
   app.send({ type: "frame_shown", capture, shown });
 }
