@@ -584,11 +584,15 @@ class TeleopServer:
             if not holds:
                 self._refuse("pose", f"{client.id}: no lease on {robot}: pose ignored", operator, client.peer)
                 return True
+            if self.estop_engaged:
+                self.control.hold()
+                self._refuse("pose", f"{client.id}: e-stop engaged: pose ignored", operator, client.peer)
+                return True
             self.leases.touch(robot, client.id, now)
             decision = self.control.on_pose(msg, now)
             if decision.target is not None:
                 self.port.publish_target(decision.target)
-            elif decision.reason and self._every(f"pose:{decision.reason}"):
+            elif decision.reason and self._every("pose_decision"):
                 log.info("%s: %s", operator, decision.reason)
             if self._engaged_reported != self.control.engaged:
                 self._publish_status("deadman engaged" if self.control.engaged else decision.reason)

@@ -292,8 +292,13 @@ def test_estop_anyone_may_engage_only_the_holder_may_release(make_bridge):
             await until(lambda: b.port.estops == [True])
             await bob.send_json({"type": "estop", "engaged": False})
             assert "needs the lease" in (await next_json(bob, "error"))["error"]
+            await alice.send_json(pose_msg((0.0, 1.0, 0.0)))  # engaged e-stop: the holder's poses are refused too
+            await until(lambda: b.server.counters.get("pose", 0) == 1)
+            assert b.port.targets == []
             await alice.send_json({"type": "estop", "engaged": False})
             await until(lambda: b.port.estops == [True, False])
+            await alice.send_json(pose_msg((0.0, 1.0, 0.0)))
+            await until(lambda: len(b.port.targets) == 1)
 
     run(go())
 
