@@ -212,13 +212,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"operator pose (WSS send) -> PoseStamped on {topics.TELEOP_TARGET}: {percentiles(lat)}")
         if args.arm:
             traj = trajectories[before_traj:]
-            lat_t = []
-            for t in traj:  # each trajectory against the newest pose sent before the target that caused it
+            lat_t, other = [], 0
+            for t in traj:  # each trajectory against the pose behind the newest target before it
                 i = int(np.searchsorted(np.array(targets), t, side="right")) - 1
-                if 0 <= i < len(sent):
+                if 0 <= i < len(sent) and t - targets[i] < 0.1:
                     lat_t.append((t - sent[i]) * 1000)
+                else:
+                    other += 1  # not an answer to a target: a hold or brake (no heartbeat, release)
             if lat_t:
-                print(f"operator pose (WSS send) -> JointTrajectory: {percentiles(lat_t)}")
+                print(f"operator pose (WSS send) -> JointTrajectory: {percentiles(lat_t)} ({other} others: holds)")
             else:
                 print("no JointTrajectory came from the arm controller (is its teleop mode in?)")
         if not args.no_browser:
