@@ -66,3 +66,25 @@ def test_operator_drives_the_target_and_labels_through_the_node(ros_graph, ros_n
     (res,) = ros.resolutions
     assert (res.request_id, res.label, res.operator) == ("h-graph", "foreign_item", "alice")
     assert len(list((tmp_path / "teleop" / "samples" / "labels").iterdir())) == 1
+
+
+@pytest.mark.parametrize(
+    ("params", "reason"),
+    [
+        (["plain_http:=true", "host:=0.0.0.0"], "plain HTTP is allowed on loopback only"),
+        (["tls_cert:=/nonexistent.crt"], "give both or neither"),
+        (["tls_cert:=/nonexistent.crt", "tls_key:=/nonexistent.key"], "cannot load the TLS certificate"),
+        (["heartbeat_timeout_s:=5.0"], "heartbeat_timeout_s out of range"),
+    ],
+)
+def test_bad_server_configuration_stops_the_node_naming_why(tmp_path, params, reason):
+    import os
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "restock.nodes.teleop_bridge", "--ros-args", "-p", f"state_dir:={tmp_path}"]
+    for p in params:
+        args += ["-p", p]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=60, env=os.environ)
+    assert done.returncode == 2, done.stderr
+    assert reason in done.stderr
