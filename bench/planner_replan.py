@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         tasks = 0
         for _ in range(args.repeats):
             started = time.perf_counter()
-            plan = planner.plan(now, count, lambda t: model.rates_matrix(t, skus), back)
+            plan = planner.plan(now, count, lambda t, m=model, s=skus: m.rates_matrix(t, s), back)
             times.append(time.perf_counter() - started)
             tasks = len(plan)
         ms = np.array(times) * 1e3

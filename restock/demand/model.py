@@ -154,12 +154,15 @@ class DemandModel:
             self._counts[i, d, int((t % DAY_S) // 3600)] += q
         self.last_t = max(self.last_t, t1)
 
-    def add_exposure(self, sku: str, t0: float, t1: float) -> None:
-        """The SKU was on the shelf (some lane showed stock) from t0 to t1."""
+    def add_exposure(self, sku: str, t0: float, t1: float, weight: float = 1.0) -> None:
+        """The SKU was on the shelf (some lane showed stock) from t0 to t1.
+
+        ``weight`` < 1: the sales counted for the interval are a share of the SKU's demand
+        (one lane of several, as sales inferred from one lane are)."""
         if t1 <= t0:
             return
         i = self.sku_index(sku)
-        self._add_exposure_rows(np.array([i]), t0, t1)
+        self._add_exposure_rows(np.array([i]), t0, t1, weight)
 
     def add_exposure_all(self, t0: float, t1: float, available: Iterable[str] | None = None) -> None:
         """Exposure for every SKU in ``available`` (default: all) from t0 to t1."""
@@ -170,7 +173,7 @@ class DemandModel:
         if rows.size:
             self._add_exposure_rows(rows, t0, t1)
 
-    def _add_exposure_rows(self, rows: np.ndarray, t0: float, t1: float) -> None:
+    def _add_exposure_rows(self, rows: np.ndarray, t0: float, t1: float, weight: float = 1.0) -> None:
         self._day_row(int(day_index(t0)))
         self._day_row(int(day_index(max(t0, t1 - 1e-6))))
         h0 = math.floor(t0 / 3600.0)
@@ -180,7 +183,7 @@ class DemandModel:
             if hi <= lo:
                 continue
             day, hour = divmod(h, HOURS)
-            self._exposure[rows, day - self.first_day, hour] += (hi - lo) / 3600.0  # type: ignore[operator]
+            self._exposure[rows, day - self.first_day, hour] += weight * (hi - lo) / 3600.0  # type: ignore[operator]
         self.last_t = max(self.last_t, t1)
 
     def _day_row(self, day: int) -> int:

@@ -198,7 +198,10 @@ class RestockPlanner:
                 continue  # what the camera sees is not (only) this lane's SKU: no evidence on the count
             inferred = self.estimator.observe(i, lane_obs.state, lane_obs.fill, obs.stamp)
             if inferred is not None and self.config.learn_from_inferred and not self.pos_seen:
+                # One lane's share of the SKU's demand, over the time it was stocked.
+                share = 1.0 / max(1, self.model.lanes_per_sku.get(inferred.sku, 1))
                 self.model.add_sales_spread(inferred.sku, inferred.t0, inferred.t1, inferred.containers)
+                self.model.add_exposure(inferred.sku, inferred.t0, inferred.t1, share)
                 self._unsaved.append(
                     (
                         obs.stamp,
@@ -293,8 +296,10 @@ class RestockPlanner:
             self.estimator.stamp = max(self.estimator.stamp, now) if self._restored_lanes else now
             self.clock_reset = self._restart_clock(now)
         last = self.last_step_t if self.last_step_t is not None else now
-        available = self.estimator.pool_counts() >= 0.5
-        self.model.add_exposure_all(last, now, [s for s, a in zip(self.lanes.skus, available, strict=True) if a])
+        if self.pos_seen:
+            # With a POS feed, every sale is counted: exposure is the time a SKU was on the shelf.
+            available = self.estimator.pool_counts() >= 0.5
+            self.model.add_exposure_all(last, now, [s for s, a in zip(self.lanes.skus, available, strict=True) if a])
         self.estimator.predict(now, self.rates(np.array([now]))[:, 0])
         if self._refill_crossed(last, now):
             self.stock = self.stock_capacity.copy()
@@ -349,7 +354,9 @@ class RestockPlanner:
             )
             for o in self.outstanding.values()
         )
-        self.plan = self.planner.plan(now, self.estimator.mean, self.rates, self.stock, blocked, pending, committed)
+        self.plan = self.planner.plan(
+            now, self.estimator.mean, self.rates, self.stock, blocked, pending, committed, np.sqrt(self.estimator.var)
+        )
         self.plan_stamp = now
 
     def _issue(self, now: float) -> list[records.RestockTask]:

@@ -5,7 +5,9 @@ sales log (restock.demand.saleslog). The learned model is trained on ``--history
 history before the evaluated days (as an imported sales log), then keeps learning online from
 the sales the store model serves, with stockouts censoring exposure. Policies, with the same
 robot: reactive threshold, fixed round, the learned planner, and the planner with the true rates
-(oracle; only with the generator).
+(oracle; only with the generator). With ``--camera-only``, also the learned planner without a
+point-of-sale feed: it keeps its own lane estimates from lane fronts and its own results, and
+learns from sales inferred when a lane of known count is next seen empty.
 
 Also reported: the hourly forecast error (MAE and RMSE of containers per SKU-hour) of the learned
 model against seasonal naive (the same hour of the same weekday a week before) on the held-out
@@ -114,22 +116,33 @@ def run_policies(
     truth: DemandGenerator | None,
     seed: int = 0,
     config: PlannerConfig | None = None,
+    camera_only: bool = False,
 ) -> tuple[list[Outcome], DemandModel]:
     model_store = StoreModel(store, timing)
-    model = DemandModel(lanes_per_sku(store))
-    for s in history:
-        model.add_sale(s.t, s.sku, s.quantity)
-    if history:
-        model.add_exposure_all(np.floor(history[0].t / DAY_S) * DAY_S, t0)
-    model.fit()
+
+    def trained() -> DemandModel:
+        model = DemandModel(lanes_per_sku(store))
+        for s in history:
+            model.add_sale(s.t, s.sku, s.quantity)
+        if history:
+            model.add_exposure_all(np.floor(history[0].t / DAY_S) * DAY_S, t0)
+        model.fit()
+        return model
+
+    model = trained()
     policies: list = [
         ReactivePolicy(),
         FixedRoundPolicy(),
         PlannerPolicy("learned", timing, model_store.lanes, model=model, config=config),
     ]
+    if camera_only:
+        cam = PlannerPolicy("learned-cam", timing, model_store.lanes, model=trained(), config=config, camera_only=True)
+        policies.append(cam)
     if truth is not None:
         policies.append(PlannerPolicy("oracle", timing, model_store.lanes, truth=truth, config=config))
-    outcomes = [model_store.run(p, evaluated, t0, t1, seed=seed) for p in policies]
+    outcomes = [
+        model_store.run(p, evaluated, t0, t1, seed=seed, pos=not getattr(p, "camera_only", False)) for p in policies
+    ]
     return outcomes, model
 
 
@@ -207,6 +220,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=Path("runs/eval-planner"), help="where the plots go")
     parser.add_argument("--no-plots", action="store_true")
+    parser.add_argument(
+        "--camera-only",
+        action="store_true",
+        help="also run the learned planner without a POS feed: own lane estimates, sales inferred from lane fronts",
+    )
     args = parser.parse_args(argv)
     if args.days < 1 or args.history_days < 0 or args.containers_per_day <= 0 or args.handling_s <= 0:
         parser.error("--days >= 1, --history-days >= 0, --containers-per-day > 0 and --handling-s > 0")
@@ -239,7 +257,9 @@ def main(argv: list[str] | None = None) -> int:
         evaluated = [SaleIn(*s) for s in truth.sample(t0, t1, rng)]
     timing = RobotTiming.for_store(store, handling_s=args.handling_s)
     started = time.perf_counter()
-    outcomes, model = run_policies(store, timing, history, evaluated, t0, t1, truth, seed=args.seed)
+    outcomes, model = run_policies(
+        store, timing, history, evaluated, t0, t1, truth, seed=args.seed, camera_only=args.camera_only
+    )
     print(f"restock eval-planner --store {args.store} --days {args.days} --history-days {args.history_days}", end="")
     if args.sales_log is None:
         print(f" --containers-per-day {args.containers_per_day:g} --seed {args.seed}", end="")

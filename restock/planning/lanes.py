@@ -30,6 +30,9 @@ PLACE_VAR = 0.1  # a placed container may not have slid down: a little doubt
 
 @dataclass(frozen=True)
 class InferredSales:
+    """``containers`` of the lane's SKU sold from its lane between t0 (its first restock after it
+    was seen empty) and t1 (seen empty again): one lane's share of the SKU's demand."""
+
     lane_id: str
     sku: str
     t0: float
@@ -44,8 +47,8 @@ class LaneEstimator:
         self.var = np.full(len(lanes), 4.0)  # unknown at start: a few containers either way
         self.stamp = now
         self.state = ["unknown"] * len(lanes)
-        # A lane whose count is exact since t: (t, count) - the start of an inferred-sales interval.
-        self._anchor: list[tuple[float, int] | None] = [None] * len(lanes)
+        # Since a lane was last seen empty at t: (t, containers placed since) - an inferred-sales interval.
+        self._anchor: list[tuple[float, int, float | None] | None] = [None] * len(lanes)
         self._sold_since_anchor = np.zeros(len(lanes))
 
     def predict(self, now: float, pool_rates: np.ndarray) -> None:
@@ -54,10 +57,12 @@ class LaneEstimator:
         if dt <= 0:
             return
         lt = self.lanes
-        stocked = self.mean >= 0.5
+        present = np.array([s == "present" for s in self.state])
+        stocked = (self.mean >= 0.5) | present
         n_stocked = np.bincount(lt.pool, weights=stocked, minlength=len(lt.skus))
         per_lane = np.where(stocked, pool_rates[lt.pool] * dt / 3600.0 / np.maximum(n_stocked[lt.pool], 1), 0.0)
-        self.mean = np.maximum(self.mean - per_lane, 0.0)
+        # A front the camera sees as present holds at least one container.
+        self.mean = np.maximum(self.mean - per_lane, np.where(present, 1.0, 0.0))
         self.var = self.var + per_lane
         self.stamp = now
 
@@ -70,9 +75,13 @@ class LaneEstimator:
                 # Sold exactly the known count minus what POS already reported.
                 n = round(anchor[1] - self._sold_since_anchor[lane])
                 if n > 0 and t > anchor[0]:
-                    inferred = InferredSales(self.lanes.lane_ids[lane], self.lanes.lane_sku[lane], anchor[0], t, n)
+                    start = anchor[2] if anchor[2] is not None else anchor[0]  # first restock after empty
+                    inferred = InferredSales(self.lanes.lane_ids[lane], self.lanes.lane_sku[lane], start, t, n)
+            # The SKU's sales were predicted right on the whole but fell more on this lane than
+            # thought: what it was thought to hold is still in the SKU's other stocked lanes.
+            self._redistribute(lane, float(self.mean[lane]))
             self.mean[lane], self.var[lane] = 0.0, 0.0
-            self._anchor[lane] = (t, 0)
+            self._anchor[lane] = (t, 0, None)
             self._sold_since_anchor[lane] = 0.0
         elif state == "present":
             if fill is not None:
@@ -83,16 +92,30 @@ class LaneEstimator:
         self.state[lane] = state if state in ("present", "empty") else self.state[lane]
         return inferred
 
+    def _redistribute(self, lane: int, amount: float) -> None:
+        if amount <= 0:
+            return
+        lt = self.lanes
+        others = np.flatnonzero((lt.pool == lt.pool[lane]) & (np.arange(len(lt)) != lane) & (self.mean >= 0.5))
+        if others.size == 0:
+            return
+        room = lt.capacity[others] - self.mean[others]
+        if room.sum() <= 0:
+            return
+        add = np.minimum(room, amount * room / room.sum())
+        self.mean[others] += add
+        self.var[others] += add
+
     def restocked(self, lane: int, placed: int, t: float) -> None:
         cap = float(self.lanes.capacity[lane])
         self.mean[lane] = min(cap, self.mean[lane] + placed)
         self.var[lane] += PLACE_VAR * placed
         anchor = self._anchor[lane]
         if anchor is not None:
-            # Still exact if it was exact: known count plus what was placed.
-            known = anchor[1] - self._sold_since_anchor[lane] + placed
-            self._anchor[lane] = (t, round(min(cap, known)))
-            self._sold_since_anchor[lane] = 0.0
+            # Everything that entered the lane since it was last seen empty: when it is empty
+            # again, exactly that many were sold, whenever in between.
+            first = anchor[2] if anchor[2] is not None else (t if placed > 0 else None)
+            self._anchor[lane] = (anchor[0], anchor[1] + placed, first)
         if placed > 0:
             self.state[lane] = "present"
 

@@ -146,6 +146,7 @@ class Planner:
         blocked: np.ndarray | None = None,  # lanes that may get no new task
         pending: np.ndarray | None = None,  # containers of outstanding tasks per lane
         robot_free_in_s: float = 0.0,  # robot time already committed (outstanding tasks)
+        count_sd: np.ndarray | None = None,  # uncertainty of ``count``: fill no more than surely fits
     ) -> list[PlannedTask]:
         lt, c = self.lanes, self.config
         n_pools = len(lt.skus)
@@ -154,7 +155,8 @@ class Planner:
         if pending is None:
             pending = np.zeros(len(lt), dtype=np.int64)
         level = np.clip(np.rint(count).astype(np.int64), 0, lt.capacity)
-        free = np.maximum(lt.capacity - level - pending, 0)
+        surely = level if count_sd is None else np.ceil(np.asarray(count) + np.asarray(count_sd) - 0.25)
+        free = np.maximum(lt.capacity - np.clip(surely, level, lt.capacity).astype(np.int64) - pending, 0)
         pool_level = np.minimum(
             np.bincount(lt.pool, weights=level + pending, minlength=n_pools).astype(np.int64), lt.pool_capacity
         )

@@ -8,6 +8,7 @@ import numpy as np
 
 from restock.demand.generator import DemandGenerator
 from restock.demand.model import DemandModel
+from restock.planning.lanes import LaneEstimator
 from restock.planning.planner import Planner, PlannerConfig
 from restock.planning.storemodel import StoreView, Task
 from restock.planning.timing import RobotTiming
@@ -18,6 +19,12 @@ class _NoLearning:
         pass
 
     def on_exposure(self, t0: float, t1: float, available: np.ndarray) -> None:
+        pass
+
+    def on_front(self, t: float, lane_index: int, state: str) -> None:
+        pass
+
+    def on_task_done(self, t: float, lane_index: int, placed: int) -> None:
         pass
 
 
@@ -65,7 +72,12 @@ class FixedRoundPolicy(_NoLearning):
 
 
 class PlannerPolicy:
-    """The restock planner over a demand forecast: the learned model, or the true rates (oracle)."""
+    """The restock planner over a demand forecast: the learned model, or the true rates (oracle).
+
+    ``camera_only``: the policy does not read the true lane counts nor hear sales; it keeps its own
+    lane estimates (restock.planning.lanes) from lane fronts and its own results, and learns from
+    sales inferred when a lane of known count is next seen empty (no point-of-sale feed).
+    """
 
     def __init__(
         self,
@@ -76,6 +88,7 @@ class PlannerPolicy:
         truth: DemandGenerator | None = None,
         config: PlannerConfig | None = None,
         refit_every_s: float = 3600.0,
+        camera_only: bool = False,
     ) -> None:
         if (model is None) == (truth is None):
             raise ValueError("give either a learned model or the true demand")
@@ -85,6 +98,9 @@ class PlannerPolicy:
         self.truth = truth
         self.refit_every_s = refit_every_s
         self._last_fit = -np.inf
+        self.camera_only = camera_only
+        self.estimator = LaneEstimator(self.planner.lanes) if camera_only else None
+        self._started = False
         skus = self.planner.lanes.skus
         if model is not None:
             for s in skus:
@@ -101,7 +117,16 @@ class PlannerPolicy:
         if self.model is not None and view.now - self._last_fit >= self.refit_every_s:
             self.model.fit()
             self._last_fit = view.now
-        plan = self.planner.plan(view.now, view.count, self.rates, view.stock)
+        count = view.count
+        sd = None
+        if self.estimator is not None:
+            if not self._started:
+                self.estimator.stamp = view.now
+                self._started = True
+            self.estimator.predict(view.now, self.rates(np.array([view.now]))[:, 0])
+            count = self.estimator.mean
+            sd = np.sqrt(self.estimator.var)
+        plan = self.planner.plan(view.now, count, self.rates, view.stock, count_sd=sd)
         if not plan:
             return None
         first = plan[0]
@@ -111,7 +136,24 @@ class PlannerPolicy:
         if self.model is not None:
             self.model.add_sale(t, sku, quantity)
 
+    def on_front(self, t: float, lane_index: int, state: str) -> None:
+        if self.estimator is None:
+            return
+        inferred = self.estimator.observe(lane_index, state, None, t)
+        if inferred is not None and self.model is not None:
+            # One lane's share of the SKU's demand: exposure weighted by that share.
+            lanes = self.planner.lanes
+            share = 1.0 / max(1, int(np.sum(lanes.pool == lanes.pool[lane_index])))
+            self.model.add_sales_spread(inferred.sku, inferred.t0, inferred.t1, inferred.containers)
+            self.model.add_exposure(inferred.sku, inferred.t0, inferred.t1, share)
+
+    def on_task_done(self, t: float, lane_index: int, placed: int) -> None:
+        if self.estimator is not None:
+            self.estimator.restocked(lane_index, placed, t)
+
     def on_exposure(self, t0: float, t1: float, available: np.ndarray) -> None:
-        if self.model is not None:
+        # Without a POS feed, exposure comes with the inferred sales (on_front), not from here:
+        # SKU-wide exposure with only some lanes' sales would read as low demand.
+        if self.model is not None and not self.camera_only:
             skus = self.planner.lanes.skus
             self.model.add_exposure_all(t0, t1, [s for s, a in zip(skus, available, strict=True) if a])

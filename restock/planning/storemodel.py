@@ -54,6 +54,12 @@ class Policy(Protocol):
 
     def on_exposure(self, t0: float, t1: float, available: np.ndarray) -> None: ...
 
+    def on_front(self, t: float, lane_index: int, state: str) -> None:
+        """A lane's front changed (present/empty), as a camera with temporal filtering reports it."""
+
+    def on_task_done(self, t: float, lane_index: int, placed: int) -> None:
+        """The robot's own bookkeeping: a task finished with ``placed`` containers in the lane."""
+
 
 @dataclass
 class Trace:
@@ -122,7 +128,11 @@ class StoreModel:
         refill = store.stock.refill
         self.refill_hours = np.arange(refill.first_at_h, 24.0, refill.every_h)
 
-    def run(self, policy: Policy, sales: Sequence[SaleIn], t0: float, t1: float, seed: int = 0) -> Outcome:
+    def run(
+        self, policy: Policy, sales: Sequence[SaleIn], t0: float, t1: float, seed: int = 0, pos: bool = True
+    ) -> Outcome:
+        """Replay ``sales`` from t0 to t1 under ``policy``. ``pos``: the policy hears each sale (a
+        point-of-sale feed); without it, only lane fronts going empty/present and its own results."""
         lt = self.lanes
         rng = np.random.default_rng(seed)
         count = np.floor(lt.capacity * self.initial_fill).astype(np.int64)
@@ -145,6 +155,7 @@ class StoreModel:
         last_t = t0
         exposure_from = t0
         i_sale = i_refill = 0
+        task_placed = 0
 
         def account(until: float) -> None:
             nonlocal last_t
@@ -181,8 +192,13 @@ class StoreModel:
                 if count[lane] < lt.capacity[lane]:
                     count[lane] += 1
                     out.moved += 1
+                    task_placed += 1
+                    if count[lane] == 1:
+                        policy.on_front(t, lane, "present")
                 else:
                     stock[lt.pool[lane]] += 1  # no room: the container goes back
+                if not placements:
+                    policy.on_task_done(t, lane, task_placed)
             elif t == t_refill:
                 stock[:] = self.stock_capacity
                 i_refill += 1
@@ -203,7 +219,10 @@ class StoreModel:
                     report_exposure(t)
                     count[lane] -= 1
                     out.sold += 1
-                    policy.on_sale(t, sale.sku, 1, lane)
+                    if pos:
+                        policy.on_sale(t, sale.sku, 1, lane)
+                    if count[lane] == 0:
+                        policy.on_front(t, lane, "empty")
             else:  # the robot is idle: ask the policy
                 report_exposure(t)
                 task = policy.next_task(StoreView(t, lt, count.copy(), stock.copy(), robot_x))
@@ -220,6 +239,7 @@ class StoreModel:
                 cycle = float(self.timing.cycle_s(lane_x, stock_x))
                 start = t + self.timing.setup_s + float(abs(robot_x - stock_x)) / self.timing.rail_v
                 placements = [(start + (k + 1) * cycle, task.lane_index) for k in range(q)]
+                task_placed = 0
                 robot_free_at = placements[-1][0]
                 out.busy_s += robot_free_at - t
                 out.tasks += 1

@@ -44,10 +44,10 @@ def test_a_known_count_seen_empty_again_is_inferred_sales() -> None:
     est = LaneEstimator(TABLE, now=0.0)
     lane = TABLE.index["r1_l04"]
     assert est.observe(lane, "empty", None, 100.0) is None  # count unknown before: nothing to infer
-    est.restocked(lane, 10, 200.0)  # known: exactly 10 now
+    est.restocked(lane, 10, 200.0)  # 10 went in since it was seen empty
     est.sold(int(TABLE.pool[lane]), 2, lane)  # two reported by the till
     inferred = est.observe(lane, "empty", None, 5000.0)
     assert inferred is not None
     assert (inferred.lane_id, inferred.sku, inferred.containers) == ("r1_l04", "coffee_can", 8)
-    assert (inferred.t0, inferred.t1) == (200.0, 5000.0)
+    assert (inferred.t0, inferred.t1) == (200.0, 5000.0)  # from its first restock after being seen empty
     assert est.observe(lane, "empty", None, 5100.0) is None  # still empty: nothing new
