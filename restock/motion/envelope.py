@@ -183,14 +183,21 @@ class Envelope:
         q = np.asarray(q, dtype=float).reshape(-1, 5)
         centres, radii = self.body_spheres(q, held)  # (M, S, 3), (S,)
         klo, khi, olo, ohi = scene.arrays()
-        r = radii[None, :, None, None]
-        c = centres[:, :, None, :]  # (M, S, 1, 3)
-        in_box = np.all((c > klo - r) & (c < khi + r), axis=-1)  # (M, S, K)
-        if len(olo):
-            in_opening = np.all((c >= olo + r) & (c <= ohi - r), axis=-1).any(axis=-1)  # (M, S)
-            in_box &= ~in_opening[:, :, None]
-        hit = in_box.any(axis=(0, 1))
-        return [scene.keep_out[i].name for i in np.flatnonzero(hit)]
+        c = centres.reshape(-1, 3)
+        r = np.broadcast_to(radii, centres.shape[:2]).reshape(-1, 1)
+        hits: set[int] = set()
+        for k in range(len(klo)):
+            inside = np.all((c > klo[k] - r) & (c < khi[k] + r), axis=1)
+            if not inside.any():
+                continue
+            if len(olo):
+                # Only the few spheres inside a keep-out box are checked against the openings.
+                ci, ri = c[inside][:, None, :], r[inside][:, :, None]
+                in_opening = np.all((ci >= olo + ri) & (ci <= ohi - ri), axis=2).any(axis=1)
+                if in_opening.all():
+                    continue
+            hits.add(k)
+        return [scene.keep_out[i].name for i in sorted(hits)]
 
     # --- the gate -----------------------------------------------------------------------
 
@@ -286,7 +293,8 @@ class Envelope:
         if np.all(steps == 1):
             return p
         idx = np.repeat(np.arange(len(p) - 1), steps)
-        frac = np.concatenate([np.arange(s) / s for s in steps])
+        first = np.repeat(np.cumsum(steps) - steps, steps)
+        frac = (np.arange(idx.size) - first) / steps[idx]
         dense = p[idx] + frac[:, None] * (p[idx + 1] - p[idx])
         return np.vstack([dense, p[-1:]])
 

@@ -187,11 +187,17 @@ def linear(
     line is retried slower (halving the Cartesian limits up to four times).
     """
     start = np.asarray(start, dtype=float)
+    if start.shape != (5,) or not np.all(np.isfinite(start)):
+        raise PlanError("start is not five finite joint positions")
     p0 = model.forward(start)
     a = p0.as_array()
     b = goal.as_array()
     if not np.all(np.isfinite(b)):
         raise PlanError(f"goal {goal} is not finite")
+    try:
+        model.inverse(goal, prefer=start, rail_x=rail_x)  # reachable at all, before any sampling
+    except IkError as err:
+        raise PlanError(f"straight line to {goal}: the goal is unreachable: {err}") from None
     d_yaw = math.remainder(b[3] - a[3], 2 * math.pi)
     delta = np.array([b[0] - a[0], b[1] - a[1], b[2] - a[2]])
     length = float(np.linalg.norm(delta))
@@ -212,7 +218,10 @@ def linear(
         inp.max_acceleration = [accel]
         inp.max_jerk = [jerk]
         traj = RuckigTrajectory(1)
-        Ruckig(1).calculate(inp, traj)
+        try:
+            Ruckig(1).calculate(inp, traj)
+        except RuntimeError as err:
+            raise PlanError(f"straight line to {goal}: ruckig refused the input: {err}") from None
         n = max(2, math.ceil(traj.duration / dt) + 1)
         ts = np.linspace(0.0, traj.duration, n)
         s = np.array([traj.at_time(float(t))[0][0] for t in ts]) / path
