@@ -39,7 +39,12 @@ class ShelfCameraNode(RestockNode):
         STORE_FILE,
         ParamSpec("camera_id", str, "", "Which camera of the store description this node watches"),
         ParamSpec("model_path", str, "", "ONNX detector file; empty: the model shipped in restock/vision/models"),
-        ParamSpec("conf_threshold", float, 0.3, "Detector score below which a box is ignored", min=0.01, max=0.99),
+        ParamSpec(
+            "conf_threshold", float, 0.1, "Score a container or empty front needs at a lane front", min=0.01, max=0.99
+        ),
+        ParamSpec(
+            "flag_threshold", float, 0.3, "Score a hand, unfamiliar item or obstruction needs", min=0.01, max=0.99
+        ),
         ParamSpec("iou_threshold", float, 0.5, "Non-maximum suppression IoU", min=0.1, max=0.95),
         ParamSpec("confirm_frames", int, 3, "Frames seeing a lane front that must agree to change its state", 1, 30),
         ParamSpec("flag_frames", int, 2, "Consecutive frames to raise or clear an unfamiliar/obstruction flag", 1, 30),
@@ -66,9 +71,8 @@ class ShelfCameraNode(RestockNode):
         detector: OnnxDetector | None = None
         self.model_error = ""
         try:
-            detector = OnnxDetector(
-                model_path, float(self.p["conf_threshold"]), float(self.p["iou_threshold"]), int(self.p["threads"])
-            )
+            lowest = min(float(self.p["conf_threshold"]), float(self.p["flag_threshold"]))
+            detector = OnnxDetector(model_path, lowest, float(self.p["iou_threshold"]), int(self.p["threads"]))
         except DetectorError as err:
             self.model_error = str(err)
             self.get_logger().error(f"{err}; every lane will be reported unknown")
@@ -77,7 +81,7 @@ class ShelfCameraNode(RestockNode):
             self.camera.id,
             detector,
             FilterConfig(int(self.p["confirm_frames"]), int(self.p["flag_frames"]), float(self.p["hold_s"])),
-            MatchConfig(),
+            MatchConfig(slot_score=float(self.p["conf_threshold"]), flag_score=float(self.p["flag_threshold"])),
             source=self.get_name(),
         )
         self.frames = 0

@@ -147,10 +147,12 @@ def evaluate(
             scores[c].append(all_dets.scores[sel])
             hits[c].append(matched[sel])
             n_truth[c] += int((gt_cls == c).sum())
-        keep = all_dets.scores >= conf
+        keep = all_dets.scores >= min(conf, match.slot_score)
         dets = Detections(all_dets.boxes[keep], all_dets.scores[keep], all_dets.class_ids[keep], all_dets.names)
         # empty fronts as boxes (any dataset)
-        e_det = dets.of_class(EMPTY_FRONT)
+        e_det = all_dets.of_class(EMPTY_FRONT)
+        e_det = type(e_det)(e_det.boxes[e_det.scores >= conf], e_det.scores[e_det.scores >= conf],
+                            e_det.class_ids[e_det.scores >= conf])  # fmt: skip
         e_match = match_image(e_det, gt_cls, gt_boxes)
         empty_box["tp"] += int(e_match.sum())
         empty_box["fp"] += int((~e_match).sum())
@@ -207,6 +209,7 @@ def evaluate(
         "model": str(model),
         "images": len(images),
         "conf_threshold": conf,
+        "match": match.__dict__,
         "map50": round(float(np.mean(present)), 4) if present else None,
         "map50_per_class": ap50,
         "truth_boxes_per_class": {CLASSES[c]: n for c, n in n_truth.items()},
@@ -244,11 +247,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dataset", type=Path, help="YOLO dataset folder or data.yaml")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="ONNX model (default: the shipped one)")
     parser.add_argument("--split", default="test")
-    parser.add_argument("--conf", type=float, default=0.3, help="score threshold for lane decisions (the node's)")
+    parser.add_argument("--conf", type=float, default=0.3, help="score threshold of the empty_front box figures")
+    parser.add_argument("--slot-score", type=float, default=MatchConfig.slot_score, help="lane front score (node's)")
+    parser.add_argument("--flag-score", type=float, default=MatchConfig.flag_score, help="hand/flag score (node's)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
     try:
-        result = evaluate(args.dataset, args.model, args.split, args.conf)
+        match = MatchConfig(slot_score=args.slot_score, flag_score=args.flag_score)
+        result = evaluate(args.dataset, args.model, args.split, args.conf, match)
     except (DetectorError, ValueError, OSError) as err:
         print(f"restock eval-detector: {err}", file=sys.stderr)
         return 2

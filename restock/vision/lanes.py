@@ -90,6 +90,10 @@ class LaneReading:
 @dataclass(frozen=True)
 class MatchConfig:
     min_iou: float = 0.3  # a container / empty-front detection belongs to a lane front at this IoU
+    # At a lane front the detector acts as a classifier (container or empty front: the higher
+    # score wins), so a low score still counts there; hands and flags need a confident box.
+    slot_score: float = 0.1
+    flag_score: float = 0.3
     hand_cover: float = 0.15  # a hand covering this fraction of a front may hide it
     empty_under_hand: float = 0.6  # with a hand over a front, an empty front needs this score
     # An unfamiliar item / obstruction concerns a lane when this fraction of the item lies in the
@@ -122,11 +126,13 @@ def read_lanes(
     iou = inter / np.maximum(area_r + area_b - inter, 1e-9)
     cls, scores = dets.class_ids, dets.scores
     is_container = np.isin(cls, list(CONTAINER_IDS))
-    hand_any = ((cover >= config.hand_cover) & (cls == HAND)).any(axis=1)
-    flag_hit = np.maximum(cover, inside) >= config.flag_cover
+    confident = scores >= config.flag_score
+    slot_ok = scores >= config.slot_score
+    hand_any = ((cover >= config.hand_cover) & (cls == HAND) & confident).any(axis=1)
+    flag_hit = (np.maximum(cover, inside) >= config.flag_cover) & confident
     unf_hit = flag_hit & (cls == UNFAMILIAR_ITEM)
     obs_hit = flag_hit & (cls == OBSTRUCTION)
-    matched = iou >= config.min_iou
+    matched = (iou >= config.min_iou) & slot_ok
     cont_score = np.where(matched & is_container, scores, -1.0)
     empty_score = np.where(matched & (cls == EMPTY_FRONT), scores, -1.0)
     readings = []

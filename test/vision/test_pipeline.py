@@ -39,7 +39,7 @@ def test_jpeg_crop() -> None:
 def detector() -> OnnxDetector:
     if not DEFAULT_MODEL.is_file():
         pytest.fail(f"the shipped model {DEFAULT_MODEL} is missing (restock train-detector)")
-    return OnnxDetector(DEFAULT_MODEL, conf_threshold=0.3)
+    return OnnxDetector(DEFAULT_MODEL, conf_threshold=0.1)
 
 
 def test_wrong_size_frame_is_refused(detector: OnnxDetector) -> None:
