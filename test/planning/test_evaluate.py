@@ -14,10 +14,12 @@ from restock.store.description import load_store
 
 
 def test_generator_run_prints_the_table_and_writes_plots(tmp_path: Path, capsys) -> None:
-    status = main(["--store", "station_kiosk.yaml", "--days", "1", "--history-days", "7", "--out", str(tmp_path)])
+    status = main(
+        ["--store", "station_kiosk.yaml", "--days", "1", "--history-days", "7", "--camera-only", "--out", str(tmp_path)]
+    )
     out = capsys.readouterr().out
     assert status == 0
-    for name in ("reactive", "fixed-round", "learned", "oracle", "forecast error", "OSA lane"):
+    for name in ("reactive", "fixed-round", "learned", "learned-cam", "oracle", "forecast error", "OSA lane"):
         assert name in out
     assert (tmp_path / "stock_over_day.png").stat().st_size > 1000
     assert (tmp_path / "learned_vs_true_rates.png").stat().st_size > 1000

@@ -20,23 +20,27 @@ from restock.testing.graph import spin_until
 pytestmark = pytest.mark.graph
 
 
-def get_plan(node, timeout: float = 20.0) -> records.PlanSnapshot:
-    """Ask planner/get_plan, retrying with a fresh client (after a kill, discovery may still list
-    the dead process's service for a while)."""
+def get_plan(node, predicate, timeout: float = 30.0) -> records.PlanSnapshot:
+    """Ask planner/get_plan until the answer satisfies ``predicate``, with a fresh client each
+    time: after a kill, discovery may still list the dead process's service for a while."""
     deadline = time.monotonic() + timeout
-    while True:
+    last = None
+    while time.monotonic() < deadline:
         client = node.create_client(Trigger, topics.PLAN_SERVICE)
         try:
             spin_until(node, client.service_is_ready, max(1.0, deadline - time.monotonic()), "plan service")
             future = client.call_async(Trigger.Request())
             try:
                 spin_until(node, future.done, 5.0, "the plan service's answer")
-                return records.decode(future.result().message, records.PlanSnapshot)
             except TimeoutError:
-                if time.monotonic() > deadline:
-                    raise
+                continue
+            last = records.decode(future.result().message, records.PlanSnapshot)
+            if predicate(last):
+                return last
         finally:
             node.destroy_client(client)
+        time.sleep(0.5)
+    raise TimeoutError(f"no matching plan within {timeout} s; last: {last}")
 
 
 def now_s(node) -> float:
@@ -74,7 +78,7 @@ def test_planner_survives_sigkill_without_reissuing_tasks(ros_graph, ros_node, t
     spin_until(ros_node, first_task, 30.0, "a restock task for the empty lanes")
     task = seen[0]
     assert task.lane_id in {"r1_l01", "r1_l02", "r1_l03"}
-    assert get_plan(ros_node).tasks[0].task_id == task.task_id
+    get_plan(ros_node, lambda p: bool(p.tasks) and p.tasks[0].task_id == task.task_id)
 
     # Bad input is dropped and the node keeps serving.
     bad = records.SaleEvent(stamp=now_s(ros_node) + 3600, sku="cola_500", quantity=1)
@@ -85,8 +89,9 @@ def test_planner_survives_sigkill_without_reissuing_tasks(ros_graph, ros_node, t
     old_pid = graph.pids()["planner"]
     os.kill(old_pid, signal.SIGKILL)
     spin_until(ros_node, lambda: graph.pids().get("planner", old_pid) != old_pid, 60.0, "the planner restarted")
-    snapshot = get_plan(ros_node, timeout=60.0)
-    assert snapshot.tasks and snapshot.tasks[0].task_id == task.task_id  # the pending task came back
+    # The pending task came back from the database.
+    get_plan(ros_node, lambda p: bool(p.tasks) and p.tasks[0].task_id == task.task_id, timeout=60.0)
+    assert "restored 1 pending task(s) from the database" in graph.log("planner")
 
     # Finish it; the next task has a new id, and no id was ever published twice.
     t = now_s(ros_node)
