@@ -392,9 +392,11 @@ class Executor:
         elif pose.y < store.stock.y + along / 2 + m.settings.approach_clearance:
             target = Pose(pose.x, store.stock.y + along / 2 + m.settings.approach_clearance, pose.z, pose.yaw)
             openings = [o for loc in store.stock.locations for o in m.stock_openings(loc.id)]
-        if target is None:
+        if target is None:  # already in the corridor: go straight on with the next step
             self._next_after_motion()
-            return []
+            if self.phase in (Phase.IDLE, Phase.FAULT, Phase.RECOVER) or self.active is None:
+                return []
+            return self._enter(now, q)
         return self._go(m.line(q, target, held, openings), now)
 
     # --- failure and results --------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, String
 from trajectory_msgs.msg import JointTrajectory
 
@@ -79,3 +80,14 @@ def test_estop_holds_and_cancels_the_trajectory(ros_graph, ros_node, tmp_path) -
         ros_node, JointTrajectory, topics.JOINT_TRAJECTORY, lambda m: len(m.points) == 0, timeout=10
     )
     assert held.joint_names
+    # The arm stands still from then on: two joint_states a while apart read the same.
+    first = wait_for_message(ros_node, JointState, topics.JOINT_STATES)
+    stamp = first.header.stamp.sec + first.header.stamp.nanosec * 1e-9
+    later = wait_for_message(
+        ros_node,
+        JointState,
+        topics.JOINT_STATES,
+        lambda m: m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 > stamp + 1.0,
+        timeout=20,
+    )
+    assert list(first.position)[:5] == list(later.position)[:5]
