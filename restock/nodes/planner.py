@@ -43,6 +43,9 @@ PARAMS = (
     ParamSpec("setup_s", float, 3.0, "Robot seconds to start a task", 0.0, 120.0),
     ParamSpec("max_outstanding", int, 1, "Tasks handed to the arm at a time", 1, 8),
     ParamSpec("task_timeout_s", float, 1800.0, "A task with no result after this long is given up (s)", 30.0, 86400.0),
+    ParamSpec(
+        "retry_backoff_s", float, 300.0, "A lane whose task failed or was rejected waits this long (s)", 0.0, 86400.0
+    ),
     ParamSpec("min_benefit", float, 0.02, "Expected lost sales a task must avoid to be planned", 0.0, 10.0),
     ParamSpec("topup_below", float, 0.5, "With spare robot time, top up lanes below this fill", 0.0, 1.0),
     ParamSpec("save_period_s", float, 60.0, "Write the learned model and lane estimates this often (s)", 1.0, 3600.0),
@@ -71,6 +74,7 @@ class PlannerNode(RestockNode):
             task_timeout_s=float(p["task_timeout_s"]),
             refit_period_s=float(p["refit_period_s"]),
             save_period_s=float(p["save_period_s"]),
+            retry_backoff_s=float(p["retry_backoff_s"]),
         )
         self.db_error: str | None = None
         db = self._open_db(str(p["database_path"]))

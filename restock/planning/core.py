@@ -49,6 +49,7 @@ class CoreConfig:
     refit_period_s: float = 600.0
     save_period_s: float = 60.0
     learn_from_inferred: bool = True  # learn from lanes seen empty when no POS feed is heard
+    retry_backoff_s: float = 300.0  # a lane whose task failed or was rejected waits this long
 
 
 @dataclass
@@ -77,6 +78,7 @@ class RestockPlanner:
         )
         self.outstanding: dict[str, Outstanding] = {}
         self.handoff_lanes: dict[str, str] = {}  # lane id -> request id
+        self.backoff_until: dict[str, float] = {}  # lane id -> no new task before this time
         self.plan: list[PlannedTask] = []
         self.plan_stamp = 0.0
         self.last_sale_t = -math.inf
@@ -104,6 +106,7 @@ class RestockPlanner:
         for stored in db.open_tasks():
             self.outstanding[stored.task.task_id] = Outstanding(stored.task, stored.issued)
         self.handoff_lanes = db.handoffs()
+        self.pos_seen = db.get_meta("pos_seen") == "1"
         if self.model.last_t > 0:
             self.last_sale_t = self.model.last_t
 
@@ -180,7 +183,9 @@ class RestockPlanner:
         self.model.add_sale(sale.stamp, sale.sku, sale.quantity)
         self.estimator.sold(self.lanes.skus.index(sale.sku), sale.quantity, lane)
         self.last_sale_t = max(self.last_sale_t, sale.stamp)
-        self.pos_seen = True
+        if not self.pos_seen:
+            self.pos_seen = True
+            self._db_call("set_meta", "pos_seen", "1")
         self._unsaved.append((sale.stamp, sale.KIND, records.encode(sale)))
 
     def on_observation(self, obs: records.ShelfObservation, now: float) -> list[str]:
@@ -247,6 +252,8 @@ class RestockPlanner:
                 else float(self.lanes.stock_x[p])
             )
             self.timing.observe_cycle(result.finished - result.started, float(self.lanes.x[i]), stock_x, result.placed)
+        if result.outcome in ("failed", "rejected"):
+            self.backoff_until[task.lane_id] = now + self.config.retry_backoff_s
         if result.outcome == "parked" and result.handoff_id:
             self.handoff_lanes[task.lane_id] = result.handoff_id
             self._db_call("set_handoff", task.lane_id, result.handoff_id, now)
@@ -346,6 +353,11 @@ class RestockPlanner:
         for lane_id in self.handoff_lanes:
             if lane_id in self.lanes.index:
                 blocked[self.lanes.index[lane_id]] = True
+        for lane_id, until in list(self.backoff_until.items()):
+            if until > now:
+                blocked[self.lanes.index[lane_id]] = True
+            else:
+                del self.backoff_until[lane_id]
         committed = sum(
             self.timing.task_s(
                 float(self.lanes.x[self.lanes.index[o.task.lane_id]]),

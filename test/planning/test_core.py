@@ -189,3 +189,13 @@ def test_an_old_database_from_a_later_time_does_not_block_a_new_run(tmp_path: Pa
     assert fresh.clock_reset and old[0].task_id not in fresh.outstanding
     assert all(t.task_id != old[0].task_id for t in new)
     fresh.on_sale(records.SaleEvent(stamp=T0, sku="cola_500", quantity=1), T0)  # not "out of order"
+
+
+def test_a_failed_lane_waits_before_it_is_tried_again(tmp_path: Path) -> None:
+    core = RestockPlanner(STORE, PlannerDb(tmp_path / "p.db"), CoreConfig(retry_backoff_s=300.0))
+    core.step(T0)
+    core.on_observation(empty(STORE, ["r1_l01"], T0 + 1), T0 + 1)
+    (task,) = core.step(T0 + 2)
+    core.on_result(result(task, 0, T0 + 2, T0 + 20, outcome="failed"), T0 + 21)
+    assert all(t.lane_id != "r1_l01" for t in core.step(T0 + 22))
+    assert [t.lane_id for t in core.step(T0 + 400)] == ["r1_l01"]
