@@ -1,0 +1,77 @@
+"""Container cycle time in the simulator: median and p90 over restocks across the rail (goal: median <= 12 s).
+
+Runs the arm's task executor (restock.motion) against the embedded MuJoCo world in one process
+(the arm_controller node's loop without DDS, sim time): one-container tasks for randomly chosen
+lanes (seeded), one after another, so each cycle starts where the previous one ended. A cycle
+is a task's started -> finished in sim seconds: move to the stock, approach, grasp and check,
+retreat, carry, approach the back of the lane, release and check, retreat.
+
+Usage: .venv/bin/python bench/arm_cycle.py [--store corner_store] [--restocks 60] [--seed 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout, not an installed copy
+
+import numpy as np
+
+from restock import records
+from restock.motion.envelope import Envelope
+from restock.motion.executor import Executor
+from restock.motion.kinematics import ArmModel
+from restock.motion.moves import Mover
+from restock.motion.simloop import run
+from restock.motion.taskstore import TaskStore
+from restock.paths import store_file
+from restock.sim.world import World
+from restock.store.description import load_store
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--store", default="corner_store")
+    ap.add_argument("--restocks", type=int, default=60)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--speed-scale", type=float, default=1.0)
+    args = ap.parse_args()
+    store = load_store(store_file(f"{args.store}.yaml"))
+    world = World(store, seed=args.seed, render=False, fill=0.2)
+    executor = Executor(Mover(store, Envelope(ArmModel.from_store(store), args.speed_scale)), TaskStore())
+    rng = np.random.default_rng(args.seed)
+    cycles, outcomes, xs = [], {}, []
+    t0 = time.perf_counter()
+    for i in range(args.restocks):
+        lane = store.lanes[rng.integers(len(store.lanes))]
+        loc = store.stock_for_sku(lane.lane.sku)[0]
+        task = records.RestockTask(
+            task_id=f"b{i}", lane_id=lane.id, sku=lane.lane.sku, quantity=1, stock_location=loc.id, created=world.time
+        )
+        executor.submit(task, world.time)
+        published = run(world, executor, 120.0, until=lambda p: any(isinstance(r, records.TaskResult) for r in p))
+        result = next(r for r in published if isinstance(r, records.TaskResult))
+        outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
+        if result.outcome == "done":
+            cycles.append(result.finished - result.started)
+            xs.append(lane.lane.x)
+    wall = time.perf_counter() - t0
+    c = np.array(cycles)
+    print(f"command: .venv/bin/python bench/arm_cycle.py {shlex.join(sys.argv[1:])}")
+    print(f"store: {store.name}, restocks: {args.restocks}, outcomes: {outcomes}, speed scale {args.speed_scale}")
+    print(f"lanes x from {min(xs):.2f} to {max(xs):.2f} m along the rail ({len(set(xs))} distinct positions)")
+    print(
+        f"cycle time (sim s): median {np.median(c):.2f}, p90 {np.percentile(c, 90):.2f}, min {c.min():.2f}, max {c.max():.2f}"
+    )
+    print(f"containers per hour at the median: {3600 / np.median(c):.0f}")
+    print(f"wall time {wall:.1f} s ({c.sum() / wall:.1f}x real time)")
+
+
+if __name__ == "__main__":
+    main()
