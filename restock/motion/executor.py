@@ -118,6 +118,7 @@ class Executor:
     _resume_phase: Phase | None = None
     _pending: list[Command] = field(default_factory=list)
     _now: float = 0.0
+    _measured_at: float = 0.0
 
     def __post_init__(self) -> None:
         for st in self.store.unfinished():
@@ -200,9 +201,16 @@ class Executor:
 
     # --- the loop -----------------------------------------------------------------------
 
-    def tick(self, now: float, q: np.ndarray | None, gripper: float | None) -> list[Command]:
-        """One control period: the commands to carry out now (often none)."""
+    def tick(
+        self, now: float, q: np.ndarray | None, gripper: float | None, measured_at: float | None = None
+    ) -> list[Command]:
+        """One control period: the commands to carry out now (often none).
+
+        ``measured_at``: when q was measured (the joint_states stamp), so tracking compares like
+        with like; defaults to ``now``.
+        """
         self._now = now
+        self._measured_at = now if measured_at is None else min(measured_at, now)
         out = self._step(now, q, gripper)
         out.extend(self._pending)
         self._pending = []
@@ -289,7 +297,7 @@ class Executor:
         mo = self.motion
         assert mo is not None
         t = now - mo.started
-        expected, _, _ = mo.trajectory.state_at(t)
+        expected, _, _ = mo.trajectory.state_at(self._measured_at - mo.started)
         error = float(np.max(np.abs(q - expected)))
         if error > self.settings.tracking_tolerance:
             mo.off_track_since = mo.off_track_since if mo.off_track_since is not None else now

@@ -80,6 +80,7 @@ class ArmControllerNode(RestockNode):
         self.gripper_opening: float | None = None
         self.gripper_command: float = model.max_opening
         self.joint_states_at: float | None = None
+        self.measured_at: float | None = None
         self.estop = False
         self.operator: str | None = None
         self.stale = False
@@ -123,6 +124,8 @@ class ArmControllerNode(RestockNode):
         self.q = q
         self.gripper_opening = grip
         self.joint_states_at = self.now_s()
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        self.measured_at = stamp if stamp > 0 else self.joint_states_at
 
     def on_estop(self, msg: Bool) -> None:
         if msg.data and not self.estop:
@@ -189,7 +192,7 @@ class ArmControllerNode(RestockNode):
             self.teleop_step()
             self.set_health(OK, f"teleop: {self.operator} in control", rejected_targets=self.teleop.rejected)
             return
-        self.carry_out(self.tasks.tick(now, self.q, self.gripper_opening))
+        self.carry_out(self.tasks.tick(now, self.q, self.gripper_opening, self.measured_at))
         level = ERROR if self.tasks.fault else OK
         self.set_health(
             level,
