@@ -108,3 +108,25 @@ def test_planner_survives_sigkill_without_reissuing_tasks(ros_graph, ros_node, t
     ids = [s.task_id for s in seen]
     assert len(ids) == len(set(ids)), ids
     assert "in the future" in graph.log("planner")
+
+
+def test_corrupt_database_is_reported_and_the_plan_still_served(ros_graph, ros_node, tmp_path: Path) -> None:
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+
+    from restock.testing.graph import wait_for_message
+
+    db = tmp_path / "planner.db"
+    garbage = b"not a database at all " * 100
+    db.write_bytes(garbage)
+    ros_graph(only=["planner"], profile="robot", params={"planner": {"database_path": str(db), "replan_period_s": 0.5}})
+
+    def planner_error(msg: DiagnosticArray) -> bool:
+        return any(
+            s.name.endswith("/planner") and s.level == DiagnosticStatus.ERROR and "not a database" in s.message
+            for s in msg.status
+        )
+
+    wait_for_message(ros_node, DiagnosticArray, topics.DIAGNOSTICS, planner_error, timeout=30.0)
+    snapshot = get_plan(ros_node, lambda p: p.tasks == [], timeout=30.0)
+    assert snapshot.waiting_for_operator == []
+    assert db.read_bytes() == garbage  # nothing overwritten: the operator can still rescue it
