@@ -133,7 +133,9 @@ class Executor:
     def submit(self, task: records.RestockTask, now: float) -> list[Command]:
         """A new task: validated, queued and persisted, or rejected with the reason."""
         known = self.store.get(task.task_id)
-        if known is not None:
+        # The same task sent again is answered, not repeated; an id reused for another task
+        # (a different creation time, lane or quantity) is a new task.
+        if known is not None and known.task == task:
             if known.result is not None:
                 return [PublishRecord(known.result)]  # sent again: answer, do not repeat
             return []
