@@ -166,6 +166,10 @@ class Executor:
     def resolve(self, resolution: records.HandoffResolution, now: float) -> list[Command]:
         """An operator's answer to one of our handoffs: resume the parked task or drop it."""
         out: list[Command] = []
+        if self.phase is Phase.FAULT and resolution.action != "abandoned":
+            # The operator has seen to it: back out to the corridor, then carry on.
+            self.fault = None
+            self.phase = Phase.RECOVER
         if resolution.request_id in self.parked:
             task, placed = self.parked.pop(resolution.request_id)
             if resolution.action == "abandoned":
@@ -176,9 +180,6 @@ class Executor:
                 self.queue.append((task, placed))
                 self._sort()
                 self.store.save(task, "queued", placed, now)
-        elif self.phase is Phase.FAULT and resolution.action != "abandoned":
-            self.fault = None
-            self.phase = Phase.RECOVER if self.active is not None else Phase.IDLE
         return out
 
     def pause(self, why: str) -> list[Command]:
@@ -241,7 +242,7 @@ class Executor:
             task, placed = self.queue.pop(0)
             self.active = Active(task, placed, now)
             self.store.save(task, "active", placed, now)
-            self.phase = Phase.RECOVER if self.holding else Phase.TO_STOCK
+            self.phase = Phase.RECOVER  # from wherever the arm is (after a restart: maybe in a lane)
         a = self.active
         assert a is not None
         m = self.mover
@@ -396,10 +397,10 @@ class Executor:
         along = store.skus[self.active.task.sku].along if self.active else 0.08
         openings: list[Box] = []
         target = None
-        if pose.y > store.case.back_y - along / 2 - m.settings.approach_clearance:
+        if pose.y > store.case.back_y - along / 2 - m.settings.approach_clearance + 1e-3:
             target = Pose(pose.x, store.case.back_y - along / 2 - m.settings.approach_clearance, pose.z, pose.yaw)
             openings = [o for lane in store.lanes for o in m.lane_openings(lane.id)]
-        elif pose.y < store.stock.y + along / 2 + m.settings.approach_clearance:
+        elif pose.y < store.stock.y + along / 2 + m.settings.approach_clearance - 1e-3:
             target = Pose(pose.x, store.stock.y + along / 2 + m.settings.approach_clearance, pose.z, pose.yaw)
             openings = [o for loc in store.stock.locations for o in m.stock_openings(loc.id)]
         if target is None:  # already in the corridor: go straight on with the next step

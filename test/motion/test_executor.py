@@ -87,3 +87,33 @@ def test_failed_grasps_park_the_task_and_a_resolution_resumes_it(tmp_path) -> No
     published = run(world, again, 60.0, until=_done)
     assert [r.outcome for r in published if isinstance(r, records.TaskResult)] == ["done"]
     assert world.lane_count("r1_l05") == before + 1
+
+
+def test_an_abandoned_handoff_drops_the_task_with_a_failed_result(tmp_path) -> None:
+    store, world, ex = _setup("corner_store.yaml", tmp_path)
+    world.failed_grasp_probability = 1.0
+    ex.submit(_task(store, "r2_l02", task_id="t9"), world.time)
+    published = run(world, ex, 60.0, until=lambda p: any(isinstance(r, records.HandoffRequest) for r in p))
+    (request,) = [r for r in published if isinstance(r, records.HandoffRequest)]
+    out = ex.resolve(
+        records.HandoffResolution(request_id=request.request_id, operator="op1", action="abandoned", stamp=world.time),
+        world.time,
+    )
+    assert [c.record.outcome for c in out] == ["failed"]
+    assert ex.store.get("t9").state == "finished" and not ex.parked and not ex.queue
+
+
+def test_a_restart_resumes_an_active_task_without_repeating_placed_containers(tmp_path) -> None:
+    store, world, ex = _setup("corner_store.yaml", tmp_path)
+    lane = "r1_l03"
+    ex.submit(_task(store, lane, quantity=2, task_id="t7"), world.time)
+    before = world.lane_count(lane)
+    run(world, ex, 60.0, until=lambda _p: ex.active is not None and ex.active.placed == 1)
+    assert world.lane_count(lane) == before + 1
+    # The process dies here; a new one opens the same database.
+    again = Executor(ex.mover, TaskStore(tmp_path / "tasks.sqlite"))
+    assert [(t.task_id, placed) for t, placed in again.queue] == [("t7", 1)]
+    published = run(world, again, 60.0, until=_done)
+    (result,) = [r for r in published if isinstance(r, records.TaskResult)]
+    assert result.outcome == "done" and result.placed == 2
+    assert world.lane_count(lane) == before + 2
