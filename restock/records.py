@@ -116,6 +116,7 @@ class HandoffRequest(Record):
     detail: Annotated[str, Field(max_length=2000)] = ""
     image_jpeg_b64: str | None = None  # crop of what needs a look
     bbox: Annotated[list[float], Field(min_length=4, max_length=4)] | None = None  # x1 y1 x2 y2 px
+    frame_stamp: Stamp | None = None  # header stamp of the camera image bbox refers to (a training sample's frame)
 
 
 class HandoffResolution(Record):

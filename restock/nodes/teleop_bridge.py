@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import deque
 from pathlib import Path
 
 from geometry_msgs.msg import PoseStamped
@@ -26,13 +27,13 @@ from restock.params import ConfigError, ParamSpec
 from restock.paths import config_file
 from restock.teleop.auth import OperatorBook
 from restock.teleop.control import EeTarget
-from restock.teleop.imaging import ImageFormatError, encode_jpeg, rgb8_array
+from restock.teleop.imaging import ImageFormatError, encode_jpeg, pick_frame, rgb8_array
 from restock.teleop.records_out import AuditLog, SampleWriter
 from restock.teleop.server import ServerConfig, TeleopServer
 from restock.teleop.tls import TlsError, is_loopback, self_signed, server_context
 
-# Newest frame only; best effort matches both reliable (the sim) and best-effort (camera drivers) publishers.
-STREAM_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+# A few frames deep (each is only kept, cheaply); best effort matches both reliable (the sim) and best-effort (camera drivers) publishers.
+STREAM_QOS = QoSProfile(depth=4, reliability=ReliabilityPolicy.BEST_EFFORT)
 
 PARAMS = (
     STORE_FILE,
@@ -106,7 +107,9 @@ class TeleopBridgeNode(RestockNode):
         self.publish_status = self.create_record_publisher(topics.TELEOP_STATUS, LATCHED_QOS)
         self.publish_resolution = self.create_record_publisher(topics.HANDOFF_RESOLUTIONS)
         self.server = self._make_server()
-        self._last_image: dict[str, Image] = {}
+        # Recent frames per camera (about half a second): a handoff's training sample uses the very
+        # frame its box was found in, named by frame_stamp.
+        self._recent: dict[str, deque[tuple[float, Image]]] = {c.id: deque(maxlen=16) for c in self.store.cameras}
         self._last_joint_push = 0.0
         self._last_result: str = ""
         self.create_record_subscription(records.HandoffRequest, topics.HANDOFF_REQUESTS, self._on_handoff)
@@ -196,8 +199,14 @@ class TeleopBridgeNode(RestockNode):
 
     def _on_handoff(self, request: records.HandoffRequest) -> None:
         frame = None
-        image = self._last_image.get(request.camera_id or "")
-        if image is not None and request.bbox is not None:
+        recent = list(self._recent.get(request.camera_id or "", ()))
+        image = pick_frame(recent, request.frame_stamp) if request.bbox is not None else None
+        if request.bbox is not None and image is None:
+            self.get_logger().warning(
+                f"handoff {request.request_id}: frame {request.frame_stamp} of {request.camera_id} is not kept: "
+                "the sample will be the crop"
+            )
+        if image is not None:
             try:
                 frame = encode_jpeg(rgb8_array(image.data, image.width, image.height, image.step, image.encoding), 90)
             except ImageFormatError as err:
@@ -206,10 +215,10 @@ class TeleopBridgeNode(RestockNode):
         self.server.submit_handoff(request, frame)
 
     def _on_image(self, camera_id: str, msg: Image) -> None:
-        self._last_image[camera_id] = msg
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        self._recent[camera_id].append((stamp, msg))
         if not self.server.wants_frames(camera_id):
             return
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         wall = time.time()
         # Latency figures need the capture time on the wall clock; a sim-time stamp is replaced by arrival.
         capture = stamp if abs(wall - stamp) < 10.0 else wall

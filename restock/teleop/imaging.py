@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image
@@ -27,3 +29,16 @@ def encode_jpeg(pixels: np.ndarray, quality: int = 80) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(pixels), "RGB").save(buf, "JPEG", quality=quality)
     return buf.getvalue()
+
+
+T = TypeVar("T")
+
+
+def pick_frame(frames: Sequence[tuple[float, T]], wanted: float | None, tolerance: float = 1e-3) -> T | None:
+    """The frame (stamp, frame) with the wanted stamp; with no stamp wanted, the newest; None if it is gone."""
+    if not frames:
+        return None
+    if wanted is None:
+        return frames[-1][1]
+    stamp, frame = min(frames, key=lambda f: abs(f[0] - wanted))
+    return frame if abs(stamp - wanted) <= tolerance else None

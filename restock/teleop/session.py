@@ -160,6 +160,7 @@ class HandoffQueue:
                     "waiting_s": round(max(0.0, now - entry.received), 1),
                     "claimed_by": entry.claimed_by,
                     "has_image": r.image_jpeg_b64 is not None,
+                    "has_frame": entry.frame_jpeg is not None,  # the full camera frame, for a training sample
                 }
             )
         return out

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import ssl
+import threading
 
 import aiohttp
 import numpy as np
 import pytest
+from PIL import Image as PILImage
+from sensor_msgs.msg import Image
 from teleop_client import connect, handoff, login, next_json, pose_msg
 from teleop_ros import RosSide, bridge_params, bridge_url, wait
 
+from restock import topics
 from restock.paths import store_file
 from restock.store.description import load_store
 from restock.teleop.imaging import encode_jpeg
@@ -26,7 +31,27 @@ def test_operator_drives_the_target_and_labels_through_the_node(ros_graph, ros_n
     ros = RosSide(ros_node)
     lane = load_store(store_file(store)).lanes[0]
     crop = base64.b64encode(encode_jpeg(np.full((64, 48, 3), 30, np.uint8))).decode()
-    request = handoff("h-graph", lane_id=lane.id, image_jpeg_b64=crop)
+    camera = load_store(store_file(store)).cameras[0]
+    stamp = 1234.5  # the frame the camera node found the item in (bbox is in its pixels)
+    request = handoff(
+        "h-graph", lane_id=lane.id, image_jpeg_b64=crop, camera_id=camera.id, bbox=[10, 20, 110, 220], frame_stamp=stamp
+    )
+    image_pub = ros_node.create_publisher(Image, topics.camera_image(camera.id), 2)
+    stop = threading.Event()
+
+    def camera_frames() -> None:  # frames S-1, S, S+1 over and over, each its own grey
+        i = 0
+        while not stop.wait(1 / 15):
+            k = i % 3
+            msg = Image(
+                height=480, width=640, encoding="rgb8", step=640 * 3, data=bytes([60 + 60 * k]) * (640 * 480 * 3)
+            )
+            msg.header.stamp.sec, msg.header.stamp.nanosec = int(stamp) + k - 1, 500_000_000
+            image_pub.publish(msg)
+            i += 1
+
+    frames = threading.Thread(target=camera_frames, daemon=True)
+    frames.start()
     ctx = ssl.create_default_context(cafile=str(tmp_path / "teleop" / "tls" / "teleop-selfsigned.crt"))
 
     async def operator() -> None:
@@ -35,7 +60,7 @@ def test_operator_drives_the_target_and_labels_through_the_node(ros_graph, ros_n
             for _ in range(200):  # until DDS discovery has carried the request to the bridge
                 ros.raise_handoff(request)
                 state = await next_json(ws, "state")
-                if state["queue"]:
+                if state["queue"] and state["queue"][0]["has_frame"]:  # a repeat adds the frame once it is in
                     break
             assert [q["request_id"] for q in state["queue"]] == ["h-graph"]
             await ws.send_json({"type": "claim", "request_id": "h-graph"})
@@ -56,6 +81,8 @@ def test_operator_drives_the_target_and_labels_through_the_node(ros_graph, ros_n
     try:
         asyncio.run(operator())
     finally:
+        stop.set()
+        frames.join(2)
         ros.close()
     first, last = ros.targets[0], ros.targets[-1]
     assert first.header.frame_id == "store"
@@ -65,7 +92,11 @@ def test_operator_drives_the_target_and_labels_through_the_node(ros_graph, ros_n
     assert any(s.control == "operator" and s.engaged and s.operator == "alice" for s in ros.statuses)
     (res,) = ros.resolutions
     assert (res.request_id, res.label, res.operator) == ("h-graph", "foreign_item", "alice")
-    assert len(list((tmp_path / "teleop" / "samples" / "labels").iterdir())) == 1
+    (meta,) = (tmp_path / "teleop" / "samples" / "meta").iterdir()
+    assert json.loads(meta.read_text())["image_source"] == "frame"  # the full frame, with the camera's box
+    (image,) = (tmp_path / "teleop" / "samples" / "images").iterdir()
+    pixels = np.asarray(PILImage.open(image))
+    assert pixels.shape == (480, 640, 3) and abs(pixels.mean() - 120) < 3  # frame S's grey, not its neighbours'
 
 
 @pytest.mark.parametrize(

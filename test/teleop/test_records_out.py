@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from restock import records
-from restock.teleop.imaging import encode_jpeg, rgb8_array
+from restock.teleop.imaging import encode_jpeg, pick_frame, rgb8_array
 from restock.teleop.records_out import AuditLog, SampleWriter
 from restock.vision.classes import CLASS_ID, CLASSES
 
@@ -90,3 +90,11 @@ def test_rgb8_and_bgr8_views():
         rgb8_array(data, 2, 2, 8, "mono16")
     with pytest.raises(ValueError, match="does not match"):
         rgb8_array(data[:10], 2, 2, 8, "rgb8")
+
+
+def test_pick_frame_by_stamp():
+    frames = [(1.0, "a"), (1.033, "b"), (1.066, "c")]
+    assert pick_frame(frames, 1.033) == "b"
+    assert pick_frame(frames, None) == "c"  # no stamp: the newest
+    assert pick_frame(frames, 0.5) is None  # gone from the buffer: the caller falls back to the crop
+    assert pick_frame([], 1.0) is None
