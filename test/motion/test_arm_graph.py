@@ -12,7 +12,7 @@ from restock.nodes.base import LATCHED_QOS, RECORD_QOS
 from restock.paths import SOURCE_ROOT
 from restock.records import SimGroundTruth
 from restock.store.description import load_store
-from restock.testing.graph import wait_for_message, wait_for_record
+from restock.testing.graph import spin_until, wait_for_message, wait_for_record
 
 STORE = "corner_store.yaml"
 SIM = {"initial_fill": 0.25, "customers": "none", "real_time_factor": 2.0, "camera_rate_hz": 0.2}
@@ -71,14 +71,15 @@ def test_estop_holds_and_cancels_the_trajectory(ros_graph, ros_node, tmp_path) -
     task = records.RestockTask(
         task_id="graph-t2", lane_id=lane.id, sku=lane.lane.sku, quantity=1, stock_location=loc.id, created=0.0
     )
+    seen: list[JointTrajectory] = []
+    ros_node.create_subscription(JointTrajectory, topics.JOINT_TRAJECTORY, seen.append, 10)
     pub = ros_node.create_publisher(String, topics.RESTOCK_TASKS, RECORD_QOS)
     _publish_when_matched(ros_node, pub, String(data=records.encode(task)))
-    wait_for_message(ros_node, JointTrajectory, topics.JOINT_TRAJECTORY, lambda m: len(m.points) > 0, timeout=60)
+    spin_until(ros_node, lambda: any(m.points for m in seen), 60, "the task's first trajectory")
     estop = ros_node.create_publisher(Bool, topics.ESTOP, LATCHED_QOS)
     _publish_when_matched(ros_node, estop, Bool(data=True))
-    held = wait_for_message(
-        ros_node, JointTrajectory, topics.JOINT_TRAJECTORY, lambda m: len(m.points) == 0, timeout=10
-    )
+    spin_until(ros_node, lambda: bool(seen) and not seen[-1].points, 10, "an empty trajectory (hold)")
+    held = seen[-1]
     assert held.joint_names
     # The arm stands still from then on: two joint_states a while apart read the same.
     first = wait_for_message(ros_node, JointState, topics.JOINT_STATES)
@@ -91,3 +92,43 @@ def test_estop_holds_and_cancels_the_trajectory(ros_graph, ros_node, tmp_path) -
         timeout=20,
     )
     assert list(first.position)[:5] == list(later.position)[:5]
+
+
+@pytest.mark.graph
+def test_teleop_follows_a_target_and_holds_when_targets_stop(ros_graph, ros_node, tmp_path) -> None:
+    import math
+
+    import numpy as np
+    from geometry_msgs.msg import PoseStamped
+
+    from restock.motion.kinematics import ArmModel
+
+    store = load_store(SOURCE_ROOT / "config" / "stores" / STORE)
+    model = ArmModel.from_store(store)
+    ros_graph(
+        only=["sim", "arm_controller"],
+        store=STORE,
+        params={"sim": SIM, "arm_controller": {"state_dir": str(tmp_path / "arm")}},
+    )
+    seen: list[JointTrajectory] = []
+    ros_node.create_subscription(JointTrajectory, topics.JOINT_TRAJECTORY, seen.append, 10)
+    status = ros_node.create_publisher(String, topics.TELEOP_STATUS, LATCHED_QOS)
+    _publish_when_matched(
+        ros_node,
+        status,
+        String(data=records.encode(records.TeleopStatus(stamp=0.0, operator="op", control="operator"))),
+    )
+    # Taking control holds the arm first.
+    spin_until(ros_node, lambda: any(not m.points for m in seen), 20, "hold on taking control")
+    target = ros_node.create_publisher(PoseStamped, topics.TELEOP_TARGET, 10)
+    msg = PoseStamped()
+    msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = 1.0, -0.02, 0.7
+    msg.pose.orientation.z, msg.pose.orientation.w = math.sin(math.pi / 4), math.cos(math.pi / 4)  # yaw +pi/2
+    seen.clear()
+    _publish_when_matched(ros_node, target, msg)
+    spin_until(ros_node, lambda: any(m.points for m in seen), 20, "a trajectory to the target")
+    traj = next(m for m in seen if m.points)
+    end = model.forward(np.array(traj.points[-1].positions))
+    assert np.allclose([end.x, end.y, end.z, end.yaw], [1.0, -0.02, 0.7, math.pi / 2], atol=1e-6)
+    # No more targets: the controller holds (an empty trajectory) after the target timeout.
+    spin_until(ros_node, lambda: bool(seen) and not seen[-1].points, 20, "hold after the targets stopped")
