@@ -39,6 +39,22 @@ def files_in_use(shm: Path = SHM) -> set[Path]:
     return used
 
 
+def fastdds_files_of(pid: int, shm: Path = SHM) -> set[Path]:
+    """The Fast DDS files one process has mapped now (empty if it is gone)."""
+    prefix = str(shm) + "/"
+    out: set[Path] = set()
+    try:
+        for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+            idx = line.find(prefix)
+            if idx >= 0:
+                path = Path(line[idx:].split(" (deleted)")[0].strip())
+                if path.name.startswith(("fastdds_", "sem.fastdds_")):
+                    out.add(path)
+    except OSError:
+        pass
+    return out
+
+
 def stale_fastdds_files(shm: Path = SHM) -> set[Path]:
     return fastdds_files(shm) - files_in_use(shm)
 

@@ -25,13 +25,14 @@ from pathlib import Path
 from typing import TextIO
 
 from restock.graph.description import NodeInstance
-from restock.graph.shm import clean_stale_fastdds_files
+from restock.graph.shm import clean_stale_fastdds_files, fastdds_files_of
 
 CONFIG_ERROR_STATUS = 2  # run_node's status for a bad configuration: restarting cannot help
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
+    """preexec_fn: the child gets SIGTERM when its parent dies (Linux PR_SET_PDEATHSIG)."""
     with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
@@ -81,6 +82,9 @@ class Supervisor:
         self._stopping = threading.Event()
         self.status = 0
         self.on_event = on_event
+        # Every Fast DDS file a node of ours had mapped: what a crash can leave behind.
+        self.shm_seen: set[Path] = set()
+        self._next_shm_scan = 0.0
 
     # --- output -------------------------------------------------------------------------
 
@@ -119,7 +123,7 @@ class Supervisor:
             text=True,
             errors="replace",
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         node.started_at = time.monotonic()
         node.next_start = None
@@ -143,6 +147,11 @@ class Supervisor:
     def poll(self) -> bool:
         """Check every node once; restart per policy. False when the graph must stop."""
         now = time.monotonic()
+        if now >= self._next_shm_scan:
+            self._next_shm_scan = now + 1.0
+            for node in self.nodes:
+                if node.proc is not None:
+                    self.shm_seen |= fastdds_files_of(node.proc.pid)
         for node in self.nodes:
             if node.finished:
                 continue
@@ -204,6 +213,8 @@ class Supervisor:
         """SIGINT every node (rclpy shuts down cleanly on it), SIGKILL what is left after timeout."""
         running = [n for n in self.nodes if n.proc is not None and n.proc.poll() is None]
         for node in running:
+            self.shm_seen |= fastdds_files_of(node.proc.pid)  # type: ignore[union-attr]
+        for node in running:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(node.proc.pid, signal.SIGINT)  # type: ignore[union-attr]
         deadline = time.monotonic() + timeout
@@ -225,4 +236,5 @@ class Supervisor:
                 node.reader.join(timeout=2)
         self._write_pids()
         removed = clean_stale_fastdds_files()
+        (self.log_dir / "shm_seen.json").write_text(json.dumps(sorted(map(str, self.shm_seen))))
         self.say(f"stopped; removed {len(removed)} stale Fast DDS shared-memory files")

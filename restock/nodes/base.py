@@ -116,6 +116,11 @@ class RestockNode(Node):
             except Exception as err:  # rclpy raises several types for a bad override
                 raise ConfigError(f"{where}{spec.name}: {err}") from None
             values[spec.name] = spec.check(value, where)
+        # rclpy would ignore an override nobody declares: a typo must stop the node instead.
+        known = {s.name for s in self.PARAMS} | {"use_sim_time", "start_type_description_service"}
+        for name in sorted(set(self._parameter_overrides) - known):
+            where = from_file.get(name, "command line (-p)")
+            raise ConfigError(f"{where}: {self.get_name()}.{name}: unknown parameter (this node has {sorted(known)})")
         return values
 
     def load_store(self) -> Store:

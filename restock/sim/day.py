@@ -25,6 +25,7 @@ from restock.params import ConfigError
 from restock.paths import DEFAULT_STORE, store_file
 from restock.rosenv import apply_to_this_process, ros_environment
 from restock.sim.daystats import DayStats
+from restock.sim.operator_stand_in import OperatorSetup, start_scripted_operator
 from restock.store.description import Store, StoreError, load_store
 
 DAY_S = 86400.0
@@ -52,7 +53,15 @@ class DayOptions:
     verbose: bool = False
 
 
-def node_params(opts: DayOptions, run_dir: Path) -> dict[str, dict[str, object]]:
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def node_params(opts: DayOptions, run_dir: Path, operator: OperatorSetup | None) -> dict[str, dict[str, object]]:
     """Per-node parameters of a store day (the graph's files give the rest)."""
     sim: dict[str, object] = {
         "seed": opts.seed,
@@ -67,11 +76,14 @@ def node_params(opts: DayOptions, run_dir: Path) -> dict[str, dict[str, object]]
         sim.update(customers="sales_log", sales_log=str(Path(opts.sales_log).resolve()))
     elif opts.containers_per_day > 0:
         sim["containers_per_day"] = opts.containers_per_day
+    teleop: dict[str, object] = {"state_dir": str(run_dir / "teleop"), "port": free_port()}
+    if operator is not None:
+        teleop.update(port=operator.port, operators_file=str(operator.operators_file))
     return {
         "sim": sim,
         "planner": {"database_path": str(run_dir / "planner.db"), "policy": opts.policy},
         "arm_controller": {"state_dir": str(run_dir / "arm_controller")},
-        "teleop_bridge": {"state_dir": str(run_dir / "teleop"), "port": 0},
+        "teleop_bridge": teleop,
         "recorder": {"output_path": str(run_dir / "restock.mcap"), "live_server": opts.live},
     }
 
@@ -166,17 +178,16 @@ def run_day(
 ) -> tuple[int, DayStats]:
     run_dir = opts.out_dir / label
     run_dir.mkdir(parents=True, exist_ok=True)
-    instances = node_instances("sim", store, store_path, extra_params=node_params(opts, run_dir))
+    operator = OperatorSetup.create(run_dir, free_port(), run_dir / "teleop") if opts.operator else None
+    instances = node_instances("sim", store, store_path, extra_params=node_params(opts, run_dir, operator))
     apply_to_this_process(domain_id)
     env = ros_environment(domain_id)
     supervisor = Supervisor(instances, env, run_dir / "logs", echo=opts.verbose, out=sys.stderr)
     stats = DayStats()
     monitor = DayMonitor(stats, opts.days * DAY_S, supervisor.request_stop, label)
     helpers: list = []
-    if opts.operator:
-        from restock.sim.operator_stand_in import start_scripted_operator
-
-        helpers.append(start_scripted_operator(run_dir, opts.operator_delay_s, supervisor))
+    if operator is not None:
+        helpers.append(start_scripted_operator(operator, monitor, opts.operator_delay_s, run_dir / "operator.log"))
     if opts.chaos:
         from restock.sim.chaos import Chaos
 

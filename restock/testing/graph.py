@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from restock import records
+from restock.graph.supervisor import die_with_parent
 from restock.paths import SOURCE_ROOT
 
 R = TypeVar("R", bound=records.Record)
@@ -39,6 +40,17 @@ def claim_domain_id(first: int = 10, last: int = 100) -> tuple[int, Any]:
     raise RuntimeError(f"every ROS_DOMAIN_ID in {first}..{last} is held by another test run")
 
 
+def isolated_params(run_dir: Path, only: list[str] | None) -> dict[str, dict[str, object]]:
+    """Files, databases and ports of a test's own, so parallel runs never share them."""
+    params: dict[str, dict[str, object]] = {
+        "planner": {"database_path": str(run_dir / "planner.db")},
+        "arm_controller": {"state_dir": str(run_dir / "arm_controller")},
+        "teleop_bridge": {"state_dir": str(run_dir / "teleop"), "port": 0},
+        "recorder": {"output_path": str(run_dir / "restock.mcap")},
+    }
+    return {k: v for k, v in params.items() if only is None or k in only}
+
+
 class RosGraph:
     """A set of graph nodes brought up by ``restock up`` as separate processes."""
 
@@ -54,7 +66,9 @@ class RosGraph:
         self.log_dir = Path(log_dir)
         self.only = list(only) if only is not None else None
         self.store = store
-        self.params = params or {}
+        self.params = isolated_params(self.log_dir, self.only)
+        for node, values in (params or {}).items():
+            self.params.setdefault(node, {}).update(values)
         self.profile = profile
         self.env = dict(os.environ if env is None else env)
         self.proc: subprocess.Popen | None = None
@@ -73,9 +87,21 @@ class RosGraph:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         out = (self.log_dir / "up.out").open("w")
         self.proc = subprocess.Popen(
-            self.command(), env=self.env, stdout=out, stderr=subprocess.STDOUT, cwd=SOURCE_ROOT, start_new_session=True
+            self.command(),
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=SOURCE_ROOT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,  # a test run that dies takes its graphs along
         )
         return self
+
+    def __enter__(self) -> RosGraph:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def pids(self) -> dict[str, int]:
         path = self.log_dir / "pids.json"
@@ -90,7 +116,8 @@ class RosGraph:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             present = {n for n, _ns in node.get_node_names_and_namespaces()}
-            if wanted <= present:
+            # The pid file too: a node of the same name from an earlier graph may linger in discovery.
+            if wanted <= present and wanted <= set(self.pids()):
                 return
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"restock up exited with {self.proc.returncode}:\n{self.output()}")

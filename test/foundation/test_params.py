@@ -82,3 +82,28 @@ def test_node_process_stops_on_bad_store_file(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert str(store) in proc.stderr and "skus" in proc.stderr
+
+
+def test_node_process_stops_on_unknown_command_line_parameter(tmp_path: Path) -> None:
+    exe = Path(sys.executable).parent / "restock-arm-controller"
+    proc = subprocess.run(
+        [str(exe), "--ros-args", "-p", "sped_scale:=0.5", "-p", f"state_dir:={tmp_path}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "command line (-p)" in proc.stderr and "sped_scale: unknown parameter" in proc.stderr
+
+
+def test_integer_for_a_float_parameter_is_accepted(tmp_path: Path) -> None:
+    """-p real_time_factor:=20 is an int to rcl; the declaration says float and takes it."""
+    exe = Path(sys.executable).parent / "restock-planner"
+    proc = subprocess.run(
+        [str(exe), "--ros-args", "-p", "horizon_s:=5", "-p", f"database_path:={tmp_path / 'p.db'}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    # 5 is read as a number (not refused as an INTEGER for a DOUBLE) and then range-checked.
+    assert proc.returncode == 2 and "horizon_s: 5.0 is outside the allowed range" in proc.stderr
