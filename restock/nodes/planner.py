@@ -30,6 +30,14 @@ from restock.planning.planner import PlannerConfig
 
 PARAMS = (
     STORE_FILE,
+    ParamSpec(
+        "policy",
+        str,
+        "learned",
+        "learned: minimise expected lost sales; reactive: the threshold baseline",
+        choices=("learned", "reactive"),
+    ),
+    ParamSpec("reactive_threshold", float, 0.25, "Reactive policy: refill a lane at this fill or below", 0.0, 1.0),
     ParamSpec("database_path", str, "var/planner.db", "SQLite file of learned demand, lanes and tasks (created)"),
     ParamSpec("sales_log", str, "", "Historical sales log (CSV) to learn from at start; empty: none"),
     ParamSpec(
@@ -75,6 +83,8 @@ class PlannerNode(RestockNode):
             refit_period_s=float(p["refit_period_s"]),
             save_period_s=float(p["save_period_s"]),
             retry_backoff_s=float(p["retry_backoff_s"]),
+            policy=str(p["policy"]),
+            reactive_threshold=float(p["reactive_threshold"]),
         )
         self.db_error: str | None = None
         db = self._open_db(str(p["database_path"]))

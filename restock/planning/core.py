@@ -50,6 +50,10 @@ class CoreConfig:
     save_period_s: float = 60.0
     learn_from_inferred: bool = True  # learn from lanes seen empty when no POS feed is heard
     retry_backoff_s: float = 300.0  # a lane whose task failed or was rejected waits this long
+    # "learned": minimise expected lost sales; "reactive": the baseline that refills the emptiest
+    # lane once its estimate falls to reactive_threshold of capacity (restock sim --compare).
+    policy: str = "learned"
+    reactive_threshold: float = 0.25
 
 
 @dataclass
@@ -366,10 +370,38 @@ class RestockPlanner:
             )
             for o in self.outstanding.values()
         )
-        self.plan = self.planner.plan(
-            now, self.estimator.mean, self.rates, self.stock, blocked, pending, committed, np.sqrt(self.estimator.var)
-        )
+        if self.config.policy == "reactive":
+            self.plan = self._reactive_plan(now, blocked)
+        else:
+            self.plan = self.planner.plan(
+                now,
+                self.estimator.mean,
+                self.rates,
+                self.stock,
+                blocked,
+                pending,
+                committed,
+                np.sqrt(self.estimator.var),
+            )
         self.plan_stamp = now
+
+    def _reactive_plan(self, now: float, blocked: np.ndarray) -> list[PlannedTask]:
+        """The baseline: lanes at or below the threshold, emptiest first, filled up from stock."""
+        lt = self.lanes
+        count = np.round(self.estimator.mean).astype(np.int64)
+        frac = count / lt.capacity
+        low = (frac <= self.config.reactive_threshold) & ~blocked & (self.stock[lt.pool] > 0) & (count < lt.capacity)
+        out = []
+        for i in np.flatnonzero(low)[np.argsort(frac[low], kind="stable")]:
+            qty = int(min(lt.capacity[i] - count[i], self.stock[lt.pool[i]]))
+            pool = int(lt.pool[i])
+            duration = self.timing.task_s(float(lt.x[i]), float(lt.stock_x[pool]), qty)
+            out.append(
+                PlannedTask(
+                    int(i), lt.lane_ids[i], lt.lane_sku[i], qty, lt.stock_id[pool], float("inf"), 0.0, duration, 0.0
+                )
+            )
+        return out
 
     def _issue(self, now: float) -> list[records.RestockTask]:
         issued: list[records.RestockTask] = []

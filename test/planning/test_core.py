@@ -199,3 +199,21 @@ def test_a_failed_lane_waits_before_it_is_tried_again(tmp_path: Path) -> None:
     core.on_result(result(task, 0, T0 + 2, T0 + 20, outcome="failed"), T0 + 21)
     assert all(t.lane_id != "r1_l01" for t in core.step(T0 + 22))
     assert [t.lane_id for t in core.step(T0 + 400)] == ["r1_l01"]
+
+
+def test_reactive_policy_refills_the_emptiest_low_lane_first() -> None:
+    """The baseline `restock sim --compare` runs through the same node: lanes at or below the threshold."""
+    from restock.paths import store_file
+    from restock.planning.core import CoreConfig, RestockPlanner
+    from restock.store.description import load_store
+
+    store = load_store(store_file("corner_store.yaml"))
+    core = RestockPlanner(store, None, CoreConfig(policy="reactive", reactive_threshold=0.25), now=1000.0)
+    lanes = core.lanes
+    core.estimator.mean[:] = lanes.capacity  # all full
+    a, b = 3, 7
+    core.estimator.mean[a] = 2  # 2 of 8 or so: low
+    core.estimator.mean[b] = 0  # empty: first
+    core._replan(1000.0)
+    assert [t.lane_index for t in core.plan] == [b, a]
+    assert core.plan[0].quantity == int(lanes.capacity[b])
