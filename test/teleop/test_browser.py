@@ -208,6 +208,20 @@ def test_desktop_fallback_keyboard_drives_the_target_and_estop(ros_graph, ros_no
             wait(lambda: not ros.statuses[-1].engaged, 10, "hold when Space is released")
             start, end = ros.targets[0].pose.position, ros.targets[-1].pose.position
             assert end.y - start.y > 0.03 and abs(end.x - start.x) < 1e-6 and abs(end.z - start.z) < 1e-6
+            # The mouse: a button held on the camera view is the deadman; a drag to the right moves +x.
+            n, m = len(ros.targets), len(ros.statuses)
+            box = page.locator("#view").bounding_box()
+            page.mouse.move(box["x"] + 100, box["y"] + 100)
+            page.mouse.down()
+            for i in range(1, 11):
+                page.mouse.move(box["x"] + 100 + 20 * i, box["y"] + 100)
+                page.wait_for_timeout(40)
+            page.wait_for_timeout(200)
+            page.mouse.up()
+            wait(lambda: any(st.engaged for st in ros.statuses[m:]), 10, "engaged by the mouse button")
+            wait(lambda: not ros.statuses[-1].engaged and len(ros.targets) > n + 3, 10, "mouse targets, then hold")
+            before, after = ros.targets[n].pose.position, ros.targets[-1].pose.position
+            assert after.x - before.x > 0.05 and abs(after.y - before.y) < 1e-6
             page.click("#resolve-cleared")
             wait(lambda: len(ros.resolutions) == 1, 10, "obstruction cleared")
             page.click("#estop")

@@ -15,7 +15,7 @@ export const app = {
   framesShown: 0,
   frameLog: [], // [capture, shown, bridge sent] epoch seconds of the last frames drawn (bench/teleop_latency.py reads it)
   holding: false, // this tab holds the robot's lease
-  desk: { pos: [0, 1.2, -0.4], yaw: 0, keys: new Set() },
+  desk: { pos: [0, 1.2, -0.4], yaw: 0, keys: new Set(), mouse: false },
   send(msg) {
     if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
   },
@@ -208,7 +208,7 @@ function deskTick(dt) {
   if (d.keys.has("KeyQ")) d.yaw += 0.8 * dt;
   if (d.keys.has("KeyE")) d.yaw -= 0.8 * dt;
   const q = [0, Math.sin(d.yaw / 2), 0, Math.cos(d.yaw / 2)];
-  app.send({ type: "pose", position: d.pos, orientation: q, grip: d.keys.has("Space"), trigger: d.keys.has("KeyG") ? 1 : 0, sent: performance.now() });
+  app.send({ type: "pose", position: d.pos, orientation: q, grip: d.keys.has("Space") || d.mouse, trigger: d.keys.has("KeyG") ? 1 : 0, sent: performance.now() });
 }
 
 function isTyping(ev) {
@@ -221,7 +221,28 @@ window.addEventListener("keydown", (ev) => {
   if (ev.code === "Space") ev.preventDefault();
 });
 window.addEventListener("keyup", (ev) => app.desk.keys.delete(ev.code));
-window.addEventListener("blur", () => app.desk.keys.clear()); // a lost key-up must not leave the deadman held
+window.addEventListener("blur", () => {
+  app.desk.keys.clear(); // a lost key-up must not leave the deadman held
+  app.desk.mouse = false;
+});
+// Mouse: a button held on the camera view is the deadman; dragging moves right/left and up/down,
+// the wheel moves forward/back.
+const view = $("view");
+view.addEventListener("pointerdown", (ev) => {
+  app.desk.mouse = true;
+  view.setPointerCapture(ev.pointerId);
+});
+for (const end of ["pointerup", "pointercancel", "lostpointercapture"]) view.addEventListener(end, () => (app.desk.mouse = false));
+view.addEventListener("pointermove", (ev) => {
+  if (!app.desk.mouse) return;
+  app.desk.pos[0] += ev.movementX * 0.0005;
+  app.desk.pos[1] -= ev.movementY * 0.0005;
+});
+view.addEventListener("wheel", (ev) => {
+  if (!app.desk.mouse) return;
+  ev.preventDefault();
+  app.desk.pos[2] += Math.sign(ev.deltaY) * 0.005;
+});
 
 let last = performance.now();
 setInterval(() => {
