@@ -590,12 +590,12 @@ class TeleopServer:
                 return True
             self.leases.touch(robot, client.id, now)
             decision = self.control.on_pose(msg, now)
+            if self._engaged_reported != self.control.engaged:  # the status first: the arm resets on it
+                self._publish_status("deadman engaged" if self.control.engaged else decision.reason)
             if decision.target is not None:
                 self.port.publish_target(decision.target)
             elif decision.reason and self._every("pose_decision"):
                 log.info("%s: %s", operator, decision.reason)
-            if self._engaged_reported != self.control.engaged:
-                self._publish_status("deadman engaged" if self.control.engaged else decision.reason)
         elif isinstance(msg, P.Claim):
             self._claim(client, msg.request_id, now)
         elif isinstance(msg, P.Release):
