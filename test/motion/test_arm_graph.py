@@ -82,7 +82,15 @@ def test_estop_holds_and_cancels_the_trajectory(ros_graph, ros_node, tmp_path) -
     held = seen[-1]
     assert held.joint_names
     # The arm stands still from then on: two joint_states a while apart read the same.
-    first = wait_for_message(ros_node, JointState, topics.JOINT_STATES)
+    held_at = held.header.stamp.sec + held.header.stamp.nanosec * 1e-9
+    first = wait_for_message(
+        ros_node,
+        JointState,
+        topics.JOINT_STATES,
+        # measured after the sim took the hold (messages already in flight may predate it)
+        lambda m: m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 > held_at + 0.2,
+        timeout=20,
+    )
     stamp = first.header.stamp.sec + first.header.stamp.nanosec * 1e-9
     later = wait_for_message(
         ros_node,
