@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from restock.paths import config_file
+from restock.paths import SOURCE_ROOT, config_file
 
 LOCALHOST_PROFILE = "fastdds_localhost.xml"
 
@@ -30,6 +30,10 @@ def ros_environment(
         env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
         env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(config_file(LOCALHOST_PROFILE))
         env.pop("ROS_STATIC_PEERS", None)
+    if (SOURCE_ROOT / "package.xml").exists():
+        # Run from a checkout: node processes import the same code as this process.
+        paths = [str(SOURCE_ROOT), *(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)]
+        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     if domain_id is not None:
         if not 0 <= domain_id <= 101:
             raise ValueError(f"ROS_DOMAIN_ID {domain_id} is outside 0..101")

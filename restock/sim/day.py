@@ -71,6 +71,9 @@ def node_params(opts: DayOptions, run_dir: Path, operator: OperatorSetup | None)
         "initial_fill": opts.initial_fill,
         "failed_grasp_probability": opts.failed_grasp_probability,
         "random_events_per_hour": opts.events_per_hour,
+        # Enough for the arm's feedback watchdog; more only loads every listener at 100x real time.
+        "joint_state_rate_hz": 10.0,
+        "ground_truth_period_s": 10.0,
     }
     if opts.sales_log:
         sim.update(customers="sales_log", sales_log=str(Path(opts.sales_log).resolve()))
@@ -142,7 +145,7 @@ class DayMonitor:
             self.done.set()
             self.on_done()
         now = time.monotonic()
-        if now - self._last_print >= 1.0:
+        if now - self._last_print >= (1.0 if sys.stderr.isatty() else 30.0):
             self._last_print = now
             self._progress(now)
 
@@ -153,7 +156,8 @@ class DayMonitor:
         rate = s.duration_s / max(1e-6, now - self._wall_start)
         clock = time.strftime("%a %H:%M", time.gmtime(self.sim_time))
         sys.stderr.write(
-            f"\r[{self.label}] {clock} [{bar}] {frac:5.1%}  sales {sum(s.sales.values())}  "
+            ("\r" if sys.stderr.isatty() else "\n")
+            + f"[{self.label}] {clock} [{bar}] {frac:5.1%}  sales {sum(s.sales.values())}  "
             f"lost {sum(s.lost_sales.values())}  moved {s.containers_moved}  OSA {s.on_shelf_availability:.2%}  "
             f"handoffs {len(s.handoffs)}  x{rate:.0f} real time   "
         )
