@@ -45,6 +45,7 @@ from restock.vision.classes import FOREIGN_ITEM_LABEL
 WEB_ROOT = Path(__file__).resolve().parent / "web"
 FRAMES_IN_FLIGHT = 3
 MAX_CONNECTIONS_PER_OPERATOR = 4
+FLOOD_WINDOW_S = 5.0
 log = logging.getLogger("restock.teleop")
 
 
@@ -71,7 +72,7 @@ class ServerConfig:
     max_ws_message_bytes: int = 16_384
     max_messages_per_s: float = 200.0
     message_burst: float = 100.0
-    flood_close_after: int = 500  # dropped messages in a row before the connection is closed
+    flood_close_after: int = 500  # messages dropped within FLOOD_WINDOW_S that close the connection
     max_bad_messages: int = 20  # malformed messages before the connection is closed
     translation_scale: float = 1.0
     stream_fps: float = 30.0
@@ -91,7 +92,8 @@ class _Client:
     frame_ready: asyncio.Event = field(default_factory=asyncio.Event)
     frames_in_flight: int = 0  # sent, not yet reported drawn (frame_shown)
     frame_acked: asyncio.Event = field(default_factory=asyncio.Event)
-    dropped_in_a_row: int = 0
+    flood_window_start: float = 0.0
+    dropped_in_window: int = 0
     dropped: int = 0
     bad: int = 0
 
@@ -544,18 +546,19 @@ class TeleopServer:
         now = self.clock()
         if not client.rate.allow(now):
             client.dropped += 1
-            client.dropped_in_a_row += 1
+            if now - client.flood_window_start > FLOOD_WINDOW_S:
+                client.flood_window_start, client.dropped_in_window = now, 0
+            client.dropped_in_window += 1
             self._refuse(
                 "rate",
                 f"{client.id}: over {self.config.max_messages_per_s:.0f} messages/s: dropped",
                 client.session.operator,
                 client.peer,
             )
-            if client.dropped_in_a_row >= self.config.flood_close_after:
+            if client.dropped_in_window >= self.config.flood_close_after:
                 await client.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"message flood")
                 return False
             return True
-        client.dropped_in_a_row = 0
         try:
             self.sessions.check(client.session.token, now)
         except AuthError as err:

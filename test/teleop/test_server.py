@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import math
+import time
 
 import aiohttp
 import numpy as np
@@ -201,16 +202,21 @@ def test_message_flood_is_dropped_then_closed(make_bridge):
             ws = await connect(http, b.base, await login(http, b.base, "alice"))
             await ws.send_json({"type": "claim"})
             await until(lambda: b.port.statuses[-1].control == "operator")
-            for i in range(2000):
-                if ws.closed:
-                    break
-                await ws.send_json(pose_msg((0.0001 * (i % 10), 1.0, 0.0)))
+            started = time.monotonic()
+            for i in range(5000):
+                try:
+                    await ws.send_json(pose_msg((0.0001 * (i % 10), 1.0, 0.0)))
+                except ConnectionError:
+                    break  # closed by the bridge
             assert await close_code(ws) == 1008
+            elapsed = time.monotonic() - started  # the bridge handled the flood within this
             await until(lambda: b.port.statuses[-1].control == "autonomy", what="lease dropped with the link")
+            return elapsed
 
-    run(go())
+    elapsed = run(go())
     assert b.server.counters["rate"] >= 200
-    assert len(b.port.targets) < 200  # the bucket's worth got through, the flood did not
+    # What got through is the bucket's arithmetic (burst + rate x time), however fast the flood came.
+    assert len(b.port.targets) <= 20 + 50 * elapsed + 1
 
 
 def test_deadman_heartbeat_hold_and_disconnect_release(make_bridge):
