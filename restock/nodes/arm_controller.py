@@ -30,6 +30,7 @@ from restock.motion.moves import Mover
 from restock.motion.taskstore import TaskStore
 from restock.motion.teleop import TeleopFollower
 from restock.motion.trajectory import Trajectory
+from restock.motion.verify import PlacementVerifier
 from restock.nodes.base import ERROR, LATCHED_QOS, OK, STORE_FILE, WARN, RestockNode, run_node
 from restock.params import ParamSpec
 
@@ -54,6 +55,9 @@ class ArmControllerNode(RestockNode):
         ParamSpec("link_radius", float, 0.03, "Radius of the arm links in the keep-out check (m)", min=0.0, max=0.2),
         ParamSpec("hand_radius", float, 0.02, "Radius of the hand in the keep-out check (m)", min=0.0, max=0.2),
         ParamSpec("state_dir", str, "var/arm_controller", "Where the task database (tasks.sqlite) lives"),
+        ParamSpec(
+            "placement_check_s", float, 20.0, "A lane seen empty must be seen stocked this long after loading", min=1.0
+        ),
     )
 
     def __init__(self) -> None:
@@ -75,6 +79,8 @@ class ArmControllerNode(RestockNode):
             model, float(p["teleop_speed_scale"]), float(p["link_radius"]), float(p["hand_radius"])
         )
         self.teleop = TeleopFollower(self.mover, teleop_envelope, float(p["teleop_target_timeout_s"]))
+        self.verifier = PlacementVerifier(timeout_s=float(p["placement_check_s"]))
+        self.unverified = 0
 
         self.q: np.ndarray | None = None
         self.gripper_opening: float | None = None
@@ -95,6 +101,7 @@ class ArmControllerNode(RestockNode):
         self.create_record_subscription(records.RestockTask, topics.RESTOCK_TASKS, self.on_task)
         self.create_record_subscription(records.HandoffResolution, topics.HANDOFF_RESOLUTIONS, self.on_resolution)
         self.create_record_subscription(records.TeleopStatus, topics.TELEOP_STATUS, self.on_teleop_status, LATCHED_QOS)
+        self.create_record_subscription(records.ShelfObservation, topics.SHELF_OBSERVATIONS, self.verifier.observe)
         self.create_subscription(JointState, topics.JOINT_STATES, self.on_joint_states, 10)
         self.create_subscription(Bool, topics.ESTOP, self.on_estop, LATCHED_QOS)
         self.create_subscription(PoseStamped, topics.TELEOP_TARGET, self.on_teleop_target, 10)
@@ -186,6 +193,18 @@ class ArmControllerNode(RestockNode):
         if self.stale:
             self.stale = False
             self.resume_if_clear()
+        for lane_id in self.verifier.overdue(now):
+            self.unverified += 1
+            self.publish_handoff(
+                records.HandoffRequest(
+                    request_id=f"arm-verify-{lane_id}-{self.unverified}",
+                    source=self.get_name(),
+                    kind="other",
+                    stamp=now,
+                    lane_id=lane_id,
+                    detail=f"containers were placed in {lane_id} but the camera still sees it empty",
+                )
+            )
         if self.estop:
             return
         if self.operator is not None:
@@ -242,6 +261,8 @@ class ArmControllerNode(RestockNode):
                     self.publish_handoff(c.record)
                 else:
                     self.publish_result(c.record)
+                    if isinstance(c.record, records.TaskResult) and c.record.placed > 0:
+                        self.verifier.placed(c.record.lane_id, self.now_s())
 
     def send(self, traj: Trajectory) -> None:
         """Publish a trajectory the envelope admitted (the executor and the follower check every one)."""

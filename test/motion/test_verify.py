@@ -1,0 +1,37 @@
+"""The camera check after a placement."""
+
+from __future__ import annotations
+
+from restock import records
+from restock.motion.verify import PlacementVerifier
+
+
+def _obs(stamp: float, **states: str) -> records.ShelfObservation:
+    return records.ShelfObservation(
+        stamp=stamp,
+        camera_id="cam_left",
+        frame_stamp=stamp,
+        lanes=[records.LaneObservation(lane_id=k, state=v) for k, v in states.items()],
+    )
+
+
+def test_a_lane_seen_empty_must_be_seen_stocked_after_loading() -> None:
+    v = PlacementVerifier(timeout_s=10.0)
+    v.observe(_obs(0.0, r1_l01="empty", r1_l02="empty", r1_l03="present"))
+    v.placed("r1_l01", 1.0)
+    v.placed("r1_l02", 1.0)
+    v.placed("r1_l03", 1.0)  # was stocked already: the camera cannot tell, not checked
+    v.observe(_obs(3.0, r1_l01="present", r1_l02="empty"))
+    assert v.overdue(5.0) == []
+    assert v.overdue(11.5) == ["r1_l02"]
+    assert v.overdue(30.0) == []  # reported once
+
+
+def test_unknown_and_stale_observations_do_not_count() -> None:
+    v = PlacementVerifier(timeout_s=10.0)
+    v.observe(_obs(0.0, r1_l01="empty"))
+    v.placed("r1_l01", 1.0)
+    v.observe(_obs(2.0, r1_l01="unknown"))
+    stale = _obs(3.0, r1_l01="present").model_copy(update={"stale": True})
+    v.observe(stale)
+    assert v.overdue(12.0) == ["r1_l01"]
