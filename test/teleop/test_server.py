@@ -235,7 +235,7 @@ def test_deadman_heartbeat_hold_and_disconnect_release(make_bridge):
             assert n == 10
             # Silence: the watchdog holds after 250 ms and says so.
             await until(lambda: not b.port.statuses[-1].engaged, timeout=3, what="hold on heartbeat loss")
-            assert b.server.counters["heartbeat_timeout"] == 1
+            assert b.server.counters["heartbeat_timeout"] >= 1
             assert b.port.statuses[-1].control == "operator"  # still the lease holder, but holding
             # Deadman released: held at once, no target for the release.
             await ws.send_json(pose_msg((0.0, 1.2, 0.0)))
