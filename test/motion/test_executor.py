@@ -117,3 +117,19 @@ def test_a_restart_resumes_an_active_task_without_repeating_placed_containers(tm
     (result,) = [r for r in published if isinstance(r, records.TaskResult)]
     assert result.outcome == "done" and result.placed == 2
     assert world.lane_count(lane) == before + 2
+
+
+def test_an_obstruction_in_the_corridor_stops_the_arm_and_becomes_a_handoff(tmp_path) -> None:
+    store, world, ex = _setup("corner_store.yaml", tmp_path)
+    task = _task(store, "r1_l11")  # stock at x = 0.75, the lane at x = 2.12: the arm crosses the rail
+    loc = store.stock_by_id[task.stock_location]
+    x, _y, z = store.stock_pick_point(loc)
+    world.put_obstruction(at=(x + 0.3, -0.1, z))  # a box in the corridor on the way to the stock
+    ex.submit(task, world.time)
+    published = run(world, ex, 60.0, until=lambda p: any(isinstance(r, records.TaskResult) for r in p))
+    assert any(e.kind == "arm_collision" for e in world.events)
+    (request,) = [r for r in published if isinstance(r, records.HandoffRequest)]
+    assert request.kind == "obstruction" and request.task_id == task.task_id
+    (result,) = [r for r in published if isinstance(r, records.TaskResult)]
+    assert result.outcome == "parked" and result.handoff_id == request.request_id
+    assert ex.store.get(task.task_id).state == "parked"
