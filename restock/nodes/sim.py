@@ -3,7 +3,7 @@
 Inputs: arm_controller/joint_trajectory (trajectory_msgs/JointTrajectory, executed like a
 ros2_control joint_trajectory_controller), gripper_controller/commands (std_msgs/Float64MultiArray,
 data[0] = opening in m).
-Outputs: /clock, joint_states, cameras/<id>/image_raw + camera_info (at each camera's rate in sim
+Outputs: /clock, joint_states, pos/sales (the till, pos_feed), cameras/<id>/image_raw + camera_info (at each camera's rate in sim
 time), sim/ground_truth (SimGroundTruth JSON, evaluation only).
 
 The loop runs on a steady wall-clock timer (the node's own ROS clock may follow /clock, which it
@@ -76,6 +76,7 @@ class SimNode(RestockNode):
         ParamSpec("containers_per_day", float, 0.0, "Demand model's average daily total; 0: its default", min=0),
         ParamSpec("sales_log", str, "", "CSV sales log to replay when customers is sales_log"),
         ParamSpec("initial_fill", float, 1.0, "Fraction of each lane's capacity at the start", min=0, max=1),
+        ParamSpec("pos_feed", bool, True, "Publish each sale on pos/sales, as the store's point-of-sale system would"),
         ParamSpec("failed_grasp_probability", float, 0.0, "Chance that a closing grasp slips", min=0, max=1),
         ParamSpec("random_events_per_hour", float, 0.0, "Seeded unfamiliar items, obstructions and hands", min=0),
         ParamSpec(
@@ -106,6 +107,8 @@ class SimNode(RestockNode):
         self.clock_pub = self.create_publisher(Clock, topics.CLOCK, 10)
         self.joint_pub = self.create_publisher(JointState, topics.JOINT_STATES, 10)
         self.truth_pub = self.create_publisher(String, topics.SIM_GROUND_TRUTH, RECORD_QOS)
+        # The store's point-of-sale system: what the till knows (a sale, its SKU), not the shelf.
+        self.publish_sale = self.create_record_publisher(topics.SALES)
         self.image_pubs = {
             c.id: (
                 self.create_publisher(Image, topics.camera_image(c.id), 2),
@@ -244,7 +247,14 @@ class SimNode(RestockNode):
             self.joint_pub.publish(msg)
             self._next_joint = max(self._next_joint + self._joint_period, now)
         if now >= self._next_truth - 1e-9:
-            self.truth_pub.publish(String(data=records.encode(w.ground_truth())))
+            truth = w.ground_truth()
+            self.truth_pub.publish(String(data=records.encode(truth)))
+            if self.p["pos_feed"]:
+                for ev in truth.events:
+                    if ev.kind == "sale" and ev.sku:
+                        self.publish_sale(
+                            records.SaleEvent(stamp=ev.stamp, sku=ev.sku, quantity=1, lane_id=ev.lane_id, source="pos")
+                        )
             self._next_truth = max(self._next_truth + self._truth_period, now)
         for cam in self.store.cameras:
             if now >= self._next_cam[cam.id] - 1e-9:
