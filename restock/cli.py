@@ -18,7 +18,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train-detector": ("restock.vision.train:main", "train the shelf detector with Ultralytics and export ONNX"),
     "eval-detector": ("restock.vision.evaluate:main", "mAP50 per class and per-lane empty P/R/F1 on a dataset"),
     "eval-planner": ("restock.planning.evaluate:main", "compare restock policies on a store model, with plots"),
-    "teleop-passwd": ("restock.teleop.auth:passwd_main", "print an operators-file entry (scrypt hash) for a teleop operator"),
+    "teleop-passwd": (
+        "restock.teleop.auth:passwd_main",
+        "print an operators-file entry (scrypt hash) for a teleop operator",
+    ),
 }
 
 
