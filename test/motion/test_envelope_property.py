@@ -49,10 +49,6 @@ def _points(q: np.ndarray) -> np.ndarray:
     return np.stack([np.stack([ex, ey, z], -1), np.stack([wx, wy, z], -1), np.stack([gx, gy, z], -1)], axis=1)
 
 
-def _inside(p: np.ndarray, box) -> np.ndarray:
-    return np.all((p >= np.array(box.lo)) & (p <= np.array(box.hi)), axis=-1)
-
-
 def outside_envelope(traj: Trajectory, scale: float, openings: list) -> str:
     """Why this trajectory breaks the envelope, or "" if it keeps to it."""
     t, p, v, a = (np.asarray(x, dtype=float) for x in (traj.times, traj.positions, traj.velocities, traj.accelerations))
@@ -79,8 +75,10 @@ def outside_envelope(traj: Trajectory, scale: float, openings: list) -> str:
     in_case = (pts[:, 1] > case.back_y) & (pts[:, 0] > case.x_min - 0.1) & (pts[:, 0] < case.x_max + 0.1)
     in_rack = pts[:, 1] < STORE.stock.y
     allowed = np.zeros(len(pts), dtype=bool)
-    for box in openings:
-        allowed |= _inside(pts, box)
+    if openings:
+        lo = np.array([b.lo for b in openings])
+        hi = np.array([b.hi for b in openings])
+        allowed = np.all((pts[:, None, :] >= lo) & (pts[:, None, :] <= hi), axis=2).any(axis=1)
     if np.any((in_case | in_rack) & ~allowed):
         return "keep-out"
     return ""
