@@ -1,0 +1,12 @@
+"""What moves: the arm's pure logic (no rclpy).
+
+- kinematics: forward/inverse kinematics of the rail SCARA, reachability of lanes and stock;
+- trajectory: ruckig jerk-limited segments sampled for a JointTrajectory;
+- envelope: the safety envelope every command passes (limits, keep-out boxes, NaN/inf);
+- moves: collision-aware moves through the corridor (joint moves, straight approaches);
+- executor: the task state machine (pick, verify, place, retry, hand off, park);
+- taskstore: SQLite persistence of queued, active and parked tasks;
+- teleop: following an operator's end-effector targets;
+- verify: the camera check after loading a lane;
+- simloop: the executor driven by the embedded simulator in one process (tests, bench).
+"""
