@@ -146,10 +146,12 @@ class ArmControllerNode(RestockNode):
 
     def on_teleop_status(self, status: records.TeleopStatus) -> None:
         if status.control == "operator":
+            who = status.operator or "operator"
             if self.operator is None:
-                self.carry_out(self.tasks.pause(f"operator {status.operator} in control"))
-            self.operator = status.operator or "operator"
-            self.teleop.reset()
+                self.carry_out(self.tasks.pause(f"operator {who} in control"))
+            if who != self.operator:  # a new hand on the arm: forget the previous target
+                self.teleop.reset()
+            self.operator = who
         elif self.operator is not None:  # explicit release: back to autonomy
             self.operator = None
             self.teleop.reset()
