@@ -1,6 +1,6 @@
 """The simulator node: the MuJoCo store as a robot's drivers would present it. It is the clock.
 
-Inputs: arm_controller/joint_trajectory (trajectory_msgs/JointTrajectory, executed like a
+Inputs: handoff/requests + handoff/resolutions (an operator's removals), arm_controller/joint_trajectory (trajectory_msgs/JointTrajectory, executed like a
 ros2_control joint_trajectory_controller), gripper_controller/commands (std_msgs/Float64MultiArray,
 data[0] = opening in m).
 Outputs: /clock, joint_states, pos/sales (the till, pos_feed), cameras/<id>/image_raw + camera_info (at each camera's rate in sim
@@ -118,6 +118,10 @@ class SimNode(RestockNode):
         }
         self.create_subscription(JointTrajectory, topics.JOINT_TRAJECTORY, self.on_trajectory, 10)
         self.create_subscription(Float64MultiArray, topics.GRIPPER_COMMAND, self.on_gripper, 10)
+        # An operator's "removed"/"cleared" is physical work: the world applies it (see World.clear_foreign).
+        self._handoff_lanes: dict[str, str | None] = {}
+        self.create_record_subscription(records.HandoffRequest, topics.HANDOFF_REQUESTS, self.on_handoff_request)
+        self.create_record_subscription(records.HandoffResolution, topics.HANDOFF_RESOLUTIONS, self.on_resolution)
 
         rate = float(self.p["camera_rate_hz"])
         self._cam_period = {c.id: 1.0 / (rate or c.rate_hz) for c in self.store.cameras}
@@ -161,6 +165,16 @@ class SimNode(RestockNode):
                 raise ConfigError(str(err)) from None
 
     # --- commands -----------------------------------------------------------------------
+
+    def on_handoff_request(self, req: records.HandoffRequest) -> None:
+        if req.kind in ("unfamiliar_item", "obstruction", "blocked_lane"):
+            self._handoff_lanes[req.request_id] = req.lane_id
+
+    def on_resolution(self, res: records.HandoffResolution) -> None:
+        if res.action in ("removed", "cleared") and res.request_id in self._handoff_lanes:
+            lane = self._handoff_lanes.pop(res.request_id)
+            n = self.world.clear_foreign(lane)
+            self.get_logger().info(f"operator {res.operator} {res.action} {n} item(s) from {lane or 'the corridor'}")
 
     def on_trajectory(self, msg: JointTrajectory) -> None:
         self._active_until = self.world.time + self._active_hold
@@ -299,6 +313,10 @@ class GzAdapterNode(RestockNode):
         self.finger_pubs = [self.create_publisher(Float64, f"gz/finger_{s}/cmd_pos", 10) for s in ("l", "r")]
         self.create_subscription(JointState, "gz/joint_states", self.on_gz_joints, 10)
         self.create_subscription(Float64MultiArray, topics.GRIPPER_COMMAND, self.on_gripper, 10)
+        # An operator's "removed"/"cleared" is physical work: the world applies it (see World.clear_foreign).
+        self._handoff_lanes: dict[str, str | None] = {}
+        self.create_record_subscription(records.HandoffRequest, topics.HANDOFF_REQUESTS, self.on_handoff_request)
+        self.create_record_subscription(records.HandoffResolution, topics.HANDOFF_RESOLUTIONS, self.on_resolution)
         self.set_health(OK, "relaying Gazebo joint states and gripper commands")
 
     def on_gz_joints(self, msg: JointState) -> None:

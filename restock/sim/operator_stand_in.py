@@ -138,25 +138,59 @@ class ScriptedOperator:
             return "cleared", None
         return "retried", None
 
-    async def _wait_sim(self, seconds: float) -> None:
+    async def _hold_for_sim(self, ws: aiohttp.ClientWebSocketResponse, seconds: float) -> str | None:
+        """Keep the lease alive (heartbeats) for this many sim seconds; the bridge's error if any."""
         until = self.monitor.sim_time + seconds
+        beat = 0
         while self.monitor.sim_time < until and not self._stop.is_set():
-            await asyncio.sleep(0.05)
+            await ws.send_str(json.dumps({"type": "heartbeat", "seq": beat}))
+            beat += 1
+            error = await self._read_for(ws, 0.25)
+            if error is not None:
+                return error
+        return None
+
+    async def _read_for(
+        self, ws: aiohttp.ClientWebSocketResponse, seconds: float, want: str | None = None
+    ) -> str | None:
+        """Read messages for a while: an error's text, "ack" when ``want`` is acknowledged, else None."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                msg = await ws.receive(timeout=left)
+            except asyncio.TimeoutError:
+                return None
+            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                raise ConnectionError(f"WebSocket closed ({ws.close_code})")
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                continue  # camera frames
+            body = json.loads(msg.data)
+            if body.get("type") == "error":
+                return str(body.get("error"))
+            if want is not None and body.get("type") == "ack" and body.get("of") == want:
+                return "ack"
+        return None
 
     async def _handle(self, ws: aiohttp.ClientWebSocketResponse, entry: dict) -> None:
         rid = entry["request_id"]
-        await ws.send_str(json.dumps({"type": "claim", "request_id": rid}))
         started = time.monotonic()
-        await self._wait_sim(self.handle_s)
-        action, label = self._decide(entry)
-        resolve: dict = {"type": "resolve", "request_id": rid, "action": action}
-        if label is not None:
-            resolve["label"] = label
-        await ws.send_str(json.dumps(resolve))
+        await ws.send_str(json.dumps({"type": "claim", "request_id": rid}))
+        error = await self._hold_for_sim(ws, self.handle_s)
+        if error is None:
+            action, label = self._decide(entry)
+            resolve: dict = {"type": "resolve", "request_id": rid, "action": action}
+            if label is not None:
+                resolve["label"] = label
+            await ws.send_str(json.dumps(resolve))
+            reply = await self._read_for(ws, 10.0, want="resolve")
+            outcome = f"{action} {label or ''}".strip() if reply == "ack" else f"not resolved: {reply or 'no answer'}"
+        else:
+            outcome = f"not resolved: {error}"
         await ws.send_str(json.dumps({"type": "release"}))
-        self.handled[rid] = action
+        # A request the bridge refuses (resolved elsewhere, gone) is not retried forever.
+        self.handled[rid] = outcome
         self._log(
-            f"{rid} {entry.get('kind')} lane {entry.get('lane_id')}: {action} {label or ''} ({time.monotonic() - started:.1f} wall s)"
+            f"{rid} {entry.get('kind')} lane {entry.get('lane_id')}: {outcome} ({time.monotonic() - started:.1f} wall s)"
         )
 
 

@@ -570,6 +570,19 @@ class World:
         self._log("unfamiliar", lane_id=lane_id)
         return item.body
 
+    def clear_foreign(self, lane_id: str | None) -> int:
+        """A person (the remote operator's arm work, or a clerk) takes every unfamiliar item and
+        obstruction out of a lane, or out of the corridor when ``lane_id`` is None. Returns how many."""
+        if lane_id is not None:
+            ids = [i.body for i in self.lanes.get(lane_id, []) if i.kind in ("unfamiliar", "obstruction")]
+        else:
+            ids = [entry[0].body for entry in self._corridor]
+        for body in ids:
+            self.remove(body)
+        if ids:
+            self._log("operator_cleared", lane_id=lane_id, detail=f"{len(ids)} item(s)")
+        return len(ids)
+
     def put_obstruction(self, lane_id: str | None = None, at: Sequence[float] | None = None) -> int:
         """An obstruction in a lane's column (at its front), or a box at store point ``at`` in the arm's corridor."""
         if (lane_id is None) == (at is None):

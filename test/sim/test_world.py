@@ -245,3 +245,20 @@ def test_model_matches_the_kinematics_contract(name: str) -> None:
         pose = arm.forward([q[n] for n in ("rail_x", "lift_z", "shoulder", "elbow", "wrist")])
         assert np.allclose([pose.x, pose.y, pose.z], [x, y, z], atol=1e-9)
         assert math.cos(pose.yaw - yaw) == pytest.approx(1.0)
+
+
+def test_operator_clears_foreign_items_from_a_lane_and_the_corridor() -> None:
+    from restock.paths import store_file
+    from restock.sim.world import World
+    from restock.store.description import load_store
+
+    w = World(load_store(store_file("station_kiosk.yaml")), seed=3, fill=0.5, render=False)
+    lane = w.store.lanes[0].id
+    before = w.lane_count(lane)
+    w.put_unfamiliar(lane)
+    w.put_obstruction(lane)
+    w.put_obstruction(at=(0.5, 0.1, 0.6))
+    assert w.clear_foreign(lane) == 2
+    assert [i.kind for i in w.lane_contents(lane)] == ["container"] * before
+    assert w.clear_foreign(None) == 1
+    assert any(e.kind == "operator_cleared" for e in w.events)
