@@ -161,6 +161,12 @@ class ArmControllerNode(RestockNode):
     def on_teleop_target(self, msg: PoseStamped) -> None:
         if self.operator is None or self.estop:
             return
+        if msg.header.frame_id not in ("", "store"):
+            self.rejected += 1
+            self.get_logger().warning(
+                f"teleop target rejected: frame {msg.header.frame_id!r}, expected 'store'", throttle_duration_sec=1.0
+            )
+            return
         o = msg.pose.orientation
         yaw = math.atan2(2.0 * (o.w * o.z + o.x * o.y), 1.0 - 2.0 * (o.y * o.y + o.z * o.z))
         pos = msg.pose.position
