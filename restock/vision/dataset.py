@@ -323,6 +323,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images-per-seed", type=int, default=4, help="images per seed and camera")
     parser.add_argument("--min-pixels", type=int, default=30, help="smallest visible object labelled (pixels)")
     parser.add_argument("--only", choices=SPLITS, action="append", help="render only these splits")
+    parser.add_argument("--p-empty", type=float, default=SceneConfig.p_empty, help="chance each lane is empty")
+    parser.add_argument(
+        "--p-unfamiliar", type=float, default=SceneConfig.p_unfamiliar, help="images with unfamiliar items"
+    )
+    parser.add_argument(
+        "--p-obstruction", type=float, default=SceneConfig.p_obstruction, help="images with an obstruction"
+    )
+    parser.add_argument("--p-hand", type=float, default=SceneConfig.p_hand, help="images with a hand")
     args = parser.parse_args(argv)
     try:
         path = store_file(args.store)
@@ -338,7 +346,10 @@ def main(argv: list[str] | None = None) -> int:
         if overlap:
             print(f"restock make-dataset: test seeds overlap training seeds: {sorted(overlap)[:5]}", file=sys.stderr)
             return 2
-        manifest = generate(args.out, path, seeds, args.images_per_seed, min_pixels=args.min_pixels)
+        scene = SceneConfig(
+            p_empty=args.p_empty, p_unfamiliar=args.p_unfamiliar, p_obstruction=args.p_obstruction, p_hand=args.p_hand
+        )
+        manifest = generate(args.out, path, seeds, args.images_per_seed, scene, min_pixels=args.min_pixels)
     except (OSError, ValueError) as err:
         print(f"restock make-dataset: {err}", file=sys.stderr)
         return 2
