@@ -23,6 +23,7 @@ def generate_launch_description():  # launch's entry point
         from launch_ros.actions import Node
 
         from restock.graph.description import node_instances
+        from restock.graph.launch import launch_node
         from restock.paths import store_file
         from restock.sim.gazebo import write_world
         from restock.store.description import load_store
@@ -61,18 +62,7 @@ def generate_launch_description():  # launch's entry point
         for inst in node_instances("sim", store, path, namespace):
             if inst.name == "sim":
                 continue
-            actions.append(
-                Node(
-                    package="restock",
-                    executable=inst.executable,
-                    name=inst.name,
-                    namespace=inst.namespace,
-                    parameters=[*map(str, inst.params_files), inst.params],
-                    remappings=list(inst.remappings.items()),
-                    respawn=inst.restart != "never",
-                    output="screen",
-                )
-            )
+            actions.append(launch_node(inst))
         return actions
 
     return LaunchDescription(

@@ -8,7 +8,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from restock.graph.description import NodeInstance
 from restock.paths import DEFAULT_STORE, store_file
+
+
+def launch_node(inst: NodeInstance) -> Any:
+    """The launch_ros Node action for one instance of the graph (what `restock up` starts as a process)."""
+    from launch_ros.actions import Node
+
+    return Node(
+        package="restock",
+        executable=inst.executable,
+        name=inst.name,
+        namespace=inst.namespace,
+        parameters=[*map(str, inst.params_files), inst.params],
+        remappings=list(inst.remappings.items()),
+        respawn=inst.restart != "never",
+        output="screen",
+    )
 
 
 def launch_description(profile: str) -> Any:
@@ -18,28 +35,12 @@ def launch_description(profile: str) -> Any:
     from launch import LaunchDescription
 
     def nodes(context: Any) -> list[Any]:
-        from launch_ros.actions import Node
-
         from restock.graph.description import node_instances
         from restock.store.description import load_store
 
         path = store_file(LaunchConfiguration("store").perform(context))
         namespace = LaunchConfiguration("namespace").perform(context)
-        out = []
-        for inst in node_instances(profile, load_store(path), path, namespace):  # type: ignore[arg-type]
-            out.append(
-                Node(
-                    package="restock",
-                    executable=inst.executable,
-                    name=inst.name,
-                    namespace=inst.namespace,
-                    parameters=[*map(str, inst.params_files), inst.params],
-                    remappings=list(inst.remappings.items()),
-                    respawn=inst.restart != "never",
-                    output="screen",
-                )
-            )
-        return out
+        return [launch_node(inst) for inst in node_instances(profile, load_store(path), path, namespace)]  # type: ignore[arg-type]
 
     return LaunchDescription(
         [

@@ -26,6 +26,7 @@ from restock.paths import DEFAULT_STORE, store_file
 from restock.rosenv import apply_to_this_process, ros_environment
 from restock.sim.daystats import DayStats
 from restock.sim.operator_stand_in import OperatorSetup, start_scripted_operator
+from restock.sim.report import format_cell
 from restock.store.description import Store, StoreError, load_store
 
 DAY_S = 86400.0
@@ -214,18 +215,13 @@ def print_table(tables: dict[str, dict[str, object]]) -> None:
     keys = list(dict.fromkeys(k for t in tables.values() for k in t))
     width = max(len(k) for k in keys)
     cols = list(tables)
-    colw = [max(len(c), *(len(_cell(t.get(k))) for k in keys)) for c, t in tables.items()]
+    colw = [max(len(c), *(len(format_cell(t.get(k))) for k in keys)) for c, t in tables.items()]
     print(f"{'':<{width}}  " + "  ".join(c.ljust(w) for c, w in zip(cols, colw, strict=True)))
     for k in keys:
-        print(f"{k:<{width}}  " + "  ".join(_cell(tables[c].get(k)).ljust(w) for c, w in zip(cols, colw, strict=True)))
-
-
-def _cell(v: object) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, dict):
-        return ", ".join(f"{a} {b}" for a, b in v.items()) or "none"
-    return str(v)
+        print(
+            f"{k:<{width}}  "
+            + "  ".join(format_cell(tables[c].get(k)).ljust(w) for c, w in zip(cols, colw, strict=True))
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -98,7 +98,7 @@ def write_report(stats: DayStats, out_dir: Path, title: str, tables: dict[str, d
     head = "".join(f"<th>{html.escape(c)}</th>" for c in tables)
     rows = "".join(
         f"<tr><th>{html.escape(k)}</th>"
-        + "".join(f"<td>{html.escape(_fmt(t.get(k)))}</td>" for t in tables.values())
+        + "".join(f"<td>{html.escape(format_cell(t.get(k)))}</td>" for t in tables.values())
         + "</tr>"
         for k in keys
     )
@@ -115,7 +115,7 @@ def write_report(stats: DayStats, out_dir: Path, title: str, tables: dict[str, d
     return index
 
 
-def _fmt(value: object) -> str:
+def format_cell(value: object) -> str:
     if value is None:
         return "-"
     if isinstance(value, dict):
