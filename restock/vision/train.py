@@ -160,7 +160,8 @@ def train(args: argparse.Namespace, command: str) -> dict:
         project=str(run_dir),
         name=args.name,
         exist_ok=True,
-        pretrained=False,
+        # A YAML starts from random weights; a .pt (an earlier run) continues from its weights.
+        pretrained=args.model if args.model.endswith(".pt") else False,
         amp=device != "cpu",
         plots=False,
         seed=args.seed,
