@@ -60,20 +60,26 @@ def test_merge_sim_and_teleop_labels(tmp_path: Path) -> None:
 def test_one_epoch_trains_exports_and_runs_in_onnxruntime(tmp_path: Path) -> None:
     pytest.importorskip("ultralytics", reason="training extra not installed (pip install 'restock[train]')")
     pytest.importorskip("onnx", reason="training extra not installed (pip install 'restock[train]')")
+    import subprocess
+    import sys
+
+    from restock.paths import SOURCE_ROOT
     from restock.vision.dataset import write_data_yaml
     from restock.vision.detector import OnnxDetector
-    from restock.vision.train import main
 
     data = tmp_path / "data"
     _draw_dataset(data, 6, "train")
     _draw_dataset(data, 2, "val")
     write_data_yaml(data, ("train", "val"))
     export = tmp_path / "model" / "tiny.onnx"
-    status = main(
-        [str(data), "--epochs", "1", "--imgsz", "64", "--batch", "4", "--workers", "0", "--device", "cpu",
-         "--project", str(tmp_path / "runs"), "--export", str(export), "--config-dir", str(tmp_path / "yolo")]
+    # Its own process, as users run it (torch and a MuJoCo GL context in one process do not mix).
+    run = subprocess.run(
+        [sys.executable, "-m", "restock.cli", "train-detector", str(data), "--epochs", "1", "--imgsz", "64",
+         "--batch", "4", "--workers", "0", "--device", "cpu", "--project", str(tmp_path / "runs"),
+         "--export", str(export), "--config-dir", str(tmp_path / "yolo")],
+        cwd=SOURCE_ROOT, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
-    assert status == 0
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert export.is_file() and export.with_suffix(".md").is_file()
     assert "bottle" in export.with_suffix(".md").read_text()
     det = OnnxDetector(export, conf_threshold=0.001)
