@@ -39,6 +39,15 @@ class ExecutorSettings:
     tracking_tolerance: float = 0.05  # measured vs. commanded while moving (rad or m)
     tracking_grace_s: float = 0.3  # tracking error this long: the arm is blocked
     motion_timeout_s: float = 3.0  # past a trajectory's end without reaching it
+    # Trajectories are stamped this far in the future (ros2_control practice): the controller
+    # holds until the stamp, so the message's latency does not shift its timeline.
+    start_delay_s: float = 0.0
+    # The measured joints may trail the commanded timeline by this much (feedback latency,
+    # a controller that picked the trajectory up late) and still be on track.
+    lag_allowance_s: float = 0.3
+    # A controller that has not picked the trajectory up yet leaves the arm at its start: that is
+    # not a blocked arm for this long after the start (a sim racing ahead of its wall clock).
+    start_allowance_s: float = 2.0
     source: str = "arm_controller"
 
 
@@ -64,6 +73,7 @@ class Phase(str, Enum):
 @dataclass(frozen=True)
 class SendTrajectory:
     trajectory: Trajectory
+    start: float | None = None  # when its time_from_start counts from (header.stamp); None: now
 
 
 @dataclass(frozen=True)
@@ -244,7 +254,13 @@ class Executor:
             self.store.save(task, "active", placed, now)
             self.phase = Phase.RECOVER  # from wherever the arm is (after a restart: maybe in a lane)
         a = self.active
-        assert a is not None
+        if a is None:
+            # No task (it was parked, or an operator resolved a fault): only backing out into the
+            # corridor makes sense, and then idle.
+            if self.phase is Phase.RECOVER:
+                return self._recover(now, q, None)
+            self.phase = Phase.IDLE
+            return []
         m = self.mover
         lane, loc = a.task.lane_id, a.task.stock_location
         held = m.held_for(a.task.sku) if self.holding else None
@@ -292,35 +308,47 @@ class Executor:
         return []
 
     def _go(self, traj: Trajectory, now: float) -> list[Command]:
-        self.motion = Motion(traj, now)
-        return [SendTrajectory(traj)]
+        start = now + self.settings.start_delay_s
+        self.motion = Motion(traj, start)
+        return [SendTrajectory(traj, start)]
 
     def _follow(self, now: float, q: np.ndarray) -> list[Command]:
-        """Watch the running motion: done when the arm is at its end, blocked when it falls behind."""
+        """Watch the running motion: done when the arm is at its end, blocked when it falls behind.
+
+        Times are the trajectory's own (from its stamped start) at the instant q was measured, so
+        a slow clock, a stamp in the future or feedback latency do not read as tracking error.
+        """
         mo = self.motion
         assert mo is not None
+        st = self.settings
         t = now - mo.started
-        expected, _, _ = mo.trajectory.state_at(self._measured_at - mo.started)
-        error = float(np.max(np.abs(q - expected)))
-        if error > self.settings.tracking_tolerance:
+        tm = self._measured_at - mo.started  # trajectory time when q was measured
+        error = _window_error(mo.trajectory, q, tm - st.lag_allowance_s, tm)
+        if tm <= st.start_allowance_s:
+            # Not picked up yet (a late message): the arm still at the start is on track.
+            error = min(error, float(np.max(np.abs(q - mo.trajectory.positions[0]))))
+        if error > st.tracking_tolerance:
             mo.off_track_since = mo.off_track_since if mo.off_track_since is not None else now
-            if now - mo.off_track_since > self.settings.tracking_grace_s:
+            if now - mo.off_track_since > st.tracking_grace_s:
                 self.motion = None
                 kind = "blocked_lane" if self.phase is Phase.APPROACH_PLACE else "obstruction"
                 return [
                     Hold("tracking error"),
-                    *self._failed(now, kind, f"{self.phase.value}: arm {error:.3f} off its trajectory"),
+                    *self._failed(now, kind, f"{self.phase.value}: arm {error:.3f} off its trajectory at {tm:.2f} s"),
                 ]
         else:
             mo.off_track_since = None
         final_error = float(np.max(np.abs(q - mo.trajectory.final)))
-        if t >= mo.trajectory.duration + self.settings.settle_s and final_error <= self.settings.position_tolerance:
+        if tm >= mo.trajectory.duration + st.settle_s and final_error <= st.position_tolerance:
             self.motion = None
             self._next_after_motion()
             return []
-        if t > mo.trajectory.duration + self.settings.motion_timeout_s:
+        if t > mo.trajectory.duration + max(st.motion_timeout_s, st.start_allowance_s + st.lag_allowance_s):
             self.motion = None
-            return [Hold("motion timeout"), *self._failed(now, "obstruction", f"{self.phase.value}: did not arrive")]
+            return [
+                Hold("motion timeout"),
+                *self._failed(now, "obstruction", f"{self.phase.value}: did not arrive ({final_error:.3f} away)"),
+            ]
         return []
 
     def _next_after_motion(self) -> None:
@@ -415,7 +443,20 @@ class Executor:
     def _failed(self, now: float, kind: str, detail: str) -> list[Command]:
         a = self.active
         if a is None:
+            # No task to park (backing out after a restart or an operator's release): stop and
+            # ask an operator all the same, or nothing would ever clear the fault.
             self.phase, self.fault = Phase.FAULT, detail
+            self.motion = None
+            self.wait_until = None
+            self.handoffs += 1
+            request = records.HandoffRequest(
+                request_id=f"arm-fault-{self.handoffs}",
+                source=self.settings.source,
+                kind=kind,  # type: ignore[arg-type]
+                stamp=now,
+                detail=detail[:2000],
+            )
+            self._pending.append(PublishRecord(request))
             return []
         if a.failure is not None or self.phase in (
             Phase.RECOVER,
@@ -506,3 +547,11 @@ class Executor:
         if self.active is None:
             return f"idle, {len(self.queue)} queued, {len(self.parked)} parked"
         return f"task {self.active.task.task_id} ({self.active.placed}/{self.active.task.quantity}) {self.phase.value}"
+
+
+def _window_error(traj: Trajectory, q: np.ndarray, t0: float, t1: float) -> float:
+    """Smallest max-abs joint distance from q to the trajectory between times t0 and t1."""
+    t0, t1 = max(t0, 0.0), max(t1, 0.0)
+    inside = (traj.times > t0) & (traj.times < t1)
+    points = [traj.state_at(t0)[0], traj.state_at(t1)[0], *traj.positions[inside]]
+    return float(np.min(np.max(np.abs(np.asarray(points) - q), axis=1)))

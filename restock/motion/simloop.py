@@ -19,7 +19,8 @@ def apply(world: World, commands: list, published: list) -> None:
     for c in commands:
         if isinstance(c, SendTrajectory):
             t = c.trajectory
-            world.set_trajectory(JointPath.from_points(JOINT_NAMES, world.time, t.times, t.positions, t.velocities))
+            start = world.time if c.start is None else c.start
+            world.set_trajectory(JointPath.from_points(JOINT_NAMES, start, t.times, t.positions, t.velocities))
         elif isinstance(c, Hold):
             world.stop_trajectory()
         elif isinstance(c, SetGripper):

@@ -6,10 +6,10 @@ import pytest
 
 from restock import records
 from restock.motion.envelope import Envelope
-from restock.motion.executor import Executor, Phase
-from restock.motion.kinematics import ArmModel
+from restock.motion.executor import Executor, ExecutorSettings, Phase
+from restock.motion.kinematics import JOINT_NAMES, ArmModel
 from restock.motion.moves import Mover
-from restock.motion.simloop import run
+from restock.motion.simloop import apply, joints, run
 from restock.motion.taskstore import TaskStore
 from restock.paths import SOURCE_ROOT
 from restock.sim.world import World
@@ -133,3 +133,58 @@ def test_an_obstruction_in_the_corridor_stops_the_arm_and_becomes_a_handoff(tmp_
     (result,) = [r for r in published if isinstance(r, records.TaskResult)]
     assert result.outcome == "parked" and result.handoff_id == request.request_id
     assert ex.store.get(task.task_id).state == "parked"
+
+
+def test_a_failure_while_backing_out_parks_the_task_and_its_resolution_recovers_without_a_task(tmp_path) -> None:
+    """The executor once crashed here: a fault's resolution left it in RECOVER with no active task."""
+    store, world, ex = _setup("corner_store.yaml", tmp_path)
+    task = _task(store, "r1_l02", task_id="t5")
+    # After a restart the arm is still in the rack, at the pick point of the task's stock.
+    q_rack = ex.mover.solve(ex.mover.pick(task.stock_location), None)
+    world.teleport(dict(zip(JOINT_NAMES, q_rack, strict=True)))
+    ex.submit(task, world.time)
+    # The arm is stuck there: its joints do not move, whatever it is told.
+    published: list = []
+    q, grip = joints(world)
+    t = world.time
+    while not any(isinstance(r, records.HandoffRequest) for r in published) and t < world.time + 30.0:
+        apply(world, ex.tick(t, q, grip), published)
+        t += 0.05
+    (request,) = [r for r in published if isinstance(r, records.HandoffRequest)]
+    assert request.kind == "obstruction" and request.task_id == "t5"
+    assert ex.active is None and ex.phase is Phase.FAULT and request.request_id in ex.parked
+    # The operator frees the arm and says so: the executor backs out with no task, then resumes it.
+    world.time = t
+    ex.resolve(records.HandoffResolution(request_id=request.request_id, operator="op1", action="cleared", stamp=t), t)
+    assert ex.phase is Phase.RECOVER and ex.active is None
+    before = world.lane_count("r1_l02")
+    published = run(world, ex, 60.0, until=_done)
+    assert [r.outcome for r in published if isinstance(r, records.TaskResult)] == ["done"]
+    assert world.lane_count("r1_l02") == before + 1
+    assert ex.phase is Phase.IDLE and ex.active is None and not ex.parked
+
+
+def test_late_trajectories_and_stale_feedback_are_not_read_as_an_obstruction(tmp_path) -> None:
+    """Sim time racing ahead of the wall clock: commands land late, joint states arrive late."""
+    store, world, ex = _setup("corner_store.yaml", tmp_path)
+    ex.settings = ExecutorSettings(start_delay_s=0.1, lag_allowance_s=0.3, start_allowance_s=2.0)
+    task = _task(store, "r2_l03", quantity=2, task_id="t8")
+    before = world.lane_count("r2_l03")
+    ex.submit(task, world.time)
+    delay, feedback_delay, dt = 0.8, 0.2, 0.05
+    in_flight: list[tuple[float, list]] = []  # (delivery time, commands)
+    feedback: list[tuple[float, object, float]] = []  # (measured at, q, gripper)
+    published: list = []
+    end = world.time + 120.0
+    while world.time < end and not _done(published):
+        feedback.append((world.time, *joints(world)))
+        seen = [f for f in feedback if f[0] <= world.time - feedback_delay] or feedback[:1]
+        at, q, grip = seen[-1]
+        in_flight.append((world.time + delay, ex.tick(world.time, q, grip, measured_at=at)))
+        for _when, commands in [c for c in in_flight if c[0] <= world.time]:
+            apply(world, commands, published)
+        in_flight = [c for c in in_flight if c[0] > world.time]
+        world.step(dt)
+    assert not [r for r in published if isinstance(r, records.HandoffRequest)]
+    assert [(r.outcome, r.placed) for r in published if isinstance(r, records.TaskResult)] == [("done", 2)]
+    assert world.lane_count("r2_l03") == before + 2
