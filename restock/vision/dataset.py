@@ -331,6 +331,12 @@ def main(argv: list[str] | None = None) -> int:
         "--p-obstruction", type=float, default=SceneConfig.p_obstruction, help="images with an obstruction"
     )
     parser.add_argument("--p-hand", type=float, default=SceneConfig.p_hand, help="images with a hand")
+    parser.add_argument(
+        "--p-recolour",
+        type=float,
+        default=SceneConfig.p_recolour,
+        help="images whose SKUs get random colours (training)",
+    )
     args = parser.parse_args(argv)
     try:
         path = store_file(args.store)
@@ -347,7 +353,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"restock make-dataset: test seeds overlap training seeds: {sorted(overlap)[:5]}", file=sys.stderr)
             return 2
         scene = SceneConfig(
-            p_empty=args.p_empty, p_unfamiliar=args.p_unfamiliar, p_obstruction=args.p_obstruction, p_hand=args.p_hand
+            p_empty=args.p_empty,
+            p_unfamiliar=args.p_unfamiliar,
+            p_obstruction=args.p_obstruction,
+            p_hand=args.p_hand,
+            p_recolour=args.p_recolour,
         )
         manifest = generate(args.out, path, seeds, args.images_per_seed, scene, min_pixels=args.min_pixels)
     except (OSError, ValueError) as err:
