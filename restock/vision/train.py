@@ -168,6 +168,7 @@ def train(args: argparse.Namespace, command: str) -> dict:
         deterministic=False,
         patience=max(args.epochs, 100),
         cache=args.cache or False,
+        cls_pw=args.cls_pw,
         verbose=True,
     )
     train_s = time.monotonic() - t0
@@ -263,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu, 0, ...")
     parser.add_argument("--cache", choices=["ram", "disk"], default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cls-pw", type=float, default=0.0, help="class weights 1/frequency**cls_pw (0: off, 1: full)")
     parser.add_argument("--project", default=str(SOURCE_ROOT / "var" / "train"), help="where runs are written")
     parser.add_argument("--name", default="shelf_detector")
     parser.add_argument("--export", default=str(DEFAULT_MODEL), help="where the ONNX model (and its card) go")
