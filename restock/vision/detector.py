@@ -82,26 +82,26 @@ def letterbox(rgb: np.ndarray, input_h: int, input_w: int) -> tuple[np.ndarray, 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU matrix (len(a), len(b)) of x1 y1 x2 y2 boxes."""
     a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod((rb - lt).clip(0), axis=2)
-    area_a = np.prod((a[:, 2:] - a[:, :2]).clip(0), axis=1)
-    area_b = np.prod((b[:, 2:] - b[:, :2]).clip(0), axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+    w = (np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])).clip(0)
+    h = (np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])).clip(0)
+    inter = w * h
+    area_a = ((a[:, 2] - a[:, 0]).clip(0) * (a[:, 3] - a[:, 1]).clip(0))[:, None]
+    area_b = ((b[:, 2] - b[:, 0]).clip(0) * (b[:, 3] - b[:, 1]).clip(0))[None, :]
+    union = area_a + area_b - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
     """Indices of the boxes kept by greedy non-maximum suppression, best first."""
     order = np.argsort(-scores, kind="stable")
+    overlaps = box_iou(boxes[order], boxes[order]) > iou_threshold  # one matrix, then a cheap loop
+    suppressed = np.zeros(len(order), bool)
     keep: list[int] = []
-    while order.size:
-        i = int(order[0])
-        keep.append(i)
-        if order.size == 1:
-            break
-        ious = box_iou(boxes[i], boxes[order[1:]])[0]
-        order = order[1:][ious <= iou_threshold]
+    for i in range(len(order)):
+        if suppressed[i]:
+            continue
+        keep.append(int(order[i]))
+        suppressed |= overlaps[i]
     return np.asarray(keep, np.int64)
 
 

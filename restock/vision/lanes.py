@@ -12,6 +12,7 @@ One frame's reading of a lane (:class:`LaneReading`) is raw evidence; the tempor
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -112,7 +113,7 @@ def read_lanes(
     if not regions:
         return []
     # Every region against every detection at once (R x N): this runs on every frame.
-    reg = np.array([r.box for r in regions], np.float64)
+    reg = _region_array(tuple(r.box for r in regions))
     boxes = dets.boxes.astype(np.float64)
     x1 = np.maximum(reg[:, None, 0], boxes[None, :, 0])
     y1 = np.maximum(reg[:, None, 1], boxes[None, :, 1])
@@ -125,7 +126,7 @@ def read_lanes(
     inside = inter / np.maximum(area_b, 1e-9)  # fraction of each box inside the lane front
     iou = inter / np.maximum(area_r + area_b - inter, 1e-9)
     cls, scores = dets.class_ids, dets.scores
-    is_container = np.isin(cls, list(CONTAINER_IDS))
+    is_container = _IS_CONTAINER[np.clip(cls, 0, len(CLASSES) - 1)]
     confident = scores >= config.flag_score
     slot_ok = scores >= config.slot_score
     hand_any = ((cover >= config.hand_cover) & (cls == HAND) & confident).any(axis=1)
@@ -186,30 +187,71 @@ def read_lanes(
     return readings
 
 
+@lru_cache(maxsize=16)
+def _region_array(boxes: tuple[tuple[float, float, float, float], ...]) -> np.ndarray:
+    return np.array(boxes, np.float64).reshape(-1, 4)
+
+
+_IS_CONTAINER = np.array([i in CONTAINER_IDS for i in range(len(CLASSES))])
+
+
 def match_sku(rgb: np.ndarray, box: tuple[float, float, float, float], kind: str, skus: dict[str, Sku]) -> str | None:
     """The SKU of that kind whose colours best match the box's centre (chromaticity, so lighting matters less)."""
-    candidates = {sid: s for sid, s in skus.items() if s.kind == kind}
-    if not candidates:
+    ids, refs = _sku_refs(tuple((sid, s.kind, *s.color, *s.label_color) for sid, s in skus.items()), kind)
+    if not ids:
         return None
-    if len(candidates) == 1:
-        return next(iter(candidates))
-    x1, y1, x2, y2 = box
-    w, h = x2 - x1, y2 - y1
-    patch = rgb[int(y1 + h * 0.2) : int(y2 - h * 0.2) + 1, int(x1 + w * 0.3) : int(x2 - w * 0.3) + 1]
-    if patch.size == 0:
+    if len(ids) == 1:
+        return ids[0]
+    px = _patch(rgb, box)
+    if px.size == 0:
         return None
-    seen = _chroma(patch.reshape(-1, 3).astype(np.float64).mean(axis=0) / 255.0)
-    best, best_d = None, np.inf
-    for sid, s in candidates.items():
-        # The centre shows the body colour and the label; compare with both and keep the nearer.
-        d = min(
-            np.linalg.norm(seen - _chroma(np.array(s.color))), np.linalg.norm(seen - _chroma(np.array(s.label_color)))
-        )
-        if d < best_d:
-            best, best_d = sid, d
-    return best
+    seen = _chroma(px.mean(axis=0))
+    # The centre shows the body colour and the label; compare with both and keep the nearer.
+    d = np.linalg.norm(refs - seen, axis=2).min(axis=1)
+    return ids[int(d.argmin())]
+
+
+@lru_cache(maxsize=64)
+def _sku_refs(items: tuple[tuple, ...], kind: str) -> tuple[list[str], np.ndarray]:
+    """SKU ids of a kind and their (body, label) chromaticities (K, 2, 4), computed once per store.
+
+    ``items``: (sku id, kind, body r, g, b, label r, g, b) per SKU, hashable for the cache.
+    """
+    rows = [item for item in items if item[1] == kind]
+    ids = [item[0] for item in rows]
+    refs = np.array(
+        [[_chroma(np.array(item[2:5], np.float64)), _chroma(np.array(item[5:8], np.float64))] for item in rows]
+    ).reshape(len(ids), 2, 4)
+    return ids, refs
 
 
 def _chroma(rgb: np.ndarray) -> np.ndarray:
     total = max(float(rgb.sum()), 1e-6)
     return np.append(rgb / total, min(total / 3.0, 1.0) * 0.5)
+
+
+def _patch(rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """The centre of a box (where a container shows its body and label), as (N, 3) floats in [0, 1]."""
+    x1, y1, x2, y2 = box
+    w, h = x2 - x1, y2 - y1
+    patch = rgb[int(y1 + h * 0.15) : int(y2 - h * 0.15) + 1, int(x1 + w * 0.25) : int(x2 - w * 0.25) + 1]
+    return patch.reshape(-1, 3).astype(np.float64) / 255.0
+
+
+def colour_fit(rgb: np.ndarray, box: tuple[float, float, float, float], sku: Sku, tol: float = 0.06) -> float:
+    """Fraction of the box centre's pixels whose chromaticity is within ``tol`` of the SKU's body or label.
+
+    Chromaticity (r, g, b over their sum) ignores how bright the light is; near-grey pixels
+    (caps, highlights, shadows) say nothing about colour and are left out when there are others.
+    """
+    px = _patch(rgb, box)
+    if px.size == 0:
+        return 0.0
+    total = px.sum(axis=1, keepdims=True)
+    chroma = px / np.maximum(total, 1e-6)
+    refs = []
+    for c in (sku.color, sku.label_color):
+        c = np.asarray(c, np.float64)
+        refs.append(c / max(c.sum(), 1e-6))
+    d = np.min([np.linalg.norm(chroma - r, axis=1) for r in refs], axis=0)
+    return float((d <= tol).mean())
