@@ -313,10 +313,6 @@ class GzAdapterNode(RestockNode):
         self.finger_pubs = [self.create_publisher(Float64, f"gz/finger_{s}/cmd_pos", 10) for s in ("l", "r")]
         self.create_subscription(JointState, "gz/joint_states", self.on_gz_joints, 10)
         self.create_subscription(Float64MultiArray, topics.GRIPPER_COMMAND, self.on_gripper, 10)
-        # An operator's "removed"/"cleared" is physical work: the world applies it (see World.clear_foreign).
-        self._handoff_lanes: dict[str, str | None] = {}
-        self.create_record_subscription(records.HandoffRequest, topics.HANDOFF_REQUESTS, self.on_handoff_request)
-        self.create_record_subscription(records.HandoffResolution, topics.HANDOFF_RESOLUTIONS, self.on_resolution)
         self.set_health(OK, "relaying Gazebo joint states and gripper commands")
 
     def on_gz_joints(self, msg: JointState) -> None:
