@@ -27,7 +27,7 @@ from restock.paths import store_file
 from restock.store.description import Store, load_store
 from restock.vision.classes import CLASSES, EMPTY_FRONT
 from restock.vision.detector import DEFAULT_MODEL, Detections, DetectorError, OnnxDetector, box_iou
-from restock.vision.lanes import LaneRegion, MatchConfig, project_box, read_lanes, slot_corners
+from restock.vision.lanes import MIN_VISIBLE_FRACTION, LaneRegion, MatchConfig, project_box, read_lanes, slot_corners
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
@@ -132,7 +132,7 @@ def evaluate(
     empty = {"tp": 0, "fp": 0, "fn": 0}
     empty_box = {"tp": 0, "fp": 0, "fn": 0}
     unfamiliar = {"tp": 0, "fn": 0, "fp": 0}
-    lanes_judged = lanes_hidden = lanes_unread = 0
+    lanes_judged = lanes_hidden = lanes_unread = lanes_clipped = 0
     stores: dict[str, Store] = {}
     per_store: dict[str, dict] = {}
     t0 = time.monotonic()
@@ -170,7 +170,7 @@ def evaluate(
         regions = []
         for lane_id in info["lanes"]:
             lv = store.lane_by_id[lane_id]
-            box = project_box(camera, slot_corners(lv))
+            box = project_box(camera, slot_corners(lv), MIN_VISIBLE_FRACTION)
             if box is not None:
                 regions.append(LaneRegion(lv, box))
         readings = {r.lane_id: r for r in read_lanes(regions, dets, rgb, store.skus, match)}
@@ -181,6 +181,7 @@ def evaluate(
                 continue
             r = readings.get(lane_id)
             if r is None:
+                lanes_clipped += 1  # cut by the image border: another camera's lane
                 continue
             lanes_judged += 1
             if r.evidence in ("none", "occluded"):
@@ -220,6 +221,7 @@ def evaluate(
         result["lanes"] = {
             "judged": lanes_judged,
             "left_out_hidden": lanes_hidden,
+            "left_out_at_image_border": lanes_clipped,
             "no_reading": lanes_unread,
             "empty": prf(**empty),
             "empty_per_store": {s: prf(**v) for s, v in per_store.items()},

@@ -33,16 +33,26 @@ def slot_corners(lane: LaneView, index_from_front: int = 0) -> np.ndarray:
     return np.array([[cx + sx * dx, cy + sy * dy, cz + sz * dz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)])
 
 
-def project_box(camera: CameraModel, corners: np.ndarray) -> tuple[float, float, float, float] | None:
-    """Pixel box (x1, y1, x2, y2) of 3-D corners, clipped to the image; None if behind or outside."""
+# A lane front cut by the image border to less than this fraction of its box is not this
+# camera's to judge (what is left of it is too little to tell a container from a gap); another
+# camera of the store sees it whole.
+MIN_VISIBLE_FRACTION = 0.6
+
+
+def project_box(
+    camera: CameraModel, corners: np.ndarray, min_visible: float = 0.0
+) -> tuple[float, float, float, float] | None:
+    """Pixel box (x1, y1, x2, y2) of 3-D corners, clipped to the image; None if behind, outside,
+    or with less than ``min_visible`` of its area inside the image."""
     uv, depth = camera.project(corners)
     if np.any(depth <= 1e-6):
         return None
     x1, y1 = uv.min(axis=0)
     x2, y2 = uv.max(axis=0)
+    full = max((x2 - x1) * (y2 - y1), 1e-9)
     x1, x2 = max(0.0, x1), min(float(camera.width), x2)
     y1, y2 = max(0.0, y1), min(float(camera.height), y2)
-    if x2 - x1 < 1 or y2 - y1 < 1:
+    if x2 - x1 < 1 or y2 - y1 < 1 or (x2 - x1) * (y2 - y1) < min_visible * full:
         return None
     return (float(x1), float(y1), float(x2), float(y2))
 
@@ -60,13 +70,13 @@ class LaneRegion:
 
 
 def lane_regions(store: Store, camera_id: str, camera: CameraModel | None = None) -> list[LaneRegion]:
-    """The lanes whose front the camera sees, with their front-slot boxes (calibration: ``camera``)."""
+    """The lanes whose front the camera sees (mostly inside the image), with their front-slot boxes."""
     model = camera or store.camera(camera_id).model
     regions = []
     for lane in store.lanes:
         if not model.sees(np.array(lane.front_point())):
             continue
-        box = project_box(model, slot_corners(lane))
+        box = project_box(model, slot_corners(lane), MIN_VISIBLE_FRACTION)
         if box is not None:
             regions.append(LaneRegion(lane, box))
     return regions
@@ -96,7 +106,7 @@ class MatchConfig:
     slot_score: float = 0.1
     flag_score: float = 0.3
     hand_cover: float = 0.15  # a hand covering this fraction of a front may hide it
-    empty_under_hand: float = 0.6  # with a hand over a front, an empty front needs this score
+    empty_under_hand: float = 0.3  # with a hand over a front, an empty front needs this score
     # An unfamiliar item / obstruction concerns a lane when this fraction of the item lies in the
     # lane's front box, or it covers this fraction of the front box.
     flag_cover: float = 0.4

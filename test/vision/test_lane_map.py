@@ -51,7 +51,7 @@ def test_every_camera_sees_its_lanes_as_separate_boxes(corner, kiosk) -> None:
 def test_read_lanes_present_empty_hidden_and_unseen(corner) -> None:
     regions = lane_regions(corner, "cam_left")[:4]
     a, b, c, _d = (r.box for r in regions)
-    dets = _dets(("bottle", a, 0.9), ("empty_front", b, 0.8), ("hand", c, 0.7), ("empty_front", c, 0.5))
+    dets = _dets(("bottle", a, 0.9), ("empty_front", b, 0.8), ("hand", c, 0.7), ("empty_front", c, 0.2))
     readings = {r.lane_id: r for r in read_lanes(regions, dets)}
     assert readings[regions[0].id].evidence == "present" and readings[regions[0].id].kind_seen == "bottle"
     assert readings[regions[1].id].evidence == "empty"
