@@ -151,7 +151,7 @@ def main() -> int:
     ap.add_argument("--no-node", action="store_true", help="skip the node process")
     args = ap.parse_args()
     frames = render_frames(args.frames)
-    detector = OnnxDetector(args.model, conf_threshold=0.1)
+    detector = OnnxDetector(args.model, conf_threshold=0.05)
     bare = bench_bare(detector, frames, args.repeats)
     pipe = bench_pipeline(detector, frames, args.repeats)
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")

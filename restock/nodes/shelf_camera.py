@@ -40,7 +40,7 @@ class ShelfCameraNode(RestockNode):
         ParamSpec("camera_id", str, "", "Which camera of the store description this node watches"),
         ParamSpec("model_path", str, "", "ONNX detector file; empty: the model shipped in restock/vision/models"),
         ParamSpec(
-            "conf_threshold", float, 0.1, "Score a container or empty front needs at a lane front", min=0.01, max=0.99
+            "conf_threshold", float, 0.05, "Score a container or empty front needs at a lane front", min=0.01, max=0.99
         ),
         ParamSpec(
             "flag_threshold", float, 0.3, "Score a hand, unfamiliar item or obstruction needs", min=0.01, max=0.99

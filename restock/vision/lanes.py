@@ -103,7 +103,7 @@ class MatchConfig:
     min_iou: float = 0.3  # a container / empty-front detection belongs to a lane front at this IoU
     # At a lane front the detector acts as a classifier (container or empty front: the higher
     # score wins), so a low score still counts there; hands and flags need a confident box.
-    slot_score: float = 0.1
+    slot_score: float = 0.05
     flag_score: float = 0.3
     hand_cover: float = 0.15  # a hand covering this fraction of a front may hide it
     empty_under_hand: float = 0.3  # with a hand over a front, an empty front needs this score
