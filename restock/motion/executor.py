@@ -236,8 +236,8 @@ class Executor:
         if self.motion is not None:
             return self._follow(now, q)
         if self.wait_until is not None:
-            if now < self.wait_until:
-                return []
+            if now < self.wait_until or self._measured_at < self.wait_until:
+                return []  # judge the fingers by a measurement taken after they had time to move
             self.wait_until = None
             return self._after_gripper(now, gripper)
         return self._enter(now, q)
@@ -275,7 +275,7 @@ class Executor:
             if self.phase is Phase.APPROACH_PICK:
                 return self._go(m.line(q, m.pick(loc), None, m.stock_openings(loc)), now)
             if self.phase is Phase.GRASP:
-                self.wait_until = now + m.store.robot.gripper.close_time_s + 0.1
+                self.wait_until = self._gripper_done_at(now)
                 return [SetGripper(0.0)]
             if self.phase is Phase.RETREAT_EMPTY:
                 return self._go(m.line(q, m.pre_pick(loc), None, m.stock_openings(loc)), now)
@@ -286,7 +286,7 @@ class Executor:
             if self.phase is Phase.APPROACH_PLACE:
                 return self._go(m.line(q, m.place(lane), held, m.lane_openings(lane)), now)
             if self.phase is Phase.RELEASE:
-                self.wait_until = now + m.store.robot.gripper.close_time_s + 0.1
+                self.wait_until = self._gripper_done_at(now)
                 return [SetGripper(self._release_opening(lane))]
             if self.phase is Phase.RETREAT_PLACE:
                 return self._go(m.line(q, m.pre_place(lane), None, m.lane_openings(lane)), now)
@@ -299,7 +299,7 @@ class Executor:
                 lifted = Pose(pick.x, pick.y, pick.z + m.settings.lift_off, pick.yaw)
                 return self._go(m.line(q, lifted, held, m.stock_openings(loc)), now)
             if self.phase is Phase.RETURN_RELEASE:
-                self.wait_until = now + m.store.robot.gripper.close_time_s + 0.1
+                self.wait_until = self._gripper_done_at(now)
                 return [SetGripper(min(sku.across + self.settings.grasp_margin, m.model.max_opening))]
             if self.phase is Phase.RETURN_RETREAT:
                 return self._go(m.line(q, m.pre_pick(loc), None, m.stock_openings(loc)), now)
@@ -321,15 +321,17 @@ class Executor:
         mo = self.motion
         assert mo is not None
         st = self.settings
-        t = now - mo.started
         tm = self._measured_at - mo.started  # trajectory time when q was measured
         error = _window_error(mo.trajectory, q, tm - st.lag_allowance_s, tm)
         if tm <= st.start_allowance_s:
             # Not picked up yet (a late message): the arm still at the start is on track.
             error = min(error, float(np.max(np.abs(q - mo.trajectory.positions[0]))))
+        # Judged by when q was measured, not by the clock: late feedback is not a blocked arm (a
+        # watchdog on the feedback itself holds the arm when it stops).
         if error > st.tracking_tolerance:
-            mo.off_track_since = mo.off_track_since if mo.off_track_since is not None else now
-            if now - mo.off_track_since > st.tracking_grace_s:
+            if mo.off_track_since is None:
+                mo.off_track_since = self._measured_at
+            if self._measured_at - mo.off_track_since > st.tracking_grace_s:
                 self.motion = None
                 kind = "blocked_lane" if self.phase is Phase.APPROACH_PLACE else "obstruction"
                 return [
@@ -343,7 +345,7 @@ class Executor:
             self.motion = None
             self._next_after_motion()
             return []
-        if t > mo.trajectory.duration + max(st.motion_timeout_s, st.start_allowance_s + st.lag_allowance_s):
+        if tm > mo.trajectory.duration + max(st.motion_timeout_s, st.start_allowance_s + st.lag_allowance_s):
             self.motion = None
             return [
                 Hold("motion timeout"),
@@ -528,6 +530,10 @@ class Executor:
             finished=max(finished, started, 0.0),
             handoff_id=handoff_id,
         )
+
+    def _gripper_done_at(self, now: float) -> float:
+        """When a gripper command sent now has surely been carried out (its delivery allowed for)."""
+        return now + self.mover.store.robot.gripper.close_time_s + 0.1 + self.settings.start_delay_s
 
     def _release_opening(self, lane_id: str) -> float:
         lane = self.mover.store.lane_by_id[lane_id]

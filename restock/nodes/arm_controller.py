@@ -13,11 +13,14 @@ the e-stop (an empty trajectory at once: the controller stops and holds), the fe
 from __future__ import annotations
 
 import math
+import time
+from collections import deque
 from pathlib import Path
 
 import numpy as np
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import PoseStamped
+from rclpy.time import Time
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64, Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
@@ -49,7 +52,50 @@ class ArmControllerNode(RestockNode):
             "joint_states_timeout_s", float, 0.5, "No joint_states this long: hold and stop work", min=0.05, max=10.0
         ),
         ParamSpec(
+            "joint_states_wall_timeout_s",
+            float,
+            0.0,
+            "With sim time: joint_states are stale only when also this many wall seconds old (a sim racing "
+            "at hundreds of times real time crosses joint_states_timeout_s between two messages); 0: sim time only",
+            min=0.0,
+            max=10.0,
+        ),
+        ParamSpec(
             "tracking_tolerance", float, 0.05, "Measured vs. commanded joints (rad or m) before blocked", min=0.001
+        ),
+        ParamSpec(
+            "trajectory_start_delay_s",
+            float,
+            0.05,
+            "Stamp each autonomous trajectory this far in the future (the controller holds until then), so its "
+            "delivery latency does not shift the timeline the arm is tracked against",
+            min=0.0,
+            max=5.0,
+        ),
+        ParamSpec(
+            "tracking_lag_allowance_s",
+            float,
+            0.3,
+            "The measured joints may trail the commanded timeline by this much and still be on track",
+            min=0.0,
+            max=5.0,
+        ),
+        ParamSpec(
+            "start_allowance_s",
+            float,
+            2.0,
+            "An arm still at a trajectory's start this long after its stamp is not yet blocked (late delivery)",
+            min=0.0,
+            max=30.0,
+        ),
+        ParamSpec(
+            "wake_above_rate",
+            float,
+            0.0,
+            "With a simulator that races while the arm is idle: start no step while sim time runs faster than "
+            "this many sim seconds per wall second (send it an empty trajectory to slow it); 0: off",
+            min=0.0,
+            max=10000.0,
         ),
         ParamSpec("max_grasp_retries", int, 2, "Grasp retries before a failed-grasp handoff", min=0, max=10),
         ParamSpec("link_radius", float, 0.03, "Radius of the arm links in the keep-out check (m)", min=0.0, max=0.2),
@@ -71,6 +117,9 @@ class ArmControllerNode(RestockNode):
         settings = ExecutorSettings(
             max_grasp_retries=int(p["max_grasp_retries"]),
             tracking_tolerance=float(p["tracking_tolerance"]),
+            start_delay_s=float(p["trajectory_start_delay_s"]),
+            lag_allowance_s=float(p["tracking_lag_allowance_s"]),
+            start_allowance_s=float(p["start_allowance_s"]),
             source=self.get_name(),
         )
         self.task_store = TaskStore(Path(str(p["state_dir"])) / "tasks.sqlite")
@@ -86,6 +135,7 @@ class ArmControllerNode(RestockNode):
         self.gripper_opening: float | None = None
         self.gripper_command: float = model.max_opening
         self.joint_states_at: float | None = None
+        self.joint_states_wall: float = time.monotonic()
         self.measured_at: float | None = None
         self.estop = False
         self.operator: str | None = None
@@ -93,6 +143,8 @@ class ArmControllerNode(RestockNode):
         self.sent: tuple[Trajectory, float] | None = None  # last trajectory and when it started
         self.published = 0
         self.rejected = 0
+        self.woken_at: float | None = None  # wall time of the last wake-up sent
+        self.feedback_times: deque[tuple[float, float]] = deque()  # (wall, stamp) of recent joint_states
 
         self.trajectory_pub = self.create_publisher(JointTrajectory, topics.JOINT_TRAJECTORY, 10)
         self.gripper_pub = self.create_publisher(Float64MultiArray, topics.GRIPPER_COMMAND, 10)
@@ -131,8 +183,12 @@ class ArmControllerNode(RestockNode):
         self.q = q
         self.gripper_opening = grip
         self.joint_states_at = self.now_s()
+        self.joint_states_wall = time.monotonic()
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         self.measured_at = stamp if stamp > 0 else self.joint_states_at
+        self.feedback_times.append((self.joint_states_wall, self.measured_at))
+        if len(self.feedback_times) > 1000:
+            self.feedback_times.popleft()
 
     def on_estop(self, msg: Bool) -> None:
         if msg.data and not self.estop:
@@ -191,7 +247,10 @@ class ArmControllerNode(RestockNode):
         now = self.now_s()
         if self.joint_states_at is None:
             return
-        if now - self.joint_states_at > float(self.p["joint_states_timeout_s"]):
+        wall_timeout = float(self.p["joint_states_wall_timeout_s"])
+        if now - self.joint_states_at > float(self.p["joint_states_timeout_s"]) and (
+            wall_timeout <= 0 or time.monotonic() - self.joint_states_wall > wall_timeout
+        ):
             if not self.stale:
                 self.stale = True
                 self.hold("joint_states stale")
@@ -219,6 +278,8 @@ class ArmControllerNode(RestockNode):
             self.teleop_step()
             self.set_health(OK, f"teleop: {self.operator} in control", rejected_targets=self.teleop.rejected)
             return
+        if not self.awake():
+            return
         self.carry_out(self.tasks.tick(now, self.q, self.gripper_opening, self.measured_at))
         level = ERROR if self.tasks.fault else OK
         self.set_health(
@@ -228,6 +289,37 @@ class ArmControllerNode(RestockNode):
             parked=len(self.tasks.parked),
             trajectories=self.published,
         )
+
+    def awake(self) -> bool:
+        """False while the simulator races: the executor starts no step until it slows down.
+
+        A simulator that runs as fast as it can while the arm sends nothing (idle, an operator's
+        turn, a long trajectory) would get the next trajectory seconds (of sim time) late. The
+        joint_states stamps against the wall clock show its rate; while it is above
+        wake_above_rate, an empty trajectory (a hold: the arm is between steps, nothing moves)
+        tells it a command is coming, and the step waits until it has slowed to its capped rate.
+        """
+        limit = float(self.p["wake_above_rate"])
+        ex = self.tasks
+        between_steps = ex.motion is None and ex.wait_until is None and ex.paused is None and ex.fault is None
+        if limit <= 0 or not between_steps or (ex.active is None and not ex.queue):
+            return True
+        if self.sim_rate() <= limit:
+            return True
+        wall = time.monotonic()
+        if self.woken_at is None or wall - self.woken_at > 0.05:
+            self.woken_at = wall
+            self.publish_hold()
+        return False
+
+    def sim_rate(self) -> float:
+        """Sim seconds per wall second over the last ~0.1 wall s of joint_states (1 when unknown)."""
+        while len(self.feedback_times) > 2 and self.feedback_times[-1][0] - self.feedback_times[1][0] > 0.1:
+            self.feedback_times.popleft()
+        if len(self.feedback_times) < 2:
+            return 1.0
+        (w0, s0), (w1, s1) = self.feedback_times[0], self.feedback_times[-1]
+        return (s1 - s0) / max(w1 - w0, 1e-3)
 
     def teleop_step(self) -> None:
         p, v, a = self.commanded_state()
@@ -258,7 +350,7 @@ class ArmControllerNode(RestockNode):
     def carry_out(self, commands: list[Command]) -> None:
         for c in commands:
             if isinstance(c, SendTrajectory):
-                self.send(c.trajectory)
+                self.send(c.trajectory, c.start)
             elif isinstance(c, Hold):
                 self.hold(c.reason)
             elif isinstance(c, SetGripper):
@@ -266,19 +358,24 @@ class ArmControllerNode(RestockNode):
                 self.gripper_pub.publish(Float64MultiArray(data=[float(c.opening)]))
             elif isinstance(c, PublishRecord):
                 if isinstance(c.record, records.HandoffRequest):
+                    self.get_logger().warning(f"handoff {c.record.kind}: {c.record.detail}")
                     self.publish_handoff(c.record)
                 else:
                     self.publish_result(c.record)
                     if isinstance(c.record, records.TaskResult) and c.record.placed > 0:
                         self.verifier.placed(c.record.lane_id, self.now_s())
 
-    def send(self, traj: Trajectory) -> None:
-        """Publish a trajectory the envelope admitted (the executor and the follower check every one)."""
+    def send(self, traj: Trajectory, start: float | None = None) -> None:
+        """Publish a trajectory the envelope admitted (the executor and the follower check every one).
+
+        ``start``: its header.stamp (sim or wall seconds), when its time_from_start counts from;
+        None: now.
+        """
         if self.estop or self.stale:
             return  # nothing moves while held
         msg = JointTrajectory()
-        now = self.get_clock().now()
-        msg.header.stamp = now.to_msg()
+        start_ns = self.get_clock().now().nanoseconds if start is None else round(start * 1e9)
+        msg.header.stamp = Time(nanoseconds=start_ns).to_msg()
         msg.joint_names = list(JOINT_NAMES)
         for t, p, v, a in zip(traj.times, traj.positions, traj.velocities, traj.accelerations, strict=True):
             sec, nanosec = divmod(round(float(t) * 1e9), 1_000_000_000)
@@ -291,17 +388,20 @@ class ArmControllerNode(RestockNode):
                 )
             )
         self.trajectory_pub.publish(msg)
-        self.sent = (traj, now.nanoseconds * 1e-9)
+        self.sent = (traj, start_ns * 1e-9)
         self.published += 1
 
     def hold(self, reason: str) -> None:
         """An empty trajectory: the controller stops where it is and holds."""
+        self.publish_hold()
+        self.get_logger().info(f"hold: {reason}")
+
+    def publish_hold(self) -> None:
         msg = JointTrajectory()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.joint_names = list(JOINT_NAMES)
         self.trajectory_pub.publish(msg)
         self.sent = None
-        self.get_logger().info(f"hold: {reason}")
 
     def on_shutdown(self) -> None:
         self.task_store.close()

@@ -87,7 +87,23 @@ def node_params(opts: DayOptions, run_dir: Path, operator: OperatorSetup | None)
         "sim": sim,
         "planner": {"database_path": str(run_dir / "planner.db"), "policy": opts.policy},
         # At 100x real time 0.5 sim-s is 5 wall-ms: the watchdog keeps its meaning at 3 sim-s.
-        "arm_controller": {"state_dir": str(run_dir / "arm_controller"), "joint_states_timeout_s": 3.0},
+        "arm_controller": {
+            "state_dir": str(run_dir / "arm_controller"),
+            "joint_states_timeout_s": 3.0,
+            # The arm moves at the sim's active cap (20x): 100 Hz of sim time would be 2,000 Hz of
+            # wall time, which the timer cannot keep; joint_states come at 10 Hz anyway.
+            "control_rate_hz": 20.0,
+            # A few wall-ms of delivery are a few tenths of a sim second at 20x: stamp trajectories
+            # that far ahead and let the feedback trail by as much before calling the arm blocked.
+            "trajectory_start_delay_s": 0.2,
+            "tracking_lag_allowance_s": 0.5,
+            # A sim that was racing may pick a trajectory up seconds late: still at the start then
+            # is not yet a blocked arm.
+            "start_allowance_s": 6.0,
+            # The sim races when nothing was commanded for its active_hold_s: before a step, the arm
+            # waits (sending it a hold) until it runs at its 20x cap again.
+            "wake_above_rate": 30.0,
+        },
         "teleop_bridge": teleop,
         "recorder": {"output_path": str(run_dir / "restock.mcap"), "live_server": opts.live},
     }
