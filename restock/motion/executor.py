@@ -48,6 +48,9 @@ class ExecutorSettings:
     # A controller that has not picked the trajectory up yet leaves the arm at its start: that is
     # not a blocked arm for this long after the start (a sim racing ahead of its wall clock).
     start_allowance_s: float = 2.0
+    # The same in wall time (when tick() is given it): a simulator can run many sim seconds
+    # (catching up after a slow frame, or racing) before it reads a new trajectory.
+    start_allowance_wall_s: float = 0.0
     source: str = "arm_controller"
 
 
@@ -108,6 +111,7 @@ class Motion:
     trajectory: Trajectory
     started: float
     off_track_since: float | None = None
+    sent_wall: float | None = None  # wall time it was sent, when the caller gives one
 
 
 @dataclass
@@ -129,6 +133,8 @@ class Executor:
     _pending: list[Command] = field(default_factory=list)
     _now: float = 0.0
     _measured_at: float = 0.0
+    _wall: float | None = None
+    _wait_wall: float | None = None  # wall time the gripper wait began
 
     def __post_init__(self) -> None:
         for st in self.store.unfinished():
@@ -215,14 +221,21 @@ class Executor:
     # --- the loop -----------------------------------------------------------------------
 
     def tick(
-        self, now: float, q: np.ndarray | None, gripper: float | None, measured_at: float | None = None
+        self,
+        now: float,
+        q: np.ndarray | None,
+        gripper: float | None,
+        measured_at: float | None = None,
+        wall: float | None = None,
     ) -> list[Command]:
         """One control period: the commands to carry out now (often none).
 
         ``measured_at``: when q was measured (the joint_states stamp), so tracking compares like
-        with like; defaults to ``now``.
+        with like; defaults to ``now``. ``wall``: a monotonic wall clock, for the wall-time start
+        allowance when ``now`` is sim time.
         """
         self._now = now
+        self._wall = wall
         self._measured_at = now if measured_at is None else min(measured_at, now)
         out = self._step(now, q, gripper)
         out.extend(self._pending)
@@ -238,6 +251,8 @@ class Executor:
         if self.wait_until is not None:
             if now < self.wait_until or self._measured_at < self.wait_until:
                 return []  # judge the fingers by a measurement taken after they had time to move
+            if self._gripper_unmoved(gripper) and self._young(self._wait_wall):
+                return []  # the command may not have been read yet (sim time ran ahead): wait
             self.wait_until = None
             return self._after_gripper(now, gripper)
         return self._enter(now, q)
@@ -309,7 +324,7 @@ class Executor:
 
     def _go(self, traj: Trajectory, now: float) -> list[Command]:
         start = now + self.settings.start_delay_s
-        self.motion = Motion(traj, start)
+        self.motion = Motion(traj, start, sent_wall=self._wall)
         return [SendTrajectory(traj, start)]
 
     def _follow(self, now: float, q: np.ndarray) -> list[Command]:
@@ -323,7 +338,8 @@ class Executor:
         st = self.settings
         tm = self._measured_at - mo.started  # trajectory time when q was measured
         error = _window_error(mo.trajectory, q, tm - st.lag_allowance_s, tm)
-        if tm <= st.start_allowance_s:
+        young = self._young(mo.sent_wall)
+        if tm <= st.start_allowance_s or young:
             # Not picked up yet (a late message): the arm still at the start is on track.
             error = min(error, float(np.max(np.abs(q - mo.trajectory.positions[0]))))
         # Judged by when q was measured, not by the clock: late feedback is not a blocked arm (a
@@ -345,7 +361,9 @@ class Executor:
             self.motion = None
             self._next_after_motion()
             return []
-        if tm > mo.trajectory.duration + max(st.motion_timeout_s, st.start_allowance_s + st.lag_allowance_s):
+        if not young and tm > mo.trajectory.duration + max(
+            st.motion_timeout_s, st.start_allowance_s + st.lag_allowance_s
+        ):
             self.motion = None
             return [
                 Hold("motion timeout"),
@@ -533,7 +551,26 @@ class Executor:
 
     def _gripper_done_at(self, now: float) -> float:
         """When a gripper command sent now has surely been carried out (its delivery allowed for)."""
+        self._wait_wall = self._wall
         return now + self.mover.store.robot.gripper.close_time_s + 0.1 + self.settings.start_delay_s
+
+    def _young(self, since: float | None) -> bool:
+        """Sent less than start_allowance_wall_s ago in wall time (when the caller gives wall time)."""
+        return (
+            self._wall is not None and since is not None and self._wall - since <= self.settings.start_allowance_wall_s
+        )
+
+    def _gripper_unmoved(self, gripper: float | None) -> bool:
+        """The fingers are where they were before the grasp or release command: not carried out yet?"""
+        a = self.active
+        if gripper is None or a is None:
+            return False
+        if self.phase is Phase.GRASP:
+            sku = self.mover.store.skus[a.task.sku]
+            return gripper >= min(sku.across + self.settings.grasp_margin, self.mover.model.max_opening) - 0.003
+        if self.phase is Phase.RELEASE:
+            return gripper < 0.5 * self._release_opening(a.task.lane_id)
+        return False
 
     def _release_opening(self, lane_id: str) -> float:
         lane = self.mover.store.lane_by_id[lane_id]

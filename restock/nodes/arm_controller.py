@@ -89,6 +89,15 @@ class ArmControllerNode(RestockNode):
             max=30.0,
         ),
         ParamSpec(
+            "start_allowance_wall_s",
+            float,
+            0.0,
+            "With sim time: an arm still at a trajectory's start is not blocked while the trajectory is younger "
+            "than this in wall time either (a simulator may run many sim seconds before it reads it); 0: off",
+            min=0.0,
+            max=10.0,
+        ),
+        ParamSpec(
             "wake_above_rate",
             float,
             0.0,
@@ -120,6 +129,7 @@ class ArmControllerNode(RestockNode):
             start_delay_s=float(p["trajectory_start_delay_s"]),
             lag_allowance_s=float(p["tracking_lag_allowance_s"]),
             start_allowance_s=float(p["start_allowance_s"]),
+            start_allowance_wall_s=float(p["start_allowance_wall_s"]),
             source=self.get_name(),
         )
         self.task_store = TaskStore(Path(str(p["state_dir"])) / "tasks.sqlite")
@@ -280,7 +290,7 @@ class ArmControllerNode(RestockNode):
             return
         if not self.awake():
             return
-        self.carry_out(self.tasks.tick(now, self.q, self.gripper_opening, self.measured_at))
+        self.carry_out(self.tasks.tick(now, self.q, self.gripper_opening, self.measured_at, wall=time.monotonic()))
         level = ERROR if self.tasks.fault else OK
         self.set_health(
             level,

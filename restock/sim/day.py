@@ -97,9 +97,11 @@ def node_params(opts: DayOptions, run_dir: Path, operator: OperatorSetup | None)
             # that far ahead and let the feedback trail by as much before calling the arm blocked.
             "trajectory_start_delay_s": 0.2,
             "tracking_lag_allowance_s": 0.5,
-            # A sim that was racing may pick a trajectory up seconds late: still at the start then
-            # is not yet a blocked arm.
-            "start_allowance_s": 6.0,
+            # The sim may run many sim-s before it reads a trajectory (catching up after a slow
+            # camera frame, or racing once its active_hold_s ran out): an arm still at the start is
+            # not blocked until the trajectory is this old in sim time and in wall time.
+            "start_allowance_s": 3.0,
+            "start_allowance_wall_s": 1.0,
             # The sim races when nothing was commanded for its active_hold_s: before a step, the arm
             # waits (sending it a hold) until it runs at its 20x cap again.
             "wake_above_rate": 30.0,

@@ -6,7 +6,7 @@ import pytest
 
 from restock import records
 from restock.motion.envelope import Envelope
-from restock.motion.executor import Executor, ExecutorSettings, Phase
+from restock.motion.executor import Executor, ExecutorSettings, Hold, Phase, SendTrajectory
 from restock.motion.kinematics import JOINT_NAMES, ArmModel
 from restock.motion.moves import Mover
 from restock.motion.simloop import apply, joints, run
@@ -188,3 +188,21 @@ def test_late_trajectories_and_stale_feedback_are_not_read_as_an_obstruction(tmp
     assert not [r for r in published if isinstance(r, records.HandoffRequest)]
     assert [(r.outcome, r.placed) for r in published if isinstance(r, records.TaskResult)] == [("done", 2)]
     assert world.lane_count("r2_l03") == before + 2
+
+
+def test_sim_time_running_ahead_of_a_new_trajectory_is_waited_out_in_wall_time(tmp_path) -> None:
+    """A simulator may run many sim seconds before it reads a trajectory; a blocked arm still fails."""
+    store, world, ex = _setup("corner_store.yaml", tmp_path)
+    ex.settings = ExecutorSettings(start_allowance_s=2.0, start_allowance_wall_s=1.0)
+    ex.submit(_task(store, "r1_l11", task_id="t6"), world.time)
+    q, grip = joints(world)
+    t0 = world.time
+    (send,) = [c for c in ex.tick(t0, q, grip, wall=100.0) if isinstance(c, SendTrajectory)]
+    # 30 sim-s pass within 0.2 wall-s, the arm still at its start: not (yet) blocked.
+    for k in range(1, 31):
+        assert ex.tick(t0 + k, q, grip, wall=100.0 + 0.2 * k / 30) == []
+    assert ex.motion is not None and ex.motion.trajectory is send.trajectory
+    # Still there a wall-second later: the arm is blocked.
+    out = ex.tick(t0 + 31, q, grip, wall=101.5)
+    out += ex.tick(t0 + 32, q, grip, wall=101.6)
+    assert any(isinstance(c, Hold) for c in out) and ex.motion is None
