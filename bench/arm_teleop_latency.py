@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from restock.rosenv import ros_environment  # noqa: E402
-from restock.testing.graph import RosGraph, claim_domain_id  # noqa: E402
+from restock.rosenv import claim_domain_id, ros_environment  # noqa: E402
+from restock.testing.graph import RosGraph  # noqa: E402
 
 
 def pct(ms: list[float]) -> str:

@@ -85,8 +85,7 @@ def main() -> None:
         return role_sub(args.count)
 
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-    from restock.rosenv import ros_environment
-    from restock.testing.graph import claim_domain_id
+    from restock.rosenv import claim_domain_id, ros_environment
 
     domain, _lock = claim_domain_id()
     project = ros_environment(domain)

@@ -32,8 +32,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from restock.rosenv import ros_environment  # noqa: E402
-from restock.testing.graph import RosGraph, claim_domain_id  # noqa: E402
+from restock.rosenv import claim_domain_id, ros_environment  # noqa: E402
+from restock.testing.graph import RosGraph  # noqa: E402
 
 PASSWORD = "bench-password"
 CHROMIUM_ARGS = [

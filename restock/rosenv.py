@@ -7,9 +7,11 @@ FASTDDS_DEFAULT_PROFILES_FILE (see README.md).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from restock.paths import SOURCE_ROOT, config_file
 
@@ -44,3 +46,19 @@ def ros_environment(
 def apply_to_this_process(domain_id: int | None = None) -> None:
     """Set the confined environment on this process (before rclpy.init)."""
     os.environ.update(ros_environment(domain_id))
+
+
+def claim_domain_id(first: int = 10, last: int = 100) -> tuple[int, Any]:
+    """A ROS_DOMAIN_ID no other run of ours on this machine holds (an flock per id, held until exit).
+
+    Two store days or test runs on one domain would hear each other; the lock keeps them apart.
+    """
+    for domain in range(first, last + 1):
+        handle = open(f"/tmp/restock-domain-{domain}.lock", "w")  # noqa: SIM115  (held for the run)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        return domain, handle
+    raise RuntimeError(f"every ROS_DOMAIN_ID in {first}..{last} is held by another test run")

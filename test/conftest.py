@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from restock.paths import SOURCE_ROOT
-from restock.rosenv import ros_environment
-from restock.testing.graph import RosGraph, claim_domain_id
+from restock.rosenv import claim_domain_id, ros_environment
+from restock.testing.graph import RosGraph
 
 _DOMAIN_LOCK = None
 

@@ -23,7 +23,7 @@ from restock.graph.description import node_instances
 from restock.graph.supervisor import Supervisor
 from restock.params import ConfigError
 from restock.paths import DEFAULT_STORE, store_file
-from restock.rosenv import apply_to_this_process, ros_environment
+from restock.rosenv import apply_to_this_process, claim_domain_id, ros_environment
 from restock.sim.daystats import DayStats
 from restock.sim.operator_stand_in import OperatorSetup, start_scripted_operator
 from restock.sim.report import format_cell
@@ -136,7 +136,7 @@ class DayMonitor:
             (topics.TASK_RESULTS, records.TaskResult, stats.on_result, RECORD_QOS),
             (topics.HANDOFF_REQUESTS, records.HandoffRequest, stats.on_handoff, RECORD_QOS),
             (topics.HANDOFF_RESOLUTIONS, records.HandoffResolution, stats.on_resolution, RECORD_QOS),
-            (topics.TELEOP_STATUS, records.TeleopStatus, stats.on_teleop, LATCHED_QOS),
+            (topics.TELEOP_STATUS, records.TeleopStatus, lambda st: stats.on_teleop(st, self.sim_time), LATCHED_QOS),
         )
         for topic, record_type, callback, qos in feeds:
             self.node.create_subscription(String, topic, self._decoder(record_type, callback), qos)
@@ -296,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     domain_id = args.domain_id
+    if domain_id is None:
+        domain_id, _lock = claim_domain_id()  # held until this process exits
     opts = DayOptions(**{k: v for k, v in vars(args).items() if k not in ("compare", "domain_id")})
     path = store_file(opts.store)
     try:

@@ -80,11 +80,13 @@ class DayStats:
     def on_resolution(self, resolution: records.HandoffResolution) -> None:
         self.resolutions[resolution.request_id] = resolution
 
-    def on_teleop(self, status: records.TeleopStatus) -> None:
+    def on_teleop(self, status: records.TeleopStatus, now: float | None = None) -> None:
+        """``now``: sim time at receipt (the bridge may stamp on another clock); else the stamp."""
+        t = status.stamp if now is None else now
         if status.control == "operator" and self._operator_since is None:
-            self._operator_since = status.stamp
+            self._operator_since = t
         elif status.control == "autonomy" and self._operator_since is not None:
-            self.operator_seconds += max(0.0, status.stamp - self._operator_since)
+            self.operator_seconds += max(0.0, t - self._operator_since)
             self._operator_since = None
 
     # --- figures ------------------------------------------------------------------------

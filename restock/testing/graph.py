@@ -8,7 +8,6 @@ node until a matching message arrives.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import signal
@@ -25,19 +24,6 @@ from restock.paths import SOURCE_ROOT
 
 R = TypeVar("R", bound=records.Record)
 M = TypeVar("M")
-
-
-def claim_domain_id(first: int = 10, last: int = 100) -> tuple[int, Any]:
-    """A ROS_DOMAIN_ID no other test run on this machine holds (an flock per id, held until exit)."""
-    for domain in range(first, last + 1):
-        handle = open(f"/tmp/restock-domain-{domain}.lock", "w")  # noqa: SIM115  (held for the run)
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            continue
-        return domain, handle
-    raise RuntimeError(f"every ROS_DOMAIN_ID in {first}..{last} is held by another test run")
 
 
 def isolated_params(run_dir: Path, only: list[str] | None) -> dict[str, dict[str, object]]:
