@@ -6,6 +6,7 @@ Prints three figures and their ratios:
 - bare model: ONNX Runtime's session.run on already letterboxed tensors (nothing else);
 - pipeline: restock.vision.pipeline.CameraPipeline.process on the RGB frames, in this process
   (letterbox, model, NMS, lane mapping, SKU colours, temporal filter, records);
+  the two run frame by frame in turn (median time per frame), so both see the same load;
 - node: the shelf camera node as its own process on confined DDS, fed the same frames as
   sensor_msgs/Image one at a time (publish, wait for its ShelfObservation, next), so it
   includes the image crossing processes, the record encoding and publishing.
@@ -50,27 +51,29 @@ def render_frames(n: int, seed: int = 11) -> list[np.ndarray]:
     return frames
 
 
-def bench_bare(detector: OnnxDetector, frames: list[np.ndarray], repeats: int) -> float:
-    tensors = [letterbox(f, detector.input_h, detector.input_w)[0] for f in frames]
-    detector.raw(tensors[0])  # warm-up
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        for t in tensors:
-            detector.raw(t)
-    return repeats * len(tensors) / (time.perf_counter() - t0)
+def bench_interleaved(detector: OnnxDetector, frames: list[np.ndarray], repeats: int) -> tuple[float, float]:
+    """Bare model and full pipeline, frame by frame in turn, so both see the same machine load.
 
-
-def bench_pipeline(detector: OnnxDetector, frames: list[np.ndarray], repeats: int) -> float:
+    Returns frames per second from the median time per frame of each.
+    """
     store = load_store(store_file("corner_store.yaml"))
     pipe = CameraPipeline(store, CAMERA, detector)
+    tensors = [letterbox(f, detector.input_h, detector.input_w)[0] for f in frames]
+    detector.raw(tensors[0])  # warm-up
     pipe.process(frames[0], 0.0, 0.0)
-    t0 = time.perf_counter()
+    bare, full = [], []
     stamp = 0.0
     for _ in range(repeats):
-        for f in frames:
+        for f, t in zip(frames, tensors, strict=True):
+            t0 = time.perf_counter()
+            detector.raw(t)
+            t1 = time.perf_counter()
             stamp += 0.2
             pipe.process(f, stamp, stamp)
-    return repeats * len(frames) / (time.perf_counter() - t0)
+            t2 = time.perf_counter()
+            bare.append(t1 - t0)
+            full.append(t2 - t1)
+    return 1.0 / float(np.median(bare)), 1.0 / float(np.median(full))
 
 
 def bench_node(model: Path, frames: list[np.ndarray], repeats: int, domain: int) -> float:
@@ -152,8 +155,7 @@ def main() -> int:
     args = ap.parse_args()
     frames = render_frames(args.frames)
     detector = OnnxDetector(args.model, conf_threshold=0.05)
-    bare = bench_bare(detector, frames, args.repeats)
-    pipe = bench_pipeline(detector, frames, args.repeats)
+    bare, pipe = bench_interleaved(detector, frames, args.repeats)
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"model: {detector.description}; frames: {len(frames)} x {args.repeats} at 640x480; cpus: {os.cpu_count()}")
     print(f"bare ONNX model:     {bare:6.1f} fps ({1000 / bare:5.1f} ms/frame)")
