@@ -33,17 +33,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from restock.rosenv import claim_domain_id, ros_environment  # noqa: E402
+from restock.testing.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from restock.testing.graph import RosGraph  # noqa: E402
 
 PASSWORD = "bench-password"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 
 def percentiles(ms: list[float]) -> str:
@@ -123,7 +116,7 @@ def camera_to_browser(base: str, node, camera_id: str, seconds: float, hz: float
     thread.start()
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             page = browser.new_context(ignore_https_errors=True).new_page()
             page.goto(base + "/")
             page.fill("#operator", "bench")

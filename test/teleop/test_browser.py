@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,19 +22,11 @@ from restock import topics
 from restock.paths import SOURCE_ROOT, store_file
 from restock.store.description import load_store
 from restock.teleop.imaging import encode_jpeg
+from restock.testing.browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.graph, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
 IWER = SOURCE_ROOT / "restock" / "teleop" / "web" / "node_modules" / "iwer" / "build" / "iwer.min.js"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 INSTALL_QUEST3 = """
 window.__xrDevice = new IWER.XRDevice(IWER.metaQuest3);
 window.__xrDevice.installRuntime({ forceInstall: true });
