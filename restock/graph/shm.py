@@ -10,12 +10,23 @@ import os
 from pathlib import Path
 
 SHM = Path("/dev/shm")
+FASTDDS_PREFIXES = ("fastdds_", "sem.fastdds_")
 
 
 def fastdds_files(shm: Path = SHM) -> set[Path]:
     if not shm.is_dir():
         return set()
-    return {p for p in shm.iterdir() if p.name.startswith(("fastdds_", "sem.fastdds_"))}
+    return {p for p in shm.iterdir() if p.name.startswith(FASTDDS_PREFIXES)}
+
+
+def _mapped(pid_dir: Path, prefix: str) -> set[Path]:
+    """The files under ``prefix`` one process has mapped (raises OSError when it is gone)."""
+    out = set()
+    for line in (pid_dir / "maps").read_text().splitlines():
+        idx = line.find(prefix)
+        if idx >= 0:
+            out.add(Path(line[idx:].split(" (deleted)")[0].strip()))
+    return out
 
 
 def files_in_use(shm: Path = SHM) -> set[Path]:
@@ -26,33 +37,22 @@ def files_in_use(shm: Path = SHM) -> set[Path]:
         if not pid_dir.name.isdigit():
             continue
         try:
-            for line in (pid_dir / "maps").read_text().splitlines():
-                idx = line.find(prefix)
-                if idx >= 0:
-                    used.add(Path(line[idx:].split(" (deleted)")[0].strip()))
+            used |= _mapped(pid_dir, prefix)
             for fd in (pid_dir / "fd").iterdir():
                 target = os.readlink(fd)
                 if target.startswith(prefix):
                     used.add(Path(target))
-        except (OSError, PermissionError):
+        except OSError:
             continue  # the process ended while we looked, or is not ours to read
     return used
 
 
 def fastdds_files_of(pid: int, shm: Path = SHM) -> set[Path]:
     """The Fast DDS files one process has mapped now (empty if it is gone)."""
-    prefix = str(shm) + "/"
-    out: set[Path] = set()
     try:
-        for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
-            idx = line.find(prefix)
-            if idx >= 0:
-                path = Path(line[idx:].split(" (deleted)")[0].strip())
-                if path.name.startswith(("fastdds_", "sem.fastdds_")):
-                    out.add(path)
+        return {p for p in _mapped(Path(f"/proc/{pid}"), str(shm) + "/") if p.name.startswith(FASTDDS_PREFIXES)}
     except OSError:
-        pass
-    return out
+        return set()
 
 
 def stale_fastdds_files(shm: Path = SHM) -> set[Path]:

@@ -19,7 +19,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -69,7 +68,6 @@ class Supervisor:
         log_dir: Path,
         echo: bool = True,
         out: TextIO | None = None,
-        on_event: Callable[[str], None] | None = None,
     ) -> None:
         self.env = env
         self.log_dir = Path(log_dir)
@@ -81,7 +79,6 @@ class Supervisor:
         self._out_lock = threading.Lock()
         self._stopping = threading.Event()
         self.status = 0
-        self.on_event = on_event
         # Every Fast DDS file a node of ours had mapped: what a crash can leave behind.
         self.shm_seen: set[Path] = set()
         self._next_shm_scan = 0.0
@@ -93,8 +90,6 @@ class Supervisor:
             print(f"[restock up] {text}", file=self.out, flush=True)
         with (self.log_dir / "supervisor.log").open("a") as f:
             f.write(f"{time.strftime('%H:%M:%S')} {text}\n")
-        if self.on_event:
-            self.on_event(text)
 
     def _pump(self, node: ManagedNode, proc: subprocess.Popen) -> None:
         prefix = f"[{node.instance.name.ljust(self._width)}] "

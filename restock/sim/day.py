@@ -80,7 +80,7 @@ def node_params(opts: DayOptions, run_dir: Path, operator: OperatorSetup | None)
         sim.update(customers="sales_log", sales_log=str(Path(opts.sales_log).resolve()))
     elif opts.containers_per_day > 0:
         sim["containers_per_day"] = opts.containers_per_day
-    teleop: dict[str, object] = {"state_dir": str(run_dir / "teleop"), "port": free_port()}
+    teleop: dict[str, object] = {"state_dir": str(run_dir / "teleop"), "port": 0}  # 0: any free port
     if operator is not None:
         teleop.update(port=operator.port, operators_file=str(operator.operators_file))
     return {
