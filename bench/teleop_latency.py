@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from restock.rosenv import claim_domain_id, ros_environment  # noqa: E402
-from restock.testing.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from restock.testing.browser import CHROMIUM, CHROMIUM_ARGS, log_in, new_page  # noqa: E402
 from restock.testing.graph import RosGraph  # noqa: E402
 
 PASSWORD = "bench-password"
@@ -117,11 +117,8 @@ def camera_to_browser(base: str, node, camera_id: str, seconds: float, hz: float
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            page = browser.new_context(ignore_https_errors=True).new_page()
-            page.goto(base + "/")
-            page.fill("#operator", "bench")
-            page.fill("#password", PASSWORD)
-            page.click("#login")
+            page = new_page(browser)
+            log_in(page, base, "bench", PASSWORD)
             deadline = time.monotonic() + 30
             while page.evaluate("window.restockApp.framesShown") < 10:  # not wait_for_function: the CSP forbids eval
                 if time.monotonic() > deadline:

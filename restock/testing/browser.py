@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the background-networking flags Chromium reaches for Google's hosts, refused here.
@@ -14,3 +15,22 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
+
+
+def log_in(page: Any, base_url: str, operator: str, password: str) -> None:
+    """Open the operator app at ``base_url`` and log in through its form, as a person would."""
+    page.goto(base_url + "/")
+    page.fill("#operator", operator)
+    page.fill("#password", password)
+    page.click("#login")
+
+
+def new_page(browser: Any, *init_scripts: str | Path) -> Any:
+    """A page that accepts the bridge's self-signed development certificate; scripts run before the app."""
+    context = browser.new_context(ignore_https_errors=True)
+    for script in init_scripts:
+        if isinstance(script, Path):
+            context.add_init_script(path=str(script))
+        else:
+            context.add_init_script(script)
+    return context.new_page()

@@ -22,7 +22,7 @@ from restock import topics
 from restock.paths import SOURCE_ROOT, store_file
 from restock.store.description import load_store
 from restock.teleop.imaging import encode_jpeg
-from restock.testing.browser import CHROMIUM, CHROMIUM_ARGS
+from restock.testing.browser import CHROMIUM, CHROMIUM_ARGS, log_in, new_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.graph, pytest.mark.slow]
 
@@ -72,19 +72,13 @@ def test_quest3_operator_claims_drives_labels_and_hands_back(ros_graph, ros_node
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            context = browser.new_context(ignore_https_errors=True)  # the bridge's self-signed dev certificate
-            context.add_init_script(path=str(IWER))
-            context.add_init_script(INSTALL_QUEST3)
-            page = context.new_page()
+            page = new_page(browser, IWER, INSTALL_QUEST3)
             console: list[str] = []
             page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
             page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
-            page.goto(base + "/")
 
             # Log in and see the queued handoff.
-            page.fill("#operator", "alice")
-            page.fill("#password", PASSWORDS["alice"])
-            page.click("#login")
+            log_in(page, base, "alice", PASSWORDS["alice"])
             expect(page.locator("#console")).to_be_visible()
             item = page.locator('#queue li[data-request-id="h-browser"]')
             wait(
@@ -174,11 +168,8 @@ def test_desktop_fallback_keyboard_drives_the_target_and_estop(ros_graph, ros_no
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            page = browser.new_context(ignore_https_errors=True).new_page()
-            page.goto(base + "/")
-            page.fill("#operator", "bob")
-            page.fill("#password", PASSWORDS["bob"])
-            page.click("#login")
+            page = new_page(browser)
+            log_in(page, base, "bob", PASSWORDS["bob"])
             item = page.locator('#queue li[data-request-id="h-desk"]')
             wait(
                 lambda: item.count() == 1,
