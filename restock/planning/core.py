@@ -205,7 +205,9 @@ class RestockPlanner:
                 continue
             if lane_obs.unfamiliar or lane_obs.obstruction or lane_obs.hand:
                 continue  # what the camera sees is not (only) this lane's SKU: no evidence on the count
-            inferred = self.estimator.observe(i, lane_obs.state, lane_obs.fill, obs.stamp)
+            inferred = self.estimator.observe(
+                i, lane_obs.state, lane_obs.fill, obs.stamp, redistribute=not self.pos_seen
+            )
             if inferred is not None and self.config.learn_from_inferred and not self.pos_seen:
                 # One lane's share of the SKU's demand, over the time it was stocked.
                 share = 1.0 / max(1, self.model.lanes_per_sku.get(inferred.sku, 1))
@@ -311,7 +313,13 @@ class RestockPlanner:
             # With a POS feed, every sale is counted: exposure is the time a SKU was on the shelf.
             available = self.estimator.pool_counts() >= 0.5
             self.model.add_exposure_all(last, now, [s for s, a in zip(self.lanes.skus, available, strict=True) if a])
-        self.estimator.predict(now, self.rates(np.array([now]))[:, 0])
+        if self.pos_seen:
+            # Every sale comes from the till with its lane (on_sale takes it out): depleting the
+            # lanes by the forecast as well would count each sale twice and the estimates would run
+            # low, so the arm would be sent to load lanes that are full.
+            self.estimator.predict(now, np.zeros(len(self.lanes.skus)))
+        else:
+            self.estimator.predict(now, self.rates(np.array([now]))[:, 0])
         if self._refill_crossed(last, now):
             self.stock = self.stock_capacity.copy()
         self.last_step_t = now

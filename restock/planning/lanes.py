@@ -5,7 +5,9 @@ column is visible); a gravity lane's count falls by one per sale. So the estimat
 filter per lane:
 
 - predict: between updates the SKU's expected sales (learned rate x time) are shared among its
-  lanes that show stock; the mean falls and the variance grows by the same amount (Poisson);
+  lanes that show stock; the mean falls and the variance grows by the same amount (Poisson).
+  Only without a point-of-sale feed: with one, the till's events are the sales (the caller
+  predicts with zero rates), or every sale would be counted twice;
 - restock results add the placed containers (the arm's own bookkeeping, near exact);
 - point-of-sale events take containers out of their lane (or the SKU's fullest lanes);
 - an "empty" front sets the lane to 0 exactly; "present" means at least one; a fill fraction
@@ -66,7 +68,12 @@ class LaneEstimator:
         self.var = self.var + per_lane
         self.stamp = now
 
-    def observe(self, lane: int, state: str, fill: float | None, t: float) -> InferredSales | None:
+    def observe(
+        self, lane: int, state: str, fill: float | None, t: float, redistribute: bool = True
+    ) -> InferredSales | None:
+        """A camera's view of a lane front. ``redistribute``: a lane seen empty that was thought to hold
+        some passes that count to the SKU's other lanes (right when its sales were predicted per SKU;
+        with a till that names the lane of every sale the other lanes' counts are known, so not)."""
         cap = float(self.lanes.capacity[lane])
         inferred = None
         if state == "empty":
@@ -79,7 +86,8 @@ class LaneEstimator:
                     inferred = InferredSales(self.lanes.lane_ids[lane], self.lanes.lane_sku[lane], start, t, n)
             # The SKU's sales were predicted right on the whole but fell more on this lane than
             # thought: what it was thought to hold is still in the SKU's other stocked lanes.
-            self._redistribute(lane, float(self.mean[lane]))
+            if redistribute:
+                self._redistribute(lane, float(self.mean[lane]))
             self.mean[lane], self.var[lane] = 0.0, 0.0
             self._anchor[lane] = (t, 0, None)
             self._sold_since_anchor[lane] = 0.0

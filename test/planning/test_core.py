@@ -217,3 +217,28 @@ def test_reactive_policy_refills_the_emptiest_low_lane_first() -> None:
     core._replan(1000.0)
     assert [t.lane_index for t in core.plan] == [b, a]
     assert core.plan[0].quantity == int(lanes.capacity[b])
+
+
+def test_with_a_till_each_sale_is_counted_once_and_tasks_fit_the_lane(tmp_path: Path) -> None:
+    """With a POS feed naming each sale's lane, the lane counts are the till's, not the forecast's
+    as well: counting both ran the estimates low and sent the arm to load full lanes (issue 8)."""
+    core = RestockPlanner(STORE, PlannerDb(tmp_path / "p.db"), CoreConfig(max_outstanding=1))
+    core.step(T0)
+    lane = STORE.lanes[0]
+    i = core.lanes.index[lane.id]
+    t = T0
+    for _ in range(3):
+        t += 600.0
+        core.on_sale(records.SaleEvent(stamp=t, sku=lane.lane.sku, quantity=1, lane_id=lane.id), t)
+        core.step(t + 1)  # the forecast's sales are the till's: not taken out a second time
+    cap = lane.lane.capacity
+    assert core.estimator.mean[i] == pytest.approx(cap - 3)
+    others = [j for j, s in enumerate(core.lanes.lane_sku) if s == lane.lane.sku and j != i]
+    assert all(core.estimator.mean[j] == pytest.approx(core.lanes.capacity[j]) for j in others)
+    # Seen empty now (sales missed): the lane is 0 and nothing is passed to the SKU's other lanes.
+    core.on_observation(empty(STORE, [lane.id], t + 2), t + 2)
+    assert core.estimator.mean[i] == 0.0
+    assert all(core.estimator.mean[j] == pytest.approx(core.lanes.capacity[j]) for j in others)
+    for task in core.step(t + 3):
+        j = core.lanes.index[task.lane_id]
+        assert task.quantity <= core.lanes.capacity[j] - round(core.estimator.mean[j])
