@@ -87,7 +87,7 @@ MALFORMED = [
     ("case x range reversed", _set("case.x_max", -1.0), "case.x_max"),
     ("case behind the rail", _set("case.back_y", 0.0), "case"),
     ("stock in front of the rail", _set("stock.y", 0.2), "stock.y"),
-    ("stock over capacity", _set("stock.locations[0].quantity", 100), "stock.locations[0].quantity"),
+    ("stock over capacity", _set("stock.locations[0].quantity", 1000), "stock.locations[0].quantity"),
     ("stock of an unknown SKU", _set("stock.locations[0].sku", "beer"), "stock.locations[0].sku"),
     ("lane SKU without stock", _remove_stock_for("cola_500"), "case.rows[0].lanes[0].sku"),
     ("stock beyond the rail", _set("stock.locations[0].x", 9.0), "stock.locations[0].x"),
