@@ -150,6 +150,9 @@ class SaleEvent(Record):
     quantity: Annotated[int, Field(ge=1, le=1000)]
     lane_id: Id | None = None
     source: Literal["pos", "inferred", "log"] = "pos"
+    # The till's receipt number, where the feed has one: a sale heard twice (the feed's history
+    # replayed to a restarted planner) is counted once.
+    seq: Annotated[int, Field(ge=0)] | None = None
 
 
 # --- the simulator's ground truth (evaluation only: never read by the stack) -------------

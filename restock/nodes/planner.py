@@ -22,7 +22,7 @@ from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
 from restock import records, topics
-from restock.nodes.base import ERROR, OK, STORE_FILE, WARN, RestockNode, run_node
+from restock.nodes.base import ERROR, OK, SALES_HISTORY_QOS, STORE_FILE, WARN, RestockNode, run_node
 from restock.params import ParamSpec
 from restock.planning.core import CoreConfig, PlannerInputError, RestockPlanner
 from restock.planning.database import PlannerDb, PlannerDbError
@@ -106,12 +106,17 @@ class PlannerNode(RestockNode):
         self.marker_pub = self.create_publisher(MarkerArray, topics.PLAN_MARKERS, 2)
         self.create_record_subscription(records.ShelfObservation, topics.SHELF_OBSERVATIONS, self.on_observation)
         self.create_record_subscription(records.TaskResult, topics.TASK_RESULTS, self.on_result)
+        # Twice: a till that keeps its history (TRANSIENT_LOCAL, the simulator's) replays the sales
+        # missed while this node was down; one that does not is heard all the same. A sale heard
+        # on both is counted once (by its receipt number).
         self.create_record_subscription(records.SaleEvent, topics.SALES, self.on_sale)
+        self.create_record_subscription(records.SaleEvent, topics.SALES, self.on_sale, SALES_HISTORY_QOS)
         self.create_record_subscription(records.HandoffRequest, topics.HANDOFF_REQUESTS, self.on_handoff_request)
         self.create_record_subscription(records.HandoffResolution, topics.HANDOFF_RESOLUTIONS, self.on_resolution)
         self.create_service(Trigger, topics.PLAN_SERVICE, self.on_get_plan)
         self.create_timer(float(p["replan_period_s"]), self.tick)
         self._dirty = False
+        self._early_sales: list[records.SaleEvent] = []
         self._update_health("waiting for the clock")
 
     # --- database -------------------------------------------------------------------------
@@ -174,6 +179,10 @@ class PlannerNode(RestockNode):
         self.tick()  # the arm is free: hand it the next task now
 
     def on_sale(self, sale: records.SaleEvent) -> None:
+        if self.now_s() <= 0:
+            # The till's history replayed before the first /clock: kept until time is known.
+            self._early_sales.append(sale)
+            return
         self._apply("sale", self.core.on_sale, sale)
 
     def on_handoff_request(self, req: records.HandoffRequest) -> None:
@@ -191,6 +200,9 @@ class PlannerNode(RestockNode):
             return
         if self.db_error is not None and self.core.db is not None:
             self.db_error = None  # try again: a lock may have gone
+        early, self._early_sales = self._early_sales, []
+        for sale in early:
+            self._apply("sale", self.core.on_sale, sale)
         try:
             tasks = self.core.step(now)
         except PlannerInputError as err:

@@ -26,7 +26,7 @@ from std_msgs.msg import Float64, Float64MultiArray, String
 from trajectory_msgs.msg import JointTrajectory
 
 from restock import records, topics
-from restock.nodes.base import OK, RECORD_QOS, STORE_FILE, WARN, RestockNode, run_node
+from restock.nodes.base import OK, RECORD_QOS, SALES_HISTORY_QOS, STORE_FILE, WARN, RestockNode, run_node
 from restock.params import ConfigError, ParamSpec
 from restock.sim.events import EventScriptError, schedule_events
 from restock.sim.trajectory import JointPath, TrajectoryError
@@ -108,7 +108,9 @@ class SimNode(RestockNode):
         self.joint_pub = self.create_publisher(JointState, topics.JOINT_STATES, 10)
         self.truth_pub = self.create_publisher(String, topics.SIM_GROUND_TRUTH, RECORD_QOS)
         # The store's point-of-sale system: what the till knows (a sale, its SKU), not the shelf.
-        self.publish_sale = self.create_record_publisher(topics.SALES)
+        # It keeps its recent sales for a planner that restarts (receipt numbers tell repeats).
+        self.publish_sale = self.create_record_publisher(topics.SALES, SALES_HISTORY_QOS)
+        self._receipts = 0
         self.image_pubs = {
             c.id: (
                 self.create_publisher(Image, topics.camera_image(c.id), 2),
@@ -266,8 +268,16 @@ class SimNode(RestockNode):
             if self.p["pos_feed"]:
                 for ev in truth.events:
                     if ev.kind == "sale" and ev.sku:
+                        self._receipts += 1
                         self.publish_sale(
-                            records.SaleEvent(stamp=ev.stamp, sku=ev.sku, quantity=1, lane_id=ev.lane_id, source="pos")
+                            records.SaleEvent(
+                                stamp=ev.stamp,
+                                sku=ev.sku,
+                                quantity=1,
+                                lane_id=ev.lane_id,
+                                source="pos",
+                                seq=self._receipts,
+                            )
                         )
             self._next_truth = max(self._next_truth + self._truth_period, now)
         for cam in self.store.cameras:

@@ -33,6 +33,8 @@ from restock.store.description import Store
 
 FUTURE_TOLERANCE_S = 5.0  # clocks of different nodes differ a little
 ORDER_TOLERANCE_S = 60.0  # a POS sale may arrive a little after a later one
+RECEIPT_MEMORY_S = 2 * 86_400.0  # receipt numbers reloaded at a restart: sales this recent
+MAX_RECEIPTS = 20_000  # receipt numbers kept (far more than a replayed history holds)
 
 
 class PlannerInputError(ValueError):
@@ -88,6 +90,7 @@ class RestockPlanner:
         self.last_sale_t = -math.inf
         self.last_step_t: float | None = None
         self.pos_seen = False
+        self.receipts: set[int] = set()  # the till's receipt numbers of the sales counted (recent)
         self._last_fit = -math.inf
         self._last_save = -math.inf
         self._unsaved: list[tuple[float, str, str]] = []
@@ -113,6 +116,10 @@ class RestockPlanner:
         self.pos_seen = db.get_meta("pos_seen") == "1"
         if self.model.last_t > 0:
             self.last_sale_t = self.model.last_t
+        for _, _, body in db.events(records.SaleEvent.KIND, since=self.last_sale_t - RECEIPT_MEMORY_S):
+            seq = json.loads(body).get("seq")
+            if seq is not None:
+                self.receipts.add(int(seq))
 
     def _db_call(self, method: str, *args: object) -> None:
         """A database write that must not be lost: kept and retried by :meth:`save` if it fails."""
@@ -132,14 +139,12 @@ class RestockPlanner:
         if self.db is None:
             return
         self.flush_pending()
-        if self._unsaved:
-            self.db.journal(self._unsaved)
-            self._unsaved.clear()
-        self.db.save_lanes(
+        lanes = [
             (lid, float(self.estimator.mean[i]), float(self.estimator.var[i]), now)
             for i, lid in enumerate(self.lanes.lane_ids)
-        )
-        self.db.save_model(self.model, now)
+        ]
+        self.db.save_state(self._unsaved, lanes, self.model, now)
+        self._unsaved.clear()
         self._last_save = now
 
     def import_sales_log(self, path: str) -> int:
@@ -171,7 +176,11 @@ class RestockPlanner:
         if stamp > now + FUTURE_TOLERANCE_S:
             raise PlannerInputError(f"{what} stamped {stamp:.3f} is in the future (now {now:.3f})")
 
-    def on_sale(self, sale: records.SaleEvent, now: float) -> None:
+    def on_sale(self, sale: records.SaleEvent, now: float) -> bool:
+        """Count a sale; False (and nothing changed) for one already counted: a till that keeps
+        its history replays it to a restarted planner, and the planner hears it on two subscriptions."""
+        if sale.seq is not None and sale.seq in self.receipts:
+            return False
         self._check_time(sale.stamp, now, "sale")
         if sale.sku not in self.model.lanes_per_sku:
             raise PlannerInputError(f"sale of unknown SKU {sale.sku!r}")
@@ -187,10 +196,15 @@ class RestockPlanner:
         self.model.add_sale(sale.stamp, sale.sku, sale.quantity)
         self.estimator.sold(self.lanes.skus.index(sale.sku), sale.quantity, lane)
         self.last_sale_t = max(self.last_sale_t, sale.stamp)
+        if sale.seq is not None:
+            self.receipts.add(sale.seq)
+            if len(self.receipts) > 2 * MAX_RECEIPTS:
+                self.receipts = set(sorted(self.receipts)[-MAX_RECEIPTS:])
         if not self.pos_seen:
             self.pos_seen = True
             self._db_call("set_meta", "pos_seen", "1")
         self._unsaved.append((sale.stamp, sale.KIND, records.encode(sale)))
+        return True
 
     def on_observation(self, obs: records.ShelfObservation, now: float) -> list[str]:
         """Apply a camera's lane fronts; returns warnings for lanes it could not use."""
@@ -344,6 +358,7 @@ class RestockPlanner:
             self._db_call("close_task", task_id, "expired", now)
         if stale_sales:
             self.last_sale_t = -math.inf
+            self.receipts.clear()  # another till's day: its receipt numbers start afresh
         if self.estimator.stamp > now + FUTURE_TOLERANCE_S:
             self.estimator.stamp = now
         return bool(later) or stale_sales

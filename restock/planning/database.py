@@ -187,7 +187,13 @@ class PlannerDb:
         with self.transaction("append to the event journal") as c:
             c.executemany("INSERT INTO events (stamp, kind, body) VALUES (?, ?, ?)", list(items))
 
-    def events(self, kind: str | None = None) -> list[tuple[float, str, str]]:
+    def events(self, kind: str | None = None, since: float | None = None) -> list[tuple[float, str, str]]:
+        if since is not None:
+            return list(
+                self.conn.execute(
+                    "SELECT stamp, kind, body FROM events WHERE kind = ? AND stamp >= ? ORDER BY id", (kind, since)
+                )
+            )
         if kind is None:
             return list(self.conn.execute("SELECT stamp, kind, body FROM events ORDER BY id"))
         return list(self.conn.execute("SELECT stamp, kind, body FROM events WHERE kind = ? ORDER BY id", (kind,)))
@@ -199,21 +205,40 @@ class PlannerDb:
     def load_lanes(self) -> dict[str, tuple[float, float, float]]:
         return {r[0]: (r[1], r[2], r[3]) for r in self.conn.execute("SELECT lane_id, mean, var, stamp FROM lanes")}
 
+    def save_state(
+        self,
+        journal: Iterable[tuple[float, str, str]],
+        lanes: Iterable[tuple[str, float, float, float]],
+        model: DemandModel,
+        stamp: float,
+    ) -> None:
+        """Journal entries, lane estimates and the model in one transaction: a crash leaves the
+        journal and the model that counted its sales in step (a replayed sale is then either in
+        both or in neither)."""
+        with self.transaction("save the planner state") as c:
+            c.executemany("INSERT INTO events (stamp, kind, body) VALUES (?, ?, ?)", list(journal))
+            c.executemany("INSERT OR REPLACE INTO lanes VALUES (?, ?, ?, ?)", list(lanes))
+            self._write_model(c, model, stamp)
+
     def save_model(self, model: DemandModel, stamp: float) -> None:
         """Replace the stored demand history and yearly terms with the model's."""
         with self.transaction("save the demand model") as c:
-            c.execute("DELETE FROM demand_history")
-            c.executemany("INSERT INTO demand_history VALUES (?, ?, ?, ?, ?)", list(model.history_rows()))
-            c.execute("DELETE FROM demand_yearly")
-            c.executemany(
-                "INSERT INTO demand_yearly VALUES (?, ?, ?)",
-                [(s, float(model.yearly[i, 0]), float(model.yearly[i, 1])) for i, s in enumerate(model.skus)],
-            )
-            c.execute("INSERT OR REPLACE INTO meta VALUES ('model_saved', ?)", (json.dumps(stamp),))
-            c.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('model_last_t', ?)",
-                (json.dumps(model.last_t if model.last_t > 0 else 0.0),),
-            )
+            self._write_model(c, model, stamp)
+
+    @staticmethod
+    def _write_model(c: sqlite3.Connection, model: DemandModel, stamp: float) -> None:
+        c.execute("DELETE FROM demand_history")
+        c.executemany("INSERT INTO demand_history VALUES (?, ?, ?, ?, ?)", list(model.history_rows()))
+        c.execute("DELETE FROM demand_yearly")
+        c.executemany(
+            "INSERT INTO demand_yearly VALUES (?, ?, ?)",
+            [(s, float(model.yearly[i, 0]), float(model.yearly[i, 1])) for i, s in enumerate(model.skus)],
+        )
+        c.execute("INSERT OR REPLACE INTO meta VALUES ('model_saved', ?)", (json.dumps(stamp),))
+        c.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('model_last_t', ?)",
+            (json.dumps(model.last_t if model.last_t > 0 else 0.0),),
+        )
 
     def load_model(self, model: DemandModel) -> bool:
         """Fill ``model`` from the stored history (SKUs the store no longer has are skipped)."""
