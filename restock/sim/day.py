@@ -25,6 +25,7 @@ from restock.params import ConfigError
 from restock.paths import DEFAULT_STORE, store_file
 from restock.rosenv import apply_to_this_process, claim_domain_id, ros_environment
 from restock.sim.daystats import DayStats
+from restock.sim.memory import MemorySampler
 from restock.sim.operator_stand_in import OperatorSetup, start_scripted_operator
 from restock.sim.report import format_cell
 from restock.store.description import Store, StoreError, load_store
@@ -212,10 +213,18 @@ def run_day(
     helpers: list = []
     if operator is not None:
         helpers.append(start_scripted_operator(operator, monitor, opts.operator_delay_s, run_dir / "operator.log"))
+    chaos = None
     if opts.chaos:
         from restock.sim.chaos import Chaos
 
-        helpers.append(Chaos(supervisor, monitor, opts.seed, opts.days * DAY_S, run_dir / "chaos.log"))
+        chaos = Chaos(supervisor, monitor, opts.seed, opts.days * DAY_S, run_dir / "chaos.log")
+        helpers.append(chaos)
+    memory = MemorySampler(
+        lambda: {n.instance.name: n.proc.pid for n in supervisor.nodes if n.proc is not None},
+        lambda: stats.duration_s,
+        run_dir / "memory.csv",
+    )
+    helpers.append(memory)
     try:
         status = supervisor.run()
     finally:
@@ -223,6 +232,9 @@ def run_day(
             if helper is not None:
                 helper.stop()
         monitor.close()
+    stats.extra.update(memory.summary(stats.duration_s))
+    if chaos is not None:
+        stats.extra["chaos injected"] = chaos.counts()
     if not monitor.done.is_set():
         print(f"restock sim: the {label} run ended before its {opts.days:g} day(s) were over", file=sys.stderr)
         status = status or 1
@@ -326,5 +338,11 @@ def main(argv: list[str]) -> int:
         f"\nrestock sim: store {store.name!r}, {opts.days:g} day(s), seed {opts.seed}, wall {time.monotonic() - wall:.0f} s, pid {os.getpid()}"
     )
     print_table(tables)
+    from restock.graph.shm import stale_fastdds_files
+
+    stale = sorted(map(str, stale_fastdds_files()))
+    print(
+        f"stale Fast DDS files in /dev/shm at the end: {len(stale)}" + (f" ({', '.join(stale[:5])})" if stale else "")
+    )
     print(f"report: {index}\nrecording: {opts.out_dir / 'learned' / 'restock.mcap'}")
     return status

@@ -41,6 +41,8 @@ class DayStats:
     lane_ids: list[str] = field(default_factory=list)
     series_sales: list[int] = field(default_factory=list)
     series_lost: list[int] = field(default_factory=list)
+    # Figures the run adds beside the records' (per-process memory, faults injected).
+    extra: dict[str, object] = field(default_factory=dict)
 
     # --- feeding ------------------------------------------------------------------------
 
@@ -153,4 +155,5 @@ class DayStats:
             "robot busy hours": round(self.robot_busy_s / 3600, 2),
             "repeated tasks": len(self.repeated_tasks()),
             "sim events": dict(self.events),
+            **self.extra,
         }
