@@ -222,6 +222,9 @@ class PlannerNode(RestockNode):
         for task in tasks:
             self.publish_task(task)
             self.get_logger().info(f"task {task.task_id}: {task.quantity} x {task.sku} to {task.lane_id}")
+        for task in self.core.to_resend(now):
+            # The arm ignores a task it has, answers one it finished: a lost task or result is found.
+            self.publish_task(task)
         self._update_health()
         self.publish_markers()
 

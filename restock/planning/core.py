@@ -52,6 +52,9 @@ class CoreConfig:
     save_period_s: float = 60.0
     learn_from_inferred: bool = True  # learn from lanes seen empty when no POS feed is heard
     retry_backoff_s: float = 300.0  # a lane whose task failed or was rejected waits this long
+    # An outstanding task is sent again this often: a task or result lost while the arm or the
+    # planner was down (or a message dropped) is then delivered, or answered from the arm's store.
+    resend_period_s: float = 120.0
     # "learned": minimise expected lost sales; "reactive": the baseline that refills the emptiest
     # lane once its estimate falls to reactive_threshold of capacity (restock sim --compare).
     policy: str = "learned"
@@ -62,6 +65,7 @@ class CoreConfig:
 class Outstanding:
     task: records.RestockTask
     issued: float
+    sent: float | None = None  # last published (None: not since this process started)
 
 
 class RestockPlanner:
@@ -244,12 +248,16 @@ class RestockPlanner:
                 )
         return warnings
 
-    def on_result(self, result: records.TaskResult, now: float) -> None:
+    def on_result(self, result: records.TaskResult, now: float) -> bool:
+        """Apply a task's result; False for a result of a task already closed (the arm answers a
+        task sent again with its stored result: nothing to do twice)."""
         self._check_time(result.finished, now, "task result")
         if result.finished < result.started:
             raise PlannerInputError(f"task result {result.task_id} finished before it started")
         out = self.outstanding.get(result.task_id)
         if out is None:
+            if self.db is not None and self.db.task_status(result.task_id) not in (None, "issued"):
+                return False
             raise PlannerInputError(f"result for unknown or already closed task {result.task_id!r}")
         task = out.task
         if result.lane_id != task.lane_id:
@@ -278,6 +286,16 @@ class RestockPlanner:
             self.handoff_lanes[task.lane_id] = result.handoff_id
             self._db_call("set_handoff", task.lane_id, result.handoff_id, now)
         self._unsaved.append((result.finished, result.KIND, records.encode(result)))
+        return True
+
+    def to_resend(self, now: float) -> list[records.RestockTask]:
+        """Outstanding tasks not sent for ``resend_period_s`` (or not since a restart), marked sent now."""
+        out = []
+        for o in self.outstanding.values():
+            if o.sent is None or now - o.sent >= self.config.resend_period_s:
+                o.sent = now
+                out.append(o.task)
+        return out
 
     def on_handoff_request(self, req: records.HandoffRequest, now: float) -> None:
         if req.lane_id is None:
@@ -440,7 +458,7 @@ class RestockPlanner:
             seq = self.db.reserve_task_seq()
             task = self.to_record(planned, f"task-{seq:07d}", now)
             self.db.record_issued(seq, task, now)
-            self.outstanding[task.task_id] = Outstanding(task, now)
+            self.outstanding[task.task_id] = Outstanding(task, now, sent=now)
             self.stock[self.lanes.pool[planned.lane_index]] -= planned.quantity
             busy.add(planned.lane_id)
             issued.append(task)

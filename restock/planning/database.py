@@ -154,6 +154,10 @@ class PlannerDb:
         ).fetchall()
         return [StoredTask(records.decode(b, records.RestockTask), s, i, u) for b, s, i, u in rows]
 
+    def task_status(self, task_id: str) -> str | None:
+        row = self.conn.execute("SELECT status FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+        return None if row is None else str(row[0])
+
     def task_ids(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT task_id FROM tasks ORDER BY seq")]
 

@@ -132,8 +132,11 @@ class DayStats:
         return sum(1 for r in finished if r.task_id not in handed and r.outcome != "parked") / len(finished)
 
     def repeated_tasks(self) -> list[str]:
-        """Task ids published more than once with work done each time (a repeat is a bug)."""
-        done = Counter(r.task_id for r in self.result_log if r.outcome == "done")
+        """Task ids published more than once with work done each time (a repeat is a bug). The
+        same result heard again (the arm answers a task sent again from its store) is no repeat."""
+        done = Counter(
+            task_id for task_id, _ in {(r.task_id, r.started) for r in self.result_log if r.outcome == "done"}
+        )
         return sorted(t for t, n in done.items() if n > 1)
 
     def summary(self) -> dict[str, object]:

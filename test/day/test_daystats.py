@@ -64,6 +64,8 @@ def test_a_task_done_twice_is_reported_as_repeated() -> None:
     s = DayStats()
     s.on_result(result("t1", 0, 10, 1))
     s.on_result(result("t1", 20, 30, 1))
+    s.on_result(result("t2", 40, 50, 1))
+    s.on_result(result("t2", 40, 50, 1))  # the arm's stored answer to t2 sent again: no repeat
     assert s.repeated_tasks() == ["t1"]
 
 

@@ -264,3 +264,24 @@ def test_a_replayed_till_history_is_counted_once_across_a_restart(tmp_path: Path
     again.save(T0 + 60)
     journal = PlannerDb(db_path).events(records.SaleEvent.KIND)
     assert sorted(records.decode(body, records.SaleEvent).seq for _, _, body in journal) == [1, 2, 3, 4, 5, 6]
+
+
+def test_outstanding_tasks_are_sent_again_and_a_repeated_result_is_ignored(tmp_path: Path) -> None:
+    """A task or result lost while the arm or the planner was down: the task is sent again, the
+    arm answers from its store, and the planner takes that answer once."""
+    db_path = tmp_path / "p.db"
+    core = RestockPlanner(STORE, PlannerDb(db_path), CoreConfig(resend_period_s=120.0))
+    core.step(T0)
+    core.on_observation(empty(STORE, [STORE.lanes[0].id], T0 + 1), T0 + 1)
+    (task,) = core.step(T0 + 2)
+    assert core.to_resend(T0 + 60) == []  # just sent
+    assert core.to_resend(T0 + 130) == [task]
+    assert core.to_resend(T0 + 140) == []
+    del core  # the planner restarts: its outstanding tasks go out again at once
+    core = RestockPlanner(STORE, PlannerDb(db_path), CoreConfig(resend_period_s=120.0))
+    assert core.to_resend(T0 + 150) == [task]
+    res = result(task, task.quantity, T0 + 100, T0 + 160)
+    assert core.on_result(res, T0 + 161)
+    assert not core.on_result(res, T0 + 170)  # the arm's answer to the task sent again
+    with pytest.raises(PlannerInputError, match="unknown"):
+        core.on_result(res.model_copy(update={"task_id": "task-9999999"}), T0 + 171)
