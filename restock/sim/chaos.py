@@ -28,6 +28,7 @@ KILLS_PER_NODE = 3
 CAMERA_STOP_S = 1200.0
 STALL_WALL_S = 4.0
 ESTOP_HOLD_S = 120.0
+RETRY_KILL_S = 300.0  # a kill that finds its node down (still restarting) is tried again this much later
 
 
 @dataclass(order=True)
@@ -69,7 +70,8 @@ class Chaos:
         names = [n.instance.name for n in supervisor.nodes if n.instance.kind != "sim"]
         cameras = [n.instance.name for n in supervisor.nodes if n.instance.kind == "shelf_camera"][:1]
         self.faults = schedule(names, cameras, duration_s, seed)
-        self.injected: list[tuple[float, Fault]] = []
+        self.injected: list[tuple[float, Fault, str]] = []  # (elapsed, fault, outcome)
+        self.duration_s = duration_s
         self.log_path = log_path
         self._bool = Bool
         self._estop = monitor.node.create_publisher(Bool, topics.ESTOP, LATCHED_QOS)
@@ -118,7 +120,11 @@ class Chaos:
                 while pending and pending[0].at <= elapsed:
                     fault = pending.pop(0)
                     outcome = self._inject(fault)
-                    self.injected.append((elapsed, fault))
+                    self.injected.append((elapsed, fault, outcome))
+                    if fault.kind == "kill" and outcome == "not running" and elapsed + RETRY_KILL_S < self.duration_s:
+                        # Each node is killed KILLS_PER_NODE times: one that was down is tried again.
+                        pending.append(Fault(elapsed + RETRY_KILL_S, "kill", fault.node))
+                        pending.sort()
                     log.write(f"{elapsed:9.0f} s  {fault.kind:<13} {fault.node:<24} {outcome}\n")
                     log.flush()
                 self._stop.wait(0.1)
@@ -128,8 +134,11 @@ class Chaos:
                 self._signal(fault.node, signal.SIGCONT)
 
     def counts(self) -> dict[str, int]:
+        """Faults that took effect (a kill or freeze of a node that was not running does not count)."""
         out: dict[str, int] = {}
-        for _, f in self.injected:
+        for _, f, outcome in self.injected:
+            if outcome == "not running":
+                continue
             key = f"{f.kind} {f.node}".strip()
             out[key] = out.get(key, 0) + 1
         return out

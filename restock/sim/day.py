@@ -233,12 +233,44 @@ def run_day(
                 helper.stop()
         monitor.close()
     stats.extra.update(memory.summary(stats.duration_s))
+    stats.extra.update(planner_books(run_dir / "planner.db", stats))
     if chaos is not None:
         stats.extra["chaos injected"] = chaos.counts()
     if not monitor.done.is_set():
         print(f"restock sim: the {label} run ended before its {opts.days:g} day(s) were over", file=sys.stderr)
         status = status or 1
     return status, stats
+
+
+def planner_books(path: Path, stats: DayStats) -> dict[str, object]:
+    """What the planner's database holds at the end against the ground truth: its tasks by state
+    (expired: no result within the task timeout, a lost task) and the sales in its history."""
+    import sqlite3
+
+    if not path.exists():
+        return {}
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            states = dict(conn.execute("SELECT status, COUNT(*) FROM tasks GROUP BY status").fetchall())
+            t0, t1 = stats.start or 0.0, stats.end or 0.0
+            bodies = conn.execute(
+                "SELECT body FROM events WHERE kind = 'sale_event' AND stamp >= ? AND stamp <= ?", (t0, t1)
+            ).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error as err:
+        return {"planner database": f"unreadable: {err}"}
+    sold = 0
+    for (body,) in bodies:
+        try:
+            sold += records.decode(body, records.SaleEvent).quantity
+        except records.RecordError:
+            continue
+    return {
+        "planner task states": states,
+        "sales in planner history": f"{sold} of {sum(stats.sales.values())} (ground truth)",
+    }
 
 
 def print_table(tables: dict[str, dict[str, object]]) -> None:
