@@ -63,6 +63,7 @@ class RecorderNode(RestockNode):
         self.store = self.load_store()
         path = Path(str(self.p["output_path"]) or f"var/record/restock-{time.strftime('%Y%m%d-%H%M%S')}.mcap")
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.kept = keep_earlier_segment(path)
         self.path = path
         self.writer = foxglove.open_mcap(str(path), allow_overwrite=True)
         self.server = (
@@ -107,6 +108,20 @@ class RecorderNode(RestockNode):
         self.writer.close()
         if self.server is not None:
             self.server.stop()
+
+
+def keep_earlier_segment(path: Path) -> Path | None:
+    """A recorder restarted on the same file (after a crash) must not overwrite what its
+    predecessor wrote: that file becomes ``<stem>.part<N><suffix>`` (N = 1, 2, ...) and the new
+    recording starts afresh at ``path``. Returns where the earlier one went (None: nothing there)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    for n in range(1, 10_000):
+        aside = path.with_name(f"{path.stem}.part{n}{path.suffix}")
+        if not aside.exists():
+            path.rename(aside)
+            return aside
+    raise RuntimeError(f"{path}: too many earlier segments")
 
 
 def main() -> None:

@@ -48,3 +48,16 @@ def test_recorded_mcap_opens_and_decodes(ros_graph, ros_node, tmp_path: Path) ->
                 assert records.decode(decoded.data, records.TeleopStatus).control in ("autonomy", "operator")
     assert seen.get("/estop") == 1
     assert seen.get("/diagnostics", 0) >= 2
+
+
+def test_a_restarted_recorder_keeps_its_predecessors_file(tmp_path) -> None:
+    from restock.nodes.recorder import keep_earlier_segment
+
+    path = tmp_path / "restock.mcap"
+    assert keep_earlier_segment(path) is None  # nothing there yet
+    path.write_bytes(b"first")
+    assert keep_earlier_segment(path) == tmp_path / "restock.part1.mcap"
+    path.write_bytes(b"second")
+    assert keep_earlier_segment(path) == tmp_path / "restock.part2.mcap"
+    assert (tmp_path / "restock.part1.mcap").read_bytes() == b"first"
+    assert not path.exists()
