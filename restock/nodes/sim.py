@@ -65,6 +65,16 @@ class SimNode(RestockNode):
             "camera_rate_hz", float, 0.0, "Render every camera at this sim rate; 0: each camera's rate_hz", min=0
         ),
         ParamSpec("joint_state_rate_hz", float, 50.0, "joint_states rate in sim time", min=1, max=1000),
+        ParamSpec(
+            "idle_joint_state_rate_hz",
+            float,
+            0.0,
+            "joint_states rate (sim time) while the arm is at rest and uncommanded (nothing changes); "
+            "a command brings joint_state_rate_hz back at once. 0: always joint_state_rate_hz. Every "
+            "joint_states also carries a /clock to every node, so racing through idle hours is cheaper",
+            min=0,
+            max=1000,
+        ),
         ParamSpec("ground_truth_period_s", float, 1.0, "sim/ground_truth period in sim seconds", min=0.01),
         ParamSpec(
             "customers",
@@ -129,6 +139,8 @@ class SimNode(RestockNode):
         self._cam_period = {c.id: 1.0 / (rate or c.rate_hz) for c in self.store.cameras}
         self._next_cam = {c.id: self.world.time for c in self.store.cameras}
         self._joint_period = 1.0 / float(self.p["joint_state_rate_hz"])
+        idle_rate = float(self.p["idle_joint_state_rate_hz"])
+        self._idle_joint_period = 1.0 / idle_rate if idle_rate > 0 else self._joint_period
         self._next_joint = self.world.time
         self._truth_period = float(self.p["ground_truth_period_s"])
         self._next_truth = self.world.time
@@ -178,8 +190,13 @@ class SimNode(RestockNode):
             n = self.world.clear_foreign(lane)
             self.get_logger().info(f"operator {res.operator} {res.action} {n} item(s) from {lane or 'the corridor'}")
 
-    def on_trajectory(self, msg: JointTrajectory) -> None:
+    def _wake(self) -> None:
+        """A command: the active cap holds, and joint_states come at their full rate from now."""
         self._active_until = self.world.time + self._active_hold
+        self._next_joint = min(self._next_joint, self.world.time)
+
+    def on_trajectory(self, msg: JointTrajectory) -> None:
+        self._wake()
         if not msg.points:
             self.world.stop_trajectory()
             return
@@ -206,7 +223,7 @@ class SimNode(RestockNode):
                 f"gripper command refused: expected data[0] = opening >= 0 m, got {list(msg.data)}"
             )
             return
-        self._active_until = self.world.time + self._active_hold
+        self._wake()
         self.world.set_gripper(float(msg.data[0]))
 
     # --- the loop -----------------------------------------------------------------------
@@ -261,7 +278,9 @@ class SimNode(RestockNode):
             msg.velocity = [qd[n] for n in JOINT_NAMES]
             msg.header.stamp = stamp
             self.joint_pub.publish(msg)
-            self._next_joint = max(self._next_joint + self._joint_period, now)
+            active = w.arm_busy or now < self._active_until
+            period = self._joint_period if active else self._idle_joint_period
+            self._next_joint = max(self._next_joint + period, now)
         if now >= self._next_truth - 1e-9:
             truth = w.ground_truth()
             self.truth_pub.publish(String(data=records.encode(truth)))

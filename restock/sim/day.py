@@ -75,6 +75,9 @@ def node_params(opts: DayOptions, run_dir: Path, operator: OperatorSetup | None)
         "random_events_per_hour": opts.events_per_hour,
         # Enough for the arm's feedback watchdog; more only loads every listener at 100x real time.
         "joint_state_rate_hz": 10.0,
+        # At rest and uncommanded the joints do not change: 1 Hz (the arm's watchdog allows 3 s)
+        # spares every node most of the /clock and joint_states traffic of the idle hours.
+        "idle_joint_state_rate_hz": 1.0,
         "ground_truth_period_s": 10.0,
     }
     if opts.sales_log:

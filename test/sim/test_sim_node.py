@@ -192,3 +192,36 @@ def test_demand_model_customers_buy_and_lose_sales(ros_graph, ros_node) -> None:
     assert sum(t.count for t in truth.lanes.values()) < sum(
         lv.lane.capacity for lv in load_store(SOURCE_ROOT / "config" / "stores" / STORE).lanes
     )
+
+
+def test_joint_states_slow_down_at_rest_and_come_back_on_a_command(ros_graph, ros_node) -> None:
+    ros_graph(
+        only=["sim"],
+        store=STORE,
+        params={
+            "sim": {
+                "customers": "none",
+                "real_time_factor": 0.0,
+                "camera_rate_hz": 0.01,
+                "joint_state_rate_hz": 10.0,
+                "idle_joint_state_rate_hz": 1.0,
+                "active_hold_s": 5.0,
+            }
+        },
+    )
+    stamps: list[float] = []
+    ros_node.create_subscription(
+        JointState, topics.JOINT_STATES, lambda m: stamps.append(m.header.stamp.sec + m.header.stamp.nanosec * 1e-9), 50
+    )
+    spin_until(ros_node, lambda: len(stamps) > 20, 60, "idle joint_states")
+    idle = np.diff(stamps[-10:])
+    assert np.all(idle > 0.9), idle  # at rest: about one a sim second
+    grip = ros_node.create_publisher(Float64MultiArray, topics.GRIPPER_COMMAND, 10)
+    spin_until(ros_node, lambda: grip.get_subscription_count() > 0, 30, "the sim hears gripper commands")
+    n = len(stamps)
+    grip.publish(Float64MultiArray(data=[0.05]))
+
+    def full_rate() -> bool:  # the sim may have raced on a few idle seconds before it read the command
+        return int(np.sum(np.abs(np.diff(stamps[n:]) - 0.1) < 0.02)) >= 20
+
+    spin_until(ros_node, full_rate, 60, "joint_states at 10 Hz after a command")
