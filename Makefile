@@ -1,6 +1,6 @@
 # restock: the two commands a new machine needs are `make sim` and `make test`; each sets
 # itself up first (apt packages, the venv with ROS 2 Kilted wheels, the project).
-.PHONY: setup sim test lint bench train-detector gazebo-world clean
+.PHONY: setup sim test lint bench train-detector train-lane-front gazebo-world clean
 
 setup:
 	bash scripts/setup.sh
@@ -20,6 +20,10 @@ bench: setup
 train-detector:
 	RESTOCK_TRAIN=1 bash scripts/setup.sh
 	.venv/bin/restock train-detector $(ARGS)
+
+train-lane-front:
+	RESTOCK_TRAIN=1 bash scripts/setup.sh
+	.venv/bin/restock train-lane-front $(ARGS)
 
 clean:
 	rm -rf .venv var build *.egg-info

@@ -17,6 +17,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "make-dataset": ("restock.vision.dataset:main", "render a YOLO dataset from the simulator"),
     "train-detector": ("restock.vision.train:main", "train the shelf detector with Ultralytics and export ONNX"),
     "eval-detector": ("restock.vision.evaluate:main", "mAP50 per class and per-lane empty P/R/F1 on a dataset"),
+    "train-lane-front": (
+        "restock.vision.train_lane_front:main",
+        "train the lane-front classifier (unfamiliar items, gaps) on crops of sim datasets",
+    ),
     "eval-planner": ("restock.planning.evaluate:main", "compare restock policies on a store model, with plots"),
     "teleop-passwd": (
         "restock.teleop.auth:passwd_main",

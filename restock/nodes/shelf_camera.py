@@ -14,6 +14,7 @@ lane unknown.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -27,6 +28,7 @@ from restock.nodes.base import ERROR, OK, STORE_FILE, WARN, RestockNode, run_nod
 from restock.params import ConfigError, ParamSpec
 from restock.vision.detector import DEFAULT_MODEL, DetectorError, OnnxDetector
 from restock.vision.lane_filter import FilterConfig
+from restock.vision.lane_front import DEFAULT_LANE_FRONT_MODEL, LaneFrontClassifier
 from restock.vision.lanes import MatchConfig
 from restock.vision.pipeline import CameraPipeline, frame_from_bytes
 
@@ -39,6 +41,20 @@ class ShelfCameraNode(RestockNode):
         STORE_FILE,
         ParamSpec("camera_id", str, "", "Which camera of the store description this node watches"),
         ParamSpec("model_path", str, "", "ONNX detector file; empty: the model shipped in restock/vision/models"),
+        ParamSpec(
+            "lane_front_model",
+            str,
+            "",
+            "ONNX lane-front classifier; empty: the shipped one; 'none': decide lanes from the detector alone",
+        ),
+        ParamSpec(
+            "unfamiliar_threshold",
+            float,
+            MatchConfig.front_unfamiliar,
+            "Lane-front classifier probability that flags an unfamiliar item",
+            min=0.01,
+            max=1.0,
+        ),
         ParamSpec(
             "conf_threshold", float, 0.05, "Score a container or empty front needs at a lane front", min=0.01, max=0.99
         ),
@@ -76,13 +92,28 @@ class ShelfCameraNode(RestockNode):
         except DetectorError as err:
             self.model_error = str(err)
             self.get_logger().error(f"{err}; every lane will be reported unknown")
+        lane_front: LaneFrontClassifier | None = None
+        if str(self.p["lane_front_model"]) != "none":
+            try:
+                lane_front = LaneFrontClassifier(
+                    Path(str(self.p["lane_front_model"]) or DEFAULT_LANE_FRONT_MODEL), int(self.p["threads"])
+                )
+            except DetectorError as err:
+                self.model_error = str(err)
+                self.get_logger().error(f"{err}; every lane will be reported unknown")
+                detector = None
         self.pipeline = CameraPipeline(
             self.store,
             self.camera.id,
             detector,
             FilterConfig(int(self.p["confirm_frames"]), int(self.p["flag_frames"]), float(self.p["hold_s"])),
-            MatchConfig(slot_score=float(self.p["conf_threshold"]), flag_score=float(self.p["flag_threshold"])),
+            MatchConfig(
+                slot_score=float(self.p["conf_threshold"]),
+                flag_score=float(self.p["flag_threshold"]),
+                front_unfamiliar=float(self.p["unfamiliar_threshold"]),
+            ),
             source=self.get_name(),
+            lane_front=lane_front,
         )
         self.frames = 0
         self.bad_frames = 0
@@ -93,6 +124,14 @@ class ShelfCameraNode(RestockNode):
         self.last_frame_steady: float | None = None
         self.stale = False
         self.last_stale_publish = 0.0
+        self.skipped_frames = 0
+        self._pending: Image | None = None
+        self._slot_lock = threading.Lock()
+        self._pipeline_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._worker = threading.Thread(target=self._work, name=f"camera-{self.camera.id}", daemon=True)
+        self._worker.start()
         self.create_subscription(Image, topics.camera_image(self.camera.id), self.on_image, IMAGE_QOS)
         self.create_subscription(CameraInfo, topics.camera_info(self.camera.id), self.on_camera_info, 2)
         self.create_timer(0.25, self.check_stale, clock=Clock(clock_type=ClockType.STEADY_TIME))
@@ -109,8 +148,39 @@ class ShelfCameraNode(RestockNode):
             )
 
     def on_image(self, msg: Image) -> None:
+        # Only the newest frame matters: the executor thread parks it for the worker and goes
+        # back to taking the next one off DDS while the models run (ONNX Runtime lets go of the GIL).
+        self.last_frame_steady = time.monotonic()
+        with self._slot_lock:
+            if self._pending is not None:
+                self.skipped_frames += 1
+            self._pending = msg
+        self._wake.set()
+
+    def _work(self) -> None:
+        while not self._stopping.is_set():
+            if not self._wake.wait(0.5):
+                continue
+            self._wake.clear()
+            with self._slot_lock:
+                msg, self._pending = self._pending, None
+            if msg is not None:
+                try:
+                    with self._pipeline_lock:
+                        self.handle_frame(msg)
+                except Exception as err:  # a publish racing shutdown ends the worker quietly
+                    if not self._stopping.is_set():
+                        self.get_logger().error(f"frame handling failed: {type(err).__name__}: {err}")
+
+    def destroy_node(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._worker.is_alive() and threading.current_thread() is not self._worker:
+            self._worker.join(timeout=5.0)
+        super().destroy_node()
+
+    def handle_frame(self, msg: Image) -> None:
         now_steady = time.monotonic()
-        self.last_frame_steady = now_steady
         frame_stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         if self.stale:
             self.stale = False
@@ -170,7 +240,9 @@ class ShelfCameraNode(RestockNode):
             return  # while stale, say so once a second
         self.stale = True
         self.last_stale_publish = now
-        self.publish_observation(self.pipeline.unknown_observation(self.now_s(), self.now_s(), stale=True))
+        with self._pipeline_lock:
+            observation = self.pipeline.unknown_observation(self.now_s(), self.now_s(), stale=True)
+        self.publish_observation(observation)
         self.report()
 
     def report(self) -> None:
@@ -180,10 +252,12 @@ class ShelfCameraNode(RestockNode):
         values = {
             "camera": self.camera.id,
             "model": self.pipeline.detector.description if self.pipeline.detector else "none",
+            "lane_front_model": self.pipeline.lane_front.path.name if self.pipeline.lane_front else "none",
             "fps": f"{fps:.1f}",
             "latency_ms": f"{self.latency_ms:.1f}",
             "frames": self.frames,
             "bad_frames": self.bad_frames,
+            "skipped_frames": self.skipped_frames,
             "handoffs": self.handoffs,
             "lanes": len(self.pipeline.lane_ids),
             "last_error": self.last_error,

@@ -50,6 +50,7 @@ class SceneConfig:
     p_obstruction: float = 0.3
     p_hand: float = 0.45
     p_recolour: float = 0.5  # an image's SKUs get random colours
+    p_reshape: float = 0.0  # an image's SKUs get random sizes (other stores sell other shapes)
     camera_jitter_m: float = 0.03  # wide on purpose: other stores place their cameras differently
     camera_jitter_deg: float = 2.0
     max_blur: float = 1.2  # Gaussian radius (px)
@@ -89,6 +90,7 @@ class Scene:
     """What one image's arrangement put into the world, so it can be taken out again."""
 
     hands: list[int]
+    geometry: tuple[np.ndarray, np.ndarray] | None = None  # geom sizes and positions before reshaping
 
 
 def arrange_scene(world, store: Store, camera_id: str, rng: np.random.Generator, cfg: SceneConfig) -> Scene:
@@ -114,7 +116,36 @@ def arrange_scene(world, store: Store, camera_id: str, rng: np.random.Generator,
         hands.append(world.show_hand(camera_id, lane_id=str(rng.choice(seen)) if seen else None))
     if rng.random() < cfg.p_recolour:
         recolour_containers(world, store, rng)
-    return Scene(hands)
+    geometry = reshape_containers(world, store, rng) if rng.random() < cfg.p_reshape else None
+    return Scene(hands, geometry)
+
+
+def reshape_containers(world, store: Store, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Give every SKU a new width (x0.8-1.2) and height (x0.6-1.15) for this image, standing on
+    the shelf as before, so "a container" is learnt across shapes other stores sell (a short
+    carton, a slim can). Returns the geometry to put back (:func:`clear_scene` does)."""
+    import mujoco
+
+    model = world.model
+    saved = (model.geom_size.copy(), model.geom_pos.copy())
+    factors = {sku: (rng.uniform(0.8, 1.2), rng.uniform(0.6, 1.15)) for sku in store.skus}
+    for lv in store.lanes:
+        for info in world.lane_contents(lv.id):
+            if info.kind != "container" or info.sku is None:
+                continue
+            wide, tall = factors[info.sku]
+            drop = (1.0 - tall) * store.skus[info.sku].height / 2  # keep the bottom on the shelf
+            for g in np.flatnonzero(model.geom_bodyid == info.id):
+                kind = model.geom_type[g]
+                if kind == mujoco.mjtGeom.mjGEOM_BOX:
+                    model.geom_size[g] *= (wide, wide, tall)
+                elif kind == mujoco.mjtGeom.mjGEOM_CYLINDER:
+                    model.geom_size[g, :2] *= (wide, tall)
+                else:
+                    model.geom_size[g, 0] *= min(wide, tall)
+                model.geom_pos[g] = model.geom_pos[g] * (wide, wide, tall) - (0.0, 0.0, drop)
+    mujoco.mj_forward(model, world.data)
+    return saved
 
 
 def recolour_containers(world, store: Store, rng: np.random.Generator) -> None:
@@ -137,6 +168,8 @@ def recolour_containers(world, store: Store, rng: np.random.Generator) -> None:
 def clear_scene(world, store: Store, scene: Scene) -> None:
     for hand in scene.hands:
         world.hide_hand(hand)
+    if scene.geometry is not None:
+        world.model.geom_size[:], world.model.geom_pos[:] = scene.geometry
     for lv in store.lanes:
         world.set_lane(lv.id, [])
 
@@ -337,6 +370,9 @@ def main(argv: list[str] | None = None) -> int:
         default=SceneConfig.p_recolour,
         help="images whose SKUs get random colours (training)",
     )
+    parser.add_argument(
+        "--p-reshape", type=float, default=SceneConfig.p_reshape, help="images whose SKUs get random sizes (training)"
+    )
     args = parser.parse_args(argv)
     try:
         path = store_file(args.store)
@@ -358,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
             p_obstruction=args.p_obstruction,
             p_hand=args.p_hand,
             p_recolour=args.p_recolour,
+            p_reshape=args.p_reshape,
         )
         manifest = generate(args.out, path, seeds, args.images_per_seed, scene, min_pixels=args.min_pixels)
     except (OSError, ValueError) as err:

@@ -27,6 +27,7 @@ from restock.paths import store_file
 from restock.store.description import Store, load_store
 from restock.vision.classes import CLASSES, EMPTY_FRONT
 from restock.vision.detector import DEFAULT_MODEL, Detections, DetectorError, OnnxDetector, box_iou
+from restock.vision.lane_front import DEFAULT_LANE_FRONT_MODEL, LaneFrontClassifier, crop_fronts
 from restock.vision.lanes import MIN_VISIBLE_FRACTION, LaneRegion, MatchConfig, project_box, read_lanes, slot_corners
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -121,10 +122,17 @@ def _sibling(image: Path, kind: str, suffix: str) -> Path:
 
 
 def evaluate(
-    dataset: Path, model: Path, split: str = "test", conf: float = 0.3, match: MatchConfig | None = None, log=print
+    dataset: Path,
+    model: Path,
+    split: str = "test",
+    conf: float = 0.3,
+    match: MatchConfig | None = None,
+    log=print,
+    lane_front: Path | None = None,
 ) -> dict:
     match = match or MatchConfig()
     detector = OnnxDetector(model, conf_threshold=0.001, iou_threshold=0.5)
+    classifier = LaneFrontClassifier(lane_front) if lane_front is not None else None
     _, images = _images(dataset, split)
     scores: dict[int, list] = {c: [] for c in range(len(CLASSES))}
     hits: dict[int, list] = {c: [] for c in range(len(CLASSES))}
@@ -173,7 +181,10 @@ def evaluate(
             box = project_box(camera, slot_corners(lv), MIN_VISIBLE_FRACTION)
             if box is not None:
                 regions.append(LaneRegion(lv, box))
-        readings = {r.lane_id: r for r in read_lanes(regions, dets, rgb, store.skus, match)}
+        fronts = None
+        if classifier is not None and regions:
+            fronts = classifier.classify(crop_fronts(rgb, [r.box for r in regions], classifier.size))
+        readings = {r.lane_id: r for r in read_lanes(regions, dets, rgb, store.skus, match, fronts)}
         st = per_store.setdefault(info["store"], {"tp": 0, "fp": 0, "fn": 0})
         for lane_id, truth in info["lanes"].items():
             if truth["hidden"] >= 0.5:
@@ -208,6 +219,7 @@ def evaluate(
         "dataset": str(dataset),
         "split": split,
         "model": str(model),
+        "lane_front_model": str(lane_front) if lane_front is not None else None,
         "images": len(images),
         "conf_threshold": conf,
         "match": match.__dict__,
@@ -249,6 +261,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dataset", type=Path, help="YOLO dataset folder or data.yaml")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="ONNX model (default: the shipped one)")
     parser.add_argument("--split", default="test")
+    parser.add_argument(
+        "--lane-front",
+        default=str(DEFAULT_LANE_FRONT_MODEL),
+        help="lane-front classifier ONNX (default: the shipped one); 'none': the detector alone",
+    )
     parser.add_argument("--conf", type=float, default=0.3, help="score threshold of the empty_front box figures")
     parser.add_argument("--slot-score", type=float, default=MatchConfig.slot_score, help="lane front score (node's)")
     parser.add_argument("--flag-score", type=float, default=MatchConfig.flag_score, help="hand/flag score (node's)")
@@ -256,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         match = MatchConfig(slot_score=args.slot_score, flag_score=args.flag_score)
-        result = evaluate(args.dataset, args.model, args.split, args.conf, match)
+        lane_front = None if args.lane_front == "none" else Path(args.lane_front)
+        result = evaluate(args.dataset, args.model, args.split, args.conf, match, lane_front=lane_front)
     except (DetectorError, ValueError, OSError) as err:
         print(f"restock eval-detector: {err}", file=sys.stderr)
         return 2

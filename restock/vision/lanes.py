@@ -21,6 +21,7 @@ from restock.store.camera import CameraModel
 from restock.store.description import LaneView, Sku, Store
 from restock.vision.classes import CLASSES, CONTAINER_IDS, EMPTY_FRONT, HAND, OBSTRUCTION, UNFAMILIAR_ITEM
 from restock.vision.detector import Detections
+from restock.vision.lane_front import LANE_FRONT_CLASSES
 
 Evidence = Literal["present", "empty", "occluded", "none"]
 
@@ -110,6 +111,11 @@ class MatchConfig:
     # An unfamiliar item / obstruction concerns a lane when this fraction of the item lies in the
     # lane's front box, or it covers this fraction of the front box.
     flag_cover: float = 0.4
+    # The lane-front classifier (restock.vision.lane_front), when the camera runs one: the
+    # probability of an unfamiliar item / obstruction at the front slot that flags it.
+    front_unfamiliar: float = 0.5
+    front_obstruction: float = 0.5
+    front_empty_under_hand: float = 0.9  # with a hand over a front, the classifier's empty needs this
 
 
 def read_lanes(
@@ -118,8 +124,13 @@ def read_lanes(
     rgb: np.ndarray | None = None,
     skus: dict[str, Sku] | None = None,
     config: MatchConfig = MatchConfig(),
+    fronts: np.ndarray | None = None,
 ) -> list[LaneReading]:
-    """One frame's evidence per lane. With ``rgb`` and ``skus``, a container's SKU is read from its colours."""
+    """One frame's evidence per lane. With ``rgb`` and ``skus``, a container's SKU is read from its colours.
+
+    ``fronts``: the lane-front classifier's probabilities (R, len(LANE_FRONT_CLASSES)), one row
+    per region, when the camera runs it.
+    """
     if not regions:
         return []
     # Every region against every detection at once (R x N): this runs on every frame.
@@ -146,20 +157,42 @@ def read_lanes(
     matched = (iou >= config.min_iou) & slot_ok
     cont_score = np.where(matched & is_container, scores, -1.0)
     empty_score = np.where(matched & (cls == EMPTY_FRONT), scores, -1.0)
+    # Per-lane reductions done once for all lanes, then plain Python per lane (this runs on
+    # every frame: a few numpy calls per lane would cost more than the whole lane logic).
+    n = len(cls)
+    hand_l = hand_any.tolist()
+    unf_l, obs_l = unf_hit.any(axis=1).tolist(), obs_hit.any(axis=1).tolist()
+    c_idx = cont_score.argmax(axis=1) if n else np.full(len(regions), -1)
+    e_idx = empty_score.argmax(axis=1) if n else np.full(len(regions), -1)
+    rows = np.arange(len(regions))
+    c_best = (cont_score[rows, c_idx] if n else np.full(len(regions), -1.0)).tolist()
+    e_best = (empty_score[rows, e_idx] if n else np.full(len(regions), -1.0)).tolist()
+    c_idx, e_idx = c_idx.tolist(), e_idx.tolist()
+    box_list = boxes.tolist()
+    front_l = fronts.tolist() if fronts is not None else None
     readings = []
     for r, region in enumerate(regions):
-        hand = bool(hand_any[r])
-        unfamiliar, obstruction = bool(unf_hit[r].any()), bool(obs_hit[r].any())
+        hand = hand_l[r]
+        unfamiliar, obstruction = unf_l[r], obs_l[r]
         flag_box = None
         if unfamiliar or obstruction:
             hit = unf_hit[r] if unfamiliar else obs_hit[r]
             j = int(np.argmax(np.where(hit, np.maximum(cover[r], inside[r]), -1.0)))
-            flag_box = tuple(float(v) for v in boxes[j])
-        c = int(np.argmax(cont_score[r])) if len(cls) else -1
-        e = int(np.argmax(empty_score[r])) if len(cls) else -1
-        c_score = float(cont_score[r, c]) if c >= 0 else -1.0
-        e_score = float(empty_score[r, e]) if e >= 0 else -1.0
-        if hand and 0 <= e_score < config.empty_under_hand:
+            flag_box = tuple(box_list[j])
+        c, e = c_idx[r], e_idx[r]
+        c_score, e_score = c_best[r], e_best[r]
+        under_hand = config.empty_under_hand
+        if front_l is not None:
+            # The classifier sees the front slot at full resolution: it decides what stands
+            # there; the detector still finds hands, obstructions across lanes, and the box.
+            p = front_l[r]
+            if p[FRONT_UNFAMILIAR] >= config.front_unfamiliar and not obstruction:
+                unfamiliar, flag_box = True, flag_box or region.box
+            if p[FRONT_OBSTRUCTION] >= config.front_obstruction and not unfamiliar:
+                obstruction, flag_box = True, flag_box or region.box
+            c_score, e_score = p[FRONT_CONTAINER], p[FRONT_EMPTY]
+            under_hand = config.front_empty_under_hand
+        if hand and 0 <= e_score < under_hand:
             e_score = -1.0  # under a hand, only a clear view of the empty front counts as a gap
         kind = sku = box = None
         if obstruction:
@@ -169,13 +202,16 @@ def read_lanes(
             evidence, conf, box = "present", 1.0, flag_box
         elif c_score >= 0 and c_score >= e_score:
             evidence, conf = "present", c_score
-            kind = CLASSES[int(cls[c])]
-            box = tuple(float(v) for v in boxes[c])
-            if rgb is not None and skus:
+            if c >= 0 and c_best[r] >= 0:
+                kind = CLASSES[int(cls[c])]
+                box = tuple(box_list[c])
+            else:  # the classifier saw a container the detector did not box
+                box = region.box
+            if rgb is not None and skus and kind is not None:
                 sku = match_sku(rgb, box, kind, skus)
         elif e_score >= 0:
             evidence, conf = "empty", e_score
-            box = tuple(float(v) for v in boxes[e])
+            box = tuple(box_list[e]) if e >= 0 and e_best[r] >= 0 else region.box
         elif hand:
             evidence, conf = "occluded", 0.0
         else:
@@ -202,6 +238,9 @@ def _region_array(boxes: tuple[tuple[float, float, float, float], ...]) -> np.nd
     return np.array(boxes, np.float64).reshape(-1, 4)
 
 
+FRONT_CONTAINER, FRONT_EMPTY, FRONT_OBSTRUCTION, FRONT_UNFAMILIAR = (
+    LANE_FRONT_CLASSES.index(name) for name in ("container", "empty", "obstruction", "unfamiliar")
+)
 _IS_CONTAINER = np.array([i in CONTAINER_IDS for i in range(len(CLASSES))])
 
 

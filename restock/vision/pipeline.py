@@ -18,6 +18,7 @@ from restock import records
 from restock.store.description import Store
 from restock.vision.detector import Detections, DetectorError, OnnxDetector, check_frame
 from restock.vision.lane_filter import FilterConfig, LaneFilter, LaneStatus
+from restock.vision.lane_front import LaneFrontClassifier, crop_fronts, crop_index
 from restock.vision.lanes import LaneReading, MatchConfig, lane_regions, read_lanes
 
 _HANDOFF_KIND = {"unfamiliar": "unfamiliar_item", "obstruction": "obstruction"}
@@ -88,10 +89,15 @@ class CameraPipeline:
     filter_config: FilterConfig = field(default_factory=FilterConfig)
     match_config: MatchConfig = field(default_factory=MatchConfig)
     source: str = "shelf_camera"
+    lane_front: LaneFrontClassifier | None = None
 
     def __post_init__(self) -> None:
         self.camera = self.store.camera(self.camera_id)
         self.regions = lane_regions(self.store, self.camera_id)
+        self._front_index = None
+        if self.lane_front is not None:
+            boxes = [r.box for r in self.regions]
+            self._front_index = crop_index(boxes, self.camera.width, self.camera.height, self.lane_front.size)
         self.filter = LaneFilter([r.id for r in self.regions], self.filter_config)
         self._incidents = 0
 
@@ -123,7 +129,10 @@ class CameraPipeline:
         self.check_size(rgb)
         t0 = time.perf_counter()
         dets = self.detector.detect(rgb)
-        readings = read_lanes(self.regions, dets, rgb, self.store.skus, self.match_config)
+        fronts = None
+        if self.lane_front is not None and self.regions:
+            fronts = self.lane_front.classify(crop_fronts(rgb, [], index=self._front_index))
+        readings = read_lanes(self.regions, dets, rgb, self.store.skus, self.match_config, fronts)
         statuses = self.filter.update(readings, frame_stamp)
         latency = time.perf_counter() - t0
         lanes = [

@@ -138,26 +138,23 @@ def _device(requested: str) -> str:
     return "0" if torch.cuda.is_available() else "cpu"
 
 
-def train(args: argparse.Namespace, command: str) -> dict:
-    config_dir = offline_ultralytics(args.config_dir)
-    run_dir = Path(args.project).resolve()
-    data_yaml = run_dir / f"{args.name}_data.yaml"
-    data = merge_datasets([Path(s) for s in args.data], data_yaml)
-
+def fit(args: argparse.Namespace, data: str, **extra: object):
+    """Ultralytics training with the options every `restock train-*` shares; returns the model,
+    the device, the training seconds and the best weights."""
     from ultralytics import YOLO  # the training extra; imported only here
 
     device = _device(args.device)
     model = YOLO(args.model)  # a YAML: architecture only, random weights
     t0 = time.monotonic()
     model.train(
-        data=str(data_yaml),
+        data=data,
         epochs=args.epochs,
         time=args.hours if args.hours > 0 else None,
         imgsz=args.imgsz,
         batch=args.batch,
         device=device,
         workers=args.workers,
-        project=str(run_dir),
+        project=str(Path(args.project).resolve()),
         name=args.name,
         exist_ok=True,
         # A YAML starts from random weights; a .pt (an earlier run) continues from its weights.
@@ -166,15 +163,27 @@ def train(args: argparse.Namespace, command: str) -> dict:
         plots=False,
         seed=args.seed,
         deterministic=False,
-        patience=max(args.epochs, 100),
-        cache=args.cache or False,
-        cls_pw=args.cls_pw,
         verbose=True,
+        **extra,
     )
     train_s = time.monotonic() - t0
     best = Path(model.trainer.best)
     if not best.exists():
         raise TrainError(f"training produced no weights at {best}")
+    return model, device, train_s, best
+
+
+def train(args: argparse.Namespace, command: str) -> dict:
+    config_dir = offline_ultralytics(args.config_dir)
+    run_dir = Path(args.project).resolve()
+    data_yaml = run_dir / f"{args.name}_data.yaml"
+    data = merge_datasets([Path(s) for s in args.data], data_yaml)
+
+    model, device, train_s, best = fit(
+        args, str(data_yaml), patience=max(args.epochs, 100), cache=args.cache or False, cls_pw=args.cls_pw
+    )
+    from ultralytics import YOLO  # the training extra; imported only here
+
     trained = YOLO(str(best))
     metrics = trained.val(data=str(data_yaml), split="val", imgsz=args.imgsz, batch=args.batch, device=device,
                           plots=False, verbose=False)  # fmt: skip
@@ -252,36 +261,51 @@ def write_model_card(path: Path, summary: dict, sources: list[Path]) -> None:
     path.write_text("\n".join(lines))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="restock train-detector", description=__doc__.split("\n")[0])
-    parser.add_argument("data", nargs="+", help="datasets: data.yaml files or folders (sim, store, teleop labels)")
-    parser.add_argument("--model", default="yolo11n.yaml", help="Ultralytics model YAML (no pretrained weights)")
-    parser.add_argument("--epochs", type=int, default=30)
+def add_training_args(parser: argparse.ArgumentParser, *, model: str, model_help: str, epochs: int, imgsz: int,
+                      batch: int, name: str, export: Path) -> None:  # fmt: skip
+    """The options every `restock train-*` command shares (Ultralytics, offline, ONNX export)."""
+    parser.add_argument("--model", default=model, help=model_help)
+    parser.add_argument("--epochs", type=int, default=epochs)
     parser.add_argument("--hours", type=float, default=0.0, help="stop after this much training time (0: no limit)")
-    parser.add_argument("--imgsz", type=int, default=320)
-    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--imgsz", type=int, default=imgsz)
+    parser.add_argument("--batch", type=int, default=batch)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu, 0, ...")
-    parser.add_argument("--cache", choices=["ram", "disk"], default=None)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cls-pw", type=float, default=0.0, help="class weights 1/frequency**cls_pw (0: off, 1: full)")
     parser.add_argument("--project", default=str(SOURCE_ROOT / "var" / "train"), help="where runs are written")
-    parser.add_argument("--name", default="shelf_detector")
-    parser.add_argument("--export", default=str(DEFAULT_MODEL), help="where the ONNX model (and its card) go")
+    parser.add_argument("--name", default=name)
+    parser.add_argument("--export", default=str(export), help="where the ONNX model (and its card) go")
     parser.add_argument("--config-dir", default=None, help="Ultralytics config folder (default var/ultralytics)")
-    args = parser.parse_args(argv)
-    command = "restock train-detector " + shlex.join(argv if argv is not None else sys.argv[1:])
+
+
+def run_training(prog: str, train_fn, args: argparse.Namespace, argv: list[str] | None) -> dict | None:
+    """Run ``train_fn(args, command)``; a bad dataset or a missing training extra is one clear line."""
+    command = f"restock {prog} " + shlex.join(argv if argv is not None else sys.argv[1:])
     try:
-        summary = train(args, command)
+        return train_fn(args, command)
     except TrainError as err:
-        print(f"restock train-detector: {err}", file=sys.stderr)
-        return 2
+        print(f"restock {prog}: {err}", file=sys.stderr)
     except ModuleNotFoundError as err:
         print(
-            f"restock train-detector: {err.name} is not installed; training needs the extra: "
+            f"restock {prog}: {err.name} is not installed; training needs the extra: "
             "pip install 'restock[train]' (ultralytics, torch, torchvision, onnx, onnxslim)",
             file=sys.stderr,
         )
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="restock train-detector", description=__doc__.split("\n")[0])
+    parser.add_argument("data", nargs="+", help="datasets: data.yaml files or folders (sim, store, teleop labels)")
+    add_training_args(
+        parser, model="yolo11n.yaml", model_help="Ultralytics model YAML (no pretrained weights)", epochs=30,
+        imgsz=320, batch=16, name="shelf_detector", export=DEFAULT_MODEL,
+    )  # fmt: skip
+    parser.add_argument("--cache", choices=["ram", "disk"], default=None)
+    parser.add_argument("--cls-pw", type=float, default=0.0, help="class weights 1/frequency**cls_pw (0: off, 1: full)")
+    args = parser.parse_args(argv)
+    summary = run_training("train-detector", train, args, argv)
+    if summary is None:
         return 2
     print(json.dumps({k: summary[k] for k in ("val_map50", "val_map50_per_class", "onnx", "train_seconds")}))
     return 0

@@ -12,6 +12,7 @@ from typing import Any
 
 from geometry_msgs.msg import PoseStamped
 from rclpy.executors import SingleThreadedExecutor
+from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64, String
 
 from restock import records, topics
@@ -26,6 +27,8 @@ class RosSide:
         self.statuses: list[records.TeleopStatus] = []
         self.resolutions: list[records.HandoffResolution] = []
         self.estops: list[bool] = []
+        self.requests: list[records.HandoffRequest] = []
+        self.joint_state: JointState | None = None  # the newest, where a sim or driver publishes
         self._lock = threading.Lock()
         self.handoff_pub = node.create_publisher(String, topics.HANDOFF_REQUESTS, RECORD_QOS)
         node.create_subscription(PoseStamped, topics.TELEOP_TARGET, self._keep(self.targets), 50)
@@ -37,6 +40,10 @@ class RosSide:
         node.create_subscription(
             String, topics.HANDOFF_RESOLUTIONS, self._record(records.HandoffResolution, self.resolutions), RECORD_QOS
         )
+        node.create_subscription(
+            String, topics.HANDOFF_REQUESTS, self._record(records.HandoffRequest, self.requests), RECORD_QOS
+        )
+        node.create_subscription(JointState, topics.JOINT_STATES, lambda m: setattr(self, "joint_state", m), 10)
         self.executor = SingleThreadedExecutor()
         self.executor.add_node(node)
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)

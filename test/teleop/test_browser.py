@@ -1,9 +1,9 @@
 """Issue 7 acceptance in a real browser: headless Chromium (Debian's) with Meta's WebXR emulation
 runtime (iwer) as a Quest 3 with controllers, against the bridge node on real DDS.
 
-Log in, see a queued handoff (raised here on the real topic by the test's ROS node; the variant
-raised by the sim's unfamiliar item through the camera node belongs to the full-graph tests), claim
-it, enter the immersive session, move the right controller with the grip held and see the arm's
+Log in, see a queued handoff (two ways: raised on the real topic by the test's ROS node, and raised
+by the sim node's unfamiliar item through the shelf camera node and its models), claim it, enter
+the immersive session, move the right controller with the grip held and see the arm's
 target (PoseStamped on teleop/ee_target) follow, label the item with A, hand back with B; the
 resolution is on its topic and the sample is on disk.
 """
@@ -53,22 +53,63 @@ def publish_frames(ros: RosSide, camera_id: str, stop: threading.Event) -> None:
         pub.publish(msg)
 
 
-def test_quest3_operator_claims_drives_labels_and_hands_back(ros_graph, ros_node, tmp_path, operators_file):
+def arm_tool_position(ros: RosSide, store) -> tuple[float, float, float]:
+    """Where the sim's arm holds its tool now, from its newest joint_states message."""
+    from restock.motion.kinematics import ArmModel
+
+    wait(lambda: ros.joint_state is not None, 10, "joint_states from the sim")
+    joints = dict(zip(ros.joint_state.name, ros.joint_state.position, strict=False))
+    pose = ArmModel.from_store(store).forward([joints[n] for n in store.robot.JOINT_NAMES])
+    return pose.x, pose.y, pose.z
+
+
+SIM_LANE = "r2_l04"  # seen whole by cam_left
+
+
+@pytest.mark.parametrize("source", ["topic", "sim"])
+def test_quest3_operator_claims_drives_labels_and_hands_back(source, ros_graph, ros_node, tmp_path, operators_file):
     _requirements()
     from playwright.sync_api import expect, sync_playwright
 
     store = load_store(store_file("corner_store.yaml"))
-    graph = ros_graph(only=["teleop_bridge"], params=bridge_params(tmp_path, operators_file))
+    params = bridge_params(tmp_path, operators_file)
+    stop = threading.Event()
+    frames = None
+    if source == "sim":
+        # The simulator puts an item the store does not sell at a stocked lane's front (a full
+        # lane has no room: two are taken first); the camera node's models raise the handoff.
+        params["sim"] = {
+            "initial_fill": 1.0,
+            "customers": "none",
+            "real_time_factor": 1.0,
+            "camera_rate_hz": 5.0,
+            "scripted_events": f"+2 take {SIM_LANE} 2; +4 unfamiliar {SIM_LANE} 0",
+        }
+        params["shelf_camera"] = {"confirm_frames": 3, "flag_frames": 2}
+        graph = ros_graph(only=["sim", "shelf_camera", "teleop_bridge"], params=params)
+        lane = store.lane_by_id[SIM_LANE]
+    else:
+        graph = ros_graph(only=["teleop_bridge"], params=params)
+        lane = store.lanes[0]
     base = bridge_url(graph)
     ros = RosSide(ros_node)
-    lane = store.lanes[0]
-    crop = base64.b64encode(encode_jpeg(np.full((64, 48, 3), 200, np.uint8))).decode()
-    request = handoff(
-        "h-browser", lane_id=lane.id, image_jpeg_b64=crop, camera_id=store.cameras[0].id, detail="unknown can"
-    )
-    stop = threading.Event()
-    frames = threading.Thread(target=publish_frames, args=(ros, store.cameras[0].id, stop), daemon=True)
-    frames.start()
+    if source == "sim":
+        wait(
+            lambda: any(r.kind == "unfamiliar_item" and r.lane_id == SIM_LANE for r in ros.requests),
+            120,
+            f"the camera node's unfamiliar-item handoff for {SIM_LANE}",
+        )
+        request = next(r for r in ros.requests if r.kind == "unfamiliar_item" and r.lane_id == SIM_LANE)
+        assert request.source.startswith("shelf_camera_") and request.image_jpeg_b64
+        raise_again = None
+    else:
+        crop = base64.b64encode(encode_jpeg(np.full((64, 48, 3), 200, np.uint8))).decode()
+        request = handoff(
+            "h-browser", lane_id=lane.id, image_jpeg_b64=crop, camera_id=store.cameras[0].id, detail="unknown can"
+        )
+        raise_again = lambda: ros.raise_handoff(request)  # noqa: E731
+        frames = threading.Thread(target=publish_frames, args=(ros, store.cameras[0].id, stop), daemon=True)
+        frames.start()
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -80,13 +121,8 @@ def test_quest3_operator_claims_drives_labels_and_hands_back(ros_graph, ros_node
             # Log in and see the queued handoff.
             log_in(page, base, "alice", PASSWORDS["alice"])
             expect(page.locator("#console")).to_be_visible()
-            item = page.locator('#queue li[data-request-id="h-browser"]')
-            wait(
-                lambda: item.count() == 1,
-                30,
-                "the handoff in the app's queue",
-                every=lambda: ros.raise_handoff(request),
-            )
+            item = page.locator(f'#queue li[data-request-id="{request.request_id}"]')
+            wait(lambda: item.count() == 1, 30, "the handoff in the app's queue", every=raise_again)
             expect(item).to_contain_text("unfamiliar_item")
 
             # Claim it; enter the immersive session.
@@ -116,7 +152,9 @@ def test_quest3_operator_claims_drives_labels_and_hands_back(ros_graph, ros_node
             wait(lambda: len(ros.targets) >= 10, 10, "PoseStamped targets from the headset")
             start, end = ros.targets[0].pose.position, ros.targets[-1].pose.position
             assert ros.targets[0].header.frame_id == "store"
-            assert (start.x, start.y, start.z) == pytest.approx(lane.loading_point(), abs=0.02)
+            # Control starts where the arm is (the sim's joint states), else at the handoff's lane.
+            home = lane.loading_point() if source == "topic" else arm_tool_position(ros, store)
+            assert (start.x, start.y, start.z) == pytest.approx(home, abs=0.02)
             assert (end.z - start.z, end.x - start.x) == pytest.approx((0.10, 0.05), abs=0.01)
             assert any(s.engaged for s in ros.statuses)
             # Let go of the grip: the bridge holds.
@@ -142,10 +180,11 @@ def test_quest3_operator_claims_drives_labels_and_hands_back(ros_graph, ros_node
             browser.close()
     finally:
         stop.set()
-        frames.join(2)
+        if frames is not None:
+            frames.join(2)
         ros.close()
     (res,) = ros.resolutions
-    assert (res.request_id, res.action, res.label, res.operator) == ("h-browser", "labelled", label, "alice")
+    assert (res.request_id, res.action, res.label, res.operator) == (request.request_id, "labelled", label, "alice")
     samples = tmp_path / "teleop" / "samples"
     (image,) = (samples / "images").iterdir()
     (labels,) = (samples / "labels").iterdir()

@@ -7,6 +7,7 @@ import pytest
 
 from restock.vision.classes import CLASSES, class_for_label, yolo_label_line
 from restock.vision.detector import DetectorError, OnnxDetector, box_iou, check_frame, letterbox, nms, postprocess
+from restock.vision.lane_front import LaneFrontClassifier
 
 
 def _head(rows: list[tuple[float, float, float, float, int, float]], n_anchors: int = 50) -> np.ndarray:
@@ -63,13 +64,14 @@ def test_bad_frames_are_refused_with_the_reason(frame: object) -> None:
         check_frame(frame)  # type: ignore[arg-type]
 
 
-def test_missing_and_unreadable_models_are_clear_errors(tmp_path) -> None:
+@pytest.mark.parametrize("model_class", [OnnxDetector, LaneFrontClassifier])
+def test_missing_and_unreadable_models_are_clear_errors(tmp_path, model_class) -> None:
     with pytest.raises(DetectorError, match="does not exist"):
-        OnnxDetector(tmp_path / "nope.onnx")
+        model_class(tmp_path / "nope.onnx")
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a model at all")
     with pytest.raises(DetectorError, match="cannot be loaded"):
-        OnnxDetector(bad)
+        model_class(bad)
 
 
 def test_labels_and_classes() -> None:

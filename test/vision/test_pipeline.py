@@ -71,3 +71,27 @@ def test_pipeline_reads_a_render_of_each_store(detector: OnnxDetector, store_nam
     assert sum(states[lid] == "empty" for lid in present) == 0, states
     annotated = pipe.annotate(rgb, result)
     assert annotated.shape == rgb.shape and not np.array_equal(annotated, rgb)
+
+
+@pytest.mark.parametrize("store_name", ["corner_store.yaml", "station_kiosk.yaml"])
+def test_an_unfamiliar_item_at_a_front_is_flagged_once_in_each_store(detector: OnnxDetector, store_name: str) -> None:
+    from restock.sim.world import World
+    from restock.vision.lane_front import LaneFrontClassifier
+
+    store = load_store(store_file(store_name))
+    camera_id = store.cameras[0].id
+    pipe = CameraPipeline(
+        store, camera_id, detector, FilterConfig(confirm_frames=2, flag_frames=2), lane_front=LaneFrontClassifier()
+    )
+    world = World(store, seed=9)
+    lanes = [lv.id for lv in store.lanes_seen_by(camera_id)]
+    target = lanes[len(lanes) // 3]
+    before = world.render(camera_id)
+    world.put_unfamiliar(target, slot=0)
+    after = world.render(camera_id)
+    results = [pipe.process(rgb, t, t) for t, rgb in enumerate([before, before, after, after, after], start=1)]
+    assert not any(r.handoffs for r in results[:2]), [h.lane_id for r in results[:2] for h in r.handoffs]
+    raised = [h for r in results for h in r.handoffs]
+    assert [(h.lane_id, h.kind) for h in raised] == [(target, "unfamiliar_item")]
+    flagged = {lane.lane_id for lane in results[-1].observation.lanes if lane.unfamiliar}
+    assert flagged == {target}

@@ -86,3 +86,43 @@ def test_one_epoch_trains_exports_and_runs_in_onnxruntime(tmp_path: Path) -> Non
     assert (det.input_h, det.input_w) == (64, 64)
     dets = det.detect(np.zeros((120, 160, 3), np.uint8))
     assert dets.boxes.shape[1] == 4
+
+
+def test_lane_front_crops_need_lane_sidecars(tmp_path: Path) -> None:
+    from restock.vision.train_lane_front import build_crops
+
+    _draw_dataset(tmp_path / "plain", 2, "train")
+    with pytest.raises(TrainError, match="no lanes/<split>/"):
+        build_crops([tmp_path / "plain"], tmp_path / "crops")
+
+
+def test_lane_front_classifier_one_epoch_from_a_rendered_dataset(tmp_path: Path) -> None:
+    pytest.importorskip("ultralytics", reason="training extra not installed (pip install 'restock[train]')")
+    pytest.importorskip("onnx", reason="training extra not installed (pip install 'restock[train]')")
+    import json
+    import subprocess
+    import sys
+
+    from restock.paths import SOURCE_ROOT
+    from restock.vision.lane_front import LANE_FRONT_CLASSES, LaneFrontClassifier
+
+    data, export = tmp_path / "sim", tmp_path / "model" / "lane_front.onnx"
+    # Their own processes, as users run them (torch and a MuJoCo GL context in one process do not mix).
+    for args in (
+        ["make-dataset", str(data), "--train-seeds", "1", "--val-seeds", "1", "--test-seeds", "0",
+         "--images-per-seed", "1", "--p-unfamiliar", "1.0", "--p-reshape", "1.0"],
+        ["train-lane-front", str(data), "--crops", str(tmp_path / "crops"), "--epochs", "1", "--batch", "16",
+         "--workers", "0", "--device", "cpu", "--project", str(tmp_path / "runs"), "--export", str(export),
+         "--config-dir", str(tmp_path / "yolo")],
+    ):  # fmt: skip
+        run = subprocess.run(
+            [sys.executable, "-m", "restock.cli", *args], cwd=SOURCE_ROOT, capture_output=True, text=True, timeout=600
+        )
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    counts = json.loads((tmp_path / "crops" / "counts.json").read_text())
+    assert counts["train"]["container"] > 0 and counts["train"]["unfamiliar"] > 0
+    card = export.with_suffix(".md").read_text()
+    assert "unfamiliar" in card and "restock train-lane-front" in card
+    clf = LaneFrontClassifier(export)
+    assert clf.names == LANE_FRONT_CLASSES
+    assert clf.classify(np.zeros((3, clf.size, clf.size, 3), np.uint8)).shape == (3, len(LANE_FRONT_CLASSES))
