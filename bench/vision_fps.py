@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -38,6 +39,10 @@ from restock.vision.lane_front import DEFAULT_LANE_FRONT_MODEL, LaneFrontClassif
 from restock.vision.pipeline import CameraPipeline  # noqa: E402
 
 CAMERA = "cam_left"
+# The camera node's configured ONNX Runtime threads (config/params/shelf_camera.yaml).
+CAMERA_THREADS = int(
+    yaml.safe_load((ROOT / "config/params/shelf_camera.yaml").read_text())["/**"]["ros__parameters"]["threads"]
+)
 
 
 def render_frames(n: int, seed: int = 11) -> list[np.ndarray]:
@@ -91,7 +96,7 @@ def bench_interleaved(
 
 
 def bench_node(
-    model: Path, lane_front: str, frames: list[np.ndarray], repeats: int, domain: int
+    model: Path, lane_front: str, threads: int, frames: list[np.ndarray], repeats: int, domain: int
 ) -> tuple[float, float]:
     """(one-at-a-time fps, streaming fps) of the camera node process."""
     from restock.rosenv import ros_environment
@@ -107,7 +112,7 @@ def bench_node(
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "restock.nodes.shelf_camera", "--ros-args", "-p", f"camera_id:={CAMERA}",
-         "-p", f"model_path:={model}", "-p", f"lane_front_model:={lane_front}",
+         "-p", f"model_path:={model}", "-p", f"lane_front_model:={lane_front}", "-p", f"threads:={threads}",
          "-p", "stale_timeout_s:=60.0"],
         env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -196,24 +201,27 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     ap.add_argument("--lane-front", default=str(DEFAULT_LANE_FRONT_MODEL), help="classifier ONNX, or 'none'")
+    ap.add_argument(
+        "--threads", type=int, default=CAMERA_THREADS, help="ONNX Runtime threads, bare models and node alike"
+    )
     ap.add_argument("--frames", type=int, default=20, help="distinct frames")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--domain", type=int, default=int(os.environ.get("ROS_DOMAIN_ID", "87")))
     ap.add_argument("--no-node", action="store_true", help="skip the node process")
     args = ap.parse_args()
     frames = render_frames(args.frames)
-    detector = OnnxDetector(args.model, conf_threshold=0.05)
-    classifier = None if args.lane_front == "none" else LaneFrontClassifier(Path(args.lane_front))
+    detector = OnnxDetector(args.model, conf_threshold=0.05, threads=args.threads)
+    classifier = None if args.lane_front == "none" else LaneFrontClassifier(Path(args.lane_front), args.threads)
     det, bare, pipe = bench_interleaved(detector, classifier, frames, args.repeats)
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"model: {detector.description}; lane-front classifier: {classifier.path.name if classifier else 'none'}")
-    print(f"frames: {len(frames)} x {args.repeats} at 640x480; cpus: {os.cpu_count()}")
+    print(f"frames: {len(frames)} x {args.repeats} at 640x480; cpus: {os.cpu_count()}; ORT threads: {args.threads}")
     print(f"bare detector alone:      {det:6.1f} fps ({1000 / det:5.1f} ms/frame)")
     print(f"bare models (both):       {bare:6.1f} fps ({1000 / bare:5.1f} ms/frame)")
     print(f"pipeline in-process:      {pipe:6.1f} fps ({1000 / pipe:5.1f} ms/frame)  overhead x{bare / pipe:.2f}")
     if not args.no_node:
         lane_front = args.lane_front if args.lane_front == "none" else str(Path(args.lane_front).resolve())
-        one, stream = bench_node(args.model.resolve(), lane_front, frames, args.repeats, args.domain)
+        one, stream = bench_node(args.model.resolve(), lane_front, args.threads, frames, args.repeats, args.domain)
         print(f"camera node, one by one:  {one:6.1f} fps ({1000 / one:5.1f} ms/frame)  overhead x{bare / one:.2f}")
         print(
             f"camera node, streaming:   {stream:6.1f} fps ({1000 / stream:5.1f} ms/frame)  overhead x{bare / stream:.2f}"

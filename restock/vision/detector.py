@@ -138,6 +138,26 @@ def postprocess(
     return Detections(boxes[kept].astype(np.float32), scores[kept].astype(np.float32), class_ids[kept], names)
 
 
+def onnx_session(path: Path, threads: int = 0):
+    """An ONNX Runtime CPU session for one of the camera's models; DetectorError if it cannot load.
+
+    ``threads`` > 0 fixes the intra-op threads. Idle pool threads do not spin: the camera node
+    runs two models and a DDS thread on the same cores, and a spinning pool steals their time.
+    """
+    import onnxruntime as ort  # imported here so pure post-processing tests need no runtime
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if threads > 0:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as err:  # ORT raises its own exception types for a corrupt or wrong file
+        raise DetectorError(f"model file {path} cannot be loaded by ONNX Runtime: {err}") from None
+
+
 def _names_from_metadata(meta: dict[str, str]) -> tuple[str, ...] | None:
     text = meta.get("names")
     if not text:
@@ -163,20 +183,10 @@ class OnnxDetector:
         iou_threshold: float = 0.5,
         threads: int = 0,
     ) -> None:
-        import onnxruntime as ort  # imported here so pure post-processing tests need no runtime
-
         self.path = Path(model_path)
         if not self.path.is_file():
             raise DetectorError(f"model file {self.path} does not exist (train one: restock train-detector)")
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        if threads > 0:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        except Exception as err:  # ORT raises its own exception types for a corrupt or wrong file
-            raise DetectorError(f"model file {self.path} cannot be loaded by ONNX Runtime: {err}") from None
+        self.session = onnx_session(self.path, threads)
         inputs = self.session.get_inputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4:
             raise DetectorError(f"model {self.path} does not take one NCHW image input")

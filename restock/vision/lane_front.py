@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from restock.vision.detector import DetectorError
+from restock.vision.detector import DetectorError, onnx_session
 
 # Ultralytics reads a classification dataset's classes from its folder names, sorted.
 LANE_FRONT_CLASSES: tuple[str, ...] = ("container", "empty", "obstruction", "unfamiliar")
@@ -79,19 +79,11 @@ def crop_fronts(
 class LaneFrontClassifier:
     """The lane-front model under ONNX Runtime: crops in, class probabilities out."""
 
-    def __init__(self, path: Path | str = DEFAULT_LANE_FRONT_MODEL, threads: int = 1) -> None:
-        import onnxruntime as ort
-
+    def __init__(self, path: Path | str = DEFAULT_LANE_FRONT_MODEL, threads: int = 0) -> None:
         self.path = Path(path)
         if not self.path.is_file():
-            raise DetectorError(f"lane-front model {self.path} does not exist")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        try:
-            self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
-        except Exception as err:  # onnxruntime raises its own exception types for bad files
-            raise DetectorError(f"lane-front model {self.path} cannot be loaded: {err}") from None
+            raise DetectorError(f"lane-front model {self.path} does not exist (train one: restock train-lane-front)")
+        self.session = onnx_session(self.path, threads)
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         self.size = int(inp.shape[2]) if isinstance(inp.shape[2], int) else CROP_SIZE

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -95,7 +96,11 @@ class CameraPipeline:
         self.camera = self.store.camera(self.camera_id)
         self.regions = lane_regions(self.store, self.camera_id)
         self._front_index = None
+        self._front_pool: ThreadPoolExecutor | None = None
         if self.lane_front is not None:
+            # The two models run side by side: ONNX Runtime lets go of the GIL, so the small one
+            # costs no wall time on a second core while the detector runs.
+            self._front_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"lane-front-{self.camera_id}")
             boxes = [r.box for r in self.regions]
             self._front_index = crop_index(boxes, self.camera.width, self.camera.height, self.lane_front.size)
         self.filter = LaneFilter([r.id for r in self.regions], self.filter_config)
@@ -128,10 +133,12 @@ class CameraPipeline:
             raise DetectorError("no detector loaded")
         self.check_size(rgb)
         t0 = time.perf_counter()
+        pending = None
+        if self._front_pool is not None and self.lane_front is not None and self.regions:
+            crops = crop_fronts(rgb, [], index=self._front_index)
+            pending = self._front_pool.submit(self.lane_front.classify, crops)
         dets = self.detector.detect(rgb)
-        fronts = None
-        if self.lane_front is not None and self.regions:
-            fronts = self.lane_front.classify(crop_fronts(rgb, [], index=self._front_index))
+        fronts = pending.result() if pending is not None else None
         readings = read_lanes(self.regions, dets, rgb, self.store.skus, self.match_config, fronts)
         statuses = self.filter.update(readings, frame_stamp)
         latency = time.perf_counter() - t0
