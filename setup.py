@@ -53,6 +53,7 @@ setup(
         "mcap>=1.1",
         "mcap-ros2-support>=0.5",
         "foxglove-sdk>=0.10",
+        "psutil>=5.9",  # restock sim samples every process's memory
     ],
     extras_require={
         # Training only (about 6 GB here): the runtime never imports these.
