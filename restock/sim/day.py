@@ -11,6 +11,7 @@ baseline policy and prints both columns.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import threading
@@ -373,11 +374,30 @@ def main(argv: list[str]) -> int:
         f"\nrestock sim: store {store.name!r}, {opts.days:g} day(s), seed {opts.seed}, wall {time.monotonic() - wall:.0f} s, pid {os.getpid()}"
     )
     print_table(tables)
+    import json
+
     from restock.graph.shm import stale_fastdds_files
 
+    # Ours: the files this run's nodes had mapped (the supervisor's shm_seen.json), still there and
+    # used by no process. Other stale files (another user's, an older run's) are named apart.
+    seen: set[str] = set()
+    for label, _ in runs:
+        with contextlib.suppress(OSError, ValueError):
+            seen |= set(json.loads((opts.out_dir / label / "logs" / "shm_seen.json").read_text()))
+    # The bring-up cleaned up while this process's day monitor still had the shared port segments
+    # mapped; it has let go of them now: what is ours and used by no process goes.
+    removed = 0
+    for path in sorted(stale_fastdds_files()):
+        if str(path) in seen:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed += 1
     stale = sorted(map(str, stale_fastdds_files()))
+    ours = [f for f in stale if f in seen]
     print(
-        f"stale Fast DDS files in /dev/shm at the end: {len(stale)}" + (f" ({', '.join(stale[:5])})" if stale else "")
+        f"Fast DDS files in /dev/shm: removed {removed} stale ones of this run's at the end, {len(ours)} left"
+        + (f" ({', '.join(ours[:5])})" if ours else "")
+        + (f"; {len(stale) - len(ours)} stale ones of other processes left alone" if len(stale) > len(ours) else "")
     )
     print(f"report: {index}\nrecording: {opts.out_dir / 'learned' / 'restock.mcap'}")
     return status
