@@ -259,11 +259,13 @@ def test_a_replayed_till_history_is_counted_once_across_a_restart(tmp_path: Path
     del core  # kill -9
     again = RestockPlanner(STORE, PlannerDb(db_path), CoreConfig())
     assert again.receipts == {1, 2, 3}
-    counted = [again.on_sale(s, T0 + 60) for s in sales]  # the whole history, replayed
+    late = records.SaleEvent(stamp=T0 + 400, sku="cola_500", quantity=1, seq=7)
+    assert again.on_sale(late, T0 + 400)  # a live sale heard before the history replay
+    counted = [again.on_sale(s, T0 + 400) for s in sales]  # the whole history, replayed (older by > 60 s)
     assert counted == [False, False, False, True, True, True]
-    again.save(T0 + 60)
+    again.save(T0 + 400)
     journal = PlannerDb(db_path).events(records.SaleEvent.KIND)
-    assert sorted(records.decode(body, records.SaleEvent).seq for _, _, body in journal) == [1, 2, 3, 4, 5, 6]
+    assert sorted(records.decode(body, records.SaleEvent).seq for _, _, body in journal) == [1, 2, 3, 4, 5, 6, 7]
 
 
 def test_outstanding_tasks_are_sent_again_and_a_repeated_result_is_ignored(tmp_path: Path) -> None:
