@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from restock.teleop.auth import AuthError, LoginThrottle, OperatorBook, Sessions, hash_password, verify_password
@@ -93,3 +96,19 @@ def test_login_throttle():
     with pytest.raises(AuthError, match="too many failed logins for alice"):
         t.check(keys, 5.0)
     t.check(keys, 12.5)  # the window passed
+
+
+def test_scrypt_checks_do_not_grow_the_process():
+    # Each check allocates 16 MiB; without a fixed mmap threshold the second one stays on the heap.
+    script = (
+        "import psutil\n"
+        "from restock.teleop.auth import hash_password, return_scrypt_memory_to_os, verify_password\n"
+        "assert return_scrypt_memory_to_os()\n"
+        "before = psutil.Process().memory_info().rss\n"
+        "stored = hash_password('pw')\n"
+        "for _ in range(3):\n"
+        "    assert verify_password('pw', stored)\n"
+        "print(psutil.Process().memory_info().rss - before)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert int(out.stdout) < 4 * 2**20, f"RSS grew by {int(out.stdout) / 2**20:.1f} MiB over 4 scrypt runs"
