@@ -6,7 +6,7 @@ import pytest
 
 from restock import records
 from restock.motion.envelope import Envelope
-from restock.motion.executor import Executor, ExecutorSettings, Hold, Phase, SendTrajectory
+from restock.motion.executor import Executor, ExecutorSettings, Hold, Phase, SendTrajectory, SetGripper
 from restock.motion.kinematics import JOINT_NAMES, ArmModel
 from restock.motion.moves import Mover
 from restock.motion.simloop import apply, joints, run
@@ -188,6 +188,34 @@ def test_late_trajectories_and_stale_feedback_are_not_read_as_an_obstruction(tmp
     assert not [r for r in published if isinstance(r, records.HandoffRequest)]
     assert [(r.outcome, r.placed) for r in published if isinstance(r, records.TaskResult)] == [("done", 2)]
     assert world.lane_count("r2_l03") == before + 2
+
+
+def test_a_late_release_command_is_waited_for_before_the_arm_pulls_back(tmp_path) -> None:
+    """Gripper commands travel on their own topic and may land after the wait for them has passed.
+
+    Fingers on an item stop at its width, so the executor must not read "held" as "released" and
+    pull back with the item (which then falls outside the lane: the store day's drops).
+    """
+    store, world, ex = _setup("corner_store.yaml", tmp_path)
+    task = _task(store, "r1_l07", quantity=2, task_id="t10")
+    before = world.lane_count("r1_l07")
+    ex.submit(task, world.time)
+    gripper_delay, dt = 0.7, 0.05
+    late_gripper: list[tuple[float, list]] = []
+    published: list = []
+    end = world.time + 120.0
+    while world.time < end and not _done(published):
+        q, grip = joints(world)
+        commands = ex.tick(world.time, q, grip, measured_at=world.time)
+        apply(world, [c for c in commands if not isinstance(c, SetGripper)], published)
+        late_gripper.append((world.time + gripper_delay, [c for c in commands if isinstance(c, SetGripper)]))
+        for _when, cmds in [c for c in late_gripper if c[0] <= world.time]:
+            apply(world, cmds, published)
+        late_gripper = [c for c in late_gripper if c[0] > world.time]
+        world.step(dt)
+    assert [e.kind for e in world.events if e.kind == "dropped"] == []
+    assert [(r.outcome, r.placed) for r in published if isinstance(r, records.TaskResult)] == [("done", 2)]
+    assert world.lane_count("r1_l07") == before + 2
 
 
 def test_sim_time_running_ahead_of_a_new_trajectory_is_waited_out_in_wall_time(tmp_path) -> None:
