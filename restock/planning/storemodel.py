@@ -234,6 +234,7 @@ class StoreModel:
                 if q <= 0:
                     continue
                 stock[p] -= q
+                next_ask = t  # ask again as soon as this task is done (a minute's wait is for idling)
                 stock_x = float(lt.stock_x[p])
                 lane_x = float(lt.x[task.lane_index])
                 cycle = float(self.timing.cycle_s(lane_x, stock_x))
