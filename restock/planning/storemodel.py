@@ -75,6 +75,7 @@ class Outcome:
     demanded: int = 0
     sold: int = 0
     lost: int = 0
+    lost_rack_empty: int = 0  # of ``lost``: the SKU's back-room stock was empty too (no robot could help)
     moved: int = 0
     tasks: int = 0
     busy_s: float = 0.0
@@ -213,6 +214,7 @@ class StoreModel:
                     stocked = lanes_of_pool[p][count[lanes_of_pool[p]] > 0]
                     if stocked.size == 0:
                         out.lost += 1
+                        out.lost_rack_empty += int(stock[p] <= 0)
                         out.lost_by_sku[sale.sku] = out.lost_by_sku.get(sale.sku, 0) + 1
                         continue
                     lane = int(stocked[rng.integers(stocked.size)])
