@@ -23,6 +23,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 
 from restock import records, topics
+from restock.malloc import pin_mmap_threshold
 from restock.params import (
     ConfigError,
     ParamSpec,
@@ -196,6 +197,7 @@ def run_node(node_cls: type[RestockNode], args: Sequence[str] | None = None, thr
     except ConfigError as err:
         print(f"[{node_cls.NODE_NAME}] configuration error: {err}", file=sys.stderr, flush=True)
         return 2
+    pin_mmap_threshold()  # nodes run for weeks: freed frames and buffers go back to the OS
     rclpy.init(args=argv)
     node: RestockNode | None = None
     try:

@@ -29,8 +29,9 @@ from restock import records, topics
 from restock.nodes.base import OK, RECORD_QOS, SALES_HISTORY_QOS, STORE_FILE, WARN, RestockNode, run_node
 from restock.params import ConfigError, ParamSpec
 from restock.sim.events import EventScriptError, schedule_events
+from restock.sim.simtime import parse_time
 from restock.sim.trajectory import JointPath, TrajectoryError
-from restock.sim.world import DEFAULT_START, JOINT_NAMES, World, parse_time
+from restock.sim.world import DEFAULT_START, JOINT_NAMES, World
 
 WALL_TICK_S = 0.01  # the loop's wall-clock period
 MAX_TICK_WALL_S = 0.05  # hand control back to the executor at least this often (callbacks)

@@ -25,7 +25,7 @@ from restock.motion.kinematics import ArmModel
 from restock.nodes.base import ERROR, LATCHED_QOS, OK, STORE_FILE, WARN, RestockNode, run_node
 from restock.params import ConfigError, ParamSpec
 from restock.paths import config_file
-from restock.teleop.auth import OperatorBook, return_scrypt_memory_to_os
+from restock.teleop.auth import OperatorBook
 from restock.teleop.control import EeTarget
 from restock.teleop.imaging import ImageFormatError, encode_jpeg, pick_frame, rgb8_array
 from restock.teleop.records_out import AuditLog, SampleWriter
@@ -287,7 +287,6 @@ def _route_python_logging(node: RestockNode) -> None:
 
 
 def main() -> None:
-    return_scrypt_memory_to_os()
     raise SystemExit(run_node(TeleopBridgeNode))
 
 

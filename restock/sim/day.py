@@ -22,6 +22,7 @@ from pathlib import Path
 from restock import records, topics
 from restock.graph.description import node_instances
 from restock.graph.supervisor import Supervisor
+from restock.malloc import pin_mmap_threshold
 from restock.params import ConfigError
 from restock.paths import DEFAULT_STORE, store_file
 from restock.rosenv import apply_to_this_process, claim_domain_id, ros_environment
@@ -29,6 +30,7 @@ from restock.sim.daystats import DayStats
 from restock.sim.memory import MemorySampler
 from restock.sim.operator_stand_in import OperatorSetup, start_scripted_operator
 from restock.sim.report import format_cell
+from restock.sim.simtime import parse_time
 from restock.store.description import Store, StoreError, load_store
 
 DAY_S = 86400.0
@@ -237,7 +239,7 @@ def run_day(
                 helper.stop()
         monitor.close()
     stats.extra.update(memory.summary(stats.duration_s))
-    stats.extra.update(planner_books(run_dir / "planner.db", stats))
+    stats.extra.update(planner_books(run_dir / "planner.db", stats, parse_time(opts.start_time)))
     if chaos is not None:
         stats.extra["chaos injected"] = chaos.counts()
     if not monitor.done.is_set():
@@ -246,9 +248,10 @@ def run_day(
     return status, stats
 
 
-def planner_books(path: Path, stats: DayStats) -> dict[str, object]:
+def planner_books(path: Path, stats: DayStats, world_start: float) -> dict[str, object]:
     """What the planner's database holds at the end against the ground truth: its tasks by state
-    (expired: no result within the task timeout, a lost task) and the sales in its history."""
+    (expired: no result within the task timeout, a lost task) and the sales in its history since
+    the world started (the monitor's first ground truth may come after the first sales)."""
     import sqlite3
 
     if not path.exists():
@@ -257,7 +260,7 @@ def planner_books(path: Path, stats: DayStats) -> dict[str, object]:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             states = dict(conn.execute("SELECT status, COUNT(*) FROM tasks GROUP BY status").fetchall())
-            t0, t1 = stats.start or 0.0, stats.end or 0.0
+            t0, t1 = world_start, stats.end or 0.0
             bodies = conn.execute(
                 "SELECT body FROM events WHERE kind = 'sale_event' AND stamp >= ? AND stamp <= ?", (t0, t1)
             ).fetchall()
@@ -343,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    pin_mmap_threshold()  # the day monitor runs for days too
     domain_id = args.domain_id
     if domain_id is None:
         domain_id, _lock = claim_domain_id()  # held until this process exits

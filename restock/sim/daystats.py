@@ -2,17 +2,34 @@
 
 Fed by the `restock sim` process: the simulator's ground truth (evaluation only), the arm's task
 results, handoff requests and resolutions, and the teleop status. Gives the summary table and the
-series the report plots.
+series the report plots. What grows with the run's length (the series, the task log) is kept
+compact (typed arrays, slotted rows), so a week's run stays within a few MB of its first day.
 """
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from restock import records
+
+
+@dataclass(slots=True, frozen=True)
+class TaskSpan:
+    """What the figures need of one task result (a TaskResult record is ~10x larger)."""
+
+    task_id: str
+    outcome: str
+    placed: int
+    started: float
+    finished: float
+
+    @classmethod
+    def of(cls, r: records.TaskResult) -> TaskSpan:
+        return cls(r.task_id, r.outcome, r.placed, r.started, r.finished)
 
 
 @dataclass
@@ -26,8 +43,8 @@ class DayStats:
     sales: dict[str, int] = field(default_factory=dict)
     lost_sales: dict[str, int] = field(default_factory=dict)
     events: Counter = field(default_factory=Counter)
-    results: dict[str, records.TaskResult] = field(default_factory=dict)  # task id -> last result
-    result_log: list[records.TaskResult] = field(default_factory=list)
+    results: dict[str, TaskSpan] = field(default_factory=dict)  # task id -> last result
+    result_log: list[TaskSpan] = field(default_factory=list)
     tasks_seen: set[str] = field(default_factory=set)
     tasks_issued: Counter = field(default_factory=Counter)  # task id -> times published
     handoffs: dict[str, records.HandoffRequest] = field(default_factory=dict)
@@ -36,11 +53,11 @@ class DayStats:
     operator_seconds: float = 0.0
     # Series for plots, sampled at most every sample_period_s of sim time.
     sample_period_s: float = 60.0
-    series_t: list[float] = field(default_factory=list)
-    series_counts: list[list[int]] = field(default_factory=list)
+    series_t: array = field(default_factory=lambda: array("d"))
+    series_counts: array = field(default_factory=lambda: array("h"))  # flat, len(lane_ids) per sample
     lane_ids: list[str] = field(default_factory=list)
-    series_sales: list[int] = field(default_factory=list)
-    series_lost: list[int] = field(default_factory=list)
+    series_sales: array = field(default_factory=lambda: array("q"))
+    series_lost: array = field(default_factory=lambda: array("q"))
     # Figures the run adds beside the records' (per-process memory, faults injected).
     extra: dict[str, object] = field(default_factory=dict)
 
@@ -64,7 +81,7 @@ class DayStats:
             self.events[ev.kind] += 1
         if not self.series_t or truth.stamp - self.series_t[-1] >= self.sample_period_s:
             self.series_t.append(truth.stamp)
-            self.series_counts.append([truth.lanes[i].count if i in truth.lanes else 0 for i in self.lane_ids])
+            self.series_counts.extend(truth.lanes[i].count if i in truth.lanes else 0 for i in self.lane_ids)
             self.series_sales.append(sum(truth.sales.values()))
             self.series_lost.append(sum(truth.lost_sales.values()))
 
@@ -73,8 +90,9 @@ class DayStats:
         self.tasks_seen.add(task.task_id)
 
     def on_result(self, result: records.TaskResult) -> None:
-        self.results[result.task_id] = result
-        self.result_log.append(result)
+        span = TaskSpan.of(result)
+        self.results[result.task_id] = span
+        self.result_log.append(span)
 
     def on_handoff(self, request: records.HandoffRequest) -> None:
         self.handoffs.setdefault(request.request_id, request)
@@ -92,6 +110,10 @@ class DayStats:
             self._operator_since = None
 
     # --- figures ------------------------------------------------------------------------
+
+    def stock_counts(self) -> np.ndarray:
+        """Containers per lane at each sample: (samples, lanes)."""
+        return np.array(self.series_counts, dtype=np.int16).reshape(len(self.series_t), len(self.lane_ids))
 
     @property
     def duration_s(self) -> float:

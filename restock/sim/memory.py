@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -56,7 +57,11 @@ class MemorySampler:
         self.elapsed = elapsed
         self.path = path
         self.period_s = period_s
-        self.samples: list[tuple[float, str, int, int]] = []
+        # Only what the figures need, so a week's sampling stays small: the peaks, the first
+        # day's last hour and the latest hour.
+        self._peak: dict[str, int] = {}
+        self._first_window: list[tuple[float, str, int, int]] = []
+        self._latest: deque[tuple[float, str, int, int]] = deque()
         self._procs: dict[int, psutil.Process] = {}
         self._stop = threading.Event()
         self._file = path.open("w")
@@ -81,13 +86,28 @@ class MemorySampler:
             rss = self._rss(pid)
             if rss is None:
                 continue
-            self.samples.append((t, name, pid, rss))
+            self._keep((t, name, pid, rss))
             self._file.write(f"{t:.0f},{name},{pid},{rss}\n")
         self._file.flush()
         live = set(targets.values())
         for pid in list(self._procs):
             if pid not in live:
                 del self._procs[pid]
+
+    def _keep(self, sample: tuple[float, str, int, int]) -> None:
+        t, name, _, rss = sample
+        self._peak[name] = max(self._peak.get(name, 0), rss)
+        if DAY_S - WINDOW_S <= t <= DAY_S:
+            self._first_window.append(sample)
+        self._latest.append(sample)
+        while self._latest and self._latest[0][0] < t - WINDOW_S:
+            self._latest.popleft()
+
+    @property
+    def samples(self) -> list[tuple[float, str, int, int]]:
+        """The samples kept: the first day's last hour and the latest hour (no duplicates)."""
+        latest = set(self._latest)
+        return [s for s in self._first_window if s not in latest] + list(self._latest)
 
     def _run(self) -> None:
         while not self._stop.wait(self.period_s):
@@ -99,10 +119,7 @@ class MemorySampler:
         self._file.close()
 
     def summary(self, end_s: float) -> dict[str, object]:
-        peak: dict[str, int] = {}
-        for _, name, _, rss in self.samples:
-            peak[name] = max(peak.get(name, 0), rss)
-        out: dict[str, object] = {"peak RSS MB": {n: round(v / 2**20) for n, v in sorted(peak.items())}}
+        out: dict[str, object] = {"peak RSS MB": {n: round(v / 2**20) for n, v in sorted(self._peak.items())}}
         growth = growth_after_first_day(self.samples, end_s)
         if growth:
             out["RSS growth after day 1"] = {n: f"{g:+.1%}" for n, (_, _, g) in sorted(growth.items())}

@@ -29,7 +29,7 @@ def _hours(stats: DayStats, t: np.ndarray | list[float]) -> np.ndarray:
 
 
 def plot_stock(stats: DayStats, path: Path) -> None:
-    counts = np.array(stats.series_counts, float).T  # lanes x samples
+    counts = stats.stock_counts().astype(float).T  # lanes x samples
     fig, ax = plt.subplots(figsize=(11, max(3.0, 0.18 * len(stats.lane_ids) + 1.5)))
     if counts.size:
         t = _hours(stats, stats.series_t)

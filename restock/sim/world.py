@@ -86,7 +86,6 @@ import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Literal, NamedTuple
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -96,6 +95,7 @@ import numpy as np
 
 from restock.records import LaneTruth, SimEvent, SimGroundTruth
 from restock.sim.mjcf import HIDDEN_GROUP, PARK_Z, Layout, build_mjcf
+from restock.sim.simtime import parse_time
 from restock.sim.trajectory import JointPath
 from restock.store.description import LaneView, Store
 
@@ -110,22 +110,12 @@ PLACE_TOL_X = 0.025
 PLACE_TOL_Z = 0.04
 HAND_ON_SALE_PROBABILITY = 0.3  # a customer's hand shows in view for a moment when they take one
 HAND_ON_SALE_S = 1.5
-MAX_EVENTS = 20_000  # events kept in World.events (the oldest half is dropped beyond this)
+MAX_EVENTS = 2_000  # events kept in World.events (the oldest half is dropped beyond this; ~1,600 a day)
 
 ItemKind = Literal["container", "unfamiliar", "obstruction"]
 ObjectKind = Literal[
     "container", "unfamiliar_item", "obstruction", "hand", "robot", "shelf", "case", "stock", "floor", "other"
 ]
-
-
-def parse_time(value: float | str) -> float:
-    """Epoch seconds from a number or an ISO 8601 string (UTC unless it says otherwise)."""
-    if isinstance(value, (int, float)):
-        return float(value)
-    dt = datetime.fromisoformat(value)
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.timestamp()
 
 
 @dataclass(frozen=True)

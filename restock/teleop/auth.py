@@ -13,8 +13,6 @@ Pure Python: the clock is passed in, so every rule is tested without waiting.
 from __future__ import annotations
 
 import base64
-import ctypes
-import ctypes.util
 import hashlib
 import hmac
 import re
@@ -29,28 +27,6 @@ OPERATOR_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 # scrypt cost: 2**14 * 8 * 128 B = 16 MiB and ~50 ms per check; enough to make offline guessing slow.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 MAX_PASSWORD_BYTES = 1024
-
-
-# glibc's M_MMAP_THRESHOLD option (malloc.h).
-_M_MMAP_THRESHOLD = -3
-
-
-def return_scrypt_memory_to_os(threshold_bytes: int = 1 << 20) -> bool:
-    """Make glibc serve every block of ``threshold_bytes`` or more with mmap, always.
-
-    By default glibc raises its mmap threshold to the size of the first large block freed, so the
-    second scrypt check (16 MiB) lands on the heap and stays in the process's RSS for good: the
-    bridge grew by 16 MB at the first login after a day's session expired. A fixed threshold
-    hands each scrypt buffer back to the OS when the check ends. False where libc is not glibc.
-    """
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
-        return False
-    try:
-        mallopt = ctypes.CDLL(libc_name).mallopt
-    except (OSError, AttributeError):
-        return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, int(threshold_bytes)))
 
 
 class AuthError(Exception):

@@ -33,3 +33,18 @@ def test_sampler_writes_this_process_and_the_nodes(tmp_path: Path) -> None:
     assert any(line.startswith(f"42,{SELF},") for line in lines[1:])
     summary = sampler.summary(42.0)
     assert summary["peak RSS MB"]["me_too"] > 10  # type: ignore[index]
+
+
+def test_a_week_of_samples_keeps_only_the_two_windows_and_the_peaks(tmp_path: Path) -> None:
+    clock = [0.0]
+    sampler = MemorySampler(lambda: {}, lambda: clock[0], tmp_path / "memory.csv", period_s=3600.0)
+    for k in range(0, int(7 * DAY_S), 60):  # a week, one sample a sim minute
+        clock[0] = float(k)
+        sampler.sample()
+    sampler.stop()
+    kept = sampler.samples
+    assert len(kept) <= 2 * (60 + 1), len(kept)  # first day's last hour + the latest hour
+    assert all(DAY_S - 3600 <= t <= DAY_S or t >= 7 * DAY_S - 3660 for t, *_ in kept)
+    growth = sampler.summary(7 * DAY_S - 60)
+    assert SELF in growth["peak RSS MB"] and SELF in growth["RSS growth after day 1"]  # type: ignore[operator]
+    assert len((tmp_path / "memory.csv").read_text().splitlines()) == 1 + 7 * 24 * 60  # the file has all

@@ -102,8 +102,9 @@ def test_scrypt_checks_do_not_grow_the_process():
     # Each check allocates 16 MiB; without a fixed mmap threshold the second one stays on the heap.
     script = (
         "import psutil\n"
-        "from restock.teleop.auth import hash_password, return_scrypt_memory_to_os, verify_password\n"
-        "assert return_scrypt_memory_to_os()\n"
+        "from restock.malloc import pin_mmap_threshold\n"
+        "from restock.teleop.auth import hash_password, verify_password\n"
+        "assert pin_mmap_threshold()\n"
         "before = psutil.Process().memory_info().rss\n"
         "stored = hash_password('pw')\n"
         "for _ in range(3):\n"
