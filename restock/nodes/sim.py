@@ -28,6 +28,7 @@ from trajectory_msgs.msg import JointTrajectory
 from restock import records, topics
 from restock.nodes.base import OK, RECORD_QOS, SALES_HISTORY_QOS, STORE_FILE, WARN, RestockNode, run_node
 from restock.params import ConfigError, ParamSpec
+from restock.sim.checkpoint import RECENT_SALES_KEPT, CheckpointError, SimCheckpoints
 from restock.sim.events import EventScriptError, schedule_events
 from restock.sim.simtime import parse_time
 from restock.sim.trajectory import JointPath, TrajectoryError
@@ -49,6 +50,13 @@ class SimNode(RestockNode):
         STORE_FILE,
         ParamSpec("seed", int, 0, "Seed of everything random in the simulation (customers, events, grasps)", min=0),
         ParamSpec("start_time", str, DEFAULT_START, "Sim start, ISO 8601 (UTC, the store's local time) or epoch s"),
+        ParamSpec(
+            "state_path",
+            str,
+            "",
+            "SQLite file of checkpoints: a simulator restarted on it resumes the store where it was "
+            "(empty: none; a new run must start on a fresh file)",
+        ),
         ParamSpec(
             "real_time_factor", float, 1.0, "Sim seconds per wall second; 0 runs as fast as possible", min=0, max=10000
         ),
@@ -107,6 +115,10 @@ class SimNode(RestockNode):
             raise ConfigError(f"sim.start_time: {err}") from None
         self.world = World(self.store, seed=int(self.p["seed"]), start_time=start, fill=float(self.p["initial_fill"]))
         self.world.failed_grasp_probability = float(self.p["failed_grasp_probability"])
+        self._receipts = 0
+        self._recent_sales: list[str] = []  # encoded SaleEvents, the latest ones
+        self.checkpoints: SimCheckpoints | None = None
+        resumed = self._resume(str(self.p["state_path"]))
         self._set_customers()
         try:
             schedule_events(self.world, str(self.p["scripted_events"]))
@@ -120,8 +132,9 @@ class SimNode(RestockNode):
         self.truth_pub = self.create_publisher(String, topics.SIM_GROUND_TRUTH, RECORD_QOS)
         # The store's point-of-sale system: what the till knows (a sale, its SKU), not the shelf.
         # It keeps its recent sales for a planner that restarts (receipt numbers tell repeats).
-        self.publish_sale = self.create_record_publisher(topics.SALES, SALES_HISTORY_QOS)
-        self._receipts = 0
+        self._sales_pub = self.create_publisher(String, topics.SALES, SALES_HISTORY_QOS)
+        for data in self._recent_sales:  # the last tick's may not have gone out before the crash
+            self._sales_pub.publish(String(data=data))
         self.image_pubs = {
             c.id: (
                 self.create_publisher(Image, topics.camera_image(c.id), 2),
@@ -155,6 +168,31 @@ class SimNode(RestockNode):
         self.bad_commands = 0
         self._timer = self.create_timer(WALL_TICK_S, self.tick, clock=RclClock(clock_type=ClockType.STEADY_TIME))
         self.set_health(OK, "running", sim_time=self.world.time)
+        if resumed is not None:
+            self.get_logger().info(f"resumed the store from {self.p['state_path']} at sim time {self.world.time:.1f}")
+
+    def _resume(self, path: str) -> float | None:
+        """Open the checkpoint file and go on from its checkpoint if it has one. Returns the
+        checkpoint's sim time (None: a fresh start)."""
+        if not path:
+            return None
+        try:
+            self.checkpoints = SimCheckpoints(path)
+            state = self.checkpoints.load()
+        except CheckpointError as err:
+            raise ConfigError(f"sim.state_path: {err}") from None
+        if state is None:
+            return None
+        world = state["world"]
+        try:
+            # The crash came at most one ground-truth period after the checkpoint: resuming a
+            # period later never sends /clock backwards.
+            self.world.restore(world, resume_at=float(world["time"]) + float(self.p["ground_truth_period_s"]))
+        except (ValueError, KeyError, TypeError) as err:
+            raise ConfigError(f"sim.state_path: {path}: unusable checkpoint: {err}") from None
+        self._receipts = int(state["receipts"])
+        self._recent_sales = [str(x) for x in state["recent_sales"]]
+        return float(world["time"])
 
     def _set_customers(self) -> None:
         mode = self.p["customers"]
@@ -284,21 +322,22 @@ class SimNode(RestockNode):
             self._next_joint = max(self._next_joint + period, now)
         if now >= self._next_truth - 1e-9:
             truth = w.ground_truth()
-            self.truth_pub.publish(String(data=records.encode(truth)))
+            sales: list[str] = []
             if self.p["pos_feed"]:
                 for ev in truth.events:
                     if ev.kind == "sale" and ev.sku:
                         self._receipts += 1
-                        self.publish_sale(
-                            records.SaleEvent(
-                                stamp=ev.stamp,
-                                sku=ev.sku,
-                                quantity=1,
-                                lane_id=ev.lane_id,
-                                source="pos",
-                                seq=self._receipts,
-                            )
+                        sale = records.SaleEvent(
+                            stamp=ev.stamp, sku=ev.sku, quantity=1, lane_id=ev.lane_id, source="pos", seq=self._receipts
                         )
+                        sales.append(records.encode(sale))
+            if self.checkpoints is not None:
+                # Saved before anything goes out: what others hear, a restarted sim remembers.
+                self._recent_sales = (self._recent_sales + sales)[-RECENT_SALES_KEPT:]
+                self.checkpoints.save(w.checkpoint(), self._receipts, self._recent_sales)
+            self.truth_pub.publish(String(data=records.encode(truth)))
+            for data in sales:
+                self._sales_pub.publish(String(data=data))
             self._next_truth = max(self._next_truth + self._truth_period, now)
         for cam in self.store.cameras:
             if now >= self._next_cam[cam.id] - 1e-9:

@@ -1,7 +1,7 @@
 """Faults a store day must survive, injected on a seeded schedule in sim time (`restock sim --chaos`).
 
-- kill -9 of every stack node at least three times a day (the bring-up restarts it; the planner
-  and arm controller resume from SQLite). The simulator is the physical store and is not killed.
+- kill -9 of every node at least three times a day (the bring-up restarts it; the planner and
+  arm controller resume from SQLite, the simulator from its checkpoint of the store).
 - a camera that stops: its node is frozen (SIGSTOP) for a while, then thawed.
 - dropped messages: a node is stalled (SIGSTOP) long enough for its subscription queues to
   overflow, so messages sent to it in that time are lost.
@@ -67,7 +67,7 @@ class Chaos:
 
         self.supervisor = supervisor
         self.monitor = monitor
-        names = [n.instance.name for n in supervisor.nodes if n.instance.kind != "sim"]
+        names = [n.instance.name for n in supervisor.nodes]
         cameras = [n.instance.name for n in supervisor.nodes if n.instance.kind == "shelf_camera"][:1]
         self.faults = schedule(names, cameras, duration_s, seed)
         self.injected: list[tuple[float, Fault, str]] = []  # (elapsed, fault, outcome)

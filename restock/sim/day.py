@@ -66,6 +66,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+SIM_STATE = "sim_state.db"  # the simulator's checkpoints (a killed sim resumes the store)
+
+
 def node_params(opts: DayOptions, run_dir: Path, operator: OperatorSetup | None) -> dict[str, dict[str, object]]:
     """Per-node parameters of a store day (the graph's files give the rest)."""
     sim: dict[str, object] = {
@@ -82,6 +85,7 @@ def node_params(opts: DayOptions, run_dir: Path, operator: OperatorSetup | None)
         # spares every node most of the /clock and joint_states traffic of the idle hours.
         "idle_joint_state_rate_hz": 1.0,
         "ground_truth_period_s": 10.0,
+        "state_path": str(run_dir / SIM_STATE),
     }
     if opts.sales_log:
         sim.update(customers="sales_log", sales_log=str(Path(opts.sales_log).resolve()))
@@ -209,6 +213,8 @@ def run_day(
 ) -> tuple[int, DayStats]:
     run_dir = opts.out_dir / label
     run_dir.mkdir(parents=True, exist_ok=True)
+    for stale in run_dir.glob(SIM_STATE + "*"):  # a new day: the store starts afresh
+        stale.unlink()
     operator = OperatorSetup.create(run_dir, free_port(), run_dir / "teleop") if opts.operator else None
     instances = node_instances("sim", store, store_path, extra_params=node_params(opts, run_dir, operator))
     apply_to_this_process(domain_id)

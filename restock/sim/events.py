@@ -131,8 +131,9 @@ def _action(world: World, ev: ScriptedEvent) -> Callable[[], object]:
 
 
 def schedule_events(world: World, script: str | Iterable[str]) -> list[ScriptedEvent]:
-    """Check every entry against the world's store, then schedule them; returns the events."""
-    events = parse_events(script, world.time)
+    """Check every entry against the world's store, then schedule them; returns the events.
+    Times count from the world's start; a world resumed from a checkpoint skips those past."""
+    events = parse_events(script, world.start_time)
     actions = []
     for ev in events:
         try:
@@ -140,5 +141,7 @@ def schedule_events(world: World, script: str | Iterable[str]) -> list[ScriptedE
         except (ValueError, KeyError) as err:
             raise EventScriptError(f"scripted event {ev.text!r}: {err}") from None
     for ev, action in zip(events, actions, strict=True):
+        if ev.t < world.time:
+            continue
         world.schedule(ev.t, lambda action=action: world._try(action))  # no room, no body left: logged, skipped
     return events

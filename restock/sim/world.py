@@ -86,7 +86,7 @@ import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -110,6 +110,7 @@ PLACE_TOL_X = 0.025
 PLACE_TOL_Z = 0.04
 HAND_ON_SALE_PROBABILITY = 0.3  # a customer's hand shows in view for a moment when they take one
 HAND_ON_SALE_S = 1.5
+CHECKPOINT_VERSION = 1
 MAX_EVENTS = 2_000  # events kept in World.events (the oldest half is dropped beyond this; ~1,600 a day)
 
 ItemKind = Literal["container", "unfamiliar", "obstruction"]
@@ -358,8 +359,10 @@ class World:
         y = lv.front_y - sum(i.pitch for i in items[:index]) - items[index].pitch / 2
         return (lv.lane.x, y, lv.board_z(y) + items[index].height / 2)
 
-    def set_lane(self, lane_id: str, items: Iterable[str]) -> None:
-        """Replace a lane's column: SKU ids, "unfamiliar" or "obstruction", front first."""
+    def set_lane(self, lane_id: str, items: Iterable[str], check_room: bool = True) -> None:
+        """Replace a lane's column: SKU ids, "unfamiliar" or "obstruction", front first.
+        ``check_room=False`` (a restored checkpoint) keeps every item even where a foreign one
+        drew a longer shape than before: losing a container would change the store."""
         for item in self.lanes[self._lane(lane_id).id]:
             self._release(item)
         self.lanes[lane_id] = []
@@ -372,7 +375,7 @@ class World:
                 item = self._new_container(what)
             else:
                 raise KeyError(f"{what!r} is no SKU of the store, nor 'unfamiliar' or 'obstruction'")
-            if item.pitch > self._free_length(lane_id) + 1e-9:
+            if check_room and item.pitch > self._free_length(lane_id) + 1e-9:
                 self._release(item)
                 raise ValueError(f"lane {lane_id}: no room for {what}")
             self.lanes[lane_id].append(item)
@@ -466,6 +469,67 @@ class World:
             self.stock[loc.id] = loc.capacity
         self._update_stock_fronts()
         self._log("refill", detail=f"{added} containers")
+
+    # --- checkpoints: a simulator killed mid-day resumes the same store ------------------
+
+    def checkpoint(self) -> dict[str, object]:
+        """What a restarted simulator needs to go on with this store: the time, every lane's
+        column, the back room, the tills' counts, corridor obstructions and the arm's pose. What
+        is in motion (a trajectory, a customer's hand) is not kept; a held container is."""
+        held = self._held.sku if self._held is not None and self._held.kind == "container" else None
+        return {
+            "v": CHECKPOINT_VERSION,
+            "store": self.store.name,
+            "time": self.time,
+            "start_time": self.start_time,
+            "lanes": {
+                lane_id: [i.sku if i.kind == "container" else i.kind for i in items]
+                for lane_id, items in self.lanes.items()
+            },
+            "stock": dict(self.stock),
+            "sales": dict(self.sales),
+            "lost_sales": dict(self.lost_sales),
+            "corridor": [pos.tolist() for _, pos in self._corridor],
+            "joints": {n: self._q[n] for n in ARM_JOINTS},
+            "held": held,
+        }
+
+    def restore(self, state: Mapping[str, Any], resume_at: float | None = None) -> None:
+        """Go on from a checkpoint of this store at ``resume_at`` (default: its time; never
+        earlier). The arm stands at its checkpointed pose with the gripper open; a container it
+        held goes back to the back room (the restart put it down). Raises ValueError for a
+        checkpoint of another store or version, naming what differs."""
+        if state.get("v") != CHECKPOINT_VERSION:
+            raise ValueError(f"checkpoint version {state.get('v')!r}, expected {CHECKPOINT_VERSION}")
+        lanes = state["lanes"]
+        if state.get("store") != self.store.name or set(lanes) != set(self.lanes):
+            raise ValueError(f"checkpoint of store {state.get('store')!r} does not match store {self.store.name!r}")
+        t = float(state["time"])
+        self.time = t if resume_at is None else max(t, float(resume_at))
+        self.start_time = float(state["start_time"])
+        for lane_id, items in lanes.items():
+            self.set_lane(lane_id, items, check_room=False)
+        for item, _ in self._corridor:
+            self._release(item)
+        self._corridor = []
+        for pos in state["corridor"]:
+            item = self._new_obstruction((0.2, 0.15, 0.25))
+            self._corridor.append((item, np.asarray(pos, dtype=float)))
+            self._show(item, pos)
+        self.stock = {loc: int(state["stock"][loc]) for loc in self.stock}
+        if state.get("held") is not None:
+            loc = next((x for x in self.store.stock.locations if x.sku == state["held"]), None)
+            if loc is not None:
+                self.stock[loc.id] = min(self.stock[loc.id] + 1, loc.capacity)
+        self._update_stock_fronts()
+        self.sales = {s: int(state["sales"].get(s, 0)) for s in self.sales}
+        self.lost_sales = {s: int(state["lost_sales"].get(s, 0)) for s in self.lost_sales}
+        if self._held is not None:
+            self._release(self._held)
+            self._held = None
+        self.teleport({**state["joints"], "gripper": self._max_opening})
+        self._next_refill = self._refill_after(self.time)
+        self._log("resumed", detail=f"from a checkpoint at {t:.1f}")
 
     # --- customers ----------------------------------------------------------------------
 

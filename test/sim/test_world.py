@@ -262,3 +262,33 @@ def test_operator_clears_foreign_items_from_a_lane_and_the_corridor() -> None:
     assert [i.kind for i in w.lane_contents(lane)] == ["container"] * before
     assert w.clear_foreign(None) == 1
     assert any(e.kind == "operator_cleared" for e in w.events)
+
+
+def test_a_checkpoint_restores_the_store_in_a_fresh_world(kiosk: Store) -> None:
+    import json
+
+    w = World(kiosk, seed=3, render=False)
+    lane = kiosk.lanes[0]
+    w.customer_buy(lane.lane.sku, 2)
+    w.put_unfamiliar(kiosk.lanes[1].id)
+    w.put_obstruction(at=(0.3, 0.2, 0.9))
+    loc_id = _pick_from_stock(w, kiosk, lane.lane.sku)  # a container in the gripper at the checkpoint
+    assert w.held() is not None
+    state = json.loads(json.dumps(w.checkpoint()))  # it goes through a text column
+    fresh = World(kiosk, seed=99, render=False)
+    fresh.restore(state, resume_at=state["time"] + 10.0)
+    assert fresh.time == pytest.approx(w.time + 10.0)
+    assert fresh.lane_counts() == w.lane_counts()
+    assert [i.kind for i in fresh.lane_contents(kiosk.lanes[1].id)] == [
+        i.kind for i in w.lane_contents(kiosk.lanes[1].id)
+    ]
+    assert fresh.sales == w.sales and sum(fresh.sales.values()) == 2
+    assert fresh.stock[loc_id] == w.stock[loc_id] + 1  # the held container went back to the back room
+    assert fresh.held() is None and fresh.joint_positions()["gripper"] == kiosk.robot.gripper.max_opening
+    assert all(fresh.joint_positions()[n] == pytest.approx(w.joint_positions()[n]) for n in ("rail_x", "shoulder"))
+    assert fresh.checkpoint()["corridor"] == state["corridor"]
+    assert fresh.events[-1].kind == "resumed"
+    fresh.restore(state, resume_at=state["time"] - 50.0)  # never back in time
+    assert fresh.time == state["time"]
+    with pytest.raises(ValueError, match="does not match store"):
+        World(load_store(STORES / "corner_store.yaml"), render=False).restore(state)

@@ -1,0 +1,65 @@
+"""The simulator's checkpoints in SQLite: a simulator killed mid-day resumes the same store. No rclpy.
+
+One row, replaced atomically at every ground-truth tick: the world's checkpoint
+(restock.sim.world.World.checkpoint), the till's last receipt number and its latest sales (a
+restarted simulator sends them again; the planner counts each receipt once). A missing file is a
+fresh start; an unreadable one stops the simulator with the file and the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+RECENT_SALES_KEPT = 200  # far more than one tick's sales
+
+
+class CheckpointError(Exception):
+    """A checkpoint file that cannot be read or written; the message names the file."""
+
+
+class SimCheckpoints:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # a killed process loses nothing committed
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), stamp REAL, body TEXT)"
+            )
+        except (OSError, sqlite3.Error) as err:
+            raise CheckpointError(f"{self.path}: {err}") from None
+
+    def load(self) -> dict[str, Any] | None:
+        try:
+            row = self._db.execute("SELECT body FROM checkpoint WHERE id = 1").fetchone()
+        except sqlite3.Error as err:
+            raise CheckpointError(f"{self.path}: {err}") from None
+        if row is None:
+            return None
+        try:
+            body = json.loads(row[0])
+        except ValueError as err:
+            raise CheckpointError(f"{self.path}: checkpoint is not JSON: {err}") from None
+        if not isinstance(body, dict) or not {"world", "receipts", "recent_sales"} <= set(body):
+            raise CheckpointError(f"{self.path}: checkpoint lacks world, receipts or recent_sales")
+        return body
+
+    def save(self, world: dict[str, Any], receipts: int, recent_sales: list[str]) -> None:
+        body = json.dumps(
+            {"world": world, "receipts": int(receipts), "recent_sales": recent_sales[-RECENT_SALES_KEPT:]},
+            separators=(",", ":"),
+        )
+        try:
+            self._db.execute(
+                "INSERT OR REPLACE INTO checkpoint (id, stamp, body) VALUES (1, ?, ?)", (float(world["time"]), body)
+            )
+        except sqlite3.Error as err:
+            raise CheckpointError(f"{self.path}: {err}") from None
+
+    def close(self) -> None:
+        self._db.close()
