@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "restock.vision.train_lane_front:main",
         "train the lane-front classifier (unfamiliar items, gaps) on crops of sim datasets",
     ),
+    "recover-mcap": ("restock.recording.recover:main", "make a recording cut off by a crash readable again"),
     "eval-planner": ("restock.planning.evaluate:main", "compare restock policies on a store model, with plots"),
     "teleop-passwd": (
         "restock.teleop.auth:passwd_main",

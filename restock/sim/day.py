@@ -409,5 +409,10 @@ def main(argv: list[str]) -> int:
         + (f" ({', '.join(ours[:5])})" if ours else "")
         + (f"; {len(stale) - len(ours)} stale ones of other processes left alone" if len(stale) > len(ours) else "")
     )
+    from restock.recording.recover import recover_segments
+
+    for label, _ in runs:
+        for part, n in recover_segments(opts.out_dir / label):
+            print(f"recording of a killed recorder made whole: {part} ({n} messages)")
     print(f"report: {index}\nrecording: {opts.out_dir / 'learned' / 'restock.mcap'}")
     return status
