@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections import deque
 
 from builtin_interfaces.msg import Time
 from rclpy.clock import Clock as RclClock
@@ -116,9 +117,9 @@ class SimNode(RestockNode):
         self.world = World(self.store, seed=int(self.p["seed"]), start_time=start, fill=float(self.p["initial_fill"]))
         self.world.failed_grasp_probability = float(self.p["failed_grasp_probability"])
         self._receipts = 0
-        self._recent_sales: list[str] = []  # encoded SaleEvents, the latest ones
+        self._recent_sales: deque[str] = deque(maxlen=RECENT_SALES_KEPT)  # encoded SaleEvents, the latest
         self.checkpoints: SimCheckpoints | None = None
-        resumed = self._resume(str(self.p["state_path"]))
+        resumed = self._resume(str(self.p["state_path"]))  # before customers and events: they start from its time
         self._set_customers()
         try:
             schedule_events(self.world, str(self.p["scripted_events"]))
@@ -168,21 +169,20 @@ class SimNode(RestockNode):
         self.bad_commands = 0
         self._timer = self.create_timer(WALL_TICK_S, self.tick, clock=RclClock(clock_type=ClockType.STEADY_TIME))
         self.set_health(OK, "running", sim_time=self.world.time)
-        if resumed is not None:
+        if resumed:
             self.get_logger().info(f"resumed the store from {self.p['state_path']} at sim time {self.world.time:.1f}")
 
-    def _resume(self, path: str) -> float | None:
-        """Open the checkpoint file and go on from its checkpoint if it has one. Returns the
-        checkpoint's sim time (None: a fresh start)."""
+    def _resume(self, path: str) -> bool:
+        """Open the checkpoint file and go on from its checkpoint if it has one. False: a fresh start."""
         if not path:
-            return None
+            return False
         try:
             self.checkpoints = SimCheckpoints(path)
             state = self.checkpoints.load()
         except CheckpointError as err:
             raise ConfigError(f"sim.state_path: {err}") from None
         if state is None:
-            return None
+            return False
         world = state["world"]
         try:
             # The crash came at most one ground-truth period after the checkpoint: resuming a
@@ -191,8 +191,8 @@ class SimNode(RestockNode):
         except (ValueError, KeyError, TypeError) as err:
             raise ConfigError(f"sim.state_path: {path}: unusable checkpoint: {err}") from None
         self._receipts = int(state["receipts"])
-        self._recent_sales = [str(x) for x in state["recent_sales"]]
-        return float(world["time"])
+        self._recent_sales.extend(str(x) for x in state["recent_sales"])
+        return True
 
     def _set_customers(self) -> None:
         mode = self.p["customers"]
@@ -333,7 +333,7 @@ class SimNode(RestockNode):
                         sales.append(records.encode(sale))
             if self.checkpoints is not None:
                 # Saved before anything goes out: what others hear, a restarted sim remembers.
-                self._recent_sales = (self._recent_sales + sales)[-RECENT_SALES_KEPT:]
+                self._recent_sales.extend(sales)
                 self.checkpoints.save(w.checkpoint(), self._receipts, self._recent_sales)
             self.truth_pub.publish(String(data=records.encode(truth)))
             for data in sales:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-RECENT_SALES_KEPT = 200  # far more than one tick's sales
+RECENT_SALES_KEPT = 200  # the latest sales a checkpoint holds: far more than one tick's
 
 
 class CheckpointError(Exception):
@@ -28,9 +29,7 @@ class SimCheckpoints:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # a killed process loses nothing committed
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), stamp REAL, body TEXT)"
-            )
+            self._db.execute("CREATE TABLE IF NOT EXISTS checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), body TEXT)")
         except (OSError, sqlite3.Error) as err:
             raise CheckpointError(f"{self.path}: {err}") from None
 
@@ -49,15 +48,12 @@ class SimCheckpoints:
             raise CheckpointError(f"{self.path}: checkpoint lacks world, receipts or recent_sales")
         return body
 
-    def save(self, world: dict[str, Any], receipts: int, recent_sales: list[str]) -> None:
+    def save(self, world: dict[str, Any], receipts: int, recent_sales: Iterable[str]) -> None:
         body = json.dumps(
-            {"world": world, "receipts": int(receipts), "recent_sales": recent_sales[-RECENT_SALES_KEPT:]},
-            separators=(",", ":"),
+            {"world": world, "receipts": int(receipts), "recent_sales": list(recent_sales)}, separators=(",", ":")
         )
         try:
-            self._db.execute(
-                "INSERT OR REPLACE INTO checkpoint (id, stamp, body) VALUES (1, ?, ?)", (float(world["time"]), body)
-            )
+            self._db.execute("INSERT OR REPLACE INTO checkpoint (id, body) VALUES (1, ?)", (body,))
         except sqlite3.Error as err:
             raise CheckpointError(f"{self.path}: {err}") from None
 
