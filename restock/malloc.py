@@ -11,19 +11,33 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+from typing import Any
 
 _M_MMAP_THRESHOLD = -3  # glibc's option number (malloc.h)
 DEFAULT_THRESHOLD_BYTES = 256 * 1024
 
 
+def _glibc_function(name: str) -> Any:
+    """The named libc function, or None where libc is not glibc."""
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return None
+    try:
+        return getattr(ctypes.CDLL(libc_name), name)
+    except (OSError, AttributeError):
+        return None
+
+
 def pin_mmap_threshold(threshold_bytes: int = DEFAULT_THRESHOLD_BYTES) -> bool:
     """Serve every block of ``threshold_bytes`` or more with its own mmap, always.
     False where libc is not glibc (nothing changes there)."""
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
-        return False
-    try:
-        mallopt = ctypes.CDLL(libc_name).mallopt
-    except (OSError, AttributeError):
-        return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, int(threshold_bytes)))
+    mallopt = _glibc_function("mallopt")
+    return mallopt is not None and bool(mallopt(_M_MMAP_THRESHOLD, int(threshold_bytes)))
+
+
+def release_free_memory() -> bool:
+    """Give the free pages inside the heap back to the OS (glibc's malloc_trim). Many small blocks
+    freed at once (a closed MCAP file's chunk indexes) leave pages free between live blocks, which
+    glibc keeps unless asked. True if any memory went back."""
+    malloc_trim = _glibc_function("malloc_trim")
+    return malloc_trim is not None and bool(malloc_trim(0))

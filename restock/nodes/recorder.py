@@ -4,6 +4,11 @@ rosbag2 is not installable here, so this node does its job with foxglove-sdk: ea
 subscribed raw (CDR bytes, no deserialisation) and logged on a channel with its ros2msg schema,
 stamped with the node's clock (sim time in simulation). The file opens in Foxglove and in the
 mcap / rosbags readers. Camera images are kept once per ``image_period_s`` to bound the size.
+
+With ``split_period_s`` the recording is cut into files at multiples of that period of the node's
+clock (86,400: one file per calendar day), as rosbag2's --max-bag-duration does. A week in one file
+would also grow the recorder: the MCAP writer keeps every chunk's index (~280 B) in memory until
+the file closes, ~1.3 MB per store day.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from trajectory_msgs.msg import JointTrajectory
 from visualization_msgs.msg import MarkerArray
 
 from restock import topics
+from restock.malloc import release_free_memory
 from restock.nodes.base import LATCHED_QOS, OK, RECORD_QOS, STORE_FILE, RestockNode, run_node
 from restock.params import ParamSpec
 from restock.recording.ros2msg import schema_text, type_name_of
@@ -54,6 +60,14 @@ class RecorderNode(RestockNode):
             min=0.0,
             max=3600.0,
         ),
+        ParamSpec(
+            "split_period_s",
+            float,
+            0.0,
+            "start a new file at each multiple of this many seconds of the node's clock; 0: one file",
+            min=0.0,
+            max=31_536_000.0,
+        ),
         ParamSpec("live_server", bool, False, "also serve a live Foxglove WebSocket view on 127.0.0.1"),
         ParamSpec("live_port", int, 8765, "port of the live Foxglove view", min=1024, max=65535),
     )
@@ -66,6 +80,9 @@ class RecorderNode(RestockNode):
         self.kept = keep_earlier_segment(path)
         self.path = path
         self.writer = foxglove.open_mcap(str(path), allow_overwrite=True)
+        self.split_ns = round(float(self.p["split_period_s"]) * 1e9)
+        self._segment_end_ns: int | None = None
+        self.segments_closed = 0
         self.server = (
             foxglove.start_server(host="127.0.0.1", port=int(self.p["live_port"])) if self.p["live_server"] else None
         )
@@ -94,6 +111,8 @@ class RecorderNode(RestockNode):
 
         def on_raw(data: bytes) -> None:
             now = self.get_clock().now().nanoseconds
+            if self.split_ns:
+                self._split_at(now)
             if is_image:
                 period = float(self.p["image_period_s"])
                 if period > 0 and now * 1e-9 - self._last_image.get(name, -1e18) < period:
@@ -103,6 +122,21 @@ class RecorderNode(RestockNode):
             self.counts[name] = self.counts.get(name, 0) + 1
 
         self.create_subscription(msg_type, topic, on_raw, qos, raw=True)
+
+    def _split_at(self, now_ns: int) -> None:
+        """Close the file and start the next one when the clock has passed the segment's end."""
+        if now_ns == 0:
+            return  # sim time before the first /clock: not a time to cut at
+        if self._segment_end_ns is not None and now_ns >= self._segment_end_ns:
+            self.writer.close()
+            done = keep_earlier_segment(self.path)
+            release_free_memory()  # the closed file's chunk indexes: many small blocks at once
+            self.writer = foxglove.open_mcap(str(self.path), allow_overwrite=True)
+            self.segments_closed += 1
+            self.get_logger().info(f"recording continues in a new file; the last one is {done}")
+            self.set_health(*self._health, segments_closed=self.segments_closed)
+        if self._segment_end_ns is None or now_ns >= self._segment_end_ns:
+            self._segment_end_ns = (now_ns // self.split_ns + 1) * self.split_ns
 
     def on_shutdown(self) -> None:
         self.writer.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import sys
 import threading
 import time
@@ -118,7 +119,12 @@ def node_params(opts: DayOptions, run_dir: Path, operator: OperatorSetup | None)
             "wake_above_rate": 30.0,
         },
         "teleop_bridge": teleop,
-        "recorder": {"output_path": str(run_dir / "restock.mcap"), "live_server": opts.live},
+        # A run of several days: one file per calendar day (restock.partN.mcap, the last restock.mcap).
+        "recorder": {
+            "output_path": str(run_dir / "restock.mcap"),
+            "live_server": opts.live,
+            "split_period_s": 86_400.0 if opts.days > 1 else 0.0,
+        },
     }
 
 
@@ -414,5 +420,9 @@ def main(argv: list[str]) -> int:
     for label, _ in runs:
         for part, n in recover_segments(opts.out_dir / label):
             print(f"recording of a killed recorder made whole: {part} ({n} messages)")
+    numbered = (re.fullmatch(r"restock\.part(\d+)\.mcap", p.name) for p in (opts.out_dir / "learned").iterdir())
+    earlier = [f"restock.part{n}.mcap" for n in sorted(int(m[1]) for m in numbered if m)]
     print(f"report: {index}\nrecording: {opts.out_dir / 'learned' / 'restock.mcap'}")
+    if earlier:
+        print(f"  after {len(earlier)} earlier files: " + ", ".join(earlier))
     return status

@@ -61,3 +61,36 @@ def test_a_restarted_recorder_keeps_its_predecessors_file(tmp_path) -> None:
     assert keep_earlier_segment(path) == tmp_path / "restock.part2.mcap"
     assert (tmp_path / "restock.part1.mcap").read_bytes() == b"first"
     assert not path.exists()
+
+
+@pytest.mark.graph
+def test_recording_is_cut_into_whole_files_at_each_period(ros_graph, ros_node, tmp_path: Path) -> None:
+    """split_period_s: each earlier file is a complete MCAP and, together, nothing is lost."""
+    from restock.recording.recover import is_complete
+
+    out = tmp_path / "week.mcap"
+    graph = ros_graph(
+        only=["recorder"],
+        params={"recorder": {"output_path": str(out), "use_sim_time": False, "split_period_s": 1.0}},
+    )
+    estop = ros_node.create_publisher(Bool, topics.ESTOP, LATCHED_QOS)
+    spin_until(ros_node, lambda: estop.get_subscription_count() > 0, 20, "recorder subscribed to estop")
+    spin_until(ros_node, lambda: (tmp_path / "week.part3.mcap").exists(), 15, "three files closed")
+    estop.publish(Bool(data=True))
+    deadline = ros_node.get_clock().now().nanoseconds + 1_500_000_000
+    spin_until(ros_node, lambda: ros_node.get_clock().now().nanoseconds > deadline, 10, "the estop recorded")
+    assert graph.stop() == 0
+    parts = sorted(tmp_path.glob("week.part*.mcap"), key=lambda p: int(p.stem.removeprefix("week.part")))
+    files = [*parts, out]
+    estops, stamps = 0, []
+    for path in files:
+        assert is_complete(path), path
+        with path.open("rb") as f:
+            reader = make_reader(f)
+            times = [m.log_time for _s, c, m in reader.iter_messages() if c.topic == "/diagnostics"]
+            estops += sum(1 for _s, c, _m in reader.iter_messages() if c.topic == "/estop")
+        # Each file holds one period of the clock: no message from another second.
+        assert len({t // 1_000_000_000 for t in times}) <= 1, path
+        stamps += times
+    assert estops == 1
+    assert stamps == sorted(stamps) and len(stamps) >= 3  # one diagnostics message a second, in order
