@@ -127,7 +127,9 @@ class RecorderNode(RestockNode):
         """Close the file and start the next one when the clock has passed the segment's end."""
         if now_ns == 0:
             return  # sim time before the first /clock: not a time to cut at
-        if self._segment_end_ns is not None and now_ns >= self._segment_end_ns:
+        if self._segment_end_ns is not None:
+            if now_ns < self._segment_end_ns:
+                return
             self.writer.close()
             done = keep_earlier_segment(self.path)
             release_free_memory()  # the closed file's chunk indexes: many small blocks at once
@@ -135,8 +137,7 @@ class RecorderNode(RestockNode):
             self.segments_closed += 1
             self.get_logger().info(f"recording continues in a new file; the last one is {done}")
             self.set_health(*self._health, segments_closed=self.segments_closed)
-        if self._segment_end_ns is None or now_ns >= self._segment_end_ns:
-            self._segment_end_ns = (now_ns // self.split_ns + 1) * self.split_ns
+        self._segment_end_ns = (now_ns // self.split_ns + 1) * self.split_ns
 
     def on_shutdown(self) -> None:
         self.writer.close()
