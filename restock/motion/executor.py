@@ -401,8 +401,15 @@ class Executor:
                     self.phase = Phase.RETURN_CARRY  # put the item back before parking the task
                 else:
                     self._park(self._now)
+            elif self.holding:
+                self.phase = Phase.CARRY
+            elif self.active.placed >= self.active.task.quantity:
+                # Paused after the last release (feedback lost while backing out): nothing left to
+                # fetch; going to the stock again would place one container too many.
+                self.phase = Phase.IDLE
+                self._finish("done", "")
             else:
-                self.phase = Phase.CARRY if self.holding else Phase.TO_STOCK
+                self.phase = Phase.TO_STOCK
         elif self.phase is Phase.RETURN_RETREAT:
             self._park(self._now)
 

@@ -234,3 +234,23 @@ def test_sim_time_running_ahead_of_a_new_trajectory_is_waited_out_in_wall_time(t
     out = ex.tick(t0 + 31, q, grip, wall=101.5)
     out += ex.tick(t0 + 32, q, grip, wall=101.6)
     assert any(isinstance(c, Hold) for c in out) and ex.motion is None
+
+
+def test_a_pause_after_the_last_release_finishes_the_task_without_fetching_another(tmp_path) -> None:
+    """Stale joint states while backing out of the lane (day1600: "placed 2 of 1"): on resume the
+    arm recovers to the corridor and the task is done; it does not fetch one more container."""
+    store, world, ex = _setup("corner_store.yaml", tmp_path)
+    task = _task(store, "r3_l02", quantity=1, task_id="t9")
+    before = world.lane_count("r3_l02")
+    stock_before = world.stock_quantity(task.stock_location)
+    ex.submit(task, world.time)
+    run(world, ex, 60.0, until=lambda _published: ex.phase is Phase.RETREAT_PLACE)
+    assert ex.phase is Phase.RETREAT_PLACE and ex.active is not None and ex.active.placed == 1
+    apply(world, ex.pause("joint_states stale"), [])
+    ex.resume()
+    published = run(world, ex, 60.0, until=_done)
+    (result,) = [r for r in published if isinstance(r, records.TaskResult)]
+    assert result.outcome == "done" and result.placed == 1
+    assert world.lane_count("r3_l02") == before + 1
+    assert world.stock_quantity(task.stock_location) == stock_before - 1
+    assert ex.phase is Phase.IDLE and ex.active is None
