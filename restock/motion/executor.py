@@ -388,11 +388,7 @@ class Executor:
         if self.phase in nxt:
             self.phase = nxt[self.phase]
         elif self.phase is Phase.RETREAT_PLACE:
-            a = self.active
-            assert a is not None
-            self.phase = Phase.TO_STOCK if a.placed < a.task.quantity else Phase.IDLE
-            if self.phase is Phase.IDLE:
-                self._finish("done", "")
+            self._next_container()
         elif self.phase is Phase.RECOVER:
             if self.active is None:
                 self.phase = Phase.IDLE
@@ -403,13 +399,10 @@ class Executor:
                     self._park(self._now)
             elif self.holding:
                 self.phase = Phase.CARRY
-            elif self.active.placed >= self.active.task.quantity:
-                # Paused after the last release (feedback lost while backing out): nothing left to
-                # fetch; going to the stock again would place one container too many.
-                self.phase = Phase.IDLE
-                self._finish("done", "")
             else:
-                self.phase = Phase.TO_STOCK
+                # Also after a pause while backing out of the lane from the last release: the
+                # task is done then, and going to the stock again would place one too many.
+                self._next_container()
         elif self.phase is Phase.RETURN_RETREAT:
             self._park(self._now)
 
@@ -528,6 +521,16 @@ class Executor:
             self.phase = Phase.IDLE
         self._pending.extend([PublishRecord(request), PublishRecord(result)])
         return []
+
+    def _next_container(self) -> None:
+        """The arm is free and empty in the corridor: fetch the task's next container, or finish."""
+        a = self.active
+        assert a is not None
+        if a.placed < a.task.quantity:
+            self.phase = Phase.TO_STOCK
+        else:
+            self.phase = Phase.IDLE
+            self._finish("done", "")
 
     def _finish(self, outcome: str, reason: str) -> None:
         a = self.active

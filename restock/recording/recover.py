@@ -10,6 +10,7 @@ installable here, and the mcap Python library has no recover of its own.
 from __future__ import annotations
 
 import os
+import re
 import struct
 from pathlib import Path
 
@@ -66,11 +67,21 @@ def recover(src: Path, dst: Path) -> int:
     return copied
 
 
-def recover_segments(run_dir: Path) -> list[tuple[Path, int]]:
-    """Recover, in place, each earlier segment (``restock.partN.mcap``) a killed recorder left
-    cut off in ``run_dir``. Returns (segment, messages kept) of those recovered."""
+def earlier_segments(path: Path) -> list[Path]:
+    """The files a recording at ``path`` set aside (``<stem>.partN.mcap``: cut per period, or
+    left by a killed recorder), oldest first."""
+    pattern = re.compile(re.escape(path.stem) + r"\.part(\d+)" + re.escape(path.suffix))
+    numbered = [
+        (int(m[1]), p) for p in path.parent.glob(f"{path.stem}.part*{path.suffix}") if (m := pattern.fullmatch(p.name))
+    ]
+    return [p for _n, p in sorted(numbered)]
+
+
+def recover_segments(recording: Path) -> list[tuple[Path, int]]:
+    """Recover, in place, each earlier segment of ``recording`` a killed recorder left cut off.
+    Returns (segment, messages kept) of those recovered."""
     done = []
-    for part in sorted(run_dir.glob("*.part*.mcap")):
+    for part in earlier_segments(recording):
         if not is_complete(part):
             done.append((part, recover(part, part)))
     return done

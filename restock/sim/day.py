@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import re
 import sys
 import threading
 import time
@@ -415,14 +414,13 @@ def main(argv: list[str]) -> int:
         + (f" ({', '.join(ours[:5])})" if ours else "")
         + (f"; {len(stale) - len(ours)} stale ones of other processes left alone" if len(stale) > len(ours) else "")
     )
-    from restock.recording.recover import recover_segments
+    from restock.recording.recover import earlier_segments, recover_segments
 
     for label, _ in runs:
-        for part, n in recover_segments(opts.out_dir / label):
+        for part, n in recover_segments(opts.out_dir / label / "restock.mcap"):
             print(f"recording of a killed recorder made whole: {part} ({n} messages)")
-    numbered = (re.fullmatch(r"restock\.part(\d+)\.mcap", p.name) for p in (opts.out_dir / "learned").iterdir())
-    earlier = [f"restock.part{n}.mcap" for n in sorted(int(m[1]) for m in numbered if m)]
-    print(f"report: {index}\nrecording: {opts.out_dir / 'learned' / 'restock.mcap'}")
-    if earlier:
-        print(f"  after {len(earlier)} earlier files: " + ", ".join(earlier))
+    recording = opts.out_dir / "learned" / "restock.mcap"
+    print(f"report: {index}\nrecording: {recording}")
+    if earlier := earlier_segments(recording):
+        print(f"  after {len(earlier)} earlier files: " + ", ".join(p.name for p in earlier))
     return status

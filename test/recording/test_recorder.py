@@ -66,7 +66,7 @@ def test_a_restarted_recorder_keeps_its_predecessors_file(tmp_path) -> None:
 @pytest.mark.graph
 def test_recording_is_cut_into_whole_files_at_each_period(ros_graph, ros_node, tmp_path: Path) -> None:
     """split_period_s: each earlier file is a complete MCAP and, together, nothing is lost."""
-    from restock.recording.recover import is_complete
+    from restock.recording.recover import earlier_segments, is_complete
 
     out = tmp_path / "week.mcap"
     graph = ros_graph(
@@ -80,8 +80,7 @@ def test_recording_is_cut_into_whole_files_at_each_period(ros_graph, ros_node, t
     deadline = ros_node.get_clock().now().nanoseconds + 1_500_000_000
     spin_until(ros_node, lambda: ros_node.get_clock().now().nanoseconds > deadline, 10, "the estop recorded")
     assert graph.stop() == 0
-    parts = sorted(tmp_path.glob("week.part*.mcap"), key=lambda p: int(p.stem.removeprefix("week.part")))
-    files = [*parts, out]
+    files = [*earlier_segments(out), out]
     estops, stamps = 0, []
     for path in files:
         assert is_complete(path), path

@@ -45,6 +45,6 @@ def test_a_cut_off_recording_keeps_every_message_before_the_cut(tmp_path: Path) 
     assert _messages(out) == _messages(whole)[:n]  # in order, nothing invented
     assert is_complete(out)
     # In place, for a run directory's segments; a complete file is left alone.
-    assert recover_segments(tmp_path) == [(cut, n)]
-    assert is_complete(cut) and recover_segments(tmp_path) == []
+    assert recover_segments(tmp_path / "restock.mcap") == [(cut, n)]
+    assert is_complete(cut) and recover_segments(tmp_path / "restock.mcap") == []
     assert main([str(whole)]) == 0 and main([str(tmp_path / "missing.mcap")]) == 2
