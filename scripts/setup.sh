@@ -9,7 +9,23 @@ cd "$(dirname "$0")/.."
 VENV=${RESTOCK_VENV:-.venv}
 PY=${PYTHON:-python3}
 
-APT_PACKAGES=(libegl1 libgl1-mesa-dri libosmesa6 ignition-tools libsdformat12-12 sdformat-sdf chromium chromium-driver tcpdump)
+# Debian packages, each with what needs it. scripts/check_system.sh proves every tool works (and is
+# named here) before the tests run: a tool the code calls belongs in both.
+APT_PACKAGES=(
+  libegl1 libgl1-mesa-dri   # MuJoCo's headless renderer (MUJOCO_GL=egl, Mesa's software driver)
+  libosmesa6                # the MUJOCO_GL=osmesa fallback
+  ignition-tools            # `ign`: `ign sdf -k` validates the generated Gazebo worlds
+  libsdformat12-12          # SDFormat 12, the library behind `ign sdf`
+  libsdformat-dev           # the `ign sdf` plugin (cmdsdformat12.rb, sdformat12.yaml): without it `ign` finds no command
+  sdformat-sdf              # the SDF schema files
+  openssl                   # the teleop bridge's self-signed development certificate
+  chromium chromium-driver  # the operator app's browser tests (headless)
+  tcpdump                   # scripts/dds_watch.sh: no DDS packet leaves loopback during the tests
+)
+# Node.js and npm for the operator app's test-time JavaScript: Debian's, unless the machine has its own.
+command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
+# Debian's python3 makes no venv without python3-venv (ensurepip).
+"$PY" -c "import ensurepip, venv" 2>/dev/null || APT_PACKAGES+=(python3-venv)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -37,11 +53,7 @@ if [ "${RESTOCK_TRAIN:-0}" = "1" ] && ! "$VENV/bin/python" -c "import ultralytic
   "$VENV/bin/pip" install -q "ultralytics==8.4.190" "torch==2.14.1" "torchvision==0.29.1" onnx onnxslim
 fi
 # The operator app's test-time JavaScript (Meta's WebXR emulation runtime, iwer), pinned by package-lock.json.
-if command -v npm >/dev/null 2>&1; then
-  (cd restock/teleop/web && npm ci --no-audit --no-fund --loglevel=error)
-else
-  echo "setup: no npm: the teleop browser test will be skipped (install nodejs 20 and npm)"
-fi
+(cd restock/teleop/web && npm ci --no-audit --no-fund --loglevel=error)
 # The project itself, reinstalled every time so share/restock matches the working tree.
 "$VENV/bin/pip" install -q --no-deps --force-reinstall . 2>&1 | grep -v "^WARNING: Location" || true
 rm -rf build restock.egg-info

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Every system tool the code and the tests call must be installed AND work; a miss stops the test
+# run here with the tool, what it printed and the Debian package that provides it (the APT_PACKAGES of
+# scripts/setup.sh). Run by scripts/test.sh before pytest, so a fresh machine can never
+# pass by skipping or fail deep inside one test.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+VENV=${RESTOCK_VENV:-.venv}
+failed=0
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+
+# check NAME PACKAGE EXPECTED COMMAND...: COMMAND must exit 0 and print EXPECTED (a grep -E pattern).
+check() {
+  local name=$1 package=$2 expected=$3
+  shift 3
+  local out
+  out=$(timeout 120 "$@" 2>&1)
+  local status=$?
+  if [ $status -ne 0 ] || ! grep -qE "$expected" <<<"$out"; then
+    echo "check-system: $name is missing or broken (exit $status): $* printed:" >&2
+    echo "$out" | tail -5 | sed 's/^/    /' >&2
+    echo "  -> install Debian's $package (scripts/setup.sh installs it)" >&2
+    failed=1
+  fi
+  if [ "$package" != "-" ] && ! sed -n '/^APT_PACKAGES=(/,/^)/p' scripts/setup.sh | sed 's/#.*//' | grep -qw -- "$package"; then
+    echo "check-system: $package (for $name) is not in scripts/setup.sh's APT_PACKAGES" >&2
+    failed=1
+  fi
+}
+
+cat > "$scratch/box.sdf" <<'SDF'
+<?xml version="1.0"?>
+<sdf version="1.9"><model name="box"><static>true</static><link name="l"/></model></sdf>
+SDF
+check "ign sdf" libsdformat-dev "Valid" ign sdf -k "$scratch/box.sdf"
+check openssl openssl "OpenSSL" openssl version
+check chromium chromium "Chromium" /usr/bin/chromium --version
+check chromedriver chromium-driver "ChromeDriver" /usr/bin/chromedriver --version
+check tcpdump tcpdump "tcpdump version" tcpdump --version
+check "MuJoCo EGL rendering" libegl1 "^rendered" env MUJOCO_GL=egl "$VENV/bin/python" -c '
+import mujoco
+m = mujoco.MjModel.from_xml_string("<mujoco><worldbody><light pos=\"0 0 1\"/><geom size=\".1\"/></worldbody></mujoco>")
+with mujoco.Renderer(m, 32, 32) as r:
+    r.update_scene(mujoco.MjData(m))
+    print("rendered", r.render().shape)'
+# The operator app's browser test needs Node's iwer (npm ci in restock/teleop/web) and Playwright.
+check "node + npm" - "^v" node --version
+check "iwer (npm ci in restock/teleop/web)" - "iwer" ls restock/teleop/web/node_modules/iwer/package.json
+check "playwright (pip)" - "ok" "$VENV/bin/python" -c 'import playwright.sync_api; print("ok")'
+
+if [ $failed -ne 0 ]; then
+  echo "check-system: FAILED: run scripts/setup.sh (make test runs it first), or install what is named above" >&2
+  exit 1
+fi
+echo "check-system: every system tool the tests need works"
