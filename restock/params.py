@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from restock.yamlfile import load_yaml_file
+
 ParamValue = bool | int | float | str | list[str] | list[float]
 
 
@@ -97,7 +99,7 @@ def _matching_sections(data: dict, node_name: str, namespace: str) -> list[str]:
 def load_params_file(path: Path, node_name: str, namespace: str, specs: Iterable[ParamSpec]) -> dict[str, ParamValue]:
     """Check one ROS parameter file for this node: YAML syntax, layout, unknown keys, types, ranges."""
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml_file(path, ConfigError)  # budgets, duplicate keys, UTF-8 named by line
     except OSError as err:
         raise ConfigError(f"{path}: cannot read the parameter file ({err.strerror})") from None
     except yaml.YAMLError as err:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from restock.params import ConfigError
 from restock.paths import config_file
 from restock.store.description import Store
+from restock.yamlfile import load_yaml_file
 
 Profile = Literal["sim", "robot", "teleop"]
 
@@ -89,7 +90,7 @@ def _ros_literal(value: object) -> str:
 def load_graph(path: Path | None = None) -> GraphFile:
     path = path or config_file("graph.yaml")
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        data = load_yaml_file(path, ConfigError)
         return GraphFile.model_validate(data)
     except OSError as err:
         raise ConfigError(f"{path}: cannot read ({err.strerror})") from None
