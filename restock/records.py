@@ -4,19 +4,37 @@ Carried as JSON in std_msgs/String (``{"record": <KIND>, "v": <version>, ...fiel
 validated on receipt by :func:`decode`; a malformed one raises :class:`RecordError` with the
 reason, which a node logs before dropping the message. Nodes never hand-parse JSON.
 
+Some record topics are fed from outside the graph (a till's ``pos/sales``), so :func:`decode` treats
+its input as hostile: size, nesting depth and number length are bounded before the JSON parser runs,
+types are strict (no ``"5"`` for 5, no ``true`` for 1), numbers finite, text valid Unicode, and
+whatever else goes wrong is a :class:`RecordError` too, never another exception.
+
 Timestamps are seconds on the ROS clock of the sender (sim time under use_sim_time).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
-from typing import Annotated, ClassVar, Literal, TypeVar
+import re
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 SCHEMA_VERSION = 1
 # Records larger than this are refused before parsing (a crop is a few tens of kB).
 MAX_RECORD_BYTES = 2_000_000
+# The deepest record (ground truth: lanes -> lane -> items) nests 4 levels: 16 leaves room and stays
+# far below the parser's recursion limit.
+MAX_DEPTH = 16
+# Arrays and objects in one record (a store day's ground truth has a few hundred).
+MAX_CONTAINERS = 100_000
+# Characters in one number: an int64 has 19 digits, a float's repr at most 24 characters; a
+# 5,000-digit integer costs quadratic time to convert.
+MAX_DIGITS = 32
+MAX_IMAGE_B64 = 1_500_000  # characters of a crop's base64
+INT64 = 2**63
 
 Stamp = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Ratio = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
@@ -27,10 +45,30 @@ class RecordError(ValueError):
     """A record that failed validation; the message says why."""
 
 
+def _base64(text: str) -> str:
+    try:
+        base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as err:
+        raise ValueError(f"not base64: {err}") from None
+    return text
+
+
+Base64Image = Annotated[str, Field(min_length=4, max_length=MAX_IMAGE_B64), AfterValidator(_base64)]
+
+
 class Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Finite floats everywhere (a NaN bbox or an infinite stamp is refused on construction too).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     KIND: ClassVar[str] = ""
     v: Literal[1] = SCHEMA_VERSION
+
+    @field_validator("v", mode="before")
+    @classmethod
+    def _exact_version(cls, value: object) -> object:
+        # Literal[1] alone takes True and 1.0 (they compare equal to 1).
+        if type(value) is not int:
+            raise ValueError(f"the schema version is an integer, got {type(value).__name__}")
+        return value
 
 
 # --- what the cameras see ---------------------------------------------------------------
@@ -114,7 +152,7 @@ class HandoffRequest(Record):
     task_id: Id | None = None
     camera_id: Id | None = None
     detail: Annotated[str, Field(max_length=2000)] = ""
-    image_jpeg_b64: str | None = None  # crop of what needs a look
+    image_jpeg_b64: Base64Image | None = None  # crop of what needs a look
     bbox: Annotated[list[float], Field(min_length=4, max_length=4)] | None = None  # x1 y1 x2 y2 px
     frame_stamp: Stamp | None = None  # header stamp of the camera image bbox refers to (a training sample's frame)
 
@@ -152,7 +190,7 @@ class SaleEvent(Record):
     source: Literal["pos", "inferred", "log"] = "pos"
     # The till's receipt number, where the feed has one: a sale heard twice (the feed's history
     # replayed to a restarted planner) is counted once.
-    seq: Annotated[int, Field(ge=0)] | None = None
+    seq: Annotated[int, Field(ge=0, lt=INT64)] | None = None  # SQLite keeps it as an int64
 
 
 # --- the simulator's ground truth (evaluation only: never read by the stack) -------------
@@ -211,28 +249,163 @@ R = TypeVar("R", bound=Record)
 
 def encode(record: Record) -> str:
     """The JSON text carried in std_msgs/String.data."""
-    body = record.model_dump(mode="json")
-    return json.dumps({"record": record.KIND, **body}, separators=(",", ":"), allow_nan=False)
+    try:
+        body = record.model_dump(mode="json")
+        return json.dumps({"record": record.KIND, **body}, separators=(",", ":"), allow_nan=False)
+    except (ValueError, TypeError) as err:  # a record built with model_construct and a NaN, say
+        raise RecordError(f"cannot encode {record.KIND}: {err}") from None
 
 
 def decode(text: str | bytes, expected: type[R]) -> R:
-    """Parse and validate one record of the expected type, or raise RecordError with the reason."""
+    """Parse and validate one record of the expected type, or raise RecordError with the reason.
+
+    Nothing else escapes: the input may come from outside the graph, and a node that dies on
+    one bad message is a denial of service.
+    """
+    try:
+        data = _parse(text)
+        kind = data.pop("record", None)
+        if kind != expected.KIND:
+            raise RecordError(f"expected record {expected.KIND!r}, got {_brief(kind)}")
+        version = data.get("v")
+        if version != SCHEMA_VERSION or type(version) is not int:
+            raise RecordError(f"unsupported schema version {_brief(version)} (this node reads v{SCHEMA_VERSION})")
+        try:
+            # Strict: JSON gives exact types, so "5" for an int or true for a number is an error.
+            return expected.model_validate(data, strict=True)
+        except ValidationError as err:
+            raise RecordError(f"invalid {expected.KIND}: {_reasons(err)}") from None
+    except RecordError:
+        raise
+    except Exception as err:  # a parser or validator fault on input nobody foresaw: still a bad record
+        raise RecordError(f"unreadable {expected.KIND}: {type(err).__name__}: {_brief(str(err))}") from None
+
+
+# --- the hostile-input gate ------------------------------------------------------------
+
+# Escapes first (so an escaped quote is gone), then strings (closed or running to the end): what
+# is left is the text outside strings. Both patterns match wherever they start, so no backtracking.
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+_STRING = re.compile(rb'"[^"]*"?')
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_INNERMOST = re.compile(rb"\[\]|\{\}")
+_TOO_DEEP = re.compile(rb"[\[{]{%d}" % (MAX_DEPTH + 1))
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _parse(text: str | bytes) -> dict[str, Any]:
+    """The JSON object in ``text``, once its size, depth, numbers and Unicode have been checked."""
     if len(text) > MAX_RECORD_BYTES:
         raise RecordError(f"record of {len(text)} bytes exceeds {MAX_RECORD_BYTES}")
+    if isinstance(text, bytes | bytearray):
+        raw = bytes(text)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise RecordError(f"not UTF-8: {err}") from None
+    elif isinstance(text, str):
+        try:
+            raw = text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise RecordError("invalid Unicode: a lone surrogate") from None
+    else:
+        raise RecordError(f"expected JSON text, got {type(text).__name__}")
+    _check_depth(raw)
     try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        # The hooks bound numbers as they are read: a 5,000-digit integer is refused, not converted.
+        # NaN and Infinity parse, and every field refuses them by name (allow_inf_nan=False).
+        data = json.loads(
+            text,
+            parse_int=_parse_int,
+            parse_float=_parse_float,
+            object_pairs_hook=_unique_keys,
+        )
+    except json.JSONDecodeError as err:
         raise RecordError(f"not JSON: {err}") from None
     if not isinstance(data, dict):
         raise RecordError(f"expected a JSON object, got {type(data).__name__}")
-    kind = data.pop("record", None)
-    if kind != expected.KIND:
-        raise RecordError(f"expected record {expected.KIND!r}, got {kind!r}")
-    version = data.get("v")
-    if version != SCHEMA_VERSION:
-        raise RecordError(f"unsupported schema version {version!r} (this node reads v{SCHEMA_VERSION})")
-    try:
-        return expected.model_validate(data)
-    except ValidationError as err:
-        reasons = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(record)'}: {e['msg']}" for e in err.errors()[:5])
-        raise RecordError(f"invalid {expected.KIND}: {reasons}") from None
+    if _ESCAPED_SURROGATE.search(text) and _has_surrogate(data):
+        raise RecordError("invalid Unicode: an escaped lone surrogate")
+    return data
+
+
+def _check_depth(raw: bytes) -> None:
+    """Refuse nesting deeper than MAX_DEPTH by scanning the brackets outside strings.
+
+    The parser recurses once per level: "[" * 100000 would exhaust the stack.
+    """
+    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+        return  # too few brackets to nest too deep (most records)
+    if b"\\" in raw:
+        raw = _ESCAPE.sub(b"", raw)
+    brackets = _STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    if len(brackets) > 2 * MAX_CONTAINERS:
+        raise RecordError(f"more than {MAX_CONTAINERS} arrays and objects")
+    if _TOO_DEEP.search(brackets):
+        raise RecordError(f"nested deeper than {MAX_DEPTH} levels")
+    # Each pass removes the innermost empty pairs: the passes needed are the nesting depth.
+    for _ in range(MAX_DEPTH):
+        if not brackets:
+            return
+        reduced = _INNERMOST.sub(b"", brackets)
+        if reduced == brackets:
+            raise RecordError("not JSON: unbalanced brackets")
+        brackets = reduced
+    if brackets:
+        raise RecordError(f"nested deeper than {MAX_DEPTH} levels")
+
+
+def _parse_int(digits: str) -> int:
+    if len(digits) > MAX_DIGITS:
+        raise RecordError(f"a number of {len(digits)} digits (at most {MAX_DIGITS})")
+    value = int(digits)
+    if not -INT64 <= value < INT64:
+        raise RecordError(f"integer {_brief(digits)} outside int64")
+    return value
+
+
+def _parse_float(digits: str) -> float:
+    if len(digits) > MAX_DIGITS:
+        raise RecordError(f"a number of {len(digits)} characters (at most {MAX_DIGITS})")
+    return float(digits)  # 1e400 is inf: refused by the field with its name (allow_inf_nan=False)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # A key given twice would be read one way here and another way elsewhere: refuse it.
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise RecordError(f"duplicate key {_brief(key)}")
+        obj[key] = value
+    return obj
+
+
+def _has_surrogate(data: object) -> bool:
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _brief(value: object, limit: int = 60) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")  # a surrogate must not break the log
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _reasons(err: ValidationError) -> str:
+    """The first few field errors, each with its field path (keys from the input are cut short)."""
+    parts = []
+    for e in err.errors(include_url=False, include_input=False)[:5]:
+        where = ".".join(_brief(str(p), 40) for p in e["loc"]) or "(record)"
+        parts.append(f"{where}: {_brief(e['msg'], 200)}")
+    return "; ".join(parts)

@@ -2,14 +2,18 @@
 
 A node subclasses :class:`RestockNode`, lists its :class:`~restock.params.ParamSpec` in
 ``PARAMS``, and is started by :func:`run_node`. A bad parameter file or value stops the node
-at start with the file and key (exit status 2); a malformed record on any subscribed topic is
-logged with the reason and dropped; diagnostics report the node's health once a second on a
+at start with the file and key (exit status 2); a malformed record on any subscribed topic, or
+any message a subscription callback raises on, is logged in one rate-limited line, counted in
+``records_dropped`` and dropped, and the node carries on; diagnostics report the node's health once a second on a
 steady clock, so they keep coming when sim time stops.
 """
 
 from __future__ import annotations
 
 import sys
+import time
+import traceback
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 
@@ -58,6 +62,44 @@ SALES_HISTORY_QOS = QoSProfile(
 )
 
 
+class LogLimiter:
+    """One log line per kind of problem per period, and at most ``burst`` lines per period in all.
+
+    A flood of bad messages must not become a flood of log lines (the disk and the reader's
+    attention are finite): repeats are counted and the count goes out with the next line let through.
+    """
+
+    def __init__(self, period_s: float = 10.0, burst: int = 20, max_keys: int = 256) -> None:
+        self.period_s = period_s
+        self.burst = burst
+        self.max_keys = max_keys
+        self._last: OrderedDict[str, tuple[float, int]] = OrderedDict()  # key -> (logged at, suppressed since)
+        self._window = (-float("inf"), 0)  # (start, lines let through in it)
+
+    def allow(self, key: str, now: float | None = None) -> int | None:
+        """None to stay quiet; else how many lines of this key were held back since its last one."""
+        now = time.monotonic() if now is None else now
+        logged_at, held_back = self._last.pop(key, (-float("inf"), 0))
+        start, lines = self._window
+        if now - start >= self.period_s:
+            start, lines = now, 0
+        let_through = now - logged_at >= self.period_s and lines < self.burst
+        if let_through:
+            self._last[key] = (now, 0)
+            self._window = (start, lines + 1)
+        else:
+            self._last[key] = (logged_at, held_back + 1)
+        while len(self._last) > self.max_keys:
+            self._last.popitem(last=False)  # the oldest key: its held-back count is forgotten
+        return held_back if let_through else None
+
+
+def _where(err: BaseException) -> str:
+    """file:line of the innermost frame, so one log line still tells where a callback failed."""
+    frames = traceback.extract_tb(err.__traceback__)
+    return f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else "?"
+
+
 def descriptor(spec: ParamSpec) -> ParameterDescriptor:
     desc = ParameterDescriptor(
         name=spec.name,
@@ -99,7 +141,9 @@ class RestockNode(Node):
         self.p: dict[str, ParamValue] = self._declare_checked_parameters()
         self._health: tuple[int, str] = (OK, "starting")
         self._health_values: dict[str, str] = {}
-        self.records_dropped = 0
+        self.records_dropped = 0  # malformed records and messages a callback raised on
+        self.callback_errors = 0  # of those, the ones a callback raised on (a bug to look at)
+        self._drop_log = LogLimiter()
         self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
         self._diag_timer = self.create_timer(
             1.0, self._publish_diagnostics, clock=Clock(clock_type=ClockType.STEADY_TIME)
@@ -156,12 +200,39 @@ class RestockNode(Node):
             try:
                 record = records.decode(msg.data, record_type)
             except records.RecordError as err:
-                self.records_dropped += 1
-                self.get_logger().warning(f"dropped a malformed record on {topic}: {err}")
+                self.drop(f"dropped a malformed record on {topic}: {err}", f"{topic} {str(err)[:40]}")
                 return
             callback(record)
 
         return self.create_subscription(String, topic, on_message, qos)
+
+    def create_subscription(
+        self, msg_type: Any, topic: str, callback: Callable[[Any], None], *args: Any, **kwargs: Any
+    ) -> Any:
+        """Every subscription of a restock node: a callback that raises on a message drops that
+        message (logged, counted) instead of ending the node, so one bad input cannot stop it."""
+
+        def guarded(msg: Any) -> None:
+            try:
+                callback(msg)
+            except Exception as err:
+                if not self.context.ok():
+                    raise  # shutting down: run_node ends the spin cleanly
+                self.callback_errors += 1
+                reason = f"{type(err).__name__} at {_where(err)}"
+                self.drop(
+                    f"dropped a message on {topic}: the callback failed: {reason}: {str(err)[:200]}", topic + reason
+                )
+
+        return super().create_subscription(msg_type, topic, guarded, *args, **kwargs)
+
+    def drop(self, line: str, kind: str) -> None:
+        """Count a dropped message and log ``line``, once per ``kind`` of problem per period."""
+        self.records_dropped += 1
+        held_back = self._drop_log.allow(kind)
+        if held_back is not None:
+            more = f" ({held_back} more like it not logged)" if held_back else ""
+            self.get_logger().warning(f"{line}{more}")
 
     # --- health -------------------------------------------------------------------------
 
@@ -181,7 +252,11 @@ class RestockNode(Node):
             hardware_id=self.get_fully_qualified_name(),
             values=[
                 KeyValue(key=k, value=v)
-                for k, v in {**self._health_values, "records_dropped": str(self.records_dropped)}.items()
+                for k, v in {
+                    **self._health_values,
+                    "records_dropped": str(self.records_dropped),
+                    "callback_errors": str(self.callback_errors),
+                }.items()
             ],
         )
         msg = DiagnosticArray(status=[status])
