@@ -5,7 +5,12 @@ sales log (restock.demand.saleslog). The learned model is trained on ``--history
 history before the evaluated days (as an imported sales log), then keeps learning online from
 the sales the store model serves, with stockouts censoring exposure. Policies, with the same
 robot: reactive threshold, fixed round, the learned planner, and the planner with the true rates
-(oracle; only with the generator). With ``--camera-only``, also the learned planner without a
+(oracle: the generator's rates; with a sales log, foresight: the log's own future sales, window by
+window). The learned planner and the oracle also forecast each SKU's back room until the next
+delivery and alert staff, who bring stock ``--staff-response-s`` later (restock.planning.backroom);
+the row ``learned-noalert`` is the learned planner without alerts, to measure them. Lost sales
+are split into robot-limited (the back room had stock) and supply-limited (it had none); tasks
+per container moved say how full the trips were. With ``--camera-only``, also the learned planner without a
 point-of-sale feed: it keeps its own lane estimates from lane fronts and its own results, and
 learns from sales inferred when a lane of known count is next seen empty.
 
@@ -32,8 +37,9 @@ from restock.demand.generator import DemandGenerator
 from restock.demand.model import DAY_S, DemandModel
 from restock.demand.saleslog import SalesLogError, read_sales_log
 from restock.paths import store_file
+from restock.planning.backroom import AlertConfig
 from restock.planning.planner import PlannerConfig
-from restock.planning.policies import FixedRoundPolicy, PlannerPolicy, ReactivePolicy
+from restock.planning.policies import FixedRoundPolicy, PlannerPolicy, RateSource, ReactivePolicy, SalesForesight
 from restock.planning.storemodel import Outcome, SaleIn, StoreModel
 from restock.planning.timing import RobotTiming
 from restock.store.description import Store, StoreError, load_store
@@ -113,12 +119,16 @@ def run_policies(
     evaluated: list[SaleIn],
     t0: float,
     t1: float,
-    truth: DemandGenerator | None,
+    truth: RateSource | None,
     seed: int = 0,
     config: PlannerConfig | None = None,
     camera_only: bool = False,
+    alerts: AlertConfig | None = None,
+    staff_response_s: float = 1800.0,
+    staff_topup: int = 0,
+    oracle_name: str = "oracle",
 ) -> tuple[list[Outcome], DemandModel]:
-    model_store = StoreModel(store, timing)
+    model_store = StoreModel(store, timing, staff_response_s=staff_response_s, staff_topup=staff_topup)
 
     def trained() -> DemandModel:
         model = DemandModel(lanes_per_sku(store))
@@ -133,13 +143,17 @@ def run_policies(
     policies: list = [
         ReactivePolicy(),
         FixedRoundPolicy(),
-        PlannerPolicy("learned", timing, model_store.lanes, model=model, config=config),
+        PlannerPolicy("learned", timing, model_store.lanes, model=model, config=config, alerts=alerts),
     ]
+    if alerts is not None:
+        policies.append(PlannerPolicy("learned-noalert", timing, model_store.lanes, model=trained(), config=config))
     if camera_only:
         cam = PlannerPolicy("learned-cam", timing, model_store.lanes, model=trained(), config=config, camera_only=True)
         policies.append(cam)
     if truth is not None:
-        policies.append(PlannerPolicy("oracle", timing, model_store.lanes, truth=truth, config=config))
+        policies.append(
+            PlannerPolicy(oracle_name, timing, model_store.lanes, truth=truth, config=config, alerts=alerts)
+        )
     outcomes = [
         model_store.run(p, evaluated, t0, t1, seed=seed, pos=not getattr(p, "camera_only", False)) for p in policies
     ]
@@ -147,14 +161,41 @@ def run_policies(
 
 
 def format_table(outcomes: list[Outcome]) -> str:
-    head = f"{'policy':<12} {'demanded':>9} {'lost':>6} {'lost %':>7} {'OSA lane':>9} {'OSA sku':>8} {'moved':>7} {'tasks':>6} {'busy h/day':>10}"
+    head = (
+        f"{'policy':<15} {'demanded':>9} {'lost':>6} {'lost %':>7} {'robot':>6} {'supply':>6} {'OSA lane':>9} "
+        f"{'OSA sku':>8} {'moved':>7} {'tasks':>6} {'tasks/ctr':>9} {'alerts':>6} {'busy h/day':>10}"
+    )
     lines = [head, "-" * len(head)]
     for o in outcomes:
         days = o.duration_s / DAY_S
         lines.append(
-            f"{o.policy:<12} {o.demanded:>9} {o.lost:>6} {100 * o.lost / max(o.demanded, 1):>6.2f}% "
-            f"{o.osa:>9.4f} {o.sku_osa:>8.4f} {o.moved:>7} {o.tasks:>6} {o.busy_s / 3600 / days:>10.2f}"
+            f"{o.policy:<15} {o.demanded:>9} {o.lost:>6} {100 * o.lost / max(o.demanded, 1):>6.2f}% "
+            f"{o.lost_robot:>6} {o.lost_rack_empty:>6} {o.osa:>9.4f} {o.sku_osa:>8.4f} {o.moved:>7} {o.tasks:>6} "
+            f"{o.tasks_per_container:>9.3f} {o.alerts:>6} {o.busy_s / 3600 / days:>10.2f}"
         )
+    return "\n".join(lines)
+
+
+def format_ratios(outcomes: list[Outcome]) -> str:
+    """The acceptance ratios: learned against reactive and the oracle, alerts against none, tasks."""
+    by = {o.policy: o for o in outcomes}
+    learned, reactive = by["learned"], by["reactive"]
+    lines = [f"learned / reactive lost sales: {learned.lost / max(reactive.lost, 1e-9):.2f} (goal <= 0.5)"]
+    for name in ("oracle", "foresight"):
+        if name in by:
+            ratio = learned.lost / max(by[name].lost, 1e-9)
+            lines.append(f"learned / {name} lost sales: {ratio:.2f} (goal <= 1.1; {by[name].lost} lost)")
+    if "learned-noalert" in by:
+        before, after = by["learned-noalert"].lost_rack_empty, learned.lost_rack_empty
+        cut = 1.0 - after / before if before else 0.0
+        lines.append(
+            f"supply-limited lost sales with alerts: {after} vs {before} without ({100 * cut:.0f}% cut, goal >= 80%)"
+        )
+    ratio = learned.tasks_per_container / max(reactive.tasks_per_container, 1e-9)
+    lines.append(
+        f"tasks per container moved: learned {learned.tasks_per_container:.3f}, reactive "
+        f"{reactive.tasks_per_container:.3f} ({ratio:.2f}x, goal <= 1.2)"
+    )
     return "\n".join(lines)
 
 
@@ -218,6 +259,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sales-log", type=Path, help="replay this sales log instead (its last --days days are evaluated)"
     )
+    parser.add_argument(
+        "--staff-response-s", type=float, default=1800.0, help="staff bring stock this long after an alert"
+    )
+    parser.add_argument("--staff-topup", type=int, default=0, help="containers staff bring (0: up to capacity)")
+    parser.add_argument("--no-alerts", action="store_true", help="no back-room alerts (and no learned-noalert row)")
     parser.add_argument("--out", type=Path, default=Path("runs/eval-planner"), help="where the plots go")
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument(
@@ -233,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     except StoreError as err:
         print(f"restock eval-planner: {err}", file=sys.stderr)
         return 2
-    truth: DemandGenerator | None = None
+    truth: RateSource | None = None
+    generator: DemandGenerator | None = None
     if args.sales_log is not None:
         try:
             events = read_sales_log(args.sales_log, store)
@@ -248,31 +295,41 @@ def main(argv: list[str] | None = None) -> int:
         t0 = max(t1 - args.days * DAY_S, np.floor(sales[0].t / DAY_S) * DAY_S)
         history = [s for s in sales if s.t < t0]
         evaluated = [s for s in sales if s.t >= t0]
+        truth = SalesForesight(sales)
     else:
-        truth = DemandGenerator.for_daily_total(store, args.containers_per_day, seed=args.seed)
+        truth = generator = DemandGenerator.for_daily_total(store, args.containers_per_day, seed=args.seed)
         t0 = np.floor(args.start / DAY_S) * DAY_S
         t1 = t0 + args.days * DAY_S
         rng = np.random.default_rng(args.seed + 1)
-        history = [SaleIn(*s) for s in truth.sample(t0 - args.history_days * DAY_S, t0, rng)]
-        evaluated = [SaleIn(*s) for s in truth.sample(t0, t1, rng)]
+        history = [SaleIn(*s) for s in generator.sample(t0 - args.history_days * DAY_S, t0, rng)]
+        evaluated = [SaleIn(*s) for s in generator.sample(t0, t1, rng)]
     timing = RobotTiming.for_store(store, handling_s=args.handling_s)
     started = time.perf_counter()
     outcomes, model = run_policies(
-        store, timing, history, evaluated, t0, t1, truth, seed=args.seed, camera_only=args.camera_only
+        store,
+        timing,
+        history,
+        evaluated,
+        t0,
+        t1,
+        truth,
+        seed=args.seed,
+        camera_only=args.camera_only,
+        alerts=None if args.no_alerts else AlertConfig(),
+        staff_response_s=args.staff_response_s,
+        staff_topup=args.staff_topup,
+        oracle_name="oracle" if generator is not None else "foresight",
     )
     print(f"restock eval-planner --store {args.store} --days {args.days} --history-days {args.history_days}", end="")
     if args.sales_log is None:
         print(f" --containers-per-day {args.containers_per_day:g} --seed {args.seed}", end="")
     else:
         print(f" --sales-log {args.sales_log}", end="")
-    print(f" --handling-s {args.handling_s:g}")
+    print(f" --handling-s {args.handling_s:g} --staff-response-s {args.staff_response_s:g}", end="")
+    print(f" --staff-topup {args.staff_topup}{' --no-alerts' if args.no_alerts else ''}")
     print(f"store {store.name}: {len(store.lanes)} lanes, {len(store.skus)} SKUs; {args.days} days evaluated\n")
     print(format_table(outcomes))
-    by_name = {o.policy: o for o in outcomes}
-    learned, reactive = by_name["learned"], by_name["reactive"]
-    print(f"\nlearned / reactive lost sales: {learned.lost / max(reactive.lost, 1e-9):.2f} (goal <= 0.5)")
-    if "oracle" in by_name:
-        print(f"learned / oracle lost sales:   {learned.lost / max(by_name['oracle'].lost, 1e-9):.2f} (goal <= 1.1)")
+    print("\n" + format_ratios(outcomes))
     if history and any(s.t >= t0 - 7 * DAY_S for s in history):
         score = forecast_score(store, history, evaluated, t0, args.days)
         print(
@@ -280,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
             f"RMSE {score.learned_rmse:.3f}; seasonal naive MAE {score.naive_mae:.3f} RMSE {score.naive_rmse:.3f}"
         )
     if not args.no_plots:
-        for path in plot(args.out, store, outcomes, model, truth, t0):
+        for path in plot(args.out, store, outcomes, model, generator, t0):
             print(f"wrote {path}")
     print(f"({time.perf_counter() - started:.1f} s)")
     return 0

@@ -2,16 +2,51 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
-from restock.demand.generator import DemandGenerator
 from restock.demand.model import DemandModel
+from restock.planning.backroom import AlertConfig, BackroomWatch, forecast
 from restock.planning.lanes import LaneEstimator
 from restock.planning.planner import Planner, PlannerConfig
-from restock.planning.storemodel import StoreView, Task
+from restock.planning.storemodel import SaleIn, StoreView, Task
 from restock.planning.timing import RobotTiming
+
+
+class RateSource(Protocol):
+    def rate(self, sku: str, t: np.ndarray) -> np.ndarray: ...
+
+
+class SalesForesight:
+    """Perfect foresight of a sales log: the rate at t is what the log really sells around t.
+
+    The containers sold in the ``window_s`` centred on t, per hour: the planner's forecast steps
+    then sum to the log's real demand over its horizon, peaks and gaps included.
+    """
+
+    def __init__(self, sales: Sequence[SaleIn], window_s: float = 300.0) -> None:
+        self.window_s = window_s
+        by_sku: dict[str, list[tuple[float, int]]] = {}
+        for s in sales:
+            by_sku.setdefault(s.sku, []).append((s.t, s.quantity))
+        self._t: dict[str, np.ndarray] = {}
+        self._cum: dict[str, np.ndarray] = {}
+        for sku, rows in by_sku.items():
+            rows.sort()
+            self._t[sku] = np.array([r[0] for r in rows])
+            self._cum[sku] = np.concatenate([[0.0], np.cumsum([r[1] for r in rows])])
+
+    def rate(self, sku: str, t: np.ndarray) -> np.ndarray:
+        t = np.asarray(t, dtype=float)
+        if sku not in self._t:
+            return np.zeros_like(t)
+        times, cum = self._t[sku], self._cum[sku]
+        half = self.window_s / 2
+        sold = cum[np.searchsorted(times, t + half)] - cum[np.searchsorted(times, t - half)]
+        return sold * 3600.0 / self.window_s
 
 
 class _NoLearning:
@@ -74,6 +109,9 @@ class FixedRoundPolicy(_NoLearning):
 class PlannerPolicy:
     """The restock planner over a demand forecast: the learned model, or the true rates (oracle).
 
+    ``alerts``: it also forecasts each SKU's back room against the demand until the next delivery
+    and raises staff alerts (restock.planning.backroom); the store model's staff answer them.
+
     ``camera_only``: the policy does not read the true lane counts nor hear sales; it keeps its own
     lane estimates (restock.planning.lanes) from lane fronts and its own results, and learns from
     sales inferred when a lane of known count is next seen empty (no point-of-sale feed).
@@ -85,10 +123,11 @@ class PlannerPolicy:
         timing: RobotTiming,
         lanes_table: object,
         model: DemandModel | None = None,
-        truth: DemandGenerator | None = None,
+        truth: RateSource | None = None,
         config: PlannerConfig | None = None,
         refit_every_s: float = 3600.0,
         camera_only: bool = False,
+        alerts: AlertConfig | None = None,
     ) -> None:
         if (model is None) == (truth is None):
             raise ValueError("give either a learned model or the true demand")
@@ -102,6 +141,7 @@ class PlannerPolicy:
         self.estimator = LaneEstimator(self.planner.lanes) if camera_only else None
         self._started = False
         skus = self.planner.lanes.skus
+        self.watch = BackroomWatch(len(skus), alerts) if alerts is not None else None
         if model is not None:
             for s in skus:
                 model.add_sku(s, int(np.sum(np.array(self.planner.lanes.lane_sku) == s)))
@@ -131,6 +171,17 @@ class PlannerPolicy:
             return None
         first = plan[0]
         return Task(first.lane_index, first.quantity)
+
+    def staff_alerts(self, view: StoreView) -> list[int]:
+        """Pools whose back-room alert is raised now (restock.planning.backroom)."""
+        if self.watch is None or view.stock_capacity is None or not np.isfinite(view.next_delivery):
+            return []
+        lt = self.planner.lanes
+        shelf = np.bincount(lt.pool, weights=view.count, minlength=len(lt.skus))
+        fc = forecast(
+            view.now, self.rates, view.stock, shelf, lt.pool_capacity, view.next_delivery, self.watch.config.step_s
+        )
+        return [c.pool for c in self.watch.update(fc) if c.state == "raised"]
 
     def on_sale(self, t: float, sku: str, quantity: int, lane_index: int) -> None:
         if self.model is not None:

@@ -43,6 +43,8 @@ class StoreView:
     count: np.ndarray  # containers per lane
     stock: np.ndarray  # back-room containers per pool (SKU, in lanes.skus order)
     robot_x: float
+    stock_capacity: np.ndarray | None = None  # back-room capacity per pool
+    next_delivery: float = np.inf  # the next scheduled refill of the back room
 
 
 class Policy(Protocol):
@@ -61,6 +63,12 @@ class Policy(Protocol):
         """The robot's own bookkeeping: a task finished with ``placed`` containers in the lane."""
 
 
+def staff_alerts(policy: Policy, view: StoreView) -> list[int]:
+    """Pools a policy newly asks staff to restock (policies without back-room alerts ask none)."""
+    ask = getattr(policy, "staff_alerts", None)
+    return list(ask(view)) if ask is not None else []
+
+
 @dataclass
 class Trace:
     """Shelf stock over time (every ``trace_step_s``), per pool."""
@@ -76,6 +84,8 @@ class Outcome:
     sold: int = 0
     lost: int = 0
     lost_rack_empty: int = 0  # of ``lost``: the SKU's back-room stock was empty too (no robot could help)
+    alerts: int = 0  # back-room alerts raised to staff
+    staff_added: int = 0  # containers staff brought in answer to alerts
     moved: int = 0
     tasks: int = 0
     busy_s: float = 0.0
@@ -86,6 +96,15 @@ class Outcome:
     n_pools: int = 0
     lost_by_sku: dict[str, int] = field(default_factory=dict)
     trace: Trace = field(default_factory=Trace)
+
+    @property
+    def lost_robot(self) -> int:
+        """Lost while the back room had stock: the robot did not get it to the shelf in time."""
+        return self.lost - self.lost_rack_empty
+
+    @property
+    def tasks_per_container(self) -> float:
+        return self.tasks / max(self.moved, 1)
 
     @property
     def osa(self) -> float:
@@ -112,13 +131,19 @@ class StoreModel:
         initial_fill: float = 1.0,
         tick_s: float = 60.0,
         trace_step_s: float = 300.0,
+        staff_response_s: float = 1800.0,
+        staff_topup: int = 0,
     ) -> None:
+        """``staff_response_s``: staff bring stock this long after a policy's back-room alert,
+        ``staff_topup`` containers (0: up to the location's capacity)."""
         self.store = store
         self.lanes = LaneTable.from_store(store)
         self.timing = timing
         self.initial_fill = initial_fill
         self.tick_s = tick_s
         self.trace_step_s = trace_step_s
+        self.staff_response_s = staff_response_s
+        self.staff_topup = staff_topup
         stock_cap: dict[str, int] = {}
         stock_qty: dict[str, int] = {}
         for loc in store.stock.locations:
@@ -157,6 +182,7 @@ class StoreModel:
         exposure_from = t0
         i_sale = i_refill = 0
         task_placed = 0
+        staff: list[tuple[float, int]] = []  # (time, pool) of staff answering an alert
 
         def account(until: float) -> None:
             nonlocal last_t
@@ -179,7 +205,8 @@ class StoreModel:
             t_place = placements[0][0] if placements else np.inf
             t_refill = refills[i_refill] if i_refill < len(refills) else np.inf
             t_ask = max(next_ask, robot_free_at) if not placements else np.inf
-            t = min(t_sale, t_place, t_refill, t_ask, next_trace, t1)
+            t_staff = staff[0][0] if staff else np.inf
+            t = min(t_sale, t_place, t_refill, t_ask, t_staff, next_trace, t1)
             if t >= t1:
                 break
             account(t)
@@ -203,6 +230,12 @@ class StoreModel:
             elif t == t_refill:
                 stock[:] = self.stock_capacity
                 i_refill += 1
+            elif t == t_staff:
+                _, p = staff.pop(0)
+                room = int(self.stock_capacity[p] - stock[p])
+                added = room if self.staff_topup <= 0 else min(room, self.staff_topup)
+                stock[p] += added
+                out.staff_added += added
             elif t == t_sale:
                 sale = sales[i_sale]
                 i_sale += 1
@@ -227,7 +260,13 @@ class StoreModel:
                         policy.on_front(t, lane, "empty")
             else:  # the robot is idle: ask the policy
                 report_exposure(t)
-                task = policy.next_task(StoreView(t, lt, count.copy(), stock.copy(), robot_x))
+                nxt = refills[i_refill] if i_refill < len(refills) else np.inf
+                view = StoreView(t, lt, count.copy(), stock.copy(), robot_x, self.stock_capacity, nxt)
+                for p in staff_alerts(policy, view):
+                    out.alerts += 1
+                    staff.append((t + self.staff_response_s, p))
+                    staff.sort()
+                task = policy.next_task(view)
                 next_ask = t + self.tick_s
                 if task is None:
                     continue
