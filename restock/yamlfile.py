@@ -135,22 +135,26 @@ def _excerpt(node: yaml.Node) -> str:
     return f"({node.id})"
 
 
-def _where(text: str, index: int) -> str:
-    line = text.count("\n", 0, index) + 1
+def _where(text: str, index: int, first_line: int = 1) -> str:
+    line = first_line + text.count("\n", 0, index)
     return f"line {line}, column {index - (text.rfind(chr(10), 0, index) + 1) + 1}"
 
 
-def decode_utf8(data: bytes, source: str, error: type[Exception]) -> str:
-    """UTF-8 text without a leading byte order mark, or ``error`` naming the line, column and byte."""
+def decode_utf8(data: bytes, source: str, error: type[Exception], *, line: int = 1, byte: int = 0) -> str:
+    """UTF-8 text, or ``error`` naming the line, column and byte of the first bad byte.
+
+    ``line`` and ``byte`` say where ``data`` starts in the file (a reader that decodes line by
+    line passes them); a byte order mark is dropped at the start of the file only.
+    """
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         good = data[: err.start].decode("utf-8")
         raise error(
-            f"{source}: {_where(good, len(good))} (byte {err.start}): not UTF-8 text "
+            f"{source}: {_where(good, len(good), line)} (byte {byte + err.start}): not UTF-8 text "
             f"(byte 0x{data[err.start]:02x}: {err.reason})"
         ) from None
-    return text.removeprefix("\ufeff")
+    return text.removeprefix("\ufeff") if byte == 0 else text
 
 
 def load_yaml_file(
@@ -185,8 +189,13 @@ def load_yaml_file(
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        context = f" ({err.context})" if err.context else ""
-        raise error(f"{path}: not valid YAML{where}: {err.problem}{context}") from None
+        if not err.context:
+            what = err.problem
+        elif err.problem.startswith("but "):  # "expected a single document ..., but found another"
+            what = f"{err.context}, {err.problem}"
+        else:
+            what = f"{err.problem} ({err.context})"  # "... (while parsing a flow sequence)"
+        raise error(f"{path}: not valid YAML{where}: {what}") from None
     except yaml.YAMLError as err:
         raise error(f"{path}: not valid YAML: {err}") from None
     except RecursionError:  # the depth budget comes first; this is the last guard

@@ -10,12 +10,16 @@ Format (UTF-8 text, comma-separated, RFC 4180 quoting)::
 
 - The header is required and names the columns in this order; ``lane_id`` is optional (the
   column may be left out entirely, or left empty on a line).
+- The file is UTF-8 (a byte order mark before the header is allowed); a field in double
+  quotes may hold commas, quotes (doubled) and line breaks.
 - ``timestamp``: either ISO-8601 with date and time (``2026-07-20T08:01:12Z``; a ``+hh:mm``
   offset is converted to UTC; a time without an offset is taken as UTC, the store's local time
-  in this project) or a number, seconds since the Unix epoch (UTC). Lines must be in
-  non-decreasing time order.
+  in this project) or a number, seconds since the Unix epoch (UTC) in plain decimal
+  (``1784534500`` or ``1784534500.25``: no exponent, sign, ``nan`` or ``inf``). Either way the
+  time lies between 2000-01-01 and 2100-01-01. Lines must be in non-decreasing time order.
 - ``sku``: a SKU id; checked against the store's SKUs when a store is given.
-- ``quantity``: a positive whole number of containers (1 to 1000).
+- ``quantity``: a positive whole number of containers (1 to 1000) in ASCII digits only (no
+  sign, decimal point, ``_`` or other scripts' digits).
 - ``lane_id``: the lane the containers were taken from, if known; checked against the store.
 
 :func:`write_sales_log` writes ISO-8601 UTC timestamps with milliseconds and a ``Z``.
@@ -26,17 +30,31 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from restock.records import SaleEvent
 from restock.store.description import Store
+from restock.yamlfile import decode_utf8
 
 COLUMNS = ("timestamp", "sku", "quantity", "lane_id")
 REQUIRED = COLUMNS[:3]
 MAX_QUANTITY = 1000
+# Times a till can have written: anything outside is a corrupt or hostile field.
+EARLIEST, LATEST = 946_684_800.0, 4_102_444_800.0  # 2000-01-01, 2100-01-01 (UTC)
+# One record's limits: a quoted field left open must not swallow the rest of the file.
+MAX_LINE_BYTES = 64 * 1024
+MAX_RECORD_LINES = 16
+
+_EPOCH = re.compile(r"[0-9]{1,11}(\.[0-9]{1,9})?")
+_ISO = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]{1,9})?)?([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)?"
+)
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_QUANTITY = re.compile(r"-?[0-9]+")
 
 
 class SalesLogError(ValueError):
@@ -54,31 +72,40 @@ class SaleLike(Protocol):
 
 
 def parse_timestamp(text: str) -> float:
-    """Seconds since the epoch from ISO-8601 (UTC if no offset) or a number; ValueError if neither."""
+    """Seconds since the epoch from ISO-8601 (UTC if no offset) or plain decimal epoch seconds,
+    between 2000 and 2100; ValueError saying why otherwise."""
     text = text.strip()
     if not text:
         raise ValueError("empty timestamp")
-    try:
+    if _EPOCH.fullmatch(text):
         value = float(text)
-    except ValueError:
-        value = None
-    if value is not None:
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(f"{text!r} is not a time since the epoch (finite, >= 0)")
-        return value
-    iso = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
-    try:
-        dt = datetime.fromisoformat(iso)
-    except ValueError:
-        raise ValueError(f"{text!r} is neither ISO-8601 (2026-07-20T08:01:12Z) nor epoch seconds") from None
-    if "T" not in iso and " " not in iso:
+    elif _ISO.fullmatch(text):
+        iso = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
+        try:
+            dt = datetime.fromisoformat(iso)
+        except ValueError as err:  # the 31st of February, hour 25
+            raise ValueError(f"{text!r} is not a time that exists ({err})") from None
+        value = (dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)).timestamp()
+    elif _DATE.fullmatch(text):
         raise ValueError(f"{text!r} has a date but no time of day")
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    value = dt.timestamp()
-    if value < 0:
-        raise ValueError(f"{text!r} is before the epoch")
+    else:
+        raise ValueError(
+            f"{text!r} is neither ISO-8601 (2026-07-20T08:01:12Z) nor epoch seconds in plain decimal (1784534472)"
+        )
+    if not EARLIEST <= value < LATEST:
+        raise ValueError(f"{text!r} is not between 2000-01-01 and 2100-01-01")
     return value
+
+
+def parse_quantity(text: str) -> int:
+    """A quantity as the format writes it: ASCII digits, 1 to MAX_QUANTITY; ValueError otherwise."""
+    if not _QUANTITY.fullmatch(text):
+        raise ValueError(f"{text!r} is not a whole number in digits 0-9")
+    if text.startswith("-"):
+        raise ValueError(f"negative quantity {text}")
+    if len(text) > 4 or not 1 <= int(text) <= MAX_QUANTITY:
+        raise ValueError(f"{text} is outside 1..{MAX_QUANTITY}")
+    return int(text)
 
 
 def format_timestamp(t: float) -> str:
@@ -91,7 +118,7 @@ def read_sales_log(path: str | Path, store: Store | None = None) -> list[SaleEve
     """Read a sales log into SaleEvent records (source "log"), checking every line."""
     path = Path(path)
     try:
-        handle = path.open(newline="", encoding="utf-8")
+        handle = path.open("rb")
     except OSError as err:
         raise SalesLogError(f"{path}: cannot read the sales log ({err.strerror})") from None
     lanes = store.lane_by_id if store is not None else None
@@ -99,14 +126,15 @@ def read_sales_log(path: str | Path, store: Store | None = None) -> list[SaleEve
     with handle:
         header: list[str] | None = None
         last_t = -math.inf
-        for line_no, row in _without_comments(handle, path):
+        for line_no, row in _records(handle, path):
             if not row or all(not cell.strip() for cell in row):
                 continue
             if header is None:
                 header = [c.strip() for c in row]
                 if tuple(header) not in (REQUIRED, COLUMNS):
+                    got = ascii(",".join(header))  # an invisible or look-alike character shows as an escape
                     raise SalesLogError(
-                        f"{path}: line {line_no}: header must be {','.join(REQUIRED)} (optionally ,lane_id), got {','.join(header)}"
+                        f"{path}: line {line_no}: header must be {','.join(REQUIRED)} (optionally ,lane_id), got {got}"
                     )
                 continue
             if len(row) != len(header):
@@ -131,13 +159,9 @@ def read_sales_log(path: str | Path, store: Store | None = None) -> list[SaleEve
             if store is not None and sku not in store.skus:
                 raise fail("sku", f"unknown SKU {sku!r}; the store sells {sorted(store.skus)}")
             try:
-                quantity = int(cells["quantity"])
-            except ValueError:
-                raise fail("quantity", f"{cells['quantity']!r} is not a whole number") from None
-            if quantity < 0:
-                raise fail("quantity", f"negative quantity {quantity}")
-            if not 1 <= quantity <= MAX_QUANTITY:
-                raise fail("quantity", f"{quantity} is outside 1..{MAX_QUANTITY}")
+                quantity = parse_quantity(cells["quantity"])
+            except ValueError as err:
+                raise fail("quantity", str(err)) from None
             lane_id = cells.get("lane_id") or None
             if lane_id is not None and lanes is not None:
                 if lane_id not in lanes:
@@ -177,22 +201,53 @@ def write_sales_log(path: str | Path, events: Iterable[SaleLike]) -> int:
     return n
 
 
-def _without_comments(handle: Iterable[str], path: Path) -> Iterable[tuple[int, list[str]]]:
-    """(line number, cells) for each non-comment line."""
-    lines = enumerate(handle, start=1)
+class _Lines:
+    """The file's lines, decoded one at a time, for csv.reader: comment lines between records
+    are skipped, and each record's first line number is kept for its errors."""
+
+    def __init__(self, handle: BinaryIO, path: Path) -> None:
+        self.handle, self.path = handle, path
+        self.line_no = 0  # lines read so far
+        self.byte = 0  # where the next line starts in the file
+        self.record_line = 0  # the first line of the record being read
+        self.between_records = True  # set by the reader after each record
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        while True:
+            raw = self.handle.readline(MAX_LINE_BYTES + 1)
+            if not raw:
+                raise StopIteration
+            self.line_no += 1
+            if len(raw) > MAX_LINE_BYTES:
+                raise SalesLogError(f"{self.path}: line {self.line_no}: longer than {MAX_LINE_BYTES:,} bytes")
+            line = decode_utf8(raw, str(self.path), SalesLogError, line=self.line_no, byte=self.byte)
+            self.byte += len(raw)
+            if self.between_records:
+                if line.lstrip().startswith("#"):
+                    continue
+                self.record_line, self.between_records = self.line_no, False
+            elif self.line_no - self.record_line >= MAX_RECORD_LINES:
+                raise SalesLogError(
+                    f"{self.path}: line {self.record_line}: a quoted field runs on past {MAX_RECORD_LINES} lines "
+                    "(a quote left open?)"
+                )
+            return line
+
+
+def _records(handle: BinaryIO, path: Path) -> Iterator[tuple[int, list[str]]]:
+    """(first line number, cells) of each CSV record; a quoted field may span lines."""
+    lines = _Lines(handle, path)
+    reader = csv.reader(lines, strict=True)
     while True:
         try:
-            line_no, line = next(lines)
+            row = next(reader)
         except StopIteration:
             return
-        except UnicodeDecodeError as err:
-            raise SalesLogError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
-        if line.lstrip().startswith("#"):
-            continue
-        try:
-            cells = next(csv.reader([line]))
-        except (csv.Error, StopIteration):
-            if not line.strip():
-                continue
-            raise SalesLogError(f"{path}: line {line_no}: not a CSV line") from None
-        yield line_no, cells
+        except csv.Error as err:
+            why = "a quoted field is not closed" if "end of data" in str(err) else str(err)
+            raise SalesLogError(f"{path}: line {lines.record_line}: not a CSV record ({why})") from None
+        lines.between_records = True
+        yield lines.record_line, row
