@@ -36,7 +36,7 @@ from PIL import Image, ImageFilter
 
 from restock.paths import store_file
 from restock.store.camera import CameraModel
-from restock.store.description import Store, load_store
+from restock.store.description import LANE_SIDE_CLEARANCE, LaneView, Sku, Store, load_store
 from restock.vision.classes import CLASS_ID, CLASSES, EMPTY_FRONT, yolo_label_line
 from restock.vision.lanes import project_box, slot_corners
 
@@ -46,6 +46,7 @@ SPLITS = ("train", "val", "test")
 @dataclass(frozen=True)
 class SceneConfig:
     p_empty: float = 0.3  # each lane empty
+    p_misplaced: float = 0.04  # each filled lane has a container of another SKU at its front
     p_unfamiliar: float = 0.5  # an image has unfamiliar items at lane fronts
     p_obstruction: float = 0.3
     p_hand: float = 0.45
@@ -93,19 +94,64 @@ class Scene:
     geometry: tuple[np.ndarray, np.ndarray] | None = None  # geom sizes and positions before reshaping
 
 
+def fits_lane(sku: Sku, lv: LaneView) -> bool:
+    """Whether a container of ``sku`` could stand in the lane at all: between its dividers, under
+    the shelf above and within the row's depth (a customer cannot push in one that does not)."""
+    return (
+        sku.across + 2 * LANE_SIDE_CLEARANCE <= lv.lane.width + 1e-9
+        and sku.height <= lv.row.clearance + 1e-9
+        and sku.along <= lv.row.depth + 1e-9
+    )
+
+
+def container_bodies(world, store: Store) -> dict[str, int]:
+    """Containers of each SKU the world can put into lanes (its pool, less the stock-rack fronts)."""
+    fronts: dict[str, int] = {}
+    for loc in store.stock.locations:
+        fronts[loc.sku] = fronts.get(loc.sku, 0) + 1
+    return {sku: len(world.layout.items[sku]) - fronts.get(sku, 0) for sku in store.skus}
+
+
+def plan_lanes(
+    store: Store, rng: np.random.Generator, cfg: SceneConfig, bodies: dict[str, int]
+) -> dict[str, list[str]]:
+    """Each lane's column for one image, front first: empty (``cfg.p_empty``) or 1..capacity of its
+    SKU, sometimes (``cfg.p_misplaced``) with a container of another SKU at the front, put back
+    there by a customer.
+
+    The misplaced one is a SKU that fits the lane, and takes the room of as many of the lane's
+    containers as it needs (they go from the back): a long carton at the front of a lane of short
+    cans filled to capacity leaves fewer cans behind it. No SKU is used more often than the world
+    has ``bodies`` for it."""
+    left = dict(bodies)
+    columns: dict[str, list[str]] = {}
+    for lv in store.lanes:
+        n = 0 if rng.random() < cfg.p_empty else int(rng.integers(1, lv.lane.capacity + 1))
+        columns[lv.id] = [lv.lane.sku] * n
+        left[lv.lane.sku] -= n
+    for lv in store.lanes:
+        items = columns[lv.id]
+        if not items or rng.random() >= cfg.p_misplaced:
+            continue
+        others = [s for s, sku in store.skus.items() if s != lv.lane.sku and left[s] > 0 and fits_lane(sku, lv)]
+        if not others:
+            continue
+        other = str(rng.choice(others))
+        left[other] -= 1
+        left[items[0]] += 1
+        items[0] = other
+        while sum(store.skus[s].along for s in items) > lv.row.depth + 1e-9:
+            left[items.pop()] += 1
+    return columns
+
+
 def arrange_scene(world, store: Store, camera_id: str, rng: np.random.Generator, cfg: SceneConfig) -> Scene:
     """Fill lanes at random (some empty on purpose) and inject events for one image."""
     seen = [lv.id for lv in store.lanes_seen_by(camera_id)]
-    skus = list(store.skus)
-    for lv in store.lanes:
-        if rng.random() < cfg.p_empty:
-            world.set_lane(lv.id, [])
-            continue
-        n = int(rng.integers(1, lv.lane.capacity + 1))
-        items = [lv.lane.sku] * n
-        if rng.random() < 0.04:  # a misplaced container of another SKU at the front
-            items[0] = str(rng.choice(skus))
-        world.set_lane(lv.id, items)
+    for lv in store.lanes:  # every container back in the pool before any lane takes one
+        world.set_lane(lv.id, [])
+    for lane_id, items in plan_lanes(store, rng, cfg, container_bodies(world, store)).items():
+        world.set_lane(lane_id, items)
     if seen and rng.random() < cfg.p_unfamiliar:
         for lane_id in rng.choice(seen, size=min(len(seen), int(rng.integers(1, 4))), replace=False):
             world.put_unfamiliar(str(lane_id), slot=0)
@@ -358,6 +404,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=SPLITS, action="append", help="render only these splits")
     parser.add_argument("--p-empty", type=float, default=SceneConfig.p_empty, help="chance each lane is empty")
     parser.add_argument(
+        "--p-misplaced", type=float, default=SceneConfig.p_misplaced, help="lanes with another SKU at the front"
+    )
+    parser.add_argument(
         "--p-unfamiliar", type=float, default=SceneConfig.p_unfamiliar, help="images with unfamiliar items"
     )
     parser.add_argument(
@@ -390,6 +439,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         scene = SceneConfig(
             p_empty=args.p_empty,
+            p_misplaced=args.p_misplaced,
             p_unfamiliar=args.p_unfamiliar,
             p_obstruction=args.p_obstruction,
             p_hand=args.p_hand,
