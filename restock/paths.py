@@ -36,6 +36,18 @@ def config_file(name: str) -> Path:
     return installed if installed.exists() else SOURCE_ROOT / "config" / name
 
 
+def config_candidates(name: str) -> list[Path]:
+    """Where a config file a user names may be, in the order to try: the name as a path (absolute,
+    or from the working directory), config/ under the working directory (the checkout the README's
+    commands run from, installed or not), the installed share/restock/config, this checkout's config/."""
+    path = Path(name).expanduser()
+    if path.is_absolute():
+        return [path]
+    cwd = Path.cwd()
+    found = [cwd / path, cwd / "config" / path, share_dir() / "config" / path, SOURCE_ROOT / "config" / path]
+    return list(dict.fromkeys(found))
+
+
 def store_file(name: str) -> Path:
     """A store description by file name (corner_store.yaml) or by path."""
     path = Path(name)

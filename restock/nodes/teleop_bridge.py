@@ -24,7 +24,7 @@ from restock import records, topics
 from restock.motion.kinematics import ArmModel
 from restock.nodes.base import ERROR, LATCHED_QOS, OK, STORE_FILE, WARN, RestockNode, run_node
 from restock.params import ConfigError, ParamSpec
-from restock.paths import config_file
+from restock.paths import config_candidates
 from restock.teleop.auth import OperatorBook
 from restock.teleop.control import EeTarget
 from restock.teleop.imaging import ImageFormatError, encode_jpeg, pick_frame, rgb8_array
@@ -44,7 +44,12 @@ PARAMS = (
     ParamSpec("tls_cert", str, "", "PEM certificate; empty: a self-signed one is made in state_dir/tls"),
     ParamSpec("tls_key", str, "", "PEM private key of tls_cert"),
     ParamSpec("tls_hosts", list, ["localhost", "127.0.0.1"], "Names the self-signed certificate covers", item_type=str),
-    ParamSpec("operators_file", str, "operators.yaml", "Operators and their scrypt hashes (config/ name or a path)"),
+    ParamSpec(
+        "operators_file",
+        str,
+        "operators.yaml",
+        "Operators and their scrypt hashes: a path, or a name looked up in ./config, share/restock/config",
+    ),
     ParamSpec("state_dir", str, "var/teleop", "Where the audit log, samples and the dev certificate go"),
     ParamSpec("samples_dir", str, "", "Labelled YOLO samples for the next training; empty: state_dir/samples"),
     ParamSpec("session_ttl_s", float, 900.0, "Lifetime of an operator's login token (s)", min=30.0, max=86400.0),
@@ -59,6 +64,12 @@ PARAMS = (
     ParamSpec("stream_fps", float, 30.0, "Camera stream rate to the operator (frames/s)", min=1.0, max=60.0),
     ParamSpec("jpeg_quality", int, 80, "JPEG quality of the camera stream", min=20, max=95),
     ParamSpec("translation_scale", float, 1.0, "Arm motion per metre of controller motion", min=0.1, max=3.0),
+    ParamSpec("login_attempts", int, 5, "Logins per operator name from one address per window", min=1, max=100),
+    ParamSpec("login_attempts_per_address", int, 30, "Logins from one address per window", min=1, max=1000),
+    ParamSpec("login_window_s", float, 60.0, "The login throttle's window (s)", min=1.0, max=3600.0),
+    ParamSpec("read_timeout_s", float, 10.0, "Request header, body and TLS handshake deadline (s)", min=1.0, max=120.0),
+    ParamSpec("max_connections", int, 256, "Open connections at once, everyone", min=8, max=10000),
+    ParamSpec("max_connections_per_address", int, 32, "Open connections at once, one address", min=2, max=1000),
 )
 
 
@@ -169,6 +180,13 @@ class TeleopBridgeNode(RestockNode):
             stream_fps=float(p["stream_fps"]),  # type: ignore[arg-type]
             jpeg_quality=int(p["jpeg_quality"]),  # type: ignore[arg-type]
             translation_scale=float(p["translation_scale"]),  # type: ignore[arg-type]
+            login_attempts=int(p["login_attempts"]),  # type: ignore[arg-type]
+            login_attempts_per_address=int(p["login_attempts_per_address"]),  # type: ignore[arg-type]
+            login_window_s=float(p["login_window_s"]),  # type: ignore[arg-type]
+            read_timeout_s=float(p["read_timeout_s"]),  # type: ignore[arg-type]
+            body_timeout_s=float(p["read_timeout_s"]),  # type: ignore[arg-type]
+            max_connections=int(p["max_connections"]),  # type: ignore[arg-type]
+            max_connections_per_address=int(p["max_connections_per_address"]),  # type: ignore[arg-type]
         )
         _route_python_logging(self)
         samples = Path(str(p["samples_dir"])) if p["samples_dir"] else state / "samples"
@@ -183,17 +201,21 @@ class TeleopBridgeNode(RestockNode):
         )
 
     def _operators(self, name: str) -> OperatorBook:
-        path = Path(name) if Path(name).is_absolute() or Path(name).exists() else config_file(name)
-        if not path.exists():
+        tried = config_candidates(name)
+        path = next((p for p in tried if p.is_file()), None)
+        if path is None:
             self.get_logger().error(
-                f"no operators file {path}: nobody can log in (copy config/operators.example.yaml and set hashes "
-                "with `restock teleop-passwd NAME`)"
+                f"no operators file {name!r} (tried {', '.join(str(p) for p in tried)}): nobody can log in. "
+                "Copy config/operators.example.yaml to config/operators.yaml and run the bridge from that "
+                "folder, or give operators_file a path; make entries with `restock teleop-passwd NAME`"
             )
             return OperatorBook({})
         try:
-            return OperatorBook.load(path)
+            book = OperatorBook.load(path)
         except ValueError as err:
             raise ConfigError(str(err)) from None
+        self.get_logger().info(f"{len(book.operators)} operators from {path}")
+        return book
 
     # --- inputs -----------------------------------------------------------------------------
 
@@ -256,9 +278,9 @@ class TeleopBridgeNode(RestockNode):
             message,
             queue=len(s.queue),
             clients=len(s.clients),
-            lease=(s._lease_info() or {}).get("operator", "none"),
+            lease=s.rules.holder_name() or "none",
             targets_sent=self.targets_sent,
-            refused=sum(v for k, v in s.counters.items()),
+            refused=sum(v for k, v in s.counters.items() if k != "heartbeat_timeout"),
         )
 
     def on_shutdown(self) -> None:

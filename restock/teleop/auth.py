@@ -13,11 +13,14 @@ Pure Python: the clock is passed in, so every rule is tested without waiting.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
+import math
 import re
 import secrets
 import sys
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,6 +80,7 @@ class OperatorBook:
 
     def __init__(self, operators: dict[str, Operator]) -> None:
         self.operators = operators
+        self.password_checks = 0  # scrypt runs so far (the throttle's figures count them)
 
     @classmethod
     def load(cls, path: Path) -> OperatorBook:
@@ -105,9 +109,14 @@ class OperatorBook:
 
     def check(self, name: str, password: str) -> Operator:
         """The operator for a correct name and password, else AuthError (the same reason either way)."""
-        if len(password.encode()) > MAX_PASSWORD_BYTES:
+        try:
+            size = len(password.encode())
+        except UnicodeEncodeError:  # a lone surrogate from JSON: no password has one
+            raise AuthError("password is not valid UTF-8") from None
+        if size > MAX_PASSWORD_BYTES:
             raise AuthError("password too long")
         op = self.operators.get(name)
+        self.password_checks += 1
         ok = verify_password(password, op.password_scrypt if op else self._DUMMY_HASH)
         if op is None or not ok:
             raise AuthError("bad operator name or password")
@@ -140,7 +149,7 @@ class Sessions:
     _revoked: dict[str, float] = field(default_factory=dict)  # token -> when it would have expired
 
     def open(self, operator: str, now: float) -> Session:
-        self._sweep(now)
+        self.sweep(now)
         mine = sorted((s for s in self._sessions.values() if s.operator == operator), key=lambda s: s.issued)
         for old in mine[: max(0, len(mine) - self.max_sessions_per_operator + 1)]:
             self.close(old.token)  # oldest session makes room: a stolen old token dies
@@ -190,7 +199,8 @@ class Sessions:
             raise AuthError("expired ticket")
         return self.check(entry.token, now)
 
-    def _sweep(self, now: float) -> None:
+    def sweep(self, now: float) -> None:
+        """Forget expired sessions, tickets and revoked tokens (called often: tickets come cheap)."""
         for t in [t for t, s in self._sessions.items() if now >= s.expires]:
             del self._sessions[t]
         for t in [t for t, k in self._tickets.items() if now >= k.expires]:
@@ -199,29 +209,79 @@ class Sessions:
             del self._revoked[t]  # expired anyway: "unknown token" from now on
 
 
+@dataclass(frozen=True)
+class Reservation:
+    """An attempt counted before its password is checked; handed back on success."""
+
+    name_key: tuple[str, str]
+    address_key: tuple[str, str]
+    stamp: float
+
+
 @dataclass
 class LoginThrottle:
-    """Failed logins per operator name and per client address: after ``max_failures`` in
-    ``window_s``, further attempts are refused until the window passes (no password check)."""
+    """Login attempts, counted *before* the password is checked, so a hundred attempts sent at once
+    cannot all reach scrypt: at most ``max_attempts`` per operator name from one address, and
+    ``max_per_address`` for any names from one address, in ``window_s``.
 
-    max_failures: int = 5
+    A name is locked per address, never everywhere: an attacker elsewhere cannot lock the owner out.
+    A success hands its attempt back and clears the name's count at that address. Memory is bounded:
+    a key keeps at most its limit of stamps, keys whose stamps have all passed are swept, and past
+    ``max_keys`` a new key is refused (fail closed) until the sweep makes room.
+    """
+
+    max_attempts: int = 5
+    max_per_address: int = 30
     window_s: float = 60.0
-    _failures: dict[str, list[float]] = field(default_factory=dict)
+    max_keys: int = 50_000
+    _stamps: dict[tuple[str, str], deque[float]] = field(default_factory=dict)
+    _last_sweep: float = -math.inf
 
-    def check(self, keys: tuple[str, ...], now: float) -> None:
-        for key in keys:
-            recent = [t for t in self._failures.get(key, []) if now - t < self.window_s]
-            self._failures[key] = recent
-            if len(recent) >= self.max_failures:
-                raise AuthError(f"too many failed logins for {key.split(':', 1)[0]}; wait {self.window_s:.0f} s")
+    def reserve(self, name: str, address: str, now: float) -> Reservation:
+        """Count an attempt of name from address, or AuthError (logged, not shown) when over a limit."""
+        if now - self._last_sweep >= self.window_s / 4 or len(self._stamps) >= self.max_keys:
+            self._sweep(now)
+        name_key, address_key = (name, address), ("", address)  # "": every name from this address
+        for key, limit in ((name_key, self.max_attempts), (address_key, self.max_per_address)):
+            stamps = self._stamps.get(key)
+            while stamps and now - stamps[0] >= self.window_s:
+                stamps.popleft()
+            if stamps is not None and len(stamps) >= limit:
+                who = f"{name} from {address}" if key is name_key else f"any name from {address}"
+                raise AuthError(f"too many failed logins for {who}; wait {self.window_s:.0f} s")
+        new = (name_key not in self._stamps) + (address_key not in self._stamps)
+        if len(self._stamps) + new > self.max_keys:
+            raise AuthError(f"login throttle full ({self.max_keys} names and addresses in {self.window_s:.0f} s)")
+        self._stamps.setdefault(name_key, deque(maxlen=self.max_attempts)).append(now)
+        self._stamps.setdefault(address_key, deque(maxlen=self.max_per_address)).append(now)
+        return Reservation(name_key, address_key, now)
 
-    def failed(self, keys: tuple[str, ...], now: float) -> None:
-        for key in keys:
-            self._failures.setdefault(key, []).append(now)
+    def succeeded(self, reservation: Reservation) -> None:
+        """The right password: the owner's earlier typos at this address are forgiven, and this
+        attempt does not count against the address (its other names' failures still do)."""
+        self._stamps.pop(reservation.name_key, None)
+        self._give_back(reservation.address_key, reservation.stamp)
 
-    def succeeded(self, keys: tuple[str, ...]) -> None:
-        for key in keys:
-            self._failures.pop(key, None)
+    def cancel(self, reservation: Reservation) -> None:
+        """The password was never checked (the server was busy): the attempt does not count."""
+        self._give_back(reservation.name_key, reservation.stamp)
+        self._give_back(reservation.address_key, reservation.stamp)
+
+    def __len__(self) -> int:
+        return len(self._stamps)
+
+    def _give_back(self, key: tuple[str, str], stamp: float) -> None:
+        stamps = self._stamps.get(key)
+        if stamps is not None:
+            with contextlib.suppress(ValueError):
+                stamps.remove(stamp)
+            if not stamps:
+                del self._stamps[key]
+
+    def _sweep(self, now: float) -> None:
+        self._last_sweep = now
+        for key in [k for k, s in self._stamps.items() if not s or now - s[-1] >= self.window_s]:
+            del self._stamps[key]
 
 
 def passwd_main(argv: list[str] | None = None) -> int:

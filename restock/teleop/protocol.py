@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import struct
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
@@ -17,6 +18,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 MAX_TEXT_MESSAGE_BYTES = 16_384
+# No message of the app nests deeper than 3; json.loads recurses per level (RecursionError at ~1,000).
+MAX_JSON_DEPTH = 16
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # An XR tracking space is a room: a controller 10 m from the origin is a glitch or an attack.
 MAX_CONTROLLER_RANGE_M = 10.0
 
@@ -103,14 +107,69 @@ _ADAPTER: TypeAdapter[ClientMessage] = TypeAdapter(
 )
 
 
-def parse_client_message(text: str) -> ClientMessage:
-    """One validated client message, or ProtocolError with the reason."""
-    if len(text) > MAX_TEXT_MESSAGE_BYTES:
-        raise ProtocolError(f"message of {len(text)} bytes exceeds {MAX_TEXT_MESSAGE_BYTES}")
+def loads_bounded(text: str | bytes, max_depth: int = MAX_JSON_DEPTH) -> object:
+    """JSON from a client, or ProtocolError: nesting deeper than ``max_depth`` is refused before
+    parsing, and so are numbers Python will not read (an integer of 5,000 digits) and strings that
+    are not Unicode text (a lone surrogate, which nothing downstream can encode)."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ProtocolError(f"not UTF-8 at byte {err.start}") from None
+    opens = text.count("[") + text.count("{")  # few brackets (every app message): no scan needed
+    if opens > max_depth and _max_depth(text, max_depth) > max_depth:
+        raise ProtocolError(f"JSON nested deeper than {max_depth}")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise ProtocolError(f"not JSON: {err.msg}") from None
+    except (ValueError, RecursionError) as err:  # int digits limit; depth is checked above
+        raise ProtocolError(f"not JSON: {str(err)[:80]}") from None
+    if _has_surrogate(data):
+        raise ProtocolError("a string is not valid Unicode (lone surrogate)")
+    return data
+
+
+def _max_depth(text: str, stop: int) -> int:
+    """How deep brackets nest outside strings, counting up to just past ``stop`` (linear, no recursion)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > stop:
+                    break
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def _has_surrogate(data: object) -> bool:
+    if isinstance(data, str):
+        return not data.isascii() and _SURROGATE.search(data) is not None
+    if isinstance(data, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in data.items())
+    if isinstance(data, list):
+        return any(_has_surrogate(v) for v in data)
+    return False
+
+
+def parse_client_message(text: str) -> ClientMessage:
+    """One validated client message, or ProtocolError with the reason."""
+    if len(text) > MAX_TEXT_MESSAGE_BYTES:
+        raise ProtocolError(f"message of {len(text)} bytes exceeds {MAX_TEXT_MESSAGE_BYTES}")
+    data = loads_bounded(text)
     if not isinstance(data, dict):
         raise ProtocolError(f"expected a JSON object, got {type(data).__name__}")
     try:

@@ -10,23 +10,33 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
 
 from restock import records
+from restock.teleop.protocol import RateLimit
 from restock.vision.classes import CLASSES, class_for_label, yolo_label_line
 
 
 class AuditLog:
-    """Who did what, when, on which robot: one SQLite table, written as it happens."""
+    """Who did what, when, on which robot: one SQLite table, written as it happens.
 
-    def __init__(self, path: Path | str) -> None:
+    Refusals are kept to the newest ``max_refusal_rows`` (older ones are deleted as new ones come),
+    so a flood of refused requests cannot fill the disk; every other event is kept.
+    """
+
+    PRUNE_EVERY = 1000  # refusals written between two prunes
+
+    def __init__(self, path: Path | str, max_refusal_rows: int = 100_000) -> None:
         self.path = str(path)
+        self.max_refusal_rows = max_refusal_rows
+        self._refusals_since_prune = 0
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -38,11 +48,20 @@ class AuditLog:
         )
 
     def write(self, event: str, robot: str, operator: str | None = None, detail: str = "", peer: str | None = None):
+        row = (time.time(), printable(operator), robot, event, printable(detail[:2000]), printable(peer))
         with self._lock:
             self._db.execute(
-                "INSERT INTO audit (t, operator, robot, event, detail, peer) VALUES (?, ?, ?, ?, ?, ?)",
-                (time.time(), operator, robot, event, detail[:2000], peer),
+                "INSERT INTO audit (t, operator, robot, event, detail, peer) VALUES (?, ?, ?, ?, ?, ?)", row
             )
+            if event.startswith("refused"):
+                self._refusals_since_prune += 1
+                if self._refusals_since_prune >= self.PRUNE_EVERY:
+                    self._refusals_since_prune = 0
+                    self._db.execute(
+                        "DELETE FROM audit WHERE event LIKE 'refused%' AND id <= (SELECT id FROM audit"
+                        " WHERE event LIKE 'refused%' ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                        (self.max_refusal_rows,),
+                    )
 
     def rows(self, event: str | None = None) -> list[dict]:
         with self._lock:
@@ -58,6 +77,56 @@ class AuditLog:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def printable(text: str | None) -> str | None:
+    """Text that SQLite and a log line can take: a lone surrogate (JSON lets a client send one)
+    becomes its escape instead of raising UnicodeEncodeError."""
+    if text is None or text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+@dataclass
+class AuditBudget:
+    """Which refusals are written to the audit log: at most ``per_key`` in ``window_s`` of one kind
+    from one address, and ``rate`` a second over all (``burst`` at once). The rest are counted by
+    kind, and :meth:`roll` gives one summary row for them per window."""
+
+    per_key: int = 20
+    window_s: float = 60.0
+    rate: float = 20.0
+    burst: float = 200.0
+    max_keys: int = 10_000
+    _window_start: float = -math.inf
+    _per_key: dict[tuple[str, str], int] = field(default_factory=dict)
+    _suppressed: dict[str, int] = field(default_factory=dict)
+    _bucket: RateLimit = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._bucket = RateLimit(self.rate, self.burst)
+
+    def allow(self, kind: str, peer: str | None, now: float) -> bool:
+        key = (kind, peer or "")
+        n = self._per_key.get(key, 0)
+        ok = n < self.per_key and (n > 0 or len(self._per_key) < self.max_keys) and self._bucket.allow(now)
+        if ok:
+            self._per_key[key] = n + 1
+        else:
+            self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
+        return ok
+
+    def roll(self, now: float) -> str | None:
+        """At a window's end: the counts start again; the summary of what was not written, if any."""
+        if now - self._window_start < self.window_s:
+            return None
+        self._window_start = now
+        self._per_key.clear()
+        if not self._suppressed:
+            return None
+        text = ", ".join(f"{kind} x{n}" for kind, n in sorted(self._suppressed.items()))
+        self._suppressed.clear()
+        return f"not written (over the audit budget): {text}"
 
 
 @dataclass(frozen=True)

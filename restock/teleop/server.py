@@ -1,10 +1,13 @@
 """The operator server: HTTPS + secure WebSocket (aiohttp), on its own asyncio loop in a thread.
 
-No rclpy here: the bridge node hands in handoff requests and camera frames through the
-thread-safe ``submit_*`` methods and receives what the operator commands through a
-:class:`RobotPort` (its publishers). Every refusal (authentication, lease, protocol, rate)
-is logged with the reason and written to the audit log where an operator is known; none
-reaches the port.
+Transport only: the teleop rules (claim, lease, resolve, e-stop, pose) are restock.teleop.rules,
+which this server feeds and whose effects it carries out. No rclpy here: the bridge node hands in
+handoff requests and camera frames through the thread-safe ``submit_*`` methods and receives what
+the operator commands through a :class:`RobotPort` (its publishers). Anything refused (login,
+token, ticket, origin, body, route, lease, message, rate, connection cap) goes through one path,
+:meth:`TeleopServer._refuse`: counted, logged on one line (rate-limited per kind), written to the
+audit log (within its budget) and answered as JSON with the same headers as every response.
+None reaches the port.
 
 HTTP API (JSON): POST /api/login, POST /api/logout, POST /api/ticket, GET /api/state,
 GET /api/handoff/{id}/image; WebSocket: GET /ws?ticket=... (one-time ticket from /api/ticket).
@@ -22,11 +25,12 @@ import math
 import ssl
 import threading
 import time
+import traceback
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -34,29 +38,32 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from restock import records
 from restock.store.description import Store
 from restock.teleop import protocol as P
-from restock.teleop.auth import AuthError, LoginThrottle, OperatorBook, Session, Sessions
-from restock.teleop.control import EeTarget, TeleopControl, Workspace
+from restock.teleop.auth import (
+    MAX_PASSWORD_BYTES,
+    OPERATOR_NAME,
+    AuthError,
+    LoginThrottle,
+    OperatorBook,
+    Session,
+    Sessions,
+)
+from restock.teleop.guard import ConnectionLimits, GuardedSite, quiet_server_logger, security_headers
 from restock.teleop.imaging import encode_jpeg
-from restock.teleop.records_out import AuditLog, SampleWriter
-from restock.teleop.session import HandoffQueue, LeaseBook, LeaseError
+from restock.teleop.records_out import AuditBudget, AuditLog, SampleWriter, printable
+from restock.teleop.rules import Conn, Effects, Refusal, RobotPort, TeleopRules
 from restock.teleop.tls import is_loopback
-from restock.vision.classes import FOREIGN_ITEM_LABEL
+
+__all__ = ["RobotPort", "ServerConfig", "TeleopServer"]
 
 WEB_ROOT = Path(__file__).resolve().parent / "web"
 FRAMES_IN_FLIGHT = 3
 MAX_CONNECTIONS_PER_OPERATOR = 4
 FLOOD_WINDOW_S = 5.0
+# One answer for every token or ticket failure: which one it was is logged and audited, never told.
+TOKEN_REFUSED = "not logged in, or the login has expired"
+LOGIN_REFUSED = "login refused"
+SESSION_ENDED = b"session ended"
 log = logging.getLogger("restock.teleop")
-
-
-class RobotPort(Protocol):
-    """Where the operator's commands go (the bridge node's publishers)."""
-
-    def publish_target(self, target: EeTarget) -> None: ...
-    def publish_status(self, status: records.TeleopStatus) -> None: ...
-    def publish_resolution(self, resolution: records.HandoffResolution) -> None: ...
-    def publish_estop(self, engaged: bool) -> None: ...
-    def ros_now(self) -> float: ...
 
 
 @dataclass
@@ -78,6 +85,18 @@ class ServerConfig:
     stream_fps: float = 30.0
     jpeg_quality: int = 80
     web_root: Path = WEB_ROOT
+    # Logins: attempts per name from one address, and from one address for any names, per window.
+    login_attempts: int = 5
+    login_attempts_per_address: int = 30
+    login_window_s: float = 60.0
+    login_workers: int = 1  # scrypt threads (16 MiB and ~50 ms each): a flood cannot take the CPUs
+    login_queue: int = 8  # password checks waiting for a worker; more are answered 503
+    # Connections: whole request header within read_timeout_s of opening (or of the last response,
+    # which is also the idle timeout), body within body_timeout_s, TLS handshake within as long.
+    read_timeout_s: float = 10.0
+    body_timeout_s: float = 10.0
+    max_connections: int = 256
+    max_connections_per_address: int = 32
 
 
 @dataclass
@@ -97,6 +116,18 @@ class _Client:
     dropped: int = 0
     bad: int = 0
 
+    @property
+    def conn(self) -> Conn:
+        return Conn(self.id, self.session.operator, self.peer)
+
+
+class Refused(Exception):
+    """Raised inside an HTTP handler; the middleware answers it through the one refusal path."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.reason)
+        self.refusal = refusal
+
 
 class _Every:
     """Log the first of a kind of event and then one in ``n`` (a flood must not flood the log)."""
@@ -109,6 +140,13 @@ class _Every:
         c = self.counts.get(key, 0)
         self.counts[key] = c + 1
         return c % self.n == 0
+
+
+def _one_line(err: BaseException) -> str:
+    """An exception as one log line: type, message, and where it was raised."""
+    frames = traceback.extract_tb(err.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"{type(err).__name__}: {str(err)[:200]}{where}"
 
 
 class TeleopServer:
@@ -131,34 +169,39 @@ class TeleopServer:
         self.audit = audit
         self.samples = samples
         self.clock = clock
-        self.sessions = Sessions(config.session_ttl_s, config.ticket_ttl_s)
-        self.throttle = LoginThrottle()
-        self.leases = LeaseBook(config.lease_timeout_s)
-        self.queue = HandoffQueue()
-        self.control = TeleopControl(
-            Workspace.for_store(store),
-            store.robot.gripper.max_opening,
-            config.heartbeat_timeout_s,
-            config.translation_scale,
+        self.rules = TeleopRules(
+            config.robot_id,
+            store,
+            {name: op.robots for name, op in operators.operators.items()},
+            port,
+            audit,
+            heartbeat_timeout_s=config.heartbeat_timeout_s,
+            lease_timeout_s=config.lease_timeout_s,
+            translation_scale=config.translation_scale,
         )
-        self.camera_ids = [c.id for c in store.cameras]
-        self.sku_ids = sorted(store.skus)
+        self.sessions = Sessions(config.session_ttl_s, config.ticket_ttl_s)
+        self.throttle = LoginThrottle(config.login_attempts, config.login_attempts_per_address, config.login_window_s)
+        self.limits = ConnectionLimits(config.max_connections_per_address, config.max_connections)
+        self.audit_budget = AuditBudget()
+        self._scrypt = ThreadPoolExecutor(config.login_workers, thread_name_prefix="teleop-scrypt")
+        self._scrypt_waiting = 0
         self.clients: dict[str, _Client] = {}
         self._ids = itertools.count(1)
         self._watched: frozenset[str] = frozenset()  # read from the ROS thread without the loop
         self._frame_budget: dict[str, P.RateLimit] = {}
-        self.robot_state: dict = {}
-        self.arm_pose: tuple[tuple[float, float, float], float] | None = None  # grasp centre and yaw, from joint_states
-        self.estop_engaged = False
         self.frame_latency: deque[tuple[float, float, float]] = deque(maxlen=2000)  # capture, shown, received
-        self.counters: dict[str, int] = {}
+        self.counters = self.rules.counters  # refusals by kind, heartbeat timeouts
         self._every = _Every()
-        self._engaged_reported = False
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._stopping: asyncio.Event | None = None
         self.bound_port: int | None = None
+
+    # The rules' state, as the node's health and the tests read it.
+    queue = property(lambda self: self.rules.queue)
+    leases = property(lambda self: self.rules.leases)
+    control = property(lambda self: self.rules.control)
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -193,10 +236,12 @@ class TeleopServer:
             self.loop.call_soon_threadsafe(self._stopping.set)
         if self._thread is not None:
             self._thread.join(timeout)
+        self._scrypt.shutdown(wait=False, cancel_futures=True)
 
     async def _serve(self, ready: threading.Event) -> None:
         self._stopping = asyncio.Event()
-        app = web.Application(client_max_size=64 * 1024, middlewares=[self._headers])
+        app = web.Application(client_max_size=64 * 1024, middlewares=[self._errors])
+        app.on_response_prepare.append(self._on_prepare)
         app.router.add_get("/", self._index)
         app.router.add_static("/app/", self.config.web_root / "app", follow_symlinks=False, show_index=False)
         app.router.add_post("/api/login", self._login)
@@ -205,13 +250,31 @@ class TeleopServer:
         app.router.add_get("/api/state", self._state_http)
         app.router.add_get("/api/handoff/{request_id}/image", self._handoff_image)
         app.router.add_get("/ws", self._websocket)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # keepalive_timeout: aiohttp closes a connection with no whole request header this long after
+        # it opened or after its last response (slow header and idle connection alike).
+        self._runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            keepalive_timeout=self.config.read_timeout_s,
+            max_line_size=4096,
+            max_field_size=8190,
+            max_headers=64,
+            logger=quiet_server_logger(),
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.config.port, ssl_context=self.config.ssl_context)
+        site = GuardedSite(
+            self._runner,
+            self.config.host,
+            self.config.port,
+            ssl_context=self.config.ssl_context,
+            limits=self.limits,
+            handshake_timeout_s=self.config.read_timeout_s,
+            on_refused=self._connection_refused,
+        )
         await site.start()
-        server = site._server  # the bound socket's port (config port 0 picks a free one)
-        self.bound_port = server.sockets[0].getsockname()[1] if server and server.sockets else self.config.port
-        self._publish_status("server started")
+        self.bound_port = site.port
+        self.rules.publish_status("server started")
         ticker = asyncio.create_task(self._ticker())
         ready.set()
         await self._stopping.wait()
@@ -224,7 +287,9 @@ class TeleopServer:
 
     def submit_handoff(self, request: records.HandoffRequest, frame_jpeg: bytes | None = None) -> None:
         if self.loop is not None:
-            self.loop.call_soon_threadsafe(self._add_handoff, request, frame_jpeg)
+            self.loop.call_soon_threadsafe(
+                lambda: self._apply(None, self.rules.add_handoff(request, frame_jpeg, time.time()))
+            )
 
     def wants_frames(self, camera_id: str) -> bool:
         return camera_id in self._watched
@@ -238,48 +303,56 @@ class TeleopServer:
         ):
             return False  # a camera faster than stream_fps is thinned; a jittery one at the rate is not
         jpeg = encode_jpeg(pixels, self.config.jpeg_quality)
-        data = P.pack_frame(self.camera_ids.index(camera_id), capture_stamp, time.time(), jpeg)
+        data = P.pack_frame(self.rules.camera_ids.index(camera_id), capture_stamp, time.time(), jpeg)
         self.loop.call_soon_threadsafe(self._fan_out, camera_id, data)
         return True
 
     def set_estop(self, engaged: bool) -> None:
         """The e-stop as its topic says (a hardware button, or this bridge)."""
         if self.loop is not None:
-            self.loop.call_soon_threadsafe(self._on_estop_topic, engaged)
-
-    def _on_estop_topic(self, engaged: bool) -> None:
-        if engaged != self.estop_engaged:
-            self.estop_engaged = engaged
-            if engaged:
-                self.control.hold()
-            self._broadcast_state()
+            self.loop.call_soon_threadsafe(lambda: self._apply(None, self.rules.on_estop_topic(engaged)))
 
     def set_robot_state(self, state: dict, arm_pose: tuple[tuple[float, float, float], float] | None = None) -> None:
         """The robot's joints (shown in the app) and where its grasp centre is (where control starts)."""
-        self.robot_state = state  # replaced whole: a reader sees one snapshot
+        self.rules.robot_state = state  # replaced whole: a reader sees one snapshot
         if arm_pose is not None:
-            self.arm_pose = arm_pose
+            self.rules.arm_pose = arm_pose
 
     # --- on the loop ----------------------------------------------------------------------
 
-    def _count(self, what: str) -> None:
-        self.counters[what] = self.counters.get(what, 0) + 1
+    def _refuse(self, r: Refusal, client: _Client | None = None) -> web.Response:
+        """The one refusal path: counted, one log line (the first of a kind, then one in a hundred),
+        an audit row within the audit budget, the public reason to the client, and the HTTP answer."""
+        self.counters[r.kind] = self.counters.get(r.kind, 0) + 1
+        reason = printable(r.reason) or ""
+        if self._every(r.kind):
+            log.warning("refused %s%s: %s", r.kind, f" ({r.operator})" if r.operator else "", reason)
+        now = self.clock()
+        self._audit_summary(now)
+        if self.audit_budget.allow(r.kind, r.peer, now):
+            self.audit.write(f"refused_{r.kind}", self.config.robot_id, r.operator, reason, r.peer)
+        if client is not None and r.public is not None:
+            self._send_json(client, {"type": "error", "error": r.public[:300]})
+        return web.json_response({"error": r.public or "refused"}, status=r.status)
 
-    def _refuse(self, what: str, reason: str, operator: str | None = None, peer: str | None = None) -> None:
-        """Every refusal: counted, logged (rate-limited per kind), audited when it names an operator."""
-        self._count(what)
-        if self._every(what):
-            log.warning("refused %s%s: %s", what, f" from {operator}" if operator else "", reason)
-        # A flood is audited once a hundred; every other refusal, each time.
-        if operator is not None and (what not in ("rate", "pose") or self._every(f"audit:{what}:{operator}")):
-            self.audit.write(f"refused_{what}", self.config.robot_id, operator, reason, peer)
+    def _audit_summary(self, now: float) -> None:
+        summary = self.audit_budget.roll(now)
+        if summary is not None:
+            self.audit.write("refused_unwritten", self.config.robot_id, None, summary)
 
-    def _add_handoff(self, request: records.HandoffRequest, frame_jpeg: bytes | None) -> None:
-        dropped = self.queue.add(request, time.time(), frame_jpeg)
-        if dropped is not None:
-            log.warning("handoff queue full: dropped the oldest unclaimed request %s", dropped.request.request_id)
-        self.audit.write("handoff_queued", self.config.robot_id, None, f"{request.request_id} {request.kind}")
-        self._broadcast_state()
+    def _connection_refused(self, address: str, why: str) -> None:
+        self._refuse(Refusal("connection_cap", why, None, peer=address, status=503))
+
+    def _apply(self, client: _Client | None, fx: Effects) -> bool:
+        """Carry out what the rules decided; True: the connection stays open."""
+        for reply in fx.replies:
+            if client is not None:
+                self._send_json(client, reply)
+        for refusal in fx.refusals:
+            self._refuse(refusal, client)
+        if fx.broadcast:
+            self._broadcast_state()
+        return True
 
     def _fan_out(self, camera_id: str, data: bytes) -> None:
         for client in self.clients.values():
@@ -290,41 +363,8 @@ class TeleopServer:
     def _update_watched(self) -> None:
         self._watched = frozenset(c.watching for c in self.clients.values() if c.watching)
 
-    def _lease_info(self) -> dict | None:
-        lease = self.leases.holder(self.config.robot_id)
-        if lease is None:
-            return None
-        return {"operator": lease.operator, "request_id": lease.request_id, "engaged": self.control.engaged}
-
-    def _publish_status(self, why: str) -> None:
-        lease = self.leases.holder(self.config.robot_id)
-        status = records.TeleopStatus(
-            stamp=max(0.0, self.port.ros_now()),
-            operator=lease.operator if lease else None,
-            request_id=lease.request_id if lease else None,
-            control="operator" if lease else "autonomy",
-            engaged=bool(lease) and self.control.engaged,
-        )
-        self._engaged_reported = status.engaged
-        self.port.publish_status(status)
-        log.info("teleop status: %s (%s)", status.control, why)
-
     def state(self, client: _Client | None = None) -> dict:
-        target = self.control.target
-        return {
-            "type": "state",
-            "robot_id": self.config.robot_id,
-            "store": self.store.name,
-            "you": client.session.operator if client else None,
-            "queue": self.queue.summary(time.time()),
-            "lease": self._lease_info(),
-            "cameras": self.camera_ids,
-            "skus": self.sku_ids,
-            "foreign_label": FOREIGN_ITEM_LABEL,
-            "robot": self.robot_state,
-            "estop": self.estop_engaged,
-            "target": None if target is None else {"position": target.position, "yaw": target.yaw},
-        }
+        return self.rules.state(client.session.operator if client else None, time.time())
 
     def _broadcast_state(self) -> None:
         for client in list(self.clients.values()):
@@ -342,61 +382,54 @@ class TeleopServer:
         task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
 
     async def _ticker(self) -> None:
-        """Heartbeat watchdog (every 20 ms), lease and session expiry, state pushes."""
+        """Heartbeat watchdog and lease expiry (every 20 ms); sessions, tickets and state pushes (every 0.5 s)."""
         last_push = 0.0
         while True:
             await asyncio.sleep(0.02)
             now = self.clock()
             try:
-                why = self.control.tick(now)
-                if why:
-                    self._count("heartbeat_timeout")
-                    log.warning("%s (operator %s)", why, self._holder_name())
-                    self.audit.write("hold", self.config.robot_id, self._holder_name(), why)
-                if self._engaged_reported != (self.control.engaged and self._holder_name() is not None):
-                    self._publish_status("deadman engaged" if self.control.engaged else why or "holding")
-                for lease in self.leases.expire(now):
-                    self.control.hold()
-                    self.queue.unclaim_all(lease.operator)
-                    self.audit.write(
-                        "lease_timeout", lease.robot, lease.operator, f"silent {self.config.lease_timeout_s} s"
-                    )
-                    log.warning("lease of %s on %s timed out", lease.operator, lease.robot)
-                    self._publish_status("lease timeout")
-                    self._broadcast_state()
+                self._apply(None, self.rules.tick(now))
                 if now - last_push > 0.5:
                     last_push = now
+                    self.sessions.sweep(now)
+                    self._audit_summary(now)
                     for client in list(self.clients.values()):
                         try:
                             self.sessions.check(client.session.token, now)
                         except AuthError as err:
-                            self._refuse("session", str(err), client.session.operator, client.peer)
-                            await client.ws.close(code=4401, message=str(err).encode()[:120])
+                            self._refuse(
+                                Refusal("session", f"{client.id}: {err}", None, client.session.operator, client.peer)
+                            )
+                            await client.ws.close(code=4401, message=SESSION_ENDED)
                     self._broadcast_state()
-            except Exception:  # the watchdog must outlive any bug in one tick
-                log.exception("teleop ticker")
-
-    def _holder_name(self) -> str | None:
-        lease = self.leases.holder(self.config.robot_id)
-        return lease.operator if lease else None
+            except Exception as err:  # the watchdog must outlive any bug in one tick
+                log.error("teleop ticker: %s", _one_line(err))
 
     # --- HTTP ------------------------------------------------------------------------------
 
     @web.middleware
-    async def _headers(self, request: web.Request, handler: Callable) -> web.StreamResponse:
-        response = await handler(request)
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "
-            "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-        )
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        if request.path.startswith("/api/"):
-            response.headers["Cache-Control"] = "no-store"
-        if self.config.ssl_context is not None:
-            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-        return response
+    async def _errors(self, request: web.Request, handler: Callable) -> web.StreamResponse:
+        """Every error answered through the one refusal path: JSON, a 4xx (a 500 for a bug), no
+        traceback to the client and one log line."""
+        what = f"{request.method} {request.path[:200]}"
+        try:
+            return await handler(request)
+        except Refused as refused:
+            return self._refuse(refused.refusal)
+        except web.HTTPException as exc:  # the router's 404/405, aiohttp's 413 for a large body
+            if exc.status < 400:
+                raise
+            return self._refuse(Refusal("http", f"{what}: {exc.status} {exc.reason}", exc.reason, None,
+                                        self._peer(request), exc.status))  # fmt: skip
+        except (asyncio.CancelledError, ConnectionError):
+            raise  # the client went away: nobody to answer
+        except Exception as err:
+            return self._refuse(
+                Refusal("http_error", f"{what}: {_one_line(err)}", "internal error", None, self._peer(request), 500)
+            )
+
+    async def _on_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
+        security_headers(response, request.path, self.config.ssl_context is not None)
 
     async def _index(self, _request: web.Request) -> web.FileResponse:
         return web.FileResponse(self.config.web_root / "index.html")
@@ -410,43 +443,53 @@ class TeleopServer:
         try:
             return self.sessions.check(token, self.clock())
         except AuthError as err:
-            self._refuse("http_auth", f"{request.method} {request.path}: {err}", peer=self._peer(request))
-            raise web.HTTPUnauthorized(text=json.dumps({"error": str(err)}), content_type="application/json") from None
+            peer = self._peer(request)
+            raise Refused(Refusal("http_auth", f"{request.method} {request.path[:200]}: {err}", TOKEN_REFUSED,
+                                  None, peer, 401)) from None  # fmt: skip
 
     async def _json_body(self, request: web.Request) -> dict:
+        peer = self._peer(request)
         try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
-            body = None
+            raw = await asyncio.wait_for(request.read(), self.config.body_timeout_s)
+        except asyncio.TimeoutError:
+            raise Refused(Refusal("http_body", f"{request.path}: body not in within {self.config.body_timeout_s} s",
+                                  "request body too slow", None, peer, 408)) from None  # fmt: skip
+        try:
+            body = P.loads_bounded(raw)
+        except P.ProtocolError as err:
+            body = err
         if not isinstance(body, dict):
-            self._refuse("http_body", f"{request.path}: body is not a JSON object", peer=self._peer(request))
-            raise web.HTTPBadRequest(
-                text=json.dumps({"error": "expected a JSON object"}), content_type="application/json"
-            )
+            why = str(body) if isinstance(body, P.ProtocolError) else f"a JSON {type(body).__name__}"
+            raise Refused(Refusal("http_body", f"{request.path}: {why}", "expected a JSON object", None, peer, 400))
         return body
 
     async def _login(self, request: web.Request) -> web.Response:
         body = await self._json_body(request)
         name, password = body.get("operator"), body.get("password")
         peer = self._peer(request)
-        if not isinstance(name, str) or not isinstance(password, str) or len(name) > 64:
-            self._refuse("login", "operator and password must be strings", peer=peer)
-            return web.json_response({"error": "operator and password must be strings"}, status=400)
-        keys = (f"{name}:op", f"{peer}:ip")
-        now = self.clock()
-        try:
-            self.throttle.check(keys, now)
-            # scrypt takes ~50 ms: off the loop so streaming and heartbeats carry on.
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, self.operators.check, name, password)
+        if not isinstance(name, str) or not isinstance(password, str) or not OPERATOR_NAME.match(name):
+            raise Refused(Refusal("login", f"from {peer}: operator must be a name, password a string",
+                                  "operator and password must be strings", None, peer, 400))  # fmt: skip
+        known = name if name in self.operators.operators else None
+        if len(password) > MAX_PASSWORD_BYTES:
+            raise Refused(Refusal("login", f"{name} from {peer}: password too long", LOGIN_REFUSED, known, peer, 401))
+        try:  # counted before scrypt runs: a hundred at once get no further than the first few
+            reservation = self.throttle.reserve(name, peer, self.clock())
         except AuthError as err:
-            self.throttle.failed(keys, now)
-            self._refuse(
-                "login", f"{name!r} from {peer}: {err}", name if name in self.operators.operators else None, peer
-            )
-            return web.json_response({"error": "login refused"}, status=401)
-        self.throttle.succeeded(keys)
-        session = self.sessions.open(name, now)
+            raise Refused(Refusal("login", f"{name} from {peer}: {err}", LOGIN_REFUSED, known, peer, 401)) from None
+        if self._scrypt_waiting >= self.config.login_queue:
+            self.throttle.cancel(reservation)
+            raise Refused(Refusal("login_busy", f"{name} from {peer}: {self._scrypt_waiting} checks waiting",
+                                  "busy: try again in a moment", known, peer, 503))  # fmt: skip
+        self._scrypt_waiting += 1
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._scrypt, self.operators.check, name, password)
+        except AuthError as err:
+            raise Refused(Refusal("login", f"{name} from {peer}: {err}", LOGIN_REFUSED, known, peer, 401)) from None
+        finally:
+            self._scrypt_waiting -= 1
+        self.throttle.succeeded(reservation)
+        session = self.sessions.open(name, self.clock())
         self.audit.write("login", self.config.robot_id, name, "", peer)
         return web.json_response({"token": session.token, "expires_in": self.config.session_ttl_s, "operator": name})
 
@@ -471,14 +514,16 @@ class TeleopServer:
         return web.json_response(self.state())
 
     async def _handoff_image(self, request: web.Request) -> web.Response:
-        self._bearer(request)
-        entry = self.queue.get(request.match_info["request_id"])
-        if entry is None or entry.request.image_jpeg_b64 is None:
-            raise web.HTTPNotFound()
-        try:
-            data = base64.b64decode(entry.request.image_jpeg_b64, validate=True)
-        except ValueError:
-            raise web.HTTPNotFound() from None
+        session = self._bearer(request)
+        rid = request.match_info["request_id"]
+        entry = self.rules.queue.get(rid)
+        data = None
+        if entry is not None and entry.request.image_jpeg_b64 is not None:
+            with contextlib.suppress(ValueError):
+                data = base64.b64decode(entry.request.image_jpeg_b64, validate=True)
+        if data is None:
+            raise Refused(Refusal("http", f"no image for handoff {rid[:100]}", "not found", session.operator,
+                                  self._peer(request), 404))  # fmt: skip
         return web.Response(body=data, content_type="image/jpeg")
 
     # --- WebSocket -------------------------------------------------------------------------
@@ -487,32 +532,22 @@ class TeleopServer:
         peer = self._peer(request)
         origin = request.headers.get("Origin")
         if origin is not None and origin.split("://", 1)[-1] != request.host:
-            self._refuse("ws_origin", f"origin {origin} is not {request.host}", peer=peer)
-            raise web.HTTPForbidden(text="cross-origin WebSocket refused")
+            raise Refused(Refusal("ws_origin", f"{peer}: origin {origin[:100]} is not {request.host[:100]}",
+                                  "cross-origin WebSocket refused", None, peer, 403))  # fmt: skip
         try:
             session = self.sessions.redeem_ticket(request.query.get("ticket"), self.clock())
         except AuthError as err:
-            self._refuse("ws_auth", f"{peer}: {err}", peer=peer)
-            raise web.HTTPUnauthorized(text=str(err)) from None
-        if sum(c.session.operator == session.operator for c in self.clients.values()) >= MAX_CONNECTIONS_PER_OPERATOR:
-            self._refuse(
-                "ws_count",
-                f"{session.operator} has {MAX_CONNECTIONS_PER_OPERATOR} connections open",
-                session.operator,
-                peer,
-            )
-            raise web.HTTPTooManyRequests(text="too many connections for this operator")
+            raise Refused(Refusal("ws_auth", f"{peer}: {err}", TOKEN_REFUSED, None, peer, 401)) from None
+        operator = session.operator
+        if sum(c.session.operator == operator for c in self.clients.values()) >= MAX_CONNECTIONS_PER_OPERATOR:
+            raise Refused(Refusal("ws_count", f"{operator} has {MAX_CONNECTIONS_PER_OPERATOR} connections open",
+                                  "too many connections for this operator", operator, peer, 429))  # fmt: skip
         ws = web.WebSocketResponse(max_msg_size=self.config.max_ws_message_bytes, autoping=True, heartbeat=5.0)
         await ws.prepare(request)
-        client = _Client(
-            f"c{next(self._ids)}",
-            ws,
-            session,
-            peer,
-            P.RateLimit(self.config.max_messages_per_s, self.config.message_burst),
-        )
+        rate = P.RateLimit(self.config.max_messages_per_s, self.config.message_burst)
+        client = _Client(f"c{next(self._ids)}", ws, session, peer, rate)
         self.clients[client.id] = client
-        self.audit.write("connect", self.config.robot_id, session.operator, client.id, peer)
+        self.audit.write("connect", self.config.robot_id, operator, client.id, peer)
         sender = asyncio.create_task(self._send_frames(client))
         self._send_json(client, self.state(client))
         try:
@@ -524,7 +559,7 @@ class TeleopServer:
                     if not await self._bad(client, "binary messages are not accepted"):
                         break
                 elif msg.type == WSMsgType.ERROR:
-                    self._refuse("ws_frame", f"{client.id}: {ws.exception()}", session.operator, peer)
+                    self._refuse(Refusal("ws_frame", f"{client.id}: {ws.exception()}", None, operator, peer))
                     break
         finally:
             sender.cancel()
@@ -534,27 +569,25 @@ class TeleopServer:
     async def _bad(self, client: _Client, reason: str) -> bool:
         """A malformed message: refused with the reason; too many close the connection."""
         client.bad += 1
-        self._refuse("message", f"{client.id}: {reason}", client.session.operator, client.peer)
-        self._send_json(client, {"type": "error", "error": reason[:300]})
+        who = client.session.operator, client.peer
+        self._refuse(Refusal("message", f"{client.id}: {reason}", reason, *who), client)
         if client.bad > self.config.max_bad_messages:
-            self._refuse("connection", f"{client.id}: more than {self.config.max_bad_messages} malformed messages")
+            why = f"{client.id}: more than {self.config.max_bad_messages} malformed messages"
+            self._refuse(Refusal("connection", why, None, *who))
             await client.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"too many malformed messages")
             return False
         return True
 
     async def _on_text(self, client: _Client, text: str) -> bool:
         now = self.clock()
+        who = client.session.operator, client.peer
         if not client.rate.allow(now):
             client.dropped += 1
             if now - client.flood_window_start > FLOOD_WINDOW_S:
                 client.flood_window_start, client.dropped_in_window = now, 0
             client.dropped_in_window += 1
-            self._refuse(
-                "rate",
-                f"{client.id}: over {self.config.max_messages_per_s:.0f} messages/s: dropped",
-                client.session.operator,
-                client.peer,
-            )
+            why = f"{client.id}: over {self.config.max_messages_per_s:.0f} messages/s: dropped"
+            self._refuse(Refusal("rate", why, None, *who))
             if client.dropped_in_window >= self.config.flood_close_after:
                 await client.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"message flood")
                 return False
@@ -562,8 +595,8 @@ class TeleopServer:
         try:
             self.sessions.check(client.session.token, now)
         except AuthError as err:
-            self._refuse("session", f"{client.id}: {err}", client.session.operator, client.peer)
-            await client.ws.close(code=4401, message=str(err).encode()[:120])
+            self._refuse(Refusal("session", f"{client.id}: {err}", None, *who))
+            await client.ws.close(code=4401, message=SESSION_ENDED)
             return False
         try:
             msg = P.parse_client_message(text)
@@ -571,45 +604,31 @@ class TeleopServer:
             return await self._bad(client, str(err))
         try:
             return await self._dispatch(client, msg, now)
-        except Exception:  # a bug in one handler: hold, log, keep serving (never a crash, never control)
-            log.exception("teleop: handling a %s message from %s", msg.type, client.session.operator)
-            self.control.hold()
+        except Exception as err:  # a bug in one handler: hold, log, keep serving (never a crash, never control)
+            log.error("teleop: handling a %s message from %s: %s", msg.type, client.session.operator, _one_line(err))
+            self.rules.control.hold()
             return await self._bad(client, f"internal error handling {msg.type}")
 
     async def _dispatch(self, client: _Client, msg: P.ClientMessage, now: float) -> bool:
-        robot, operator = self.config.robot_id, client.session.operator
-        holds = self.leases.controls(robot, client.id)
-        if isinstance(msg, P.Heartbeat):
-            if holds:
-                self.leases.touch(robot, client.id, now)
-                self.control.heartbeat(now)
-        elif isinstance(msg, P.Pose):
-            if not holds:
-                self._refuse("pose", f"{client.id}: no lease on {robot}: pose ignored", operator, client.peer)
-                return True
-            if self.estop_engaged:
-                self.control.hold()
-                self._refuse("pose", f"{client.id}: e-stop engaged: pose ignored", operator, client.peer)
-                return True
-            self.leases.touch(robot, client.id, now)
-            decision = self.control.on_pose(msg, now)
-            if self._engaged_reported != self.control.engaged:  # the status first: the arm resets on it
-                self._publish_status("deadman engaged" if self.control.engaged else decision.reason)
-            if decision.target is not None:
-                self.port.publish_target(decision.target)
-            elif decision.reason and self._every("pose_decision"):
-                log.info("%s: %s", operator, decision.reason)
-        elif isinstance(msg, P.Claim):
-            self._claim(client, msg.request_id, now)
-        elif isinstance(msg, P.Release):
-            self._release(client, "hand-back")
-        elif isinstance(msg, P.Resolve):
-            await self._resolve(client, msg)
-        elif isinstance(msg, P.Estop):
-            self._estop(client, msg.engaged, holds)
-        elif isinstance(msg, P.Watch):
-            if msg.camera_id is not None and msg.camera_id not in self.camera_ids:
-                return await self._bad(client, f"no camera {msg.camera_id} (cameras: {self.camera_ids})")
+        if isinstance(msg, P.Resolve):
+            plan = self.rules.plan_resolve(client.conn, msg)
+            if isinstance(plan, Effects):
+                return self._apply(client, plan)
+            saved = None
+            if plan.wants_sample:
+                try:
+                    loop = asyncio.get_running_loop()
+                    saved = await loop.run_in_executor(
+                        None, self.samples.write, plan.entry.request, plan.resolution, plan.entry.frame_jpeg
+                    )
+                except (OSError, ValueError) as err:
+                    log.warning("no training sample for %s: %s", msg.request_id, err)
+            return self._apply(
+                client, self.rules.finish_resolve(client.conn, plan, saved.image.name if saved else None)
+            )
+        if isinstance(msg, P.Watch):
+            if msg.camera_id is not None and msg.camera_id not in self.rules.camera_ids:
+                return await self._bad(client, f"no camera {msg.camera_id} (cameras: {self.rules.camera_ids})")
             client.watching = msg.camera_id
             self._update_watched()
         elif isinstance(msg, P.FrameShown):
@@ -619,125 +638,9 @@ class TeleopServer:
         elif isinstance(msg, P.Logout):
             await self._end_session(client.session, "logout", client.peer)
             return False
+        else:
+            return self._apply(client, self.rules.handle(client.conn, msg, now))
         return True
-
-    def _claim(self, client: _Client, request_id: str | None, now: float) -> None:
-        robot, operator = self.config.robot_id, client.session.operator
-        allowed = self.operators.operators[operator].robots if operator in self.operators.operators else ()
-        if allowed and robot not in allowed:
-            self._refuse("claim", f"{operator} may not operate {robot}", operator, client.peer)
-            self._send_json(client, {"type": "error", "error": f"you may not operate {robot}"})
-            return
-        try:
-            entry = self.queue.get(request_id) if request_id else None
-            if request_id and entry is None:
-                raise LeaseError(f"no open handoff request {request_id}")
-            first = self.leases.holder(robot) is None
-            self.leases.claim(robot, operator, client.id, request_id, now)
-            if request_id:
-                self.queue.claim(request_id, operator)
-        except LeaseError as err:
-            self._refuse("claim", str(err), operator, client.peer)
-            self._send_json(client, {"type": "error", "error": str(err)})
-            return
-        if first:
-            # Control starts where the arm is, so the first target does not move it; without joint
-            # states, at the handoff's lane.
-            home, yaw = None, 0.0
-            if self.arm_pose is not None:
-                home, yaw = self.arm_pose
-            elif entry is not None and entry.request.lane_id in self.store.lane_by_id:
-                home = self.store.lane_by_id[entry.request.lane_id].loading_point()
-            self.control.reset(home, yaw)
-            self.control.heartbeat(now)
-        self.audit.write("claim", robot, operator, request_id or "", client.peer)
-        self._publish_status(f"claimed by {operator}")
-        self._broadcast_state()
-
-    def _release(self, client: _Client, why: str) -> None:
-        robot, operator = self.config.robot_id, client.session.operator
-        try:
-            self.leases.release(robot, client.id)
-        except LeaseError as err:
-            self._refuse("release", str(err), operator, client.peer)
-            self._send_json(client, {"type": "error", "error": str(err)})
-            return
-        self.control.hold()
-        self.queue.unclaim_all(operator)
-        self.audit.write("release", robot, operator, why, client.peer)
-        self._publish_status(f"released by {operator} ({why})")
-        self._broadcast_state()
-
-    async def _resolve(self, client: _Client, msg: P.Resolve) -> None:
-        robot, operator = self.config.robot_id, client.session.operator
-        lease = self.leases.holder(robot)
-        entry = self.queue.get(msg.request_id)
-        reason = None
-        if lease is None or lease.connection != client.id:
-            reason = f"no lease on {robot}"
-        elif entry is None:
-            reason = f"no open handoff request {msg.request_id}"
-        elif entry.claimed_by != operator:
-            reason = f"handoff {msg.request_id} is not claimed by {operator}"
-        elif msg.action == "labelled" and msg.label not in (*self.sku_ids, FOREIGN_ITEM_LABEL):
-            reason = f"label {msg.label!r} is neither a SKU of this store nor {FOREIGN_ITEM_LABEL!r}"
-        if reason is not None:
-            self._refuse("resolve", reason, operator, client.peer)
-            self._send_json(client, {"type": "error", "error": reason})
-            return
-        assert entry is not None
-        label = msg.label if msg.action == "labelled" else (FOREIGN_ITEM_LABEL if msg.action == "removed" else None)
-        resolution = records.HandoffResolution(
-            request_id=msg.request_id,
-            operator=operator,
-            action=msg.action,
-            label=label,
-            stamp=max(0.0, self.port.ros_now()),
-            note=msg.note,
-        )
-        saved = None
-        if label is not None and entry.request.kind == "unfamiliar_item":
-            try:
-                loop = asyncio.get_running_loop()
-                saved = await loop.run_in_executor(
-                    None, self.samples.write, entry.request, resolution, entry.frame_jpeg
-                )
-            except (OSError, ValueError) as err:
-                log.warning("no training sample for %s: %s", msg.request_id, err)
-        self.queue.resolve(msg.request_id)
-        self.port.publish_resolution(resolution)
-        if lease is not None and lease.request_id == msg.request_id:
-            lease.request_id = None  # still in control, with nothing claimed
-            self._publish_status(f"{msg.request_id} resolved")
-        detail = f"{msg.request_id} {msg.action} {label or ''}".strip()
-        self.audit.write(
-            "resolve", robot, operator, detail + (f" sample={saved.image.name}" if saved else ""), client.peer
-        )
-        self._send_json(
-            client,
-            {
-                "type": "ack",
-                "of": "resolve",
-                "request_id": msg.request_id,
-                "sample": saved.image.name if saved else None,
-            },
-        )
-        self._broadcast_state()
-
-    def _estop(self, client: _Client, engaged: bool, holds: bool) -> None:
-        operator = client.session.operator
-        if not engaged and not holds:
-            # Anyone logged in may stop the robot; only the operator in control may let it go again.
-            self._refuse("estop", f"{operator} cannot release the e-stop without the lease", operator, client.peer)
-            self._send_json(client, {"type": "error", "error": "releasing the e-stop needs the lease"})
-            return
-        if engaged:
-            self.control.hold()
-        self.estop_engaged = engaged
-        self.port.publish_estop(engaged)
-        self.audit.write("estop" if engaged else "estop_release", self.config.robot_id, operator, "", client.peer)
-        log.warning("e-stop %s by %s", "ENGAGED" if engaged else "released", operator)
-        self._broadcast_state()
 
     async def _send_frames(self, client: _Client) -> None:
         """Newest frame only, and at most FRAMES_IN_FLIGHT not yet drawn: a browser that decodes
@@ -760,15 +663,8 @@ class TeleopServer:
     async def _disconnect(self, client: _Client) -> None:
         self.clients.pop(client.id, None)
         self._update_watched()
-        gone = self.leases.drop_connection(client.id)
-        for lease in gone:
-            self.control.hold()
-            self.queue.unclaim_all(lease.operator)
-            self.audit.write("release", lease.robot, lease.operator, "disconnect", client.peer)
-            self._publish_status(f"{lease.operator} disconnected")
+        self._apply(None, self.rules.disconnect(client.conn))
         self.audit.write("disconnect", self.config.robot_id, client.session.operator, client.id, client.peer)
-        if gone:
-            self._broadcast_state()
 
     # --- figures for bench/ -----------------------------------------------------------------
 

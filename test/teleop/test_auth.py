@@ -87,15 +87,46 @@ def test_oldest_session_makes_room():
     assert s.check(b.token, 3.0) and s.check(c.token, 3.0)
 
 
-def test_login_throttle():
-    t = LoginThrottle(max_failures=3, window_s=10)
-    keys = ("alice:op", "10.0.0.9:ip")
+def test_login_throttle_counts_attempts_before_the_check_per_name_and_address():
+    t = LoginThrottle(max_attempts=3, max_per_address=5, window_s=10)
     for i in range(3):
-        t.check(keys, float(i))
-        t.failed(keys, float(i))
-    with pytest.raises(AuthError, match="too many failed logins for alice"):
-        t.check(keys, 5.0)
-    t.check(keys, 12.5)  # the window passed
+        t.reserve("alice", "10.0.0.9", float(i))  # not checked yet: counted all the same
+    with pytest.raises(AuthError, match="too many failed logins for alice from 10.0.0.9"):
+        t.reserve("alice", "10.0.0.9", 5.0)
+    t.succeeded(t.reserve("alice", "10.0.0.7", 5.0))  # the owner elsewhere is not locked out
+    t.reserve("bob", "10.0.0.9", 5.0)
+    t.reserve("carol", "10.0.0.9", 5.0)
+    with pytest.raises(AuthError, match="any name from 10.0.0.9"):  # spraying names from one address
+        t.reserve("dave", "10.0.0.9", 5.0)
+    t.reserve("alice", "10.0.0.9", 12.5)  # the window passed
+
+
+def test_login_throttle_success_and_cancel_give_the_attempt_back():
+    t = LoginThrottle(max_attempts=2, max_per_address=3, window_s=60)
+    t.reserve("alice", "a", 0.0)
+    t.succeeded(t.reserve("alice", "a", 1.0))  # typos forgiven at this address
+    t.reserve("alice", "a", 2.0)
+    t.cancel(t.reserve("alice", "a", 3.0))  # never checked: does not count
+    t.reserve("alice", "a", 4.0)
+    with pytest.raises(AuthError, match="alice from a"):
+        t.reserve("alice", "a", 5.0)
+    # The success did not reset the address's count for other names: 0.0, 2.0, 4.0 are still in it.
+    with pytest.raises(AuthError, match="any name from a"):
+        t.reserve("bob", "a", 5.0)
+
+
+def test_login_throttle_memory_is_bounded_and_swept():
+    t = LoginThrottle(max_attempts=2, max_per_address=2, window_s=10, max_keys=100)
+    for i in range(50):  # a name and an address key each
+        t.reserve("alice", f"10.0.0.{i}", 0.0)
+    assert len(t) == 100
+    with pytest.raises(AuthError, match="throttle full"):  # fail closed while full
+        t.reserve("alice", "10.0.1.1", 1.0)
+    t.reserve("alice", "10.0.0.7", 2.0)  # known keys go on, within their limits
+    with pytest.raises(AuthError, match="alice from 10.0.0.7"):
+        t.reserve("alice", "10.0.0.7", 3.0)
+    t.reserve("alice", "10.0.1.1", 10.5)  # the window passed: swept, room again
+    assert len(t) == 4  # 10.0.0.7 (its attempt at 2.0 is still in the window) and 10.0.1.1
 
 
 def test_scrypt_checks_do_not_grow_the_process():

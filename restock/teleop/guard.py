@@ -1,0 +1,201 @@
+"""What the operator server's connections may take: deadlines, caps per address and in total, headers.
+
+aiohttp closes a connection that has not sent a whole request header within ``keepalive_timeout``
+of opening or of its last response (the header read and idle timeout; the body timeout is the
+handler's), and limits header lines, fields and body size. It has no cap on connections, and its
+TCPSite gives no TLS handshake deadline: :class:`GuardedSite` adds both, with an asyncio protocol
+in front of each aiohttp connection that refuses an address over its cap (or everyone over the
+total) before aiohttp sees a byte. After a flood, free memory is handed back to the OS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from restock.malloc import release_free_memory
+
+CSP = (
+    "default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+FLOOD_CONNECTIONS = 64  # open at once: when they are all gone, free memory goes back to the OS
+
+
+@dataclass
+class ConnectionLimits:
+    """Open connections per client address and in total; pure bookkeeping."""
+
+    per_address: int = 16
+    total: int = 256
+    open: int = 0
+    peak: int = 0  # since the last time everyone left
+    _by_address: dict[str, int] = field(default_factory=dict)
+
+    def admit(self, address: str) -> str | None:
+        """Count a new connection, or say why it is refused."""
+        if self.open >= self.total:
+            return f"{self.open} connections open (cap {self.total})"
+        n = self._by_address.get(address, 0)
+        if n >= self.per_address:
+            return f"{address} has {n} connections open (cap {self.per_address})"
+        self._by_address[address] = n + 1
+        self.open += 1
+        self.peak = max(self.peak, self.open)
+        return None
+
+    def release(self, address: str) -> None:
+        n = self._by_address.get(address, 0) - 1
+        if n > 0:
+            self._by_address[address] = n
+        else:
+            self._by_address.pop(address, None)
+        self.open = max(0, self.open - 1)
+
+    def by_address(self, address: str) -> int:
+        return self._by_address.get(address, 0)
+
+
+class _Gate(asyncio.Protocol):
+    """In front of one aiohttp connection: admitted (and then passed through) or closed at once."""
+
+    def __init__(self, inner: asyncio.Protocol, site: GuardedSite) -> None:
+        self.inner = inner
+        self.site = site
+        self.address: str | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        peer = transport.get_extra_info("peername")
+        address = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+        why = self.site.limits.admit(address)
+        if why is not None:
+            transport.abort()  # nothing read, nothing written: the cheapest refusal there is
+            self.site.on_refused(address, why)
+            return
+        self.address = address
+        self.inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self.address is not None:
+            self.inner.data_received(data)  # type: ignore[attr-defined]
+
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received() if self.address is not None else None  # type: ignore[attr-defined]
+
+    def pause_writing(self) -> None:
+        if self.address is not None:
+            self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self.address is not None:
+            self.inner.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.address is None:
+            return
+        self.site.limits.release(self.address)
+        self.address = None
+        self.inner.connection_lost(exc)
+        self.site.after_close()
+
+
+class GuardedSite(web.BaseSite):
+    """aiohttp's TCPSite with a TLS handshake deadline and :class:`ConnectionLimits`."""
+
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        *,
+        ssl_context: ssl.SSLContext | None,
+        limits: ConnectionLimits,
+        handshake_timeout_s: float,
+        on_refused: Callable[[str, str], None],
+    ) -> None:
+        super().__init__(runner, ssl_context=ssl_context)
+        self._host, self._port = host, port
+        self.limits = limits
+        self.handshake_timeout_s = handshake_timeout_s
+        self.on_refused = on_refused
+        self._trim: asyncio.TimerHandle | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{'https' if self._ssl_context else 'http'}://{self._host}:{self.port}"
+
+    @property
+    def port(self) -> int:
+        sockets = self._server.sockets if self._server is not None else ()
+        return sockets[0].getsockname()[1] if sockets else self._port
+
+    async def start(self) -> None:
+        await super().start()
+        server = self._runner.server
+        assert server is not None
+        tls = {"ssl_handshake_timeout": self.handshake_timeout_s} if self._ssl_context else {}
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: _Gate(server(), self),
+            self._host,
+            self._port,
+            ssl=self._ssl_context,
+            backlog=self._backlog,
+            reuse_address=True,
+            **tls,  # type: ignore[arg-type]
+        )
+
+    def after_close(self) -> None:
+        # The last of a flood gone: its buffers are free but glibc keeps the heap's pages; a second later
+        # (aiohttp drops its references on the next turns of the loop) they go back to the OS.
+        if self.limits.open == 0 and self.limits.peak >= FLOOD_CONNECTIONS:
+            self.limits.peak = 0
+            if self._trim is not None:
+                self._trim.cancel()
+            self._trim = asyncio.get_running_loop().call_later(1.0, release_free_memory)
+
+
+def security_headers(response: web.StreamResponse, path: str, tls: bool) -> None:
+    """The same headers on every response (errors too), and no server name or version."""
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CSP)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers["Server"] = "restock"  # aiohttp's default names itself and its version
+    if path.startswith("/api/") or response.status >= 400:
+        headers["Cache-Control"] = "no-store"
+    if tls:
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+
+
+class OneLineLog(logging.Filter):
+    """aiohttp's own errors (a malformed request line, a header too long) as one line each, at most
+    one in ``every`` of a kind: no traceback per request for a client to fill the log with."""
+
+    def __init__(self, every: int = 100) -> None:
+        super().__init__()
+        self.every = every
+        self.seen: dict[str, int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        kind = type(exc).__name__ if exc is not None else record.msg if isinstance(record.msg, str) else "?"
+        n = self.seen.get(kind, 0)
+        self.seen[kind] = n + 1
+        if exc is not None:
+            record.msg = f"{record.getMessage()}: {kind}: {str(exc)[:200]}"
+            record.args, record.exc_info, record.exc_text = None, None, None
+        return n % self.every == 0
+
+
+def quiet_server_logger(name: str = "restock.teleop.http") -> logging.Logger:
+    """The logger handed to aiohttp's connection handlers (RequestHandler's ``logger``)."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, OneLineLog) for f in logger.filters):
+        logger.addFilter(OneLineLog())
+    return logger
