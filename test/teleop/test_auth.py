@@ -144,3 +144,26 @@ def test_scrypt_checks_do_not_grow_the_process():
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert int(out.stdout) < 4 * 2**20, f"RSS grew by {int(out.stdout) / 2**20:.1f} MiB over 4 scrypt runs"
+
+
+def test_operators_file_is_found_from_the_working_directory_of_an_install(tmp_path, monkeypatch):
+    """As the README says: config/operators.yaml in the checkout, the bridge run from there, while
+    the package itself is installed in site-packages (whose config/ does not exist)."""
+    import restock.paths as paths
+
+    checkout, site, share = tmp_path / "checkout", tmp_path / "site-packages", tmp_path / "share" / "restock"
+    (checkout / "config").mkdir(parents=True)
+    (checkout / "config" / "operators.yaml").write_text("operators: {}\n")
+    (share / "config").mkdir(parents=True)
+    monkeypatch.setattr(paths, "SOURCE_ROOT", site)
+    monkeypatch.setattr(paths, "share_dir", lambda: share)
+    monkeypatch.chdir(checkout)
+    tried = paths.config_candidates("operators.yaml")
+    assert tried == [
+        checkout / "operators.yaml",
+        checkout / "config" / "operators.yaml",
+        share / "config" / "operators.yaml",
+        site / "config" / "operators.yaml",
+    ]
+    assert next(p for p in tried if p.is_file()) == checkout / "config" / "operators.yaml"
+    assert paths.config_candidates(str(tmp_path / "ops.yaml")) == [tmp_path / "ops.yaml"]  # a path is taken as is

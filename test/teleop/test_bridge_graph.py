@@ -120,3 +120,19 @@ def test_bad_server_configuration_stops_the_node_naming_why(tmp_path, params, re
     done = subprocess.run(args, capture_output=True, text=True, timeout=60, env=os.environ)
     assert done.returncode == 2, done.stderr
     assert reason in done.stderr
+
+
+def test_the_bridge_reads_config_operators_yaml_of_the_folder_it_runs_from(tmp_path):
+    """The README's operators file: config/operators.yaml where `restock up` runs, installed or not
+    (a broken one stops the node naming the file, which shows which file it read)."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "operators.yaml").write_text("operators: [not, a, mapping]\n")
+    args = [sys.executable, "-m", "restock.nodes.teleop_bridge", "--ros-args", "-p", f"state_dir:={tmp_path}"]
+    args += ["-p", "plain_http:=true", "-p", "port:=0"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=60, env=os.environ, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert f"{tmp_path / 'config' / 'operators.yaml'}: expected a mapping" in done.stderr

@@ -12,7 +12,7 @@ from PIL import Image
 
 from restock import records
 from restock.teleop.imaging import encode_jpeg, pick_frame, rgb8_array
-from restock.teleop.records_out import AuditLog, SampleWriter
+from restock.teleop.records_out import AuditBudget, AuditLog, SampleWriter
 from restock.vision.classes import CLASS_ID, CLASSES
 
 SKU_KINDS = {"cola_500": "bottle", "tea_can": "can"}
@@ -98,3 +98,34 @@ def test_pick_frame_by_stamp():
     assert pick_frame(frames, None) == "c"  # no stamp: the newest
     assert pick_frame(frames, 0.5) is None  # gone from the buffer: the caller falls back to the crop
     assert pick_frame([], 1.0) is None
+
+
+def test_audit_budget_per_kind_and_address_then_one_summary_a_window():
+    budget = AuditBudget(per_key=3, window_s=60.0, rate=1000.0, burst=1000.0)
+    assert budget.roll(0.0) is None
+    written = [budget.allow("login", "10.0.0.9", 1.0) for _ in range(10)]
+    assert written == [True] * 3 + [False] * 7
+    assert budget.allow("login", "10.0.0.8", 1.0) and budget.allow("http", "10.0.0.9", 1.0)  # other keys
+    assert budget.roll(30.0) is None  # the window is not over
+    assert budget.roll(61.0) == "not written (over the audit budget): login x7"
+    assert budget.allow("login", "10.0.0.9", 62.0)  # a new window
+    assert budget.roll(125.0) is None  # nothing held back
+
+
+def test_audit_budget_rate_over_all_keys():
+    budget = AuditBudget(per_key=100, rate=10.0, burst=5.0)
+    assert sum(budget.allow("http", f"10.0.0.{i}", 0.0) for i in range(50)) == 5
+    assert sum(budget.allow("http", f"10.0.1.{i}", 1.0) for i in range(50)) == 5  # 10/s refills the burst of 5
+
+
+def test_audit_log_keeps_the_newest_refusals_and_every_other_event(tmp_path):
+    log = AuditLog(tmp_path / "audit.sqlite", max_refusal_rows=100)
+    log.write("login", "r1", "alice")
+    for i in range(AuditLog.PRUNE_EVERY):
+        log.write("refused_http", "r1", None, f"n{i}", "10.0.0.9")
+    refusals = log.rows("refused_http")
+    assert len(refusals) == 100 and refusals[-1]["detail"] == f"n{AuditLog.PRUNE_EVERY - 1}"
+    assert len(log.rows("login")) == 1
+    log.write("refused_login", "r1", "\ud800", "bad \udc00 text", None)  # lone surrogates are escaped
+    assert log.rows("refused_login")[0]["detail"] == "bad \\udc00 text"
+    log.close()
