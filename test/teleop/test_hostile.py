@@ -88,7 +88,10 @@ def test_malformed_json_over_the_websocket_is_counted_and_the_lease_kept(make_br
             ws = await connect(http, b.base, await login(http, b.base, "alice"))
             await ws.send_json({"type": "claim"})
             await until(lambda: b.port.statuses[-1].control == "operator")
-            for text in ("[" * 10_000, '{"type": "resolve", "request_id": "h", "action": "cleared", "note": "\\udc00"}'):
+            for text in (
+                "[" * 10_000,
+                '{"type": "resolve", "request_id": "h", "action": "cleared", "note": "\\udc00"}',
+            ):
                 await ws.send_str(text)
                 assert (await next_json(ws, "error"))["error"]
             await ws.send_json(pose_msg((0.0, 1.0, 0.0)))  # still connected and in control
