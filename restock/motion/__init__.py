@@ -1,6 +1,7 @@
 """What moves: the arm's pure logic (no rclpy).
 
-- kinematics: forward/inverse kinematics of the rail SCARA, reachability of lanes and stock;
+- kinematics: forward/inverse kinematics of the rail SCARA and the task poses (whether a store is
+  reachable at all is restock.store.serviceable's check);
 - trajectory: ruckig jerk-limited segments sampled for a JointTrajectory;
 - envelope: the safety envelope every command passes (limits, keep-out boxes, NaN/inf);
 - moves: collision-aware moves through the corridor (joint moves, straight approaches);

@@ -252,29 +252,3 @@ def place_pose(store: Store, lane_id: str) -> Pose:
 def pick_pose(store: Store, location_id: str) -> Pose:
     x, y, z = store.stock_pick_point(store.stock_by_id[location_id])
     return Pose(x, y, z, PICK_YAW)
-
-
-def unreachable_points(store: Store, model: ArmModel | None = None) -> list[str]:
-    """Every lane loading point and stock pick point the arm cannot reach, each with the reason."""
-    model = model or ArmModel.from_store(store)
-    problems = []
-    for lane in store.lanes:
-        try:
-            model.inverse(place_pose(store, lane.id))
-        except IkError as err:
-            problems.append(f"lane {lane.id} (loading point {lane.loading_point()}): {err}")
-    for loc in store.stock.locations:
-        try:
-            model.inverse(pick_pose(store, loc.id))
-        except IkError as err:
-            problems.append(f"stock location {loc.id}: {err}")
-    return problems
-
-
-def check_reachable(store: Store, model: ArmModel | None = None) -> None:
-    """Raise ConfigError naming every lane and stock location the arm cannot reach (checked at node start)."""
-    from restock.params import ConfigError
-
-    problems = unreachable_points(store, model)
-    if problems:
-        raise ConfigError(f"store {store.name!r}: unreachable for the arm: " + "; ".join(problems))

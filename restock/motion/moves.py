@@ -42,6 +42,31 @@ class MoveSettings:
     fold_speed: float = 0.6  # straight-line speed when folding to the carry shape near the rack or case (m/s)
 
 
+# The carry shape holds the wrist this far along +x from the shoulder (m).
+CARRY_REACH = 0.5
+
+
+def corridor_middle(store: Store) -> float:
+    """The y of the corridor's middle line, between the back-room rack and the case."""
+    return (store.stock.y + store.case.back_y) / 2
+
+
+def carry_shapes(model: ArmModel, mid_y: float) -> dict[float, tuple[float, float]]:
+    """Shoulder and elbow of the carry shape, keyed by elbow side; raises IkError if the arm cannot fold so.
+
+    The wrist sits on the corridor's middle line, :data:`CARRY_REACH` along +x from the shoulder,
+    so the tool and a held item turn freely around it. One shape per elbow side, so folding never
+    swaps the elbow through a stretched arm.
+    """
+    rail = (model.lower[RAIL] + model.upper[RAIL]) / 2
+    pose = Pose(rail + CARRY_REACH + model.lt, mid_y, model.base_height + model.lower[LIFT], 0.0)
+    shapes = {}
+    for side in (1.0, -1.0):
+        q = model.inverse(pose, rail_x=rail, prefer=np.array([rail, 0.0, -0.5 * side, side, 0.0]))
+        shapes[float(np.sign(q[3]))] = (float(q[2]), float(q[3]))
+    return shapes
+
+
 class Mover:
     def __init__(self, store: Store, envelope: Envelope, settings: MoveSettings | None = None) -> None:
         self.store = store
@@ -50,17 +75,8 @@ class Mover:
         self.limits: Limits = envelope.limits
         self.settings = settings or MoveSettings()
         self.scene = store_scene(store)
-        self.mid_y = (store.stock.y + store.case.back_y) / 2
-        # Shoulder and elbow of the carry shape: the wrist on the corridor's middle line, half a
-        # metre along +x from the shoulder, so the tool and a held item turn freely around it.
-        m = self.model
-        rail = (m.lower[RAIL] + m.upper[RAIL]) / 2
-        pose = Pose(rail + 0.5 + m.lt, self.mid_y, m.base_height + m.lower[LIFT], 0.0)
-        # One per elbow side, so folding never swaps the elbow through a stretched arm.
-        self.carry_shapes = {}
-        for side in (1.0, -1.0):
-            q = m.inverse(pose, rail_x=rail, prefer=np.array([rail, 0.0, -0.5 * side, side, 0.0]))
-            self.carry_shapes[float(np.sign(q[3]))] = (float(q[2]), float(q[3]))
+        self.mid_y = corridor_middle(store)
+        self.carry_shapes = carry_shapes(self.model, self.mid_y)
 
     # --- poses --------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from restock import records, topics
 from restock.motion.envelope import Envelope
 from restock.motion.executor import Command, Executor, ExecutorSettings, Hold, PublishRecord, SendTrajectory, SetGripper
-from restock.motion.kinematics import JOINT_NAMES, ArmModel, check_reachable
+from restock.motion.kinematics import JOINT_NAMES, ArmModel
 from restock.motion.moves import Mover
 from restock.motion.taskstore import TaskStore
 from restock.motion.teleop import TeleopFollower
@@ -118,9 +118,8 @@ class ArmControllerNode(RestockNode):
     def __init__(self) -> None:
         super().__init__()
         p = self.p
-        self.store = self.load_store()
+        self.store = self.load_store()  # a store the arm cannot reach stops the node (restock.store.serviceable)
         model = ArmModel.from_store(self.store)
-        check_reachable(self.store, model)  # ConfigError naming the lane or stock location stops the node
         envelope = Envelope(model, float(p["speed_scale"]), float(p["link_radius"]), float(p["hand_radius"]))
         self.mover = Mover(self.store, envelope)
         settings = ExecutorSettings(

@@ -173,10 +173,12 @@ class ShelfCameraNode(RestockNode):
                         self.get_logger().error(f"frame handling failed: {type(err).__name__}: {err}")
 
     def destroy_node(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        if self._worker.is_alive() and threading.current_thread() is not self._worker:
-            self._worker.join(timeout=5.0)
+        worker = getattr(self, "_worker", None)  # None: a bad store or camera_id stopped __init__ first
+        if worker is not None:
+            self._stopping.set()
+            self._wake.set()
+            if worker.is_alive() and threading.current_thread() is not worker:
+                worker.join(timeout=5.0)
         super().destroy_node()
 
     def handle_frame(self, msg: Image) -> None:

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from restock.store.camera import CameraModel
+from restock.yamlfile import load_yaml_file
 
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -362,24 +362,24 @@ def _format_validation_error(err: ValidationError) -> str:
 
 
 def parse_store(data: object, source: str = "<store>") -> Store:
-    """Validate an already-parsed mapping as a store description."""
+    """Validate an already-parsed mapping as a store description the robot can serve."""
     if not isinstance(data, dict):
         raise StoreError(f"{source}: the store description must be a mapping, got {type(data).__name__}")
     try:
-        return Store.model_validate(data)
+        store = Store.model_validate(data)
     except ValidationError as err:
         raise StoreError(f"{source}: {_format_validation_error(err)}") from None
+    from restock.store.serviceable import check_serviceable  # imports motion and vision, which import this
+
+    check_serviceable(store, source)  # what every node would find at start: reach, cameras, back room
+    return store
 
 
 def load_store(path: str | Path) -> Store:
     """Read and validate a store description; a :class:`StoreError` names the file and key."""
     path = Path(path)
     try:
-        text = path.read_text()
+        data = load_yaml_file(path, StoreError)  # budgets: size, aliases, depth; duplicate keys, UTF-8
     except OSError as err:
         raise StoreError(f"{path}: cannot read the store description ({err.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise StoreError(f"{path}: not valid YAML: {err}") from None
     return parse_store(data, str(path))

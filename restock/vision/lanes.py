@@ -70,14 +70,35 @@ class LaneRegion:
         return self.lane.id
 
 
+# A front smaller than this (pixels, either side) is too little to tell a container from a gap:
+# the lane-front classifier would blow a few pixels up to its whole input.
+MIN_FRONT_PX = 10.0
+
+
+def front_box(camera: CameraModel, lane: LaneView) -> tuple[tuple[float, float, float, float] | None, str]:
+    """The pixel box where ``camera`` judges the lane's front, or None and why it cannot."""
+    if not camera.sees(np.array(lane.front_point())):
+        return None, "not in view"
+    corners = slot_corners(lane)
+    box = project_box(camera, corners, MIN_VISIBLE_FRACTION)
+    if box is None:
+        whole = project_box(camera, corners)
+        uv, _ = camera.project(corners)
+        full = float(np.prod(uv.max(axis=0) - uv.min(axis=0)))
+        inside = 0.0 if whole is None else (whole[2] - whole[0]) * (whole[3] - whole[1]) / max(full, 1e-9)
+        return None, f"cut by the image border ({inside:.0%} inside, needs {MIN_VISIBLE_FRACTION:.0%})"
+    w, h = box[2] - box[0], box[3] - box[1]
+    if min(w, h) < MIN_FRONT_PX:
+        return None, f"front only {w:.0f}x{h:.0f} px (needs {MIN_FRONT_PX:.0f} px a side)"
+    return box, ""
+
+
 def lane_regions(store: Store, camera_id: str, camera: CameraModel | None = None) -> list[LaneRegion]:
-    """The lanes whose front the camera sees (mostly inside the image), with their front-slot boxes."""
+    """The lanes whose front the camera can judge (in view, mostly inside the image, big enough)."""
     model = camera or store.camera(camera_id).model
     regions = []
     for lane in store.lanes:
-        if not model.sees(np.array(lane.front_point())):
-            continue
-        box = project_box(model, slot_corners(lane), MIN_VISIBLE_FRACTION)
+        box, _ = front_box(model, lane)
         if box is not None:
             regions.append(LaneRegion(lane, box))
     return regions

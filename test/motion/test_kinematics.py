@@ -1,4 +1,4 @@
-"""Forward/inverse kinematics of the rail SCARA, and reachability of both stores."""
+"""Forward/inverse kinematics of the rail SCARA on both stores (reachability: test/store/test_serviceable.py)."""
 
 from __future__ import annotations
 
@@ -11,27 +11,17 @@ from restock.motion.kinematics import (
     ArmModel,
     IkError,
     Pose,
-    check_reachable,
     pick_pose,
     place_pose,
-    unreachable_points,
 )
-from restock.params import ConfigError
 from restock.paths import SOURCE_ROOT
-from restock.store.description import load_store, parse_store
+from restock.store.description import load_store
 
 STORES = ["corner_store.yaml", "station_kiosk.yaml"]
 
 
 def _store(name: str):
     return load_store(SOURCE_ROOT / "config" / "stores" / name)
-
-
-@pytest.mark.parametrize("name", STORES)
-def test_every_lane_and_stock_location_is_reachable(name: str) -> None:
-    store = _store(name)
-    assert unreachable_points(store) == []
-    check_reachable(store)
 
 
 @pytest.mark.parametrize("name", STORES)
@@ -84,12 +74,3 @@ def test_unreachable_poses_say_why(pose: Pose, why: str) -> None:
     model = ArmModel.from_store(_store("corner_store.yaml"))
     with pytest.raises(IkError, match=why):
         model.inverse(pose)
-
-
-def test_a_lane_beyond_reach_is_named_at_start() -> None:
-    data = _store("corner_store.yaml").model_dump()
-    data["case"]["back_y"] = 0.62  # loading points now too far from the rail
-    data.pop("lanes", None)
-    store = parse_store(data)
-    with pytest.raises(ConfigError, match="lane r1_l01"):
-        check_reachable(store)
