@@ -11,6 +11,7 @@ from restock.demand.generator import DemandGenerator
 from restock.demand.saleslog import SalesLogError, parse_timestamp, read_sales_log, write_sales_log
 from restock.paths import store_file
 from restock.store.description import load_store
+from restock.testing.hostile_files import sales_log_bad_byte
 
 STORE = load_store(store_file("corner_store.yaml"))
 
@@ -168,17 +169,11 @@ def test_a_quote_left_open_is_named_at_its_line(tmp_path: Path) -> None:
 
 
 def test_a_bad_byte_late_in_a_file_is_named_at_its_line(tmp_path: Path) -> None:
-    lines = [HEADER] + [
-        f"2026-07-20T{8 + i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z,cola_500,1,\n" for i in range(5000)
-    ]
-    data = "".join(lines).encode()
-    bad_line = 4321
-    at = data.index(lines[bad_line - 1].encode()) + len("2026-07-20T09:00:00Z,co")
-    data = data[:at] + b"\xff" + data[at + 1 :]
+    data, at = sales_log_bad_byte(5000, bad_line=4321)
     path = tmp_path / "sales.csv"
     path.write_bytes(data)
     with pytest.raises(
-        SalesLogError, match=rf"sales.csv: line {bad_line}, column 24 \(byte {at}\): not UTF-8 text \(byte 0xff"
+        SalesLogError, match=rf"sales.csv: line 4321, column 13 \(byte {at}\): not UTF-8 text \(byte 0xff"
     ):
         read_sales_log(path, STORE)
 
