@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiohttp import web
 
@@ -191,6 +193,26 @@ class OneLineLog(logging.Filter):
             record.msg = f"{record.getMessage()}: {kind}: {str(exc)[:200]}"
             record.args, record.exc_info, record.exc_text = None, None, None
         return n % self.every == 0
+
+
+class Every:
+    """Log the first of a kind of event and then one in ``n`` (a flood must not flood the log)."""
+
+    def __init__(self, n: int = 100) -> None:
+        self.n = n
+        self.counts: dict[str, int] = {}
+
+    def __call__(self, key: str) -> bool:
+        c = self.counts.get(key, 0)
+        self.counts[key] = c + 1
+        return c % self.n == 0
+
+
+def one_line(err: BaseException) -> str:
+    """An exception as one log line: type, message, and where it was raised."""
+    frames = traceback.extract_tb(err.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"{type(err).__name__}: {str(err)[:200]}{where}"
 
 
 def quiet_server_logger(name: str = "restock.teleop.http") -> logging.Logger:

@@ -80,11 +80,11 @@ class AuditLog:
 
 
 def printable(text: str | None) -> str | None:
-    """Text that SQLite and a log line can take: a lone surrogate (JSON lets a client send one)
-    becomes its escape instead of raising UnicodeEncodeError."""
-    if text is None or text.isascii():
+    """Text for one log line and SQLite: control characters (a %0A in a path) and lone surrogates
+    (JSON lets a client send one; SQLite cannot encode it) become their escapes."""
+    if text is None or text.isprintable():
         return text
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 @dataclass

@@ -19,17 +19,13 @@ import asyncio
 import base64
 import contextlib
 import itertools
-import json
 import logging
-import math
 import ssl
 import threading
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -47,21 +43,21 @@ from restock.teleop.auth import (
     Session,
     Sessions,
 )
-from restock.teleop.guard import ConnectionLimits, GuardedSite, quiet_server_logger, security_headers
-from restock.teleop.imaging import encode_jpeg
+from restock.teleop.connection import Connection
+from restock.teleop.guard import ConnectionLimits, Every, GuardedSite, one_line, quiet_server_logger, security_headers
+from restock.teleop.imaging import encode_jpeg, latency_summary
+from restock.teleop.login import LoginDesk, LoginRefused
 from restock.teleop.records_out import AuditBudget, AuditLog, SampleWriter, printable
-from restock.teleop.rules import Conn, Effects, Refusal, RobotPort, TeleopRules
+from restock.teleop.rules import Effects, Refusal, RobotPort, TeleopRules
 from restock.teleop.tls import is_loopback
 
 __all__ = ["RobotPort", "ServerConfig", "TeleopServer"]
 
 WEB_ROOT = Path(__file__).resolve().parent / "web"
-FRAMES_IN_FLIGHT = 3
 MAX_CONNECTIONS_PER_OPERATOR = 4
 FLOOD_WINDOW_S = 5.0
 # One answer for every token or ticket failure: which one it was is logged and audited, never told.
 TOKEN_REFUSED = "not logged in, or the login has expired"
-LOGIN_REFUSED = "login refused"
 SESSION_ENDED = b"session ended"
 log = logging.getLogger("restock.teleop")
 
@@ -99,54 +95,12 @@ class ServerConfig:
     max_connections_per_address: int = 32
 
 
-@dataclass
-class _Client:
-    id: str
-    ws: web.WebSocketResponse
-    session: Session
-    peer: str
-    rate: P.RateLimit
-    watching: str | None = None
-    frame: bytes | None = None
-    frame_ready: asyncio.Event = field(default_factory=asyncio.Event)
-    frames_in_flight: int = 0  # sent, not yet reported drawn (frame_shown)
-    frame_acked: asyncio.Event = field(default_factory=asyncio.Event)
-    flood_window_start: float = 0.0
-    dropped_in_window: int = 0
-    dropped: int = 0
-    bad: int = 0
-
-    @property
-    def conn(self) -> Conn:
-        return Conn(self.id, self.session.operator, self.peer)
-
-
 class Refused(Exception):
     """Raised inside an HTTP handler; the middleware answers it through the one refusal path."""
 
     def __init__(self, refusal: Refusal) -> None:
         super().__init__(refusal.reason)
         self.refusal = refusal
-
-
-class _Every:
-    """Log the first of a kind of event and then one in ``n`` (a flood must not flood the log)."""
-
-    def __init__(self, n: int = 100) -> None:
-        self.n = n
-        self.counts: dict[str, int] = {}
-
-    def __call__(self, key: str) -> bool:
-        c = self.counts.get(key, 0)
-        self.counts[key] = c + 1
-        return c % self.n == 0
-
-
-def _one_line(err: BaseException) -> str:
-    """An exception as one log line: type, message, and where it was raised."""
-    frames = traceback.extract_tb(err.__traceback__)
-    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
-    return f"{type(err).__name__}: {str(err)[:200]}{where}"
 
 
 class TeleopServer:
@@ -180,18 +134,17 @@ class TeleopServer:
             translation_scale=config.translation_scale,
         )
         self.sessions = Sessions(config.session_ttl_s, config.ticket_ttl_s)
-        self.throttle = LoginThrottle(config.login_attempts, config.login_attempts_per_address, config.login_window_s)
+        throttle = LoginThrottle(config.login_attempts, config.login_attempts_per_address, config.login_window_s)
+        self.logins = LoginDesk(operators, throttle, config.login_workers, config.login_queue)
         self.limits = ConnectionLimits(config.max_connections_per_address, config.max_connections)
         self.audit_budget = AuditBudget()
-        self._scrypt = ThreadPoolExecutor(config.login_workers, thread_name_prefix="teleop-scrypt")
-        self._scrypt_waiting = 0
-        self.clients: dict[str, _Client] = {}
+        self.clients: dict[str, Connection] = {}
         self._ids = itertools.count(1)
         self._watched: frozenset[str] = frozenset()  # read from the ROS thread without the loop
         self._frame_budget: dict[str, P.RateLimit] = {}
         self.frame_latency: deque[tuple[float, float, float]] = deque(maxlen=2000)  # capture, shown, received
         self.counters = self.rules.counters  # refusals by kind, heartbeat timeouts
-        self._every = _Every()
+        self._every = Every()
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -236,7 +189,7 @@ class TeleopServer:
             self.loop.call_soon_threadsafe(self._stopping.set)
         if self._thread is not None:
             self._thread.join(timeout)
-        self._scrypt.shutdown(wait=False, cancel_futures=True)
+        self.logins.close()
 
     async def _serve(self, ready: threading.Event) -> None:
         self._stopping = asyncio.Event()
@@ -320,7 +273,7 @@ class TeleopServer:
 
     # --- on the loop ----------------------------------------------------------------------
 
-    def _refuse(self, r: Refusal, client: _Client | None = None) -> web.Response:
+    def _refuse(self, r: Refusal, client: Connection | None = None) -> web.Response:
         """The one refusal path: counted, one log line (the first of a kind, then one in a hundred),
         an audit row within the audit budget, the public reason to the client, and the HTTP answer."""
         self.counters[r.kind] = self.counters.get(r.kind, 0) + 1
@@ -332,7 +285,7 @@ class TeleopServer:
         if self.audit_budget.allow(r.kind, r.peer, now):
             self.audit.write(f"refused_{r.kind}", self.config.robot_id, r.operator, reason, r.peer)
         if client is not None and r.public is not None:
-            self._send_json(client, {"type": "error", "error": r.public[:300]})
+            client.send_json({"type": "error", "error": r.public[:300]})
         return web.json_response({"error": r.public or "refused"}, status=r.status)
 
     def _audit_summary(self, now: float) -> None:
@@ -343,11 +296,11 @@ class TeleopServer:
     def _connection_refused(self, address: str, why: str) -> None:
         self._refuse(Refusal("connection_cap", why, None, peer=address, status=503))
 
-    def _apply(self, client: _Client | None, fx: Effects) -> bool:
+    def _apply(self, client: Connection | None, fx: Effects) -> bool:
         """Carry out what the rules decided; True: the connection stays open."""
         for reply in fx.replies:
             if client is not None:
-                self._send_json(client, reply)
+                client.send_json(reply)
         for refusal in fx.refusals:
             self._refuse(refusal, client)
         if fx.broadcast:
@@ -357,29 +310,17 @@ class TeleopServer:
     def _fan_out(self, camera_id: str, data: bytes) -> None:
         for client in self.clients.values():
             if client.watching == camera_id:
-                client.frame = data  # the newest frame wins: a slow link skips frames, never lags
-                client.frame_ready.set()
+                client.offer_frame(data)
 
     def _update_watched(self) -> None:
         self._watched = frozenset(c.watching for c in self.clients.values() if c.watching)
 
-    def state(self, client: _Client | None = None) -> dict:
+    def state(self, client: Connection | None = None) -> dict:
         return self.rules.state(client.session.operator if client else None, time.time())
 
     def _broadcast_state(self) -> None:
         for client in list(self.clients.values()):
-            self._send_json(client, self.state(client))
-
-    def _send_json(self, client: _Client, body: dict) -> None:
-        if client.ws.closed:
-            return
-        try:
-            text = json.dumps(body, allow_nan=False)
-        except (TypeError, ValueError) as err:  # a NaN from a driver must not cut the operator off
-            log.error("not sending a %s message: %s", body.get("type"), err)
-            return
-        task = asyncio.ensure_future(client.ws.send_str(text))
-        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+            client.send_json(self.state(client))
 
     async def _ticker(self) -> None:
         """Heartbeat watchdog and lease expiry (every 20 ms); sessions, tickets and state pushes (every 0.5 s)."""
@@ -403,7 +344,7 @@ class TeleopServer:
                             await client.ws.close(code=4401, message=SESSION_ENDED)
                     self._broadcast_state()
             except Exception as err:  # the watchdog must outlive any bug in one tick
-                log.error("teleop ticker: %s", _one_line(err))
+                log.error("teleop ticker: %s", one_line(err))
 
     # --- HTTP ------------------------------------------------------------------------------
 
@@ -425,7 +366,7 @@ class TeleopServer:
             raise  # the client went away: nobody to answer
         except Exception as err:
             return self._refuse(
-                Refusal("http_error", f"{what}: {_one_line(err)}", "internal error", None, self._peer(request), 500)
+                Refusal("http_error", f"{what}: {one_line(err)}", "internal error", None, self._peer(request), 500)
             )
 
     async def _on_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
@@ -471,24 +412,14 @@ class TeleopServer:
             raise Refused(Refusal("login", f"from {peer}: operator must be a name, password a string",
                                   "operator and password must be strings", None, peer, 400))  # fmt: skip
         known = name if name in self.operators.operators else None
-        if len(password) > MAX_PASSWORD_BYTES:
-            raise Refused(Refusal("login", f"{name} from {peer}: password too long", LOGIN_REFUSED, known, peer, 401))
         try:  # counted before scrypt runs: a hundred at once get no further than the first few
-            reservation = self.throttle.reserve(name, peer, self.clock())
-        except AuthError as err:
-            raise Refused(Refusal("login", f"{name} from {peer}: {err}", LOGIN_REFUSED, known, peer, 401)) from None
-        if self._scrypt_waiting >= self.config.login_queue:
-            self.throttle.cancel(reservation)
-            raise Refused(Refusal("login_busy", f"{name} from {peer}: {self._scrypt_waiting} checks waiting",
-                                  "busy: try again in a moment", known, peer, 503))  # fmt: skip
-        self._scrypt_waiting += 1
-        try:
-            await asyncio.get_running_loop().run_in_executor(self._scrypt, self.operators.check, name, password)
-        except AuthError as err:
-            raise Refused(Refusal("login", f"{name} from {peer}: {err}", LOGIN_REFUSED, known, peer, 401)) from None
-        finally:
-            self._scrypt_waiting -= 1
-        self.throttle.succeeded(reservation)
+            if len(password) > MAX_PASSWORD_BYTES:
+                raise LoginRefused("password too long")
+            await self.logins.check(name, password, peer, self.clock())
+        except LoginRefused as err:
+            raise Refused(
+                Refusal(err.kind, f"{name} from {peer}: {err}", err.public, known, peer, err.status)
+            ) from None
         session = self.sessions.open(name, self.clock())
         self.audit.write("login", self.config.robot_id, name, "", peer)
         return web.json_response({"token": session.token, "expires_in": self.config.session_ttl_s, "operator": name})
@@ -545,11 +476,11 @@ class TeleopServer:
         ws = web.WebSocketResponse(max_msg_size=self.config.max_ws_message_bytes, autoping=True, heartbeat=5.0)
         await ws.prepare(request)
         rate = P.RateLimit(self.config.max_messages_per_s, self.config.message_burst)
-        client = _Client(f"c{next(self._ids)}", ws, session, peer, rate)
+        client = Connection(f"c{next(self._ids)}", ws, session, peer, rate)
         self.clients[client.id] = client
         self.audit.write("connect", self.config.robot_id, operator, client.id, peer)
-        sender = asyncio.create_task(self._send_frames(client))
-        self._send_json(client, self.state(client))
+        sender = asyncio.create_task(client.send_frames())
+        client.send_json(self.state(client))
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
@@ -566,7 +497,7 @@ class TeleopServer:
             await self._disconnect(client)
         return ws
 
-    async def _bad(self, client: _Client, reason: str) -> bool:
+    async def _bad(self, client: Connection, reason: str) -> bool:
         """A malformed message: refused with the reason; too many close the connection."""
         client.bad += 1
         who = client.session.operator, client.peer
@@ -578,7 +509,7 @@ class TeleopServer:
             return False
         return True
 
-    async def _on_text(self, client: _Client, text: str) -> bool:
+    async def _on_text(self, client: Connection, text: str) -> bool:
         now = self.clock()
         who = client.session.operator, client.peer
         if not client.rate.allow(now):
@@ -605,11 +536,11 @@ class TeleopServer:
         try:
             return await self._dispatch(client, msg, now)
         except Exception as err:  # a bug in one handler: hold, log, keep serving (never a crash, never control)
-            log.error("teleop: handling a %s message from %s: %s", msg.type, client.session.operator, _one_line(err))
+            log.error("teleop: handling a %s message from %s: %s", msg.type, client.session.operator, one_line(err))
             self.rules.control.hold()
             return await self._bad(client, f"internal error handling {msg.type}")
 
-    async def _dispatch(self, client: _Client, msg: P.ClientMessage, now: float) -> bool:
+    async def _dispatch(self, client: Connection, msg: P.ClientMessage, now: float) -> bool:
         if isinstance(msg, P.Resolve):
             plan = self.rules.plan_resolve(client.conn, msg)
             if isinstance(plan, Effects):
@@ -633,8 +564,7 @@ class TeleopServer:
             self._update_watched()
         elif isinstance(msg, P.FrameShown):
             self.frame_latency.append((msg.capture, msg.shown, time.time()))
-            client.frames_in_flight = max(0, client.frames_in_flight - 1)
-            client.frame_acked.set()
+            client.frame_shown()
         elif isinstance(msg, P.Logout):
             await self._end_session(client.session, "logout", client.peer)
             return False
@@ -642,25 +572,7 @@ class TeleopServer:
             return self._apply(client, self.rules.handle(client.conn, msg, now))
         return True
 
-    async def _send_frames(self, client: _Client) -> None:
-        """Newest frame only, and at most FRAMES_IN_FLIGHT not yet drawn: a browser that decodes
-        slower than the camera skips frames instead of queueing them (latency stays bounded)."""
-        with contextlib.suppress(asyncio.CancelledError, ConnectionResetError):
-            while not client.ws.closed:
-                await client.frame_ready.wait()
-                client.frame_ready.clear()
-                while client.frames_in_flight >= FRAMES_IN_FLIGHT:
-                    client.frame_acked.clear()
-                    try:
-                        await asyncio.wait_for(client.frame_acked.wait(), 0.5)
-                    except asyncio.TimeoutError:
-                        client.frames_in_flight = 0  # acks lost or a client that sends none: carry on
-                data, client.frame = client.frame, None
-                if data is not None:
-                    client.frames_in_flight += 1
-                    await client.ws.send_bytes(data)
-
-    async def _disconnect(self, client: _Client) -> None:
+    async def _disconnect(self, client: Connection) -> None:
         self.clients.pop(client.id, None)
         self._update_watched()
         self._apply(None, self.rules.disconnect(client.conn))
@@ -669,14 +581,4 @@ class TeleopServer:
     # --- figures for bench/ -----------------------------------------------------------------
 
     def frame_latency_summary(self) -> dict:
-        if not self.frame_latency:
-            return {"frames": 0}
-        rows = np.array(self.frame_latency)
-        lat = (rows[:, 1] - rows[:, 0]) * 1000
-        span = rows[-1, 0] - rows[0, 0]
-        return {
-            "frames": len(rows),
-            "fps": (len(rows) - 1) / span if span > 0 else math.nan,
-            "median_ms": float(np.median(lat)),
-            "p90_ms": float(np.percentile(lat, 90)),
-        }
+        return latency_summary(list(self.frame_latency))
