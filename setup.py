@@ -17,13 +17,15 @@ def tree(folder: str) -> list[tuple[str, list[str]]]:
     return sorted(out.items())
 
 
+# Each node's console script starts in restock.nodes.entry, which imports nothing heavy: SIGINT and
+# SIGTERM are handled (exit quietly, status 0) before the node module's imports begin.
 NODES = {
-    "restock-sim": "restock.nodes.sim:main",
-    "restock-shelf-camera": "restock.nodes.shelf_camera:main",
-    "restock-planner": "restock.nodes.planner:main",
-    "restock-arm-controller": "restock.nodes.arm_controller:main",
-    "restock-teleop-bridge": "restock.nodes.teleop_bridge:main",
-    "restock-recorder": "restock.nodes.recorder:main",
+    "restock-sim": "restock.nodes.entry:sim",
+    "restock-shelf-camera": "restock.nodes.entry:shelf_camera",
+    "restock-planner": "restock.nodes.entry:planner",
+    "restock-arm-controller": "restock.nodes.entry:arm_controller",
+    "restock-teleop-bridge": "restock.nodes.entry:teleop_bridge",
+    "restock-recorder": "restock.nodes.entry:recorder",
 }
 
 setup(

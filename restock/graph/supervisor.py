@@ -25,6 +25,7 @@ from typing import TextIO
 
 from restock.graph.description import NodeInstance
 from restock.graph.shm import clean_stale_fastdds_files, fastdds_files_of
+from restock.nodes.entry import start_blocked, starts_here
 
 CONFIG_ERROR_STATUS = 2  # run_node's status for a bad configuration: restarting cannot help
 _PR_SET_PDEATHSIG = 1
@@ -34,6 +35,12 @@ def die_with_parent() -> None:
     """preexec_fn: the child gets SIGTERM when its parent dies (Linux PR_SET_PDEATHSIG)."""
     with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def die_with_parent_signals_held() -> None:
+    """preexec_fn of a node started through restock.nodes.entry (which unblocks the signals)."""
+    die_with_parent()
+    start_blocked()
 
 
 def resolve_executable(name: str) -> str:
@@ -107,6 +114,8 @@ class Supervisor:
 
     def _start(self, node: ManagedNode) -> None:
         argv = [resolve_executable(node.instance.executable), *node.instance.ros_args()]
+        # Our nodes hold SIGINT/SIGTERM until their quiet handlers are in (a stop during start-up).
+        held = starts_here(node.instance.executable)
         with node.log_path.open("a") as log:
             log.write(f"--- start {time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(argv)}\n")
         node.proc = subprocess.Popen(
@@ -118,7 +127,7 @@ class Supervisor:
             text=True,
             errors="replace",
             start_new_session=True,
-            preexec_fn=die_with_parent,
+            preexec_fn=die_with_parent_signals_held if held else die_with_parent,
         )
         node.started_at = time.monotonic()
         node.next_start = None
