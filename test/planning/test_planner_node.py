@@ -10,12 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
+from diagnostic_msgs.msg import DiagnosticArray
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from restock import records, topics
 from restock.nodes.base import RECORD_QOS
-from restock.testing.graph import spin_until
+from restock.testing.graph import spin_until, wait_for_message
 
 pytestmark = pytest.mark.graph
 
@@ -45,6 +46,14 @@ def get_plan(node, predicate, timeout: float = 30.0) -> records.PlanSnapshot:
 
 def now_s(node) -> float:
     return node.get_clock().now().nanoseconds * 1e-9
+
+
+def dropped(msg: DiagnosticArray, node_name: str) -> int:
+    """The records_dropped count a node's diagnostics report (-1 if this message is not its)."""
+    for status in msg.status:
+        if status.name.endswith(f"/{node_name}"):
+            return next((int(kv.value) for kv in status.values if kv.key == "records_dropped"), -1)
+    return -1
 
 
 def test_planner_survives_sigkill_without_reissuing_tasks(ros_graph, ros_node, tmp_path: Path) -> None:
@@ -80,11 +89,13 @@ def test_planner_survives_sigkill_without_reissuing_tasks(ros_graph, ros_node, t
     assert task.lane_id in {"r1_l01", "r1_l02", "r1_l03"}
     get_plan(ros_node, lambda p: bool(p.tasks) and p.tasks[0].task_id == task.task_id)
 
-    # Bad input is dropped and the node keeps serving.
+    # Bad input is dropped (counted in the node's diagnostics) and the node keeps serving.
     bad = records.SaleEvent(stamp=now_s(ros_node) + 3600, sku="cola_500", quantity=1)
     sales_pub = ros_node.create_publisher(String, topics.SALES, RECORD_QOS)
+    spin_until(ros_node, lambda: sales_pub.get_subscription_count() > 0, 10.0, "the planner hears pos/sales")
     sales_pub.publish(String(data=records.encode(bad)))
-    time.sleep(1.5)  # let the node save its state once more
+    wait_for_message(ros_node, DiagnosticArray, topics.DIAGNOSTICS, lambda m: dropped(m, "planner") >= 1, 15.0)
+    get_plan(ros_node, lambda p: bool(p.tasks) and p.tasks[0].task_id == task.task_id)
 
     old_pid = graph.pids()["planner"]
     os.kill(old_pid, signal.SIGKILL)
@@ -115,9 +126,7 @@ def test_planner_survives_sigkill_without_reissuing_tasks(ros_graph, ros_node, t
 
 
 def test_corrupt_database_is_reported_and_the_plan_still_served(ros_graph, ros_node, tmp_path: Path) -> None:
-    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-
-    from restock.testing.graph import wait_for_message
+    from diagnostic_msgs.msg import DiagnosticStatus
 
     db = tmp_path / "planner.db"
     garbage = b"not a database at all " * 100
