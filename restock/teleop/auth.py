@@ -26,6 +26,8 @@ from pathlib import Path
 
 import yaml
 
+from restock.yamlfile import load_yaml_file
+
 OPERATOR_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 # scrypt cost: 2**14 * 8 * 128 B = 16 MiB and ~50 ms per check; enough to make offline guessing slow.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
@@ -85,7 +87,7 @@ class OperatorBook:
     @classmethod
     def load(cls, path: Path) -> OperatorBook:
         try:
-            data = yaml.safe_load(Path(path).read_text())
+            data = load_yaml_file(path, ValueError)  # budgets, duplicate keys, UTF-8 named by line
         except OSError as err:
             raise ValueError(f"{path}: cannot read the operators file ({err.strerror})") from None
         except yaml.YAMLError as err:
