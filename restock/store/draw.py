@@ -55,13 +55,29 @@ def draw_store(store: Store, found: Sequence[Problem], out: str | Path) -> Path:
     y_lo = store.stock.y - 0.35
     y_hi = max(max(c.position[1] for c in store.cameras), store.case.back_y + _depth(store)) + 0.2
 
-    width_in = 13.0
+    # Inches per metre: the same in every view (equal aspect), a small store drawn no larger than 5.
     span = x_hi - x_lo
+    scale = min(12.0 / span, 5.0)
+    plot_w, left_in, legend_in, top_in, gap_in = span * scale, 0.9, 4.8, 1.1, 0.7
+    fig_w = left_in + plot_w + legend_in
+    lines = [f"- {p}" for p in found] or ["- no problems: every lane and stock location is reachable and judged"]
+    width_chars = int((fig_w - 1.0) / 0.071)  # 8.5 pt monospace
+    text = "\n".join(textwrap.fill(line, width_chars, subsequent_indent="   ") for line in lines)
+    bottom_in = 0.9 + 0.15 * (text.count("\n") + 1)
     heights = [z_hi, rack_hi, y_hi - y_lo]
-    fig = Figure(figsize=(width_in + 4.0, width_in * sum(heights) / span + 2.2 + 0.16 * len(found)), dpi=100)
+    fig_h = top_in + scale * sum(heights) + 2 * gap_in + bottom_in
+    fig = Figure(figsize=(fig_w, fig_h), dpi=100)
     FigureCanvasAgg(fig)
-    bottom = (1.6 + 0.16 * len(found)) / fig.get_figheight()
-    grid = fig.add_gridspec(3, 1, height_ratios=heights, left=0.06, right=0.78, top=0.95, bottom=bottom, hspace=0.22)
+    grid = fig.add_gridspec(
+        3,
+        1,
+        height_ratios=heights,
+        left=left_in / fig_w,
+        right=(left_in + plot_w) / fig_w,
+        top=1 - top_in / fig_h,
+        bottom=bottom_in / fig_h,
+        hspace=gap_in / (scale * sum(heights) / 3),
+    )
     front, rack, top = (fig.add_subplot(grid[i]) for i in range(3))
     for ax in (front, rack, top):
         ax.set_xlim(x_lo, x_hi)
@@ -77,12 +93,21 @@ def draw_store(store: Store, found: Sequence[Problem], out: str | Path) -> Path:
     _draw_top(top, store, model, bad_lanes, bad_stock, rail, cam_colour)
 
     verdict = "the robot can serve it" if not found else f"{len(found)} problem(s): red outlines"
-    fig.suptitle(f"{store.name}: {len(store.lanes)} lanes, {len(store.skus)} SKUs, {verdict}", fontsize=14)
+    fig.suptitle(
+        f"{store.name}: {len(store.lanes)} lanes, {len(store.skus)} SKUs, {verdict}", fontsize=14, y=1 - 0.3 / fig_h
+    )
     handles = [
         Patch(facecolor=sku.color, edgecolor="#333", label=f"{sid} ({sku.name})") for sid, sku in store.skus.items()
     ]
     handles += [
-        Line2D([], [], color=cam_colour[c.id], lw=2, ls="--", label=f"camera {c.id}: field of view, lanes judged")
+        Line2D(
+            [],
+            [],
+            color=cam_colour[c.id],
+            lw=2,
+            ls="--",
+            label=f"{c.id}: view on the case front;\nticks: the lanes it judges",
+        )
         for c in store.cameras
     ]
     handles += [
@@ -92,10 +117,11 @@ def draw_store(store: Store, found: Sequence[Problem], out: str | Path) -> Path:
         Line2D([], [], color="k", marker="o", ls="", ms=4, label="loading / pick point"),
         Patch(facecolor="none", edgecolor=FAIL, lw=2.5, label="fails a check"),
     ]
-    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.79, 0.95), fontsize=9, frameon=False)
-    lines = [f"- {p}" for p in found] or ["- no problems: every lane and stock location is reachable and judged"]
-    text = "\n".join(textwrap.fill(line, 190, subsequent_indent="   ") for line in lines)
-    fig.text(0.06, bottom - 0.6 / fig.get_figheight(), text, va="top", fontsize=8.5, family="monospace")
+    legend_x = (left_in + plot_w + 0.3) / fig_w
+    fig.legend(
+        handles=handles, loc="upper left", bbox_to_anchor=(legend_x, 1 - top_in / fig_h), fontsize=9, frameon=False
+    )
+    fig.text(0.5 / fig_w, (bottom_in - 0.6) / fig_h, text, va="top", fontsize=8.5, family="monospace")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, format="png")
