@@ -3,6 +3,7 @@
 :func:`problems` lists what stops the robot from serving a store that is otherwise well formed
 (the schema and cross-field rules live in :mod:`restock.store.description`):
 
+- case: no row's free height reaches into the row above, no board slopes under the floor;
 - reach: the arm (lift, rail, links, joints, the corridor its elbow stays in) reaches every
   lane's loading point and approach point and every stock location's pick and approach points;
 - carry: the arm folds into its carry shape in the corridor between the rack and the case;
@@ -19,6 +20,7 @@ z=0.18..0.20 m, below the lift's range (0.25..1.35 m)``. Pure: no rclpy.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -70,7 +72,40 @@ def check_serviceable(store: Store, source: str = "<store>") -> None:
 
 def problems(store: Store) -> list[Problem]:
     """Every reason the robot cannot serve ``store``, in the order of the store file's keys."""
-    return [*reach_problems(store), *camera_problems(store), *capacity_problems(store)]
+    return [*case_problems(store), *reach_problems(store), *camera_problems(store), *capacity_problems(store)]
+
+
+# --- the case -------------------------------------------------------------------------------
+
+
+def case_problems(store: Store) -> list[Problem]:
+    """Rows whose free height reaches into the row above, or whose sloped board ends under the floor."""
+    rows = store.case.rows
+    out = []
+    order = sorted(range(len(rows)), key=lambda i: rows[i].height)
+    for below, above in itertools.pairwise(order):
+        lo, hi = rows[below], rows[above]
+        if lo.height + lo.clearance > hi.height + 1e-9:
+            out.append(
+                Problem(
+                    f"case.rows[{below}].clearance",
+                    f"row {lo.id}'s {lo.clearance:g} m above its board at {lo.height:g} m reaches "
+                    f"{lo.height + lo.clearance:.3f} m, above row {hi.id}'s board at {hi.height:g} m",
+                    lanes=tuple(lane.id for lane in lo.lanes),
+                )
+            )
+    for r, row in enumerate(rows):
+        front = row.height - row.depth * math.tan(math.radians(row.tilt_deg))
+        if front <= 0.0:
+            out.append(
+                Problem(
+                    f"case.rows[{r}].height",
+                    f"row {row.id}'s board slopes {row.tilt_deg:g} deg to z={front:.3f} m at the front, "
+                    "at or under the floor",
+                    lanes=tuple(lane.id for lane in row.lanes),
+                )
+            )
+    return out
 
 
 # --- the arm --------------------------------------------------------------------------------

@@ -188,3 +188,16 @@ def test_every_node_stops_on_the_low_row_store_with_the_same_message(tmp_path: P
     )
     assert proc.returncode == 2, proc.stderr
     assert str(err.value) in proc.stderr
+
+
+def test_rows_that_overlap_or_slope_under_the_floor_are_refused() -> None:
+    data = _shipped("corner_store.yaml")
+    data["case"]["rows"][0]["clearance"] = 0.45  # r1 at 0.30 now reaches 0.75, above r2's board at 0.68
+    err = _refused(data)
+    assert str(err.problems[0]) == (
+        "case.rows[0].clearance: row r1's 0.45 m above its board at 0.3 m reaches 0.750 m, above row r2's board at 0.68 m"
+    )
+    data = _shipped("corner_store.yaml")
+    data["case"]["rows"][0].update(height=0.05, tilt_deg=10.0)
+    err = _refused(data)
+    assert err.problems[0].key == "case.rows[0].height" and "under the floor" in str(err.problems[0])
