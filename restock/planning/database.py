@@ -75,6 +75,25 @@ class PlannerDb:
         except (sqlite3.Error, OSError) as err:
             raise self._error("cannot open", err) from None
 
+    @classmethod
+    def read_only(cls, path: str | Path, timeout_s: float = 1.0) -> PlannerDb:
+        """An existing database opened for reading only, as it stands (no migration): another
+        process looking at a running planner's (the store day's report reads its forecast)."""
+        db = cls.__new__(cls)
+        db.path = Path(path)
+        try:
+            db.conn = sqlite3.connect(f"file:{db.path}?mode=ro", uri=True, timeout=timeout_s, isolation_level=None)
+        except sqlite3.Error as err:
+            raise db._error("cannot read", err) from None
+        try:
+            version = db.schema_version()
+            if version != SCHEMA_VERSION:
+                raise sqlite3.DatabaseError(f"schema version {version}, this planner's is {SCHEMA_VERSION}")
+        except sqlite3.Error as err:
+            db.close()
+            raise db._error("cannot read", err) from None
+        return db
+
     def _error(self, what: str, err: Exception) -> PlannerDbError:
         text = str(err)
         if "locked" in text or "busy" in text:

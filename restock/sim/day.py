@@ -13,11 +13,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import sqlite3
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from restock import records, topics
 from restock.graph.description import node_instances
@@ -26,7 +29,7 @@ from restock.malloc import pin_mmap_threshold
 from restock.params import ConfigError
 from restock.paths import DEFAULT_STORE, store_file
 from restock.rosenv import apply_to_this_process, claim_domain_id, ros_environment
-from restock.sim.daystats import DayStats
+from restock.sim.daystats import FORECAST_STEP_S, DayStats, Forecaster
 from restock.sim.memory import MemorySampler
 from restock.sim.operator_stand_in import OperatorSetup, start_scripted_operator
 from restock.sim.report import format_cell
@@ -225,7 +228,7 @@ def run_day(
     apply_to_this_process(domain_id)
     env = ros_environment(domain_id)
     supervisor = Supervisor(instances, env, run_dir / "logs", echo=opts.verbose, out=sys.stderr)
-    stats = DayStats()
+    stats = DayStats(forecaster=planner_forecaster(run_dir / "planner.db", store))
     monitor = DayMonitor(stats, opts.days * DAY_S, supervisor.request_stop, label)
     helpers: list = []
     if operator is not None:
@@ -259,12 +262,39 @@ def run_day(
     return status, stats
 
 
+def planner_forecaster(path: Path, store: Store) -> Forecaster:
+    """The demand forecast the planner holds, read from its database when asked (at the start of
+    each hour): the history it learned, saved every planner:save_period_s, fitted as the planner
+    fits it, summed over SKUs, in containers per forecast step. Before the planner has a database
+    it holds its prior; a database that cannot be read gives no forecast for that hour."""
+    from collections import Counter
+
+    from restock.demand.model import DemandModel, DemandPrior
+    from restock.planning.database import PlannerDb, PlannerDbError
+    from restock.planning.lanes import LaneTable
+
+    lanes_per_sku = dict(Counter(LaneTable.from_store(store).lane_sku))
+
+    def forecast(mids: np.ndarray) -> np.ndarray | None:
+        model = DemandModel(lanes_per_sku, DemandPrior())  # what RestockPlanner starts from
+        if path.exists():
+            try:
+                db = PlannerDb.read_only(path)
+                try:
+                    db.load_model(model)
+                finally:
+                    db.close()
+            except (PlannerDbError, sqlite3.Error):
+                return None
+        return model.rates_matrix(mids).sum(axis=0) * (FORECAST_STEP_S / 3600.0)
+
+    return forecast
+
+
 def planner_books(path: Path, stats: DayStats, world_start: float) -> dict[str, object]:
     """What the planner's database holds at the end against the ground truth: its tasks by state
     (expired: no result within the task timeout, a lost task) and the sales in its history since
     the world started (the monitor's first ground truth may come after the first sales)."""
-    import sqlite3
-
     if not path.exists():
         return {}
     try:

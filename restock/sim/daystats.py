@@ -8,8 +8,10 @@ compact (typed arrays, slotted rows), so a week's run stays within a few MB of i
 
 from __future__ import annotations
 
+import math
 from array import array
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,6 +32,27 @@ class TaskSpan:
     @classmethod
     def of(cls, r: records.TaskResult) -> TaskSpan:
         return cls(r.task_id, r.outcome, r.placed, r.started, r.finished)
+
+
+HOUR_S = 3600.0
+FORECAST_STEP_S = 300.0  # the planner's own forecast step (planner:forecast_step_s)
+FORECAST_STEPS = int(HOUR_S // FORECAST_STEP_S)
+
+# Given the midpoints of an hour's forecast steps (epoch s): the containers of every SKU the planner
+# expects in each step as it holds its forecast now, or None when that cannot be read.
+Forecaster = Callable[[np.ndarray], np.ndarray | None]
+
+
+@dataclass(frozen=True)
+class HourlySales:
+    """Containers per clock hour of sim time. ``start``/``end`` bound the part of each hour the run
+    covered (the first and last hours may be partial); the forecast is over that part."""
+
+    start: np.ndarray  # epoch s
+    end: np.ndarray
+    sold: np.ndarray
+    lost: np.ndarray
+    forecast: np.ndarray  # expected containers (demand), NaN where the planner's was not known
 
 
 @dataclass
@@ -56,8 +79,14 @@ class DayStats:
     series_t: array = field(default_factory=lambda: array("d"))
     series_counts: array = field(default_factory=lambda: array("h"))  # flat, len(lane_ids) per sample
     lane_ids: list[str] = field(default_factory=list)
-    series_sales: array = field(default_factory=lambda: array("q"))
-    series_lost: array = field(default_factory=lambda: array("q"))
+    # Sales per clock hour: a sale reported at stamp t counts in hour ceil(t / 3600) - 1 (it happened
+    # after the previous ground truth, up to t). The forecast of each hour is read when it begins.
+    forecaster: Forecaster | None = None
+    hour_index: array = field(default_factory=lambda: array("q"))  # floor(epoch s / 3600) of each hour
+    hour_sold: array = field(default_factory=lambda: array("q"))
+    hour_lost: array = field(default_factory=lambda: array("q"))
+    hour_forecast: array = field(default_factory=lambda: array("d"))  # flat, FORECAST_STEPS per hour
+    _cumulative: tuple[int, int] = (0, 0)  # sold, lost at the previous ground truth
     # Figures the run adds beside the records' (per-process memory, faults injected).
     extra: dict[str, object] = field(default_factory=dict)
 
@@ -79,11 +108,27 @@ class DayStats:
         self.lost_sales = dict(truth.lost_sales)
         for ev in truth.events:
             self.events[ev.kind] += 1
+        self._count_hourly(truth)
         if not self.series_t or truth.stamp - self.series_t[-1] >= self.sample_period_s:
             self.series_t.append(truth.stamp)
             self.series_counts.extend(truth.lanes[i].count if i in truth.lanes else 0 for i in self.lane_ids)
-            self.series_sales.append(sum(truth.sales.values()))
-            self.series_lost.append(sum(truth.lost_sales.values()))
+
+    def _count_hourly(self, truth: records.SimGroundTruth) -> None:
+        # The run's first truth (often exactly on the hour) opens the hour it stands in.
+        hour = max(math.ceil(truth.stamp / HOUR_S) - 1, math.floor((self.start or 0.0) / HOUR_S))
+        if not self.hour_index or hour > self.hour_index[-1]:
+            self.hour_index.append(hour)
+            self.hour_sold.append(0)
+            self.hour_lost.append(0)
+            mids = hour * HOUR_S + (np.arange(FORECAST_STEPS) + 0.5) * FORECAST_STEP_S
+            steps = self.forecaster(mids) if self.forecaster is not None else None
+            self.hour_forecast.extend(np.full(FORECAST_STEPS, np.nan) if steps is None else np.asarray(steps, float))
+        sold, lost = sum(truth.sales.values()), sum(truth.lost_sales.values())
+        # Counted since the world started (a resumed simulator carries its counts on; one that
+        # started afresh begins again at 0, which adds nothing).
+        self.hour_sold[-1] += max(0, sold - self._cumulative[0])
+        self.hour_lost[-1] += max(0, lost - self._cumulative[1])
+        self._cumulative = (sold, lost)
 
     def on_task(self, task: records.RestockTask) -> None:
         self.tasks_issued[task.task_id] += 1
@@ -114,6 +159,24 @@ class DayStats:
     def stock_counts(self) -> np.ndarray:
         """Containers per lane at each sample: (samples, lanes)."""
         return np.array(self.series_counts, dtype=np.int16).reshape(len(self.series_t), len(self.lane_ids))
+
+    def hourly(self) -> HourlySales:
+        """Sold, lost and forecast containers per clock hour, over the part of each hour the run covered."""
+        hours = np.array(self.hour_index, dtype=np.float64)
+        start = np.maximum(hours * HOUR_S, self.start or 0.0)
+        end = np.minimum((hours + 1) * HOUR_S, self.end or 0.0)
+        steps = np.array(self.hour_forecast, dtype=np.float64).reshape(len(hours), FORECAST_STEPS)
+        # Each step counts by the share of it the run covered.
+        step_start = hours[:, None] * HOUR_S + np.arange(FORECAST_STEPS)[None, :] * FORECAST_STEP_S
+        overlap = np.clip(
+            np.minimum(step_start + FORECAST_STEP_S, end[:, None]) - np.maximum(step_start, start[:, None]),
+            0.0,
+            FORECAST_STEP_S,
+        )
+        forecast = (steps * overlap / FORECAST_STEP_S).sum(axis=1)
+        return HourlySales(
+            start, end, np.array(self.hour_sold, dtype=np.int64), np.array(self.hour_lost, dtype=np.int64), forecast
+        )
 
     @property
     def duration_s(self) -> float:

@@ -55,18 +55,32 @@ def plot_stock(stats: DayStats, path: Path) -> None:
 
 
 def plot_sales(stats: DayStats, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(11, 3.5))
-    if len(stats.series_t) > 1:
-        t = _hours(stats, stats.series_t)
-        sales = np.diff(stats.series_sales, prepend=stats.series_sales[0])
-        lost = np.diff(stats.series_lost, prepend=stats.series_lost[0])
-        dt_h = np.diff(t, prepend=t[0] - stats.sample_period_s / 3600)
-        ax.plot(t, sales / np.maximum(dt_h, 1e-9), label="sales per hour")
-        ax.plot(t, lost / np.maximum(dt_h, 1e-9), label="lost sales per hour", color="tab:red")
+    """Containers sold and lost per clock hour side by side, and the planner's demand forecast for
+    each hour as it held it when the hour began (a first or last hour the run covered only in part
+    is drawn as narrow as that part, its counts and forecast over it)."""
+    fig, ax = plt.subplots(figsize=(11, 3.8))
+    hourly = stats.hourly()
+    if len(hourly.sold):
+        t0, t1 = _hours(stats, hourly.start), _hours(stats, hourly.end)
+        half = (t1 - t0) * 0.45  # two bars per hour with a small gap between hours
+        ax.bar(t0 + 0.05 * (t1 - t0), hourly.sold, width=half, align="edge", color="tab:blue", label="sold")
+        ax.bar(t0 + 0.5 * (t1 - t0), hourly.lost, width=half, align="edge", color="tab:red", label="lost (lane empty)")
+        known = np.isfinite(hourly.forecast)
+        if known.any():
+            ax.hlines(
+                hourly.forecast[known],
+                t0[known],
+                t1[known],
+                color="black",
+                linewidth=2,
+                label="planner's demand forecast, held at the hour's start",
+            )
+        ax.set_xlim(min(t0[0], 0.0), max(t1[-1], t0[0] + 1.0))
     ax.set_xlabel("hours since start")
-    ax.set_ylabel("containers / hour")
-    ax.set_title("Sales and lost sales")
-    ax.legend()
+    ax.set_ylabel("containers in the hour")
+    ax.set_title("Sales and lost sales per hour, and the demand the planner expected")
+    ax.yaxis.get_major_locator().set_params(integer=True)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, fontsize=8, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
