@@ -70,9 +70,9 @@ def launch(module: str) -> int:
         except SystemExit as done:
             status = _status(done.code)
         except KeyboardInterrupt:
-            pass  # before rclpy.init or after its shutdown: nothing is left to close
+            pass  # outside run_node's own handling: before rclpy.init, or a second signal in its shutdown
     except KeyboardInterrupt:
-        pass  # a second signal while the first was handled
+        pass  # one more signal while the outcome above was taken
     _State.status, _State.running = status, False
     _flush()
     return status
