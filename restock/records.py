@@ -5,8 +5,9 @@ validated on receipt by :func:`decode`; a malformed one raises :class:`RecordErr
 reason, which a node logs before dropping the message. Nodes never hand-parse JSON.
 
 Some record topics are fed from outside the graph (a till's ``pos/sales``), so :func:`decode` treats
-its input as hostile: size, nesting depth and number length are bounded before the JSON parser runs,
-types are strict (no ``"5"`` for 5, no ``true`` for 1), numbers finite, text valid Unicode, and
+its input as hostile: size and nesting depth are bounded before the JSON parser runs and a number's
+length before it is converted, types are strict (no ``"5"`` for 5, no ``true`` for 1; records built
+in Python keep pydantic's usual conversions), floats finite, text valid Unicode, keys unique, and
 whatever else goes wrong is a :class:`RecordError` too, never another exception.
 
 Timestamps are seconds on the ROS clock of the sender (sim time under use_sim_time).
