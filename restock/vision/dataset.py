@@ -23,6 +23,7 @@ rendered, and every visible unfamiliar item, obstruction and hand from the segme
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import shlex
@@ -154,7 +155,8 @@ def arrange_scene(world, store: Store, camera_id: str, rng: np.random.Generator,
         world.set_lane(lane_id, items)
     if seen and rng.random() < cfg.p_unfamiliar:
         for lane_id in rng.choice(seen, size=min(len(seen), int(rng.integers(1, 4))), replace=False):
-            world.put_unfamiliar(str(lane_id), slot=0)
+            with contextlib.suppress(ValueError):  # an empty lane shorter than the item: none goes there
+                world.put_unfamiliar(str(lane_id), slot=0)
     if seen and rng.random() < cfg.p_obstruction:
         world.put_obstruction(lane_id=str(rng.choice(seen)))
     hands = []
@@ -281,7 +283,8 @@ def label_image(world, store: Store, camera_id: str, camera: CameraModel, min_pi
             "box": [round(v, 1) for v in box],
         }
         if state == "empty" and hidden < 0.5:
-            lines.append(yolo_label_line(EMPTY_FRONT, box, w, h))
+            with contextlib.suppress(ValueError):  # a front whose box has no area inside the image
+                lines.append(yolo_label_line(EMPTY_FRONT, box, w, h))
     return lines, lanes
 
 
