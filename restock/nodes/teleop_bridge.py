@@ -281,6 +281,8 @@ class TeleopBridgeNode(RestockNode):
             lease=s.rules.holder_name() or "none",
             targets_sent=self.targets_sent,
             refused=sum(v for k, v in s.counters.items() if k != "heartbeat_timeout"),
+            password_checks=s.operators.password_checks,  # scrypt runs (bench/teleop_bruteforce.py reads it)
+            connections=s.limits.open,
         )
 
     def on_shutdown(self) -> None:

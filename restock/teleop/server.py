@@ -86,7 +86,7 @@ class ServerConfig:
     login_attempts_per_address: int = 30
     login_window_s: float = 60.0
     login_workers: int = 1  # scrypt threads (16 MiB and ~50 ms each): a flood cannot take the CPUs
-    login_queue: int = 8  # password checks waiting for a worker; more are answered 503
+    login_queue: int = 64  # password checks waiting for a worker (8 at most from one address); more: 503
     # Connections: whole request header within read_timeout_s of opening (or of the last response,
     # which is also the idle timeout), body within body_timeout_s, TLS handshake within as long.
     read_timeout_s: float = 10.0
