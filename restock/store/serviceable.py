@@ -38,6 +38,8 @@ from restock.vision.lanes import front_box
 # The demand model's level a store is judged at: its own default (each lane sells about
 # BASE_CONTAINERS_PER_LANE_DAY a day on an average day) and the simulator's default seed.
 DEMAND_SEED = 0
+# The points the arm loads and picks at (the others are the approach points in front of them).
+TASK_POINTS = ("loading point", "pick point")
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,7 @@ def reach_problems(store: Store) -> list[Problem]:
         for what, pose in points:
             if pose.z < lift[0] - 1e-9 or pose.z > lift[1] + 1e-9:
                 side = "below" if pose.z < lift[0] else "above"
-                return side, f"{pose.z:.3f}"
+                return f"{what}:{side}", f"{pose.z:.3f}"
             try:
                 model.inverse(pose)
             except IkError as err:
@@ -184,10 +186,14 @@ def _reach_reason(
     """``words``: (noun, verb) for one and for several, e.g. ("lane", "loads", "lanes", "load")."""
     noun, verb = words[:2] if len(hits) == 1 else words[2:]
     label = f"{noun} {_span(order, [i for i, _ in hits])}"
-    if kind in ("below", "above"):
+    what, _, side = kind.partition(":")
+    if side in ("below", "above"):
         zs = sorted(float(d) for _, d in hits)
         z = f"{zs[0]:.3f}" if zs[0] == zs[-1] else f"{zs[0]:.3f}..{zs[-1]:.3f}"
-        return f"{label} {verb} at z={z} m, {kind} the lift's range ({lift[0]:.2f}..{lift[1]:.2f} m)"
+        at = f"z={z} m, {side} the lift's range ({lift[0]:.2f}..{lift[1]:.2f} m)"
+        if what in TASK_POINTS:
+            return f"{label} {verb} at {at}"
+        return f"{label}: the {what} is at {at}"  # the point in front of it, where the arm lines up
     first, detail = hits[0]
     more = f" (and {len(hits) - 1} more like it)" if len(hits) > 1 else ""
     return f"{label}: out of the arm's reach: {first}'s {detail}{more}"

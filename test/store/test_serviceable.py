@@ -201,3 +201,13 @@ def test_rows_that_overlap_or_slope_under_the_floor_are_refused() -> None:
     data["case"]["rows"][0].update(height=0.05, tilt_deg=10.0)
     err = _refused(data)
     assert err.problems[0].key == "case.rows[0].height" and "under the floor" in str(err.problems[0])
+
+
+def test_an_approach_point_above_the_lift_is_named() -> None:
+    data = _shipped("corner_store.yaml")
+    data["stock"]["locations"][0]["z"] = 1.24  # picked at 1.345 m, lifted 1 cm before pulling out
+    err = _refused(data)
+    assert [str(p) for p in err.problems] == [
+        "stock.locations[0]: stock location s_cola_500: the lifted approach is at z=1.355 m, "
+        "above the lift's range (0.25..1.35 m)"
+    ]
