@@ -73,7 +73,7 @@ def check_serviceable(store: Store, source: str = "<store>") -> None:
 
 
 def problems(store: Store) -> list[Problem]:
-    """Every reason the robot cannot serve ``store``, in the order of the store file's keys."""
+    """Every reason the robot cannot serve ``store``: the case, the arm, the cameras, the back room."""
     return [*case_problems(store), *reach_problems(store), *camera_problems(store), *capacity_problems(store)]
 
 
