@@ -157,9 +157,8 @@ class PlannerNode(RestockNode):
         try:
             fn(*args, self.now_s())
             self._dirty = True
-        except PlannerInputError as err:
-            self.records_dropped += 1
-            self.get_logger().warning(f"dropped {what}: {err}")
+        except PlannerInputError as err:  # counted, logged once per kind per period (pos/sales is external)
+            self.drop(f"dropped {what}: {err}", f"planner {what.split()[0]}: {str(err)[:40]}")
         except PlannerDbError as err:
             # The input was applied in memory and its write is queued: nothing lost.
             self._db_failed(err)
@@ -171,8 +170,7 @@ class PlannerNode(RestockNode):
                 self.get_logger().warning(warning, throttle_duration_sec=10.0)
             self._dirty = True
         except PlannerInputError as err:
-            self.records_dropped += 1
-            self.get_logger().warning(f"dropped observation: {err}")
+            self.drop(f"dropped observation: {err}", f"planner observation: {str(err)[:40]}")
 
     def on_result(self, result: records.TaskResult) -> None:
         self._apply(f"task result {result.task_id}", self.core.on_result, result)

@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.graph, pytest.mark.slow]
 STORE = "corner_store.yaml"
 NODES = ["sim", "planner", "arm_controller", "teleop_bridge"]
 SIM = {"initial_fill": 0.25, "customers": "none", "real_time_factor": 2.0, "camera_rate_hz": 0.2}
-HOSTILE_TOTAL = 1000
+HOSTILE_TOTAL = 1000  # messages in the flood, e-stop presses besides
 # What each record topic carries (the flood aims at it); a String topic not listed gets raw fragments.
 TOPIC_KINDS = {
     "/" + topics.SHELF_OBSERVATIONS: "shelf_observation",
@@ -166,7 +166,16 @@ def test_hostile_flood_leaves_every_node_up_and_the_arm_held(ros_graph, ros_node
     # The flood: every record topic our nodes read, and the e-stop pressed again and again.
     targets = string_topics(ros_node, NODES)
     assert set(TOPIC_KINDS) <= set(targets), f"record topics nobody reads: {set(TOPIC_KINDS) - set(targets)}"
-    messages = hostile_messages({t: TOPIC_KINDS.get(t) for t in targets}, HOSTILE_TOTAL)
+    # Mostly malformed records; and well-formed sales the planner must refuse (an unknown SKU or
+    # lane, a stamp a day ahead): the till is outside the graph.
+    lies = [
+        sale.model_copy(update={"seq": 10_000 + i, **change})
+        for i, change in enumerate(
+            [{"sku": "no_such_sku"}, {"lane_id": "no_such_lane"}, {"stamp": truth.stamp + 86_400}] * 33
+        )
+    ]
+    messages = hostile_messages({t: TOPIC_KINDS.get(t) for t in targets}, HOSTILE_TOTAL - len(lies))
+    messages += [("/" + topics.SALES, records.encode(lie)) for lie in lies]
     pubs = {topic: publisher_for(ros_node, topic, len(readers)) for topic, readers in targets.items()}
     for i, (topic, text) in enumerate(messages):
         pubs[topic].publish(String(data=text))
@@ -184,6 +193,9 @@ def test_hostile_flood_leaves_every_node_up_and_the_arm_held(ros_graph, ros_node
     assert plan_tasks(ros_node) == queue, "the planner's task queue changed under the flood"
     moved = [t for t in trajectories[held_from:] if t.points]
     assert not moved, f"{len(moved)} trajectories published while the e-stop was on"
+    # Logged in few lines: one per kind of problem per period (the planner heard ~500 bad sales).
+    lines = graph.log("planner").count("dropped")
+    assert lines > 0 and 4 * lines < dropped["planner"], (lines, dropped)
     for name, pid in pids.items():
         assert graph.pids()[name] == pid, f"{name} was restarted: it crashed"
         assert psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE, f"{name} exited"
