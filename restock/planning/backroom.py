@@ -11,8 +11,8 @@ robot keeps the shelf topped up, so the back room first loses what the shelf lac
 An alert is raised for a SKU when sales are at risk before the next delivery and its back room is
 predicted empty within ``lead_s``: staff get that long to bring stock, and the back room has room
 for it by then (an alert right after a delivery would find a full rack). It clears once the risk
-is gone (staff brought stock, or demand fell short of the forecast), with a margin so it does not
-flap. The same :class:`BackroomWatch` serves the planner node (restock.planning.core) and the
+is gone (demand fell short of the forecast), with a margin so it does not flap, or when stock
+arrives (staff answered it): if the rack's capacity was not enough, a new alert follows. The same :class:`BackroomWatch` serves the planner node (restock.planning.core) and the
 store model's policies (restock.planning.policies), so both raise the same alerts.
 """
 
@@ -123,16 +123,18 @@ class BackroomWatch:
 
     def update(self, fc: BackroomForecast) -> list[AlertChange]:
         c = self.config
+        before = self.last
         self.last = fc
         changes = []
         for p in range(self.n_pools):
             risk = float(fc.at_risk[p])
             soon = float(fc.empty_at[p]) <= fc.now + c.lead_s
+            arrived = before is not None and fc.back_room[p] > before.back_room[p]
             if p not in self.active and risk >= c.min_at_risk and soon:
                 self.seq += 1
                 self.active[p] = f"backroom-{self.seq}"
                 changes.append(self._change(fc, p, "raised"))
-            elif p in self.active and risk < c.clear_fraction * c.min_at_risk:
+            elif p in self.active and (arrived or risk < c.clear_fraction * c.min_at_risk):
                 changes.append(self._change(fc, p, "cleared"))
                 del self.active[p]
         return changes

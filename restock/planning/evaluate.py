@@ -183,8 +183,9 @@ def format_ratios(outcomes: list[Outcome]) -> str:
     lines = [f"learned / reactive lost sales: {learned.lost / max(reactive.lost, 1e-9):.2f} (goal <= 0.5)"]
     for name in ("oracle", "foresight"):
         if name in by:
-            ratio = learned.lost / max(by[name].lost, 1e-9)
-            lines.append(f"learned / {name} lost sales: {ratio:.2f} (goal <= 1.1; {by[name].lost} lost)")
+            best = by[name].lost
+            ratio = f"{learned.lost / best:.2f}" if best else ("1.00" if not learned.lost else "inf")
+            lines.append(f"learned / {name} lost sales: {ratio} (goal <= 1.1; {learned.lost} vs {best} lost)")
     if "learned-noalert" in by:
         before, after = by["learned-noalert"].lost_rack_empty, learned.lost_rack_empty
         cut = 1.0 - after / before if before else 0.0

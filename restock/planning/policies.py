@@ -166,7 +166,14 @@ class PlannerPolicy:
             self.estimator.predict(view.now, self.rates(np.array([view.now]))[:, 0])
             count = self.estimator.mean
             sd = np.sqrt(self.estimator.var)
-        plan = self.planner.plan(view.now, count, self.rates, view.stock, count_sd=sd)
+        plan = self.planner.plan(
+            view.now,
+            count,
+            self.rates,
+            view.stock,
+            count_sd=sd,
+            next_delivery=view.next_delivery,
+        )
         if not plan:
             return None
         first = plan[0]

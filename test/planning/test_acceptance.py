@@ -1,6 +1,7 @@
 """Issue 5 acceptance on the store model: a simulated summer week with time-of-day peaks and a robot
 near saturation at the peaks. The learned planner loses at most half the reactive policy's sales and
-at most 1.1x the oracle's (the same planner with the true rates), with the same robot."""
+at most 1.1x the oracle's (the same planner with the true rates), with the same robot. The planner
+runs as the node does: with back-room alerts, which the store model's staff answer (issue 17)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from restock.demand.generator import DemandGenerator
 from restock.demand.model import DAY_S, DemandModel
 from restock.paths import store_file
+from restock.planning.backroom import AlertConfig
 from restock.planning.evaluate import DEFAULT_START, lanes_per_sku
 from restock.planning.policies import PlannerPolicy, ReactivePolicy
 from restock.planning.storemodel import SaleIn, StoreModel
@@ -39,9 +41,17 @@ def test_learned_planner_week_against_reactive_and_oracle() -> None:
     model.add_exposure_all(t0 - 21 * DAY_S, t0)
     model.fit()
     reactive = model_store.run(ReactivePolicy(), week, t0, t1)
-    learned = model_store.run(PlannerPolicy("learned", timing, model_store.lanes, model=model), week, t0, t1)
-    oracle = model_store.run(PlannerPolicy("oracle", timing, model_store.lanes, truth=truth), week, t0, t1)
+    alerts = AlertConfig()
+    learned = model_store.run(
+        PlannerPolicy("learned", timing, model_store.lanes, model=model, alerts=alerts), week, t0, t1
+    )
+    oracle = model_store.run(
+        PlannerPolicy("oracle", timing, model_store.lanes, truth=truth, alerts=alerts), week, t0, t1
+    )
     assert reactive.lost > 50  # the scenario does stress the robot
     assert learned.lost <= 0.5 * reactive.lost
     assert learned.lost <= 1.1 * oracle.lost
-    assert learned.osa > reactive.osa
+    # Per SKU: with fewer, fuller trips (issue 17) a lane may stand empty while its SKU's other
+    # lanes still sell, so lane OSA is no longer above the reactive policy's (0.917 vs 0.932).
+    assert learned.sku_osa > reactive.sku_osa
+    assert learned.tasks_per_container <= 1.2 * reactive.tasks_per_container

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy.stats import poisson
@@ -54,12 +56,31 @@ def test_fills_ahead_of_a_rush_that_a_short_horizon_does_not_see() -> None:
 
     count = table.capacity * 0.5  # half full everywhere
     now = MONDAY + 7 * 3600  # 07:00, the rush at 09:00
-    long = Planner(table, RobotTiming.for_store(STORE), PlannerConfig(horizon_s=3 * 3600, topup_below=0.0))
-    short = Planner(table, RobotTiming.for_store(STORE), PlannerConfig(horizon_s=1 * 3600, topup_below=0.0))
+    # batch_fraction 0: half-full lanes are not made to wait for a fuller trip (the horizon is tested).
+    config = PlannerConfig(horizon_s=3 * 3600, topup_below=0.0, batch_fraction=0.0)
+    long = Planner(table, RobotTiming.for_store(STORE), config)
+    short = Planner(table, RobotTiming.for_store(STORE), replace(config, horizon_s=1 * 3600))
     plan = long.plan(now, count, rush_at_nine, np.full(8, 40))
     assert plan and {t.sku for t in plan} == {"coffee_can"}
     assert sum(t.quantity for t in plan) == int(np.sum(table.capacity[table.pool == coffee] * 0.5))
     assert short.plan(now, count, rush_at_nine, np.full(8, 40)) == []
+
+
+def test_fewer_fuller_trips_a_nearly_full_lane_waits_unless_its_sku_runs_out_soon() -> None:
+    table = LaneTable.from_store(STORE)
+    count = table.capacity - 1.0  # one sold from every lane
+    now = MONDAY + 10 * 3600
+    planner = Planner(table, RobotTiming.for_store(STORE))
+    # Busy but safe for hours: no one-container trips; the lanes wait until a trip fills them.
+    assert planner.plan(now, count, flat_rates(table, 15.0), np.full(8, 40)) == []
+    eager = Planner(table, RobotTiming.for_store(STORE), PlannerConfig(batch_fraction=0.0, fill_up=False))
+    assert eager.plan(now, count, flat_rates(table, 15.0), np.full(8, 40))
+    # A SKU that runs out within urgent_s is served now, and each lane it visits is filled up.
+    plan = planner.plan(now, count, flat_rates(table, 120.0), np.full(8, 40))
+    assert plan and all(count[t.lane_index] + t.quantity == table.capacity[t.lane_index] for t in plan)
+    low = np.floor(table.capacity * 0.2)
+    fuller = planner.plan(now, low, flat_rates(table, 1.0), np.full(8, 40))
+    assert fuller and all(low[t.lane_index] + t.quantity == table.capacity[t.lane_index] for t in fuller)
 
 
 def test_blocked_lanes_stock_and_pending_are_respected() -> None:
