@@ -35,6 +35,8 @@ HANDOFF_RESOLUTIONS = "handoff/resolutions"  # HandoffResolution, from the teleo
 TELEOP_STATUS = "teleop/status"  # TeleopStatus, latched
 SALES = "pos/sales"  # SaleEvent, from a point-of-sale feed (optional, outside the graph)
 SIM_GROUND_TRUTH = "sim/ground_truth"  # evaluation only: never read by the stack
+BACKROOM_ALERTS = "planner/backroom_alerts"  # BackroomAlert, from the planner to staff (transient local)
+BACKROOM_RESTOCKS = "backroom/restocks"  # BackroomRestock, staff (or the simulator's staff) to the planner
 
 # Services.
 PLAN_SERVICE = "planner/get_plan"  # std_srvs/Trigger: message holds the PlanSnapshot JSON
