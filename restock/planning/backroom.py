@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import pdtr
 
+from restock import records
 from restock.planning.planner import RateFn
 from restock.store.description import StockRefill
 
@@ -164,4 +165,21 @@ def describe(sku: str, change: AlertChange) -> str:
     return (
         f"{sku}: back room empty {when}, next delivery {hhmm(change.next_delivery)}, "
         f"~{change.at_risk:.0f} sales at risk"
+    )
+
+
+def alert_record(sku: str, change: AlertChange) -> records.BackroomAlert:
+    """The record staff get (planner/backroom_alerts)."""
+    empty = change.empty_at if math.isfinite(change.empty_at) else None
+    return records.BackroomAlert(
+        alert_id=change.alert_id,
+        stamp=change.stamp,
+        sku=sku,
+        state=change.state,  # type: ignore[arg-type]
+        back_room=max(change.back_room, 0),
+        empty_at=empty,
+        next_delivery=change.next_delivery,
+        sales_at_risk=round(max(change.at_risk, 0.0), 2),
+        lead_s=None if empty is None else max(empty - change.stamp, 0.0),
+        message=describe(sku, change),
     )

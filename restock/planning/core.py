@@ -25,6 +25,7 @@ import numpy as np
 from restock import records
 from restock.demand.model import DemandModel, DemandPrior
 from restock.demand.saleslog import read_sales_log
+from restock.planning.backroom import AlertConfig, BackroomWatch, alert_record, forecast, next_delivery
 from restock.planning.database import PlannerDb, PlannerDbError
 from restock.planning.lanes import LaneEstimator
 from restock.planning.planner import LaneTable, PlannedTask, Planner, PlannerConfig
@@ -59,6 +60,7 @@ class CoreConfig:
     # lane once its estimate falls to reactive_threshold of capacity (restock sim --compare).
     policy: str = "learned"
     reactive_threshold: float = 0.25
+    alerts: AlertConfig | None = field(default_factory=AlertConfig)  # None: no back-room alerts
 
 
 @dataclass
@@ -80,12 +82,13 @@ class RestockPlanner:
             lanes_per_sku[s] = lanes_per_sku.get(s, 0) + 1
         self.model = DemandModel(lanes_per_sku, DemandPrior())
         self.estimator = LaneEstimator(self.lanes, now)
-        self.stock = np.array(
-            [sum(loc.quantity for loc in store.stock_for_sku(s)) for s in self.lanes.skus], dtype=np.int64
-        )
+        self.stock = self._stock_from_store()
         self.stock_capacity = np.array(
             [sum(loc.capacity for loc in store.stock_for_sku(s)) for s in self.lanes.skus], dtype=np.int64
         )
+        self.stock_stamp: float | None = None  # when the stored back-room counts were saved (restart)
+        self.watch = BackroomWatch(len(self.lanes.skus), self.config.alerts or AlertConfig())
+        self.alert_changes: list[records.BackroomAlert] = []  # for the caller to publish
         self.outstanding: dict[str, Outstanding] = {}
         self.handoff_lanes: dict[str, str] = {}  # lane id -> request id
         self.backoff_until: dict[str, float] = {}  # lane id -> no new task before this time
@@ -117,6 +120,10 @@ class RestockPlanner:
         for stored in db.open_tasks():
             self.outstanding[stored.task.task_id] = Outstanding(stored.task, stored.issued)
         self.handoff_lanes = db.handoffs()
+        for sku, (quantity, stamp) in db.load_backroom().items():
+            if sku in self.lanes.skus:
+                self.stock[self.lanes.skus.index(sku)] = quantity
+                self.stock_stamp = stamp
         self.pos_seen = db.get_meta("pos_seen") == "1"
         if self.model.last_t > 0:
             self.last_sale_t = self.model.last_t
@@ -147,7 +154,7 @@ class RestockPlanner:
             (lid, float(self.estimator.mean[i]), float(self.estimator.var[i]), now)
             for i, lid in enumerate(self.lanes.lane_ids)
         ]
-        self.db.save_state(self._unsaved, lanes, self.model, now)
+        self.db.save_state(self._unsaved, lanes, self.model, now, self._backroom_rows(now))
         self._unsaved.clear()
         self._last_save = now
 
@@ -317,18 +324,45 @@ class RestockPlanner:
     def stock_refilled(self, sku: str, quantity: int) -> None:
         self.stock[self.lanes.skus.index(sku)] = quantity
 
+    def _stock_from_store(self) -> np.ndarray:
+        """The back room as the store file describes it (a first start)."""
+        return np.array(
+            [sum(loc.quantity for loc in self.store.stock_for_sku(s)) for s in self.lanes.skus], dtype=np.int64
+        )
+
+    def _backroom_rows(self, now: float) -> list[tuple[str, int, float]]:
+        return [(sku, int(q), now) for sku, q in zip(self.lanes.skus, self.stock, strict=True)]
+
+    def on_backroom_restock(self, restock: records.BackroomRestock, now: float) -> None:
+        """Staff brought stock: the location now holds ``restock.quantity`` (less what tasks out
+        will still take from it), persisted at once."""
+        self._check_time(restock.stamp, now, "back-room restock")
+        if restock.sku not in self.lanes.skus:
+            raise PlannerInputError(f"back-room restock of unknown SKU {restock.sku!r}")
+        p = self.lanes.skus.index(restock.sku)
+        taking = sum(o.task.quantity for o in self.outstanding.values() if o.task.sku == restock.sku)
+        self.stock[p] = max(0, restock.quantity - taking)
+        self._db_call("save_backroom", self._backroom_rows(now))
+
     def _refill_crossed(self, t0: float, t1: float) -> bool:
         """Whether staff refilled the back room (the store's refill schedule) in (t0, t1]."""
-        if t1 <= t0:
-            return False
-        refill = self.store.stock.refill
-        hours = np.arange(refill.first_at_h, 24.0, refill.every_h) * 3600.0
-        day = 86_400.0
-        for d in range(int(t0 // day), int(t1 // day) + 1):
-            times = d * day + hours
-            if np.any((times > t0) & (times <= t1)):
-                return True
-        return False
+        return t1 > t0 and next_delivery(self.store.stock.refill, t0) <= t1
+
+    def _watch_backroom(self, now: float) -> None:
+        """Forecast the back room until the next delivery; alerts raised or cleared go out."""
+        if self.config.alerts is None or self.config.policy != "learned":
+            return
+        fc = forecast(
+            now,
+            self.rates,
+            self.stock,
+            self.estimator.pool_counts(),
+            self.lanes.pool_capacity,
+            next_delivery(self.store.stock.refill, now),
+            self.config.alerts.step_s,
+        )
+        for change in self.watch.update(fc):
+            self.alert_changes.append(alert_record(self.lanes.skus[change.pool], change))
 
     # --- planning ---------------------------------------------------------------------------
 
@@ -342,6 +376,10 @@ class RestockPlanner:
         if self.last_step_t is None:
             self.estimator.stamp = max(self.estimator.stamp, now) if self._restored_lanes else now
             self.clock_reset = self._restart_clock(now)
+            if self.stock_stamp is not None and self.stock_stamp > now + FUTURE_TOLERANCE_S:
+                self.stock = self._stock_from_store()  # another run's counts (a new simulation)
+            elif self.stock_stamp is not None and self._refill_crossed(self.stock_stamp, now):
+                self.stock = self.stock_capacity.copy()  # a delivery came while the planner was down
         last = self.last_step_t if self.last_step_t is not None else now
         if self.pos_seen:
             # With a POS feed, every sale is counted: exposure is the time a SKU was on the shelf.
@@ -362,6 +400,7 @@ class RestockPlanner:
             self.model.fit()
             self._last_fit = now
         self._replan(now)
+        self._watch_backroom(now)
         issued = self._issue(now)
         if self.db is not None and now - self._last_save >= self.config.save_period_s:
             self.save(now)
@@ -425,6 +464,7 @@ class RestockPlanner:
                 pending,
                 committed,
                 np.sqrt(self.estimator.var),
+                next_delivery(self.store.stock.refill, now),
             )
         self.plan_stamp = now
 

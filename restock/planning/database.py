@@ -1,4 +1,4 @@
-"""The planner's SQLite database: learned demand, the event journal, lane estimates and the task queue.
+"""The planner's SQLite database: learned demand, the event journal, lane and back-room estimates, the task queue.
 
 WAL mode (readers never block the writer, a crash loses at most the last transaction), a
 schema version in ``PRAGMA user_version`` and forward migrations in :data:`MIGRATIONS`. A
@@ -43,6 +43,9 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     """
     CREATE TABLE handoffs (lane_id TEXT PRIMARY KEY, request_id TEXT NOT NULL, stamp REAL NOT NULL);
+    """,
+    """
+    CREATE TABLE backroom (sku TEXT PRIMARY KEY, quantity INTEGER NOT NULL, stamp REAL NOT NULL);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -228,12 +231,21 @@ class PlannerDb:
     def load_lanes(self) -> dict[str, tuple[float, float, float]]:
         return {r[0]: (r[1], r[2], r[3]) for r in self.conn.execute("SELECT lane_id, mean, var, stamp FROM lanes")}
 
+    def save_backroom(self, rows: Iterable[tuple[str, int, float]]) -> None:
+        """(sku, containers, stamp): the back-room counts the planner believes."""
+        with self.transaction("save back-room counts") as c:
+            c.executemany("INSERT OR REPLACE INTO backroom VALUES (?, ?, ?)", list(rows))
+
+    def load_backroom(self) -> dict[str, tuple[int, float]]:
+        return {r[0]: (int(r[1]), float(r[2])) for r in self.conn.execute("SELECT sku, quantity, stamp FROM backroom")}
+
     def save_state(
         self,
         journal: Iterable[tuple[float, str, str]],
         lanes: Iterable[tuple[str, float, float, float]],
         model: DemandModel,
         stamp: float,
+        backroom: Iterable[tuple[str, int, float]] = (),
     ) -> None:
         """Journal entries, lane estimates and the model in one transaction: a crash leaves the
         journal and the model that counted its sales in step (a replayed sale is then either in
@@ -241,6 +253,7 @@ class PlannerDb:
         with self.transaction("save the planner state") as c:
             c.executemany("INSERT INTO events (stamp, kind, body) VALUES (?, ?, ?)", list(journal))
             c.executemany("INSERT OR REPLACE INTO lanes VALUES (?, ?, ?, ?)", list(lanes))
+            c.executemany("INSERT OR REPLACE INTO backroom VALUES (?, ?, ?)", list(backroom))
             self._write_model(c, model, stamp)
 
     def save_model(self, model: DemandModel, stamp: float) -> None:

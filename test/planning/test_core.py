@@ -287,3 +287,42 @@ def test_outstanding_tasks_are_sent_again_and_a_repeated_result_is_ignored(tmp_p
     assert not core.on_result(res, T0 + 170)  # the arm's answer to the task sent again
     with pytest.raises(PlannerInputError, match="unknown"):
         core.on_result(res.model_copy(update={"task_id": "task-9999999"}), T0 + 171)
+
+
+def test_a_back_room_running_dry_raises_an_alert_that_staff_clear_and_a_restart_keeps_the_counts(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "p.db"
+    noon = 1_784_505_600.0 + 12 * 3600  # deliveries at 11:00 and 17:00
+    core = RestockPlanner(STORE, PlannerDb(path), CoreConfig(save_period_s=1.0))
+    cola = core.lanes.skus.index("cola_500")
+    core.step(noon)
+    assert core.alert_changes == []
+    core.stock[cola] = 3  # nearly gone at noon, five busy hours before the 17:00 delivery
+    for k in range(40):  # cola sells briskly: the model learns it
+        core.on_sale(records.SaleEvent(stamp=noon + 1 + k, sku="cola_500", quantity=1, seq=k + 1), noon + 60)
+    core.model.fit()
+    core.step(noon + 60)
+    (alert,) = [a for a in core.alert_changes if a.sku == "cola_500"]
+    assert alert.state == "raised" and alert.next_delivery == 1_784_505_600.0 + 17 * 3600
+    assert alert.lead_s is not None and alert.lead_s <= 3600 and alert.sales_at_risk >= 2
+    assert alert.message.startswith("cola_500: back room empty")
+    core.alert_changes.clear()
+    core.save(noon + 60)
+    # A restart keeps the back-room counts (not the store file's 120).
+    again = RestockPlanner(STORE, PlannerDb(path))
+    assert again.stock[cola] == core.stock[cola] < 10
+    # Staff bring 120: the planner takes the count and the alert clears.
+    restock = records.BackroomRestock(
+        stamp=noon + 120, sku="cola_500", stock_location="s_cola_500", added=117, quantity=120, alert_id=alert.alert_id
+    )
+    core.on_backroom_restock(restock, noon + 120)
+    assert core.stock[cola] == 120 - sum(o.task.quantity for o in core.outstanding.values() if o.task.sku == "cola_500")
+    core.step(noon + 121)
+    assert [(a.sku, a.state, a.alert_id) for a in core.alert_changes] == [("cola_500", "cleared", alert.alert_id)]
+    assert RestockPlanner(STORE, PlannerDb(path)).stock[cola] == core.stock[cola]  # written at once
+    # A restart after a delivery came assumes it came.
+    later = RestockPlanner(STORE, PlannerDb(path))
+    later.step(1_784_505_600.0 + 17.5 * 3600)
+    taken = sum(o.task.quantity for o in later.outstanding.values() if o.task.sku == "cola_500")
+    assert later.stock[cola] + taken == later.stock_capacity[cola]
