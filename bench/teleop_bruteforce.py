@@ -22,12 +22,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import re
 import ssl
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -37,6 +34,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from teleop_bridge_process import BridgeProcess, bridge_process  # noqa: E402
 
 PASSWORDS = {"alice": "alice-owner-password", "bob": "bob-operator-password"}
 OWNER_ADDRESS = "127.0.0.2"
@@ -140,27 +139,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print("command:", " ".join([Path(sys.executable).name, *sys.argv]))
 
-    from restock.rosenv import claim_domain_id, ros_environment
+    with bridge_process(PASSWORDS) as bridge:
+        return measure(args, bridge)
 
-    domain, _lock = claim_domain_id()
-    os.environ.update(ros_environment(domain))
-    os.environ["PYTHONPATH"] = str(ROOT)
-    import rclpy
+
+def measure(args: argparse.Namespace, bridge: BridgeProcess) -> int:
+    import rclpy  # after bridge_process set this run's DDS domain
     from diagnostic_msgs.msg import DiagnosticArray
     from geometry_msgs.msg import PoseStamped
     from rclpy.executors import SingleThreadedExecutor
 
     from restock import topics
-    from restock.teleop.auth import hash_password
-    from restock.testing.graph import RosGraph
 
-    tmp = Path(tempfile.mkdtemp(prefix="teleop-bruteforce-"))
-    ops = tmp / "operators.yaml"
-    ops.write_text(
-        "operators:\n" + "".join(f"  {n}:\n    password_scrypt: '{hash_password(pw)}'\n" for n, pw in PASSWORDS.items())
-    )
-    params = {"teleop_bridge": {"port": 0, "operators_file": str(ops), "state_dir": str(tmp / "teleop")}}
-    graph = RosGraph(tmp / "graph", only=["teleop_bridge"], params=params, profile="robot")
     rclpy.init()
     node = rclpy.create_node("teleop_bruteforce_bench")
     targets: list[float] = []
@@ -181,20 +171,13 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.1)
         return int(health["password_checks"])
 
-    graph.start()
     executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    threading.Thread(target=executor.spin, daemon=True).start()
+    base, cafile = bridge.base, bridge.cafile
+    ctx = ssl.create_default_context(cafile=str(cafile))
     try:
-        graph.wait_for_nodes(node, ["teleop_bridge"], timeout=90)
-        executor.add_node(node)
-        threading.Thread(target=executor.spin, daemon=True).start()
-        m = None
-        while m is None:
-            m = re.search(r"operator app at (https?://[0-9.]+:\d+)/", graph.log("teleop_bridge"))
-            time.sleep(0.2)
-        base = m.group(1)
-        cafile = tmp / "teleop" / "tls" / "teleop-selfsigned.crt"
-        ctx = ssl.create_default_context(cafile=str(cafile))
-        time.sleep(1.0)  # DDS discovery
+        checks()  # DDS discovery: the bridge's diagnostics reach this node
         marks: dict[str, float] = {}
         report: dict[str, object] = {}
 
@@ -263,7 +246,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  p99 during / quiet: {ratio:.2f}x (goal <= 2x)")
     finally:
         executor.shutdown(timeout_sec=2)
-        graph.stop()
         node.destroy_node()
         rclpy.try_shutdown()
     return 0

@@ -11,6 +11,7 @@ total) before aiohttp sees a byte. After a flood, free memory is handed back to 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import ssl
 import traceback
@@ -152,13 +153,18 @@ class GuardedSite(web.BaseSite):
         )
 
     def after_close(self) -> None:
-        # The last of a flood gone: its buffers are free but glibc keeps the heap's pages; a second later
-        # (aiohttp drops its references on the next turns of the loop) they go back to the OS.
+        # The last of a flood gone: its buffers are free but glibc keeps the heap's pages. Once the
+        # handshakes begun meanwhile have timed out too (they never reach a gate), they go back to the OS.
         if self.limits.open == 0 and self.limits.peak >= FLOOD_CONNECTIONS:
             self.limits.peak = 0
             if self._trim is not None:
                 self._trim.cancel()
-            self._trim = asyncio.get_running_loop().call_later(1.0, release_free_memory)
+            self._trim = asyncio.get_running_loop().call_later(self.handshake_timeout_s + 1.0, _give_memory_back)
+
+
+def _give_memory_back() -> None:
+    gc.collect()  # a flood's transports and protocols hold each other in cycles: free them first
+    release_free_memory()
 
 
 def security_headers(response: web.StreamResponse, path: str, tls: bool) -> None:
