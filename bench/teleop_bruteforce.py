@@ -237,7 +237,8 @@ def measure(args: argparse.Namespace, bridge: BridgeProcess) -> int:
             f"  scrypt runs: {c3 - c2 - owner_ok} by the attacker (limit: {args.addresses} x 5), {owner_ok} by the owner"
         )
         print(
-            f"  the owner's logins during the flood: {owner_ok} of {len(owners)} in, {percentiles([m for _, m in owners])}"
+            f"  the owner's logins during the flood: {owner_ok} of {len(owners)} in (HTTP {[s for s, _ in owners]}), "
+            f"{percentiles([m for _, m in owners])}"
         )
         print(f"operator pose (WSS) -> PoseStamped, quiet: {percentiles(quiet)}")
         print(f"operator pose (WSS) -> PoseStamped, during the flood: {percentiles(during)}")
