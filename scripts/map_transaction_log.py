@@ -85,9 +85,7 @@ def read_transactions(path: Path, skus: list[str]) -> list[tuple[float, str]]:
     return out
 
 
-def replay(
-    items: list[tuple[float, str]], k: int, jitter_s: float, rng: np.random.Generator
-) -> list[Sale]:
+def replay(items: list[tuple[float, str]], k: int, jitter_s: float, rng: np.random.Generator) -> list[Sale]:
     """Each item k times, jittered uniformly within +-jitter_s but kept on its own day; time order."""
     if not items:
         return []

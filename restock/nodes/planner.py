@@ -1,7 +1,9 @@
 """The planner node: shelf state and sales history in, ordered restock tasks out.
 
 Inputs: shelf/observations, arm_controller/results, pos/sales (optional), handoff/requests,
-handoff/resolutions. Outputs: planner/tasks, planner/markers; service planner/get_plan
+handoff/resolutions, backroom/restocks (staff bringing stock). Outputs: planner/tasks,
+planner/markers, planner/backroom_alerts (BackroomAlert, raised/cleared, transient local so a
+late joiner such as the operator app gets the recent ones); service planner/get_plan
 (std_srvs/Trigger: the message holds the current PlanSnapshot as JSON).
 
 All logic is in restock.planning.core (RestockPlanner); this node converts messages, runs the
@@ -17,6 +19,7 @@ from pathlib import Path
 
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Point
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import ColorRGBA
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker, MarkerArray
@@ -24,6 +27,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from restock import records, topics
 from restock.nodes.base import ERROR, OK, SALES_HISTORY_QOS, STORE_FILE, WARN, RestockNode, run_node
 from restock.params import ParamSpec
+from restock.planning.backroom import AlertConfig
 from restock.planning.core import CoreConfig, PlannerInputError, RestockPlanner
 from restock.planning.database import PlannerDb, PlannerDbError
 from restock.planning.planner import PlannerConfig
@@ -56,9 +60,22 @@ PARAMS = (
     ),
     ParamSpec("min_benefit", float, 0.02, "Expected lost sales a task must avoid to be planned", 0.0, 10.0),
     ParamSpec("topup_below", float, 0.5, "With spare robot time, top up lanes below this fill", 0.0, 1.0),
+    ParamSpec(
+        "batch_fraction", float, 0.75, "A lane with less room than this fraction waits for a fuller trip", 0.0, 1.0
+    ),
+    ParamSpec("urgent_s", float, 1200.0, "...unless its SKU or lane runs out within this (s)", 0.0, 86400.0),
+    ParamSpec("alerts", bool, True, "Forecast the back room and alert staff before it runs dry"),
+    ParamSpec(
+        "alert_lead_s", float, 3600.0, "Alert when the back room is predicted empty within this (s)", 0.0, 86400.0
+    ),
+    ParamSpec("alert_min_at_risk", float, 2.0, "Expected sales at risk before the delivery that raise an alert", 0.0),
     ParamSpec("save_period_s", float, 60.0, "Write the learned model and lane estimates this often (s)", 1.0, 3600.0),
     ParamSpec("refit_period_s", float, 600.0, "Refit the demand model this often (s)", 1.0, 86400.0),
 )
+
+
+# Alerts go to staff and the operator app: a late joiner still gets the recent ones.
+ALERT_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 class PlannerNode(RestockNode):
@@ -75,7 +92,12 @@ class PlannerNode(RestockNode):
                 step_s=float(p["forecast_step_s"]),
                 min_benefit=float(p["min_benefit"]),
                 topup_below=float(p["topup_below"]),
+                batch_fraction=float(p["batch_fraction"]),
+                urgent_s=float(p["urgent_s"]),
             ),
+            alerts=AlertConfig(lead_s=float(p["alert_lead_s"]), min_at_risk=float(p["alert_min_at_risk"]))
+            if p["alerts"]
+            else None,
             handling_s=float(p["handling_s"]),
             setup_s=float(p["setup_s"]),
             max_outstanding=int(p["max_outstanding"]),
@@ -104,6 +126,8 @@ class PlannerNode(RestockNode):
             self.get_logger().info(f"restored {restored} pending task(s) from the database")
         self.publish_task = self.create_record_publisher(topics.RESTOCK_TASKS)
         self.marker_pub = self.create_publisher(MarkerArray, topics.PLAN_MARKERS, 2)
+        self.publish_alert = self.create_record_publisher(topics.BACKROOM_ALERTS, ALERT_QOS)
+        self.create_record_subscription(records.BackroomRestock, topics.BACKROOM_RESTOCKS, self.on_backroom_restock)
         self.create_record_subscription(records.ShelfObservation, topics.SHELF_OBSERVATIONS, self.on_observation)
         self.create_record_subscription(records.TaskResult, topics.TASK_RESULTS, self.on_result)
         # Twice: a till that keeps its history (TRANSIENT_LOCAL, the simulator's) replays the sales
@@ -143,6 +167,8 @@ class PlannerNode(RestockNode):
             "planned": len(core.plan),
             "waiting_for_operator": len(core.handoff_lanes),
             "handling_s": f"{core.timing.handling_s:.1f}",
+            "backroom_alerts": len(core.watch.active),
+            **{f"back_room.{sku}": int(q) for sku, q in zip(core.lanes.skus, core.stock, strict=True)},
         }
         if self.db_error is not None:
             self.set_health(ERROR, f"database unusable, serving the last plan, no new tasks: {self.db_error}", **values)
@@ -183,6 +209,10 @@ class PlannerNode(RestockNode):
             return
         self._apply("sale", self.core.on_sale, sale)
 
+    def on_backroom_restock(self, restock: records.BackroomRestock) -> None:
+        self._apply(f"back-room restock of {restock.sku}", self.core.on_backroom_restock, restock)
+        self.get_logger().info(f"back room: {restock.added} x {restock.sku} brought, {restock.quantity} there now")
+
     def on_handoff_request(self, req: records.HandoffRequest) -> None:
         self._apply(f"handoff request {req.request_id}", self.core.on_handoff_request, req)
 
@@ -217,6 +247,10 @@ class PlannerNode(RestockNode):
                 "the database holds state from a later time (a new simulation run?): its pending tasks were "
                 "closed as expired; the learned demand is kept"
             )
+        for alert in self.core.alert_changes:
+            self.publish_alert(alert)
+            self.get_logger().warning(f"back-room alert {alert.alert_id} {alert.state}: {alert.message}")
+        self.core.alert_changes.clear()
         for task in tasks:
             self.publish_task(task)
             self.get_logger().info(f"task {task.task_id}: {task.quantity} x {task.sku} to {task.lane_id}")

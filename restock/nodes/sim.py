@@ -1,6 +1,8 @@
 """The simulator node: the MuJoCo store as a robot's drivers would present it. It is the clock.
 
-Inputs: handoff/requests + handoff/resolutions (an operator's removals), arm_controller/joint_trajectory (trajectory_msgs/JointTrajectory, executed like a
+Inputs: handoff/requests + handoff/resolutions (an operator's removals), planner/backroom_alerts (the
+store's staff answer each raised alert after staff_response_s with a top-up, and say so on
+backroom/restocks), arm_controller/joint_trajectory (trajectory_msgs/JointTrajectory, executed like a
 ros2_control joint_trajectory_controller), gripper_controller/commands (std_msgs/Float64MultiArray,
 data[0] = opening in m).
 Outputs: /clock, joint_states, pos/sales (the till, pos_feed), cameras/<id>/image_raw + camera_info (at each camera's rate in sim
@@ -28,6 +30,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from restock import records, topics
 from restock.nodes.base import OK, RECORD_QOS, SALES_HISTORY_QOS, STORE_FILE, WARN, RestockNode, run_node
+from restock.nodes.planner import ALERT_QOS
 from restock.params import ConfigError, ParamSpec
 from restock.sim.checkpoint import RECENT_SALES_KEPT, CheckpointError, SimCheckpoints
 from restock.sim.events import EventScriptError, schedule_events
@@ -99,6 +102,8 @@ class SimNode(RestockNode):
         ParamSpec("pos_feed", bool, True, "Publish each sale on pos/sales, as the store's point-of-sale system would"),
         ParamSpec("failed_grasp_probability", float, 0.0, "Chance that a closing grasp slips", min=0, max=1),
         ParamSpec("random_events_per_hour", float, 0.0, "Seeded unfamiliar items, obstructions and hands", min=0),
+        ParamSpec("staff_response_s", float, 1800.0, "Staff bring back-room stock this long after an alert (s)", min=0),
+        ParamSpec("staff_topup", int, 0, "Containers staff bring for an alert (0: up to the capacity)", min=0),
         ParamSpec(
             "scripted_events",
             str,
@@ -149,6 +154,12 @@ class SimNode(RestockNode):
         self._handoff_lanes: dict[str, str | None] = {}
         self.create_record_subscription(records.HandoffRequest, topics.HANDOFF_REQUESTS, self.on_handoff_request)
         self.create_record_subscription(records.HandoffResolution, topics.HANDOFF_RESOLUTIONS, self.on_resolution)
+        # The store's staff: each back-room alert is answered once, staff_response_s later.
+        self._alerts_answered: set[str] = set()
+        self._restock_pub = self.create_record_publisher(topics.BACKROOM_RESTOCKS)
+        self.create_record_subscription(
+            records.BackroomAlert, topics.BACKROOM_ALERTS, self.on_backroom_alert, ALERT_QOS
+        )
 
         rate = float(self.p["camera_rate_hz"])
         self._cam_period = {c.id: 1.0 / (rate or c.rate_hz) for c in self.store.cameras}
@@ -228,6 +239,27 @@ class SimNode(RestockNode):
             lane = self._handoff_lanes.pop(res.request_id)
             n = self.world.clear_foreign(lane)
             self.get_logger().info(f"operator {res.operator} {res.action} {n} item(s) from {lane or 'the corridor'}")
+
+    def on_backroom_alert(self, alert: records.BackroomAlert) -> None:
+        if alert.state != "raised" or alert.alert_id in self._alerts_answered:
+            return
+        self._alerts_answered.add(alert.alert_id)
+        at = self.world.time + float(self.p["staff_response_s"])
+        self.world.schedule(at, lambda: self._staff_top_up(alert))
+        self.get_logger().info(f"staff will answer {alert.alert_id} ({alert.sku}) at sim time {at:.0f}")
+
+    def _staff_top_up(self, alert: records.BackroomAlert) -> None:
+        location, added, there = self.world.staff_top_up(alert.sku, int(self.p["staff_topup"]))
+        restock = records.BackroomRestock(
+            stamp=self.world.time,
+            sku=alert.sku,
+            stock_location=location,
+            added=added,
+            quantity=there,
+            alert_id=alert.alert_id,
+        )
+        self._restock_pub(restock)
+        self.get_logger().info(f"staff brought {added} x {alert.sku} for {alert.alert_id}: {there} there now")
 
     def _wake(self) -> None:
         """A command: the active cap holds, and joint_states come at their full rate from now."""

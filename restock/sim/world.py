@@ -470,6 +470,19 @@ class World:
         self._update_stock_fronts()
         self._log("refill", detail=f"{added} containers")
 
+    def staff_top_up(self, sku: str, quantity: int = 0) -> tuple[str, int, int]:
+        """Staff bring ``quantity`` containers of ``sku`` to its back-room location (0: up to
+        capacity), outside the delivery schedule; returns (location id, added, now there)."""
+        loc = next((x for x in self.store.stock.locations if x.sku == sku), None)
+        if loc is None:
+            raise ValueError(f"no back-room location for {sku!r}")
+        room = loc.capacity - self.stock[loc.id]
+        added = room if quantity <= 0 else min(room, quantity)
+        self.stock[loc.id] += added
+        self._update_stock_fronts()
+        self._log("staff_refill", sku=sku, detail=f"{added} containers to {loc.id}")
+        return loc.id, added, self.stock[loc.id]
+
     # --- checkpoints: a simulator killed mid-day resumes the same store ------------------
 
     def checkpoint(self) -> dict[str, object]:
