@@ -362,7 +362,9 @@ class RestockPlanner:
             self.config.alerts.step_s,
         )
         for change in self.watch.update(fc):
-            self.alert_changes.append(alert_record(self.lanes.skus[change.pool], change))
+            alert = alert_record(self.lanes.skus[change.pool], change)
+            self.alert_changes.append(alert)
+            self._unsaved.append((now, alert.KIND, records.encode(alert)))  # journalled: the day report lists them
 
     # --- planning ---------------------------------------------------------------------------
 

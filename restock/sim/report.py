@@ -122,6 +122,7 @@ def write_report(stats: DayStats, out_dir: Path, title: str, tables: dict[str, d
 </head><body><h1>{html.escape(title)}</h1><p>Sim start {started} UTC, {stats.duration_s / 3600:.1f} sim hours.</p>
 <table><tr><th></th>{head}</tr>{rows}</table>
 {"".join(f'<h2>{n[:-4]}</h2><img src="{n}" alt="{n[:-4]}">' for n in plots)}
+{backroom_alerts_html(out_dir.parent / "planner.db")}
 </body></html>"""
     index = out_dir / "index.html"
     index.write_text(page)
@@ -135,3 +136,25 @@ def format_cell(value: object) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k} {v}" for k, v in value.items()) or "none"
     return str(value)
+
+
+def backroom_alerts_html(db_path: Path) -> str:
+    """The planner's back-room alerts to staff (its journal in the run's planner.db), as a table."""
+    import sqlite3
+
+    from restock import records
+
+    if not db_path.exists():
+        return ""
+    try:
+        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as conn:
+            rows = conn.execute("SELECT body FROM events WHERE kind = ? ORDER BY id", ("backroom_alert",)).fetchall()
+    except sqlite3.Error:
+        return ""
+    alerts = [records.decode(body, records.BackroomAlert) for (body,) in rows]
+    cells = "".join(
+        f"<tr><td>{datetime.fromtimestamp(a.stamp, tz=timezone.utc):%H:%M}</td><td>{a.state}</td>"
+        f"<td>{html.escape(a.message)}</td></tr>"
+        for a in alerts
+    )
+    return f"<h2>back-room alerts to staff</h2><p>{len(alerts)} alert records</p><table>{cells}</table>"
