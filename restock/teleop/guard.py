@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -78,7 +79,7 @@ class _Gate(asyncio.Protocol):
         why = self.site.limits.admit(address)
         if why is not None:
             transport.abort()  # nothing read, nothing written: the cheapest refusal there is
-            self.site.on_refused(address, why)
+            self.site.refuse("connection_cap", address, why, 503)
             return
         self.address = address
         self.inner.connection_made(transport)
@@ -107,8 +108,40 @@ class _Gate(asyncio.Protocol):
         self.site.after_close()
 
 
+# refuse(kind, address, reason, status) -> what the client is told: the server's one refusal path.
+Refuse = Callable[[str, str, str, int], str]
+
+
+class _Handler(web.RequestHandler):
+    """aiohttp's connection handler, but a request it cannot parse (a bad request line, a header too
+    long) is answered like every other refusal: through ``refuse``, as JSON with the same headers,
+    without echoing the request or naming the server."""
+
+    def __init__(self, manager: web.Server, *, refuse: Refuse, tls: bool, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self.refuse = refuse
+        self.tls = tls
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if request.writer.output_size > 0:  # as aiohttp's: too late for an answer
+            raise ConnectionError("response already started; cannot send an error")
+        why = f"{type(exc).__name__}: {str(exc)[:200]}" if exc is not None else (message or "")[:200]
+        public = self.refuse("http_request", request.remote or "?", f"HTTP {status}: {why}", status)
+        response = web.json_response({"error": public}, status=status)
+        security_headers(response, "", self.tls)
+        response.force_close()
+        return response
+
+
 class GuardedSite(web.BaseSite):
-    """aiohttp's TCPSite with a TLS handshake deadline and :class:`ConnectionLimits`."""
+    """aiohttp's TCPSite with a TLS handshake deadline, :class:`ConnectionLimits`, and its own
+    connection handler (``handler_args``: RequestHandler's, e.g. keepalive_timeout)."""
 
     def __init__(
         self,
@@ -119,13 +152,15 @@ class GuardedSite(web.BaseSite):
         ssl_context: ssl.SSLContext | None,
         limits: ConnectionLimits,
         handshake_timeout_s: float,
-        on_refused: Callable[[str, str], None],
+        refuse: Refuse,
+        handler_args: dict[str, Any],
     ) -> None:
         super().__init__(runner, ssl_context=ssl_context)
         self._host, self._port = host, port
         self.limits = limits
         self.handshake_timeout_s = handshake_timeout_s
-        self.on_refused = on_refused
+        self.refuse = refuse
+        self.handler_args = handler_args
         self._trim: asyncio.TimerHandle | None = None
 
     @property
@@ -141,9 +176,11 @@ class GuardedSite(web.BaseSite):
         await super().start()
         server = self._runner.server
         assert server is not None
+        loop = asyncio.get_running_loop()
         tls = {"ssl_handshake_timeout": self.handshake_timeout_s} if self._ssl_context else {}
-        self._server = await asyncio.get_running_loop().create_server(
-            lambda: _Gate(server(), self),
+        args = {"loop": loop, "refuse": self.refuse, "tls": self._ssl_context is not None, **self.handler_args}
+        self._server = await loop.create_server(
+            lambda: _Gate(_Handler(server, **args), self),
             self._host,
             self._port,
             ssl=self._ssl_context,

@@ -203,19 +203,18 @@ class TeleopServer:
         app.router.add_get("/api/state", self._state_http)
         app.router.add_get("/api/handoff/{request_id}/image", self._handoff_image)
         app.router.add_get("/ws", self._websocket)
+        self._runner = web.AppRunner(app, handle_signals=False)
+        await self._runner.setup()
         # keepalive_timeout: aiohttp closes a connection with no whole request header this long after
         # it opened or after its last response (slow header and idle connection alike).
-        self._runner = web.AppRunner(
-            app,
-            access_log=None,
-            handle_signals=False,
-            keepalive_timeout=self.config.read_timeout_s,
-            max_line_size=4096,
-            max_field_size=8190,
-            max_headers=64,
-            logger=quiet_server_logger(),
-        )
-        await self._runner.setup()
+        handler_args = {
+            "keepalive_timeout": self.config.read_timeout_s,
+            "max_line_size": 4096,
+            "max_field_size": 8190,
+            "max_headers": 64,
+            "access_log": None,
+            "logger": quiet_server_logger(),
+        }
         site = GuardedSite(
             self._runner,
             self.config.host,
@@ -223,7 +222,8 @@ class TeleopServer:
             ssl_context=self.config.ssl_context,
             limits=self.limits,
             handshake_timeout_s=self.config.read_timeout_s,
-            on_refused=self._connection_refused,
+            refuse=self._site_refusal,
+            handler_args=handler_args,
         )
         await site.start()
         self.bound_port = site.port
@@ -293,8 +293,11 @@ class TeleopServer:
         if summary is not None:
             self.audit.write("refused_unwritten", self.config.robot_id, None, summary)
 
-    def _connection_refused(self, address: str, why: str) -> None:
-        self._refuse(Refusal("connection_cap", why, None, peer=address, status=503))
+    def _site_refusal(self, kind: str, address: str, why: str, status: int) -> str:
+        """A connection over a cap, or a request aiohttp could not parse: the same refusal path."""
+        public = "malformed request" if kind == "http_request" else "too many connections"
+        self._refuse(Refusal(kind, why, public, None, address, status))
+        return public
 
     def _apply(self, client: Connection | None, fx: Effects) -> bool:
         """Carry out what the rules decided; True: the connection stays open."""

@@ -186,3 +186,26 @@ def test_connections_are_capped_per_address_and_the_cap_is_audited(make_bridge):
     assert b.server.counters["connection_cap"] == 1
     (row,) = b.server.audit.rows("refused_connection_cap")
     assert row["peer"] == "127.0.0.5" and "cap 3" in row["detail"]
+
+
+def test_a_request_aiohttp_cannot_parse_is_refused_like_any_other(make_bridge):
+    b = make_bridge()
+
+    async def go():
+        answers = []
+        for raw in (b"GARBAGE\r\n\r\n", b"GET / HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 10_000 + b"\r\n\r\n"):
+            reader, writer = await _raw_tls(b)
+            writer.write(raw)
+            await writer.drain()
+            answers.append(await asyncio.wait_for(reader.read(), 20))
+            writer.close()
+        return answers
+
+    for answer in run(go()):
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.0 400") and body == b'{"error": "malformed request"}'
+        for name in (*HEADERS, "Server: restock"):
+            assert name.encode() in head
+        assert b"aiohttp" not in head and b"GARBAGE" not in answer
+    details = [r["detail"] for r in b.server.audit.rows("refused_http_request")]
+    assert len(details) == 2 and "BadHttpMethod" in details[0] and "LineTooLong" in details[1]
