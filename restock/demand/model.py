@@ -17,6 +17,10 @@ Method (hierarchical Gamma-Poisson, i.e. empirical-Bayes Poisson rates with conj
   on profile x day factor). Each level's posterior is Gamma(shape α, rate β): mean α/β,
   standard deviation √α/β. A new SKU starts from the priors and moves as its sales arrive.
 - Old days weigh less (half-life ``half_life_days``) so the model follows changing habits.
+- Real logs have closed days, holidays and gaps: a day on which no SKU sold at all is taken as
+  closed (or not logged) and its exposure does not count, so a Christmas Day or a missing day does
+  not read as a quiet weekday. A SKU learned from a log counts as exposed only from its first sale
+  on (:meth:`DemandModel.learn_log`): a SKU that appears later is not read as unsold before.
 
 Predictions interpolate linearly between hour centres so that peaks are not flattened into
 steps. Time ``t`` is seconds since the Unix epoch; store local time is UTC.
@@ -217,12 +221,33 @@ class DemandModel:
     def history_days(self) -> int:
         return int(self._counts.shape[1])
 
+    def learn_log(self, sales: Iterable[tuple[float, str, int]], until: float) -> int:
+        """Learn a sales history (time, SKU, containers) with the shelf stocked throughout: each
+        SKU is exposed from the day of its first sale to ``until``. SKUs the model does not know
+        are skipped (a log may name SKUs the store no longer sells); returns the sales learned."""
+        first: dict[str, float] = {}
+        n = 0
+        for t, sku, quantity in sales:
+            if sku not in self._index:
+                continue
+            self.add_sale(t, sku, quantity)
+            first[sku] = min(first.get(sku, t), t)
+            n += 1
+        for sku, t in first.items():
+            self.add_exposure(sku, math.floor(t / DAY_S) * DAY_S, until)
+        return n
+
+    def open_days(self) -> np.ndarray:
+        """Per history day: whether anything sold (a day without a single sale was closed or not logged)."""
+        return self._counts.sum(axis=(0, 2)) > 0
+
     def _weights_and_season(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         n_days = self._counts.shape[1]
         if n_days == 0:
             return np.zeros(0), np.zeros(0)
         days = np.arange(n_days) + (self.first_day or 0)
-        weights = 0.5 ** ((days[-1] - days) / self.prior.half_life_days)
+        # A closed day weighs nothing: its exposure with no sales is no evidence of low demand.
+        weights = 0.5 ** ((days[-1] - days) / self.prior.half_life_days) * self.open_days()
         theta = year_phase((days + 0.5) * DAY_S)
         a, b = self.yearly[i]
         return weights, np.exp(a * np.cos(theta) + b * np.sin(theta))
@@ -256,7 +281,7 @@ class DemandModel:
         days = np.arange(n_days) + (self.first_day or 0)
         dows = weekday_of_day(days)
         table = (self._alpha[i] / self._beta[i]).reshape(7, HOURS)
-        base = (table[dows] * self._exposure[i]).sum(1)  # expected per day without the yearly term
+        base = (table[dows] * self._exposure[i]).sum(1) * self.open_days()  # expected per day, no yearly term
         counts = self._counts[i].sum(1)
         keep = base > 0
         if keep.sum() < p.yearly_min_days:

@@ -114,8 +114,11 @@ def format_timestamp(t: float) -> str:
     return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def read_sales_log(path: str | Path, store: Store | None = None) -> list[SaleEvent]:
-    """Read a sales log into SaleEvent records (source "log"), checking every line."""
+def read_sales_log(path: str | Path, store: Store | None = None, in_order: bool = True) -> list[SaleEvent]:
+    """Read a sales log into SaleEvent records (source "log"), checking every line.
+
+    ``in_order=False``: lines out of time order are taken (a real till's export) and the events
+    come back sorted by time (stable: equal times keep the file's order)."""
     path = Path(path)
     try:
         handle = path.open("rb")
@@ -148,7 +151,7 @@ def read_sales_log(path: str | Path, store: Store | None = None) -> list[SaleEve
                 t = parse_timestamp(cells["timestamp"])
             except ValueError as err:
                 raise fail("timestamp", str(err)) from None
-            if t < last_t:
+            if in_order and t < last_t:
                 raise fail(
                     "timestamp", f"{cells['timestamp']} is earlier than the line before (lines must be in time order)"
                 )
@@ -174,7 +177,7 @@ def read_sales_log(path: str | Path, store: Store | None = None) -> list[SaleEve
                 raise SalesLogError(f"{path}: line {line_no}: {err}") from None
         if header is None:
             raise SalesLogError(f"{path}: empty sales log (no header {','.join(REQUIRED)})")
-    return events
+    return events if in_order else sorted(events, key=lambda e: e.stamp)
 
 
 def write_sales_log(path: str | Path, events: Iterable[SaleLike]) -> int:

@@ -171,10 +171,7 @@ class RestockPlanner:
         key = f"imported_log:{Path(path).resolve()}:{st.st_size}:{int(st.st_mtime)}"
         if self.db is not None and self.db.get_meta(key) is not None:
             return 0
-        for e in events:
-            self.model.add_sale(e.stamp, e.sku, e.quantity)
-        day = 86_400.0
-        self.model.add_exposure_all(math.floor(events[0].stamp / day) * day, events[-1].stamp)
+        self.model.learn_log(((e.stamp, e.sku, e.quantity) for e in events), events[-1].stamp)
         self.model.fit()
         if self.db is not None:
             self.db.save_model(self.model, events[-1].stamp)

@@ -81,10 +81,7 @@ def forecast_score(
     """Learned vs seasonal naive, hour by hour, on held-out days (each from everything before it)."""
     model = DemandModel(lanes_per_sku(store))
     skus = model.skus
-    t_hist = history[0].t if history else t_start
-    for s in history:
-        model.add_sale(s.t, s.sku, s.quantity)
-    model.add_exposure_all(np.floor(t_hist / DAY_S) * DAY_S, t_start)
+    model.learn_log(((s.t, s.sku, s.quantity) for s in history), t_start)
     day0 = int(t_start // DAY_S)
     actual = hourly_matrix(held_out, skus, day0, days)
     past = hourly_matrix(history, skus, day0 - 7, 7)
@@ -132,10 +129,7 @@ def run_policies(
 
     def trained() -> DemandModel:
         model = DemandModel(lanes_per_sku(store))
-        for s in history:
-            model.add_sale(s.t, s.sku, s.quantity)
-        if history:
-            model.add_exposure_all(np.floor(history[0].t / DAY_S) * DAY_S, t0)
+        model.learn_log(((s.t, s.sku, s.quantity) for s in history), t0)
         model.fit()
         return model
 
@@ -158,6 +152,32 @@ def run_policies(
         model_store.run(p, evaluated, t0, t1, seed=seed, pos=not getattr(p, "camera_only", False)) for p in policies
     ]
     return outcomes, model
+
+
+def read_log(
+    path: Path, store: Store, unordered: bool = False, drop_duplicates: bool = False, skip_unknown: bool = False
+) -> tuple[list[SaleIn], list[str]]:
+    """A real till's log as the replay takes it, and what was done to it. ``unordered``: lines out of
+    time order are sorted; ``drop_duplicates``: a line repeating the one before it exactly (same
+    time, SKU, quantity and lane: an export written twice) is dropped, though two of one item in a
+    basket look the same; ``skip_unknown``: sales of SKUs the store does not sell are left out.
+    Anything else wrong in the file raises SalesLogError naming its line."""
+    events = read_sales_log(path, None if skip_unknown else store, in_order=not unordered)
+    notes = []
+    if drop_duplicates:
+        kept = [e for k, e in enumerate(events) if k == 0 or e != events[k - 1]]
+        if len(kept) < len(events):
+            notes.append(f"dropped {len(events) - len(kept)} duplicate lines")
+        events = kept
+    unknown: dict[str, int] = {}
+    for e in events:
+        if e.sku not in store.skus:
+            unknown[e.sku] = unknown.get(e.sku, 0) + 1
+    if unknown:
+        notes.append(
+            "skipped sales of SKUs the store does not sell: " + ", ".join(f"{k} ({v})" for k, v in unknown.items())
+        )
+    return [SaleIn(e.stamp, e.sku, e.quantity) for e in events if e.sku in store.skus], notes
 
 
 def format_table(outcomes: list[Outcome]) -> str:
@@ -265,6 +285,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--staff-topup", type=int, default=0, help="containers staff bring (0: up to capacity)")
     parser.add_argument("--no-alerts", action="store_true", help="no back-room alerts (and no learned-noalert row)")
+    parser.add_argument("--unordered", action="store_true", help="accept a log's lines out of time order (sorted)")
+    parser.add_argument(
+        "--drop-duplicate-lines", action="store_true", help="drop a line that repeats the one before it exactly"
+    )
+    parser.add_argument("--skip-unknown-skus", action="store_true", help="leave out SKUs the store does not sell")
     parser.add_argument("--out", type=Path, default=Path("runs/eval-planner"), help="where the plots go")
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument(
@@ -284,14 +309,17 @@ def main(argv: list[str] | None = None) -> int:
     generator: DemandGenerator | None = None
     if args.sales_log is not None:
         try:
-            events = read_sales_log(args.sales_log, store)
+            sales, notes = read_log(
+                args.sales_log, store, args.unordered, args.drop_duplicate_lines, args.skip_unknown_skus
+            )
         except SalesLogError as err:
             print(f"restock eval-planner: {err}", file=sys.stderr)
             return 2
-        if not events:
+        for note in notes:
+            print(f"restock eval-planner: {note}")
+        if not sales:
             print("restock eval-planner: the sales log is empty", file=sys.stderr)
             return 2
-        sales = [SaleIn(e.stamp, e.sku, e.quantity) for e in events]
         t1 = (np.floor(sales[-1].t / DAY_S) + 1) * DAY_S
         t0 = max(t1 - args.days * DAY_S, np.floor(sales[0].t / DAY_S) * DAY_S)
         history = [s for s in sales if s.t < t0]

@@ -114,3 +114,44 @@ def test_learned_rates_beat_seasonal_naive_on_held_out_days() -> None:
     score = forecast_score(STORE, history, held_out, MONDAY, 7)
     assert score.learned_mae < 0.85 * score.naive_mae
     assert score.learned_rmse < 0.85 * score.naive_rmse
+
+
+def test_closed_days_and_gaps_do_not_read_as_quiet_days() -> None:
+    """Three weeks of the same Mondays, one of them a holiday with the shop shut (and a day missing
+    from the log): the learned Monday rate stays that of the open Mondays."""
+    truth = DemandGenerator(STORE, seed=2)
+    rng = np.random.default_rng(3)
+    t0 = MONDAY - 21 * DAY_S
+    shut = {7, 10}  # a Monday holiday and a Thursday missing from the log
+    open_only = DemandModel(lanes_per_sku(STORE))
+    with_holiday = DemandModel(lanes_per_sku(STORE))
+    for s in truth.sample(t0, MONDAY, rng):
+        day = int((s.t - t0) // DAY_S)
+        if day not in shut:
+            open_only.add_sale(s.t, s.sku, s.quantity)
+            with_holiday.add_sale(s.t, s.sku, s.quantity)
+    for d in range(21):
+        day = t0 + d * DAY_S
+        with_holiday.add_exposure_all(day, day + DAY_S)  # the replay saw the shop "stocked" every day
+        if d not in shut:
+            open_only.add_exposure_all(day, day + DAY_S)
+    assert list(np.flatnonzero(~with_holiday.open_days())) == sorted(shut)
+    open_only.fit()
+    with_holiday.fit()
+    monday = MONDAY + np.arange(7.5, 20, 1.0) * 3600
+    for sku in ("cola_500", "coffee_can"):
+        assert np.allclose(with_holiday.rate(sku, monday), open_only.rate(sku, monday), rtol=1e-9)
+
+
+def test_a_sku_that_appears_later_in_a_log_is_not_read_as_unsold_before() -> None:
+    truth = DemandGenerator(STORE, seed=5)
+    rng = np.random.default_rng(1)
+    t0 = MONDAY - 28 * DAY_S
+    sales = [s for s in truth.sample(t0, MONDAY, rng) if s.sku != "energy_can" or s.t >= MONDAY - 14 * DAY_S]
+    model = DemandModel(lanes_per_sku(STORE))
+    learned = model.learn_log([(s.t, s.sku, s.quantity) for s in sales] + [(MONDAY - 3600, "beer", 2)], MONDAY)
+    assert learned == len(sales)  # a SKU the store does not sell is skipped
+    model.fit()
+    late = [s for s in sales if s.sku == "energy_can"]
+    per_day = sum(s.quantity for s in late) / 14
+    assert model.expected("energy_can", MONDAY, MONDAY + 7 * DAY_S) / 7 == pytest.approx(per_day, rel=0.2)

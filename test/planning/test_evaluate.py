@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from restock.demand.generator import DAY_S, DemandGenerator
-from restock.demand.saleslog import write_sales_log
+from restock.demand.saleslog import SalesLogError, write_sales_log
 from restock.paths import store_file
 from restock.planning.evaluate import DEFAULT_START, main
 from restock.store.description import load_store
@@ -41,3 +42,26 @@ def test_sales_log_run_and_a_bad_log(tmp_path: Path, capsys) -> None:
     bad.write_text("timestamp,sku,quantity\n2026-07-20T08:00:00Z,beer,1\n")
     assert main(["--sales-log", str(bad)]) == 2
     assert "line 2: column 'sku': unknown SKU 'beer'" in capsys.readouterr().err
+
+
+def test_a_real_tills_log_out_of_order_with_repeats_and_other_skus(tmp_path: Path, capsys) -> None:
+    from restock.planning.evaluate import read_log
+
+    store = load_store(store_file("corner_store.yaml"))
+    log = tmp_path / "till.csv"
+    log.write_text(
+        "timestamp,sku,quantity\n"
+        "2026-07-20T08:00:05Z,cola_500,1\n"
+        "2026-07-20T08:00:01Z,water_500,2\n"  # out of order
+        "2026-07-20T08:00:05Z,cola_500,1\n"  # the line before it, written twice (sorted next to it)
+        "2026-07-20T08:01:00Z,beer,1\n"  # a SKU this store does not sell
+    )
+    with pytest.raises(SalesLogError, match=r"line 3: column 'timestamp'.*time order"):
+        read_log(log, store)
+    sales, notes = read_log(log, store, unordered=True, drop_duplicates=True, skip_unknown=True)
+    assert [(s.sku, s.quantity) for s in sales] == [("water_500", 2), ("cola_500", 1)]
+    assert notes == ["dropped 1 duplicate lines", "skipped sales of SKUs the store does not sell: beer (1)"]
+    # Without --drop-duplicate-lines two of one item stay two sales (a basket can hold both).
+    assert len(read_log(log, store, unordered=True, skip_unknown=True)[0]) == 3
+    assert main(["--sales-log", str(log), "--days", "1", "--no-plots", "--unordered", "--skip-unknown-skus"]) == 0
+    assert "skipped sales of SKUs the store does not sell: beer (1)" in capsys.readouterr().out
