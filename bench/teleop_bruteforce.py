@@ -225,6 +225,7 @@ def measure(args: argparse.Namespace, bridge: BridgeProcess) -> int:
         c0, c1, c2, c3 = (int(report[f"checks{i}"]) for i in range(4))
         owners = report["owner_during_flood"]
         print(f"burst: {args.burst} logins for alice at once from 127.0.0.9 -> HTTP {report['burst']}")
+        print("  (HTTP 0: the connection was closed unanswered, over the per-address connection cap)")
         print(f"  scrypt runs: {c1 - c0} (limit: 5 per name per address per minute)")
         status, ms = report["owner_after_burst"][0]
         print(f"  the owner from {OWNER_ADDRESS} right after: HTTP {status} in {ms:.0f} ms")
