@@ -2,10 +2,11 @@
 
 aiohttp closes a connection that has not sent a whole request header within ``keepalive_timeout``
 of opening or of its last response (the header read and idle timeout; the body timeout is the
-handler's), and limits header lines, fields and body size. It has no cap on connections, and its
-TCPSite gives no TLS handshake deadline: :class:`GuardedSite` adds both, with an asyncio protocol
-in front of each aiohttp connection that refuses an address over its cap (or everyone over the
-total) before aiohttp sees a byte. After a flood, free memory is handed back to the OS.
+handler's), and limits header lines, fields and body size. It has no cap on connections, no
+deadline for a client that stops reading, and its TCPSite gives no TLS handshake deadline:
+:class:`GuardedSite` adds them, with an asyncio protocol in front of each aiohttp connection that
+refuses an address over its cap (or everyone over the total) before aiohttp sees a byte. After a
+flood, free memory is handed back to the OS.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ CSP = (
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 FLOOD_CONNECTIONS = 64  # open at once: when they are all gone, free memory goes back to the OS
+STALLED_BYTES = 64 * 1024  # unsent to a client, all the time for the read timeout: it stopped reading
 
 
 @dataclass
@@ -66,12 +68,16 @@ class ConnectionLimits:
 
 
 class _Gate(asyncio.Protocol):
-    """In front of one aiohttp connection: admitted (and then passed through) or closed at once."""
+    """In front of one aiohttp connection: admitted (and then passed through) or closed at once;
+    and cut off when its client stops reading, which would otherwise hold the connection (and a
+    place under the caps) for ever."""
 
     def __init__(self, inner: asyncio.Protocol, site: GuardedSite) -> None:
         self.inner = inner
         self.site = site
         self.address: str | None = None
+        self.transport: asyncio.WriteTransport | None = None
+        self.stalled_since: float | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         peer = transport.get_extra_info("peername")
@@ -81,7 +87,8 @@ class _Gate(asyncio.Protocol):
             transport.abort()  # nothing read, nothing written: the cheapest refusal there is
             self.site.refuse("connection_cap", address, why, 503)
             return
-        self.address = address
+        self.address, self.transport = address, transport  # type: ignore[assignment]
+        self.site.gates.add(self)
         self.inner.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
@@ -99,7 +106,23 @@ class _Gate(asyncio.Protocol):
         if self.address is not None:
             self.inner.resume_writing()
 
+    def check_stalled(self, now: float) -> None:
+        """Sampled once a second: a send buffer that never fell below STALLED_BYTES for the read
+        timeout is a client that stopped reading. (Sampled, not told: asyncio's sendfile, which
+        aiohttp's static files use, takes the transport's pause/resume calls for itself.)"""
+        if self.transport is None or self.address is None or self.transport.is_closing():
+            return
+        if self.transport.get_write_buffer_size() < STALLED_BYTES:
+            self.stalled_since = None
+        elif self.stalled_since is None:
+            self.stalled_since = now
+        elif now - self.stalled_since >= self.site.read_timeout_s:
+            why = f"not reading: {self.transport.get_write_buffer_size()} bytes unsent for {now - self.stalled_since:.0f} s"
+            self.site.refuse("slow_reader", self.address, why, 408)
+            self.transport.abort()
+
     def connection_lost(self, exc: Exception | None) -> None:
+        self.site.gates.discard(self)
         if self.address is None:
             return
         self.site.limits.release(self.address)
@@ -140,8 +163,9 @@ class _Handler(web.RequestHandler):
 
 
 class GuardedSite(web.BaseSite):
-    """aiohttp's TCPSite with a TLS handshake deadline, :class:`ConnectionLimits`, and its own
-    connection handler (``handler_args``: RequestHandler's, e.g. keepalive_timeout)."""
+    """aiohttp's TCPSite with :class:`ConnectionLimits`, ``read_timeout_s`` as the TLS handshake's
+    deadline and a stalled reader's, and its own connection handler (``handler_args``:
+    RequestHandler's, e.g. keepalive_timeout)."""
 
     def __init__(
         self,
@@ -151,17 +175,19 @@ class GuardedSite(web.BaseSite):
         *,
         ssl_context: ssl.SSLContext | None,
         limits: ConnectionLimits,
-        handshake_timeout_s: float,
+        read_timeout_s: float,
         refuse: Refuse,
         handler_args: dict[str, Any],
     ) -> None:
         super().__init__(runner, ssl_context=ssl_context)
         self._host, self._port = host, port
         self.limits = limits
-        self.handshake_timeout_s = handshake_timeout_s
+        self.read_timeout_s = read_timeout_s
         self.refuse = refuse
         self.handler_args = handler_args
+        self.gates: set[_Gate] = set()
         self._trim: asyncio.TimerHandle | None = None
+        self._watch: asyncio.Task | None = None
 
     @property
     def name(self) -> str:
@@ -177,7 +203,7 @@ class GuardedSite(web.BaseSite):
         server = self._runner.server
         assert server is not None
         loop = asyncio.get_running_loop()
-        tls = {"ssl_handshake_timeout": self.handshake_timeout_s} if self._ssl_context else {}
+        tls = {"ssl_handshake_timeout": self.read_timeout_s} if self._ssl_context else {}
         args = {"loop": loop, "refuse": self.refuse, "tls": self._ssl_context is not None, **self.handler_args}
         self._server = await loop.create_server(
             lambda: _Gate(_Handler(server, **args), self),
@@ -188,6 +214,19 @@ class GuardedSite(web.BaseSite):
             reuse_address=True,
             **tls,  # type: ignore[arg-type]
         )
+        self._watch = loop.create_task(self._watch_writers())
+
+    async def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+        await super().stop()
+
+    async def _watch_writers(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(1.0)
+            for gate in list(self.gates):
+                gate.check_stalled(loop.time())
 
     def after_close(self) -> None:
         # The last of a flood gone: its buffers are free but glibc keeps the heap's pages. Once the
@@ -196,7 +235,7 @@ class GuardedSite(web.BaseSite):
             self.limits.peak = 0
             if self._trim is not None:
                 self._trim.cancel()
-            self._trim = asyncio.get_running_loop().call_later(self.handshake_timeout_s + 1.0, _give_memory_back)
+            self._trim = asyncio.get_running_loop().call_later(self.read_timeout_s + 1.0, _give_memory_back)
 
 
 def _give_memory_back() -> None:

@@ -221,7 +221,7 @@ class TeleopServer:
             self.config.port,
             ssl_context=self.config.ssl_context,
             limits=self.limits,
-            handshake_timeout_s=self.config.read_timeout_s,
+            read_timeout_s=self.config.read_timeout_s,
             refuse=self._site_refusal,
             handler_args=handler_args,
         )

@@ -5,6 +5,7 @@ connections. Real TLS, real aiohttp, real SQLite; source addresses are other loo
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 
 import aiohttp
@@ -209,3 +210,24 @@ def test_a_request_aiohttp_cannot_parse_is_refused_like_any_other(make_bridge):
         assert b"aiohttp" not in head and b"GARBAGE" not in answer
     details = [r["detail"] for r in b.server.audit.rows("refused_http_request")]
     assert len(details) == 2 and "BadHttpMethod" in details[0] and "LineTooLong" in details[1]
+
+
+def test_a_client_that_stops_reading_is_cut_off(make_bridge):
+    b = make_bridge(read_timeout_s=1.0)
+    port = int(b.base.rsplit(":", 1)[1])
+
+    async def go():
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills fast: the bridge's buffer next
+        sock.bind(("127.0.0.6", 0))
+        sock.connect(("127.0.0.1", port))
+        _reader, writer = await asyncio.open_connection(sock=sock, ssl=b.ssl, server_hostname="127.0.0.1")
+        writer.write(b"GET /app/main.js HTTP/1.1\r\nHost: x\r\n\r\n" * 1500)  # ~16 MB of answers, never read
+        await writer.drain()
+        await until(lambda: b.server.counters.get("slow_reader", 0) == 1, timeout=60, what="the reader cut off")
+        await until(lambda: b.server.limits.open == 0, timeout=20, what="its connection released")
+        writer.transport.abort()
+
+    run(go())
+    (row,) = b.server.audit.rows("refused_slow_reader")
+    assert row["peer"] == "127.0.0.6" and "not reading" in row["detail"]
