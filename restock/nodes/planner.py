@@ -63,7 +63,7 @@ PARAMS = (
     ParamSpec(
         "batch_fraction", float, 0.75, "A lane with less room than this fraction waits for a fuller trip", 0.0, 1.0
     ),
-    ParamSpec("urgent_s", float, 1200.0, "...unless its SKU or lane runs out within this (s)", 0.0, 86400.0),
+    ParamSpec("urgent_s", float, 600.0, "...unless its SKU or lane runs out within this (s)", 0.0, 86400.0),
     ParamSpec("alerts", bool, True, "Forecast the back room and alert staff before it runs dry"),
     ParamSpec(
         "alert_lead_s", float, 3600.0, "Alert when the back room is predicted empty within this (s)", 0.0, 86400.0

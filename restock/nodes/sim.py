@@ -156,6 +156,7 @@ class SimNode(RestockNode):
         self.create_record_subscription(records.HandoffResolution, topics.HANDOFF_RESOLUTIONS, self.on_resolution)
         # The store's staff: each back-room alert is answered once, staff_response_s later.
         self._alerts_answered: set[str] = set()
+        self._alerts_cleared: set[str] = set()
         self._restock_pub = self.create_record_publisher(topics.BACKROOM_RESTOCKS)
         self.create_record_subscription(
             records.BackroomAlert, topics.BACKROOM_ALERTS, self.on_backroom_alert, ALERT_QOS
@@ -241,6 +242,10 @@ class SimNode(RestockNode):
             self.get_logger().info(f"operator {res.operator} {res.action} {n} item(s) from {lane or 'the corridor'}")
 
     def on_backroom_alert(self, alert: records.BackroomAlert) -> None:
+        # A restarted simulator hears the planner's recent alerts again (transient local): staff
+        # answer those still raised, and none that was withdrawn before they came.
+        if alert.state == "cleared":
+            self._alerts_cleared.add(alert.alert_id)
         if alert.state != "raised" or alert.alert_id in self._alerts_answered:
             return
         self._alerts_answered.add(alert.alert_id)
@@ -249,6 +254,8 @@ class SimNode(RestockNode):
         self.get_logger().info(f"staff will answer {alert.alert_id} ({alert.sku}) at sim time {at:.0f}")
 
     def _staff_top_up(self, alert: records.BackroomAlert) -> None:
+        if alert.alert_id in self._alerts_cleared:
+            return
         location, added, there = self.world.staff_top_up(alert.sku, int(self.p["staff_topup"]))
         restock = records.BackroomRestock(
             stamp=self.world.time,

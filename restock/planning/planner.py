@@ -42,7 +42,7 @@ class PlannerConfig:
     min_benefit: float = 0.02  # lost sales a task must avoid to be worth planning
     order_window_s: float = 900.0
     robot_share: float = 1.0  # fraction of the horizon the robot may be planned for
-    fill_tolerance: float = 0.8  # take the largest quantity whose value per second is within this of the best
+    fill_tolerance: float = 0.6  # take the largest quantity whose value per second is within this of the best
     topup_below: float = 0.5  # with robot time left over, top up lanes below this fraction of capacity
     # Fewer, fuller trips: with robot time to spare, a lane that gets a task is filled up (every
     # container sold is moved once, so moving it now costs no more robot time than later).
@@ -52,7 +52,7 @@ class PlannerConfig:
     # Before a delivery nothing waits: the back room is refilled to capacity, so what the robot
     # moves forward then is extra supply for the next window, not a trip taken too early.
     batch_fraction: float = 0.75
-    urgent_s: float = 1200.0
+    urgent_s: float = 600.0
     pre_delivery_s: float = 0.0  # off by default: on the logs tried it cost more trips than it saved
 
 
