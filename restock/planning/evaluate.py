@@ -270,7 +270,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="restock eval-planner", description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", default="corner_store.yaml", help="store description (name or path)")
     parser.add_argument("--days", type=int, default=7, help="days evaluated (default 7)")
-    parser.add_argument("--history-days", type=int, default=21, help="days of history the learned model starts from")
+    parser.add_argument(
+        "--history-days",
+        type=int,
+        default=21,
+        help="days of generated history the learned model starts from (a sales log's: all before the evaluated days)",
+    )
     parser.add_argument("--containers-per-day", type=float, default=750.0, help="average demand of the generator")
     parser.add_argument(
         "--handling-s", type=float, default=60.0, help="robot seconds per container besides rail travel"
@@ -349,11 +354,14 @@ def main(argv: list[str] | None = None) -> int:
         staff_topup=args.staff_topup,
         oracle_name="oracle" if generator is not None else "foresight",
     )
-    print(f"restock eval-planner --store {args.store} --days {args.days} --history-days {args.history_days}", end="")
+    print(f"restock eval-planner --store {args.store} --days {args.days}", end="")
     if args.sales_log is None:
-        print(f" --containers-per-day {args.containers_per_day:g} --seed {args.seed}", end="")
+        print(f" --history-days {args.history_days} --containers-per-day {args.containers_per_day:g}", end="")
+        print(f" --seed {args.seed}", end="")
     else:
-        print(f" --sales-log {args.sales_log}", end="")
+        flags = [("--unordered", args.unordered), ("--drop-duplicate-lines", args.drop_duplicate_lines)]
+        flags.append(("--skip-unknown-skus", args.skip_unknown_skus))
+        print(f" --sales-log {args.sales_log}" + "".join(f" {f}" for f, on in flags if on), end="")
     print(f" --handling-s {args.handling_s:g} --staff-response-s {args.staff_response_s:g}", end="")
     print(f" --staff-topup {args.staff_topup}{' --no-alerts' if args.no_alerts else ''}")
     print(f"store {store.name}: {len(store.lanes)} lanes, {len(store.skus)} SKUs; {args.days} days evaluated\n")
