@@ -78,6 +78,7 @@ class _Gate(asyncio.Protocol):
         self.address: str | None = None
         self.transport: asyncio.WriteTransport | None = None
         self.stalled_since: float | None = None
+        self.unsent = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         peer = transport.get_extra_info("peername")
@@ -107,17 +108,20 @@ class _Gate(asyncio.Protocol):
             self.inner.resume_writing()
 
     def check_stalled(self, now: float) -> None:
-        """Sampled once a second: a send buffer that never fell below STALLED_BYTES for the read
-        timeout is a client that stopped reading. (Sampled, not told: asyncio's sendfile, which
-        aiohttp's static files use, takes the transport's pause/resume calls for itself.)"""
+        """Sampled once a second: STALLED_BYTES or more unsent, never less from one sample to the next,
+        for the read timeout, is a client that stopped reading; one on a slow link drains some
+        between samples. (Sampled, not told: asyncio's sendfile, which aiohttp's static files use,
+        takes the transport's pause/resume calls for itself.)"""
         if self.transport is None or self.address is None or self.transport.is_closing():
             return
-        if self.transport.get_write_buffer_size() < STALLED_BYTES:
+        unsent, before = self.transport.get_write_buffer_size(), self.unsent
+        self.unsent = unsent
+        if unsent < STALLED_BYTES or unsent < before:
             self.stalled_since = None
         elif self.stalled_since is None:
             self.stalled_since = now
         elif now - self.stalled_since >= self.site.read_timeout_s:
-            why = f"not reading: {self.transport.get_write_buffer_size()} bytes unsent for {now - self.stalled_since:.0f} s"
+            why = f"not reading: {unsent} bytes unsent for {now - self.stalled_since:.0f} s"
             self.site.refuse("slow_reader", self.address, why, 408)
             self.transport.abort()
 
