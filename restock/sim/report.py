@@ -122,7 +122,7 @@ def write_report(stats: DayStats, out_dir: Path, title: str, tables: dict[str, d
 </head><body><h1>{html.escape(title)}</h1><p>Sim start {started} UTC, {stats.duration_s / 3600:.1f} sim hours.</p>
 <table><tr><th></th>{head}</tr>{rows}</table>
 {"".join(f'<h2>{n[:-4]}</h2><img src="{n}" alt="{n[:-4]}">' for n in plots)}
-{backroom_alerts_html(out_dir.parent / "planner.db")}
+{"".join(backroom_alerts_html(db) for db in sorted(out_dir.parent.glob("*/planner.db")))}
 </body></html>"""
     index = out_dir / "index.html"
     index.write_text(page)
@@ -157,4 +157,5 @@ def backroom_alerts_html(db_path: Path) -> str:
         f"<td>{html.escape(a.message)}</td></tr>"
         for a in alerts
     )
-    return f"<h2>back-room alerts to staff</h2><p>{len(alerts)} alert records</p><table>{cells}</table>"
+    title = f"back-room alerts to staff ({html.escape(db_path.parent.name)})"
+    return f"<h2>{title}</h2><p>{len(alerts)} alert records</p><table>{cells}</table>"
