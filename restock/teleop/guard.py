@@ -159,7 +159,8 @@ class _Handler(web.RequestHandler):
         if request.writer.output_size > 0:  # as aiohttp's: too late for an answer
             raise ConnectionError("response already started; cannot send an error")
         why = f"{type(exc).__name__}: {str(exc)[:200]}" if exc is not None else (message or "")[:200]
-        public = self.refuse("http_request", request.remote or "?", f"HTTP {status}: {why}", status)
+        kind = "http_request" if status < 500 else "http_error"  # unparsable, or a client gone mid-answer
+        public = self.refuse(kind, request.remote or "?", f"HTTP {status}: {why}", status)
         response = web.json_response({"error": public}, status=status)
         security_headers(response, "", self.tls)
         response.force_close()

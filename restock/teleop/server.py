@@ -295,7 +295,7 @@ class TeleopServer:
 
     def _site_refusal(self, kind: str, address: str, why: str, status: int) -> str:
         """A connection over a cap, or a request aiohttp could not parse: the same refusal path."""
-        public = "malformed request" if kind == "http_request" else "too many connections"
+        public = {"http_request": "malformed request", "http_error": "internal error"}.get(kind, "too many connections")
         self._refuse(Refusal(kind, why, public, None, address, status))
         return public
 
