@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.repeats):
             started = time.perf_counter()
             rates = lambda t, m=model, s=skus: m.rates_matrix(t, s)  # noqa: E731
-            plan = planner.plan(now, count, rates, back, next_delivery=delivery)
+            plan = planner.plan(now, count, rates, back)
             watch.update(forecast(now, rates, back, shelf, table.pool_capacity, delivery))
             times.append(time.perf_counter() - started)
             tasks = len(plan)

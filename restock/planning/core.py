@@ -463,7 +463,6 @@ class RestockPlanner:
                 pending,
                 committed,
                 np.sqrt(self.estimator.var),
-                next_delivery(self.store.stock.refill, now),
             )
         self.plan_stamp = now
 

@@ -13,6 +13,13 @@ robot-second (L is convex, so the marginal value falls as a pool fills and a gre
 the best ratio is the natural knapsack heuristic), until the robot's time over the horizon is
 spent. A horizon of a few hours makes the planner fill lanes before a predicted rush.
 
+Fewer, fuller trips: every container sold is moved once, so a container moved now costs no more
+robot time than later; what a trip costs is its setup and a chance to fail. So a lane with less
+room than ``batch_fraction`` of its capacity waits for a fuller trip unless its SKU (or the lane
+itself) is predicted to run out within ``urgent_s``, and with robot time to spare a lane that gets
+a task is filled up. (With a saturated robot and a small back room that staff do not top up, the
+old one-container top-ups kept more on the shelf at each delivery: see the README.)
+
 Order: earliest predicted run-out first, in windows of ``order_window_s``; inside a window,
 one sweep along the rail (alternating direction), so the arm does not shuttle back and forth.
 Lanes that wait for an operator, or already have a task outstanding, get no new task.
@@ -49,11 +56,8 @@ class PlannerConfig:
     fill_up: bool = True
     # ... and a lane with less room than this fraction of its capacity waits for a fuller trip,
     # unless its SKU is predicted to run out within ``urgent_s`` (waiting would then lose sales).
-    # Before a delivery nothing waits: the back room is refilled to capacity, so what the robot
-    # moves forward then is extra supply for the next window, not a trip taken too early.
     batch_fraction: float = 0.75
     urgent_s: float = 600.0
-    pre_delivery_s: float = 0.0  # off by default: on the logs tried it cost more trips than it saved
 
 
 @dataclass(frozen=True)
@@ -157,7 +161,6 @@ class Planner:
         pending: np.ndarray | None = None,  # containers of outstanding tasks per lane
         robot_free_in_s: float = 0.0,  # robot time already committed (outstanding tasks)
         count_sd: np.ndarray | None = None,  # uncertainty of ``count``: fill no more than surely fits
-        next_delivery: float = np.inf,  # when the back room is next refilled
     ) -> list[PlannedTask]:
         lt, c = self.lanes, self.config
         n_pools = len(lt.skus)
@@ -187,8 +190,6 @@ class Planner:
         lanes_of_pool = np.bincount(lt.pool, minlength=n_pools)
         lane_sold = cum[lt.pool, min(int(c.urgent_s // c.step_s), cum.shape[1] - 1)] / lanes_of_pool[lt.pool]
         waits = (free < c.batch_fraction * lt.capacity) & (due[lt.pool] > now + c.urgent_s) & (lane_sold < level)
-        if next_delivery <= now + c.pre_delivery_s:
-            waits[:] = False
         open_free = np.where(blocked | waits, 0, free)
         order = np.lexsort((-open_free, lt.pool))
         order = order[open_free[order] > 0]

@@ -166,14 +166,7 @@ class PlannerPolicy:
             self.estimator.predict(view.now, self.rates(np.array([view.now]))[:, 0])
             count = self.estimator.mean
             sd = np.sqrt(self.estimator.var)
-        plan = self.planner.plan(
-            view.now,
-            count,
-            self.rates,
-            view.stock,
-            count_sd=sd,
-            next_delivery=view.next_delivery,
-        )
+        plan = self.planner.plan(view.now, count, self.rates, view.stock, count_sd=sd)
         if not plan:
             return None
         first = plan[0]
