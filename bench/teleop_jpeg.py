@@ -17,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from restock.teleop.imaging import encode_jpeg
+from restock.convert import encode_jpeg
 
 
 def scene() -> np.ndarray:

@@ -32,6 +32,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from restock.convert import sec_nanosec  # noqa: E402
 from restock.paths import store_file  # noqa: E402
 from restock.store.description import load_store  # noqa: E402
 from restock.vision.detector import DEFAULT_MODEL, OnnxDetector, letterbox  # noqa: E402
@@ -104,7 +105,6 @@ def bench_node(
     env = {**os.environ, **ros_environment(domain), "PYTHONPATH": str(ROOT)}
     os.environ.update(ros_environment(domain))
     import rclpy
-    from builtin_interfaces.msg import Time
     from sensor_msgs.msg import Image
     from std_msgs.msg import String
 
@@ -138,7 +138,7 @@ def bench_node(
     def publish(m: Image) -> float:
         t_stamp[0] += 0.2
         t = t_stamp[0]
-        m.header.stamp = Time(sec=int(t), nanosec=round((t % 1) * 1e9))
+        m.header.stamp.sec, m.header.stamp.nanosec = sec_nanosec(t)
         pub.publish(m)
         return round(t, 3)
 

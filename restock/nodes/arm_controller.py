@@ -26,6 +26,7 @@ from std_msgs.msg import Bool, Float64, Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from restock import records, topics
+from restock.convert import gripper_holds, sec_nanosec, stamp_s
 from restock.motion.envelope import Envelope
 from restock.motion.executor import Command, Executor, ExecutorSettings, Hold, PublishRecord, SendTrajectory, SetGripper
 from restock.motion.kinematics import JOINT_NAMES, ArmModel
@@ -193,7 +194,7 @@ class ArmControllerNode(RestockNode):
         self.gripper_opening = grip
         self.joint_states_at = self.now_s()
         self.joint_states_wall = time.monotonic()
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        stamp = stamp_s(msg.header.stamp)
         self.measured_at = stamp if stamp > 0 else self.joint_states_at
         self.feedback_times.append((self.joint_states_wall, self.measured_at))
         if len(self.feedback_times) > 1000:
@@ -332,11 +333,7 @@ class ArmControllerNode(RestockNode):
 
     def teleop_step(self) -> None:
         p, v, a = self.commanded_state()
-        held = (
-            self.gripper_opening is not None
-            and self.gripper_opening > 0.005
-            and self.gripper_command < self.gripper_opening
-        )
+        held = gripper_holds(self.gripper_opening, self.gripper_command)
         cmd = self.teleop.step(self.now_s(), p, v, a, held)
         if cmd is not None:
             self.carry_out([cmd])
@@ -387,7 +384,7 @@ class ArmControllerNode(RestockNode):
         msg.header.stamp = Time(nanoseconds=start_ns).to_msg()
         msg.joint_names = list(JOINT_NAMES)
         for t, p, v, a in zip(traj.times, traj.positions, traj.velocities, traj.accelerations, strict=True):
-            sec, nanosec = divmod(round(float(t) * 1e9), 1_000_000_000)
+            sec, nanosec = sec_nanosec(t)
             msg.points.append(
                 JointTrajectoryPoint(
                     positions=p.tolist(),

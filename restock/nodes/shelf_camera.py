@@ -24,13 +24,14 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
 from restock import topics
+from restock.convert import ImageFormatError, rgb8_array, stamp_s
 from restock.nodes.base import ERROR, OK, STORE_FILE, WARN, RestockNode, run_node
 from restock.params import ConfigError, ParamSpec
 from restock.vision.detector import DEFAULT_MODEL, DetectorError, OnnxDetector
 from restock.vision.lane_filter import FilterConfig
 from restock.vision.lane_front import DEFAULT_LANE_FRONT_MODEL, LaneFrontClassifier
 from restock.vision.lanes import MatchConfig
-from restock.vision.pipeline import CameraPipeline, frame_from_bytes
+from restock.vision.pipeline import CameraPipeline
 
 IMAGE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)  # newest frame only
 
@@ -183,19 +184,19 @@ class ShelfCameraNode(RestockNode):
 
     def handle_frame(self, msg: Image) -> None:
         now_steady = time.monotonic()
-        frame_stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        frame_stamp = stamp_s(msg.header.stamp)
         if self.stale:
             self.stale = False
             self.get_logger().info(f"camera {self.camera.id} is sending frames again")
         try:
-            rgb = frame_from_bytes(msg.data, msg.width, msg.height, msg.step, msg.encoding)
+            rgb = rgb8_array(msg.data, msg.width, msg.height, msg.step, msg.encoding)
             if self.pipeline.detector is None:
                 self.pipeline.check_size(rgb)
                 self.publish_observation(self.pipeline.unknown_observation(self.now_s(), frame_stamp, stale=False))
                 self.report()
                 return
             result = self.pipeline.process(rgb, frame_stamp, self.now_s())
-        except DetectorError as err:
+        except (DetectorError, ImageFormatError) as err:
             self.bad_frames += 1
             self.last_error = str(err)
             self.get_logger().warning(f"dropped a frame from {self.camera.id}: {err}", throttle_duration_sec=5.0)

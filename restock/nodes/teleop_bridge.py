@@ -21,13 +21,14 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float64
 
 from restock import records, topics
+from restock.convert import ImageFormatError, encode_jpeg, rgb8_array, stamp_s
 from restock.motion.kinematics import ArmModel
 from restock.nodes.base import ERROR, LATCHED_QOS, OK, STORE_FILE, WARN, RestockNode, run_node
 from restock.params import ConfigError, ParamSpec
 from restock.paths import config_candidates
 from restock.teleop.auth import OperatorBook
 from restock.teleop.control import EeTarget
-from restock.teleop.imaging import ImageFormatError, encode_jpeg, pick_frame, rgb8_array
+from restock.teleop.imaging import pick_frame
 from restock.teleop.records_out import AuditLog, SampleWriter
 from restock.teleop.server import ServerConfig, TeleopServer
 from restock.teleop.tls import TlsError, is_loopback, self_signed, server_context
@@ -237,7 +238,7 @@ class TeleopBridgeNode(RestockNode):
         self.server.submit_handoff(request, frame)
 
     def _on_image(self, camera_id: str, msg: Image) -> None:
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        stamp = stamp_s(msg.header.stamp)
         self._recent[camera_id].append((stamp, msg))
         if not self.server.wants_frames(camera_id):
             return

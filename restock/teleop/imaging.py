@@ -1,36 +1,15 @@
-"""Camera images to JPEG for the operator's stream (Pillow's libjpeg-turbo; see bench/teleop_jpeg.py)."""
+"""The operator's stream: which kept frame a handoff points at, and how fast frames reach the browser.
+
+Image and JPEG conversion live in restock.convert.
+"""
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Sequence
 from typing import TypeVar
 
 import numpy as np
-from PIL import Image
-
-
-class ImageFormatError(ValueError):
-    pass
-
-
-def rgb8_array(data: bytes | memoryview, width: int, height: int, step: int, encoding: str) -> np.ndarray:
-    """A sensor_msgs/Image's pixels as an HxWx3 uint8 view (rgb8 or bgr8)."""
-    if encoding not in ("rgb8", "bgr8"):
-        raise ImageFormatError(f"encoding {encoding!r} (the stream takes rgb8 or bgr8)")
-    if width <= 0 or height <= 0 or step < width * 3 or len(data) < step * height:
-        raise ImageFormatError(f"{width}x{height} step {step} does not match {len(data)} bytes")
-    rows = np.frombuffer(data, np.uint8, count=step * height).reshape(height, step)
-    pixels = rows[:, : width * 3].reshape(height, width, 3)
-    return pixels[:, :, ::-1] if encoding == "bgr8" else pixels
-
-
-def encode_jpeg(pixels: np.ndarray, quality: int = 80) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(pixels), "RGB").save(buf, "JPEG", quality=quality)
-    return buf.getvalue()
-
 
 T = TypeVar("T")
 

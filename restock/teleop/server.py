@@ -32,6 +32,7 @@ import numpy as np
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from restock import records
+from restock.convert import encode_jpeg
 from restock.store.description import Store
 from restock.teleop import protocol as P
 from restock.teleop.auth import (
@@ -45,7 +46,7 @@ from restock.teleop.auth import (
 )
 from restock.teleop.connection import Connection
 from restock.teleop.guard import ConnectionLimits, Every, GuardedSite, one_line, quiet_server_logger, security_headers
-from restock.teleop.imaging import encode_jpeg, latency_summary
+from restock.teleop.imaging import latency_summary
 from restock.teleop.login import LoginDesk, LoginRefused
 from restock.teleop.records_out import AuditBudget, AuditLog, SampleWriter, printable
 from restock.teleop.rules import Effects, Refusal, RobotPort, TeleopRules

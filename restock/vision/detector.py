@@ -206,8 +206,10 @@ class OnnxDetector:
     def raw(self, tensor: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: tensor})[0]
 
-    def detect(self, rgb: np.ndarray) -> Detections:
-        check_frame(rgb)
+    def detect(self, rgb: np.ndarray, checked: bool = False) -> Detections:
+        """Boxes in image pixels; ``checked``: the caller already ran :func:`check_frame` on this frame."""
+        if not checked:
+            check_frame(rgb)
         tensor, lb = letterbox(rgb, self.input_h, self.input_w)
         dets = postprocess(self.raw(tensor), self.conf_threshold, self.iou_threshold, names=self.names)
         h, w = rgb.shape[:2]

@@ -6,8 +6,6 @@ tests drive the same object directly.
 
 from __future__ import annotations
 
-import base64
-import io
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -16,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from restock import records
+from restock.convert import jpeg_b64
 from restock.store.description import Store
 from restock.vision.detector import Detections, DetectorError, OnnxDetector, check_frame
 from restock.vision.lane_filter import FilterConfig, LaneFilter, LaneStatus
@@ -33,43 +32,6 @@ _CLASS_COLOUR = [
     (255, 255, 255),
     (0, 0, 0),
 ]
-
-
-def frame_from_bytes(
-    data: bytes | bytearray | memoryview, width: int, height: int, step: int, encoding: str
-) -> np.ndarray:
-    """An RGB uint8 (H, W, 3) array from a raw image buffer (sensor_msgs/Image fields).
-
-    rgb8 and bgr8 are accepted; anything else, or a buffer shorter than step * height, raises
-    DetectorError naming what was wrong.
-    """
-    if encoding not in ("rgb8", "bgr8"):
-        raise DetectorError(f"image encoding {encoding!r} is not supported (send rgb8 or bgr8)")
-    if width <= 0 or height <= 0 or step < width * 3:
-        raise DetectorError(f"image of {width}x{height} with step {step} is not a valid {encoding} image")
-    buf = np.frombuffer(data, np.uint8)
-    if buf.size < step * height:
-        raise DetectorError(f"image data is truncated: {buf.size} bytes, expected {step * height} ({width}x{height})")
-    rgb = buf[: step * height].reshape(height, step)[:, : width * 3].reshape(height, width, 3)
-    if encoding == "bgr8":
-        rgb = rgb[:, :, ::-1]
-    return np.ascontiguousarray(rgb)
-
-
-def jpeg_b64(rgb: np.ndarray, box: tuple[float, float, float, float] | None, margin: float = 0.3) -> str:
-    """A base64 JPEG of the box (grown by ``margin`` of its size on each side), or the whole frame."""
-    h, w = rgb.shape[:2]
-    crop = rgb
-    if box is not None:
-        x1, y1, x2, y2 = box
-        mx, my = (x2 - x1) * margin, (y2 - y1) * margin
-        xa, ya = int(max(0, x1 - mx)), int(max(0, y1 - my))
-        xb, yb = int(min(w, x2 + mx + 1)), int(min(h, y2 + my + 1))
-        if xb > xa and yb > ya:
-            crop = rgb[ya:yb, xa:xb]
-    out = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(crop)).save(out, format="JPEG", quality=85)
-    return base64.b64encode(out.getvalue()).decode("ascii")
 
 
 @dataclass
@@ -137,7 +99,7 @@ class CameraPipeline:
         if self._front_pool is not None and self.lane_front is not None and self.regions:
             crops = crop_fronts(rgb, [], index=self._front_index)
             pending = self._front_pool.submit(self.lane_front.classify, crops)
-        dets = self.detector.detect(rgb)
+        dets = self.detector.detect(rgb, checked=True)  # check_size checked the frame
         fronts = pending.result() if pending is not None else None
         readings = read_lanes(self.regions, dets, rgb, self.store.skus, self.match_config, fronts)
         statuses = self.filter.update(readings, frame_stamp)

@@ -8,6 +8,7 @@ from std_msgs.msg import Bool, String
 from trajectory_msgs.msg import JointTrajectory
 
 from restock import records, topics
+from restock.convert import stamp_s
 from restock.nodes.base import LATCHED_QOS, RECORD_QOS
 from restock.paths import SOURCE_ROOT
 from restock.records import SimGroundTruth
@@ -82,21 +83,21 @@ def test_estop_holds_and_cancels_the_trajectory(ros_graph, ros_node, tmp_path) -
     held = seen[-1]
     assert held.joint_names
     # The arm stands still from then on: two joint_states a while apart read the same.
-    held_at = held.header.stamp.sec + held.header.stamp.nanosec * 1e-9
+    held_at = stamp_s(held.header.stamp)
     first = wait_for_message(
         ros_node,
         JointState,
         topics.JOINT_STATES,
         # measured after the sim took the hold (messages already in flight may predate it)
-        lambda m: m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 > held_at + 0.2,
+        lambda m: stamp_s(m.header.stamp) > held_at + 0.2,
         timeout=20,
     )
-    stamp = first.header.stamp.sec + first.header.stamp.nanosec * 1e-9
+    stamp = stamp_s(first.header.stamp)
     later = wait_for_message(
         ros_node,
         JointState,
         topics.JOINT_STATES,
-        lambda m: m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 > stamp + 1.0,
+        lambda m: stamp_s(m.header.stamp) > stamp + 1.0,
         timeout=20,
     )
     assert list(first.position)[:5] == list(later.position)[:5]

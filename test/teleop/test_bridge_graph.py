@@ -17,9 +17,9 @@ from teleop_client import connect, handoff, login, next_json, pose_msg
 from teleop_ros import RosSide, bridge_params, bridge_url, wait
 
 from restock import topics
+from restock.convert import encode_jpeg
 from restock.paths import store_file
 from restock.store.description import load_store
-from restock.teleop.imaging import encode_jpeg
 
 pytestmark = [pytest.mark.graph, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 

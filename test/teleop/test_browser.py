@@ -19,9 +19,9 @@ from teleop_client import PASSWORDS, handoff
 from teleop_ros import RosSide, bridge_params, bridge_url, wait
 
 from restock import topics
+from restock.convert import encode_jpeg
 from restock.paths import SOURCE_ROOT, store_file
 from restock.store.description import load_store
-from restock.teleop.imaging import encode_jpeg
 from restock.testing.browser import CHROMIUM, CHROMIUM_ARGS, log_in, new_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.graph, pytest.mark.slow]

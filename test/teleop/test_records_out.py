@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from restock import records
-from restock.teleop.imaging import encode_jpeg, pick_frame, rgb8_array
+from restock.convert import encode_jpeg
+from restock.teleop.imaging import pick_frame
 from restock.teleop.records_out import AuditBudget, AuditLog, SampleWriter
 from restock.vision.classes import CLASS_ID, CLASSES
 
@@ -79,17 +80,6 @@ def test_audit_log_keeps_rows_across_reopen(tmp_path):
         ("login", "alice", "robot1"),
         ("claim", "alice", "robot1"),
     ]
-
-
-def test_rgb8_and_bgr8_views():
-    data = bytes([1, 2, 3, 4, 5, 6, 0, 0]) * 2  # 2x2 with 2 bytes of row padding
-    px = rgb8_array(data, 2, 2, 8, "rgb8")
-    assert px.shape == (2, 2, 3) and px[0, 1].tolist() == [4, 5, 6]
-    assert rgb8_array(data, 2, 2, 8, "bgr8")[0, 1].tolist() == [6, 5, 4]
-    with pytest.raises(ValueError, match="encoding"):
-        rgb8_array(data, 2, 2, 8, "mono16")
-    with pytest.raises(ValueError, match="does not match"):
-        rgb8_array(data[:10], 2, 2, 8, "rgb8")
 
 
 def test_pick_frame_by_stamp():

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 from teleop_client import CollectingPort, close_code, connect, handoff, login, next_json, pose_msg, ticket, until
 
+from restock.convert import encode_jpeg
 from restock.paths import store_file
 from restock.store.description import load_store
 from restock.teleop.auth import OperatorBook
-from restock.teleop.imaging import encode_jpeg
 from restock.teleop.records_out import AuditLog, SampleWriter
 from restock.teleop.server import ServerConfig, TeleopServer
 

@@ -18,6 +18,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from restock import records, topics
+from restock.convert import sec_nanosec
 from restock.paths import store_file
 from restock.store.description import load_store
 from restock.testing.graph import spin_until
@@ -34,7 +35,7 @@ CONFIRM_FRAMES = 3
 
 def _image(rgb, t: float) -> Image:
     msg = Image()
-    msg.header.stamp = Time(sec=int(t), nanosec=round((t - int(t)) * 1e9))
+    msg.header.stamp.sec, msg.header.stamp.nanosec = sec_nanosec(t)
     msg.header.frame_id = CAMERA
     msg.height, msg.width = rgb.shape[:2]
     msg.encoding = "rgb8"
@@ -67,7 +68,8 @@ class Feeder:
     def frame(self, rgb, timeout: float = 60.0) -> dict[str, records.LaneObservation]:
         self.t += 0.2
         key = round(self.t, 3)
-        self.clock_pub.publish(Clock(clock=Time(sec=int(self.t), nanosec=round((self.t % 1) * 1e9))))
+        sec, nanosec = sec_nanosec(self.t)
+        self.clock_pub.publish(Clock(clock=Time(sec=sec, nanosec=nanosec)))
         self.image_pub.publish(_image(rgb, self.t))
         spin_until(self.node, lambda: key in self.observations, timeout, f"the observation of frame {key}")
         return {lane.lane_id: lane for lane in self.observations[key].lanes}

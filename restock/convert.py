@@ -1,0 +1,90 @@
+"""Message fields to plain values and back: stamps, camera images, JPEG, gripper commands.
+
+Pure (numpy and Pillow, no rclpy): the nodes hand in their ROS messages' fields, or the message
+objects themselves where only attributes are read (a ``builtin_interfaces`` Time or Duration
+has ``sec`` and ``nanosec``).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+from PIL import Image
+
+
+class Stamp(Protocol):
+    sec: int
+    nanosec: int
+
+
+def stamp_s(stamp: Stamp) -> float:
+    """A header stamp (or a Duration) in seconds."""
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def sec_nanosec(seconds: float) -> tuple[int, int]:
+    """Seconds as the (sec, nanosec) pair of a Time or Duration, nanosec always below 1e9."""
+    sec, nanosec = divmod(round(float(seconds) * 1e9), 1_000_000_000)
+    return int(sec), int(nanosec)
+
+
+class ImageFormatError(ValueError):
+    pass
+
+
+def rgb8_array(data: bytes | bytearray | memoryview, width: int, height: int, step: int, encoding: str) -> np.ndarray:
+    """A sensor_msgs/Image's pixels as a contiguous HxWx3 uint8 RGB array (rgb8 or bgr8 in).
+
+    Anything else, or a buffer shorter than step * height, raises ImageFormatError naming what was wrong.
+    """
+    if encoding not in ("rgb8", "bgr8"):
+        raise ImageFormatError(f"image encoding {encoding!r} is not supported (send rgb8 or bgr8)")
+    if width <= 0 or height <= 0 or step < width * 3:
+        raise ImageFormatError(f"image of {width}x{height} with step {step} is not a valid {encoding} image")
+    buf = np.frombuffer(data, np.uint8)
+    if buf.size < step * height:
+        raise ImageFormatError(
+            f"image data is truncated: {buf.size} bytes, expected {step * height} ({width}x{height})"
+        )
+    pixels = buf[: step * height].reshape(height, step)[:, : width * 3].reshape(height, width, 3)
+    return np.ascontiguousarray(pixels[:, :, ::-1] if encoding == "bgr8" else pixels)
+
+
+def encode_jpeg(pixels: np.ndarray, quality: int = 80) -> bytes:
+    """An HxWx3 uint8 RGB array as JPEG bytes (Pillow's libjpeg-turbo; see bench/teleop_jpeg.py)."""
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels), "RGB").save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def jpeg_b64(
+    rgb: np.ndarray, box: tuple[float, float, float, float] | None, margin: float = 0.3, quality: int = 85
+) -> str:
+    """A base64 JPEG of the box (grown by ``margin`` of its size on each side), or the whole frame."""
+    h, w = rgb.shape[:2]
+    crop = rgb
+    if box is not None:
+        x1, y1, x2, y2 = box
+        mx, my = (x2 - x1) * margin, (y2 - y1) * margin
+        xa, ya = int(max(0, x1 - mx)), int(max(0, y1 - my))
+        xb, yb = int(min(w, x2 + mx + 1)), int(min(h, y2 + my + 1))
+        if xb > xa and yb > ya:
+            crop = rgb[ya:yb, xa:xb]
+    return base64.b64encode(encode_jpeg(crop, quality)).decode("ascii")
+
+
+def gripper_opening(data: Sequence[float]) -> float | None:
+    """The opening (m) a gripper_controller/commands message asks for (data[0]); None if it is not one."""
+    if len(data) < 1 or not math.isfinite(data[0]) or data[0] < 0:
+        return None
+    return float(data[0])
+
+
+def gripper_holds(opening: float | None, commanded: float, empty_below: float = 0.005) -> bool:
+    """The fingers stopped on something: asked to close past where they measure, and not shut."""
+    return opening is not None and opening > empty_below and commanded < opening
