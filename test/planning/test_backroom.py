@@ -101,3 +101,15 @@ def test_staff_answer_an_alert_after_their_response_time() -> None:
     assert runs[False].staff_added == 0
     assert runs[True].lost_rack_empty < runs[False].lost_rack_empty
     assert runs[False].lost == runs[False].lost_robot + runs[False].lost_rack_empty
+
+
+def test_the_simulated_staff_top_up_a_back_room_location() -> None:
+    from restock.sim.world import World
+
+    store = load_store(store_file("corner_store.yaml"))
+    world = World(store, render=False)
+    world.stock["s_cola_500"] = 5
+    assert world.staff_top_up("cola_500", 30) == ("s_cola_500", 30, 35)
+    assert world.staff_top_up("cola_500") == ("s_cola_500", 85, 120)  # 0: up to the capacity
+    assert world.staff_top_up("cola_500") == ("s_cola_500", 0, 120)
+    assert [e.kind for e in world.events[-3:]] == ["staff_refill"] * 3
