@@ -21,7 +21,7 @@ containers a day for the reference robot's load.
 
 Which lane a customer takes from: a customer wants a SKU, not a lane, and takes the front
 container of one of the SKU's lanes that shows stock, chosen uniformly at random
-(:meth:`DemandGenerator.pick_lane`); the sale is lost only when every lane of the SKU is empty.
+(the simulator's ``World.customer_buy`` draws it); the sale is lost only when every lane of the SKU is empty.
 The planner and the evaluation harness assume the same.
 
 Customers sometimes take more than one container: a sale event takes 1 (88 %), 2 (9 %) or 3
@@ -223,17 +223,6 @@ class DemandGenerator:
             out.extend(Sale(float(t), sku, int(q)) for t, q in zip(times, qty, strict=True))
         out.sort(key=lambda s: s.t)
         return out
-
-    def pick_lane(self, sku: str, stocked_lanes: list[str], rng: np.random.Generator) -> str | None:
-        """The lane a customer of ``sku`` takes from, among the SKU's lanes that show stock; None: lost sale."""
-        if not stocked_lanes:
-            return None
-        return stocked_lanes[int(rng.integers(len(stocked_lanes)))]
-
-    def lanes_of(self, sku: str) -> list[str]:
-        """The store's lanes that hold ``sku``, in rail order."""
-        self._spec(sku)
-        return [lv.id for lv in sorted(self.store.lanes, key=lambda lv: lv.lane.x) if lv.lane.sku == sku]
 
     # --- helpers ------------------------------------------------------------------------
 

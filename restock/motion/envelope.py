@@ -41,14 +41,6 @@ START_TOLERANCE = 0.02
 LINK_STEP = 0.04
 
 
-class EnvelopeViolation(ValueError):
-    """A command the envelope refused; ``reasons`` lists every rule it broke."""
-
-    def __init__(self, reasons: list[str]) -> None:
-        super().__init__("; ".join(reasons))
-        self.reasons = reasons
-
-
 @dataclass(frozen=True)
 class Box:
     lo: tuple[float, float, float]
@@ -270,14 +262,6 @@ class Envelope:
         if hits:
             reasons.append("enters keep-out: " + ", ".join(hits))
         return reasons
-
-    def admit(
-        self, traj: Trajectory, scene: Scene, held: Held | None = None, start: np.ndarray | None = None
-    ) -> Trajectory:
-        reasons = self.check(traj, scene, held, start)
-        if reasons:
-            raise EnvelopeViolation(reasons)
-        return traj
 
     def _densify(self, p: np.ndarray) -> np.ndarray:
         """Configurations between samples, so no arm point moves more than CHECK_STEP unchecked."""

@@ -23,7 +23,6 @@ import logging
 import ssl
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +45,6 @@ from restock.teleop.auth import (
 )
 from restock.teleop.connection import Connection
 from restock.teleop.guard import ConnectionLimits, Every, GuardedSite, one_line, quiet_server_logger, security_headers
-from restock.teleop.imaging import latency_summary
 from restock.teleop.login import LoginDesk, LoginRefused
 from restock.teleop.records_out import AuditBudget, AuditLog, SampleWriter, printable
 from restock.teleop.rules import Effects, Refusal, RobotPort, TeleopRules
@@ -143,7 +141,6 @@ class TeleopServer:
         self._ids = itertools.count(1)
         self._watched: frozenset[str] = frozenset()  # read from the ROS thread without the loop
         self._frame_budget: dict[str, P.RateLimit] = {}
-        self.frame_latency: deque[tuple[float, float, float]] = deque(maxlen=2000)  # capture, shown, received
         self.counters = self.rules.counters  # refusals by kind, heartbeat timeouts
         self._every = Every()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -567,7 +564,6 @@ class TeleopServer:
             client.watching = msg.camera_id
             self._update_watched()
         elif isinstance(msg, P.FrameShown):
-            self.frame_latency.append((msg.capture, msg.shown, time.time()))
             client.frame_shown()
         elif isinstance(msg, P.Logout):
             await self._end_session(client.session, "logout", client.peer)
@@ -581,8 +577,3 @@ class TeleopServer:
         self._update_watched()
         self._apply(None, self.rules.disconnect(client.conn))
         self.audit.write("disconnect", self.config.robot_id, client.session.operator, client.id, client.peer)
-
-    # --- figures for bench/ -----------------------------------------------------------------
-
-    def frame_latency_summary(self) -> dict:
-        return latency_summary(list(self.frame_latency))

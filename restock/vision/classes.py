@@ -72,8 +72,3 @@ def yolo_label_line(class_id: int, box_xyxy: tuple[float, float, float, float], 
     cx, cy = (x1 + x2) / 2 / width, (y1 + y2) / 2 / height
     w, h = (x2 - x1) / width, (y2 - y1) / height
     return f"{class_id} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}"
-
-
-def dataset_yaml_names() -> dict[int, str]:
-    """The ``names`` mapping of an Ultralytics dataset YAML."""
-    return dict(enumerate(CLASSES))

@@ -306,22 +306,3 @@ def _patch(rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarra
     w, h = x2 - x1, y2 - y1
     patch = rgb[int(y1 + h * 0.15) : int(y2 - h * 0.15) + 1, int(x1 + w * 0.25) : int(x2 - w * 0.25) + 1]
     return patch.reshape(-1, 3).astype(np.float64) / 255.0
-
-
-def colour_fit(rgb: np.ndarray, box: tuple[float, float, float, float], sku: Sku, tol: float = 0.06) -> float:
-    """Fraction of the box centre's pixels whose chromaticity is within ``tol`` of the SKU's body or label.
-
-    Chromaticity (r, g, b over their sum) ignores how bright the light is; near-grey pixels
-    (caps, highlights, shadows) say nothing about colour and are left out when there are others.
-    """
-    px = _patch(rgb, box)
-    if px.size == 0:
-        return 0.0
-    total = px.sum(axis=1, keepdims=True)
-    chroma = px / np.maximum(total, 1e-6)
-    refs = []
-    for c in (sku.color, sku.label_color):
-        c = np.asarray(c, np.float64)
-        refs.append(c / max(c.sum(), 1e-6))
-    d = np.min([np.linalg.norm(chroma - r, axis=1) for r in refs], axis=0)
-    return float((d <= tol).mean())
