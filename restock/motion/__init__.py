@@ -5,7 +5,8 @@
 - trajectory: ruckig jerk-limited segments sampled for a JointTrajectory;
 - envelope: the safety envelope every command passes (limits, keep-out boxes, NaN/inf);
 - moves: collision-aware moves through the corridor (joint moves, straight approaches);
-- executor: the task state machine (pick, verify, place, retry, hand off, park);
+- executor: the task state machine (pick, verify, place, retry, hand off, park); grip: what the
+  gripper's opening says (held, let go); commands: what the executor and the follower ask of the node;
 - taskstore: SQLite persistence of queued, active and parked tasks;
 - teleop: following an operator's end-effector targets;
 - verify: the camera check after loading a lane;

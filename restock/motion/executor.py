@@ -6,7 +6,7 @@ gripper opening, a record to publish). No rclpy, no clock of its own: time comes
 feedback, so tests drive it with a simulated arm.
 
 For each container: move to the stock, approach, grasp, verify by the gripper opening (fingers
-stopped wider than ``min_hold`` hold something), retreat, carry, approach the back of the lane,
+stopped on the item hold it: :mod:`restock.motion.grip`), retreat, carry, approach the back of the lane,
 release, verify, retreat. A failed grasp is retried ``max_grasp_retries`` times; a grasp that
 keeps failing, a lane the arm cannot enter (tracking error on approach) or an unreachable target
 becomes a :class:`~restock.records.HandoffRequest`, and the task is parked (persisted) until an
@@ -21,7 +21,9 @@ from enum import Enum
 import numpy as np
 
 from restock import records
+from restock.motion.commands import Command, Hold, PublishRecord, SendTrajectory, SetGripper
 from restock.motion.envelope import Box, Held
+from restock.motion.grip import Grip
 from restock.motion.kinematics import Pose
 from restock.motion.moves import Mover
 from restock.motion.taskstore import TaskStore
@@ -73,30 +75,6 @@ class Phase(str, Enum):
     FAULT = "fault"
 
 
-@dataclass(frozen=True)
-class SendTrajectory:
-    trajectory: Trajectory
-    start: float | None = None  # when its time_from_start counts from (header.stamp); None: now
-
-
-@dataclass(frozen=True)
-class Hold:
-    reason: str
-
-
-@dataclass(frozen=True)
-class SetGripper:
-    opening: float
-
-
-@dataclass(frozen=True)
-class PublishRecord:
-    record: records.Record
-
-
-Command = SendTrajectory | Hold | SetGripper | PublishRecord
-
-
 @dataclass
 class Active:
     task: records.RestockTask
@@ -144,6 +122,10 @@ class Executor:
             else:
                 self.queue.append((st.task, st.placed))
         self._sort()
+        st = self.settings
+        self.grip = Grip(
+            self.mover.store, self.mover.model.max_opening, st.min_hold_fraction, st.grasp_margin, st.release_margin
+        )
 
     # --- inputs -------------------------------------------------------------------------
 
@@ -282,14 +264,10 @@ class Executor:
         m = self.mover
         lane, loc = a.task.lane_id, a.task.stock_location
         held = m.held_for(a.task.sku) if self.holding else None
-        sku = m.store.skus[a.task.sku]
         try:
             if self.phase is Phase.TO_STOCK:
                 traj = m.joint_move(q, m.pre_pick(loc), None, m.stock_openings(loc))
-                return [
-                    SetGripper(min(sku.across + self.settings.grasp_margin, m.model.max_opening)),
-                    *self._go(traj, now),
-                ]
+                return [SetGripper(self.grip.pick_opening(a.task.sku)), *self._go(traj, now)]
             if self.phase is Phase.APPROACH_PICK:
                 return self._go(m.line(q, m.pick(loc), None, m.stock_openings(loc)), now)
             if self.phase is Phase.GRASP:
@@ -305,7 +283,7 @@ class Executor:
                 return self._go(m.line(q, m.place(lane), held, m.lane_openings(lane)), now)
             if self.phase is Phase.RELEASE:
                 self.wait_until = self._gripper_done_at(now)
-                return [SetGripper(self._release_opening(lane))]
+                return [SetGripper(self.grip.release_opening(lane))]
             if self.phase is Phase.RETREAT_PLACE:
                 return self._go(m.line(q, m.pre_place(lane), None, m.lane_openings(lane)), now)
             if self.phase is Phase.RECOVER:
@@ -318,7 +296,7 @@ class Executor:
                 return self._go(m.line(q, lifted, held, m.stock_openings(loc)), now)
             if self.phase is Phase.RETURN_RELEASE:
                 self.wait_until = self._gripper_done_at(now)
-                return [SetGripper(min(sku.across + self.settings.grasp_margin, m.model.max_opening))]
+                return [SetGripper(self.grip.pick_opening(a.task.sku))]
             if self.phase is Phase.RETURN_RETREAT:
                 return self._go(m.line(q, m.pre_pick(loc), None, m.stock_openings(loc)), now)
         except PlanError as err:
@@ -340,7 +318,7 @@ class Executor:
         assert mo is not None
         st = self.settings
         tm = self._measured_at - mo.started  # trajectory time when q was measured
-        error = _window_error(mo.trajectory, q, tm - st.lag_allowance_s, tm)
+        error = mo.trajectory.distance_within(q, tm - st.lag_allowance_s, tm)
         young = self._young(mo.sent_wall)
         if tm <= st.start_allowance_s or young:
             # Not picked up yet (a late message): the arm still at the start is on track.
@@ -409,14 +387,13 @@ class Executor:
     def _after_gripper(self, now: float, gripper: float | None) -> list[Command]:
         a = self.active
         assert a is not None
-        sku = self.mover.store.skus[a.task.sku]
         if self.phase is Phase.GRASP:
-            if gripper is not None and gripper > self.settings.min_hold_fraction * sku.across:
+            if self.grip.holds(a.task.sku, gripper):
                 self.holding = True
                 self.phase = Phase.RETREAT_PICK
                 return []
             a.grasp_failures += 1
-            open_cmd = SetGripper(min(sku.across + self.settings.grasp_margin, self.mover.model.max_opening))
+            open_cmd = SetGripper(self.grip.pick_opening(a.task.sku))
             self.phase = Phase.RETREAT_EMPTY
             if a.grasp_failures > self.settings.max_grasp_retries:
                 a.failure = (
@@ -426,7 +403,7 @@ class Executor:
                 self.phase = Phase.RETURN_RETREAT  # back out empty, then park
             return [open_cmd]
         if self.phase is Phase.RELEASE:
-            released = gripper is None or gripper >= self._released_above(a.task.lane_id)
+            released = self.grip.released(a.task.lane_id, gripper)
             self.holding = not released
             if not released:
                 return self._failed(now, "other", f"the gripper did not open in lane {a.task.lane_id}")
@@ -580,25 +557,10 @@ class Executor:
         if gripper is None or a is None:
             return False
         if self.phase is Phase.GRASP:
-            sku = self.mover.store.skus[a.task.sku]
-            return gripper >= min(sku.across + self.settings.grasp_margin, self.mover.model.max_opening) - 0.003
+            return self.grip.grasp_unmoved(a.task.sku, gripper)
         if self.phase is Phase.RELEASE:
-            return gripper < self._released_above(a.task.lane_id)
+            return not self.grip.released(a.task.lane_id, gripper)
         return False
-
-    def _released_above(self, lane_id: str) -> float:
-        """An opening that says the fingers have let go: halfway from the item's width to the release
-        opening. Fingers on an item stop at its width, so any fraction of the release opening below
-        that width would read a hand still holding as released (the arm then pulled back with the
-        item and it fell: 10 drops in a 1,000-container day)."""
-        across = self.mover.store.lane_by_id[lane_id].sku.across
-        return across + 0.5 * (self._release_opening(lane_id) - across)
-
-    def _release_opening(self, lane_id: str) -> float:
-        lane = self.mover.store.lane_by_id[lane_id]
-        return float(
-            min(lane.sku.across + self.settings.release_margin, lane.lane.width - 0.004, self.mover.model.max_opening)
-        )
 
     def _sort(self) -> None:
         self.queue.sort(key=lambda item: (-item[0].priority, item[0].created))
@@ -612,11 +574,3 @@ class Executor:
         if self.active is None:
             return f"idle, {len(self.queue)} queued, {len(self.parked)} parked"
         return f"task {self.active.task.task_id} ({self.active.placed}/{self.active.task.quantity}) {self.phase.value}"
-
-
-def _window_error(traj: Trajectory, q: np.ndarray, t0: float, t1: float) -> float:
-    """Smallest max-abs joint distance from q to the trajectory between times t0 and t1."""
-    t0, t1 = max(t0, 0.0), max(t1, 0.0)
-    inside = (traj.times > t0) & (traj.times < t1)
-    points = [traj.state_at(t0)[0], traj.state_at(t1)[0], *traj.positions[inside]]
-    return float(np.min(np.max(np.abs(np.asarray(points) - q), axis=1)))

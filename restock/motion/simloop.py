@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from restock.motion.executor import Executor, Hold, PublishRecord, SendTrajectory, SetGripper
+from restock.motion.commands import Hold, PublishRecord, SendTrajectory, SetGripper
+from restock.motion.executor import Executor
 from restock.motion.kinematics import JOINT_NAMES
 from restock.sim.trajectory import JointPath
 from restock.sim.world import World

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from restock.motion.commands import Command, Hold, SendTrajectory, SetGripper
 from restock.motion.envelope import Envelope, Held, Scene, all_openings
-from restock.motion.executor import Command, Hold, SendTrajectory, SetGripper
 from restock.motion.kinematics import IkError, Pose
 from restock.motion.moves import Mover
 from restock.motion.trajectory import PlanError, brake, move_to

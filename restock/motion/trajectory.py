@@ -70,6 +70,13 @@ class Trajectory:
             arr[i] + w * (arr[i + 1] - arr[i]) for arr in (self.positions, self.velocities, self.accelerations)
         )
 
+    def distance_within(self, q: np.ndarray, t0: float, t1: float) -> float:
+        """Smallest max-abs joint distance from q to the trajectory between times t0 and t1."""
+        t0, t1 = max(t0, 0.0), max(t1, 0.0)
+        inside = (self.times > t0) & (self.times < t1)
+        points = [self.state_at(t0)[0], self.state_at(t1)[0], *self.positions[inside]]
+        return float(np.min(np.max(np.abs(np.asarray(points) - q), axis=1)))
+
     @staticmethod
     def hold(q: np.ndarray) -> Trajectory:
         q = np.asarray(q, dtype=float).reshape(1, 5)

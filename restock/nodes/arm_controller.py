@@ -27,8 +27,9 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from restock import records, topics
 from restock.convert import gripper_holds, sec_nanosec, stamp_s
+from restock.motion.commands import Command, Hold, PublishRecord, SendTrajectory, SetGripper
 from restock.motion.envelope import Envelope
-from restock.motion.executor import Command, Executor, ExecutorSettings, Hold, PublishRecord, SendTrajectory, SetGripper
+from restock.motion.executor import Executor, ExecutorSettings
 from restock.motion.kinematics import JOINT_NAMES, ArmModel
 from restock.motion.moves import Mover
 from restock.motion.taskstore import TaskStore

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from restock.motion.commands import SendTrajectory
 from restock.motion.envelope import Envelope, all_openings, lane_opening, stock_opening
-from restock.motion.executor import SendTrajectory
 from restock.motion.kinematics import ArmModel, Pose
 from restock.motion.moves import Mover
 from restock.motion.teleop import TeleopFollower

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from restock import records
+from restock.motion.commands import Hold, SendTrajectory, SetGripper
 from restock.motion.envelope import Envelope
-from restock.motion.executor import Executor, ExecutorSettings, Hold, Phase, SendTrajectory, SetGripper
+from restock.motion.executor import Executor, ExecutorSettings, Phase
 from restock.motion.kinematics import JOINT_NAMES, ArmModel
 from restock.motion.moves import Mover
 from restock.motion.simloop import apply, joints, run

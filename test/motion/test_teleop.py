@@ -6,8 +6,9 @@ import math
 
 import numpy as np
 
+from restock.motion.commands import Hold, SendTrajectory
 from restock.motion.envelope import Envelope
-from restock.motion.executor import Executor, Hold, SendTrajectory
+from restock.motion.executor import Executor
 from restock.motion.kinematics import ArmModel, Pose
 from restock.motion.moves import Mover
 from restock.motion.taskstore import TaskStore
