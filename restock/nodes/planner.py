@@ -64,6 +64,14 @@ PARAMS = (
         "batch_fraction", float, 0.75, "A lane with less room than this fraction waits for a fuller trip", 0.0, 1.0
     ),
     ParamSpec("urgent_s", float, 600.0, "...unless its SKU or lane runs out within this (s)", 0.0, 86400.0),
+    ParamSpec(
+        "saturated_share",
+        float,
+        0.0,
+        "No lane waits when the coming demand needs this share of the robot's time (0: off)",
+        0.0,
+        10.0,
+    ),
     ParamSpec("alerts", bool, True, "Forecast the back room and alert staff before it runs dry"),
     ParamSpec(
         "alert_lead_s", float, 3600.0, "Alert when the back room is predicted empty within this (s)", 0.0, 86400.0
@@ -94,6 +102,7 @@ class PlannerNode(RestockNode):
                 topup_below=float(p["topup_below"]),
                 batch_fraction=float(p["batch_fraction"]),
                 urgent_s=float(p["urgent_s"]),
+                saturated_share=float(p["saturated_share"]),
             ),
             alerts=AlertConfig(lead_s=float(p["alert_lead_s"]), min_at_risk=float(p["alert_min_at_risk"]))
             if p["alerts"]

@@ -75,6 +75,11 @@ def test_fewer_fuller_trips_a_nearly_full_lane_waits_unless_its_sku_runs_out_soo
     assert planner.plan(now, count, flat_rates(table, 15.0), np.full(8, 40)) == []
     eager = Planner(table, RobotTiming.for_store(STORE), PlannerConfig(batch_fraction=0.0, fill_up=False))
     assert eager.plan(now, count, flat_rates(table, 15.0), np.full(8, 40))
+    # A robot the coming demand keeps busy anyway does not wait, where that is asked for.
+    busy = Planner(table, RobotTiming.for_store(STORE, handling_s=60.0), PlannerConfig(saturated_share=0.5))
+    assert busy.plan(now, count, flat_rates(table, 15.0), np.full(8, 40))
+    relaxed = Planner(table, RobotTiming.for_store(STORE, handling_s=60.0), PlannerConfig(saturated_share=5.0))
+    assert relaxed.plan(now, count, flat_rates(table, 15.0), np.full(8, 40)) == []
     # A SKU that runs out within urgent_s is served now, and each lane it visits is filled up.
     plan = planner.plan(now, count, flat_rates(table, 120.0), np.full(8, 40))
     assert plan and all(count[t.lane_index] + t.quantity == table.capacity[t.lane_index] for t in plan)
