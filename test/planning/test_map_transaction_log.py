@@ -1,0 +1,53 @@
+"""scripts/map_transaction_log.py: a shop's transaction log becomes our sales log at a robot's load."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from restock.demand.saleslog import read_sales_log
+from restock.paths import SOURCE_ROOT, store_file
+from restock.sim.simtime import parse_time
+from restock.store.description import load_store
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location(
+        "map_transaction_log", SOURCE_ROOT / "scripts" / "map_transaction_log.py"
+    )
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def test_items_map_to_skus_and_each_sale_is_replayed_with_jitter_on_its_own_day(tmp_path: Path, capsys) -> None:
+    source = tmp_path / "bakery.csv"
+    source.write_text(
+        "Date,Time,Transaction,Item\n"
+        "2016-10-30,09:58:11,1,Bread\n"
+        "2016-10-30,10:05:34,2,Coffee\n"
+        "2016-10-30,10:05:34,2,NONE\n"
+        "2016-10-30,23:55:00,3,Scandinavian\n"
+        "2016-10-31,00:03:00,4,Tea\n"
+    )
+    out = tmp_path / "sales.csv"
+    script = load_script()
+    assert script.main(["--in", str(source), "--replicas", "7", "--seed", "1", "--out", str(out)]) == 0
+    assert "4 items on 2 open days; 7 replicas each" in capsys.readouterr().out
+    store = load_store(store_file("corner_store.yaml"))
+    sales = read_sales_log(out, store)  # our format, in time order, SKUs the store sells
+    assert len(sales) == 4 * 7
+    by_sku = {s.sku for s in sales}
+    assert {"water_500", "coffee_can", "green_tea_500"} <= by_sku  # bread, coffee, tea by the table
+    late = [
+        s for s in sales if s.stamp >= parse_time("2016-10-30T23:00:00") and s.stamp < parse_time("2016-10-31T00:00:00")
+    ]
+    assert len(late) == 7  # the 23:55 sale never crosses midnight
+    for s in sales:
+        nearest = min(
+            abs(s.stamp - parse_time(t))
+            for t in ("2016-10-30T09:58:11", "2016-10-30T10:05:34", "2016-10-30T23:55:00", "2016-10-31T00:03:00")
+        )
+        assert nearest <= 20 * 60
+    assert script.sku_for("Scandinavian", sorted(store.skus)) == script.sku_for("scandinavian ", sorted(store.skus))
+    assert script.sku_for("NONE", sorted(store.skus)) is None
