@@ -78,6 +78,11 @@ def jpeg_b64(
     return base64.b64encode(encode_jpeg(crop, quality)).decode("ascii")
 
 
+def yaw_of_quaternion(x: float, y: float, z: float, w: float) -> float:
+    """The rotation about z (rad) of an orientation quaternion (the store frame is z-up)."""
+    return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
+
+
 def gripper_opening(data: Sequence[float]) -> float | None:
     """The opening (m) a gripper_controller/commands message asks for (data[0]); None if it is not one."""
     if len(data) < 1 or not math.isfinite(data[0]) or data[0] < 0:

@@ -566,6 +566,12 @@ class Executor:
         self.queue.sort(key=lambda item: (-item[0].priority, item[0].created))
 
     @property
+    def step_due(self) -> bool:
+        """It has work and is between steps (running, no motion or gripper wait under way)."""
+        between = self.motion is None and self.wait_until is None and self.paused is None and self.fault is None
+        return between and (self.active is not None or bool(self.queue))
+
+    @property
     def status(self) -> str:
         if self.paused:
             return f"paused: {self.paused}"

@@ -4,17 +4,16 @@ Inputs: planner/tasks, joint_states, estop, teleop/ee_target, teleop/gripper, te
 handoff/resolutions. Outputs: arm_controller/joint_trajectory, gripper_controller/commands,
 arm_controller/results, handoff/requests.
 
-A thin shell over restock.motion: the executor (tasks), the teleop follower (operator targets)
-and the envelope (which both already pass every trajectory through). This node adds the clock,
-the e-stop (an empty trajectory at once: the controller stops and holds), the feedback watchdog
-(stale joint_states hold the arm) and message conversion.
+A thin shell over restock.motion: the executor (tasks), the teleop follower (operator targets),
+the envelope (which both already pass every trajectory through) and the gate (who may move the
+arm: e-stop, joint_states watchdog, operator, wake-up of a racing simulator). This node adds the
+clock, carries the gate's changes out (an empty trajectory at once: the controller stops and
+holds) and converts messages (restock.convert).
 """
 
 from __future__ import annotations
 
-import math
 import time
-from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +25,11 @@ from std_msgs.msg import Bool, Float64, Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from restock import records, topics
-from restock.convert import gripper_holds, sec_nanosec, stamp_s
+from restock.convert import gripper_holds, sec_nanosec, stamp_s, yaw_of_quaternion
 from restock.motion.commands import Command, Hold, PublishRecord, SendTrajectory, SetGripper
 from restock.motion.envelope import Envelope
 from restock.motion.executor import Executor, ExecutorSettings
+from restock.motion.gating import ArmGate, Change
 from restock.motion.kinematics import JOINT_NAMES, ArmModel
 from restock.motion.moves import Mover
 from restock.motion.taskstore import TaskStore
@@ -148,14 +148,12 @@ class ArmControllerNode(RestockNode):
         self.joint_states_at: float | None = None
         self.joint_states_wall: float = time.monotonic()
         self.measured_at: float | None = None
-        self.estop = False
-        self.operator: str | None = None
-        self.stale = False
+        self.gate = ArmGate(
+            float(p["joint_states_timeout_s"]), float(p["joint_states_wall_timeout_s"]), float(p["wake_above_rate"])
+        )
         self.sent: tuple[Trajectory, float] | None = None  # last trajectory and when it started
         self.published = 0
         self.rejected = 0
-        self.woken_at: float | None = None  # wall time of the last wake-up sent
-        self.feedback_times: deque[tuple[float, float]] = deque()  # (wall, stamp) of recent joint_states
 
         self.trajectory_pub = self.create_publisher(JointTrajectory, topics.JOINT_TRAJECTORY, 10)
         self.gripper_pub = self.create_publisher(Float64MultiArray, topics.GRIPPER_COMMAND, 10)
@@ -197,36 +195,30 @@ class ArmControllerNode(RestockNode):
         self.joint_states_wall = time.monotonic()
         stamp = stamp_s(msg.header.stamp)
         self.measured_at = stamp if stamp > 0 else self.joint_states_at
-        self.feedback_times.append((self.joint_states_wall, self.measured_at))
-        if len(self.feedback_times) > 1000:
-            self.feedback_times.popleft()
+        self.gate.on_feedback(self.joint_states_wall, self.measured_at)
 
     def on_estop(self, msg: Bool) -> None:
-        if msg.data and not self.estop:
-            self.estop = True
+        change = self.gate.on_estop(msg.data)
+        if change is Change.STOPPED:
             self.hold("e-stop")  # at once, not at the next control period
             self.carry_out(self.tasks.pause("e-stop"))
             self.set_health(ERROR, "e-stop: holding")
-        elif not msg.data and self.estop:
-            self.estop = False
+        elif change is Change.CLEARED:
             self.resume_if_clear()
 
     def on_teleop_status(self, status: records.TeleopStatus) -> None:
-        if status.control == "operator":
-            who = status.operator or "operator"
-            if self.operator is None:
-                self.carry_out(self.tasks.pause(f"operator {who} in control"))
-            if who != self.operator:  # a new hand on the arm: forget the previous target
+        for change in self.gate.on_teleop(status.control == "operator", status.operator):
+            if change is Change.TAKEN:
+                self.carry_out(self.tasks.pause(f"operator {self.gate.operator} in control"))
+            elif change is Change.NEW_HAND:  # forget the previous operator's target
                 self.teleop.reset()
-            self.operator = who
-        elif self.operator is not None:  # explicit release: back to autonomy
-            self.operator = None
-            self.teleop.reset()
-            self.hold("operator released control")
-            self.resume_if_clear()
+            elif change is Change.RELEASED:
+                self.teleop.reset()
+                self.hold("operator released control")
+                self.resume_if_clear()
 
     def on_teleop_target(self, msg: PoseStamped) -> None:
-        if self.operator is None or self.estop:
+        if not self.gate.operator_inputs:
             return
         if msg.header.frame_id not in ("", "store"):
             self.rejected += 1
@@ -235,7 +227,7 @@ class ArmControllerNode(RestockNode):
             )
             return
         o = msg.pose.orientation
-        yaw = math.atan2(2.0 * (o.w * o.z + o.x * o.y), 1.0 - 2.0 * (o.y * o.y + o.z * o.z))
+        yaw = yaw_of_quaternion(o.x, o.y, o.z, o.w)
         pos = msg.pose.position
         ref = self.commanded_state()[0]
         reason = self.teleop.on_target(pos.x, pos.y, pos.z, yaw, self.now_s(), ref)
@@ -246,7 +238,7 @@ class ArmControllerNode(RestockNode):
         self.teleop_step()  # answer at once: latency matters more than the timer's phase
 
     def on_teleop_gripper(self, msg: Float64) -> None:
-        if self.operator is None or self.estop:
+        if not self.gate.operator_inputs:
             return
         cmd = self.teleop.on_gripper(msg.data)
         if cmd is not None:
@@ -258,19 +250,15 @@ class ArmControllerNode(RestockNode):
         now = self.now_s()
         if self.joint_states_at is None:
             return
-        wall_timeout = float(self.p["joint_states_wall_timeout_s"])
-        if now - self.joint_states_at > float(self.p["joint_states_timeout_s"]) and (
-            wall_timeout <= 0 or time.monotonic() - self.joint_states_wall > wall_timeout
-        ):
-            if not self.stale:
-                self.stale = True
-                self.hold("joint_states stale")
-                self.carry_out(self.tasks.pause("joint_states stale"))
-                self.set_health(ERROR, f"no joint_states for {now - self.joint_states_at:.2f} s: holding")
-            return
-        if self.stale:
-            self.stale = False
+        change = self.gate.watchdog(now, self.joint_states_at, time.monotonic(), self.joint_states_wall)
+        if change is Change.STOPPED:
+            self.hold("joint_states stale")
+            self.carry_out(self.tasks.pause("joint_states stale"))
+            self.set_health(ERROR, f"no joint_states for {now - self.joint_states_at:.2f} s: holding")
+        elif change is Change.CLEARED:
             self.resume_if_clear()
+        if self.gate.stale:
+            return
         for lane_id in self.verifier.overdue(now):
             self.unverified += 1
             self.publish_handoff(
@@ -283,13 +271,16 @@ class ArmControllerNode(RestockNode):
                     detail=f"containers were placed in {lane_id} but the camera still sees it empty",
                 )
             )
-        if self.estop:
+        if self.gate.estop:
             return
-        if self.operator is not None:
+        if self.gate.operator is not None:
             self.teleop_step()
-            self.set_health(OK, f"teleop: {self.operator} in control", rejected_targets=self.teleop.rejected)
+            self.set_health(OK, f"teleop: {self.gate.operator} in control", rejected_targets=self.teleop.rejected)
             return
-        if not self.awake():
+        awake, wake_up = self.gate.wake(self.tasks.step_due, time.monotonic())
+        if wake_up:
+            self.publish_hold()  # tells a racing simulator a command is coming (restock.motion.gating)
+        if not awake:
             return
         self.carry_out(self.tasks.tick(now, self.q, self.gripper_opening, self.measured_at, wall=time.monotonic()))
         level = ERROR if self.tasks.fault else OK
@@ -301,37 +292,6 @@ class ArmControllerNode(RestockNode):
             trajectories=self.published,
         )
 
-    def awake(self) -> bool:
-        """False while the simulator races: the executor starts no step until it slows down.
-
-        A simulator that runs as fast as it can while the arm sends nothing (idle, an operator's
-        turn, a long trajectory) would get the next trajectory seconds (of sim time) late. The
-        joint_states stamps against the wall clock show its rate; while it is above
-        wake_above_rate, an empty trajectory (a hold: the arm is between steps, nothing moves)
-        tells it a command is coming, and the step waits until it has slowed to its capped rate.
-        """
-        limit = float(self.p["wake_above_rate"])
-        ex = self.tasks
-        between_steps = ex.motion is None and ex.wait_until is None and ex.paused is None and ex.fault is None
-        if limit <= 0 or not between_steps or (ex.active is None and not ex.queue):
-            return True
-        if self.sim_rate() <= limit:
-            return True
-        wall = time.monotonic()
-        if self.woken_at is None or wall - self.woken_at > 0.05:
-            self.woken_at = wall
-            self.publish_hold()
-        return False
-
-    def sim_rate(self) -> float:
-        """Sim seconds per wall second over the last ~0.1 wall s of joint_states (1 when unknown)."""
-        while len(self.feedback_times) > 2 and self.feedback_times[-1][0] - self.feedback_times[1][0] > 0.1:
-            self.feedback_times.popleft()
-        if len(self.feedback_times) < 2:
-            return 1.0
-        (w0, s0), (w1, s1) = self.feedback_times[0], self.feedback_times[-1]
-        return (s1 - s0) / max(w1 - w0, 1e-3)
-
     def teleop_step(self) -> None:
         p, v, a = self.commanded_state()
         held = gripper_holds(self.gripper_opening, self.gripper_command)
@@ -340,7 +300,7 @@ class ArmControllerNode(RestockNode):
             self.carry_out([cmd])
 
     def resume_if_clear(self) -> None:
-        if not (self.estop or self.stale or self.operator is not None):
+        if self.gate.clear:
             self.tasks.resume()
             self.set_health(OK, "resuming")
 
@@ -378,7 +338,7 @@ class ArmControllerNode(RestockNode):
         ``start``: its header.stamp (sim or wall seconds), when its time_from_start counts from;
         None: now.
         """
-        if self.estop or self.stale:
+        if self.gate.estop or self.gate.stale:
             return  # nothing moves while held
         msg = JointTrajectory()
         start_ns = self.get_clock().now().nanoseconds if start is None else round(start * 1e9)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -19,6 +20,7 @@ from restock.convert import (
     rgb8_array,
     sec_nanosec,
     stamp_s,
+    yaw_of_quaternion,
 )
 
 
@@ -77,3 +79,8 @@ def test_gripper_command_and_grip() -> None:
     assert not gripper_holds(0.03, commanded=0.05)  # open wider than measured: nothing held
     assert not gripper_holds(0.002, commanded=0.0)  # shut: nothing between the fingers
     assert not gripper_holds(None, commanded=0.0)
+
+
+@pytest.mark.parametrize("yaw", [0.0, 0.3, -1.2, math.pi / 2, 3.0])
+def test_yaw_of_a_rotation_about_z(yaw: float) -> None:
+    assert yaw_of_quaternion(0.0, 0.0, math.sin(yaw / 2), math.cos(yaw / 2)) == pytest.approx(yaw)
