@@ -55,13 +55,8 @@ class ArmGate:
         return self.operator is not None and not self.estop
 
     def on_estop(self, pressed: bool) -> Change:
-        if pressed and not self.estop:
-            self.estop = True
-            return Change.STOPPED
-        if not pressed and self.estop:
-            self.estop = False
-            return Change.CLEARED
-        return Change.NONE
+        change, self.estop = _flip(self.estop, pressed), pressed
+        return change
 
     def on_teleop(self, operator_in_control: bool, operator: str | None) -> list[Change]:
         """A teleop status: the changes in order (taken before new hand when someone takes over)."""
@@ -96,13 +91,8 @@ class ArmGate:
         late = now - received > self.joint_states_timeout_s and (
             wall_timeout <= 0 or wall - received_wall > wall_timeout
         )
-        if late and not self.stale:
-            self.stale = True
-            return Change.STOPPED
-        if not late and self.stale:
-            self.stale = False
-            return Change.CLEARED
-        return Change.NONE
+        change, self.stale = _flip(self.stale, late), late
+        return change
 
     def sim_rate(self) -> float:
         """Sim seconds per wall second over the last ~RATE_WINDOW_S wall s of joint_states (1 when unknown)."""
@@ -126,3 +116,10 @@ class ArmGate:
             self.woken_at = wall
             return False, True
         return False, False
+
+
+def _flip(was: bool, now: bool) -> Change:
+    """A holding condition (e-stop, stale feedback) that came on, went off, or stayed as it was."""
+    if was == now:
+        return Change.NONE
+    return Change.STOPPED if now else Change.CLEARED
