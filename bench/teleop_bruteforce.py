@@ -35,17 +35,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from teleop_bridge_process import BridgeProcess, bridge_process  # noqa: E402
+from teleop_bridge_process import BridgeProcess, bridge_process, circle_pose, percentiles, take_control  # noqa: E402
 
 PASSWORDS = {"alice": "alice-owner-password", "bob": "bob-operator-password"}
 OWNER_ADDRESS = "127.0.0.2"
-
-
-def percentiles(ms: list[float]) -> str:
-    if not ms:
-        return "n=0"
-    a = np.array(ms)
-    return f"n={len(a)} p50={np.percentile(a, 50):.2f} p99={np.percentile(a, 99):.2f} max={a.max():.2f} ms"
 
 
 def client(ctx: ssl.SSLContext, address: str | None = None, fresh: bool = False) -> aiohttp.ClientSession:
@@ -99,20 +92,12 @@ class Operator:
 
     async def run(self) -> None:
         async with client(self.ctx) as http:
-            async with http.post(f"{self.base}/api/login", json={"operator": "bob", "password": PASSWORDS["bob"]}) as r:
-                token = (await r.json())["token"]
-            auth = {"Authorization": f"Bearer {token}"}
-            async with http.post(f"{self.base}/api/ticket", headers=auth) as r:
-                ticket = (await r.json())["ticket"]
-            ws = await http.ws_connect(f"{self.base.replace('https', 'wss')}/ws?ticket={ticket}")
-            await ws.send_json({"type": "claim"})
+            ws = await take_control(http, self.base, "bob", PASSWORDS["bob"])
             await asyncio.sleep(0.5)
             i, start = 0, time.perf_counter()
             while not self.stop.is_set():
-                a = 2 * np.pi * i / (self.rate * 4)  # a slow 5 cm circle: every target is new
-                pose = [0.05 * np.cos(a), 1.2 + 0.05 * np.sin(a), -0.3]
                 self.sent.append(time.perf_counter())
-                await ws.send_json({"type": "pose", "position": pose, "orientation": [0, 0, 0, 1], "grip": True})
+                await ws.send_json(circle_pose(i, self.rate))
                 i += 1
                 await asyncio.sleep(max(0.0, start + i / self.rate - time.perf_counter()))
             await ws.close()

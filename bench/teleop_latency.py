@@ -18,11 +18,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import re
 import ssl
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -32,52 +29,25 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from restock.rosenv import claim_domain_id, ros_environment  # noqa: E402
+from teleop_bridge_process import BridgeProcess, bridge_process, circle_pose, percentiles, take_control  # noqa: E402
+
+from restock.convert import sec_nanosec  # noqa: E402
 from restock.testing.browser import CHROMIUM, CHROMIUM_ARGS, log_in, new_page  # noqa: E402
-from restock.testing.graph import RosGraph  # noqa: E402
 
 PASSWORD = "bench-password"
-
-
-def percentiles(ms: list[float]) -> str:
-    a = np.array(ms)
-    return f"n={len(a)} p50={np.percentile(a, 50):.2f} p90={np.percentile(a, 90):.2f} p99={np.percentile(a, 99):.2f} max={a.max():.2f} ms"
-
-
-def bridge_url(graph: RosGraph, timeout: float = 60.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        m = re.search(r"operator app at (https?://[0-9.]+:\d+)/", graph.log("teleop_bridge"))
-        if m:
-            return m.group(1)
-        time.sleep(0.2)
-    raise TimeoutError(f"the bridge did not report its URL:\n{graph.output()}")
 
 
 async def drive(base: str, ctx: ssl.SSLContext, seconds: float, rate: float, sent: list[float]) -> None:
     import aiohttp
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as http:
-        async with http.post(f"{base}/api/login", json={"operator": "bench", "password": PASSWORD}) as r:
-            token = (await r.json())["token"]
-        async with http.post(f"{base}/api/ticket", headers={"Authorization": f"Bearer {token}"}) as r:
-            ticket = (await r.json())["ticket"]
-        ws = await http.ws_connect(f"{base.replace('https', 'wss')}/ws?ticket={ticket}")
-        await ws.send_json({"type": "claim"})
+        ws = await take_control(http, base, "bench", PASSWORD)
         await asyncio.sleep(0.5)
         n = int(seconds * rate)
         start = time.perf_counter()
         for i in range(n):
-            # A slow circle of 5 cm: every target is a new one and stays inside the workspace.
-            a = 2 * np.pi * i / (rate * 4)
-            msg = {
-                "type": "pose",
-                "position": [0.05 * np.cos(a), 1.2 + 0.05 * np.sin(a), -0.3],
-                "orientation": [0, 0, 0, 1],
-                "grip": True,
-            }
             sent.append(time.perf_counter())
-            await ws.send_json(msg)
+            await ws.send_json(circle_pose(i, rate))
             if i % 6 == 0:
                 await ws.send_json({"type": "heartbeat"})
             await asyncio.sleep(max(0.0, start + (i + 1) / rate - time.perf_counter()))
@@ -106,7 +76,7 @@ def camera_to_browser(base: str, node, camera_id: str, seconds: float, hz: float
         while not stop.is_set():
             now = time.time()
             msg = Image(height=480, width=640, encoding="rgb8", step=640 * 3, data=frames[i % 4].tobytes())
-            msg.header.stamp.sec, msg.header.stamp.nanosec = int(now), int((now % 1) * 1e9)
+            msg.header.stamp.sec, msg.header.stamp.nanosec = sec_nanosec(now)
             pub.publish(msg)
             i += 1
             next_t += period
@@ -155,24 +125,23 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     print("command:", " ".join([Path(sys.executable).name, *sys.argv]))
 
-    domain, _lock = claim_domain_id()
-    os.environ.update(ros_environment(domain))
-    os.environ["PYTHONPATH"] = str(ROOT)
-    import rclpy
+    also = ("sim", "arm_controller") if args.arm else ()
+    stream_fps = min(60.0, max(30.0, args.camera_hz))
+    with bridge_process(
+        {"bench": PASSWORD}, also, args.store, "sim" if args.arm else "robot", stream_fps=stream_fps
+    ) as bridge:
+        return measure(args, bridge)
+
+
+def measure(args: argparse.Namespace, bridge: BridgeProcess) -> int:
+    import rclpy  # after bridge_process set this run's DDS domain
     from geometry_msgs.msg import PoseStamped
     from rclpy.executors import SingleThreadedExecutor
     from trajectory_msgs.msg import JointTrajectory
 
     from restock import topics
-    from restock.teleop.auth import hash_password
 
-    tmp = Path(tempfile.mkdtemp(prefix="teleop-bench-"))
-    ops = tmp / "operators.yaml"
-    ops.write_text(f"operators:\n  bench:\n    password_scrypt: '{hash_password(PASSWORD)}'\n")
     only = ["teleop_bridge"] + (["sim", "arm_controller"] if args.arm else [])
-    bridge = {"port": 0, "operators_file": str(ops), "state_dir": str(tmp / "teleop")}
-    params = {"teleop_bridge": {**bridge, "stream_fps": min(60.0, max(30.0, args.camera_hz))}}
-    graph = RosGraph(tmp / "graph", only=only, store=args.store, params=params, profile="sim" if args.arm else "robot")
     rclpy.init()
     node = rclpy.create_node("teleop_bench")
     targets: list[float] = []
@@ -181,15 +150,14 @@ def main(argv: list[str] | None = None) -> int:
     node.create_subscription(
         JointTrajectory, topics.JOINT_TRAJECTORY, lambda _m: trajectories.append(time.perf_counter()), 100
     )
-    graph.start()
     executor = SingleThreadedExecutor()
     try:
-        graph.wait_for_nodes(node, only, timeout=90)
+        bridge.graph.wait_for_nodes(node, only, timeout=90)
         executor.add_node(node)  # after the wait, which spins the node on the global executor
         spin = threading.Thread(target=executor.spin, daemon=True)
         spin.start()
-        base = bridge_url(graph)
-        ctx = ssl.create_default_context(cafile=str(tmp / "teleop" / "tls" / "teleop-selfsigned.crt"))
+        base = bridge.base
+        ctx = ssl.create_default_context(cafile=str(bridge.cafile))
         time.sleep(1.0)  # DDS discovery between this process and the bridge
         sent: list[float] = []
         before_traj = len(trajectories)
@@ -222,7 +190,6 @@ def main(argv: list[str] | None = None) -> int:
             )
     finally:
         executor.shutdown(timeout_sec=2)
-        graph.stop()
         node.destroy_node()
         rclpy.try_shutdown()
     return 0
