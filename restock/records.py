@@ -226,6 +226,37 @@ class SimGroundTruth(Record):
     events: list[SimEvent] = []  # since the previous ground-truth message
 
 
+# --- the back room and its staff (issue 17) ---------------------------------------------
+
+
+class BackroomAlert(Record):
+    """The planner to staff: a SKU's back room runs dry before the next delivery (or no longer)."""
+
+    KIND: ClassVar[str] = "backroom_alert"
+    alert_id: Id
+    stamp: Stamp
+    sku: Id
+    state: Literal["raised", "cleared"]
+    back_room: Annotated[int, Field(ge=0)]  # containers the planner believes are behind the rail
+    empty_at: Stamp | None = None  # predicted; None: not before the next delivery
+    next_delivery: Stamp | None = None
+    sales_at_risk: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0  # expected, before the delivery
+    lead_s: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None  # empty_at - stamp
+    message: Annotated[str, Field(max_length=500)] = ""
+
+
+class BackroomRestock(Record):
+    """Stock brought to a back-room location outside the delivery schedule (staff answering an alert)."""
+
+    KIND: ClassVar[str] = "backroom_restock"
+    stamp: Stamp
+    sku: Id
+    stock_location: Id
+    added: Annotated[int, Field(ge=0)]
+    quantity: Annotated[int, Field(ge=0)]  # containers at the location afterwards
+    alert_id: Id | None = None
+
+
 RECORD_TYPES: dict[str, type[Record]] = {
     cls.KIND: cls
     for cls in (
@@ -241,6 +272,8 @@ RECORD_TYPES: dict[str, type[Record]] = {
         LaneTruth,
         SimEvent,
         SimGroundTruth,
+        BackroomAlert,
+        BackroomRestock,
     )
 }
 
@@ -397,36 +430,3 @@ def _reasons(err: ValidationError) -> str:
         where = ".".join(_brief(str(p), 40) for p in e["loc"]) or "(record)"
         parts.append(f"{where}: {_brief(e['msg'], 200)}")
     return "; ".join(parts)
-
-
-# --- the back room and its staff (issue 17) ---------------------------------------------
-# Not yet in RECORD_TYPES: the fuzz suite iterates that table with restock.testing.hostile's
-# samples, which do not have these yet (register both there and here together).
-
-
-class BackroomAlert(Record):
-    """The planner to staff: a SKU's back room runs dry before the next delivery (or no longer)."""
-
-    KIND: ClassVar[str] = "backroom_alert"
-    alert_id: Id
-    stamp: Stamp
-    sku: Id
-    state: Literal["raised", "cleared"]
-    back_room: Annotated[int, Field(ge=0)]  # containers the planner believes are behind the rail
-    empty_at: Stamp | None = None  # predicted; None: not before the next delivery
-    next_delivery: Stamp | None = None
-    sales_at_risk: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0  # expected, before the delivery
-    lead_s: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None  # empty_at - stamp
-    message: Annotated[str, Field(max_length=500)] = ""
-
-
-class BackroomRestock(Record):
-    """Stock brought to a back-room location outside the delivery schedule (staff answering an alert)."""
-
-    KIND: ClassVar[str] = "backroom_restock"
-    stamp: Stamp
-    sku: Id
-    stock_location: Id
-    added: Annotated[int, Field(ge=0)]
-    quantity: Annotated[int, Field(ge=0)]  # containers at the location afterwards
-    alert_id: Id | None = None

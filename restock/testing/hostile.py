@@ -72,6 +72,21 @@ def samples() -> dict[str, records.Record]:
             held="cola_500",
             events=[event],
         ),
+        records.BackroomAlert(
+            alert_id="a1",
+            stamp=9.0,
+            sku="cola_500",
+            state="raised",
+            back_room=3,
+            empty_at=99.0,
+            next_delivery=200.0,
+            sales_at_risk=4.5,
+            lead_s=90.0,
+            message="cola_500: back room empty at about 15:40",
+        ),
+        records.BackroomRestock(
+            stamp=10.0, sku="cola_500", stock_location="s_cola_500", added=20, quantity=23, alert_id="a1"
+        ),
     ]
     return {r.KIND: r for r in made}
 

@@ -43,6 +43,8 @@ TOPIC_KINDS = {
     "/" + topics.HANDOFF_RESOLUTIONS: "handoff_resolution",
     "/" + topics.TELEOP_STATUS: "teleop_status",
     "/" + topics.SALES: "sale_event",
+    "/" + topics.BACKROOM_ALERTS: "backroom_alert",
+    "/" + topics.BACKROOM_RESTOCKS: "backroom_restock",
 }
 
 
