@@ -3,15 +3,22 @@
 Pure Python (no rclpy): the node base declares these with ROS descriptors, and the same
 specs check parameter files before the node starts, so a bad value or a bad YAML file
 stops the node with the file, the key and the allowed range.
+
+A node's parameters may be declared as a frozen dataclass whose fields are :func:`setting`
+(the generate_parameter_library habit): :func:`param_specs` reads the ParamSpecs off it for the
+node base, and :func:`settings_from` gives the node a typed, checked instance, so it reads
+``self.settings.speed_scale`` (a float) instead of casting ``self.p["speed_scale"]``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Iterable, Sequence
+import typing
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -62,6 +69,62 @@ class ParamSpec:
         if self.choices is not None and value not in self.choices:
             raise ConfigError(f"{key}: {value!r} is not one of {list(self.choices)}")
         return value
+
+
+S = TypeVar("S")
+
+
+def setting(
+    default: Any,
+    description: str,
+    *,
+    min: float | None = None,
+    max: float | None = None,
+    choices: tuple[Any, ...] | None = None,
+    read_only: bool = True,
+) -> Any:
+    """One field of a settings dataclass: its default, and the rest of its ParamSpec.
+
+    The field's annotation is the type: bool, int, float, str, or tuple[str, ...] / tuple[float, ...]
+    for a list parameter (a tuple default; the settings hold a tuple).
+    """
+    meta = {"description": description, "min": min, "max": max, "choices": choices, "read_only": read_only}
+    return dataclasses.field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """What every restock node that reads the store has; a node's settings class extends it."""
+
+    store_file: str = setting("", "Store description file (config/stores/*.yaml); empty: the default store")
+
+
+def param_specs(settings_cls: type) -> tuple[ParamSpec, ...]:
+    """The ParamSpecs a settings dataclass declares, in field order (a base class's first)."""
+    hints = typing.get_type_hints(settings_cls)
+    specs = []
+    for f in dataclasses.fields(settings_cls):
+        kind, default, item = hints[f.name], f.default, None
+        if typing.get_origin(kind) is tuple:
+            kind, default, item = list, list(f.default), typing.get_args(kind)[0]
+        if kind not in (bool, int, float, str, list) or "description" not in f.metadata:
+            raise TypeError(f"{settings_cls.__name__}.{f.name}: declare it with setting() as bool/int/float/str/tuple")
+        m = f.metadata
+        specs.append(
+            ParamSpec(f.name, kind, default, m["description"], m["min"], m["max"], m["choices"], item, m["read_only"])
+        )
+    return tuple(specs)
+
+
+def settings_from(settings_cls: type[S], values: Mapping[str, ParamValue], where: str = "") -> S:
+    """The typed settings from parameter values, each checked against its spec (ConfigError names the key)."""
+    kwargs: dict[str, Any] = {}
+    for spec in param_specs(settings_cls):
+        if spec.name not in values:
+            raise ConfigError(f"{where}{spec.name}: no value")
+        value = spec.check(values[spec.name], where)
+        kwargs[spec.name] = tuple(value) if isinstance(value, list) else value
+    return settings_cls(**kwargs)
 
 
 def params_files_from_args(args: Sequence[str]) -> list[Path]:

@@ -2,7 +2,8 @@
 
 Inputs: planner/tasks, joint_states, estop, teleop/ee_target, teleop/gripper, teleop/status,
 handoff/resolutions. Outputs: arm_controller/joint_trajectory, gripper_controller/commands,
-arm_controller/results, handoff/requests.
+arm_controller/results, handoff/requests. Settings: ArmControllerSettings
+(restock.motion.arm_settings), read as ``self.settings``.
 
 A thin shell over restock.motion: the executor (tasks), the teleop follower (operator targets),
 the envelope (which both already pass every trajectory through) and the gate (who may move the
@@ -26,9 +27,10 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from restock import records, topics
 from restock.convert import gripper_holds, sec_nanosec, stamp_s, yaw_of_quaternion
+from restock.motion.arm_settings import ArmControllerSettings
 from restock.motion.commands import Command, Hold, PublishRecord, SendTrajectory, SetGripper
 from restock.motion.envelope import Envelope
-from restock.motion.executor import Executor, ExecutorSettings
+from restock.motion.executor import Executor
 from restock.motion.gating import ArmGate, Change
 from restock.motion.kinematics import JOINT_NAMES, ArmModel
 from restock.motion.moves import Mover
@@ -36,110 +38,26 @@ from restock.motion.taskstore import TaskStore
 from restock.motion.teleop import TeleopFollower
 from restock.motion.trajectory import Trajectory
 from restock.motion.verify import PlacementVerifier
-from restock.nodes.base import ERROR, LATCHED_QOS, OK, STORE_FILE, WARN, RestockNode, run_node
-from restock.params import ParamSpec
+from restock.nodes.base import ERROR, LATCHED_QOS, OK, WARN, RestockNode, run_node
+from restock.params import param_specs, settings_from
 
 
 class ArmControllerNode(RestockNode):
     NODE_NAME = "arm_controller"
-    PARAMS = (
-        STORE_FILE,
-        ParamSpec("control_rate_hz", float, 100.0, "Control loop rate (tasks, teleop, watchdog)", min=10.0, max=1000.0),
-        ParamSpec("speed_scale", float, 1.0, "Autonomous speed as a fraction of the joint limits", min=0.05, max=1.0),
-        ParamSpec(
-            "teleop_speed_scale", float, 0.5, "Teleop speed as a fraction of the joint limits", min=0.05, max=1.0
-        ),
-        ParamSpec("teleop_target_timeout_s", float, 0.25, "No operator target this long: hold", min=0.02, max=5.0),
-        ParamSpec(
-            "joint_states_timeout_s", float, 0.5, "No joint_states this long: hold and stop work", min=0.05, max=10.0
-        ),
-        ParamSpec(
-            "joint_states_wall_timeout_s",
-            float,
-            0.0,
-            "With sim time: joint_states are stale only when also this many wall seconds old (a sim racing "
-            "at hundreds of times real time crosses joint_states_timeout_s between two messages); 0: sim time only",
-            min=0.0,
-            max=10.0,
-        ),
-        ParamSpec(
-            "tracking_tolerance", float, 0.05, "Measured vs. commanded joints (rad or m) before blocked", min=0.001
-        ),
-        ParamSpec(
-            "trajectory_start_delay_s",
-            float,
-            0.05,
-            "Stamp each autonomous trajectory this far in the future (the controller holds until then), so its "
-            "delivery latency does not shift the timeline the arm is tracked against",
-            min=0.0,
-            max=5.0,
-        ),
-        ParamSpec(
-            "tracking_lag_allowance_s",
-            float,
-            0.3,
-            "The measured joints may trail the commanded timeline by this much and still be on track",
-            min=0.0,
-            max=5.0,
-        ),
-        ParamSpec(
-            "start_allowance_s",
-            float,
-            2.0,
-            "An arm still at a trajectory's start this long after its stamp is not yet blocked (late delivery)",
-            min=0.0,
-            max=30.0,
-        ),
-        ParamSpec(
-            "start_allowance_wall_s",
-            float,
-            0.0,
-            "With sim time: an arm still at a trajectory's start is not blocked while the trajectory is younger "
-            "than this in wall time either (a simulator may run many sim seconds before it reads it); 0: off",
-            min=0.0,
-            max=10.0,
-        ),
-        ParamSpec(
-            "wake_above_rate",
-            float,
-            0.0,
-            "With a simulator that races while the arm is idle: start no step while sim time runs faster than "
-            "this many sim seconds per wall second (send it an empty trajectory to slow it); 0: off",
-            min=0.0,
-            max=10000.0,
-        ),
-        ParamSpec("max_grasp_retries", int, 2, "Grasp retries before a failed-grasp handoff", min=0, max=10),
-        ParamSpec("link_radius", float, 0.03, "Radius of the arm links in the keep-out check (m)", min=0.0, max=0.2),
-        ParamSpec("hand_radius", float, 0.02, "Radius of the hand in the keep-out check (m)", min=0.0, max=0.2),
-        ParamSpec("state_dir", str, "var/arm_controller", "Where the task database (tasks.sqlite) lives"),
-        ParamSpec(
-            "placement_check_s", float, 20.0, "A lane seen empty must be seen stocked this long after loading", min=1.0
-        ),
-    )
+    PARAMS = param_specs(ArmControllerSettings)
 
     def __init__(self) -> None:
         super().__init__()
-        p = self.p
+        s = self.settings = settings_from(ArmControllerSettings, self.p)
         self.store = self.load_store()  # a store the arm cannot reach stops the node (restock.store.serviceable)
         model = ArmModel.from_store(self.store)
-        envelope = Envelope(model, float(p["speed_scale"]), float(p["link_radius"]), float(p["hand_radius"]))
+        envelope = Envelope(model, s.speed_scale, s.link_radius, s.hand_radius)
         self.mover = Mover(self.store, envelope)
-        settings = ExecutorSettings(
-            max_grasp_retries=int(p["max_grasp_retries"]),
-            tracking_tolerance=float(p["tracking_tolerance"]),
-            start_delay_s=float(p["trajectory_start_delay_s"]),
-            lag_allowance_s=float(p["tracking_lag_allowance_s"]),
-            start_allowance_s=float(p["start_allowance_s"]),
-            start_allowance_wall_s=float(p["start_allowance_wall_s"]),
-            source=self.get_name(),
-        )
-        self.task_store = TaskStore(Path(str(p["state_dir"])) / "tasks.sqlite")
-        self.tasks = Executor(self.mover, self.task_store, settings)
-        teleop_envelope = Envelope(
-            model, float(p["teleop_speed_scale"]), float(p["link_radius"]), float(p["hand_radius"])
-        )
-        self.teleop = TeleopFollower(self.mover, teleop_envelope, float(p["teleop_target_timeout_s"]))
-        self.verifier = PlacementVerifier(timeout_s=float(p["placement_check_s"]))
+        self.task_store = TaskStore(Path(s.state_dir) / "tasks.sqlite")
+        self.tasks = Executor(self.mover, self.task_store, s.executor(self.get_name()))
+        teleop_envelope = Envelope(model, s.teleop_speed_scale, s.link_radius, s.hand_radius)
+        self.teleop = TeleopFollower(self.mover, teleop_envelope, s.teleop_target_timeout_s)
+        self.verifier = PlacementVerifier(timeout_s=s.placement_check_s)
         self.unverified = 0
 
         self.q: np.ndarray | None = None
@@ -148,9 +66,7 @@ class ArmControllerNode(RestockNode):
         self.joint_states_at: float | None = None
         self.joint_states_wall: float = time.monotonic()
         self.measured_at: float | None = None
-        self.gate = ArmGate(
-            float(p["joint_states_timeout_s"]), float(p["joint_states_wall_timeout_s"]), float(p["wake_above_rate"])
-        )
+        self.gate = ArmGate(s.joint_states_timeout_s, s.joint_states_wall_timeout_s, s.wake_above_rate)
         self.sent: tuple[Trajectory, float] | None = None  # last trajectory and when it started
         self.published = 0
         self.rejected = 0
@@ -167,7 +83,7 @@ class ArmControllerNode(RestockNode):
         self.create_subscription(Bool, topics.ESTOP, self.on_estop, LATCHED_QOS)
         self.create_subscription(PoseStamped, topics.TELEOP_TARGET, self.on_teleop_target, 10)
         self.create_subscription(Float64, topics.TELEOP_GRIPPER, self.on_teleop_gripper, 10)
-        self.create_timer(1.0 / float(p["control_rate_hz"]), self.on_control)
+        self.create_timer(1.0 / s.control_rate_hz, self.on_control)
         self.set_health(WARN, "waiting for joint_states")
 
     # --- inputs -------------------------------------------------------------------------

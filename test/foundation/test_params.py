@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import FrozenInstanceError, dataclass
 from pathlib import Path
 
 import pytest
 
-from restock.params import ConfigError, ParamSpec, load_params_file, precheck_args
+from restock.motion.arm_settings import ArmControllerSettings
+from restock.params import (
+    ConfigError,
+    NodeSettings,
+    ParamSpec,
+    load_params_file,
+    param_specs,
+    precheck_args,
+    setting,
+    settings_from,
+)
 
 SPECS = (
     ParamSpec("horizon_s", float, 3600.0, "planning horizon", min=60.0, max=86400.0),
@@ -107,3 +118,48 @@ def test_integer_for_a_float_parameter_is_accepted(tmp_path: Path) -> None:
     )
     # 5 is read as a number (not refused as an INTEGER for a DOUBLE) and then range-checked.
     assert proc.returncode == 2 and "horizon_s: 5.0 is outside the allowed range" in proc.stderr
+
+
+@dataclass(frozen=True)
+class _Settings(NodeSettings):
+    horizon_s: float = setting(3600.0, "planning horizon", min=60.0, max=86400.0)
+    mode: str = setting("auto", "mode", choices=("auto", "manual"))
+    retries: int = setting(2, "retries", min=0, max=5)
+    cameras: tuple[str, ...] = setting(("left", "right"), "camera ids")
+
+
+def test_a_settings_class_declares_its_param_specs() -> None:
+    specs = param_specs(_Settings)
+    assert [s.name for s in specs] == ["store_file", "horizon_s", "mode", "retries", "cameras"]
+    assert specs[1:4] == SPECS  # the same declaration as written by hand
+    assert specs[4] == ParamSpec("cameras", list, ["left", "right"], "camera ids", item_type=str)
+
+
+def test_settings_are_typed_checked_and_frozen() -> None:
+    values = {"store_file": "", "horizon_s": 600, "mode": "manual", "retries": 3, "cameras": ["c0"]}
+    got = settings_from(_Settings, values)
+    assert got == _Settings(horizon_s=600.0, mode="manual", retries=3, cameras=("c0",))
+    assert isinstance(got.horizon_s, float) and isinstance(got.cameras, tuple)
+    with pytest.raises(FrozenInstanceError):
+        got.retries = 4  # type: ignore[misc]
+    with pytest.raises(ConfigError, match="arm: retries: 9 is outside"):
+        settings_from(_Settings, {**values, "retries": 9}, "arm: ")
+    with pytest.raises(ConfigError, match="mode: no value"):
+        settings_from(_Settings, {k: v for k, v in values.items() if k != "mode"})
+
+
+def test_a_field_without_setting_is_refused() -> None:
+    @dataclass(frozen=True)
+    class Bare:
+        speed: float = 1.0
+
+    with pytest.raises(TypeError, match=r"Bare\.speed"):
+        param_specs(Bare)
+
+
+def test_the_arm_controller_defaults_are_valid_settings() -> None:
+    defaults = {s.name: s.default for s in param_specs(ArmControllerSettings)}
+    settings = settings_from(ArmControllerSettings, defaults)
+    assert settings == ArmControllerSettings()
+    executor = settings.executor("arm")
+    assert executor.start_delay_s == settings.trajectory_start_delay_s and executor.source == "arm"
