@@ -19,7 +19,7 @@ check() {
   local status=$?
   if [ $status -ne 0 ] || ! grep -qE "$expected" <<<"$out"; then
     echo "check-system: $name is missing or broken (exit $status): $* printed:" >&2
-    echo "$out" | tail -5 | sed 's/^/    /' >&2
+    { grep -iE "error while|cannot|not found|no such" <<<"$out" | head -3; tail -3 <<<"$out"; } | sed 's/^/    /' >&2
     echo "  -> install Debian's $package (scripts/setup.sh installs it)" >&2
     failed=1
   fi
@@ -47,7 +47,16 @@ with mujoco.Renderer(m, 32, 32) as r:
 # The operator app's browser test needs Node's iwer (npm ci in restock/teleop/web) and Playwright.
 check "node + npm" - "^v" node --version
 check "iwer (npm ci in restock/teleop/web)" - "iwer" ls restock/teleop/web/node_modules/iwer/package.json
-check "playwright (pip)" - "ok" "$VENV/bin/python" -c 'import playwright.sync_api; print("ok")'
+# Playwright's driver is a Node.js binary of its own (it needs libatomic1): start it and the browser.
+check "playwright driving chromium" libatomic1 "^ok" "$VENV/bin/python" -c '
+from playwright.sync_api import sync_playwright
+with sync_playwright() as p:
+    b = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"])
+    page = b.new_page()
+    page.set_content("<p id=x>ok</p>")
+    print(page.inner_text("#x"))
+    b.close()'
 
 if [ $failed -ne 0 ]; then
   echo "check-system: FAILED: run scripts/setup.sh (make test runs it first), or install what is named above" >&2

@@ -20,6 +20,7 @@ APT_PACKAGES=(
   sdformat-sdf              # the SDF schema files
   openssl                   # the teleop bridge's self-signed development certificate
   chromium chromium-driver  # the operator app's browser tests (headless)
+  libatomic1                # Playwright's own Node.js driver (pip playwright) links it; Debian minbase lacks it
   tcpdump                   # scripts/dds_watch.sh: no DDS packet leaves loopback during the tests
 )
 # Node.js and npm for the operator app's test-time JavaScript: Debian's, unless the machine has its own.
