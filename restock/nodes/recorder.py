@@ -4,6 +4,7 @@ rosbag2 is not installable here, so this node does its job with foxglove-sdk: ea
 subscribed raw (CDR bytes, no deserialisation) and logged on a channel with its ros2msg schema,
 stamped with the node's clock (sim time in simulation). The file opens in Foxglove and in the
 mcap / rosbags readers. Camera images are kept once per ``image_period_s`` to bound the size.
+Settings: RecorderSettings (restock.recording.settings), read as ``self.settings``.
 
 With ``split_period_s`` the recording is cut into files at multiples of that period of the node's
 clock (86,400: one file per calendar day), as rosbag2's --max-bag-duration does. A week in one file
@@ -26,9 +27,10 @@ from visualization_msgs.msg import MarkerArray
 
 from restock import topics
 from restock.malloc import release_free_memory
-from restock.nodes.base import LATCHED_QOS, OK, RECORD_QOS, STORE_FILE, RestockNode, run_node
-from restock.params import ParamSpec
+from restock.nodes.base import LATCHED_QOS, OK, RECORD_QOS, RestockNode, run_node
+from restock.params import param_specs, settings_from
 from restock.recording.ros2msg import schema_text, type_name_of
+from restock.recording.settings import RecorderSettings
 
 RECORDED: tuple[tuple[str, type, QoSProfile | int], ...] = (
     (topics.JOINT_STATES, JointState, 50),
@@ -49,42 +51,22 @@ RECORDED: tuple[tuple[str, type, QoSProfile | int], ...] = (
 
 class RecorderNode(RestockNode):
     NODE_NAME = "recorder"
-    PARAMS = (
-        STORE_FILE,
-        ParamSpec("output_path", str, "", "MCAP file to write; empty: var/record/restock-<time>.mcap"),
-        ParamSpec(
-            "image_period_s",
-            float,
-            60.0,
-            "keep one camera frame per camera this often (s, node clock); 0: all",
-            min=0.0,
-            max=3600.0,
-        ),
-        ParamSpec(
-            "split_period_s",
-            float,
-            0.0,
-            "start a new file at each multiple of this many seconds of the node's clock; 0: one file",
-            min=0.0,
-            max=31_536_000.0,
-        ),
-        ParamSpec("live_server", bool, False, "also serve a live Foxglove WebSocket view on 127.0.0.1"),
-        ParamSpec("live_port", int, 8765, "port of the live Foxglove view", min=1024, max=65535),
-    )
+    PARAMS = param_specs(RecorderSettings)
 
     def __init__(self) -> None:
         super().__init__()
+        self.settings = settings_from(RecorderSettings, self.p)
         self.store = self.load_store()
-        path = Path(str(self.p["output_path"]) or f"var/record/restock-{time.strftime('%Y%m%d-%H%M%S')}.mcap")
+        path = Path(self.settings.output_path or f"var/record/restock-{time.strftime('%Y%m%d-%H%M%S')}.mcap")
         path.parent.mkdir(parents=True, exist_ok=True)
         self.kept = keep_earlier_segment(path)
         self.path = path
         self.writer = foxglove.open_mcap(str(path), allow_overwrite=True)
-        self.split_ns = round(float(self.p["split_period_s"]) * 1e9)
+        self.split_ns = round(self.settings.split_period_s * 1e9)
         self._segment_end_ns: int | None = None
         self.segments_closed = 0
         self.server = (
-            foxglove.start_server(host="127.0.0.1", port=int(self.p["live_port"])) if self.p["live_server"] else None
+            foxglove.start_server(host="127.0.0.1", port=self.settings.live_port) if self.settings.live_server else None
         )
         self.counts: dict[str, int] = {}
         self._last_image: dict[str, float] = {}
@@ -114,7 +96,7 @@ class RecorderNode(RestockNode):
             if self.split_ns:
                 self._split_at(now)
             if is_image:
-                period = float(self.p["image_period_s"])
+                period = self.settings.image_period_s
                 if period > 0 and now * 1e-9 - self._last_image.get(name, -1e18) < period:
                     return
                 self._last_image[name] = now * 1e-9

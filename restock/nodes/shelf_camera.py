@@ -4,6 +4,7 @@ Inputs: cameras/<id>/image_raw (rgb8 or bgr8), cameras/<id>/camera_info.
 Outputs: shelf/observations (ShelfObservation per frame), handoff/requests (once per unfamiliar
 item or obstruction incident, with a JPEG crop), cameras/<id>/detections_image (annotated),
 diagnostics (fps, latency, model).
+Settings: ShelfCameraSettings (restock.vision.camera_settings), read as ``self.settings``.
 
 All the work is :class:`restock.vision.pipeline.CameraPipeline`; this node converts messages,
 keeps time, and reports. A bad frame is logged and dropped; an unusable model leaves the node
@@ -25,12 +26,11 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from restock import topics
 from restock.convert import ImageFormatError, rgb8_array, stamp_s
-from restock.nodes.base import ERROR, OK, STORE_FILE, WARN, RestockNode, run_node
-from restock.params import ConfigError, ParamSpec
+from restock.nodes.base import ERROR, OK, WARN, RestockNode, run_node
+from restock.params import ConfigError, param_specs, settings_from
+from restock.vision.camera_settings import ShelfCameraSettings
 from restock.vision.detector import DEFAULT_MODEL, DetectorError, OnnxDetector
-from restock.vision.lane_filter import FilterConfig
 from restock.vision.lane_front import DEFAULT_LANE_FRONT_MODEL, LaneFrontClassifier
-from restock.vision.lanes import MatchConfig
 from restock.vision.pipeline import CameraPipeline
 
 IMAGE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)  # newest frame only
@@ -38,45 +38,13 @@ IMAGE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)  # newes
 
 class ShelfCameraNode(RestockNode):
     NODE_NAME = "shelf_camera"
-    PARAMS = (
-        STORE_FILE,
-        ParamSpec("camera_id", str, "", "Which camera of the store description this node watches"),
-        ParamSpec("model_path", str, "", "ONNX detector file; empty: the model shipped in restock/vision/models"),
-        ParamSpec(
-            "lane_front_model",
-            str,
-            "",
-            "ONNX lane-front classifier; empty: the shipped one; 'none': decide lanes from the detector alone",
-        ),
-        ParamSpec(
-            "unfamiliar_threshold",
-            float,
-            MatchConfig.front_unfamiliar,
-            "Lane-front classifier probability that flags an unfamiliar item",
-            min=0.01,
-            max=1.0,
-        ),
-        ParamSpec(
-            "conf_threshold", float, 0.05, "Score a container or empty front needs at a lane front", min=0.01, max=0.99
-        ),
-        ParamSpec(
-            "flag_threshold", float, 0.3, "Score a hand, unfamiliar item or obstruction needs", min=0.01, max=0.99
-        ),
-        ParamSpec("iou_threshold", float, 0.5, "Non-maximum suppression IoU", min=0.1, max=0.95),
-        ParamSpec("confirm_frames", int, 3, "Frames seeing a lane front that must agree to change its state", 1, 30),
-        ParamSpec("flag_frames", int, 2, "Consecutive frames to raise or clear an unfamiliar/obstruction flag", 1, 30),
-        ParamSpec("hold_s", float, 10.0, "Hold a hidden lane's last state this long (s), then unknown", 0.0, 600.0),
-        ParamSpec(
-            "stale_timeout_s", float, 2.0, "No frame for this long (steady s): camera stale, lanes unknown", 0.1, 60.0
-        ),
-        ParamSpec("debug_every", int, 1, "Publish the annotated image every N frames (when someone listens)", 1, 100),
-        ParamSpec("threads", int, 0, "ONNX Runtime intra-op threads; 0: its default", 0, 64),
-    )
+    PARAMS = param_specs(ShelfCameraSettings)
 
     def __init__(self) -> None:
         super().__init__()
+        s = self.settings = settings_from(ShelfCameraSettings, self.p)
         self.store = self.load_store()
-        camera_id = str(self.p["camera_id"])
+        camera_id = s.camera_id
         try:
             self.camera = self.store.camera(camera_id)
         except KeyError as err:
@@ -84,21 +52,19 @@ class ShelfCameraNode(RestockNode):
         self.publish_observation = self.create_record_publisher(topics.SHELF_OBSERVATIONS)
         self.publish_handoff = self.create_record_publisher(topics.HANDOFF_REQUESTS)
         self.debug_pub = self.create_publisher(Image, topics.camera_debug_image(self.camera.id), 2)
-        model_path = Path(str(self.p["model_path"]) or DEFAULT_MODEL)
+        model_path = Path(s.model_path or DEFAULT_MODEL)
         detector: OnnxDetector | None = None
         self.model_error = ""
         try:
-            lowest = min(float(self.p["conf_threshold"]), float(self.p["flag_threshold"]))
-            detector = OnnxDetector(model_path, lowest, float(self.p["iou_threshold"]), int(self.p["threads"]))
+            lowest = min(s.conf_threshold, s.flag_threshold)
+            detector = OnnxDetector(model_path, lowest, s.iou_threshold, s.threads)
         except DetectorError as err:
             self.model_error = str(err)
             self.get_logger().error(f"{err}; every lane will be reported unknown")
         lane_front: LaneFrontClassifier | None = None
-        if str(self.p["lane_front_model"]) != "none":
+        if s.lane_front_model != "none":
             try:
-                lane_front = LaneFrontClassifier(
-                    Path(str(self.p["lane_front_model"]) or DEFAULT_LANE_FRONT_MODEL), int(self.p["threads"])
-                )
+                lane_front = LaneFrontClassifier(Path(s.lane_front_model or DEFAULT_LANE_FRONT_MODEL), s.threads)
             except DetectorError as err:
                 self.model_error = str(err)
                 self.get_logger().error(f"{err}; every lane will be reported unknown")
@@ -107,12 +73,8 @@ class ShelfCameraNode(RestockNode):
             self.store,
             self.camera.id,
             detector,
-            FilterConfig(int(self.p["confirm_frames"]), int(self.p["flag_frames"]), float(self.p["hold_s"])),
-            MatchConfig(
-                slot_score=float(self.p["conf_threshold"]),
-                flag_score=float(self.p["flag_threshold"]),
-                front_unfamiliar=float(self.p["unfamiliar_threshold"]),
-            ),
+            s.filter_config(),
+            s.match_config(),
             source=self.get_name(),
             lane_front=lane_front,
         )
@@ -216,7 +178,7 @@ class ShelfCameraNode(RestockNode):
             self.handoffs += 1
             self.get_logger().info(f"handoff {request.kind} on lane {request.lane_id}: {request.request_id}")
             self.publish_handoff(request)
-        if self.frames % int(self.p["debug_every"]) == 0 and self.debug_pub.get_subscription_count() > 0:
+        if self.frames % self.settings.debug_every == 0 and self.debug_pub.get_subscription_count() > 0:
             self.debug_pub.publish(self.debug_image(msg, self.pipeline.annotate(rgb, result)))
         self.report()
 
@@ -232,7 +194,7 @@ class ShelfCameraNode(RestockNode):
     # --- staleness and health -----------------------------------------------------------
 
     def check_stale(self) -> None:
-        timeout = float(self.p["stale_timeout_s"])
+        timeout = self.settings.stale_timeout_s
         since = self.last_frame_steady if self.last_frame_steady is not None else self.started_steady
         if time.monotonic() - since <= timeout:
             return

@@ -2,6 +2,7 @@
 
 Inputs: handoff/requests, cameras/<id>/image_raw, joint_states, arm_controller/results.
 Outputs: teleop/ee_target, teleop/gripper, teleop/status, handoff/resolutions, estop.
+Settings: TeleopBridgeSettings (restock.teleop.bridge_settings), read as ``self.settings``.
 
 The operator server (restock.teleop.server: HTTPS + WSS, the operator app) runs on its own
 asyncio loop in a thread beside the executor; this node only converts messages at the edge.
@@ -23,55 +24,19 @@ from std_msgs.msg import Bool, Float64
 from restock import records, topics
 from restock.convert import ImageFormatError, encode_jpeg, rgb8_array, stamp_s
 from restock.motion.kinematics import ArmModel
-from restock.nodes.base import ERROR, LATCHED_QOS, OK, STORE_FILE, WARN, RestockNode, run_node
-from restock.params import ConfigError, ParamSpec
+from restock.nodes.base import ERROR, LATCHED_QOS, OK, WARN, RestockNode, run_node
+from restock.params import ConfigError, param_specs, settings_from
 from restock.paths import config_candidates
 from restock.teleop.auth import OperatorBook
+from restock.teleop.bridge_settings import TeleopBridgeSettings
 from restock.teleop.control import EeTarget
 from restock.teleop.imaging import pick_frame
 from restock.teleop.records_out import AuditLog, SampleWriter
-from restock.teleop.server import ServerConfig, TeleopServer
+from restock.teleop.server import TeleopServer
 from restock.teleop.tls import TlsError, is_loopback, self_signed, server_context
 
 # A few frames deep (each is only kept, cheaply); best effort matches both reliable (the sim) and best-effort (camera drivers) publishers.
 STREAM_QOS = QoSProfile(depth=4, reliability=ReliabilityPolicy.BEST_EFFORT)
-
-PARAMS = (
-    STORE_FILE,
-    ParamSpec("robot_id", str, "robot1", "The robot this bridge serves (operators' robots lists name it)"),
-    ParamSpec("host", str, "127.0.0.1", "Address the operator server listens on (0.0.0.0: every interface)"),
-    ParamSpec("port", int, 8443, "TCP port of the operator server (0: any free port)", min=0, max=65535),
-    ParamSpec("plain_http", bool, False, "Serve plain HTTP instead of TLS: refused unless host is loopback"),
-    ParamSpec("tls_cert", str, "", "PEM certificate; empty: a self-signed one is made in state_dir/tls"),
-    ParamSpec("tls_key", str, "", "PEM private key of tls_cert"),
-    ParamSpec("tls_hosts", list, ["localhost", "127.0.0.1"], "Names the self-signed certificate covers", item_type=str),
-    ParamSpec(
-        "operators_file",
-        str,
-        "operators.yaml",
-        "Operators and their scrypt hashes: a path, or a name looked up in ./config, share/restock/config",
-    ),
-    ParamSpec("state_dir", str, "var/teleop", "Where the audit log, samples and the dev certificate go"),
-    ParamSpec("samples_dir", str, "", "Labelled YOLO samples for the next training; empty: state_dir/samples"),
-    ParamSpec("session_ttl_s", float, 900.0, "Lifetime of an operator's login token (s)", min=30.0, max=86400.0),
-    ParamSpec("lease_timeout_s", float, 30.0, "A silent operator loses the robot after this (s)", min=1.0, max=3600.0),
-    ParamSpec("heartbeat_timeout_s", float, 0.25, "No heartbeat this long holds the arm (s)", min=0.05, max=2.0),
-    ParamSpec(
-        "max_ws_message_bytes", int, 16384, "Larger WebSocket messages close the connection", min=1024, max=1048576
-    ),
-    ParamSpec(
-        "max_messages_per_s", float, 200.0, "Per-connection message rate; more are dropped", min=10.0, max=5000.0
-    ),
-    ParamSpec("stream_fps", float, 30.0, "Camera stream rate to the operator (frames/s)", min=1.0, max=60.0),
-    ParamSpec("jpeg_quality", int, 80, "JPEG quality of the camera stream", min=20, max=95),
-    ParamSpec("translation_scale", float, 1.0, "Arm motion per metre of controller motion", min=0.1, max=3.0),
-    ParamSpec("login_attempts", int, 5, "Logins per operator name from one address per window", min=1, max=100),
-    ParamSpec("login_attempts_per_address", int, 30, "Logins from one address per window", min=1, max=1000),
-    ParamSpec("login_window_s", float, 60.0, "The login throttle's window (s)", min=1.0, max=3600.0),
-    ParamSpec("read_timeout_s", float, 10.0, "Request header, body and TLS handshake deadline (s)", min=1.0, max=120.0),
-    ParamSpec("max_connections", int, 256, "Open connections at once, everyone", min=8, max=10000),
-    ParamSpec("max_connections_per_address", int, 32, "Open connections at once, one address", min=2, max=1000),
-)
 
 
 class _RosPort:
@@ -106,10 +71,11 @@ class _RosPort:
 
 class TeleopBridgeNode(RestockNode):
     NODE_NAME = "teleop_bridge"
-    PARAMS = PARAMS
+    PARAMS = param_specs(TeleopBridgeSettings)
 
     def __init__(self) -> None:
         super().__init__()
+        self.settings = settings_from(TeleopBridgeSettings, self.p)
         self.store = self.load_store()
         self.arm = ArmModel.from_store(self.store)
         self.targets_sent = 0
@@ -136,11 +102,11 @@ class TeleopBridgeNode(RestockNode):
             port = self.server.start()
         except OSError as err:  # the port is taken, or the host is not an address of this machine
             raise ConfigError(
-                f"teleop_bridge: cannot listen on {self.p['host']}:{self.p['port']}: {err.strerror}"
+                f"teleop_bridge: cannot listen on {self.settings.host}:{self.settings.port}: {err.strerror}"
             ) from None
         scheme = "http" if self.server.config.ssl_context is None else "https"
-        self.url = f"{scheme}://{self.p['host']}:{port}/"
-        self.get_logger().info(f"operator app at {self.url} (robot {self.p['robot_id']})")
+        self.url = f"{scheme}://{self.settings.host}:{port}/"
+        self.get_logger().info(f"operator app at {self.url} (robot {self.settings.robot_id})")
         if not self.server.operators.operators:
             self.set_health(WARN, f"serving {self.url}, but no operator can log in (no operators file)", url=self.url)
         else:
@@ -148,49 +114,28 @@ class TeleopBridgeNode(RestockNode):
         self.create_timer(1.0, self._health_values_tick)
 
     def _make_server(self) -> TeleopServer:
-        p = self.p
-        host = str(p["host"])
-        state = Path(str(p["state_dir"]))
-        if p["plain_http"]:
-            if not is_loopback(host):
-                raise ConfigError(f"teleop_bridge.plain_http: plain HTTP is allowed on loopback only, not {host}")
+        s = self.settings
+        state = Path(s.state_dir)
+        if s.plain_http:
+            if not is_loopback(s.host):
+                raise ConfigError(f"teleop_bridge.plain_http: plain HTTP is allowed on loopback only, not {s.host}")
             ctx = None
         else:
             try:
-                if p["tls_cert"] or p["tls_key"]:
-                    if not (p["tls_cert"] and p["tls_key"]):
+                if s.tls_cert or s.tls_key:
+                    if not (s.tls_cert and s.tls_key):
                         raise ConfigError("teleop_bridge.tls_cert/tls_key: give both or neither")
-                    cert, key = Path(str(p["tls_cert"])), Path(str(p["tls_key"]))
+                    cert, key = Path(s.tls_cert), Path(s.tls_key)
                 else:
-                    cert, key = self_signed(state / "tls", tuple(p["tls_hosts"]))  # type: ignore[arg-type]
+                    cert, key = self_signed(state / "tls", s.tls_hosts)
                     self.get_logger().warning(f"using a self-signed development certificate {cert}")
                 ctx = server_context(cert, key)
             except TlsError as err:
                 raise ConfigError(f"teleop_bridge TLS: {err}") from None
-        operators = self._operators(str(p["operators_file"]))
-        config = ServerConfig(
-            robot_id=str(p["robot_id"]),
-            host=host,
-            port=int(p["port"]),  # type: ignore[arg-type]
-            ssl_context=ctx,
-            session_ttl_s=float(p["session_ttl_s"]),  # type: ignore[arg-type]
-            lease_timeout_s=float(p["lease_timeout_s"]),  # type: ignore[arg-type]
-            heartbeat_timeout_s=float(p["heartbeat_timeout_s"]),  # type: ignore[arg-type]
-            max_ws_message_bytes=int(p["max_ws_message_bytes"]),  # type: ignore[arg-type]
-            max_messages_per_s=float(p["max_messages_per_s"]),  # type: ignore[arg-type]
-            stream_fps=float(p["stream_fps"]),  # type: ignore[arg-type]
-            jpeg_quality=int(p["jpeg_quality"]),  # type: ignore[arg-type]
-            translation_scale=float(p["translation_scale"]),  # type: ignore[arg-type]
-            login_attempts=int(p["login_attempts"]),  # type: ignore[arg-type]
-            login_attempts_per_address=int(p["login_attempts_per_address"]),  # type: ignore[arg-type]
-            login_window_s=float(p["login_window_s"]),  # type: ignore[arg-type]
-            read_timeout_s=float(p["read_timeout_s"]),  # type: ignore[arg-type]
-            body_timeout_s=float(p["read_timeout_s"]),  # type: ignore[arg-type]
-            max_connections=int(p["max_connections"]),  # type: ignore[arg-type]
-            max_connections_per_address=int(p["max_connections_per_address"]),  # type: ignore[arg-type]
-        )
+        operators = self._operators(s.operators_file)
+        config = s.server_config(ctx)
         _route_python_logging(self)
-        samples = Path(str(p["samples_dir"])) if p["samples_dir"] else state / "samples"
+        samples = Path(s.samples_dir) if s.samples_dir else state / "samples"
         sku_kinds = {sku_id: sku.kind for sku_id, sku in self.store.skus.items()}
         return TeleopServer(
             config,

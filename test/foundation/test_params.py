@@ -20,6 +20,9 @@ from restock.params import (
     setting,
     settings_from,
 )
+from restock.recording.settings import RecorderSettings
+from restock.teleop.bridge_settings import TeleopBridgeSettings
+from restock.vision.camera_settings import ShelfCameraSettings
 
 SPECS = (
     ParamSpec("horizon_s", float, 3600.0, "planning horizon", min=60.0, max=86400.0),
@@ -157,9 +160,20 @@ def test_a_field_without_setting_is_refused() -> None:
         param_specs(Bare)
 
 
-def test_the_arm_controller_defaults_are_valid_settings() -> None:
-    defaults = {s.name: s.default for s in param_specs(ArmControllerSettings)}
-    settings = settings_from(ArmControllerSettings, defaults)
-    assert settings == ArmControllerSettings()
-    executor = settings.executor("arm")
-    assert executor.start_delay_s == settings.trajectory_start_delay_s and executor.source == "arm"
+@pytest.mark.parametrize(
+    "settings_cls", [ArmControllerSettings, ShelfCameraSettings, TeleopBridgeSettings, RecorderSettings]
+)
+def test_each_nodes_defaults_are_valid_settings(settings_cls: type) -> None:
+    defaults = {s.name: s.default for s in param_specs(settings_cls)}
+    assert settings_from(settings_cls, defaults) == settings_cls()
+
+
+def test_the_pure_pieces_settings_come_from_the_nodes() -> None:
+    arm = ArmControllerSettings(trajectory_start_delay_s=0.2, max_grasp_retries=4)
+    executor = arm.executor("arm")
+    assert (executor.start_delay_s, executor.max_grasp_retries, executor.source) == (0.2, 4, "arm")
+    bridge = TeleopBridgeSettings(read_timeout_s=7.0, port=0, jpeg_quality=60)
+    config = bridge.server_config(None)
+    assert (config.read_timeout_s, config.body_timeout_s, config.port, config.jpeg_quality) == (7.0, 7.0, 0, 60)
+    camera = ShelfCameraSettings(confirm_frames=5, conf_threshold=0.2)
+    assert camera.filter_config().confirm_frames == 5 and camera.match_config().slot_score == 0.2
