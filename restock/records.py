@@ -116,11 +116,14 @@ class RestockTask(Record):
     due: Stamp | None = None  # when the lane is predicted to run empty
 
 
+TaskOutcome = Literal["done", "partial", "failed", "parked", "rejected"]
+
+
 class TaskResult(Record):
     KIND: ClassVar[str] = "task_result"
     task_id: Id
     lane_id: Id
-    outcome: Literal["done", "partial", "failed", "parked", "rejected"]
+    outcome: TaskOutcome
     placed: Annotated[int, Field(ge=0, le=64)]
     reason: str = ""
     started: Stamp

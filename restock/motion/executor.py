@@ -81,7 +81,7 @@ class Active:
     placed: int
     started: float
     grasp_failures: int = 0
-    failure: tuple[str, str] | None = None  # (handoff kind, detail) once it must be parked
+    failure: tuple[records.HandoffKind, str] | None = None  # (handoff kind, detail) once it must be parked
 
 
 @dataclass
@@ -330,7 +330,7 @@ class Executor:
                 mo.off_track_since = self._measured_at
             if self._measured_at - mo.off_track_since > st.tracking_grace_s:
                 self.motion = None
-                kind = "blocked_lane" if self.phase is Phase.APPROACH_PLACE else "obstruction"
+                kind: records.HandoffKind = "blocked_lane" if self.phase is Phase.APPROACH_PLACE else "obstruction"
                 return [
                     Hold("tracking error"),
                     *self._failed(now, kind, f"{self.phase.value}: arm {error:.3f} off its trajectory at {tm:.2f} s"),
@@ -440,7 +440,7 @@ class Executor:
 
     # --- failure and results --------------------------------------------------------------
 
-    def _failed(self, now: float, kind: str, detail: str) -> list[Command]:
+    def _failed(self, now: float, kind: records.HandoffKind, detail: str) -> list[Command]:
         a = self.active
         if a is None:
             # No task to park (backing out after a restart or an operator's release): stop and
@@ -452,7 +452,7 @@ class Executor:
             request = records.HandoffRequest(
                 request_id=f"arm-fault-{self.handoffs}",
                 source=self.settings.source,
-                kind=kind,  # type: ignore[arg-type]
+                kind=kind,
                 stamp=now,
                 detail=detail[:2000],
             )
@@ -484,7 +484,7 @@ class Executor:
         request = records.HandoffRequest(
             request_id=request_id,
             source=self.settings.source,
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind,
             stamp=now,
             lane_id=a.task.lane_id,
             task_id=a.task.task_id,
@@ -509,7 +509,7 @@ class Executor:
             self.phase = Phase.IDLE
             self._finish("done", "")
 
-    def _finish(self, outcome: str, reason: str) -> None:
+    def _finish(self, outcome: records.TaskOutcome, reason: str) -> None:
         a = self.active
         assert a is not None
         now = self._now
@@ -521,7 +521,7 @@ class Executor:
     def _result(
         self,
         task: records.RestockTask,
-        outcome: str,
+        outcome: records.TaskOutcome,
         placed: int,
         reason: str,
         started: float,
@@ -531,7 +531,7 @@ class Executor:
         return records.TaskResult(
             task_id=task.task_id,
             lane_id=task.lane_id,
-            outcome=outcome,  # type: ignore[arg-type]
+            outcome=outcome,
             placed=min(placed, 64),
             reason=reason[:500],
             started=max(started, 0.0),

@@ -21,7 +21,7 @@ from restock.vision.lane_filter import FilterConfig, LaneFilter, LaneStatus
 from restock.vision.lane_front import LaneFrontClassifier, crop_fronts, crop_index
 from restock.vision.lanes import LaneReading, MatchConfig, lane_regions, read_lanes
 
-_HANDOFF_KIND = {"unfamiliar": "unfamiliar_item", "obstruction": "obstruction"}
+_HANDOFF_KIND: dict[str, records.HandoffKind] = {"unfamiliar": "unfamiliar_item", "obstruction": "obstruction"}
 _STATE_COLOUR = {"present": (40, 200, 60), "empty": (230, 40, 40), "unknown": (160, 160, 160)}
 _CLASS_COLOUR = [
     (255, 200, 0),
@@ -129,7 +129,7 @@ class CameraPipeline:
                     records.HandoffRequest(
                         request_id=f"{self.camera_id}.{s.lane_id}.{flag}.{int(frame_stamp * 1000)}.{self._incidents}",
                         source=self.source,
-                        kind=_HANDOFF_KIND[flag],  # type: ignore[arg-type]
+                        kind=_HANDOFF_KIND[flag],
                         stamp=now_s,
                         lane_id=s.lane_id,
                         camera_id=self.camera_id,
