@@ -28,9 +28,9 @@ from restock.motion.envelope import Envelope
 from restock.motion.executor import Executor
 from restock.motion.kinematics import ArmModel
 from restock.motion.moves import Mover
-from restock.motion.simloop import run
 from restock.motion.taskstore import TaskStore
 from restock.paths import store_file
+from restock.sim.armloop import run
 from restock.sim.world import World
 from restock.store.description import load_store
 

@@ -10,5 +10,9 @@
 - taskstore: SQLite persistence of queued, active and parked tasks;
 - teleop: following an operator's end-effector targets;
 - verify: the camera check after loading a lane;
-- simloop: the executor driven by the embedded simulator in one process (tests, bench).
+- gating: who may move the arm (e-stop, joint_states watchdog, operator, wake-up of a racing sim);
+- arm_settings: the arm controller node's parameters, typed, and the executor's settings from them.
+
+Nothing here imports the simulator: the executor driven by the embedded world in one process is
+restock.sim.armloop.
 """

@@ -1,6 +1,6 @@
 """What the arm's pure logic asks of the node: the executor's and the teleop follower's answers.
 
-Each is carried out by the arm controller node (or by restock.motion.simloop without ROS).
+Each is carried out by the arm controller node (or by restock.sim.armloop without ROS).
 """
 
 from __future__ import annotations

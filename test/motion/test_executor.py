@@ -10,9 +10,9 @@ from restock.motion.envelope import Envelope
 from restock.motion.executor import Executor, ExecutorSettings, Phase
 from restock.motion.kinematics import JOINT_NAMES, ArmModel
 from restock.motion.moves import Mover
-from restock.motion.simloop import apply, joints, run
 from restock.motion.taskstore import TaskStore
 from restock.paths import SOURCE_ROOT
+from restock.sim.armloop import apply, joints, run
 from restock.sim.world import World
 from restock.store.description import load_store
 
