@@ -26,7 +26,11 @@ cleanup() { for m in "${mounts[@]}"; do umount -l "$m" 2>/dev/null || true; done
 trap cleanup EXIT
 mkdir -p "$root/proc" "$root/sys"
 mount -t proc proc "$root/proc"; mounts=("$root/proc" "${mounts[@]}")
-bind /sys /sys; bind /dev /dev; bind /dev/pts /dev/pts; bind /dev/shm /dev/shm
+bind /sys /sys; bind /dev /dev; bind /dev/pts /dev/pts
+# A /dev/shm of its own: the bring-up removes Fast DDS segments no process maps, and from outside the
+# chroot its processes' mappings read as other paths, so sharing the host's would let either side
+# delete the other's live segments.
+mkdir -p "$root/dev/shm"; mount -t tmpfs -o size=4g tmpfs "$root/dev/shm"; mounts=("$root/dev/shm" "${mounts[@]}")
 bind /tmp /tmp  # the ROS_DOMAIN_ID locks, shared with test runs on the host
 for d in /opt/pypi /opt/pypi-more /opt/wheels; do [ -d "$d" ] && bind "$d" "$d"; done
 chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 bash -euc '
