@@ -28,6 +28,7 @@ from visualization_msgs.msg import MarkerArray
 from restock import topics
 from restock.malloc import release_free_memory
 from restock.nodes.base import LATCHED_QOS, OK, RECORD_QOS, RestockNode, run_node
+from restock.nodes.planner import ALERT_QOS
 from restock.params import param_specs, settings_from
 from restock.recording.ros2msg import schema_text, type_name_of
 from restock.recording.settings import RecorderSettings
@@ -42,6 +43,9 @@ RECORDED: tuple[tuple[str, type, QoSProfile | int], ...] = (
     (topics.HANDOFF_RESOLUTIONS, String, RECORD_QOS),
     (topics.TELEOP_STATUS, String, LATCHED_QOS),
     (topics.SALES, String, RECORD_QOS),
+    # The back room's alerts and staff top-ups: the Foxglove layout's alert panel plays them back.
+    (topics.BACKROOM_ALERTS, String, ALERT_QOS),
+    (topics.BACKROOM_RESTOCKS, String, RECORD_QOS),
     (topics.SIM_GROUND_TRUTH, String, 10),
     (topics.ESTOP, Bool, LATCHED_QOS),
     (topics.PLAN_MARKERS, MarkerArray, 2),

@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
-from std_msgs.msg import Bool
+from std_msgs.msg import Bool, String
 
 from restock import records, topics
-from restock.nodes.base import LATCHED_QOS
+from restock.nodes.base import LATCHED_QOS, RECORD_QOS
+from restock.nodes.planner import ALERT_QOS
 from restock.recording.ros2msg import schema_text
 from restock.testing.graph import spin_until
 
@@ -32,12 +33,23 @@ def test_recorded_mcap_opens_and_decodes(ros_graph, ros_node, tmp_path: Path) ->
     estop = ros_node.create_publisher(Bool, topics.ESTOP, LATCHED_QOS)
     spin_until(ros_node, lambda: estop.get_subscription_count() > 0, 20, "recorder subscribed to estop")
     estop.publish(Bool(data=True))
+    # The back room's alert and the staff's top-up (the Foxglove layout's alert panel reads them).
+    alert = records.BackroomAlert(
+        alert_id="a1", stamp=9.0, sku="cola_500", state="raised", back_room=3, lead_s=90.0, message="cola_500 runs dry"
+    )
+    restock = records.BackroomRestock(stamp=10.0, sku="cola_500", stock_location="s1", added=20, quantity=23)
+    alerts = ros_node.create_publisher(String, topics.BACKROOM_ALERTS, ALERT_QOS)
+    restocks = ros_node.create_publisher(String, topics.BACKROOM_RESTOCKS, RECORD_QOS)
+    spin_until(ros_node, lambda: restocks.get_subscription_count() > 0, 20, "recorder subscribed to restocks")
+    alerts.publish(String(data=records.encode(alert)))
+    restocks.publish(String(data=records.encode(restock)))
     spin_until(ros_node, lambda: False if not out.exists() else out.stat().st_size > 0, 5, "file started")
     # Diagnostics arrive once a second from both nodes; give them a few.
     deadline = ros_node.get_clock().now().nanoseconds + 3_000_000_000
     spin_until(ros_node, lambda: ros_node.get_clock().now().nanoseconds > deadline, 10, "a few seconds")
     assert graph.stop() == 0
     seen: dict[str, int] = {}
+    back_room: list[records.Record] = []
     with out.open("rb") as f:
         reader = make_reader(f, decoder_factories=[DecoderFactory()])
         for _schema, channel, _message, decoded in reader.iter_decoded_messages():
@@ -46,7 +58,12 @@ def test_recorded_mcap_opens_and_decodes(ros_graph, ros_node, tmp_path: Path) ->
                 assert decoded.data is True
             if channel.topic == "/teleop/status":
                 assert records.decode(decoded.data, records.TeleopStatus).control in ("autonomy", "operator")
+            if channel.topic == "/planner/backroom_alerts":
+                back_room.append(records.decode(decoded.data, records.BackroomAlert))
+            if channel.topic == "/backroom/restocks":
+                back_room.append(records.decode(decoded.data, records.BackroomRestock))
     assert seen.get("/estop") == 1
+    assert sorted(back_room, key=lambda r: r.KIND) == [alert, restock]  # backroom_alert < backroom_restock
     assert seen.get("/diagnostics", 0) >= 2
 
 
