@@ -48,8 +48,9 @@ CAMERA_THREADS = int(
 
 def render_frames(n: int, seed: int = 11) -> list[np.ndarray]:
     os.environ.setdefault("MUJOCO_GL", "egl")
+    from restock.sim.dataset_render import arrange_scene, clear_scene
     from restock.sim.world import World
-    from restock.vision.dataset import SceneConfig, arrange_scene, clear_scene
+    from restock.vision.dataset import SceneConfig
 
     store = load_store(store_file("corner_store.yaml"))
     world = World(store, seed=seed)

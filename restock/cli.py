@@ -11,10 +11,10 @@ import sys
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "up": ("restock.graph.cli:up_main", "bring a profile of the graph up as supervised processes"),
-    "sim": ("restock.sim.day:main", "run the simulated store, headless (the main job)"),
+    "sim": ("restock.day.day:main", "run the simulated store, headless (the main job)"),
     "check-store": ("restock.store.cli:main", "validate store description files"),
     "gazebo-world": ("restock.sim.gazebo:main", "write the Gazebo SDF world and bridge config for a store"),
-    "make-dataset": ("restock.vision.dataset:main", "render a YOLO dataset from the simulator"),
+    "make-dataset": ("restock.sim.dataset_render:main", "render a YOLO dataset from the simulator"),
     "train-detector": ("restock.vision.train:main", "train the shelf detector with Ultralytics and export ONNX"),
     "eval-detector": ("restock.vision.evaluate:main", "mAP50 per class and per-lane empty P/R/F1 on a dataset"),
     "train-lane-front": (

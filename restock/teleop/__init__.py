@@ -12,5 +12,5 @@
 - tls: certificate from config or a self-signed development one; imaging: camera images to JPEG
 - server: the aiohttp HTTPS + WSS server on its own loop (transport only); web/: the WebXR + desktop app
 
-No rclpy here: restock/nodes/teleop_bridge.py is the ROS door.
+No rclpy here: the teleop bridge node (nodes/teleop_bridge.py) is the ROS door.
 """

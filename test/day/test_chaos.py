@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from restock.sim.chaos import KILLS_PER_NODE, schedule
+from restock.day.chaos import KILLS_PER_NODE, schedule
 
 NODES = [
     "sim",

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from restock import records
-from restock.sim.daystats import DayStats
-from restock.sim.report import write_report
+from restock.day.daystats import DayStats
+from restock.day.report import write_report
 
 
 def truth(

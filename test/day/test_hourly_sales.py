@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from restock import records
+from restock.day.day import planner_forecaster
+from restock.day.daystats import FORECAST_STEPS, DayStats
+from restock.day.report import plot_sales
 from restock.paths import store_file
 from restock.planning.database import PlannerDb, PlannerDbError
-from restock.sim.day import planner_forecaster
-from restock.sim.daystats import FORECAST_STEPS, DayStats
-from restock.sim.report import plot_sales
 from restock.sim.simtime import parse_time
 from restock.store.description import load_store
 

@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from restock.sim.memory import DAY_S, SELF, MemorySampler, growth_after_first_day
+from restock.day.memory import DAY_S, SELF, MemorySampler, growth_after_first_day
 
 
 def test_growth_is_measured_on_the_last_hour_of_day_one_against_the_last_hour() -> None:

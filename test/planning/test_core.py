@@ -309,7 +309,7 @@ def test_a_back_room_running_dry_raises_an_alert_that_staff_clear_and_a_restart_
     assert alert.message.startswith("cola_500: back room empty")
     core.alert_changes.clear()
     core.save(noon + 60)
-    from restock.sim.report import backroom_alerts_html
+    from restock.day.report import backroom_alerts_html
 
     assert "cola_500: back room empty" in backroom_alerts_html(path)  # the day report's section
     # A restart keeps the back-room counts (not the store file's 120).

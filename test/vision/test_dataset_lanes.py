@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from restock.paths import SOURCE_ROOT
+from restock.sim.dataset_render import generate
 from restock.store.description import load_store
-from restock.vision.dataset import SceneConfig, fits_lane, generate, plan_lanes
+from restock.vision.dataset import SceneConfig, fits_lane, plan_lanes
 
 MIXED = SOURCE_ROOT / "test" / "data" / "stores" / "mixed_lengths.yaml"
 

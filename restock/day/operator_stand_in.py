@@ -48,7 +48,7 @@ class OperatorSetup:
 @dataclass
 class ScriptedOperator:
     setup: OperatorSetup
-    monitor: Any  # restock.sim.day.DayMonitor: sim time and the latest ground truth
+    monitor: Any  # restock.day.day.DayMonitor: sim time and the latest ground truth
     delay_s: float = 60.0
     handle_s: float = 30.0
     log_path: Path | None = None

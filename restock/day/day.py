@@ -23,16 +23,16 @@ from pathlib import Path
 import numpy as np
 
 from restock import records, topics
+from restock.day.daystats import FORECAST_STEP_S, DayStats, Forecaster
+from restock.day.memory import MemorySampler
+from restock.day.operator_stand_in import OperatorSetup, start_scripted_operator
+from restock.day.report import format_cell
 from restock.graph.description import node_instances
 from restock.graph.supervisor import Supervisor
 from restock.malloc import pin_mmap_threshold
 from restock.params import ConfigError
 from restock.paths import DEFAULT_STORE, store_file
 from restock.rosenv import apply_to_this_process, claim_domain_id, ros_environment
-from restock.sim.daystats import FORECAST_STEP_S, DayStats, Forecaster
-from restock.sim.memory import MemorySampler
-from restock.sim.operator_stand_in import OperatorSetup, start_scripted_operator
-from restock.sim.report import format_cell
 from restock.sim.simtime import parse_time
 from restock.store.description import Store, StoreError, load_store
 
@@ -235,7 +235,7 @@ def run_day(
         helpers.append(start_scripted_operator(operator, monitor, opts.operator_delay_s, run_dir / "operator.log"))
     chaos = None
     if opts.chaos:
-        from restock.sim.chaos import Chaos
+        from restock.day.chaos import Chaos
 
         chaos = Chaos(supervisor, monitor, opts.seed, opts.days * DAY_S, run_dir / "chaos.log")
         helpers.append(chaos)
@@ -409,7 +409,7 @@ def main(argv: list[str]) -> int:
         status = status or code
         tables[label] = stats.summary()
         first_stats = first_stats or stats
-    from restock.sim.report import write_report
+    from restock.day.report import write_report
 
     assert first_stats is not None
     index = write_report(

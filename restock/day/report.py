@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from restock.sim.daystats import DayStats
+from restock.day.daystats import DayStats
 
 OUTCOME_COLOURS = {
     "done": "tab:green",
