@@ -85,8 +85,7 @@ import heapq
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -94,10 +93,12 @@ import mujoco
 import numpy as np
 
 from restock.records import LaneTruth, SimEvent, SimGroundTruth
-from restock.sim.mjcf import HIDDEN_GROUP, PARK_Z, Layout, build_mjcf
+from restock.sim.bodies import Bodies, Item, ObjectInfo
+from restock.sim.mjcf import HIDDEN_GROUP, Layout, build_mjcf
+from restock.sim.shelves import Shelves
 from restock.sim.simtime import parse_time
 from restock.sim.trajectory import JointPath
-from restock.store.description import LaneView, Store
+from restock.store.description import Store
 
 DEFAULT_START = "2026-07-06T06:00:00"  # a Monday morning, UTC
 ARM_JOINTS: tuple[str, ...] = ("rail_x", "lift_z", "shoulder", "elbow", "wrist")
@@ -112,47 +113,6 @@ HAND_ON_SALE_PROBABILITY = 0.3  # a customer's hand shows in view for a moment w
 HAND_ON_SALE_S = 1.5
 CHECKPOINT_VERSION = 1
 MAX_EVENTS = 2_000  # events kept in World.events (the oldest half is dropped beyond this; ~1,600 a day)
-
-ItemKind = Literal["container", "unfamiliar", "obstruction"]
-ObjectKind = Literal[
-    "container", "unfamiliar_item", "obstruction", "hand", "robot", "shelf", "case", "stock", "floor", "other"
-]
-
-
-@dataclass(frozen=True)
-class ObjectInfo:
-    """What one object (a MuJoCo body) is right now."""
-
-    id: int  # the body id; segmentation pixels carry it
-    kind: ObjectKind
-    sku: str | None = None  # containers
-    container_kind: str | None = None  # bottle, can, carton
-    lane_id: str | None = None  # in a lane's column
-    slot: int | None = None  # index from the lane's front (0: what a customer sees)
-    stock_location: str | None = None
-    held: bool = False
-    corridor: bool = False  # an obstruction in the arm's corridor
-
-    @property
-    def label(self) -> str | None:
-        """The vision class name (restock.vision.classes) of this object, or None for scenery."""
-        if self.kind == "container":
-            return self.container_kind
-        if self.kind in ("unfamiliar_item", "obstruction", "hand"):
-            return self.kind
-        return None
-
-
-@dataclass
-class _Item:
-    kind: ItemKind
-    body: int  # body id
-    mocap: int
-    pitch: float  # length along the lane (m)
-    height: float
-    across: float
-    sku: str | None = None
-    yaw: float = 0.0
 
 
 class _Sale(NamedTuple):
@@ -204,34 +164,15 @@ class World:
         self._limits = {j.name: (j.lower, j.upper) for j in store.robot.joints}
         self._max_opening = store.robot.gripper.max_opening
         self._grip_speed = self._max_opening / store.robot.gripper.close_time_s
-        # Pools.
-        self._free: dict[str, list[int]] = {sku: [self._body(n) for n in names] for sku, names in layout.items.items()}
-        self._free_unfamiliar = [self._body(n) for n in layout.unfamiliar]
-        self._unfamiliar_bodies = np.array(self._free_unfamiliar)
-        self._free_obstruction = [self._body(n) for n in layout.obstructions]
-        self._free_hands = [self._body(n) for n in layout.hands]
-        self._body_geoms: dict[int, list[int]] = {}
-        for g in range(m.ngeom):
-            self._body_geoms.setdefault(int(m.geom_bodyid[g]), []).append(g)
-        self._static_kind: dict[int, ObjectKind] = {0: "floor"}
-        for name, kind in (("case", "case"), ("shelves", "shelf"), ("stock_rack", "stock")):
-            self._static_kind[self._body(name)] = kind
-        for name in ("carriage", "lift", "upper_arm", "forearm", "tool", "finger_l", "finger_r"):
-            self._static_kind[self._body(name)] = "robot"
-        self._lanes_of_sku: dict[str, list[str]] = {sku: [] for sku in store.skus}
-        for lv in store.lanes:
-            self._lanes_of_sku[lv.lane.sku].append(lv.id)
+        self.bodies = Bodies(store, self.model, self.data, layout, self.rng)
+        self.shelves = Shelves(store, self.bodies, self._log)
         self._cameras_of_lane: dict[str, list[str]] = {lv.id: [] for lv in store.lanes}
         for cam in store.cameras:
             for lv in store.lanes_seen_by(cam.id):
                 self._cameras_of_lane[lv.id].append(cam.id)
-        # State.
-        self.lanes: dict[str, list[_Item]] = {lv.id: [] for lv in store.lanes}
-        self.stock: dict[str, int] = {loc.id: loc.quantity for loc in store.stock.locations}
-        self._stock_front: dict[str, _Item | None] = {loc.id: None for loc in store.stock.locations}
-        self._corridor: list[tuple[_Item, np.ndarray]] = []
+        self._corridor: list[tuple[Item, np.ndarray]] = []
         self._hands: dict[int, int] = {}  # body -> mocap of a shown hand
-        self._held: _Item | None = None
+        self._held: Item | None = None
         self._held_yaw_offset = 0.0
         self.failed_grasp_probability = 0.0
         self.sales: dict[str, int] = {s: 0 for s in store.skus}
@@ -252,236 +193,79 @@ class World:
         self._sales_queue: list = []
         self._sales_source: Callable[[float, float], list] | None = None
         self._sales_window_end: float | None = None
-        self._next_refill = self._refill_after(self.time)
-        self._dirty = True
+        self.shelves.next_refill = self.shelves.refill_after(self.time)
         self._saved_appearance: dict[str, np.ndarray] | None = None
         self._write_arm()
         if fill > 0:
             self.fill_lanes(fill)
-        self._update_stock_fronts()
+        self.shelves.update_stock_fronts()
 
     # --- names and bodies ---------------------------------------------------------------
 
     def _body(self, name: str) -> int:
-        bid = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, name)
-        if bid < 0:
-            raise KeyError(f"no body {name!r} in the model")
-        return int(bid)
+        return self.bodies.body(name)
 
     def camera_name(self, camera_id: str) -> str:
         self.store.camera(camera_id)  # raises KeyError naming the cameras
         return camera_id
 
-    def _lane(self, lane_id: str) -> LaneView:
-        try:
-            return self.store.lane_by_id[lane_id]
-        except KeyError:
-            raise KeyError(f"no lane {lane_id!r} in store {self.store.name}") from None
+    # --- shelves and back room (restock.sim.shelves) ------------------------------------
 
-    # --- pools --------------------------------------------------------------------------
+    @property
+    def lanes(self) -> dict[str, list[Item]]:
+        return self.shelves.lanes
 
-    def _new_container(self, sku_id: str) -> _Item:
-        pool = self._free[sku_id]
-        if not pool:
-            raise RuntimeError(f"no spare {sku_id} body left in the model")
-        body = pool.pop()
-        sku = self.store.skus[sku_id]
-        return _Item("container", body, int(self.model.body_mocapid[body]), sku.along, sku.height, sku.across, sku_id)
-
-    def _new_unfamiliar(self) -> _Item:
-        if not self._free_unfamiliar:
-            raise RuntimeError("all unfamiliar-item bodies are in use")
-        body = self._free_unfamiliar.pop()
-        # Each placement is a different-looking thing: shape sizes and colours from the seed.
-        g_a, g_b = self._body_geoms[body][:2]
-        across = float(self.rng.uniform(0.035, 0.06))
-        height = float(self.rng.uniform(0.06, 0.13))
-        m = self.model
-        m.geom_size[g_a] = [across / 2, across / 2, height * 0.35]
-        m.geom_pos[g_a] = [0, 0, -height * 0.15]
-        m.geom_size[g_b] = [across * 0.45, 0, 0]
-        m.geom_pos[g_b] = [0, 0, height * 0.25]
-        m.geom_rgba[g_a, :3] = self.rng.uniform(0.05, 1.0, 3)
-        m.geom_rgba[g_b, :3] = self.rng.uniform(0.05, 1.0, 3)
-        return _Item("unfamiliar", body, int(m.body_mocapid[body]), across, height, across)
-
-    def _new_obstruction(self, size: tuple[float, float, float]) -> _Item:
-        if not self._free_obstruction:
-            raise RuntimeError("all obstruction bodies are in use")
-        body = self._free_obstruction.pop()
-        g_box, g_tape = self._body_geoms[body][:2]
-        sx, sy, sz = size
-        self.model.geom_size[g_box] = [sx / 2, sy / 2, sz / 2]
-        self.model.geom_size[g_tape] = [sx / 2 + 0.001, min(0.012, sy / 4), sz / 2 + 0.001]
-        return _Item("obstruction", body, int(self.model.body_mocapid[body]), sy, sz, sx)
-
-    def _show(self, item: _Item, pos: Sequence[float], quat: Sequence[float] = (1, 0, 0, 0)) -> None:
-        self.data.mocap_pos[item.mocap] = pos
-        self.data.mocap_quat[item.mocap] = quat
-        for g in self._body_geoms[item.body]:
-            self.model.geom_group[g] = 0
-        self._dirty = True
-
-    def _park(self, body: int) -> None:
-        mocap = int(self.model.body_mocapid[body])
-        self.data.mocap_pos[mocap] = [0, 0, PARK_Z]
-        for g in self._body_geoms[body]:
-            self.model.geom_group[g] = HIDDEN_GROUP
-        self._dirty = True
-
-    def _release(self, item: _Item) -> None:
-        self._park(item.body)
-        if item.kind == "container":
-            self._free[item.sku].append(item.body)  # type: ignore[index]
-        elif item.kind == "unfamiliar":
-            self._free_unfamiliar.append(item.body)
-        else:
-            self._free_obstruction.append(item.body)
-
-    # --- lanes (gravity-fed columns) ----------------------------------------------------
-
-    def _layout_lane(self, lane_id: str) -> None:
-        lv = self._lane(lane_id)
-        tilt = math.radians(lv.row.tilt_deg)
-        quat = [math.cos(-tilt / 2), math.sin(-tilt / 2), 0, 0]
-        y = lv.front_y
-        for item in self.lanes[lane_id]:
-            cy = y - item.pitch / 2
-            self._show(item, (lv.lane.x, cy, lv.board_z(cy) + item.height / 2), quat)
-            y -= item.pitch
-
-    def _free_length(self, lane_id: str) -> float:
-        return self._lane(lane_id).row.depth - sum(i.pitch for i in self.lanes[lane_id])
-
-    def _item_centre(self, lane_id: str, index: int) -> tuple[float, float, float]:
-        lv = self._lane(lane_id)
-        items = self.lanes[lane_id]
-        y = lv.front_y - sum(i.pitch for i in items[:index]) - items[index].pitch / 2
-        return (lv.lane.x, y, lv.board_z(y) + items[index].height / 2)
+    @property
+    def stock(self) -> dict[str, int]:
+        return self.shelves.stock
 
     def set_lane(self, lane_id: str, items: Iterable[str], check_room: bool = True) -> None:
-        """Replace a lane's column: SKU ids, "unfamiliar" or "obstruction", front first.
-        ``check_room=False`` (a restored checkpoint) keeps every item even where a foreign one
-        drew a longer shape than before: losing a container would change the store."""
-        for item in self.lanes[self._lane(lane_id).id]:
-            self._release(item)
-        self.lanes[lane_id] = []
-        for what in items:
-            if what == "unfamiliar":
-                item = self._new_unfamiliar()
-            elif what == "obstruction":
-                item = self._new_obstruction((0.05, 0.1, 0.05))
-            elif what in self.store.skus:
-                item = self._new_container(what)
-            else:
-                raise KeyError(f"{what!r} is no SKU of the store, nor 'unfamiliar' or 'obstruction'")
-            if check_room and item.pitch > self._free_length(lane_id) + 1e-9:
-                self._release(item)
-                raise ValueError(f"lane {lane_id}: no room for {what}")
-            self.lanes[lane_id].append(item)
-        self._layout_lane(lane_id)
+        self.shelves.set_lane(lane_id, items, check_room)
 
     def fill_lanes(self, fill: float | Mapping[str, int]) -> None:
-        """Set every lane to a fraction of its capacity, or given lanes to given counts of their SKU."""
-        if isinstance(fill, Mapping):
-            for lane_id, n in fill.items():
-                self.set_lane(lane_id, [self._lane(lane_id).lane.sku] * int(n))
-            return
-        if not 0 <= fill <= 1:
-            raise ValueError(f"fill must be in [0, 1], got {fill}")
-        for lv in self.store.lanes:
-            self.set_lane(lv.id, [lv.lane.sku] * round(lv.lane.capacity * fill))
+        self.shelves.fill_lanes(fill)
 
     def lane_contents(self, lane_id: str) -> list[ObjectInfo]:
-        return [self._info_in_lane(lane_id, k) for k in range(len(self.lanes[self._lane(lane_id).id]))]
+        return self.shelves.lane_contents(lane_id)
 
     def lane_count(self, lane_id: str) -> int:
-        """Containers (of any SKU) in the lane."""
-        return sum(1 for i in self.lanes[self._lane(lane_id).id] if i.kind == "container")
+        return self.shelves.lane_count(lane_id)
 
     def lane_counts(self) -> dict[str, int]:
-        return {lane_id: self.lane_count(lane_id) for lane_id in self.lanes}
+        return self.shelves.lane_counts()
 
     def stock_quantity(self, location_id: str) -> int:
-        return self.stock[location_id]
+        return self.shelves.stock_quantity(location_id)
 
     def take_front(self, lane_id: str, n: int = 1) -> list[ObjectInfo]:
-        """A person takes the front n items without a sale (staff, an operator); the rest slide forward."""
-        taken = []
-        for _ in range(n):
-            if not self.lanes[self._lane(lane_id).id]:
-                break
-            taken.append(self._info_in_lane(lane_id, 0))
-            self._release(self.lanes[lane_id].pop(0))
-        self._layout_lane(lane_id)
-        return taken
+        return self.shelves.take_front(lane_id, n)
+
+    def refill_stock(self) -> None:
+        self.shelves.refill_stock()
+
+    def staff_top_up(self, sku: str, quantity: int = 0) -> tuple[str, int, int]:
+        return self.shelves.staff_top_up(sku, quantity)
+
+    # --- what a body is, and taking one out ----------------------------------------------
 
     def remove(self, object_id: int) -> ObjectInfo:
         """Take one object out of the world (an operator clears an item, a hand withdraws)."""
         info = self.object_info(object_id)
         if info.lane_id is not None:
-            items = self.lanes[info.lane_id]
-            item = next(i for i in items if i.body == object_id)
-            items.remove(item)
-            self._release(item)
-            self._layout_lane(info.lane_id)
+            self.shelves.remove_from_lane(info.lane_id, object_id)
         elif info.corridor:
             entry = next(e for e in self._corridor if e[0].body == object_id)
             self._corridor.remove(entry)
-            self._release(entry[0])
+            self.bodies.release(entry[0])
         elif info.kind == "hand":
             self.hide_hand(object_id)
         elif info.held and self._held is not None:
-            self._release(self._held)
+            self.bodies.release(self._held)
             self._held = None
         else:
             raise ValueError(f"object {object_id} ({info.kind}) cannot be removed")
         self._log("removed", lane_id=info.lane_id, sku=info.sku, detail=info.kind)
         return info
-
-    # --- stock --------------------------------------------------------------------------
-
-    def _update_stock_fronts(self) -> None:
-        for loc in self.store.stock.locations:
-            front = self._stock_front[loc.id]
-            if self.stock[loc.id] > 0 and front is None:
-                front = self._new_container(loc.sku)
-                self._stock_front[loc.id] = front
-                self._show(front, self.store.stock_pick_point(loc))
-            elif self.stock[loc.id] == 0 and front is not None:
-                self._release(front)
-                self._stock_front[loc.id] = None
-
-    def _refill_after(self, t: float) -> float:
-        refill = self.store.stock.refill
-        day0 = math.floor(t / 86400.0) * 86400.0
-        k = math.floor((t - day0 - refill.first_at_h * 3600.0) / (refill.every_h * 3600.0)) + 1
-        nxt = day0 + refill.first_at_h * 3600.0 + max(k, 0) * refill.every_h * 3600.0
-        if nxt >= day0 + 86400.0:  # the schedule restarts each day at first_at_h
-            nxt = day0 + 86400.0 + refill.first_at_h * 3600.0
-        return nxt
-
-    def refill_stock(self) -> None:
-        """Staff fill every back-room location to its capacity."""
-        added = 0
-        for loc in self.store.stock.locations:
-            added += loc.capacity - self.stock[loc.id]
-            self.stock[loc.id] = loc.capacity
-        self._update_stock_fronts()
-        self._log("refill", detail=f"{added} containers")
-
-    def staff_top_up(self, sku: str, quantity: int = 0) -> tuple[str, int, int]:
-        """Staff bring ``quantity`` containers of ``sku`` to its back-room location (0: up to
-        capacity), outside the delivery schedule; returns (location id, added, now there)."""
-        loc = next((x for x in self.store.stock.locations if x.sku == sku), None)
-        if loc is None:
-            raise ValueError(f"no back-room location for {sku!r}")
-        room = loc.capacity - self.stock[loc.id]
-        added = room if quantity <= 0 else min(room, quantity)
-        self.stock[loc.id] += added
-        self._update_stock_fronts()
-        self._log("staff_refill", sku=sku, detail=f"{added} containers to {loc.id}")
-        return loc.id, added, self.stock[loc.id]
 
     # --- checkpoints: a simulator killed mid-day resumes the same store ------------------
 
@@ -497,9 +281,9 @@ class World:
             "start_time": self.start_time,
             "lanes": {
                 lane_id: [i.sku if i.kind == "container" else i.kind for i in items]
-                for lane_id, items in self.lanes.items()
+                for lane_id, items in self.shelves.lanes.items()
             },
-            "stock": dict(self.stock),
+            "stock": dict(self.shelves.stock),
             "sales": dict(self.sales),
             "lost_sales": dict(self.lost_sales),
             "corridor": [pos.tolist() for _, pos in self._corridor],
@@ -515,7 +299,7 @@ class World:
         if state.get("v") != CHECKPOINT_VERSION:
             raise ValueError(f"checkpoint version {state.get('v')!r}, expected {CHECKPOINT_VERSION}")
         lanes = state["lanes"]
-        if state.get("store") != self.store.name or set(lanes) != set(self.lanes):
+        if state.get("store") != self.store.name or set(lanes) != set(self.shelves.lanes):
             raise ValueError(f"checkpoint of store {state.get('store')!r} does not match store {self.store.name!r}")
         t = float(state["time"])
         self.time = t if resume_at is None else max(t, float(resume_at))
@@ -523,25 +307,25 @@ class World:
         for lane_id, items in lanes.items():
             self.set_lane(lane_id, items, check_room=False)
         for item, _ in self._corridor:
-            self._release(item)
+            self.bodies.release(item)
         self._corridor = []
         for pos in state["corridor"]:
-            item = self._new_obstruction((0.2, 0.15, 0.25))
+            item = self.bodies.new_obstruction((0.2, 0.15, 0.25))
             self._corridor.append((item, np.asarray(pos, dtype=float)))
-            self._show(item, pos)
-        self.stock = {loc: int(state["stock"][loc]) for loc in self.stock}
+            self.bodies.show(item.body, pos)
+        self.shelves.stock = {loc: int(state["stock"][loc]) for loc in self.shelves.stock}
         if state.get("held") is not None:
             loc = next((x for x in self.store.stock.locations if x.sku == state["held"]), None)
             if loc is not None:
-                self.stock[loc.id] = min(self.stock[loc.id] + 1, loc.capacity)
-        self._update_stock_fronts()
+                self.shelves.stock[loc.id] = min(self.shelves.stock[loc.id] + 1, loc.capacity)
+        self.shelves.update_stock_fronts()
         self.sales = {s: int(state["sales"].get(s, 0)) for s in self.sales}
         self.lost_sales = {s: int(state["lost_sales"].get(s, 0)) for s in self.lost_sales}
         if self._held is not None:
-            self._release(self._held)
+            self.bodies.release(self._held)
             self._held = None
         self.teleport({**state["joints"], "gripper": self._max_opening})
-        self._next_refill = self._refill_after(self.time)
+        self.shelves.next_refill = self.shelves.refill_after(self.time)
         self._log("resumed", detail=f"from a checkpoint at {t:.1f}")
 
     # --- customers ----------------------------------------------------------------------
@@ -590,20 +374,22 @@ class World:
         for _ in range(quantity):
             lanes = [
                 lid
-                for lid in self._lanes_of_sku[sku]
-                if self.lanes[lid] and self.lanes[lid][0].kind == "container" and self.lanes[lid][0].sku == sku
+                for lid in self.shelves.lanes_of_sku[sku]
+                if self.shelves.lanes[lid]
+                and self.shelves.lanes[lid][0].kind == "container"
+                and self.shelves.lanes[lid][0].sku == sku
             ]
             if not lanes:
                 self.lost_sales[sku] += 1
                 self._log("lost_sale", sku=sku)
                 continue
             lane = lane_id if lane_id in lanes else lanes[int(self.rng.integers(len(lanes)))]
-            self._release(self.lanes[lane].pop(0))
-            self._layout_lane(lane)
+            self.bodies.release(self.shelves.lanes[lane].pop(0))
+            self.shelves.layout_lane(lane)
             self.sales[sku] += 1
             sold += 1
             self._log("sale", lane_id=lane, sku=sku)
-            if self.rng.random() < HAND_ON_SALE_PROBABILITY and self._free_hands:
+            if self.rng.random() < HAND_ON_SALE_PROBABILITY and self.bodies.free_hands:
                 cams = self._cameras_of_lane[lane]
                 if cams:
                     self.show_hand(cams[0], lane, duration_s=HAND_ON_SALE_S)
@@ -625,15 +411,15 @@ class World:
 
     def put_unfamiliar(self, lane_id: str, slot: int | None = None) -> int:
         """Put an item the store does not sell into a lane's column (None: at the back); returns its id."""
-        items = self.lanes[self._lane(lane_id).id]
-        item = self._new_unfamiliar()
-        if item.pitch > self._free_length(lane_id) + 1e-9:
+        items = self.shelves.lanes[self.shelves.lane(lane_id).id]
+        item = self.bodies.new_unfamiliar()
+        if item.pitch > self.shelves.free_length(lane_id) + 1e-9:
             if not items:
-                self._release(item)
+                self.bodies.release(item)
                 raise ValueError(f"lane {lane_id}: no room")
-            self._release(items.pop())  # a customer pushed the back container out of the way
+            self.bodies.release(items.pop())  # a customer pushed the back container out of the way
         items.insert(len(items) if slot is None else min(slot, len(items)), item)
-        self._layout_lane(lane_id)
+        self.shelves.layout_lane(lane_id)
         self._log("unfamiliar", lane_id=lane_id)
         return item.body
 
@@ -641,7 +427,7 @@ class World:
         """A person (the remote operator's arm work, or a clerk) takes every unfamiliar item and
         obstruction out of a lane, or out of the corridor when ``lane_id`` is None. Returns how many."""
         if lane_id is not None:
-            ids = [i.body for i in self.lanes.get(lane_id, []) if i.kind in ("unfamiliar", "obstruction")]
+            ids = [i.body for i in self.shelves.lanes.get(lane_id, []) if i.kind in ("unfamiliar", "obstruction")]
         else:
             ids = [entry[0].body for entry in self._corridor]
         for body in ids:
@@ -655,19 +441,19 @@ class World:
         if (lane_id is None) == (at is None):
             raise ValueError("give exactly one of lane_id or at")
         if lane_id is not None:
-            lv = self._lane(lane_id)
-            item = self._new_obstruction((lv.lane.width * 0.8, 0.1, 0.05))
-            items = self.lanes[lv.id]
-            while item.pitch > self._free_length(lane_id) + 1e-9 and items:
-                self._release(items.pop())
+            lv = self.shelves.lane(lane_id)
+            item = self.bodies.new_obstruction((lv.lane.width * 0.8, 0.1, 0.05))
+            items = self.shelves.lanes[lv.id]
+            while item.pitch > self.shelves.free_length(lane_id) + 1e-9 and items:
+                self.bodies.release(items.pop())
             items.insert(0, item)
-            self._layout_lane(lane_id)
+            self.shelves.layout_lane(lane_id)
             self._log("obstruction", lane_id=lane_id)
             return item.body
-        item = self._new_obstruction((0.2, 0.15, 0.25))
+        item = self.bodies.new_obstruction((0.2, 0.15, 0.25))
         pos = np.asarray(at, dtype=float)
         self._corridor.append((item, pos))
-        self._show(item, pos)
+        self.bodies.show(item.body, pos)
         self._log("obstruction", detail=f"in the corridor at {pos.round(3).tolist()}")
         return item.body
 
@@ -676,18 +462,18 @@ class World:
         seen = self.store.lanes_seen_by(camera_id)
         if lane_id is None:
             lane_id = seen[int(self.rng.integers(len(seen)))].id if seen else self.store.lanes[0].id
-        if not self._free_hands:
+        if not self.bodies.free_hands:
             raise RuntimeError("all hand bodies are in use")
-        body = self._free_hands.pop()
+        body = self.bodies.free_hands.pop()
         mocap = int(self.model.body_mocapid[body])
-        x, y, z = self._lane(lane_id).front_point()
+        x, y, z = self.shelves.lane(lane_id).front_point()
         self.data.mocap_pos[mocap] = [x + float(self.rng.uniform(-0.02, 0.02)), y + 0.07, z + 0.02]
         yaw = float(self.rng.uniform(-0.3, 0.3))
         self.data.mocap_quat[mocap] = [math.cos(yaw / 2), 0, 0, math.sin(yaw / 2)]
-        for g in self._body_geoms[body]:
+        for g in self.bodies.geoms[body]:
             self.model.geom_group[g] = 0
         self._hands[body] = mocap
-        self._dirty = True
+        self.bodies.dirty = True
         self._log("hand", lane_id=lane_id, detail=camera_id)
         if duration_s is not None:
             self.schedule(self.time + duration_s, lambda: self.hide_hand(body))
@@ -696,8 +482,8 @@ class World:
     def hide_hand(self, object_id: int) -> None:
         if object_id in self._hands:
             del self._hands[object_id]
-            self._park(object_id)
-            self._free_hands.append(object_id)
+            self.bodies.park(object_id)
+            self.bodies.free_hands.append(object_id)
 
     def random_events(
         self,
@@ -815,10 +601,12 @@ class World:
             a = yaw + self._held_yaw_offset
             self.data.mocap_pos[self._held.mocap] = [x, y, z]
             self.data.mocap_quat[self._held.mocap] = [math.cos(a / 2), 0, 0, math.sin(a / 2)]
-        self._dirty = True
+        self.bodies.dirty = True
 
     def _arm_collides(self) -> bool:
-        if not self._corridor and not any(i.kind == "obstruction" for items in self.lanes.values() for i in items):
+        if not self._corridor and not any(
+            i.kind == "obstruction" for items in self.shelves.lanes.values() for i in items
+        ):
             return False
         mujoco.mj_kinematics(self.model, self.data)
         mujoco.mj_collision(self.model, self.data)
@@ -863,20 +651,20 @@ class World:
                 self._try_grasp(before, after)
         self._qd["gripper"] = (self._opening - before) / h
 
-    def _graspable(self) -> tuple[_Item, str, str] | None:
+    def _graspable(self) -> tuple[Item, str, str] | None:
         """The item at the grasp centre, with where it is: ("stock", location id) or ("lane", lane id)."""
         x, y, z, _ = self.grasp_centre()
         for loc in self.store.stock.locations:
-            front = self._stock_front[loc.id]
+            front = self.shelves.stock_front[loc.id]
             if front is None:
                 continue
             px, py, pz = self.store.stock_pick_point(loc)
             if math.hypot(px - x, py - y) <= GRASP_TOL_XY and abs(pz - z) <= GRASP_TOL_Z:
                 return front, "stock", loc.id
-        for lane_id, items in self.lanes.items():
+        for lane_id, items in self.shelves.lanes.items():
             if not items:
                 continue
-            px, py, pz = self._item_centre(lane_id, len(items) - 1)
+            px, py, pz = self.shelves.item_centre(lane_id, len(items) - 1)
             if math.hypot(px - x, py - y) <= GRASP_TOL_XY and abs(pz - z) <= GRASP_TOL_Z:
                 return items[-1], "lane", lane_id
         return None
@@ -894,13 +682,13 @@ class World:
             self._log("grasp_slipped", lane_id=key if where == "lane" else None, sku=sku, detail=f"from {where} {key}")
             return
         if where == "stock":
-            self.stock[key] -= 1
-            self._stock_front[key] = None
-            self._update_stock_fronts()
+            self.shelves.stock[key] -= 1
+            self.shelves.stock_front[key] = None
+            self.shelves.update_stock_fronts()
         else:
-            self.lanes[key].pop()
-            self._layout_lane(key)
-        for g in self._body_geoms[item.body]:
+            self.shelves.lanes[key].pop()
+            self.shelves.layout_lane(key)
+        for g in self.bodies.geoms[item.body]:
             self.model.geom_group[g] = 0
         self._held = item
         self._held_yaw_offset = -self.grasp_centre()[3]
@@ -919,26 +707,26 @@ class World:
                 and lv.back_y - 0.04 <= y <= lv.back_y + item.pitch + 0.05
                 and abs(z - zc) <= PLACE_TOL_Z
             ):
-                if item.pitch <= self._free_length(lv.id) + 1e-9:
-                    self.lanes[lv.id].append(item)
-                    self._layout_lane(lv.id)
+                if item.pitch <= self.shelves.free_length(lv.id) + 1e-9:
+                    self.shelves.lanes[lv.id].append(item)
+                    self.shelves.layout_lane(lv.id)
                     self._log("placed", lane_id=lv.id, sku=item.sku)
                     return
                 self._log("dropped", lane_id=lv.id, sku=item.sku, detail="the lane is full")
-                self._release(item)
+                self.bodies.release(item)
                 return
         if item.kind == "container":
             for loc in self.store.stock.locations:
                 px, py, pz = self.store.stock_pick_point(loc)
                 near = math.hypot(px - x, py - y) <= 0.03 and abs(pz - z) <= PLACE_TOL_Z
-                if loc.sku == item.sku and near and self.stock[loc.id] < loc.capacity:
-                    self.stock[loc.id] += 1
-                    self._release(item)
-                    self._update_stock_fronts()
+                if loc.sku == item.sku and near and self.shelves.stock[loc.id] < loc.capacity:
+                    self.shelves.stock[loc.id] += 1
+                    self.bodies.release(item)
+                    self.shelves.update_stock_fronts()
                     self._log("returned", sku=item.sku, detail=f"to stock {loc.id}")
                     return
         self._log("dropped", sku=item.sku, detail=f"released at {[round(x, 3), round(y, 3), round(z, 3)]}")
-        self._release(item)
+        self.bodies.release(item)
 
     # --- time ---------------------------------------------------------------------------
 
@@ -958,7 +746,7 @@ class World:
         return abs(self._grip_cmd - self._opening) > 1e-12
 
     def _next_event_time(self) -> float:
-        t = self._next_refill
+        t = self.shelves.next_refill
         if self._scheduled:
             t = min(t, self._scheduled[0][0])
         if self._sales_queue:
@@ -971,9 +759,9 @@ class World:
         if self._sales_source is not None:
             self._fill_sales(self.time)
         while True:
-            if self._next_refill <= self.time:
-                self._next_refill = self._refill_after(self._next_refill + 1e-6)
-                self.refill_stock()
+            if self.shelves.next_refill <= self.time:
+                self.shelves.next_refill = self.shelves.refill_after(self.shelves.next_refill + 1e-6)
+                self.shelves.refill_stock()
             elif self._scheduled and self._scheduled[0][0] <= self.time:
                 _, _, action = heapq.heappop(self._scheduled)
                 action()
@@ -1024,10 +812,10 @@ class World:
         return r
 
     def _prepare(self) -> None:
-        if self._dirty:
+        if self.bodies.dirty:
             mujoco.mj_kinematics(self.model, self.data)
             mujoco.mj_camlight(self.model, self.data)
-            self._dirty = False
+            self.bodies.dirty = False
 
     def render(self, camera_id: str, width: int | None = None, height: int | None = None) -> np.ndarray:
         """An RGB image (H, W, 3) uint8 from a store camera, at its resolution unless given."""
@@ -1071,33 +859,23 @@ class World:
     def object_info(self, object_id: int) -> ObjectInfo:
         """What a body is now (an id from :meth:`render_segmentation`)."""
         body = int(object_id)
-        if body in self._static_kind:
-            return ObjectInfo(body, self._static_kind[body])
+        if body in self.bodies.static_kind:
+            return ObjectInfo(body, self.bodies.static_kind[body])
         if self._held is not None and self._held.body == body:
-            return self._item_info(self._held, held=True)
-        for lane_id, items in self.lanes.items():
+            return self.bodies.info(self._held, held=True)
+        for lane_id, items in self.shelves.lanes.items():
             for k, item in enumerate(items):
                 if item.body == body:
-                    return self._item_info(item, lane_id=lane_id, slot=k)
-        for loc_id, front in self._stock_front.items():
+                    return self.bodies.info(item, lane_id=lane_id, slot=k)
+        for loc_id, front in self.shelves.stock_front.items():
             if front is not None and front.body == body:
-                return self._item_info(front, stock_location=loc_id)
+                return self.bodies.info(front, stock_location=loc_id)
         for item, _ in self._corridor:
             if item.body == body:
                 return ObjectInfo(body, "obstruction", corridor=True)
         if body in self._hands:
             return ObjectInfo(body, "hand")
         return ObjectInfo(body, "other")
-
-    def _info_in_lane(self, lane_id: str, k: int) -> ObjectInfo:
-        return self._item_info(self.lanes[lane_id][k], lane_id=lane_id, slot=k)
-
-    def _item_info(self, item: _Item, **where: object) -> ObjectInfo:
-        if item.kind == "container":
-            sku = self.store.skus[item.sku]  # type: ignore[index]
-            return ObjectInfo(item.body, "container", sku=item.sku, container_kind=sku.kind, **where)  # type: ignore[arg-type]
-        kind: ObjectKind = "unfamiliar_item" if item.kind == "unfamiliar" else "obstruction"
-        return ObjectInfo(item.body, kind, **where)  # type: ignore[arg-type]
 
     # --- domain randomisation -----------------------------------------------------------
 
@@ -1133,7 +911,7 @@ class World:
             q = np.empty(4)
             mujoco.mju_mulQuat(q, dq, m.cam_quat[i])
             m.cam_quat[i] = q
-        self._dirty = True
+        self.bodies.dirty = True
 
     def reset_appearance(self, keep_saved: bool = False) -> None:
         if self._saved_appearance is None:
@@ -1142,14 +920,14 @@ class World:
         for k, v in self._saved_appearance.items():
             if k == "geom_rgba":
                 # Unfamiliar items are recoloured on each placement: keep their current colours.
-                keep = np.isin(m.geom_bodyid, self._unfamiliar_bodies)
+                keep = np.isin(m.geom_bodyid, self.bodies.unfamiliar_bodies)
                 m.geom_rgba[~keep, :3] = v[~keep, :3]
             else:
                 getattr(m, k)[:] = v
         m.vis.headlight.ambient[:], m.vis.headlight.diffuse[:] = self._saved_headlight
         if not keep_saved:
             self._saved_appearance = None
-        self._dirty = True
+        self.bodies.dirty = True
 
     # --- evaluation ---------------------------------------------------------------------
 
@@ -1157,7 +935,7 @@ class World:
         """Lane contents, stock, sales and lost sales now, and the events since the previous call."""
         lanes = {}
         for lv in self.store.lanes:
-            items = self.lanes[lv.id]
+            items = self.shelves.lanes[lv.id]
             lanes[lv.id] = LaneTruth(
                 sku=lv.lane.sku,
                 capacity=lv.lane.capacity,
@@ -1172,7 +950,7 @@ class World:
         return SimGroundTruth(
             stamp=self.time,
             lanes=lanes,
-            stock=dict(self.stock),
+            stock=dict(self.shelves.stock),
             sales=dict(self.sales),
             lost_sales=dict(self.lost_sales),
             held=held,

@@ -1,0 +1,220 @@
+"""The simulator's shelves and back room: gravity-fed lanes and stock locations. No rclpy.
+
+Lanes are gravity-fed columns kept as bookkeeping (no free-jointed containers): index 0 is the
+front a customer sees; an item put at the back slides forward behind the others. Each back-room
+stock location shows its front container at the location's pick point while it holds any. Staff
+fill every location to capacity on ``store.stock.refill`` (each day from ``first_at_h``, every
+``every_h`` hours) and top one up when an alert asks (:meth:`Shelves.staff_top_up`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+
+from restock.sim.bodies import Bodies, Item, ObjectInfo
+from restock.store.description import LaneView, Store
+
+Log = Callable[..., None]  # World.log(kind, lane_id=None, sku=None, detail="")
+
+
+class Shelves:
+    """Lane columns and back-room stock, placed as bodies; events go to ``log``."""
+
+    def __init__(self, store: Store, bodies: Bodies, log: Log) -> None:
+        self.store = store
+        self.bodies = bodies
+        self.log = log
+        self.lanes_of_sku: dict[str, list[str]] = {sku: [] for sku in store.skus}
+        for lv in store.lanes:
+            self.lanes_of_sku[lv.lane.sku].append(lv.id)
+        self.lanes: dict[str, list[Item]] = {lv.id: [] for lv in store.lanes}
+        self.stock: dict[str, int] = {loc.id: loc.quantity for loc in store.stock.locations}
+        self.stock_front: dict[str, Item | None] = {loc.id: None for loc in store.stock.locations}
+        self.next_refill = math.inf  # set by the world from its clock
+
+    def lane(self, lane_id: str) -> LaneView:
+        try:
+            return self.store.lane_by_id[lane_id]
+        except KeyError:
+            raise KeyError(f"no lane {lane_id!r} in store {self.store.name}") from None
+
+    # --- lanes (gravity-fed columns) ----------------------------------------------------
+
+    def layout_lane(self, lane_id: str) -> None:
+        lv = self.lane(lane_id)
+        tilt = math.radians(lv.row.tilt_deg)
+        quat = [math.cos(-tilt / 2), math.sin(-tilt / 2), 0, 0]
+        y = lv.front_y
+        for item in self.lanes[lane_id]:
+            cy = y - item.pitch / 2
+            self.bodies.show(item.body, (lv.lane.x, cy, lv.board_z(cy) + item.height / 2), quat)
+            y -= item.pitch
+
+    def free_length(self, lane_id: str) -> float:
+        return self.lane(lane_id).row.depth - sum(i.pitch for i in self.lanes[lane_id])
+
+    def item_centre(self, lane_id: str, index: int) -> tuple[float, float, float]:
+        lv = self.lane(lane_id)
+        items = self.lanes[lane_id]
+        y = lv.front_y - sum(i.pitch for i in items[:index]) - items[index].pitch / 2
+        return (lv.lane.x, y, lv.board_z(y) + items[index].height / 2)
+
+    def set_lane(self, lane_id: str, items: Iterable[str], check_room: bool = True) -> None:
+        """Replace a lane's column: SKU ids, "unfamiliar" or "obstruction", front first.
+        ``check_room=False`` (a restored checkpoint) keeps every item even where a foreign one
+        drew a longer shape than before: losing a container would change the store."""
+        for item in self.lanes[self.lane(lane_id).id]:
+            self.bodies.release(item)
+        self.lanes[lane_id] = []
+        for what in items:
+            if what == "unfamiliar":
+                item = self.bodies.new_unfamiliar()
+            elif what == "obstruction":
+                item = self.bodies.new_obstruction((0.05, 0.1, 0.05))
+            elif what in self.store.skus:
+                item = self.bodies.new_container(what)
+            else:
+                raise KeyError(f"{what!r} is no SKU of the store, nor 'unfamiliar' or 'obstruction'")
+            if check_room and item.pitch > self.free_length(lane_id) + 1e-9:
+                self.bodies.release(item)
+                raise ValueError(f"lane {lane_id}: no room for {what}")
+            self.lanes[lane_id].append(item)
+        self.layout_lane(lane_id)
+
+    def fill_lanes(self, fill: float | Mapping[str, int]) -> None:
+        """Set every lane to a fraction of its capacity, or given lanes to given counts of their SKU."""
+        if isinstance(fill, Mapping):
+            for lane_id, n in fill.items():
+                self.set_lane(lane_id, [self.lane(lane_id).lane.sku] * int(n))
+            return
+        if not 0 <= fill <= 1:
+            raise ValueError(f"fill must be in [0, 1], got {fill}")
+        for lv in self.store.lanes:
+            self.set_lane(lv.id, [lv.lane.sku] * round(lv.lane.capacity * fill))
+
+    def info_in_lane(self, lane_id: str, k: int) -> ObjectInfo:
+        return self.bodies.info(self.lanes[lane_id][k], lane_id=lane_id, slot=k)
+
+    def lane_contents(self, lane_id: str) -> list[ObjectInfo]:
+        return [self.info_in_lane(lane_id, k) for k in range(len(self.lanes[self.lane(lane_id).id]))]
+
+    def lane_count(self, lane_id: str) -> int:
+        """Containers (of any SKU) in the lane."""
+        return sum(1 for i in self.lanes[self.lane(lane_id).id] if i.kind == "container")
+
+    def lane_counts(self) -> dict[str, int]:
+        return {lane_id: self.lane_count(lane_id) for lane_id in self.lanes}
+
+    def take_front(self, lane_id: str, n: int = 1) -> list[ObjectInfo]:
+        """A person takes the front n items without a sale (staff, an operator); the rest slide forward."""
+        taken = []
+        for _ in range(n):
+            if not self.lanes[self.lane(lane_id).id]:
+                break
+            taken.append(self.info_in_lane(lane_id, 0))
+            self.bodies.release(self.lanes[lane_id].pop(0))
+        self.layout_lane(lane_id)
+        return taken
+
+    def remove_from_lane(self, lane_id: str, body: int) -> None:
+        items = self.lanes[lane_id]
+        item = next(i for i in items if i.body == body)
+        items.remove(item)
+        self.bodies.release(item)
+        self.layout_lane(lane_id)
+
+    def has_obstruction(self) -> bool:
+        return any(i.kind == "obstruction" for items in self.lanes.values() for i in items)
+
+    def find(self, body: int) -> ObjectInfo | None:
+        """What a body is if it is in a lane or at a stock location's front."""
+        for lane_id, items in self.lanes.items():
+            for k, item in enumerate(items):
+                if item.body == body:
+                    return self.bodies.info(item, lane_id=lane_id, slot=k)
+        for loc_id, front in self.stock_front.items():
+            if front is not None and front.body == body:
+                return self.bodies.info(front, stock_location=loc_id)
+        return None
+
+    # --- stock --------------------------------------------------------------------------
+
+    def stock_quantity(self, location_id: str) -> int:
+        return self.stock[location_id]
+
+    def update_stock_fronts(self) -> None:
+        for loc in self.store.stock.locations:
+            front = self.stock_front[loc.id]
+            if self.stock[loc.id] > 0 and front is None:
+                front = self.bodies.new_container(loc.sku)
+                self.stock_front[loc.id] = front
+                self.bodies.show(front.body, self.store.stock_pick_point(loc))
+            elif self.stock[loc.id] == 0 and front is not None:
+                self.bodies.release(front)
+                self.stock_front[loc.id] = None
+
+    def refill_after(self, t: float) -> float:
+        """The first scheduled delivery after epoch time t."""
+        refill = self.store.stock.refill
+        day0 = math.floor(t / 86400.0) * 86400.0
+        k = math.floor((t - day0 - refill.first_at_h * 3600.0) / (refill.every_h * 3600.0)) + 1
+        nxt = day0 + refill.first_at_h * 3600.0 + max(k, 0) * refill.every_h * 3600.0
+        if nxt >= day0 + 86400.0:  # the schedule restarts each day at first_at_h
+            nxt = day0 + 86400.0 + refill.first_at_h * 3600.0
+        return nxt
+
+    def refill_stock(self) -> None:
+        """Staff fill every back-room location to its capacity."""
+        added = 0
+        for loc in self.store.stock.locations:
+            added += loc.capacity - self.stock[loc.id]
+            self.stock[loc.id] = loc.capacity
+        self.update_stock_fronts()
+        self.log("refill", detail=f"{added} containers")
+
+    def refill_if_due(self, now: float) -> bool:
+        """Run the scheduled delivery if its time has come; True if it ran."""
+        if self.next_refill > now:
+            return False
+        self.next_refill = self.refill_after(self.next_refill + 1e-6)
+        self.refill_stock()
+        return True
+
+    def staff_top_up(self, sku: str, quantity: int = 0) -> tuple[str, int, int]:
+        """Staff bring ``quantity`` containers of ``sku`` to its back-room location (0: up to
+        capacity), outside the delivery schedule; returns (location id, added, now there)."""
+        loc = next((x for x in self.store.stock.locations if x.sku == sku), None)
+        if loc is None:
+            raise ValueError(f"no back-room location for {sku!r}")
+        room = loc.capacity - self.stock[loc.id]
+        added = room if quantity <= 0 else min(room, quantity)
+        self.stock[loc.id] += added
+        self.update_stock_fronts()
+        self.log("staff_refill", sku=sku, detail=f"{added} containers to {loc.id}")
+        return loc.id, added, self.stock[loc.id]
+
+    def return_to_stock(self, sku: str) -> None:
+        """A container comes back to its location (a restarted arm put down what it held)."""
+        loc = next((x for x in self.store.stock.locations if x.sku == sku), None)
+        if loc is not None:
+            self.stock[loc.id] = min(self.stock[loc.id] + 1, loc.capacity)
+
+    # --- checkpoints --------------------------------------------------------------------
+
+    def state(self) -> dict[str, object]:
+        return {
+            "lanes": {lane_id: [i.what for i in items] for lane_id, items in self.lanes.items()},
+            "stock": dict(self.stock),
+        }
+
+    def restore_lanes(self, lanes: Mapping[str, Iterable[str]]) -> None:
+        for lane_id, items in lanes.items():
+            self.set_lane(lane_id, items, check_room=False)
+
+    def restore_stock(self, stock: Mapping[str, int], held_sku: str | None) -> None:
+        """The back room of a checkpoint; a container the arm held goes back to its location."""
+        self.stock = {loc: int(stock[loc]) for loc in self.stock}
+        if held_sku is not None:
+            self.return_to_stock(held_sku)
+        self.update_stock_fronts()
