@@ -1,6 +1,7 @@
 """The teleop bridge node: handoff requests to a remote operator, the operator's targets back.
 
-Inputs: handoff/requests, cameras/<id>/image_raw, joint_states, arm_controller/results.
+Inputs: handoff/requests, cameras/<id>/image_raw, joint_states, arm_controller/results,
+planner/backroom_alerts (shown to every operator: a banner and a list).
 Outputs: teleop/ee_target, teleop/gripper, teleop/status, handoff/resolutions, estop.
 Settings: TeleopBridgeSettings (restock.teleop.bridge_settings), read as ``self.settings``.
 
@@ -25,6 +26,7 @@ from restock import records, topics
 from restock.convert import ImageFormatError, encode_jpeg, rgb8_array, stamp_s
 from restock.motion.kinematics import ArmModel
 from restock.nodes.base import ERROR, LATCHED_QOS, OK, WARN, RestockNode, run_node
+from restock.nodes.planner import ALERT_QOS
 from restock.params import ConfigError, param_specs, settings_from
 from restock.paths import config_candidates
 from restock.teleop.auth import OperatorBook
@@ -92,6 +94,9 @@ class TeleopBridgeNode(RestockNode):
         self._last_result: str = ""
         self.create_record_subscription(records.HandoffRequest, topics.HANDOFF_REQUESTS, self._on_handoff)
         self.create_record_subscription(records.TaskResult, topics.TASK_RESULTS, self._on_result)
+        self.create_record_subscription(
+            records.BackroomAlert, topics.BACKROOM_ALERTS, self.server.submit_alert, ALERT_QOS
+        )
         self.create_subscription(JointState, topics.JOINT_STATES, self._on_joints, 10)
         self.create_subscription(Bool, topics.ESTOP, lambda m: self.server.set_estop(bool(m.data)), LATCHED_QOS)
         for cam in self.store.cameras:
@@ -229,6 +234,7 @@ class TeleopBridgeNode(RestockNode):
             refused=sum(v for k, v in s.counters.items() if k != "heartbeat_timeout"),
             password_checks=s.operators.password_checks,  # scrypt runs (bench/teleop_bruteforce.py reads it)
             connections=s.limits.open,
+            backroom_alerts=s.alerts.raised,
         )
 
     def on_shutdown(self) -> None:

@@ -2,8 +2,8 @@
 
 Client to bridge: JSON text messages, one of the models below (``type`` picks which). Anything
 else (not JSON, unknown type, extra fields, NaN or absurd numbers, too long) is refused with a
-reason by :func:`parse_client_message`. Bridge to client: JSON ``state``/``error``/``ack`` text
-messages, and binary camera frames (``FRAME_HEADER`` then the JPEG bytes).
+reason by :func:`parse_client_message`. Bridge to client: JSON ``state``/``alerts``/``error``/``ack``
+text messages, and binary camera frames (``FRAME_HEADER`` then the JPEG bytes).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from restock import records
 
 MAX_TEXT_MESSAGE_BYTES = 16_384
 # No message of the app nests deeper than 3; json.loads recurses per level (RecursionError at ~1,000).
@@ -182,6 +184,18 @@ def parse_client_message(text: str) -> ClientMessage:
     if isinstance(msg, Pose) and not msg.quaternion_norm_ok():
         raise ProtocolError("invalid message: orientation is not a unit quaternion")
     return msg
+
+
+# What the app shows of a back-room alert (records.BackroomAlert).
+ALERT_FIELDS = frozenset(
+    {"alert_id", "stamp", "sku", "message", "lead_s", "sales_at_risk", "next_delivery", "empty_at", "back_room"}
+)
+
+
+def alerts_message(active: list[records.BackroomAlert]) -> dict:
+    """Bridge to client: the back-room alerts now raised, most urgent first (the whole list each
+    time: sent on connect and whenever it changes; an empty list clears the app's banner)."""
+    return {"type": "alerts", "alerts": [a.model_dump(mode="json", include=set(ALERT_FIELDS)) for a in active]}
 
 
 @dataclass

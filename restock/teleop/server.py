@@ -2,12 +2,12 @@
 
 Transport only: the teleop rules (claim, lease, resolve, e-stop, pose) are restock.teleop.rules,
 which this server feeds and whose effects it carries out. No rclpy here: the bridge node hands in
-handoff requests and camera frames through the thread-safe ``submit_*`` methods and receives what
-the operator commands through a :class:`RobotPort` (its publishers). Anything refused (login,
-token, ticket, origin, body, route, lease, message, rate, connection cap) goes through one path,
-:meth:`TeleopServer._refuse`: counted, logged on one line (rate-limited per kind), written to the
-audit log (within its budget) and answered as JSON with the same headers as every response.
-None reaches the port.
+handoff requests, back-room alerts (restock.teleop.alerts) and camera frames through the
+thread-safe ``submit_*`` methods and receives what the operator commands through a
+:class:`RobotPort` (its publishers). Anything refused (login, token, ticket, origin, body, route,
+lease, message, rate, connection cap) goes through one path, :meth:`TeleopServer._refuse`:
+counted, logged on one line (rate-limited per kind), written to the audit log (within its budget)
+and answered as JSON with the same headers as every response. None reaches the port.
 
 HTTP API (JSON): POST /api/login, POST /api/logout, POST /api/ticket, GET /api/state,
 GET /api/handoff/{id}/image; WebSocket: GET /ws?ticket=... (one-time ticket from /api/ticket).
@@ -34,6 +34,7 @@ from restock import records
 from restock.convert import encode_jpeg
 from restock.store.description import Store
 from restock.teleop import protocol as P
+from restock.teleop.alerts import ActiveAlerts
 from restock.teleop.auth import (
     MAX_PASSWORD_BYTES,
     OPERATOR_NAME,
@@ -138,6 +139,7 @@ class TeleopServer:
         self.limits = ConnectionLimits(config.max_connections_per_address, config.max_connections)
         self.audit_budget = AuditBudget()
         self.clients: dict[str, Connection] = {}
+        self.alerts = ActiveAlerts()  # touched on the loop only (before it runs: by submit_alert)
         self._ids = itertools.count(1)
         self._watched: frozenset[str] = frozenset()  # read from the ROS thread without the loop
         self._frame_budget: dict[str, P.RateLimit] = {}
@@ -242,6 +244,12 @@ class TeleopServer:
                 lambda: self._apply(None, self.rules.add_handoff(request, frame_jpeg, time.time()))
             )
 
+    def submit_alert(self, alert: records.BackroomAlert) -> None:
+        if self.loop is None:
+            self.alerts.update(alert)  # not serving yet: nobody to tell
+        else:
+            self.loop.call_soon_threadsafe(self._on_alert, alert)
+
     def wants_frames(self, camera_id: str) -> bool:
         return camera_id in self._watched
 
@@ -318,6 +326,12 @@ class TeleopServer:
 
     def state(self, client: Connection | None = None) -> dict:
         return self.rules.state(client.session.operator if client else None, time.time())
+
+    def _on_alert(self, alert: records.BackroomAlert) -> None:
+        if self.alerts.update(alert):
+            message = P.alerts_message(self.alerts.active())
+            for client in list(self.clients.values()):
+                client.send_json(message)
 
     def _broadcast_state(self) -> None:
         for client in list(self.clients.values()):
@@ -482,6 +496,7 @@ class TeleopServer:
         self.audit.write("connect", self.config.robot_id, operator, client.id, peer)
         sender = asyncio.create_task(client.send_frames())
         client.send_json(self.state(client))
+        client.send_json(P.alerts_message(self.alerts.active()))
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:

@@ -253,3 +253,55 @@ def test_desktop_fallback_keyboard_drives_the_target_and_estop(ros_graph, ros_no
     finally:
         ros.close()
     assert (ros.resolutions[0].action, ros.resolutions[0].label) == ("cleared", None)
+
+
+def test_backroom_alerts_show_in_the_banner_and_the_list_until_cleared(ros_graph, ros_node, tmp_path, operators_file):
+    """Issue 17: an alert on planner/backroom_alerts (raised before the operator logs in: the bridge
+    hears it through transient local and sends it on connect) shows in the banner; a more urgent
+    one takes the banner; each clear takes its alert away; the last clear hides the banner."""
+    _requirements()
+    from playwright.sync_api import expect, sync_playwright
+    from std_msgs.msg import String
+
+    from restock import records
+    from restock.nodes.planner import ALERT_QOS
+
+    def alert(alert_id: str, stamp: float, state: str, lead_s: float | None, sku: str) -> String:
+        body = records.BackroomAlert(
+            alert_id=alert_id, stamp=stamp, sku=sku, state=state, back_room=2, lead_s=lead_s, sales_at_risk=12.0,
+            next_delivery=61200.0, message=f"{sku}: back room {state} ({alert_id})",
+        )  # fmt: skip
+        return String(data=records.encode(body))
+
+    alerts = ros_node.create_publisher(String, topics.BACKROOM_ALERTS, ALERT_QOS)
+    alerts.publish(alert("a-cola", 50000.0, "raised", 1800.0, "cola_500"))
+    graph = ros_graph(only=["teleop_bridge"], params=bridge_params(tmp_path, operators_file))
+    base = bridge_url(graph)
+    ros = RosSide(ros_node)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            page = new_page(browser)
+            console: list[str] = []
+            page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+            log_in(page, base, "alice", PASSWORDS["alice"])
+            banner = page.locator("#alert-banner")
+            wait(lambda: banner.is_visible(), 30, "the raised alert in the banner")
+            expect(banner).to_contain_text("cola_500: back room raised (a-cola)")
+            expect(banner).to_contain_text("lead 30 min, ~12 sales at risk, next delivery 17:00")
+            # A more urgent one (smaller lead) takes the banner; both are in the list.
+            alerts.publish(alert("a-water", 50100.0, "raised", 300.0, "water_500"))
+            expect(banner).to_contain_text("(a-water)")
+            expect(page.locator("#alerts li")).to_have_count(2)
+            expect(page.locator("#alerts li").first).to_have_attribute("data-alert-id", "a-water")
+            alerts.publish(alert("a-water", 50200.0, "cleared", None, "water_500"))
+            expect(banner).to_contain_text("(a-cola)")
+            expect(page.locator("#alerts li")).to_have_count(1)
+            alerts.publish(alert("a-cola", 50300.0, "cleared", None, "cola_500"))
+            expect(banner).to_be_hidden()
+            expect(page.locator("#alerts li")).to_have_count(0)
+            expect(page.locator("#alerts-count")).to_have_text("(0)")
+            browser.close()
+    finally:
+        ros.close()
+    assert not console, console

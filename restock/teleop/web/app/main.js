@@ -11,6 +11,7 @@ export const app = {
   operator: null,
   ws: null,
   state: null,
+  alerts: [], // back-room alerts now raised, most urgent first (the bridge sorts them)
   frame: null, // newest ImageBitmap
   framesShown: 0,
   frameLog: [], // [capture, shown, bridge sent] epoch seconds of the last frames drawn (bench/teleop_latency.py reads it)
@@ -91,6 +92,7 @@ async function connect() {
 
 function onJson(msg) {
   if (msg.type === "state") render(msg);
+  else if (msg.type === "alerts") renderAlerts(msg.alerts);
   else if (msg.type === "error") say(msg.error);
   else if (msg.type === "ack") say(msg.sample ? `saved training sample ${msg.sample}` : `${msg.of} done`);
 }
@@ -142,6 +144,38 @@ function render(state) {
   $("robot-state").textContent = joints ? Object.entries(joints).map(([k, v]) => `${k} ${v.toFixed(3)}`).join("  ") : "no joint states";
   $("estop").classList.toggle("engaged", state.estop);
   $("estop").textContent = state.estop ? "E-STOP ENGAGED (release)" : "E-STOP";
+}
+
+// Store times are seconds whose remainder in a day is the time of day (as the planner's messages read).
+function clock(t) {
+  if (t === null || t === undefined) return "none";
+  const day = ((t % 86400) + 86400) % 86400;
+  return `${String(Math.floor(day / 3600)).padStart(2, "0")}:${String(Math.floor((day % 3600) / 60)).padStart(2, "0")}`;
+}
+
+function alertFigures(a) {
+  const lead = a.lead_s === null ? "not before the delivery" : `${Math.round(a.lead_s / 60)} min`;
+  return `lead ${lead}, ~${a.sales_at_risk.toFixed(0)} sales at risk, next delivery ${clock(a.next_delivery)}`;
+}
+
+function renderAlerts(alerts) {
+  app.alerts = alerts;
+  const banner = $("alert-banner");
+  banner.hidden = alerts.length === 0;
+  banner.textContent = alerts.length ? `Back room: ${alerts[0].message} (${alertFigures(alerts[0])})` : "";
+  banner.dataset.alertId = alerts.length ? alerts[0].alert_id : "";
+  $("alerts-count").textContent = `(${alerts.length})`;
+  $("alerts").replaceChildren(
+    ...alerts.map((a) => {
+      const li = document.createElement("li");
+      li.dataset.alertId = a.alert_id;
+      const figures = document.createElement("div");
+      figures.className = "figures";
+      figures.textContent = alertFigures(a);
+      li.append(a.message || a.sku, figures);
+      return li;
+    }),
+  );
 }
 
 const thumbs = new Map(); // request id -> object URL
