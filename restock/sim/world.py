@@ -94,6 +94,7 @@ import numpy as np
 
 from restock.records import LaneTruth, SimEvent, SimGroundTruth
 from restock.sim.bodies import Bodies, Item, ObjectInfo
+from restock.sim.incidents import Incidents
 from restock.sim.mjcf import HIDDEN_GROUP, Layout, build_mjcf
 from restock.sim.shelves import Shelves
 from restock.sim.simtime import parse_time
@@ -166,12 +167,11 @@ class World:
         self._grip_speed = self._max_opening / store.robot.gripper.close_time_s
         self.bodies = Bodies(store, self.model, self.data, layout, self.rng)
         self.shelves = Shelves(store, self.bodies, self._log)
+        self.incidents = Incidents(store, self.bodies, self.shelves, self.rng, self._log, self._now, self.schedule)
         self._cameras_of_lane: dict[str, list[str]] = {lv.id: [] for lv in store.lanes}
         for cam in store.cameras:
             for lv in store.lanes_seen_by(cam.id):
                 self._cameras_of_lane[lv.id].append(cam.id)
-        self._corridor: list[tuple[Item, np.ndarray]] = []
-        self._hands: dict[int, int] = {}  # body -> mocap of a shown hand
         self._held: Item | None = None
         self._held_yaw_offset = 0.0
         self.failed_grasp_probability = 0.0
@@ -254,9 +254,7 @@ class World:
         if info.lane_id is not None:
             self.shelves.remove_from_lane(info.lane_id, object_id)
         elif info.corridor:
-            entry = next(e for e in self._corridor if e[0].body == object_id)
-            self._corridor.remove(entry)
-            self.bodies.release(entry[0])
+            self.incidents.remove_from_corridor(object_id)
         elif info.kind == "hand":
             self.hide_hand(object_id)
         elif info.held and self._held is not None:
@@ -286,7 +284,7 @@ class World:
             "stock": dict(self.shelves.stock),
             "sales": dict(self.sales),
             "lost_sales": dict(self.lost_sales),
-            "corridor": [pos.tolist() for _, pos in self._corridor],
+            **self.incidents.state(),
             "joints": {n: self._q[n] for n in ARM_JOINTS},
             "held": held,
         }
@@ -306,13 +304,7 @@ class World:
         self.start_time = float(state["start_time"])
         for lane_id, items in lanes.items():
             self.set_lane(lane_id, items, check_room=False)
-        for item, _ in self._corridor:
-            self.bodies.release(item)
-        self._corridor = []
-        for pos in state["corridor"]:
-            item = self.bodies.new_obstruction((0.2, 0.15, 0.25))
-            self._corridor.append((item, np.asarray(pos, dtype=float)))
-            self.bodies.show(item.body, pos)
+        self.incidents.restore(state)
         self.shelves.stock = {loc: int(state["stock"][loc]) for loc in self.shelves.stock}
         if state.get("held") is not None:
             loc = next((x for x in self.store.stock.locations if x.sku == state["held"]), None)
@@ -404,24 +396,13 @@ class World:
             del self.events[:drop]
             self._events_reported = max(0, self._events_reported - drop)
 
+    def _now(self) -> float:
+        return self.time
+
     def schedule(self, t: float, action: Callable[[], None]) -> None:
         """Run ``action`` when sim time reaches t (epoch s)."""
         self._seq += 1
         heapq.heappush(self._scheduled, (float(t), self._seq, action))
-
-    def put_unfamiliar(self, lane_id: str, slot: int | None = None) -> int:
-        """Put an item the store does not sell into a lane's column (None: at the back); returns its id."""
-        items = self.shelves.lanes[self.shelves.lane(lane_id).id]
-        item = self.bodies.new_unfamiliar()
-        if item.pitch > self.shelves.free_length(lane_id) + 1e-9:
-            if not items:
-                self.bodies.release(item)
-                raise ValueError(f"lane {lane_id}: no room")
-            self.bodies.release(items.pop())  # a customer pushed the back container out of the way
-        items.insert(len(items) if slot is None else min(slot, len(items)), item)
-        self.shelves.layout_lane(lane_id)
-        self._log("unfamiliar", lane_id=lane_id)
-        return item.body
 
     def clear_foreign(self, lane_id: str | None) -> int:
         """A person (the remote operator's arm work, or a clerk) takes every unfamiliar item and
@@ -429,61 +410,26 @@ class World:
         if lane_id is not None:
             ids = [i.body for i in self.shelves.lanes.get(lane_id, []) if i.kind in ("unfamiliar", "obstruction")]
         else:
-            ids = [entry[0].body for entry in self._corridor]
+            ids = [entry[0].body for entry in self.incidents.corridor]
         for body in ids:
             self.remove(body)
         if ids:
             self._log("operator_cleared", lane_id=lane_id, detail=f"{len(ids)} item(s)")
         return len(ids)
 
+    # --- incidents (restock.sim.incidents) ----------------------------------------------
+
+    def put_unfamiliar(self, lane_id: str, slot: int | None = None) -> int:
+        return self.incidents.put_unfamiliar(lane_id, slot)
+
     def put_obstruction(self, lane_id: str | None = None, at: Sequence[float] | None = None) -> int:
-        """An obstruction in a lane's column (at its front), or a box at store point ``at`` in the arm's corridor."""
-        if (lane_id is None) == (at is None):
-            raise ValueError("give exactly one of lane_id or at")
-        if lane_id is not None:
-            lv = self.shelves.lane(lane_id)
-            item = self.bodies.new_obstruction((lv.lane.width * 0.8, 0.1, 0.05))
-            items = self.shelves.lanes[lv.id]
-            while item.pitch > self.shelves.free_length(lane_id) + 1e-9 and items:
-                self.bodies.release(items.pop())
-            items.insert(0, item)
-            self.shelves.layout_lane(lane_id)
-            self._log("obstruction", lane_id=lane_id)
-            return item.body
-        item = self.bodies.new_obstruction((0.2, 0.15, 0.25))
-        pos = np.asarray(at, dtype=float)
-        self._corridor.append((item, pos))
-        self.bodies.show(item.body, pos)
-        self._log("obstruction", detail=f"in the corridor at {pos.round(3).tolist()}")
-        return item.body
+        return self.incidents.put_obstruction(lane_id, at)
 
     def show_hand(self, camera_id: str, lane_id: str | None = None, duration_s: float | None = None) -> int:
-        """A customer's hand reaching to a lane's front in view of a camera; returns its id."""
-        seen = self.store.lanes_seen_by(camera_id)
-        if lane_id is None:
-            lane_id = seen[int(self.rng.integers(len(seen)))].id if seen else self.store.lanes[0].id
-        if not self.bodies.free_hands:
-            raise RuntimeError("all hand bodies are in use")
-        body = self.bodies.free_hands.pop()
-        mocap = int(self.model.body_mocapid[body])
-        x, y, z = self.shelves.lane(lane_id).front_point()
-        self.data.mocap_pos[mocap] = [x + float(self.rng.uniform(-0.02, 0.02)), y + 0.07, z + 0.02]
-        yaw = float(self.rng.uniform(-0.3, 0.3))
-        self.data.mocap_quat[mocap] = [math.cos(yaw / 2), 0, 0, math.sin(yaw / 2)]
-        for g in self.bodies.geoms[body]:
-            self.model.geom_group[g] = 0
-        self._hands[body] = mocap
-        self.bodies.dirty = True
-        self._log("hand", lane_id=lane_id, detail=camera_id)
-        if duration_s is not None:
-            self.schedule(self.time + duration_s, lambda: self.hide_hand(body))
-        return body
+        return self.incidents.show_hand(camera_id, lane_id, duration_s)
 
     def hide_hand(self, object_id: int) -> None:
-        if object_id in self._hands:
-            del self._hands[object_id]
-            self.bodies.park(object_id)
-            self.bodies.free_hands.append(object_id)
+        self.incidents.hide_hand(object_id)
 
     def random_events(
         self,
@@ -491,29 +437,10 @@ class World:
         kinds: Sequence[str] = ("unfamiliar", "obstruction", "hand"),
         until: float | None = None,
     ) -> int:
-        """Schedule seeded random events (Poisson, ``rate_per_hour``) until ``until`` (default: a day)."""
-        until = self.time + 86400.0 if until is None else until
-        n = int(self.rng.poisson(rate_per_hour * (until - self.time) / 3600.0))
-        times = np.sort(self.rng.uniform(self.time, until, n))
-        for t in times:
-            kind = kinds[int(self.rng.integers(len(kinds)))]
-            lane = self.store.lanes[int(self.rng.integers(len(self.store.lanes)))].id
-            cam = self.store.cameras[int(self.rng.integers(len(self.store.cameras)))].id
-            if kind == "unfamiliar":
-                self.schedule(t, lambda lane=lane: self._try(lambda: self.put_unfamiliar(lane)))
-            elif kind == "obstruction":
-                self.schedule(t, lambda lane=lane: self._try(lambda: self.put_obstruction(lane_id=lane)))
-            elif kind == "hand":
-                self.schedule(t, lambda cam=cam: self._try(lambda: self.show_hand(cam, duration_s=3.0)))
-            else:
-                raise ValueError(f"unknown event kind {kind!r}")
-        return n
+        return self.incidents.random_events(rate_per_hour, kinds, until)
 
     def _try(self, action: Callable[[], object]) -> None:
-        try:
-            action()
-        except (RuntimeError, ValueError) as err:  # pools exhausted, no room: the event does not happen
-            self._log("event_skipped", detail=str(err))
+        self.incidents.attempt(action)
 
     # --- the robot ----------------------------------------------------------------------
 
@@ -604,9 +531,7 @@ class World:
         self.bodies.dirty = True
 
     def _arm_collides(self) -> bool:
-        if not self._corridor and not any(
-            i.kind == "obstruction" for items in self.shelves.lanes.values() for i in items
-        ):
+        if not self.incidents.obstructed():
             return False
         mujoco.mj_kinematics(self.model, self.data)
         mujoco.mj_collision(self.model, self.data)
@@ -870,11 +795,9 @@ class World:
         for loc_id, front in self.shelves.stock_front.items():
             if front is not None and front.body == body:
                 return self.bodies.info(front, stock_location=loc_id)
-        for item, _ in self._corridor:
-            if item.body == body:
-                return ObjectInfo(body, "obstruction", corridor=True)
-        if body in self._hands:
-            return ObjectInfo(body, "hand")
+        found = self.incidents.find(body)
+        if found is not None:
+            return found
         return ObjectInfo(body, "other")
 
     # --- domain randomisation -----------------------------------------------------------
