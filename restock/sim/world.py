@@ -85,7 +85,7 @@ import heapq
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -94,6 +94,7 @@ import numpy as np
 
 from restock.records import LaneTruth, SimEvent, SimGroundTruth
 from restock.sim.bodies import Bodies, Item, ObjectInfo
+from restock.sim.customers import Customers
 from restock.sim.incidents import Incidents
 from restock.sim.mjcf import HIDDEN_GROUP, Layout, build_mjcf
 from restock.sim.shelves import Shelves
@@ -105,30 +106,12 @@ DEFAULT_START = "2026-07-06T06:00:00"  # a Monday morning, UTC
 ARM_JOINTS: tuple[str, ...] = ("rail_x", "lift_z", "shoulder", "elbow", "wrist")
 JOINT_NAMES: tuple[str, ...] = (*ARM_JOINTS, "gripper")
 ARM_DT = 0.01  # s: the arm's servo/bookkeeping period while it moves
-SALES_WINDOW_S = 3600.0  # customers are sampled an hour at a time, on fixed boundaries (determinism)
 GRASP_TOL_XY = 0.02  # m: grasp centre to item centre, horizontal
 GRASP_TOL_Z = 0.03
 PLACE_TOL_X = 0.025
 PLACE_TOL_Z = 0.04
-HAND_ON_SALE_PROBABILITY = 0.3  # a customer's hand shows in view for a moment when they take one
-HAND_ON_SALE_S = 1.5
 CHECKPOINT_VERSION = 1
 MAX_EVENTS = 2_000  # events kept in World.events (the oldest half is dropped beyond this; ~1,600 a day)
-
-
-class _Sale(NamedTuple):
-    t: float
-    sku: str
-    quantity: int
-    lane_id: str | None = None
-
-
-def _as_sale(s: object) -> _Sale:
-    """A demand-model Sale (t, sku, quantity) or a SaleEvent record (stamp, sku, quantity, lane_id)."""
-    t = getattr(s, "t", None)
-    if t is None:
-        t = s.stamp  # type: ignore[attr-defined]
-    return _Sale(float(t), str(s.sku), int(s.quantity), getattr(s, "lane_id", None))  # type: ignore[attr-defined]
 
 
 class World:
@@ -145,7 +128,6 @@ class World:
         self.store = store
         self.seed = int(seed)
         self.rng = np.random.default_rng([self.seed, 1])  # events, grasps, customers' lane choice
-        self._demand_rng = np.random.default_rng([self.seed, 2])
         self.time = parse_time(start_time)
         self.start_time = self.time
         xml, layout = build_mjcf(store)
@@ -168,15 +150,11 @@ class World:
         self.bodies = Bodies(store, self.model, self.data, layout, self.rng)
         self.shelves = Shelves(store, self.bodies, self._log)
         self.incidents = Incidents(store, self.bodies, self.shelves, self.rng, self._log, self._now, self.schedule)
-        self._cameras_of_lane: dict[str, list[str]] = {lv.id: [] for lv in store.lanes}
-        for cam in store.cameras:
-            for lv in store.lanes_seen_by(cam.id):
-                self._cameras_of_lane[lv.id].append(cam.id)
+        demand_rng = np.random.default_rng([self.seed, 2])
+        self.customers = Customers(store, self.shelves, self.incidents, self.rng, demand_rng, self._log, self._now)
         self._held: Item | None = None
         self._held_yaw_offset = 0.0
         self.failed_grasp_probability = 0.0
-        self.sales: dict[str, int] = {s: 0 for s in store.skus}
-        self.lost_sales: dict[str, int] = {s: 0 for s in store.skus}
         self.events: list[SimEvent] = []
         self._events_reported = 0
         self._q = {n: 0.0 for n in ARM_JOINTS}
@@ -190,9 +168,6 @@ class World:
         self._slipped_this_close = False
         self._scheduled: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = 0
-        self._sales_queue: list = []
-        self._sales_source: Callable[[float, float], list] | None = None
-        self._sales_window_end: float | None = None
         self.shelves.next_refill = self.shelves.refill_after(self.time)
         self._saved_appearance: dict[str, np.ndarray] | None = None
         self._write_arm()
@@ -282,8 +257,7 @@ class World:
                 for lane_id, items in self.shelves.lanes.items()
             },
             "stock": dict(self.shelves.stock),
-            "sales": dict(self.sales),
-            "lost_sales": dict(self.lost_sales),
+            **self.customers.state(),
             **self.incidents.state(),
             "joints": {n: self._q[n] for n in ARM_JOINTS},
             "held": held,
@@ -311,8 +285,7 @@ class World:
             if loc is not None:
                 self.shelves.stock[loc.id] = min(self.shelves.stock[loc.id] + 1, loc.capacity)
         self.shelves.update_stock_fronts()
-        self.sales = {s: int(state["sales"].get(s, 0)) for s in self.sales}
-        self.lost_sales = {s: int(state["lost_sales"].get(s, 0)) for s in self.lost_sales}
+        self.customers.restore(state)
         if self._held is not None:
             self.bodies.release(self._held)
             self._held = None
@@ -320,72 +293,24 @@ class World:
         self.shelves.next_refill = self.shelves.refill_after(self.time)
         self._log("resumed", detail=f"from a checkpoint at {t:.1f}")
 
-    # --- customers ----------------------------------------------------------------------
+    # --- customers (restock.sim.customers) ----------------------------------------------
+
+    @property
+    def sales(self) -> dict[str, int]:
+        return self.customers.sales
+
+    @property
+    def lost_sales(self) -> dict[str, int]:
+        return self.customers.lost_sales
 
     def set_demand(self, generator: object) -> None:
-        """Customers buy by a demand model (restock.demand.generator.DemandGenerator), seeded by this world."""
-        sample = generator.sample  # type: ignore[attr-defined]
-        self._sales_source = lambda t0, t1: list(sample(t0, t1, self._demand_rng))
-        self._sales_queue = []
-        self._sales_window_end = self.time  # windows start here, on fixed boundaries
-        self._fill_sales(self.time)
+        self.customers.set_demand(generator)
 
     def set_sales_log(self, sales: Iterable[object]) -> None:
-        """Customers replay a sales log: restock.records.SaleEvent (``stamp``) or Sale (``t``) items.
-
-        A logged lane_id is honoured when that lane has the SKU at its front.
-        """
-        self._sales_source = None
-        queue = [_as_sale(s) for s in sales]
-        self._sales_queue = sorted((s for s in queue if s.t >= self.time), key=lambda s: s.t, reverse=True)
-        self._sales_window_end = math.inf
-
-    def _fill_sales(self, until: float) -> None:
-        if self._sales_source is None:
-            return
-        if self._sales_window_end is None:
-            return
-        while self._sales_window_end <= until:
-            t0 = self._sales_window_end
-            t1 = t0 + SALES_WINDOW_S
-            new = [_as_sale(s) for s in self._sales_source(t0, t1)]
-            new = [s for s in new if s.t >= self.time]
-            self._sales_queue = sorted(new, key=lambda s: s.t, reverse=True) + self._sales_queue
-            self._sales_window_end = t1
+        self.customers.set_sales_log(sales)
 
     def customer_buy(self, sku: str, quantity: int = 1, lane_id: str | None = None) -> int:
-        """A customer takes up to ``quantity`` containers of ``sku`` from the fronts; returns how many.
-
-        ``lane_id`` (from a sales log) is where they take it if that lane offers it; otherwise any
-        lane whose front container is this SKU (seeded choice); none: a lost sale.
-        """
-        if sku not in self.store.skus:
-            self._log("unknown_sku", sku=None, detail=f"sale of {sku!r} that the store does not sell")
-            return 0
-        sold = 0
-        for _ in range(quantity):
-            lanes = [
-                lid
-                for lid in self.shelves.lanes_of_sku[sku]
-                if self.shelves.lanes[lid]
-                and self.shelves.lanes[lid][0].kind == "container"
-                and self.shelves.lanes[lid][0].sku == sku
-            ]
-            if not lanes:
-                self.lost_sales[sku] += 1
-                self._log("lost_sale", sku=sku)
-                continue
-            lane = lane_id if lane_id in lanes else lanes[int(self.rng.integers(len(lanes)))]
-            self.bodies.release(self.shelves.lanes[lane].pop(0))
-            self.shelves.layout_lane(lane)
-            self.sales[sku] += 1
-            sold += 1
-            self._log("sale", lane_id=lane, sku=sku)
-            if self.rng.random() < HAND_ON_SALE_PROBABILITY and self.bodies.free_hands:
-                cams = self._cameras_of_lane[lane]
-                if cams:
-                    self.show_hand(cams[0], lane, duration_s=HAND_ON_SALE_S)
-        return sold
+        return self.customers.buy(sku, quantity, lane_id)
 
     # --- events -------------------------------------------------------------------------
 
@@ -671,30 +596,24 @@ class World:
         return abs(self._grip_cmd - self._opening) > 1e-12
 
     def _next_event_time(self) -> float:
-        t = self.shelves.next_refill
+        t = min(self.shelves.next_refill, self.customers.next_time())
         if self._scheduled:
             t = min(t, self._scheduled[0][0])
-        if self._sales_queue:
-            t = min(t, self._sales_queue[-1].t)
-        if self._sales_source is not None and self._sales_window_end is not None:
-            t = min(t, self._sales_window_end)
         return t
 
     def _run_due(self) -> None:
-        if self._sales_source is not None:
-            self._fill_sales(self.time)
-        while True:
-            if self.shelves.next_refill <= self.time:
-                self.shelves.next_refill = self.shelves.refill_after(self.shelves.next_refill + 1e-6)
-                self.shelves.refill_stock()
-            elif self._scheduled and self._scheduled[0][0] <= self.time:
+        self.customers.fill(self.time)
+        while True:  # deliveries first, then scheduled events, then customers: the order is part of a seeded run
+            if self.shelves.refill_if_due(self.time):
+                continue
+            if self._scheduled and self._scheduled[0][0] <= self.time:
                 _, _, action = heapq.heappop(self._scheduled)
                 action()
-            elif self._sales_queue and self._sales_queue[-1].t <= self.time:
-                sale = self._sales_queue.pop()
-                self.customer_buy(sale.sku, sale.quantity, sale.lane_id)
-            else:
+                continue
+            sale = self.customers.pop_due(self.time)
+            if sale is None:
                 break
+            self.customers.buy(sale.sku, sale.quantity, sale.lane_id)
 
     def step(self, dt: float) -> None:
         """Advance sim time by dt seconds: arm motion, customers, staff, scheduled events."""
