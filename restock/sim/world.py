@@ -97,19 +97,13 @@ from restock.sim.bodies import Bodies, Item, ObjectInfo
 from restock.sim.customers import Customers
 from restock.sim.incidents import Incidents
 from restock.sim.mjcf import HIDDEN_GROUP, Layout, build_mjcf
+from restock.sim.robot import ARM_DT, Robot
 from restock.sim.shelves import Shelves
 from restock.sim.simtime import parse_time
 from restock.sim.trajectory import JointPath
 from restock.store.description import Store
 
 DEFAULT_START = "2026-07-06T06:00:00"  # a Monday morning, UTC
-ARM_JOINTS: tuple[str, ...] = ("rail_x", "lift_z", "shoulder", "elbow", "wrist")
-JOINT_NAMES: tuple[str, ...] = (*ARM_JOINTS, "gripper")
-ARM_DT = 0.01  # s: the arm's servo/bookkeeping period while it moves
-GRASP_TOL_XY = 0.02  # m: grasp centre to item centre, horizontal
-GRASP_TOL_Z = 0.03
-PLACE_TOL_X = 0.025
-PLACE_TOL_Z = 0.04
 CHECKPOINT_VERSION = 1
 MAX_EVENTS = 2_000  # events kept in World.events (the oldest half is dropped beyond this; ~1,600 a day)
 
@@ -139,38 +133,19 @@ class World:
         self._renderers: dict[tuple[int, int, bool], mujoco.Renderer] = {}
         self._scene_option = mujoco.MjvOption()
         self._scene_option.geomgroup[HIDDEN_GROUP] = 0
-        m = self.model
-        self._qadr = {
-            n: int(m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n)])
-            for n in (*ARM_JOINTS, "finger_l", "finger_r")
-        }
-        self._limits = {j.name: (j.lower, j.upper) for j in store.robot.joints}
-        self._max_opening = store.robot.gripper.max_opening
-        self._grip_speed = self._max_opening / store.robot.gripper.close_time_s
         self.bodies = Bodies(store, self.model, self.data, layout, self.rng)
         self.shelves = Shelves(store, self.bodies, self._log)
         self.incidents = Incidents(store, self.bodies, self.shelves, self.rng, self._log, self._now, self.schedule)
         demand_rng = np.random.default_rng([self.seed, 2])
         self.customers = Customers(store, self.shelves, self.incidents, self.rng, demand_rng, self._log, self._now)
-        self._held: Item | None = None
-        self._held_yaw_offset = 0.0
-        self.failed_grasp_probability = 0.0
+        self.robot = Robot(store, self.bodies, self.shelves, self.rng, self._log, self._now, self.incidents.obstructed)
         self.events: list[SimEvent] = []
         self._events_reported = 0
-        self._q = {n: 0.0 for n in ARM_JOINTS}
-        self._q["lift_z"] = min(max(0.3, self._limits["lift_z"][0]), self._limits["lift_z"][1])
-        self._q["rail_x"] = min(max(self._q["rail_x"], self._limits["rail_x"][0]), self._limits["rail_x"][1])
-        self._qd = {n: 0.0 for n in JOINT_NAMES}
-        self._target = dict(self._q)
-        self._path: JointPath | None = None
-        self._opening = self._max_opening
-        self._grip_cmd = self._max_opening
-        self._slipped_this_close = False
         self._scheduled: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = 0
         self.shelves.next_refill = self.shelves.refill_after(self.time)
         self._saved_appearance: dict[str, np.ndarray] | None = None
-        self._write_arm()
+        self.robot.write()
         if fill > 0:
             self.fill_lanes(fill)
         self.shelves.update_stock_fronts()
@@ -232,9 +207,8 @@ class World:
             self.incidents.remove_from_corridor(object_id)
         elif info.kind == "hand":
             self.hide_hand(object_id)
-        elif info.held and self._held is not None:
-            self.bodies.release(self._held)
-            self._held = None
+        elif info.held and self.robot.holding is not None:
+            self.robot.drop_held()
         else:
             raise ValueError(f"object {object_id} ({info.kind}) cannot be removed")
         self._log("removed", lane_id=info.lane_id, sku=info.sku, detail=info.kind)
@@ -246,7 +220,6 @@ class World:
         """What a restarted simulator needs to go on with this store: the time, every lane's
         column, the back room, the tills' counts, corridor obstructions and the arm's pose. What
         is in motion (a trajectory, a customer's hand) is not kept; a held container is."""
-        held = self._held.sku if self._held is not None and self._held.kind == "container" else None
         return {
             "v": CHECKPOINT_VERSION,
             "store": self.store.name,
@@ -259,8 +232,7 @@ class World:
             "stock": dict(self.shelves.stock),
             **self.customers.state(),
             **self.incidents.state(),
-            "joints": {n: self._q[n] for n in ARM_JOINTS},
-            "held": held,
+            **self.robot.state(),
         }
 
     def restore(self, state: Mapping[str, Any], resume_at: float | None = None) -> None:
@@ -286,10 +258,7 @@ class World:
                 self.shelves.stock[loc.id] = min(self.shelves.stock[loc.id] + 1, loc.capacity)
         self.shelves.update_stock_fronts()
         self.customers.restore(state)
-        if self._held is not None:
-            self.bodies.release(self._held)
-            self._held = None
-        self.teleport({**state["joints"], "gripper": self._max_opening})
+        self.robot.restore(state)
         self.shelves.next_refill = self.shelves.refill_after(self.time)
         self._log("resumed", detail=f"from a checkpoint at {t:.1f}")
 
@@ -369,231 +338,51 @@ class World:
 
     # --- the robot ----------------------------------------------------------------------
 
+    @property
+    def failed_grasp_probability(self) -> float:
+        return self.robot.failed_grasp_probability
+
+    @failed_grasp_probability.setter
+    def failed_grasp_probability(self, p: float) -> None:
+        self.robot.failed_grasp_probability = p
+
     def joint_positions(self) -> dict[str, float]:
-        return {**self._q, "gripper": self._opening}
+        return self.robot.joint_positions()
 
     def joint_velocities(self) -> dict[str, float]:
-        return dict(self._qd)
-
-    def _clamp(self, name: str, value: float) -> float:
-        lo, hi = self._limits[name]
-        return min(max(float(value), lo), hi)
+        return self.robot.joint_velocities()
 
     def set_joint_targets(self, targets: Mapping[str, float]) -> None:
-        """Hold these positions from now (a step; drops a running trajectory)."""
-        self._path = None
-        for n, v in targets.items():
-            if n == "gripper":
-                self.set_gripper(v)
-            elif n in self._target:
-                self._target[n] = self._clamp(n, v)
-            else:
-                raise KeyError(f"unknown joint {n!r}; joints are {list(JOINT_NAMES)}")
+        self.robot.set_joint_targets(targets)
 
     def set_trajectory(self, path: JointPath) -> None:
-        """Execute a trajectory; it replaces the running one (joint_trajectory_controller semantics)."""
-        unknown = [n for n in path.joint_names if n not in self._target]
-        if unknown:
-            raise KeyError(f"unknown joints {unknown}; joints are {list(ARM_JOINTS)}")
-        path.begin(self.time, self._q)
-        self._path = path
+        self.robot.set_trajectory(path)
 
     def stop_trajectory(self) -> None:
-        """Stop and hold where the arm is now."""
-        self._path = None
-        self._target = dict(self._q)
+        self.robot.stop_trajectory()
 
     @property
     def trajectory_active(self) -> bool:
-        return self._path is not None and self.time < self._path.end_time
-
-    def set_gripper(self, opening: float) -> None:
-        cmd = min(max(float(opening), 0.0), self._max_opening)
-        if cmd < self._grip_cmd:
-            self._slipped_this_close = False
-        self._grip_cmd = cmd
-
-    def teleport(self, joints: Mapping[str, float]) -> None:
-        """Set joints instantly (tests, datasets): no motion, no collision check."""
-        for n, v in joints.items():
-            if n == "gripper":
-                self._opening = self._grip_cmd = min(max(float(v), 0.0), self._max_opening)
-            else:
-                self._q[n] = self._target[n] = self._clamp(n, v)
-        self._path = None
-        self._write_arm()
-
-    def grasp_centre(self) -> tuple[float, float, float, float]:
-        r = self.store.robot
-        q1, q2, q3 = self._q["shoulder"], self._q["elbow"], self._q["wrist"]
-        x = (
-            self._q["rail_x"]
-            + r.upper_arm * math.cos(q1)
-            + r.forearm * math.cos(q1 + q2)
-            + r.tool_length * math.cos(q1 + q2 + q3)
-        )
-        y = (
-            r.rail_y
-            + r.upper_arm * math.sin(q1)
-            + r.forearm * math.sin(q1 + q2)
-            + r.tool_length * math.sin(q1 + q2 + q3)
-        )
-        return (x, y, r.base_height + self._q["lift_z"], q1 + q2 + q3)
-
-    def held(self) -> ObjectInfo | None:
-        return None if self._held is None else self.object_info(self._held.body)
-
-    def _write_arm(self) -> None:
-        qpos = self.data.qpos
-        for n in ARM_JOINTS:
-            qpos[self._qadr[n]] = self._q[n]
-        qpos[self._qadr["finger_l"]] = qpos[self._qadr["finger_r"]] = self._opening / 2
-        if self._held is not None:
-            x, y, z, yaw = self.grasp_centre()
-            a = yaw + self._held_yaw_offset
-            self.data.mocap_pos[self._held.mocap] = [x, y, z]
-            self.data.mocap_quat[self._held.mocap] = [math.cos(a / 2), 0, 0, math.sin(a / 2)]
-        self.bodies.dirty = True
-
-    def _arm_collides(self) -> bool:
-        if not self.incidents.obstructed():
-            return False
-        mujoco.mj_kinematics(self.model, self.data)
-        mujoco.mj_collision(self.model, self.data)
-        return self.data.ncon > 0
-
-    def _advance_arm(self, h: float) -> None:
-        t = self.time + h
-        want = dict(self._target)
-        if self._path is not None:
-            want.update(self._path.sample(t))
-            if t >= self._path.end_time:
-                self._target.update(self._path.sample(self._path.end_time))
-                self._path = None
-        old = dict(self._q)
-        for n in ARM_JOINTS:
-            self._q[n] = self._clamp(n, want[n])
-        moved = any(abs(self._q[n] - old[n]) > 1e-12 for n in ARM_JOINTS)
-        self._advance_gripper(h)
-        self._write_arm()
-        if moved and self._arm_collides():
-            self._q = old
-            self._target = dict(old)
-            self._path = None
-            self._write_arm()
-            self._log("arm_collision", detail="an arm link touched an obstruction; the trajectory was dropped")
-        for n in ARM_JOINTS:
-            self._qd[n] = (self._q[n] - old[n]) / h
-
-    def _advance_gripper(self, h: float) -> None:
-        before = self._opening
-        step = self._grip_speed * h
-        after = min(self._grip_cmd, before + step) if self._grip_cmd > before else max(self._grip_cmd, before - step)
-        if self._held is not None:
-            if self._grip_cmd > self._held.across + 0.003:
-                self._opening = after
-                self._place_held()
-            else:
-                self._opening = self._held.across
-        else:
-            self._opening = after
-            if after < before and not self._slipped_this_close:
-                self._try_grasp(before, after)
-        self._qd["gripper"] = (self._opening - before) / h
-
-    def _graspable(self) -> tuple[Item, str, str] | None:
-        """The item at the grasp centre, with where it is: ("stock", location id) or ("lane", lane id)."""
-        x, y, z, _ = self.grasp_centre()
-        for loc in self.store.stock.locations:
-            front = self.shelves.stock_front[loc.id]
-            if front is None:
-                continue
-            px, py, pz = self.store.stock_pick_point(loc)
-            if math.hypot(px - x, py - y) <= GRASP_TOL_XY and abs(pz - z) <= GRASP_TOL_Z:
-                return front, "stock", loc.id
-        for lane_id, items in self.shelves.lanes.items():
-            if not items:
-                continue
-            px, py, pz = self.shelves.item_centre(lane_id, len(items) - 1)
-            if math.hypot(px - x, py - y) <= GRASP_TOL_XY and abs(pz - z) <= GRASP_TOL_Z:
-                return items[-1], "lane", lane_id
-        return None
-
-    def _try_grasp(self, before: float, after: float) -> None:
-        found = self._graspable()
-        if found is None:
-            return
-        item, where, key = found
-        if not after <= item.across <= before:
-            return  # the fingers are not closing across this item's width now
-        sku = item.sku
-        if self.rng.random() < self.failed_grasp_probability:
-            self._slipped_this_close = True
-            self._log("grasp_slipped", lane_id=key if where == "lane" else None, sku=sku, detail=f"from {where} {key}")
-            return
-        if where == "stock":
-            self.shelves.stock[key] -= 1
-            self.shelves.stock_front[key] = None
-            self.shelves.update_stock_fronts()
-        else:
-            self.shelves.lanes[key].pop()
-            self.shelves.layout_lane(key)
-        for g in self.bodies.geoms[item.body]:
-            self.model.geom_group[g] = 0
-        self._held = item
-        self._held_yaw_offset = -self.grasp_centre()[3]
-        self._opening = item.across
-        self._log("grasp", lane_id=key if where == "lane" else None, sku=sku, detail=f"from {where} {key}")
-
-    def _place_held(self) -> None:
-        item = self._held
-        assert item is not None
-        self._held = None
-        x, y, z, _ = self.grasp_centre()
-        for lv in self.store.lanes:
-            zc = lv.board_z(lv.back_y + item.pitch / 2) + item.height / 2
-            if (
-                abs(x - lv.lane.x) <= PLACE_TOL_X
-                and lv.back_y - 0.04 <= y <= lv.back_y + item.pitch + 0.05
-                and abs(z - zc) <= PLACE_TOL_Z
-            ):
-                if item.pitch <= self.shelves.free_length(lv.id) + 1e-9:
-                    self.shelves.lanes[lv.id].append(item)
-                    self.shelves.layout_lane(lv.id)
-                    self._log("placed", lane_id=lv.id, sku=item.sku)
-                    return
-                self._log("dropped", lane_id=lv.id, sku=item.sku, detail="the lane is full")
-                self.bodies.release(item)
-                return
-        if item.kind == "container":
-            for loc in self.store.stock.locations:
-                px, py, pz = self.store.stock_pick_point(loc)
-                near = math.hypot(px - x, py - y) <= 0.03 and abs(pz - z) <= PLACE_TOL_Z
-                if loc.sku == item.sku and near and self.shelves.stock[loc.id] < loc.capacity:
-                    self.shelves.stock[loc.id] += 1
-                    self.bodies.release(item)
-                    self.shelves.update_stock_fronts()
-                    self._log("returned", sku=item.sku, detail=f"to stock {loc.id}")
-                    return
-        self._log("dropped", sku=item.sku, detail=f"released at {[round(x, 3), round(y, 3), round(z, 3)]}")
-        self.bodies.release(item)
-
-    # --- time ---------------------------------------------------------------------------
+        return self.robot.trajectory_active
 
     @property
     def arm_busy(self) -> bool:
-        """The arm or gripper is moving (time is then stepped at the servo period, not fast-forwarded)."""
-        return self._arm_busy
+        return self.robot.busy
 
-    @property
-    def _arm_busy(self) -> bool:
-        if self._path is not None:
-            return True
-        if any(abs(self._target[n] - self._q[n]) > 1e-12 for n in ARM_JOINTS):
-            return True
-        if self._held is not None:
-            return self._grip_cmd > self._held.across + 0.003
-        return abs(self._grip_cmd - self._opening) > 1e-12
+    def set_gripper(self, opening: float) -> None:
+        self.robot.set_gripper(opening)
+
+    def teleport(self, joints: Mapping[str, float]) -> None:
+        self.robot.teleport(joints)
+
+    def grasp_centre(self) -> tuple[float, float, float, float]:
+        return self.robot.grasp_centre()
+
+    def held(self) -> ObjectInfo | None:
+        holding = self.robot.holding
+        return None if holding is None else self.object_info(holding.body)
+
+    # --- time ---------------------------------------------------------------------------
 
     def _next_event_time(self) -> float:
         t = min(self.shelves.next_refill, self.customers.next_time())
@@ -621,13 +410,12 @@ class World:
             raise ValueError(f"dt must be a non-negative finite number, got {dt}")
         end = self.time + dt
         while self.time < end - 1e-9:
-            if self._arm_busy:
+            if self.robot.busy:
                 h = min(ARM_DT, end - self.time)
-                self._advance_arm(h)
+                self.robot.advance(h)
                 self.time += h
             else:
-                for n in JOINT_NAMES:
-                    self._qd[n] = 0.0
+                self.robot.rest()
                 self.time = min(end, max(self.time, self._next_event_time()))
             self._run_due()
         self.time = max(self.time, end)
@@ -705,8 +493,9 @@ class World:
         body = int(object_id)
         if body in self.bodies.static_kind:
             return ObjectInfo(body, self.bodies.static_kind[body])
-        if self._held is not None and self._held.body == body:
-            return self.bodies.info(self._held, held=True)
+        holding = self.robot.holding
+        if holding is not None and holding.body == body:
+            return self.bodies.info(holding, held=True)
         for lane_id, items in self.shelves.lanes.items():
             for k, item in enumerate(items):
                 if item.body == body:
@@ -787,8 +576,8 @@ class World:
         new = self.events[self._events_reported :]
         self._events_reported = len(self.events)
         held = None
-        if self._held is not None:
-            held = self._held.sku if self._held.kind == "container" else self._held.kind
+        if self.robot.holding is not None:
+            held = self.robot.holding.what
         return SimGroundTruth(
             stamp=self.time,
             lanes=lanes,
