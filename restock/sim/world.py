@@ -94,14 +94,17 @@ import numpy as np
 
 from restock.records import LaneTruth, SimEvent, SimGroundTruth
 from restock.sim.bodies import Bodies, Item, ObjectInfo
+from restock.sim.cameras import Cameras
 from restock.sim.customers import Customers
 from restock.sim.incidents import Incidents
-from restock.sim.mjcf import HIDDEN_GROUP, Layout, build_mjcf
-from restock.sim.robot import ARM_DT, Robot
+from restock.sim.mjcf import Layout, build_mjcf
+from restock.sim.robot import ARM_DT, ARM_JOINTS, JOINT_NAMES, Robot
 from restock.sim.shelves import Shelves
 from restock.sim.simtime import parse_time
 from restock.sim.trajectory import JointPath
 from restock.store.description import Store
+
+__all__ = ["ARM_JOINTS", "DEFAULT_START", "JOINT_NAMES", "ObjectInfo", "World", "parse_time"]
 
 DEFAULT_START = "2026-07-06T06:00:00"  # a Monday morning, UTC
 CHECKPOINT_VERSION = 1
@@ -129,22 +132,18 @@ class World:
         self.layout: Layout = layout
         self.model = mujoco.MjModel.from_xml_string(xml)
         self.data = mujoco.MjData(self.model)
-        self._render_enabled = render
-        self._renderers: dict[tuple[int, int, bool], mujoco.Renderer] = {}
-        self._scene_option = mujoco.MjvOption()
-        self._scene_option.geomgroup[HIDDEN_GROUP] = 0
         self.bodies = Bodies(store, self.model, self.data, layout, self.rng)
         self.shelves = Shelves(store, self.bodies, self._log)
         self.incidents = Incidents(store, self.bodies, self.shelves, self.rng, self._log, self._now, self.schedule)
         demand_rng = np.random.default_rng([self.seed, 2])
         self.customers = Customers(store, self.shelves, self.incidents, self.rng, demand_rng, self._log, self._now)
+        self.cameras = Cameras(store, self.bodies, self.object_info, enabled=render)
         self.robot = Robot(store, self.bodies, self.shelves, self.rng, self._log, self._now, self.incidents.obstructed)
         self.events: list[SimEvent] = []
         self._events_reported = 0
         self._scheduled: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = 0
         self.shelves.next_refill = self.shelves.refill_after(self.time)
-        self._saved_appearance: dict[str, np.ndarray] | None = None
         self.robot.write()
         if fill > 0:
             self.fill_lanes(fill)
@@ -156,8 +155,7 @@ class World:
         return self.bodies.body(name)
 
     def camera_name(self, camera_id: str) -> str:
-        self.store.camera(camera_id)  # raises KeyError naming the cameras
-        return camera_id
+        return self.cameras.camera_name(camera_id)
 
     # --- shelves and back room (restock.sim.shelves) ------------------------------------
 
@@ -425,68 +423,22 @@ class World:
 
     # --- rendering ----------------------------------------------------------------------
 
-    def _renderer(self, width: int, height: int, segmentation: bool) -> mujoco.Renderer:
-        if not self._render_enabled:
-            raise RuntimeError("this World was made with render=False (no OpenGL context is created)")
-        key = (width, height, segmentation)
-        r = self._renderers.get(key)
-        if r is None:
-            if width > self.model.vis.global_.offwidth or height > self.model.vis.global_.offheight:
-                self.model.vis.global_.offwidth = max(width, self.model.vis.global_.offwidth)
-                self.model.vis.global_.offheight = max(height, self.model.vis.global_.offheight)
-            r = mujoco.Renderer(self.model, height=height, width=width, max_geom=4000)
-            r.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
-            r.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
-            r.scene.flags[mujoco.mjtRndFlag.mjRND_SKYBOX] = 0
-            if segmentation:
-                r.enable_segmentation_rendering()
-            self._renderers[key] = r
-        return r
-
-    def _prepare(self) -> None:
-        if self.bodies.dirty:
-            mujoco.mj_kinematics(self.model, self.data)
-            mujoco.mj_camlight(self.model, self.data)
-            self.bodies.dirty = False
-
     def render(self, camera_id: str, width: int | None = None, height: int | None = None) -> np.ndarray:
-        """An RGB image (H, W, 3) uint8 from a store camera, at its resolution unless given."""
-        cam = self.store.camera(camera_id)
-        r = self._renderer(width or cam.width, height or cam.height, False)
-        self._prepare()
-        r.update_scene(self.data, camera=camera_id, scene_option=self._scene_option)
-        return r.render().copy()
+        return self.cameras.render(camera_id, width, height)
 
     def render_segmentation(self, camera_id: str, width: int | None = None, height: int | None = None) -> np.ndarray:
-        """Object ids (H, W) int32 (body ids; -1 where nothing): look them up with :meth:`object_info`."""
-        cam = self.store.camera(camera_id)
-        r = self._renderer(width or cam.width, height or cam.height, True)
-        self._prepare()
-        r.update_scene(self.data, camera=camera_id, scene_option=self._scene_option)
-        seg = r.render()
-        geom = seg[..., 0]
-        out = np.full(geom.shape, -1, dtype=np.int32)
-        is_geom = (seg[..., 1] == int(mujoco.mjtObj.mjOBJ_GEOM)) & (geom >= 0)
-        out[is_geom] = self.model.geom_bodyid[geom[is_geom]]
-        return out
+        return self.cameras.render_segmentation(camera_id, width, height)
 
     def boxes(
         self, camera_id: str, min_pixels: int = 20, width: int | None = None, height: int | None = None
     ) -> list[tuple[ObjectInfo, tuple[int, int, int, int], int]]:
-        """Visible objects with a vision label: (info, (x1, y1, x2, y2) px, visible pixels)."""
-        seg = self.render_segmentation(camera_id, width, height)
-        out = []
-        for oid in np.unique(seg):
-            if oid < 0:
-                continue
-            info = self.object_info(int(oid))
-            if info.label is None:
-                continue
-            ys, xs = np.nonzero(seg == oid)
-            if xs.size < min_pixels:
-                continue
-            out.append((info, (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1), int(xs.size)))
-        return out
+        return self.cameras.boxes(camera_id, min_pixels, width, height)
+
+    def randomize_appearance(self, rng: np.random.Generator, **options: Any) -> None:
+        self.cameras.randomize_appearance(rng, **options)
+
+    def reset_appearance(self) -> None:
+        self.cameras.reset_appearance()
 
     def object_info(self, object_id: int) -> ObjectInfo:
         """What a body is now (an id from :meth:`render_segmentation`)."""
@@ -509,56 +461,6 @@ class World:
         return ObjectInfo(body, "other")
 
     # --- domain randomisation -----------------------------------------------------------
-
-    def randomize_appearance(
-        self,
-        rng: np.random.Generator,
-        lighting: bool = True,
-        colors: bool = True,
-        camera_jitter_m: float = 0.02,
-        camera_jitter_deg: float = 2.0,
-    ) -> None:
-        """Perturb lights, colours and camera poses (undo with :meth:`reset_appearance`)."""
-        m = self.model
-        if self._saved_appearance is None:
-            self._saved_appearance = {
-                k: getattr(m, k).copy() for k in ("light_diffuse", "light_ambient", "geom_rgba", "cam_pos", "cam_quat")
-            }
-            self._saved_headlight = (m.vis.headlight.ambient.copy(), m.vis.headlight.diffuse.copy())
-        self.reset_appearance(keep_saved=True)
-        if lighting:
-            m.light_diffuse[:] = np.clip(m.light_diffuse * rng.uniform(0.6, 1.4, (m.nlight, 1)), 0, 1)
-            m.vis.headlight.ambient[:] = np.clip(self._saved_headlight[0] * rng.uniform(0.6, 1.4), 0, 1)
-            m.vis.headlight.diffuse[:] = np.clip(self._saved_headlight[1] * rng.uniform(0.6, 1.4), 0, 1)
-        if colors:
-            jitter = rng.normal(0, 0.04, (m.ngeom, 3))
-            m.geom_rgba[:, :3] = np.clip(m.geom_rgba[:, :3] + jitter, 0, 1)
-        for i in range(m.ncam):
-            m.cam_pos[i] += rng.normal(0, camera_jitter_m, 3)
-            axis = rng.normal(0, 1, 3)
-            axis /= np.linalg.norm(axis)
-            ang = math.radians(rng.normal(0, camera_jitter_deg))
-            dq = np.array([math.cos(ang / 2), *(math.sin(ang / 2) * axis)])
-            q = np.empty(4)
-            mujoco.mju_mulQuat(q, dq, m.cam_quat[i])
-            m.cam_quat[i] = q
-        self.bodies.dirty = True
-
-    def reset_appearance(self, keep_saved: bool = False) -> None:
-        if self._saved_appearance is None:
-            return
-        m = self.model
-        for k, v in self._saved_appearance.items():
-            if k == "geom_rgba":
-                # Unfamiliar items are recoloured on each placement: keep their current colours.
-                keep = np.isin(m.geom_bodyid, self.bodies.unfamiliar_bodies)
-                m.geom_rgba[~keep, :3] = v[~keep, :3]
-            else:
-                getattr(m, k)[:] = v
-        m.vis.headlight.ambient[:], m.vis.headlight.diffuse[:] = self._saved_headlight
-        if not keep_saved:
-            self._saved_appearance = None
-        self.bodies.dirty = True
 
     # --- evaluation ---------------------------------------------------------------------
 
