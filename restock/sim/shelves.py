@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 
+from restock.records import LaneTruth
 from restock.sim.bodies import Bodies, Item, ObjectInfo
 from restock.store.description import LaneView, Store
 
@@ -207,6 +208,19 @@ class Shelves:
             "lanes": {lane_id: [i.what for i in items] for lane_id, items in self.lanes.items()},
             "stock": dict(self.stock),
         }
+
+    def truth(self) -> dict[str, LaneTruth]:
+        """Every lane's column for the ground truth."""
+        out = {}
+        for lv in self.store.lanes:
+            items = self.lanes[lv.id]
+            out[lv.id] = LaneTruth(
+                sku=lv.lane.sku,
+                capacity=lv.lane.capacity,
+                count=self.lane_count(lv.id),
+                items=[i.what for i in items],
+            )
+        return out
 
     def restore_lanes(self, lanes: Mapping[str, Iterable[str]]) -> None:
         for lane_id, items in lanes.items():

@@ -1,4 +1,4 @@
-"""The simulated store as a plain Python object: MuJoCo model, customers, staff, events. No rclpy.
+"""The simulated store as a plain Python object: the small front over its pieces. No rclpy.
 
 Used by the sim node (restock.nodes.sim), the vision dataset generator and the tests::
 
@@ -12,71 +12,25 @@ Used by the sim node (restock.nodes.sim), the vision dataset generator and the t
     seg = w.render_segmentation("cam_left")   # (H, W) int32 object ids, -1 = nothing
     info = w.object_info(int(seg[240, 320]))  # ObjectInfo(kind="container", sku="cola_500", lane_id=..., slot=0)
 
+:class:`World` holds what every piece shares: the store, the MuJoCo ``model`` and ``data``, the
+clock, the seeded ``rng``, the event list and the schedule, and it saves and restores
+checkpoints. The rest lives in the pieces, each reachable as an attribute and documented in its
+own module; World keeps thin methods of the same names for its callers:
+
+- ``bodies`` (restock.sim.bodies): the pools of spare bodies and :class:`ObjectInfo`.
+- ``shelves`` (restock.sim.shelves): lanes as gravity-fed columns, the back room, staff refills.
+- ``customers`` (restock.sim.customers): demand or a sales log, the tills' ``sales`` and ``lost_sales``.
+- ``incidents`` (restock.sim.incidents): unfamiliar items, obstructions, hands, seeded random
+  events; scripted ones come from restock.sim.events.schedule_events.
+- ``robot`` (restock.sim.robot): joints, trajectory, gripper and grasp: the arm's contract.
+- ``cameras`` (restock.sim.cameras): renders, segmentation, boxes, domain randomisation.
+
 Time: ``w.time`` is sim seconds since the Unix epoch (float); the store's local time is UTC.
 ``World(..., start_time=...)`` takes epoch seconds or an ISO string (default
-:data:`DEFAULT_START`, a Monday 06:00). :meth:`World.step` advances it; it is the clock.
-
-Robot (the contract the arm controller codes against; see restock.store.description.Robot):
-joints ``rail_x`` (prismatic along x, carriage at y = robot.rail_y), ``lift_z`` (prismatic z; the
-arm plane is at z = base_height + lift_z), ``shoulder``, ``elbow``, ``wrist`` (revolute about +z;
-shoulder = 0 points along +x); grasp centre at
-``(rail_x + l1 c1 + l2 c12 + lt c123, rail_y + l1 s1 + l2 s12 + lt s123, base_height + lift_z)``,
-tool yaw q1+q2+q3, parallel fingers closing across the tool direction; ``gripper`` = opening (m).
-The joints are ideal position servos: they follow the commanded trajectory exactly (clamped to
-the joint limits), which is how a well-tuned industrial controller looks at this time scale. An
-arm link touching an obstruction stops the arm where it was (event ``arm_collision``) and drops
-the running trajectory, as a real controller's collision detection would.
-
-Grasping: closing the fingers with the grasp centre on a graspable item (the front container of
-a back-room stock location, or the backmost item of a lane) makes the fingers stop at the item's
-width and the item ride with the tool; with probability ``failed_grasp_probability`` it slips
-(event ``grasp_slipped``: the item stays, the fingers close fully, so a grasp check on the
-opening sees it). Opening the fingers releases the item: into a lane when it is at that lane's
-loading point (it slides forward behind the others, gravity feed), back into stock at a stock
-pick point, otherwise it falls and is lost (event ``dropped``).
-
-Lanes are gravity-fed columns kept as bookkeeping (no free-jointed containers): index 0 is the
-front a customer sees. Customers take the front container; a sale of a SKU whose lanes are all
-empty at the front is a lost sale. Staff refill back-room stock on ``store.stock.refill``.
-
-Public API (stable; the vision dataset generator and the sim node build on it):
-
-- construction: ``World(store, seed=0, start_time=DEFAULT_START, fill=1.0, render=True)``;
-  ``store``, ``model`` (mujoco.MjModel), ``data`` (mujoco.MjData), ``time``, ``rng``.
-- time: ``step(dt)``; ``run_until(t)``.
-- robot: ``joint_positions() -> dict`` (rail_x, lift_z, shoulder, elbow, wrist, gripper),
-  ``joint_velocities() -> dict``, ``set_joint_targets(dict)`` (hold these positions now),
-  ``set_trajectory(JointPath)`` / ``stop_trajectory()`` (see restock.sim.trajectory),
-  ``trajectory_active``, ``arm_busy``, ``set_gripper(opening)``, ``teleport(dict)`` (set joints instantly,
-  for tests and datasets), ``grasp_centre() -> (x, y, z, yaw)``, ``held() -> ObjectInfo | None``,
-  ``failed_grasp_probability`` (attribute, 0..1).
-- store state: ``lane_contents(lane_id) -> list[ObjectInfo]`` front first, ``lane_count(lane_id)``
-  (containers of any SKU), ``lane_counts() -> dict``, ``stock_quantity(location_id)``,
-  ``fill_lanes(fraction | dict lane_id -> count)``, ``set_lane(lane_id, items)`` (items: SKU ids,
-  ``"unfamiliar"`` or ``"obstruction"``, front first), ``take_front(lane_id, n=1)`` (a person takes
-  items without a sale: staff, an operator), ``remove(object_id)``.
-- customers: ``set_demand(generator)`` (restock.demand.generator.DemandGenerator, sampled with this
-  world's seed) or ``set_sales_log(sales)`` (a list of restock.demand.generator.Sale, e.g. from
-  restock.demand.saleslog.read_sales_log), ``customer_buy(sku, quantity=1)``; ``sales`` and
-  ``lost_sales`` (dict sku -> containers), ``events`` (list of SimEvent, newest last; the last
-  10,000-20,000 are kept).
-- events: ``put_unfamiliar(lane_id, slot=None)`` (None: at the back; 0: the front) -> object id,
-  ``put_obstruction(lane_id=None, at=None)`` (in a lane's column, or a box in the arm's corridor at
-  store-frame point ``at``) -> object id, ``show_hand(camera_id, lane_id=None, duration_s=None)``
-  -> object id, ``hide_hand(object_id)``, ``schedule(t, callable)`` (run at sim time t),
-  ``random_events(rate_per_hour, kinds=...)`` (seeded); scripted events from text:
-  restock.sim.events.schedule_events(world, "+60 unfamiliar r1_l03 0; 08:15 hand cam_left").
-- rendering: ``render(camera_id, width=None, height=None) -> (H, W, 3) uint8``,
-  ``render_segmentation(camera_id, ...) -> (H, W) int32`` object ids (-1: background),
-  ``object_info(object_id) -> ObjectInfo`` (valid until the world changes),
-  ``boxes(camera_id, min_pixels=20) -> list[(ObjectInfo, (x1, y1, x2, y2), pixels)]`` from one
-  segmentation render.
-- domain randomisation: ``randomize_appearance(rng, lighting=True, colors=True, camera_jitter_m=0.02,
-  camera_jitter_deg=2.0)`` and ``reset_appearance()``; ``camera_name(camera_id)`` is the MuJoCo
-  camera's name for anyone who wants to reach into ``model`` directly.
-- evaluation: ``ground_truth() -> restock.records.SimGroundTruth``.
-
-Rendering uses MUJOCO_GL=egl (set here if unset), shadows and reflections off.
+:data:`DEFAULT_START`, a Monday 06:00). :meth:`World.step` advances it: at the arm's servo
+period while the arm or gripper moves, otherwise straight to the next delivery, scheduled
+action or sale. ``events`` lists SimEvent records, newest last (a bounded history).
+Rendering uses MUJOCO_GL=egl (set here if unset).
 """
 
 from __future__ import annotations
@@ -92,7 +46,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 import mujoco
 import numpy as np
 
-from restock.records import LaneTruth, SimEvent, SimGroundTruth
+from restock.records import SimEvent, SimGroundTruth
 from restock.sim.bodies import Bodies, Item, ObjectInfo
 from restock.sim.cameras import Cameras
 from restock.sim.customers import Customers
@@ -223,11 +177,7 @@ class World:
             "store": self.store.name,
             "time": self.time,
             "start_time": self.start_time,
-            "lanes": {
-                lane_id: [i.sku if i.kind == "container" else i.kind for i in items]
-                for lane_id, items in self.shelves.lanes.items()
-            },
-            "stock": dict(self.shelves.stock),
+            **self.shelves.state(),
             **self.customers.state(),
             **self.incidents.state(),
             **self.robot.state(),
@@ -246,15 +196,10 @@ class World:
         t = float(state["time"])
         self.time = t if resume_at is None else max(t, float(resume_at))
         self.start_time = float(state["start_time"])
-        for lane_id, items in lanes.items():
-            self.set_lane(lane_id, items, check_room=False)
+        # Lanes, corridor, back room, tills, arm: the order fixes which pooled body each item gets.
+        self.shelves.restore_lanes(lanes)
         self.incidents.restore(state)
-        self.shelves.stock = {loc: int(state["stock"][loc]) for loc in self.shelves.stock}
-        if state.get("held") is not None:
-            loc = next((x for x in self.store.stock.locations if x.sku == state["held"]), None)
-            if loc is not None:
-                self.shelves.stock[loc.id] = min(self.shelves.stock[loc.id] + 1, loc.capacity)
-        self.shelves.update_stock_fronts()
+        self.shelves.restore_stock(state["stock"], state.get("held"))
         self.customers.restore(state)
         self.robot.restore(state)
         self.shelves.next_refill = self.shelves.refill_after(self.time)
@@ -466,23 +411,12 @@ class World:
 
     def ground_truth(self) -> SimGroundTruth:
         """Lane contents, stock, sales and lost sales now, and the events since the previous call."""
-        lanes = {}
-        for lv in self.store.lanes:
-            items = self.shelves.lanes[lv.id]
-            lanes[lv.id] = LaneTruth(
-                sku=lv.lane.sku,
-                capacity=lv.lane.capacity,
-                count=sum(1 for i in items if i.kind == "container"),
-                items=[i.sku if i.kind == "container" else i.kind for i in items],  # type: ignore[misc]
-            )
         new = self.events[self._events_reported :]
         self._events_reported = len(self.events)
-        held = None
-        if self.robot.holding is not None:
-            held = self.robot.holding.what
+        held = None if self.robot.holding is None else self.robot.holding.what
         return SimGroundTruth(
             stamp=self.time,
-            lanes=lanes,
+            lanes=self.shelves.truth(),
             stock=dict(self.shelves.stock),
             sales=dict(self.sales),
             lost_sales=dict(self.lost_sales),
