@@ -4,7 +4,8 @@ Inputs: shelf/observations, arm_controller/results, pos/sales (optional), handof
 handoff/resolutions, backroom/restocks (staff bringing stock). Outputs: planner/tasks,
 planner/markers, planner/backroom_alerts (BackroomAlert, raised/cleared, transient local so a
 late joiner such as the operator app gets the recent ones); service planner/get_plan
-(std_srvs/Trigger: the message holds the current PlanSnapshot as JSON).
+(std_srvs/Trigger: the message holds the current PlanSnapshot as JSON). Settings: PlannerSettings
+(restock.planning.planner_settings), read as ``self.settings``.
 
 All logic is in restock.planning.core (RestockPlanner); this node converts messages, runs the
 re-plan timer on the ROS clock (sim time under use_sim_time) and reports health. Bad input is
@@ -25,62 +26,11 @@ from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
 from restock import records, topics
-from restock.nodes.base import ERROR, OK, SALES_HISTORY_QOS, STORE_FILE, WARN, RestockNode, run_node
-from restock.params import ParamSpec
-from restock.planning.backroom import AlertConfig
-from restock.planning.core import CoreConfig, PlannerInputError, RestockPlanner
+from restock.nodes.base import ERROR, OK, SALES_HISTORY_QOS, WARN, RestockNode, run_node
+from restock.params import param_specs, settings_from
+from restock.planning.core import PlannerInputError, RestockPlanner
 from restock.planning.database import PlannerDb, PlannerDbError
-from restock.planning.planner import PlannerConfig
-
-PARAMS = (
-    STORE_FILE,
-    ParamSpec(
-        "policy",
-        str,
-        "learned",
-        "learned: minimise expected lost sales; reactive: the threshold baseline",
-        choices=("learned", "reactive"),
-    ),
-    ParamSpec("reactive_threshold", float, 0.25, "Reactive policy: refill a lane at this fill or below", 0.0, 1.0),
-    ParamSpec("database_path", str, "var/planner.db", "SQLite file of learned demand, lanes and tasks (created)"),
-    ParamSpec("sales_log", str, "", "Historical sales log (CSV) to learn from at start; empty: none"),
-    ParamSpec(
-        "horizon_s", float, 10800.0, "Planning horizon: expected lost sales are minimised over it (s)", 600.0, 86400.0
-    ),
-    ParamSpec("replan_period_s", float, 5.0, "Re-plan at least this often (s, ROS clock)", 0.2, 600.0),
-    ParamSpec("forecast_step_s", float, 300.0, "Resolution of the demand forecast over the horizon (s)", 60.0, 3600.0),
-    ParamSpec(
-        "handling_s", float, 12.0, "Initial robot seconds per container besides rail travel (then measured)", 1.0, 600.0
-    ),
-    ParamSpec("setup_s", float, 3.0, "Robot seconds to start a task", 0.0, 120.0),
-    ParamSpec("max_outstanding", int, 1, "Tasks handed to the arm at a time", 1, 8),
-    ParamSpec("task_timeout_s", float, 1800.0, "A task with no result after this long is given up (s)", 30.0, 86400.0),
-    ParamSpec(
-        "retry_backoff_s", float, 300.0, "A lane whose task failed or was rejected waits this long (s)", 0.0, 86400.0
-    ),
-    ParamSpec("min_benefit", float, 0.02, "Expected lost sales a task must avoid to be planned", 0.0, 10.0),
-    ParamSpec("topup_below", float, 0.5, "With spare robot time, top up lanes below this fill", 0.0, 1.0),
-    ParamSpec(
-        "batch_fraction", float, 0.75, "A lane with less room than this fraction waits for a fuller trip", 0.0, 1.0
-    ),
-    ParamSpec("urgent_s", float, 600.0, "...unless its SKU or lane runs out within this (s)", 0.0, 86400.0),
-    ParamSpec(
-        "saturated_share",
-        float,
-        0.0,
-        "No lane waits when the coming demand needs this share of the robot's time (0: off)",
-        0.0,
-        10.0,
-    ),
-    ParamSpec("alerts", bool, True, "Forecast the back room and alert staff before it runs dry"),
-    ParamSpec(
-        "alert_lead_s", float, 3600.0, "Alert when the back room is predicted empty within this (s)", 0.0, 86400.0
-    ),
-    ParamSpec("alert_min_at_risk", float, 2.0, "Expected sales at risk before the delivery that raise an alert", 0.0),
-    ParamSpec("save_period_s", float, 60.0, "Write the learned model and lane estimates this often (s)", 1.0, 3600.0),
-    ParamSpec("refit_period_s", float, 600.0, "Refit the demand model this often (s)", 1.0, 86400.0),
-)
-
+from restock.planning.planner_settings import PlannerSettings
 
 # Alerts go to staff and the operator app: a late joiner still gets the recent ones.
 ALERT_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -88,46 +38,24 @@ ALERT_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE, durabil
 
 class PlannerNode(RestockNode):
     NODE_NAME = "planner"
-    PARAMS = PARAMS
+    PARAMS = param_specs(PlannerSettings)
 
     def __init__(self) -> None:
         super().__init__()
         self.store = self.load_store()
-        p = self.p
-        config = CoreConfig(
-            planner=PlannerConfig(
-                horizon_s=float(p["horizon_s"]),
-                step_s=float(p["forecast_step_s"]),
-                min_benefit=float(p["min_benefit"]),
-                topup_below=float(p["topup_below"]),
-                batch_fraction=float(p["batch_fraction"]),
-                urgent_s=float(p["urgent_s"]),
-                saturated_share=float(p["saturated_share"]),
-            ),
-            alerts=AlertConfig(lead_s=float(p["alert_lead_s"]), min_at_risk=float(p["alert_min_at_risk"]))
-            if p["alerts"]
-            else None,
-            handling_s=float(p["handling_s"]),
-            setup_s=float(p["setup_s"]),
-            max_outstanding=int(p["max_outstanding"]),
-            task_timeout_s=float(p["task_timeout_s"]),
-            refit_period_s=float(p["refit_period_s"]),
-            save_period_s=float(p["save_period_s"]),
-            retry_backoff_s=float(p["retry_backoff_s"]),
-            policy=str(p["policy"]),
-            reactive_threshold=float(p["reactive_threshold"]),
-        )
+        s = self.settings = settings_from(PlannerSettings, self.p)
+        config = s.core()
         self.db_error: str | None = None
-        db = self._open_db(str(p["database_path"]))
+        db = self._open_db(s.database_path)
         try:
             self.core = RestockPlanner(self.store, db, config)
         except PlannerDbError as err:  # the file opened but its contents cannot be read
             self._db_failed(err)
             self.core = RestockPlanner(self.store, None, config)
-        if p["sales_log"]:
+        if s.sales_log:
             try:
-                n = self.core.import_sales_log(str(p["sales_log"]))
-                self.get_logger().info(f"learned from {n} sales in {p['sales_log']}")
+                n = self.core.import_sales_log(s.sales_log)
+                self.get_logger().info(f"learned from {n} sales in {s.sales_log}")
             except (ValueError, OSError, PlannerDbError) as err:
                 self.get_logger().error(f"sales log not imported: {err}")
         restored = len(self.core.outstanding)
@@ -147,7 +75,7 @@ class PlannerNode(RestockNode):
         self.create_record_subscription(records.HandoffRequest, topics.HANDOFF_REQUESTS, self.on_handoff_request)
         self.create_record_subscription(records.HandoffResolution, topics.HANDOFF_RESOLUTIONS, self.on_resolution)
         self.create_service(Trigger, topics.PLAN_SERVICE, self.on_get_plan)
-        self.create_timer(float(p["replan_period_s"]), self.tick)
+        self.create_timer(s.replan_period_s, self.tick)
         self._dirty = False
         self._early_sales: list[records.SaleEvent] = []
         self._update_health("waiting for the clock")

@@ -1,16 +1,19 @@
 """The simulator node: the MuJoCo store as a robot's drivers would present it. It is the clock.
 
-Inputs: handoff/requests + handoff/resolutions (an operator's removals), planner/backroom_alerts (the
-store's staff answer each raised alert after staff_response_s with a top-up, and say so on
-backroom/restocks), arm_controller/joint_trajectory (trajectory_msgs/JointTrajectory, executed like a
+Subscribes: arm_controller/joint_trajectory (trajectory_msgs/JointTrajectory, executed like a
 ros2_control joint_trajectory_controller), gripper_controller/commands (std_msgs/Float64MultiArray,
-data[0] = opening in m).
-Outputs: /clock, joint_states, pos/sales (the till, pos_feed), cameras/<id>/image_raw + camera_info (at each camera's rate in sim
-time), sim/ground_truth (SimGroundTruth JSON, evaluation only).
+data[0] = opening in m), handoff/requests + handoff/resolutions (an operator's removals),
+planner/backroom_alerts (the store's staff answer each raised alert after staff_response_s with a
+top-up, and say so on backroom/restocks).
+Publishes: /clock, joint_states, pos/sales (the till, pos_feed), cameras/<id>/image_raw +
+camera_info (at each camera's rate in sim time), sim/ground_truth (SimGroundTruth JSON, evaluation
+only), backroom/restocks. Serves nothing. Settings: SimSettings (restock.sim.sim_settings), read
+as ``self.settings``. ``restock-sim --gz-adapter`` runs the Gazebo adapter instead
+(restock/nodes/gz_adapter.py).
 
 The loop runs on a steady wall-clock timer (the node's own ROS clock may follow /clock, which it
 publishes itself) and advances the world by real_time_factor x wall time, or as fast as it can
-when real_time_factor is 0. All logic is in restock.sim.world.
+when real_time_factor is 0. The store itself is restock.sim.world.
 """
 
 from __future__ import annotations
@@ -25,18 +28,20 @@ from rclpy.clock import Clock as RclClock
 from rclpy.clock import ClockType
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
-from std_msgs.msg import Float64, Float64MultiArray, String
+from std_msgs.msg import Float64MultiArray, String
 from trajectory_msgs.msg import JointTrajectory
 
 from restock import records, topics
-from restock.nodes.base import OK, RECORD_QOS, SALES_HISTORY_QOS, STORE_FILE, WARN, RestockNode, run_node
+from restock.convert import gripper_opening, stamp_s
+from restock.nodes.base import OK, RECORD_QOS, SALES_HISTORY_QOS, WARN, RestockNode, run_node
 from restock.nodes.planner import ALERT_QOS
-from restock.params import ConfigError, ParamSpec
+from restock.params import ConfigError, param_specs, settings_from
 from restock.sim.checkpoint import RECENT_SALES_KEPT, CheckpointError, SimCheckpoints
 from restock.sim.events import EventScriptError, schedule_events
+from restock.sim.sim_settings import SimSettings
 from restock.sim.simtime import parse_time
 from restock.sim.trajectory import JointPath, TrajectoryError
-from restock.sim.world import DEFAULT_START, JOINT_NAMES, World
+from restock.sim.world import JOINT_NAMES, World
 
 WALL_TICK_S = 0.01  # the loop's wall-clock period
 MAX_TICK_WALL_S = 0.05  # hand control back to the executor at least this often (callbacks)
@@ -44,94 +49,37 @@ MAX_FAST_STEP_S = 5.0  # sim seconds per step when running as fast as possible
 
 
 def _stamp(t: float) -> Time:
+    # Not convert.sec_nanosec: splitting off the whole seconds first keeps sec + nanosec * 1e-9 == t
+    # at epoch-sized sim times (t * 1e9 rounds away a nanosecond or so there).
     sec = math.floor(t)
     return Time(sec=int(sec), nanosec=min(round((t - sec) * 1e9), 999_999_999))
 
 
 class SimNode(RestockNode):
     NODE_NAME = "sim"
-    PARAMS = (
-        STORE_FILE,
-        ParamSpec("seed", int, 0, "Seed of everything random in the simulation (customers, events, grasps)", min=0),
-        ParamSpec("start_time", str, DEFAULT_START, "Sim start, ISO 8601 (UTC, the store's local time) or epoch s"),
-        ParamSpec(
-            "state_path",
-            str,
-            "",
-            "SQLite file of checkpoints: a simulator restarted on it resumes the store where it was "
-            "(empty: none; a new run must start on a fresh file)",
-        ),
-        ParamSpec(
-            "real_time_factor", float, 1.0, "Sim seconds per wall second; 0 runs as fast as possible", min=0, max=10000
-        ),
-        ParamSpec(
-            "active_real_time_factor",
-            float,
-            20.0,
-            "Cap on real_time_factor while the arm moves or was commanded within active_hold_s, so the "
-            "controllers stay in the loop when the sim races (0: no cap)",
-            min=0,
-            max=10000,
-        ),
-        ParamSpec("active_hold_s", float, 5.0, "Sim seconds after a command that the active cap still holds", min=0),
-        ParamSpec(
-            "camera_rate_hz", float, 0.0, "Render every camera at this sim rate; 0: each camera's rate_hz", min=0
-        ),
-        ParamSpec("joint_state_rate_hz", float, 50.0, "joint_states rate in sim time", min=1, max=1000),
-        ParamSpec(
-            "idle_joint_state_rate_hz",
-            float,
-            0.0,
-            "joint_states rate (sim time) while the arm is at rest and uncommanded (nothing changes); "
-            "a command brings joint_state_rate_hz back at once. 0: always joint_state_rate_hz. Every "
-            "joint_states also carries a /clock to every node, so racing through idle hours is cheaper",
-            min=0,
-            max=1000,
-        ),
-        ParamSpec("ground_truth_period_s", float, 1.0, "sim/ground_truth period in sim seconds", min=0.01),
-        ParamSpec(
-            "customers",
-            str,
-            "demand",
-            "Who buys: a demand model, a sales log, or nobody",
-            choices=("demand", "sales_log", "none"),
-        ),
-        ParamSpec("containers_per_day", float, 0.0, "Demand model's average daily total; 0: its default", min=0),
-        ParamSpec("sales_log", str, "", "CSV sales log to replay when customers is sales_log"),
-        ParamSpec("initial_fill", float, 1.0, "Fraction of each lane's capacity at the start", min=0, max=1),
-        ParamSpec("pos_feed", bool, True, "Publish each sale on pos/sales, as the store's point-of-sale system would"),
-        ParamSpec("failed_grasp_probability", float, 0.0, "Chance that a closing grasp slips", min=0, max=1),
-        ParamSpec("random_events_per_hour", float, 0.0, "Seeded unfamiliar items, obstructions and hands", min=0),
-        ParamSpec("staff_response_s", float, 1800.0, "Staff bring back-room stock this long after an alert (s)", min=0),
-        ParamSpec("staff_topup", int, 0, "Containers staff bring for an alert (0: up to the capacity)", min=0),
-        ParamSpec(
-            "scripted_events",
-            str,
-            "",
-            "Events at given times, ';'-separated 'WHEN KIND ARGS' (see restock.sim.events), e.g. '+60 unfamiliar r1_l03 0'",
-        ),
-    )
+    PARAMS = param_specs(SimSettings)
 
     def __init__(self) -> None:
         super().__init__()
         self.store = self.load_store()
+        s = self.settings = settings_from(SimSettings, self.p)
         try:
-            start = parse_time(str(self.p["start_time"]))
+            start = parse_time(s.start_time)
         except ValueError as err:
             raise ConfigError(f"sim.start_time: {err}") from None
-        self.world = World(self.store, seed=int(self.p["seed"]), start_time=start, fill=float(self.p["initial_fill"]))
-        self.world.failed_grasp_probability = float(self.p["failed_grasp_probability"])
+        self.world = World(self.store, seed=s.seed, start_time=start, fill=s.initial_fill)
+        self.world.failed_grasp_probability = s.failed_grasp_probability
         self._receipts = 0
         self._recent_sales: deque[str] = deque(maxlen=RECENT_SALES_KEPT)  # encoded SaleEvents, the latest
         self.checkpoints: SimCheckpoints | None = None
-        resumed = self._resume(str(self.p["state_path"]))  # before customers and events: they start from its time
+        resumed = self._resume(s.state_path)  # before customers and events: they start from its time
         self._set_customers()
         try:
-            schedule_events(self.world, str(self.p["scripted_events"]))
+            schedule_events(self.world, s.scripted_events)
         except EventScriptError as err:
             raise ConfigError(f"sim.scripted_events: {err}") from None
-        if float(self.p["random_events_per_hour"]) > 0:
-            self.world.random_events(float(self.p["random_events_per_hour"]), until=start + 366 * 86400.0)
+        if s.random_events_per_hour > 0:
+            self.world.random_events(s.random_events_per_hour, until=start + 366 * 86400.0)
 
         self.clock_pub = self.create_publisher(Clock, topics.CLOCK, 10)
         self.joint_pub = self.create_publisher(JointState, topics.JOINT_STATES, 10)
@@ -162,18 +110,18 @@ class SimNode(RestockNode):
             records.BackroomAlert, topics.BACKROOM_ALERTS, self.on_backroom_alert, ALERT_QOS
         )
 
-        rate = float(self.p["camera_rate_hz"])
+        rate = s.camera_rate_hz
         self._cam_period = {c.id: 1.0 / (rate or c.rate_hz) for c in self.store.cameras}
         self._next_cam = {c.id: self.world.time for c in self.store.cameras}
-        self._joint_period = 1.0 / float(self.p["joint_state_rate_hz"])
-        idle_rate = float(self.p["idle_joint_state_rate_hz"])
+        self._joint_period = 1.0 / s.joint_state_rate_hz
+        idle_rate = s.idle_joint_state_rate_hz
         self._idle_joint_period = 1.0 / idle_rate if idle_rate > 0 else self._joint_period
         self._next_joint = self.world.time
-        self._truth_period = float(self.p["ground_truth_period_s"])
+        self._truth_period = s.ground_truth_period_s
         self._next_truth = self.world.time
-        self._rtf = float(self.p["real_time_factor"])
-        self._active_rtf = float(self.p["active_real_time_factor"])
-        self._active_hold = float(self.p["active_hold_s"])
+        self._rtf = s.real_time_factor
+        self._active_rtf = s.active_real_time_factor
+        self._active_hold = s.active_hold_s
         self._active_until = -math.inf
         self._rate_now = self._rtf
         self._anchor = (time.monotonic(), self.world.time)
@@ -182,7 +130,7 @@ class SimNode(RestockNode):
         self._timer = self.create_timer(WALL_TICK_S, self.tick, clock=RclClock(clock_type=ClockType.STEADY_TIME))
         self.set_health(OK, "running", sim_time=self.world.time)
         if resumed:
-            self.get_logger().info(f"resumed the store from {self.p['state_path']} at sim time {self.world.time:.1f}")
+            self.get_logger().info(f"resumed the store from {s.state_path} at sim time {self.world.time:.1f}")
 
     def _resume(self, path: str) -> bool:
         """Open the checkpoint file and go on from its checkpoint if it has one. False: a fresh start."""
@@ -199,7 +147,7 @@ class SimNode(RestockNode):
         try:
             # The crash came at most one ground-truth period after the checkpoint: resuming a
             # period later never sends /clock backwards.
-            self.world.restore(world, resume_at=float(world["time"]) + float(self.p["ground_truth_period_s"]))
+            self.world.restore(world, resume_at=float(world["time"]) + self.settings.ground_truth_period_s)
         except (ValueError, KeyError, TypeError) as err:
             raise ConfigError(f"sim.state_path: {path}: unusable checkpoint: {err}") from None
         self._receipts = int(state["receipts"])
@@ -207,12 +155,12 @@ class SimNode(RestockNode):
         return True
 
     def _set_customers(self) -> None:
-        mode = self.p["customers"]
+        s = self.settings
+        mode = s.customers
         if mode == "demand":
             from restock.demand.generator import DemandGenerator
 
-            per_day = float(self.p["containers_per_day"])
-            seed = int(self.p["seed"])
+            per_day, seed = s.containers_per_day, s.seed
             gen = (
                 DemandGenerator.for_daily_total(self.store, per_day, seed=seed)
                 if per_day > 0
@@ -222,10 +170,10 @@ class SimNode(RestockNode):
         elif mode == "sales_log":
             from restock.demand.saleslog import SalesLogError, read_sales_log
 
-            if not self.p["sales_log"]:
+            if not s.sales_log:
                 raise ConfigError("sim.sales_log: customers is sales_log but no sales_log file is given")
             try:
-                self.world.set_sales_log(read_sales_log(str(self.p["sales_log"]), self.store))
+                self.world.set_sales_log(read_sales_log(s.sales_log, self.store))
             except SalesLogError as err:
                 raise ConfigError(str(err)) from None
 
@@ -249,14 +197,14 @@ class SimNode(RestockNode):
         if alert.state != "raised" or alert.alert_id in self._alerts_answered:
             return
         self._alerts_answered.add(alert.alert_id)
-        at = self.world.time + float(self.p["staff_response_s"])
+        at = self.world.time + self.settings.staff_response_s
         self.world.schedule(at, lambda: self._staff_top_up(alert))
         self.get_logger().info(f"staff will answer {alert.alert_id} ({alert.sku}) at sim time {at:.0f}")
 
     def _staff_top_up(self, alert: records.BackroomAlert) -> None:
         if alert.alert_id in self._alerts_cleared:
             return
-        location, added, there = self.world.staff_top_up(alert.sku, int(self.p["staff_topup"]))
+        location, added, there = self.world.staff_top_up(alert.sku, self.settings.staff_topup)
         restock = records.BackroomRestock(
             stamp=self.world.time,
             sku=alert.sku,
@@ -278,13 +226,13 @@ class SimNode(RestockNode):
         if not msg.points:
             self.world.stop_trajectory()
             return
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        stamp = stamp_s(msg.header.stamp)
         start = stamp if stamp > 0 else self.world.time
         try:
             path = JointPath.from_points(
                 list(msg.joint_names),
                 start,
-                [p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points],
+                [stamp_s(p.time_from_start) for p in msg.points],
                 [list(p.positions) for p in msg.points],
                 [list(p.velocities) for p in msg.points] if all(len(p.velocities) for p in msg.points) else None,
             )
@@ -295,14 +243,15 @@ class SimNode(RestockNode):
             self.set_health(WARN, f"refused a trajectory: {err}", bad_commands=self.bad_commands)
 
     def on_gripper(self, msg: Float64MultiArray) -> None:
-        if len(msg.data) < 1 or not math.isfinite(msg.data[0]) or msg.data[0] < 0:
+        opening = gripper_opening(msg.data)
+        if opening is None:
             self.bad_commands += 1
             self.get_logger().warning(
                 f"gripper command refused: expected data[0] = opening >= 0 m, got {list(msg.data)}"
             )
             return
         self._wake()
-        self.world.set_gripper(float(msg.data[0]))
+        self.world.set_gripper(opening)
 
     # --- the loop -----------------------------------------------------------------------
 
@@ -362,7 +311,7 @@ class SimNode(RestockNode):
         if now >= self._next_truth - 1e-9:
             truth = w.ground_truth()
             sales: list[str] = []
-            if self.p["pos_feed"]:
+            if self.settings.pos_feed:
                 for ev in truth.events:
                     if ev.kind == "sale" and ev.sku:
                         self._receipts += 1
@@ -402,55 +351,11 @@ class SimNode(RestockNode):
         info_pub.publish(info)
 
 
-class GzAdapterNode(RestockNode):
-    """With Gazebo instead of the embedded sim: the same joint_states and gripper interface.
-
-    gz/joint_states (bridged from gz-sim's JointStatePublisher, fingers as two joints) becomes
-    joint_states with ``gripper`` = opening; gripper_controller/commands (data[0] = opening m)
-    becomes each finger's position command (opening / 2) on gz/finger_{l,r}/cmd_pos.
-    """
-
-    NODE_NAME = "gz_adapter"
-    PARAMS = (STORE_FILE,)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.store = self.load_store()
-        self.half_max = self.store.robot.gripper.max_opening / 2
-        self.joint_pub = self.create_publisher(JointState, topics.JOINT_STATES, 10)
-        self.finger_pubs = [self.create_publisher(Float64, f"gz/finger_{s}/cmd_pos", 10) for s in ("l", "r")]
-        self.create_subscription(JointState, "gz/joint_states", self.on_gz_joints, 10)
-        self.create_subscription(Float64MultiArray, topics.GRIPPER_COMMAND, self.on_gripper, 10)
-        self.set_health(OK, "relaying Gazebo joint states and gripper commands")
-
-    def on_gz_joints(self, msg: JointState) -> None:
-        pos = dict(zip(msg.name, msg.position, strict=False))
-        vel = dict(zip(msg.name, msg.velocity, strict=False))
-        if not all(n in pos for n in (*JOINT_NAMES[:-1], "finger_l", "finger_r")):
-            self.get_logger().warning(f"gz/joint_states without the robot's joints: {list(msg.name)}")
-            return
-        out = JointState(name=list(JOINT_NAMES))
-        out.header = msg.header
-        out.position = [pos[n] for n in JOINT_NAMES[:-1]] + [pos["finger_l"] + pos["finger_r"]]
-        out.velocity = [vel.get(n, 0.0) for n in JOINT_NAMES[:-1]] + [
-            vel.get("finger_l", 0.0) + vel.get("finger_r", 0.0)
-        ]
-        self.joint_pub.publish(out)
-
-    def on_gripper(self, msg: Float64MultiArray) -> None:
-        if len(msg.data) < 1 or not math.isfinite(msg.data[0]) or msg.data[0] < 0:
-            self.get_logger().warning(
-                f"gripper command refused: expected data[0] = opening >= 0 m, got {list(msg.data)}"
-            )
-            return
-        half = min(float(msg.data[0]) / 2, self.half_max)
-        for pub in self.finger_pubs:
-            pub.publish(Float64(data=half))
-
-
 def main() -> None:
     """``restock-sim``: the embedded simulator; ``restock-sim --gz-adapter``: the Gazebo adapter."""
     if "--gz-adapter" in sys.argv:
+        from restock.nodes.gz_adapter import GzAdapterNode
+
         raise SystemExit(run_node(GzAdapterNode, [a for a in sys.argv if a != "--gz-adapter"]))
     raise SystemExit(run_node(SimNode))
 

@@ -20,7 +20,10 @@ from restock.params import (
     setting,
     settings_from,
 )
+from restock.planning.core import CoreConfig
+from restock.planning.planner_settings import PlannerSettings
 from restock.recording.settings import RecorderSettings
+from restock.sim.sim_settings import SimSettings
 from restock.teleop.bridge_settings import TeleopBridgeSettings
 from restock.vision.camera_settings import ShelfCameraSettings
 
@@ -161,7 +164,8 @@ def test_a_field_without_setting_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    "settings_cls", [ArmControllerSettings, ShelfCameraSettings, TeleopBridgeSettings, RecorderSettings]
+    "settings_cls",
+    [ArmControllerSettings, ShelfCameraSettings, TeleopBridgeSettings, RecorderSettings, PlannerSettings, SimSettings],
 )
 def test_each_nodes_defaults_are_valid_settings(settings_cls: type) -> None:
     defaults = {s.name: s.default for s in param_specs(settings_cls)}
@@ -177,3 +181,11 @@ def test_the_pure_pieces_settings_come_from_the_nodes() -> None:
     assert (config.read_timeout_s, config.body_timeout_s, config.port, config.jpeg_quality) == (7.0, 7.0, 0, 60)
     camera = ShelfCameraSettings(confirm_frames=5, conf_threshold=0.2)
     assert camera.filter_config().confirm_frames == 5 and camera.match_config().slot_score == 0.2
+    planner = PlannerSettings(task_timeout_s=90.0, forecast_step_s=120.0, alerts=False)
+    core = planner.core()
+    assert (core.task_timeout_s, core.planner.step_s, core.alerts) == (90.0, 120.0, None)
+
+
+def test_the_planner_nodes_defaults_are_the_cores() -> None:
+    """Each default is written once: the node's settings, left alone, give the core's own config."""
+    assert PlannerSettings().core() == CoreConfig()

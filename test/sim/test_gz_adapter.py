@@ -10,7 +10,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64, Float64MultiArray
 
 from restock import topics
-from restock.nodes.sim import GzAdapterNode
+from restock.nodes.gz_adapter import GzAdapterNode
 
 pytestmark = pytest.mark.graph
 
