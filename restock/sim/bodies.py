@@ -8,7 +8,7 @@ group. :class:`Bodies` hands them out and takes them back, places them and says 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -172,3 +172,30 @@ class Bodies:
             return ObjectInfo(item.body, "container", sku=item.sku, container_kind=sku.kind, **where)  # type: ignore[arg-type]
         kind: ObjectKind = "unfamiliar_item" if item.kind == "unfamiliar" else "obstruction"
         return ObjectInfo(item.body, kind, **where)  # type: ignore[arg-type]
+
+
+Log = Callable[..., None]  # the world's log(kind, lane_id=None, sku=None, detail=""): one SimEvent at sim time now
+
+
+@dataclass(frozen=True)
+class Shared:
+    """What the world lends each of its pieces: the store, the scene's bodies, the world's seeded
+    rng (one stream, so the order of draws is part of a seeded run), its event log and its clock."""
+
+    store: Store
+    bodies: Bodies
+    rng: np.random.Generator
+    log: Log
+    clock: Callable[[], float]  # sim time now (epoch s)
+
+
+class Piece:
+    """A part of the world (shelves, customers, incidents, robot), built on what it shares."""
+
+    def __init__(self, shared: Shared) -> None:
+        self.shared = shared
+        self.store = shared.store
+        self.bodies = shared.bodies
+        self.rng = shared.rng
+        self.log = shared.log
+        self.clock = shared.clock

@@ -15,9 +15,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from restock.sim.bodies import Piece, Shared
 from restock.sim.incidents import Incidents
-from restock.sim.shelves import Log, Shelves
-from restock.store.description import Store
+from restock.sim.shelves import Shelves
 
 SALES_WINDOW_S = 3600.0  # customers are sampled an hour at a time, on fixed boundaries (determinism)
 HAND_ON_SALE_PROBABILITY = 0.3  # a customer's hand shows in view for a moment when they take one
@@ -39,29 +39,18 @@ def as_sale(s: object) -> Sale:
     return Sale(float(t), str(s.sku), int(s.quantity), getattr(s, "lane_id", None))  # type: ignore[attr-defined]
 
 
-class Customers:
+class Customers(Piece):
     """The sales queue and the tills' counts (``sales``, ``lost_sales``: SKU -> containers).
 
-    ``rng`` is the world's (lane choice, hands); ``demand_rng`` samples the demand model only.
+    The shared rng chooses lanes and hands; ``demand_rng`` samples the demand model only.
     """
 
-    def __init__(
-        self,
-        store: Store,
-        shelves: Shelves,
-        incidents: Incidents,
-        rng: np.random.Generator,
-        demand_rng: np.random.Generator,
-        log: Log,
-        clock: Callable[[], float],
-    ) -> None:
-        self.store = store
+    def __init__(self, shared: Shared, shelves: Shelves, incidents: Incidents, demand_rng: np.random.Generator) -> None:
+        super().__init__(shared)
+        store = shared.store
         self.shelves = shelves
         self.incidents = incidents
-        self.rng = rng
         self.demand_rng = demand_rng
-        self.log = log
-        self.clock = clock
         self.cameras_of_lane: dict[str, list[str]] = {lv.id: [] for lv in store.lanes}
         for cam in store.cameras:
             for lv in store.lanes_seen_by(cam.id):

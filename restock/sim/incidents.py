@@ -16,36 +16,22 @@ from typing import Any
 
 import numpy as np
 
-from restock.sim.bodies import Bodies, Item, ObjectInfo
-from restock.sim.shelves import Log, Shelves
-from restock.store.description import Store
+from restock.sim.bodies import Item, ObjectInfo, Piece, Shared
+from restock.sim.shelves import Shelves
 
 CORRIDOR_BOX = (0.2, 0.15, 0.25)  # m: an obstruction in the arm's corridor
 
 
-class Incidents:
+class Incidents(Piece):
     """Foreign items, obstructions (in lanes and in the corridor) and shown hands.
 
-    ``rng`` is the world's; ``clock`` gives its sim time; ``schedule(t, action)`` runs an action
-    at sim time t (a hand withdraws, a random event happens).
+    ``schedule(t, action)`` (the world's) runs an action at sim time t: a hand withdraws, a
+    random event happens.
     """
 
-    def __init__(
-        self,
-        store: Store,
-        bodies: Bodies,
-        shelves: Shelves,
-        rng: np.random.Generator,
-        log: Log,
-        clock: Callable[[], float],
-        schedule: Callable[[float, Callable[[], None]], None],
-    ) -> None:
-        self.store = store
-        self.bodies = bodies
+    def __init__(self, shared: Shared, shelves: Shelves, schedule: Callable[[float, Callable[[], None]], None]) -> None:
+        super().__init__(shared)
         self.shelves = shelves
-        self.rng = rng
-        self.log = log
-        self.clock = clock
         self.schedule = schedule
         self.corridor: list[tuple[Item, np.ndarray]] = []
         self.hands: dict[int, int] = {}  # body -> mocap of a shown hand

@@ -27,12 +27,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import mujoco
-import numpy as np
 
-from restock.sim.bodies import Bodies, Item
-from restock.sim.shelves import Log, Shelves
+from restock.sim.bodies import Item, Piece, Shared
+from restock.sim.shelves import Shelves
 from restock.sim.trajectory import JointPath
-from restock.store.description import Store
 
 ARM_JOINTS: tuple[str, ...] = ("rail_x", "lift_z", "shoulder", "elbow", "wrist")
 JOINT_NAMES: tuple[str, ...] = (*ARM_JOINTS, "gripper")
@@ -44,31 +42,19 @@ PLACE_TOL_Z = 0.04
 HOLD_SLACK = 0.003  # m: fingers commanded this much wider than a held item let it go
 
 
-class Robot:
+class Robot(Piece):
     """Joint state, the running trajectory, the gripper and what it holds.
 
-    ``rng`` is the world's (grasp slips); ``clock`` gives its sim time; ``obstructed()`` says
-    whether anything lies where an arm link could touch it (collisions are checked only then).
+    The shared rng decides grasp slips; ``obstructed()`` says whether anything lies where an
+    arm link could touch it (collisions are checked only then).
     """
 
-    def __init__(
-        self,
-        store: Store,
-        bodies: Bodies,
-        shelves: Shelves,
-        rng: np.random.Generator,
-        log: Log,
-        clock: Callable[[], float],
-        obstructed: Callable[[], bool],
-    ) -> None:
-        self.store = store
-        self.bodies = bodies
+    def __init__(self, shared: Shared, shelves: Shelves, obstructed: Callable[[], bool]) -> None:
+        super().__init__(shared)
+        store = shared.store
         self.shelves = shelves
-        self.rng = rng
-        self.log = log
-        self.clock = clock
         self.obstructed = obstructed
-        m = bodies.model
+        m = shared.bodies.model
         self.qadr = {
             n: int(m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n)])
             for n in (*ARM_JOINTS, "finger_l", "finger_r")

@@ -10,22 +10,19 @@ fill every location to capacity on ``store.stock.refill`` (each day from ``first
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from restock.records import LaneTruth
-from restock.sim.bodies import Bodies, Item, ObjectInfo
-from restock.store.description import LaneView, Store
-
-Log = Callable[..., None]  # World.log(kind, lane_id=None, sku=None, detail="")
+from restock.sim.bodies import Item, ObjectInfo, Piece, Shared
+from restock.store.description import LaneView
 
 
-class Shelves:
-    """Lane columns and back-room stock, placed as bodies; events go to ``log``."""
+class Shelves(Piece):
+    """Lane columns and back-room stock, placed as bodies."""
 
-    def __init__(self, store: Store, bodies: Bodies, log: Log) -> None:
-        self.store = store
-        self.bodies = bodies
-        self.log = log
+    def __init__(self, shared: Shared) -> None:
+        super().__init__(shared)
+        store = shared.store
         self.lanes_of_sku: dict[str, list[str]] = {sku: [] for sku in store.skus}
         for lv in store.lanes:
             self.lanes_of_sku[lv.lane.sku].append(lv.id)

@@ -47,7 +47,7 @@ import mujoco
 import numpy as np
 
 from restock.records import SimEvent, SimGroundTruth
-from restock.sim.bodies import Bodies, Item, ObjectInfo
+from restock.sim.bodies import Bodies, Item, ObjectInfo, Shared
 from restock.sim.cameras import Cameras
 from restock.sim.customers import Customers
 from restock.sim.incidents import Incidents
@@ -87,12 +87,12 @@ class World:
         self.model = mujoco.MjModel.from_xml_string(xml)
         self.data = mujoco.MjData(self.model)
         self.bodies = Bodies(store, self.model, self.data, layout, self.rng)
-        self.shelves = Shelves(store, self.bodies, self._log)
-        self.incidents = Incidents(store, self.bodies, self.shelves, self.rng, self._log, self._now, self.schedule)
-        demand_rng = np.random.default_rng([self.seed, 2])
-        self.customers = Customers(store, self.shelves, self.incidents, self.rng, demand_rng, self._log, self._now)
+        shared = Shared(store, self.bodies, self.rng, self._log, self._now)
+        self.shelves = Shelves(shared)
+        self.incidents = Incidents(shared, self.shelves, self.schedule)
+        self.customers = Customers(shared, self.shelves, self.incidents, np.random.default_rng([self.seed, 2]))
         self.cameras = Cameras(store, self.bodies, self.object_info, enabled=render)
-        self.robot = Robot(store, self.bodies, self.shelves, self.rng, self._log, self._now, self.incidents.obstructed)
+        self.robot = Robot(shared, self.shelves, self.incidents.obstructed)
         self.events: list[SimEvent] = []
         self._events_reported = 0
         self._scheduled: list[tuple[float, int, Callable[[], None]]] = []
@@ -268,13 +268,8 @@ class World:
     def hide_hand(self, object_id: int) -> None:
         self.incidents.hide_hand(object_id)
 
-    def random_events(
-        self,
-        rate_per_hour: float,
-        kinds: Sequence[str] = ("unfamiliar", "obstruction", "hand"),
-        until: float | None = None,
-    ) -> int:
-        return self.incidents.random_events(rate_per_hour, kinds, until)
+    def random_events(self, rate_per_hour: float, **options: Any) -> int:
+        return self.incidents.random_events(rate_per_hour, **options)
 
     def _try(self, action: Callable[[], object]) -> None:
         self.incidents.attempt(action)
