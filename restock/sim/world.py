@@ -150,6 +150,17 @@ class World:
 
     # --- what a body is, and taking one out ----------------------------------------------
 
+    def object_info(self, object_id: int) -> ObjectInfo:
+        """What a body is now (an id from :meth:`render_segmentation`)."""
+        body = int(object_id)
+        if body in self.bodies.static_kind:
+            return ObjectInfo(body, self.bodies.static_kind[body])
+        holding = self.robot.holding
+        if holding is not None and holding.body == body:
+            return self.bodies.info(holding, held=True)
+        found = self.shelves.find(body) or self.incidents.find(body)
+        return ObjectInfo(body, "other") if found is None else found
+
     def remove(self, object_id: int) -> ObjectInfo:
         """Take one object out of the world (an operator clears an item, a hand withdraws)."""
         info = self.object_info(object_id)
@@ -165,6 +176,19 @@ class World:
             raise ValueError(f"object {object_id} ({info.kind}) cannot be removed")
         self._log("removed", lane_id=info.lane_id, sku=info.sku, detail=info.kind)
         return info
+
+    def clear_foreign(self, lane_id: str | None) -> int:
+        """A person (the remote operator's arm work, or a clerk) takes every unfamiliar item and
+        obstruction out of a lane, or out of the corridor when ``lane_id`` is None. Returns how many."""
+        if lane_id is not None:
+            ids = [i.body for i in self.shelves.lanes.get(lane_id, []) if i.kind in ("unfamiliar", "obstruction")]
+        else:
+            ids = [entry[0].body for entry in self.incidents.corridor]
+        for body in ids:
+            self.remove(body)
+        if ids:
+            self._log("operator_cleared", lane_id=lane_id, detail=f"{len(ids)} item(s)")
+        return len(ids)
 
     # --- checkpoints: a simulator killed mid-day resumes the same store ------------------
 
@@ -241,19 +265,6 @@ class World:
         self._seq += 1
         heapq.heappush(self._scheduled, (float(t), self._seq, action))
 
-    def clear_foreign(self, lane_id: str | None) -> int:
-        """A person (the remote operator's arm work, or a clerk) takes every unfamiliar item and
-        obstruction out of a lane, or out of the corridor when ``lane_id`` is None. Returns how many."""
-        if lane_id is not None:
-            ids = [i.body for i in self.shelves.lanes.get(lane_id, []) if i.kind in ("unfamiliar", "obstruction")]
-        else:
-            ids = [entry[0].body for entry in self.incidents.corridor]
-        for body in ids:
-            self.remove(body)
-        if ids:
-            self._log("operator_cleared", lane_id=lane_id, detail=f"{len(ids)} item(s)")
-        return len(ids)
-
     # --- incidents (restock.sim.incidents) ----------------------------------------------
 
     def put_unfamiliar(self, lane_id: str, slot: int | None = None) -> int:
@@ -274,7 +285,7 @@ class World:
     def _try(self, action: Callable[[], object]) -> None:
         self.incidents.attempt(action)
 
-    # --- the robot ----------------------------------------------------------------------
+    # --- the robot (restock.sim.robot) --------------------------------------------------
 
     @property
     def failed_grasp_probability(self) -> float:
@@ -361,7 +372,7 @@ class World:
     def run_until(self, t: float) -> None:
         self.step(max(0.0, t - self.time))
 
-    # --- rendering ----------------------------------------------------------------------
+    # --- cameras (restock.sim.cameras) --------------------------------------------------
 
     def render(self, camera_id: str, width: int | None = None, height: int | None = None) -> np.ndarray:
         return self.cameras.render(camera_id, width, height)
@@ -379,28 +390,6 @@ class World:
 
     def reset_appearance(self) -> None:
         self.cameras.reset_appearance()
-
-    def object_info(self, object_id: int) -> ObjectInfo:
-        """What a body is now (an id from :meth:`render_segmentation`)."""
-        body = int(object_id)
-        if body in self.bodies.static_kind:
-            return ObjectInfo(body, self.bodies.static_kind[body])
-        holding = self.robot.holding
-        if holding is not None and holding.body == body:
-            return self.bodies.info(holding, held=True)
-        for lane_id, items in self.shelves.lanes.items():
-            for k, item in enumerate(items):
-                if item.body == body:
-                    return self.bodies.info(item, lane_id=lane_id, slot=k)
-        for loc_id, front in self.shelves.stock_front.items():
-            if front is not None and front.body == body:
-                return self.bodies.info(front, stock_location=loc_id)
-        found = self.incidents.find(body)
-        if found is not None:
-            return found
-        return ObjectInfo(body, "other")
-
-    # --- domain randomisation -----------------------------------------------------------
 
     # --- evaluation ---------------------------------------------------------------------
 
