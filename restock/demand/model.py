@@ -375,10 +375,3 @@ class DemandModel:
         d = self._day_row(day)
         self._counts[i, d, hour] = containers
         self._exposure[i, d, hour] = exposure_h
-
-    def hourly_counts(self, sku: str, day: int) -> np.ndarray:
-        """Containers sold per hour of ``day`` (zeros outside the history)."""
-        i = self.sku_index(sku)
-        if self.first_day is None or not 0 <= day - self.first_day < self._counts.shape[1]:
-            return np.zeros(HOURS)
-        return self._counts[i, day - self.first_day].copy()

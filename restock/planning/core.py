@@ -29,6 +29,7 @@ from restock.planning.backroom import AlertConfig, BackroomWatch, alert_record, 
 from restock.planning.database import PlannerDb, PlannerDbError
 from restock.planning.lanes import LaneEstimator
 from restock.planning.planner import LaneTable, PlannedTask, Planner, PlannerConfig
+from restock.planning.policies import reactive_lanes
 from restock.planning.timing import RobotTiming
 from restock.store.description import Store
 
@@ -318,9 +319,6 @@ class RestockPlanner:
         if lanes:
             self._db_call("clear_handoff", res.request_id)
 
-    def stock_refilled(self, sku: str, quantity: int) -> None:
-        self.stock[self.lanes.skus.index(sku)] = quantity
-
     def _stock_from_store(self) -> np.ndarray:
         """The back room as the store file describes it (a first start)."""
         return np.array(
@@ -470,10 +468,8 @@ class RestockPlanner:
         """The baseline: lanes at or below the threshold, emptiest first, filled up from stock."""
         lt = self.lanes
         count = np.round(self.estimator.mean).astype(np.int64)
-        frac = count / lt.capacity
-        low = (frac <= self.config.reactive_threshold) & ~blocked & (self.stock[lt.pool] > 0) & (count < lt.capacity)
         out = []
-        for i in np.flatnonzero(low)[np.argsort(frac[low], kind="stable")]:
+        for i in reactive_lanes(count, lt.capacity, self.stock[lt.pool], self.config.reactive_threshold, blocked):
             qty = int(min(lt.capacity[i] - count[i], self.stock[lt.pool[i]]))
             pool = int(lt.pool[i])
             duration = self.timing.task_s(float(lt.x[i]), float(lt.stock_x[pool]), qty)

@@ -224,10 +224,6 @@ class PlannerDb:
             return list(self.conn.execute("SELECT stamp, kind, body FROM events ORDER BY id"))
         return list(self.conn.execute("SELECT stamp, kind, body FROM events WHERE kind = ? ORDER BY id", (kind,)))
 
-    def save_lanes(self, lanes: Iterable[tuple[str, float, float, float]]) -> None:
-        with self.transaction("save lane estimates") as c:
-            c.executemany("INSERT OR REPLACE INTO lanes VALUES (?, ?, ?, ?)", list(lanes))
-
     def load_lanes(self) -> dict[str, tuple[float, float, float]]:
         return {r[0]: (r[1], r[2], r[3]) for r in self.conn.execute("SELECT lane_id, mean, var, stamp FROM lanes")}
 

@@ -40,6 +40,8 @@ from restock.store.description import Store
 
 # Rates of every pool (rows) at the given times (columns), containers per hour.
 RateFn = Callable[[np.ndarray], np.ndarray]
+# A candidate task on the planner's heap: (-benefit per second, pool, lane, quantity, benefit, cost s).
+Fill = tuple[float, int, int, int, float, float]
 
 
 @dataclass(frozen=True)
@@ -205,60 +207,23 @@ class Planner:
         starts = np.searchsorted(lt.pool[order], np.arange(n_pools + 1))
         ptr = starts[:-1].copy()
         end = starts[1:]
-        heap: list[tuple[float, int, int, int, float, float]] = []
+
+        def fills(pools: np.ndarray) -> list[Fill]:
+            lane = order[ptr[pools]]
+            room = np.minimum(open_free[lane], stock_left[pools])
+            q_max = np.minimum(room, lt.pool_capacity[pools] - pool_level[pools])
+            return _best_fills(pools, lane, q_max, pool_level[pools], loss, self.timing.setup_s, cycle, c)
 
         def candidate(p: int) -> None:
+            """The pool's next open lane and its fill, after a task took from the pool."""
             while ptr[p] < end[p] and open_free[order[ptr[p]]] <= 0:
                 ptr[p] += 1
-            if ptr[p] >= end[p] or stock_left[p] <= 0:
-                return
-            i = int(order[ptr[p]])
-            q_max = int(min(open_free[i], stock_left[p], lt.pool_capacity[p] - pool_level[p]))
-            if q_max <= 0:
-                return
-            s = pool_level[p]
-            q = np.arange(1, q_max + 1)
-            benefit = loss[p, s] - loss[p, s + q]
-            cost = self.timing.setup_s + q * cycle[i]
-            ratio = benefit / cost
-            # The largest fill nearly as good per second as the best: fewer, fuller trips.
-            k = int(np.flatnonzero(ratio >= c.fill_tolerance * ratio.max())[-1])
-            if benefit[k] < c.min_benefit:
-                return
-            heapq.heappush(heap, (-float(ratio[k]), p, i, int(q[k]), float(benefit[k]), float(cost[k])))
+            if ptr[p] < end[p] and stock_left[p] > 0:
+                for fill in fills(np.array([p])):
+                    heapq.heappush(heap, fill)
 
-        # First candidates of all pools at once (the same rule as candidate(), vectorised).
-        has = (ptr < end) & (stock_left > 0)
-        pools = np.flatnonzero(has)
-        if pools.size:
-            lane = order[ptr[pools]]
-            q_max = np.minimum(
-                np.minimum(open_free[lane], stock_left[pools]), lt.pool_capacity[pools] - pool_level[pools]
-            )
-            q = np.arange(1, max(int(q_max.max()), 1) + 1)[None, :]
-            valid = q <= q_max[:, None]
-            s0 = pool_level[pools][:, None]
-            idx = np.minimum(s0 + q, loss.shape[1] - 1)
-            benefit = np.where(valid, loss[pools[:, None], s0] - loss[pools[:, None], idx], 0.0)
-            cost = self.timing.setup_s + q * cycle[lane][:, None]
-            ratio = np.where(valid, benefit / cost, -np.inf)
-            good = ratio >= c.fill_tolerance * ratio.max(axis=1, keepdims=True)
-            k = good.shape[1] - 1 - np.argmax(good[:, ::-1], axis=1)
-            rows = np.arange(pools.size)
-            chosen_benefit = benefit[rows, k]
-            keep = (q_max > 0) & (chosen_benefit >= c.min_benefit)
-            heap = [
-                (
-                    -float(ratio[r, k[r]]),
-                    int(pools[r]),
-                    int(lane[r]),
-                    int(k[r] + 1),
-                    float(chosen_benefit[r]),
-                    float(cost[r, k[r]]),
-                )
-                for r in np.flatnonzero(keep)
-            ]
-            heapq.heapify(heap)
+        heap = fills(np.flatnonzero((ptr < end) & (stock_left > 0)))  # every pool's first candidate at once
+        heapq.heapify(heap)
         tasks: list[PlannedTask] = []
         by_lane: dict[int, int] = {}
         while heap and budget > 0:
@@ -389,3 +354,36 @@ def _run_out_times(now: float, checkpoints: np.ndarray, cum: np.ndarray, level: 
     this_c = cum[np.arange(cum.shape[0]), first]
     frac = np.clip((np.maximum(level, 0.5) - prev_c) / np.maximum(this_c - prev_c, 1e-9), 0, 1)
     return np.where(hit, now + prev_t + frac * (this_t - prev_t), np.inf)
+
+
+def _best_fills(
+    pools: np.ndarray,
+    lanes: np.ndarray,
+    q_max: np.ndarray,
+    level: np.ndarray,
+    loss: np.ndarray,
+    setup_s: float,
+    cycle: np.ndarray,
+    c: PlannerConfig,
+) -> list[Fill]:
+    """The candidate rule, for each pool at once: its lane ``lanes[k]`` filled by the largest quantity
+    (up to ``q_max[k]``, the pool at ``level[k]``) nearly as good per robot second as the best (fewer,
+    fuller trips), if that avoids at least ``c.min_benefit`` expected lost sales."""
+    if not pools.size:
+        return []
+    q = np.arange(1, max(int(q_max.max()), 1) + 1)[None, :]
+    valid = q <= q_max[:, None]
+    s0 = level[:, None]
+    idx = np.minimum(s0 + q, loss.shape[1] - 1)
+    benefit = np.where(valid, loss[pools[:, None], s0] - loss[pools[:, None], idx], 0.0)
+    cost = setup_s + q * cycle[lanes][:, None]
+    ratio = np.where(valid, benefit / cost, -np.inf)
+    good = ratio >= c.fill_tolerance * ratio.max(axis=1, keepdims=True)
+    k = good.shape[1] - 1 - np.argmax(good[:, ::-1], axis=1)  # the largest good quantity
+    rows = np.arange(pools.size)
+    chosen = benefit[rows, k]
+    keep = (q_max > 0) & (chosen >= c.min_benefit)
+    return [
+        (-float(ratio[r, k[r]]), int(pools[r]), int(lanes[r]), int(k[r] + 1), float(chosen[r]), float(cost[r, k[r]]))
+        for r in np.flatnonzero(keep)
+    ]

@@ -63,6 +63,21 @@ class _NoLearning:
         pass
 
 
+def reactive_lanes(
+    count: np.ndarray, capacity: np.ndarray, stock: np.ndarray, threshold: float, blocked: np.ndarray | None = None
+) -> np.ndarray:
+    """The reactive rule: lanes at or below ``threshold`` of capacity with room and stock behind
+    them (``stock`` per lane), not ``blocked``, emptiest first (ties in lane order).
+
+    One rule for the baseline policy here and the planner node's reactive mode (restock.planning.core).
+    """
+    frac = count / capacity
+    low = (frac <= threshold) & (stock > 0) & (count < capacity)
+    if blocked is not None:
+        low &= ~blocked
+    return np.flatnonzero(low)[np.argsort(frac[low], kind="stable")]
+
+
 @dataclass
 class ReactivePolicy(_NoLearning):
     """Refill the emptiest lane once it falls to ``threshold`` of its capacity; fill it up."""
@@ -72,13 +87,10 @@ class ReactivePolicy(_NoLearning):
 
     def next_task(self, view: StoreView) -> Task | None:
         lt = view.lanes
-        frac = view.count / lt.capacity
-        has_stock = view.stock[lt.pool] > 0
-        low = (frac <= self.threshold) & has_stock & (view.count < lt.capacity)
-        if not low.any():
+        lanes = reactive_lanes(view.count, lt.capacity, view.stock[lt.pool], self.threshold)
+        if not len(lanes):
             return None
-        candidates = np.flatnonzero(low)
-        i = int(candidates[np.argmin(frac[candidates])])
+        i = int(lanes[0])
         return Task(i, int(lt.capacity[i] - view.count[i]))
 
 

@@ -219,6 +219,19 @@ def test_reactive_policy_refills_the_emptiest_low_lane_first() -> None:
     assert core.plan[0].quantity == int(lanes.capacity[b])
 
 
+def test_the_reactive_rule() -> None:
+    """Lanes at or below the threshold with room and stock, not blocked, emptiest first (ties in lane order)."""
+    from restock.planning.policies import reactive_lanes
+
+    capacity = np.array([8, 8, 8, 8, 8])
+    count = np.array([2, 0, 2, 8, 1])
+    stock = np.array([5, 5, 5, 5, 0])  # lane 4 has none behind it
+    assert reactive_lanes(count, capacity, stock, 0.25).tolist() == [1, 0, 2]
+    blocked = np.array([False, True, False, False, False])
+    assert reactive_lanes(count, capacity, stock, 0.25, blocked).tolist() == [0, 2]
+    assert reactive_lanes(count, capacity, stock, 0.0).tolist() == [1]
+
+
 def test_with_a_till_each_sale_is_counted_once_and_tasks_fit_the_lane(tmp_path: Path) -> None:
     """With a POS feed naming each sale's lane, the lane counts are the till's, not the forecast's
     as well: counting both ran the estimates low and sent the arm to load full lanes (issue 8)."""
