@@ -1,8 +1,9 @@
 """The arm controller node: restock tasks in, safe joint trajectories out.
 
-Inputs: planner/tasks, joint_states, estop, teleop/ee_target, teleop/gripper, teleop/status,
-handoff/resolutions. Outputs: arm_controller/joint_trajectory, gripper_controller/commands,
-arm_controller/results, handoff/requests. Settings: ArmControllerSettings
+Subscribes: planner/tasks, joint_states, estop, teleop/ee_target, teleop/gripper, teleop/status,
+handoff/resolutions, shelf/observations (a loaded lane must be seen stocked). Publishes:
+arm_controller/joint_trajectory, gripper_controller/commands, arm_controller/results,
+handoff/requests (and, as every node, diagnostics). Serves nothing. Settings: ArmControllerSettings
 (restock.motion.arm_settings), read as ``self.settings``.
 
 A thin shell over restock.motion: the executor (tasks), the teleop follower (operator targets),

@@ -3,7 +3,7 @@
 Subscribes: gz/joint_states (bridged from gz-sim's JointStatePublisher, fingers as two joints),
 gripper_controller/commands (std_msgs/Float64MultiArray, data[0] = opening in m). Publishes:
 joint_states (with ``gripper`` = the fingers' opening), gz/finger_{l,r}/cmd_pos (std_msgs/Float64,
-each finger opening / 2). Serves nothing. Settings: NodeSettings (store_file only).
+each finger opening / 2), diagnostics. Serves nothing. Settings: NodeSettings (store_file only).
 
 Started as ``restock-sim --gz-adapter`` (launch/gazebo.launch.py), named gz_adapter.
 """

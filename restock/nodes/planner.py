@@ -1,9 +1,9 @@
 """The planner node: shelf state and sales history in, ordered restock tasks out.
 
-Inputs: shelf/observations, arm_controller/results, pos/sales (optional), handoff/requests,
-handoff/resolutions, backroom/restocks (staff bringing stock). Outputs: planner/tasks,
+Subscribes: shelf/observations, arm_controller/results, pos/sales (optional), handoff/requests,
+handoff/resolutions, backroom/restocks (staff bringing stock). Publishes: planner/tasks,
 planner/markers, planner/backroom_alerts (BackroomAlert, raised/cleared, transient local so a
-late joiner such as the operator app gets the recent ones); service planner/get_plan
+late joiner such as the operator app gets the recent ones), diagnostics. Serves: planner/get_plan
 (std_srvs/Trigger: the message holds the current PlanSnapshot as JSON). Settings: PlannerSettings
 (restock.planning.planner_settings), read as ``self.settings``.
 

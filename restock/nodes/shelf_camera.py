@@ -1,9 +1,9 @@
 """The shelf camera node (one per camera): frames in, per-lane observations out.
 
-Inputs: cameras/<id>/image_raw (rgb8 or bgr8), cameras/<id>/camera_info.
-Outputs: shelf/observations (ShelfObservation per frame), handoff/requests (once per unfamiliar
+Subscribes: cameras/<id>/image_raw (rgb8 or bgr8), cameras/<id>/camera_info.
+Publishes: shelf/observations (ShelfObservation per frame), handoff/requests (once per unfamiliar
 item or obstruction incident, with a JPEG crop), cameras/<id>/detections_image (annotated),
-diagnostics (fps, latency, model).
+diagnostics (fps, latency, model). Serves nothing.
 Settings: ShelfCameraSettings (restock.vision.camera_settings), read as ``self.settings``.
 
 All the work is :class:`restock.vision.pipeline.CameraPipeline`; this node converts messages,

@@ -7,9 +7,9 @@ planner/backroom_alerts (the store's staff answer each raised alert after staff_
 top-up, and say so on backroom/restocks).
 Publishes: /clock, joint_states, pos/sales (the till, pos_feed), cameras/<id>/image_raw +
 camera_info (at each camera's rate in sim time), sim/ground_truth (SimGroundTruth JSON, evaluation
-only), backroom/restocks. Serves nothing. Settings: SimSettings (restock.sim.sim_settings), read
-as ``self.settings``. ``restock-sim --gz-adapter`` runs the Gazebo adapter instead
-(restock/nodes/gz_adapter.py).
+only), backroom/restocks, diagnostics. Serves nothing. Settings: SimSettings
+(restock.sim.sim_settings), read as ``self.settings``. ``restock-sim --gz-adapter`` runs the
+Gazebo adapter instead (restock/nodes/gz_adapter.py).
 
 The loop runs on a steady wall-clock timer (the node's own ROS clock may follow /clock, which it
 publishes itself) and advances the world by real_time_factor x wall time, or as fast as it can
