@@ -1,6 +1,6 @@
 """The simulator node's settings: its parameters declared once, typed (restock.params.setting).
 
-The node (restock/nodes/sim.py) declares them from this class and reads a checked instance.
+The sim node (nodes/sim.py) declares them from this class and reads a checked instance.
 """
 
 from __future__ import annotations
