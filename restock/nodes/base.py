@@ -30,18 +30,14 @@ from restock import records, topics
 from restock.malloc import pin_mmap_threshold
 from restock.params import (
     ConfigError,
-    NodeSettings,
     ParamSpec,
     ParamValue,
     load_params_file,
-    param_specs,
     params_files_from_args,
     precheck_args,
 )
 from restock.paths import DEFAULT_STORE, store_file
 from restock.store.description import Store, StoreError, load_store
-
-STORE_FILE = param_specs(NodeSettings)[0]  # store_file, for nodes that list their ParamSpecs by hand
 
 R = TypeVar("R", bound=records.Record)
 
