@@ -25,7 +25,7 @@ from typing import TextIO
 
 from restock.graph.description import NodeInstance
 from restock.graph.shm import clean_stale_fastdds_files, fastdds_files_of
-from restock.nodes.entry import start_blocked, starts_here
+from restock.graph.signals import start_blocked, starts_here
 
 CONFIG_ERROR_STATUS = 2  # run_node's status for a bad configuration: restarting cannot help
 _PR_SET_PDEATHSIG = 1
@@ -38,7 +38,7 @@ def die_with_parent() -> None:
 
 
 def die_with_parent_signals_held() -> None:
-    """preexec_fn of a node started through restock.nodes.entry (which unblocks the signals)."""
+    """preexec_fn of one of our nodes (its launcher unblocks the signals)."""
     die_with_parent()
     start_blocked()
 

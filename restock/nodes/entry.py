@@ -12,7 +12,8 @@ instead, importing nothing heavy:
    :func:`restock.nodes.base.run_node` shuts the node down cleanly (the planner saves its model);
 3. once ``main()`` has returned, a signal ends the process with ``main()``'s status.
 
-The bring-up starts these executables with both signals blocked (:func:`start_blocked`), so one
+The bring-up starts these executables with both signals blocked
+(:func:`restock.graph.signals.start_blocked`), so one
 that comes while the interpreter itself starts is held until step 1's handlers are in.
 """
 
@@ -26,7 +27,7 @@ import sys
 from collections.abc import Callable
 from types import FrameType
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+from restock.graph.signals import NODE_SIGNALS as SIGNALS
 
 
 class _State:
@@ -76,21 +77,6 @@ def launch(module: str) -> int:
     _State.status, _State.running = status, False
     _flush()
     return status
-
-
-def start_blocked() -> None:
-    """``preexec_fn`` for a node started through this module: SIGINT and SIGTERM are held from the
-    fork until :func:`launch` has its handlers in (blocked signals survive exec and stay pending)."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
-
-
-def starts_here(executable: str) -> bool:
-    """Whether the console script ``executable`` (a name or a path) starts through :func:`launch`,
-    so that it unblocks the signals :func:`start_blocked` held."""
-    from importlib.metadata import entry_points
-
-    name = os.path.basename(executable)
-    return any(ep.value.startswith(f"{__name__}:") for ep in entry_points(group="console_scripts", name=name))
 
 
 def _console_script(module: str) -> Callable[[], int]:

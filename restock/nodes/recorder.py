@@ -4,6 +4,9 @@ rosbag2 is not installable here, so this node does its job with foxglove-sdk: ea
 subscribed raw (CDR bytes, no deserialisation) and logged on a channel with its ros2msg schema,
 stamped with the node's clock (sim time in simulation). The file opens in Foxglove and in the
 mcap / rosbags readers. Camera images are kept once per ``image_period_s`` to bound the size.
+Inputs: the topics of ``RECORDED`` below (joint states and trajectories, every record topic,
+the back-room alerts and restocks, ground truth, estop) and each camera's image_raw.
+Outputs: the MCAP file(s) at ``output_path``; a live Foxglove WebSocket view when enabled. Serves: nothing.
 Settings: RecorderSettings (restock.recording.settings), read as ``self.settings``.
 
 With ``split_period_s`` the recording is cut into files at multiples of that period of the node's

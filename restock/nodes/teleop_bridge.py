@@ -1,8 +1,9 @@
 """The teleop bridge node: handoff requests to a remote operator, the operator's targets back.
 
-Inputs: handoff/requests, cameras/<id>/image_raw, joint_states, arm_controller/results,
+Inputs: handoff/requests, cameras/<id>/image_raw, joint_states, arm_controller/results, estop,
 planner/backroom_alerts (shown to every operator: a banner and a list).
 Outputs: teleop/ee_target, teleop/gripper, teleop/status, handoff/resolutions, estop.
+Serves: no ROS service; the operator app over HTTPS + WSS (restock.teleop.server).
 Settings: TeleopBridgeSettings (restock.teleop.bridge_settings), read as ``self.settings``.
 
 The operator server (restock.teleop.server: HTTPS + WSS, the operator app) runs on its own

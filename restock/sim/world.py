@@ -1,6 +1,6 @@
 """The simulated store as a plain Python object: the small front over its pieces. No rclpy.
 
-Used by the sim node (restock.nodes.sim), the vision dataset generator and the tests::
+Used by the sim node (nodes/sim.py), the vision dataset generator and the tests::
 
     from restock.sim.world import World
     w = World(load_store("config/stores/corner_store.yaml"), seed=1)
