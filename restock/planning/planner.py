@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.special import pdtr
@@ -77,6 +77,23 @@ class PlannedTask:
     benefit: float  # expected lost sales avoided over the horizon
     duration_s: float
     priority: float  # lost sales avoided per robot-hour
+
+
+@dataclass
+class _PlanState:
+    """One plan's working figures: the shelf it starts from and what is left as tasks are chosen."""
+
+    level: np.ndarray  # containers per lane, as planned from
+    pending: np.ndarray  # containers of outstanding tasks per lane
+    pool_level: np.ndarray  # containers per pool, planned ones included
+    open_free: np.ndarray  # room per lane that may still get containers (0: blocked or waiting)
+    stock_left: np.ndarray  # back-room containers per pool not yet planned
+    cycle: np.ndarray  # robot seconds per container, per lane
+    loss: np.ndarray  # expected lost sales per pool and shelf level (expected_lost_table)
+    due: np.ndarray  # predicted run-out time per pool
+    budget: float  # robot seconds left to plan
+    tasks: list[PlannedTask] = field(default_factory=list)
+    by_lane: dict[int, int] = field(default_factory=dict)  # lane -> its task's index in ``tasks``
 
 
 class LaneTable:
@@ -168,6 +185,27 @@ class Planner:
         robot_free_in_s: float = 0.0,  # robot time already committed (outstanding tasks)
         count_sd: np.ndarray | None = None,  # uncertainty of ``count``: fill no more than surely fits
     ) -> list[PlannedTask]:
+        state = self._start(now, count, rates, stock, blocked, pending, robot_free_in_s, count_sd)
+        if state is None:
+            return []
+        self._choose_by_value(state)
+        self._top_up(state)
+        if self.config.fill_up:
+            self._fill_up(state.tasks, state.open_free, state.stock_left, state.cycle, state.budget)
+        return self.order(now, state.tasks)
+
+    def _start(
+        self,
+        now: float,
+        count: np.ndarray,
+        rates: RateFn,
+        stock: np.ndarray,
+        blocked: np.ndarray | None,
+        pending: np.ndarray | None,
+        robot_free_in_s: float,
+        count_sd: np.ndarray | None,
+    ) -> _PlanState | None:
+        """The shelf as the plan starts from it, the forecast, and which lanes are open (None: no robot time)."""
         lt, c = self.lanes, self.config
         n_pools = len(lt.skus)
         if blocked is None:
@@ -188,10 +226,18 @@ class Planner:
         stock_left = np.asarray(stock, dtype=np.int64).copy()
         budget = c.robot_share * c.horizon_s - robot_free_in_s
         if budget <= 0:
-            return []
+            return None
+        waits = self._waits(now, free, level, due, cum, cycle)
+        open_free = np.where(blocked | waits, 0, free)
+        return _PlanState(level, pending, pool_level, open_free, stock_left, cycle, loss, due, budget)
 
-        # Per pool, the candidate lane is the open one with the most free space; lanes of a pool
-        # are taken in that order (a pointer per pool into one sorted array).
+    def _waits(
+        self, now: float, free: np.ndarray, level: np.ndarray, due: np.ndarray, cum: np.ndarray, cycle: np.ndarray
+    ) -> np.ndarray:
+        """Per lane: does it wait for a fuller trip (fewer, fuller trips, unless it would run out)."""
+        lt, c = self.lanes, self.config
+        n_pools = len(lt.skus)
+        mu = cum[:, -1]
         # A lane's own run-out counts too (customers take from any stocked lane of the SKU).
         lanes_of_pool = np.bincount(lt.pool, minlength=n_pools)
         lane_sold = cum[lt.pool, min(int(c.urgent_s // c.step_s), cum.shape[1] - 1)] / lanes_of_pool[lt.pool]
@@ -201,94 +247,108 @@ class Planner:
         pool_cycle = np.bincount(lt.pool, weights=cycle, minlength=n_pools) / np.maximum(lanes_of_pool, 1)
         if c.saturated_share > 0 and float(mu @ pool_cycle) > c.saturated_share * c.horizon_s:
             waits[:] = False
-        open_free = np.where(blocked | waits, 0, free)
-        order = np.lexsort((-open_free, lt.pool))
-        order = order[open_free[order] > 0]
+        return waits
+
+    def _choose_by_value(self, s: _PlanState) -> None:
+        """Greedy by lost sales avoided per robot second, until the robot's time is spent."""
+        lt, c = self.lanes, self.config
+        n_pools = len(lt.skus)
+        # Per pool, the candidate lane is the open one with the most free space; lanes of a pool
+        # are taken in that order (a pointer per pool into one sorted array).
+        order = np.lexsort((-s.open_free, lt.pool))
+        order = order[s.open_free[order] > 0]
         starts = np.searchsorted(lt.pool[order], np.arange(n_pools + 1))
         ptr = starts[:-1].copy()
         end = starts[1:]
 
         def fills(pools: np.ndarray) -> list[Fill]:
             lane = order[ptr[pools]]
-            room = np.minimum(open_free[lane], stock_left[pools])
-            q_max = np.minimum(room, lt.pool_capacity[pools] - pool_level[pools])
-            return _best_fills(pools, lane, q_max, pool_level[pools], loss, self.timing.setup_s, cycle, c)
+            room = np.minimum(s.open_free[lane], s.stock_left[pools])
+            q_max = np.minimum(room, lt.pool_capacity[pools] - s.pool_level[pools])
+            return _best_fills(pools, lane, q_max, s.pool_level[pools], s.loss, self.timing.setup_s, s.cycle, c)
 
         def candidate(p: int) -> None:
             """The pool's next open lane and its fill, after a task took from the pool."""
-            while ptr[p] < end[p] and open_free[order[ptr[p]]] <= 0:
+            while ptr[p] < end[p] and s.open_free[order[ptr[p]]] <= 0:
                 ptr[p] += 1
-            if ptr[p] < end[p] and stock_left[p] > 0:
+            if ptr[p] < end[p] and s.stock_left[p] > 0:
                 for fill in fills(np.array([p])):
                     heapq.heappush(heap, fill)
 
-        heap = fills(np.flatnonzero((ptr < end) & (stock_left > 0)))  # every pool's first candidate at once
+        heap = fills(np.flatnonzero((ptr < end) & (s.stock_left > 0)))  # every pool's first candidate at once
         heapq.heapify(heap)
-        tasks: list[PlannedTask] = []
-        by_lane: dict[int, int] = {}
-        while heap and budget > 0:
+        while heap and s.budget > 0:
             _ratio, p, i, q, benefit, cost = heapq.heappop(heap)
-            if cost > budget:
+            if cost > s.budget:
                 # Fit what the remaining time allows, if that is still worth it.
-                q = int((budget - self.timing.setup_s) // cycle[i])
+                q = int((s.budget - self.timing.setup_s) // s.cycle[i])
                 if q <= 0:
                     continue
-                benefit = float(loss[p, pool_level[p]] - loss[p, pool_level[p] + q])
-                cost = self.timing.setup_s + q * float(cycle[i])
+                benefit = float(s.loss[p, s.pool_level[p]] - s.loss[p, s.pool_level[p] + q])
+                cost = self.timing.setup_s + q * float(s.cycle[i])
                 if benefit < c.min_benefit:
                     continue
-            if i in by_lane:  # a second helping for the same lane: one task, one setup
-                k = by_lane[i]
-                prev = tasks[k]
-                total_cost = prev.duration_s + cost - self.timing.setup_s
-                total_benefit = prev.benefit + benefit
-                tasks[k] = PlannedTask(
-                    i,
-                    prev.lane_id,
-                    prev.sku,
-                    prev.quantity + q,
-                    prev.stock_id,
-                    prev.due,
-                    total_benefit,
-                    total_cost,
-                    3600.0 * total_benefit / total_cost,
-                )
-                cost -= self.timing.setup_s
-            else:
-                by_lane[i] = len(tasks)
-                tasks.append(
-                    PlannedTask(
-                        lane_index=i,
-                        lane_id=lt.lane_ids[i],
-                        sku=lt.skus[p],
-                        quantity=q,
-                        stock_id=lt.stock_id[p],
-                        due=float(due[p]),
-                        benefit=benefit,
-                        duration_s=cost,
-                        priority=3600.0 * benefit / cost,
-                    )
-                )
-            budget -= cost
-            pool_level[p] += q
-            stock_left[p] -= q
-            open_free[i] -= q
+            self._add_valued(s, p, i, q, benefit, cost)
             candidate(p)
-        # Spare robot time: top up lanes that run low even if their SKU is safe (on-shelf availability
-        # per lane, and stock moved forward in quiet hours), emptiest first.
-        low = (open_free > 0) & (level + pending < c.topup_below * lt.capacity)
-        for i in np.flatnonzero(low)[np.argsort((level + pending)[low] / lt.capacity[low])]:
+
+    def _add_valued(self, s: _PlanState, p: int, i: int, q: int, benefit: float, cost: float) -> None:
+        """Plan ``q`` containers for lane ``i`` (pool ``p``), merged with the lane's task if it has one."""
+        lt = self.lanes
+        if i in s.by_lane:  # a second helping for the same lane: one task, one setup
+            k = s.by_lane[i]
+            prev = s.tasks[k]
+            total_cost = prev.duration_s + cost - self.timing.setup_s
+            total_benefit = prev.benefit + benefit
+            s.tasks[k] = PlannedTask(
+                i,
+                prev.lane_id,
+                prev.sku,
+                prev.quantity + q,
+                prev.stock_id,
+                prev.due,
+                total_benefit,
+                total_cost,
+                3600.0 * total_benefit / total_cost,
+            )
+            cost -= self.timing.setup_s
+        else:
+            s.by_lane[i] = len(s.tasks)
+            s.tasks.append(
+                PlannedTask(
+                    lane_index=i,
+                    lane_id=lt.lane_ids[i],
+                    sku=lt.skus[p],
+                    quantity=q,
+                    stock_id=lt.stock_id[p],
+                    due=float(s.due[p]),
+                    benefit=benefit,
+                    duration_s=cost,
+                    priority=3600.0 * benefit / cost,
+                )
+            )
+        s.budget -= cost
+        s.pool_level[p] += q
+        s.stock_left[p] -= q
+        s.open_free[i] -= q
+
+    def _top_up(self, s: _PlanState) -> None:
+        """Spare robot time: top up lanes that run low even if their SKU is safe (on-shelf availability
+        per lane, and stock moved forward in quiet hours), emptiest first."""
+        lt, c = self.lanes, self.config
+        shelf = s.level + s.pending
+        low = (s.open_free > 0) & (shelf < c.topup_below * lt.capacity)
+        for i in np.flatnonzero(low)[np.argsort(shelf[low] / lt.capacity[low])]:
             p = int(lt.pool[i])
-            q = int(min(open_free[i], stock_left[p]))
-            cost = self.timing.setup_s + q * float(cycle[i])
-            if q <= 0 or cost > budget:
+            q = int(min(s.open_free[i], s.stock_left[p]))
+            cost = self.timing.setup_s + q * float(s.cycle[i])
+            if q <= 0 or cost > s.budget:
                 continue
-            if i in by_lane:  # merge with the lane's planned task: one setup
-                k = by_lane[int(i)]
-                prev = tasks[k]
+            if i in s.by_lane:  # merge with the lane's planned task: one setup
+                k = s.by_lane[int(i)]
+                prev = s.tasks[k]
                 cost -= self.timing.setup_s
                 total = prev.duration_s + cost
-                tasks[k] = PlannedTask(
+                s.tasks[k] = PlannedTask(
                     int(i),
                     prev.lane_id,
                     prev.sku,
@@ -300,16 +360,13 @@ class Planner:
                     3600.0 * prev.benefit / total,
                 )
             else:
-                by_lane[int(i)] = len(tasks)
-                tasks.append(
-                    PlannedTask(int(i), lt.lane_ids[i], lt.skus[p], q, lt.stock_id[p], float(due[p]), 0.0, cost, 0.0)
+                s.by_lane[int(i)] = len(s.tasks)
+                s.tasks.append(
+                    PlannedTask(int(i), lt.lane_ids[i], lt.skus[p], q, lt.stock_id[p], float(s.due[p]), 0.0, cost, 0.0)
                 )
-            budget -= cost
-            stock_left[p] -= q
-            open_free[i] -= q
-        if c.fill_up:
-            self._fill_up(tasks, open_free, stock_left, cycle, budget)
-        return self.order(now, tasks)
+            s.budget -= cost
+            s.stock_left[p] -= q
+            s.open_free[i] -= q
 
     def _fill_up(
         self, tasks: list[PlannedTask], open_free: np.ndarray, stock_left: np.ndarray, cycle: np.ndarray, budget: float
