@@ -13,7 +13,9 @@ Gazebo adapter instead (restock/nodes/gz_adapter.py).
 
 The loop runs on a steady wall-clock timer (the node's own ROS clock may follow /clock, which it
 publishes itself) and advances the world by real_time_factor x wall time, or as fast as it can
-when real_time_factor is 0. The store itself is restock.sim.world.
+when real_time_factor is 0. The decisions live in pure modules: the store in restock.sim.world,
+the pacing and due times in restock.sim.pacing, receipt numbers in restock.sim.till, and the
+order of save and send in restock.sim.checkpoint.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections import deque
 
 from builtin_interfaces.msg import Time
 from rclpy.clock import Clock as RclClock
@@ -36,16 +37,14 @@ from restock.convert import gripper_opening, stamp_s
 from restock.nodes.base import OK, RECORD_QOS, SALES_HISTORY_QOS, WARN, RestockNode, run_node
 from restock.nodes.planner import ALERT_QOS
 from restock.params import ConfigError, param_specs, settings_from
-from restock.sim.checkpoint import RECENT_SALES_KEPT, CheckpointError, SimCheckpoints
+from restock.sim.checkpoint import CheckpointError, SimCheckpoints, ground_truth_tick, resume
 from restock.sim.events import EventScriptError, schedule_events
+from restock.sim.pacing import MAX_TICK_WALL_S, WALL_TICK_S, Every, Pacer
 from restock.sim.sim_settings import SimSettings
 from restock.sim.simtime import parse_time
+from restock.sim.till import Till
 from restock.sim.trajectory import JointPath, TrajectoryError
 from restock.sim.world import JOINT_NAMES, World
-
-WALL_TICK_S = 0.01  # the loop's wall-clock period
-MAX_TICK_WALL_S = 0.05  # hand control back to the executor at least this often (callbacks)
-MAX_FAST_STEP_S = 5.0  # sim seconds per step when running as fast as possible
 
 
 def _stamp(t: float) -> Time:
@@ -69,8 +68,7 @@ class SimNode(RestockNode):
             raise ConfigError(f"sim.start_time: {err}") from None
         self.world = World(self.store, seed=s.seed, start_time=start, fill=s.initial_fill)
         self.world.failed_grasp_probability = s.failed_grasp_probability
-        self._receipts = 0
-        self._recent_sales: deque[str] = deque(maxlen=RECENT_SALES_KEPT)  # encoded SaleEvents, the latest
+        self.till = Till(s.pos_feed)
         self.checkpoints: SimCheckpoints | None = None
         resumed = self._resume(s.state_path)  # before customers and events: they start from its time
         self._set_customers()
@@ -87,7 +85,7 @@ class SimNode(RestockNode):
         # The store's point-of-sale system: what the till knows (a sale, its SKU), not the shelf.
         # It keeps its recent sales for a planner that restarts (receipt numbers tell repeats).
         self._sales_pub = self.create_publisher(String, topics.SALES, SALES_HISTORY_QOS)
-        for data in self._recent_sales:  # the last tick's may not have gone out before the crash
+        for data in self.till.replay():  # the last tick's may not have gone out before the crash
             self._sales_pub.publish(String(data=data))
         self.image_pubs = {
             c.id: (
@@ -110,22 +108,14 @@ class SimNode(RestockNode):
             records.BackroomAlert, topics.BACKROOM_ALERTS, self.on_backroom_alert, ALERT_QOS
         )
 
+        now = self.world.time
         rate = s.camera_rate_hz
-        self._cam_period = {c.id: 1.0 / (rate or c.rate_hz) for c in self.store.cameras}
-        self._next_cam = {c.id: self.world.time for c in self.store.cameras}
-        self._joint_period = 1.0 / s.joint_state_rate_hz
+        self._cams = {c.id: Every(1.0 / (rate or c.rate_hz), now) for c in self.store.cameras}
+        self._joints = Every(1.0 / s.joint_state_rate_hz, now)
         idle_rate = s.idle_joint_state_rate_hz
-        self._idle_joint_period = 1.0 / idle_rate if idle_rate > 0 else self._joint_period
-        self._next_joint = self.world.time
-        self._truth_period = s.ground_truth_period_s
-        self._next_truth = self.world.time
-        self._rtf = s.real_time_factor
-        self._active_rtf = s.active_real_time_factor
-        self._active_hold = s.active_hold_s
-        self._active_until = -math.inf
-        self._rate_now = self._rtf
-        self._anchor = (time.monotonic(), self.world.time)
-        self._wall_rate = (time.monotonic(), self.world.time)
+        self._idle_joint_period = 1.0 / idle_rate if idle_rate > 0 else self._joints.period
+        self._truth = Every(s.ground_truth_period_s, now)
+        self.pacer = Pacer(s.real_time_factor, s.active_real_time_factor, s.active_hold_s, time.monotonic(), now)
         self.bad_commands = 0
         self._timer = self.create_timer(WALL_TICK_S, self.tick, clock=RclClock(clock_type=ClockType.STEADY_TIME))
         self.set_health(OK, "running", sim_time=self.world.time)
@@ -138,21 +128,9 @@ class SimNode(RestockNode):
             return False
         try:
             self.checkpoints = SimCheckpoints(path)
-            state = self.checkpoints.load()
+            return resume(self.checkpoints, self.world, self.till, self.settings.ground_truth_period_s)
         except CheckpointError as err:
             raise ConfigError(f"sim.state_path: {err}") from None
-        if state is None:
-            return False
-        world = state["world"]
-        try:
-            # The crash came at most one ground-truth period after the checkpoint: resuming a
-            # period later never sends /clock backwards.
-            self.world.restore(world, resume_at=float(world["time"]) + self.settings.ground_truth_period_s)
-        except (ValueError, KeyError, TypeError) as err:
-            raise ConfigError(f"sim.state_path: {path}: unusable checkpoint: {err}") from None
-        self._receipts = int(state["receipts"])
-        self._recent_sales.extend(str(x) for x in state["recent_sales"])
-        return True
 
     def _set_customers(self) -> None:
         s = self.settings
@@ -218,8 +196,8 @@ class SimNode(RestockNode):
 
     def _wake(self) -> None:
         """A command: the active cap holds, and joint_states come at their full rate from now."""
-        self._active_until = self.world.time + self._active_hold
-        self._next_joint = min(self._next_joint, self.world.time)
+        self.pacer.wake(self.world.time)
+        self._joints.soon(self.world.time)
 
     def on_trajectory(self, msg: JointTrajectory) -> None:
         self._wake()
@@ -257,80 +235,47 @@ class SimNode(RestockNode):
 
     def rate(self) -> float:
         """Sim seconds per wall second now (0: as fast as possible)."""
-        active = self.world.arm_busy or self.world.time < self._active_until
-        if active and self._active_rtf > 0 and (self._rtf == 0 or self._rtf > self._active_rtf):
-            return self._active_rtf
-        return self._rtf
+        return self.pacer.rate(self.world.arm_busy, self.world.time)
 
     def tick(self) -> None:
         wall0 = time.monotonic()
         w = self.world
         rate = self.rate()
-        if rate != self._rate_now:
-            self._rate_now = rate
-            self._anchor = (wall0, w.time)
-        if rate > 0:
-            anchor_wall, anchor_sim = self._anchor
-            target = anchor_sim + rate * (wall0 - anchor_wall)
-            if target - w.time > 1.0 * rate:  # more than a wall second behind: do not race to catch up
-                self._anchor = (wall0, w.time)
-                target = w.time + rate * WALL_TICK_S
-        else:
-            target = w.time + MAX_FAST_STEP_S
+        target = self.pacer.target(wall0, w.time, rate)
         while w.time < target - 1e-9:
-            nxt = min(target, self._next_joint, self._next_truth, *self._next_cam.values())
+            nxt = min(target, self._joints.next, self._truth.next, *(c.next for c in self._cams.values()))
             if nxt > w.time:
                 w.step(nxt - w.time)
             self.publish_due()
             if time.monotonic() - wall0 > MAX_TICK_WALL_S or self.rate() != rate:
                 break
-        wall_then, sim_then = self._wall_rate
-        if wall0 - wall_then > 5.0:
-            self.set_health(
-                OK,
-                "running",
-                sim_time=f"{w.time:.3f}",
-                real_time_factor=f"{(w.time - sim_then) / (wall0 - wall_then):.2f}",
-            )
-            self._wall_rate = (wall0, w.time)
+        measured = self.pacer.measured(wall0, w.time)
+        if measured is not None:
+            self.set_health(OK, "running", sim_time=f"{w.time:.3f}", real_time_factor=f"{measured:.2f}")
 
     def publish_due(self) -> None:
         w = self.world
         now = w.time
         stamp = _stamp(now)
         self.clock_pub.publish(Clock(clock=stamp))
-        if now >= self._next_joint - 1e-9:
+        if self._joints.due(now):
             q, qd = w.joint_positions(), w.joint_velocities()
             msg = JointState(name=list(JOINT_NAMES), position=[q[n] for n in JOINT_NAMES])
             msg.velocity = [qd[n] for n in JOINT_NAMES]
             msg.header.stamp = stamp
             self.joint_pub.publish(msg)
-            active = w.arm_busy or now < self._active_until
-            period = self._joint_period if active else self._idle_joint_period
-            self._next_joint = max(self._next_joint + period, now)
-        if now >= self._next_truth - 1e-9:
-            truth = w.ground_truth()
-            sales: list[str] = []
-            if self.settings.pos_feed:
-                for ev in truth.events:
-                    if ev.kind == "sale" and ev.sku:
-                        self._receipts += 1
-                        sale = records.SaleEvent(
-                            stamp=ev.stamp, sku=ev.sku, quantity=1, lane_id=ev.lane_id, source="pos", seq=self._receipts
-                        )
-                        sales.append(records.encode(sale))
-            if self.checkpoints is not None:
-                # Saved before anything goes out: what others hear, a restarted sim remembers.
-                self._recent_sales.extend(sales)
-                self.checkpoints.save(w.checkpoint(), self._receipts, self._recent_sales)
+            self._joints.done(now, None if self.pacer.active(w.arm_busy, now) else self._idle_joint_period)
+        if self._truth.due(now):
+            # Saved before anything goes out (ground_truth_tick): what others hear, a restarted sim remembers.
+            truth, sales = ground_truth_tick(w, self.till, self.checkpoints)
             self.truth_pub.publish(String(data=records.encode(truth)))
             for data in sales:
                 self._sales_pub.publish(String(data=data))
-            self._next_truth = max(self._next_truth + self._truth_period, now)
+            self._truth.done(now)
         for cam in self.store.cameras:
-            if now >= self._next_cam[cam.id] - 1e-9:
+            if self._cams[cam.id].due(now):
                 self.publish_camera(cam.id, stamp)
-                self._next_cam[cam.id] = max(self._next_cam[cam.id] + self._cam_period[cam.id], now)
+                self._cams[cam.id].done(now)
 
     def publish_camera(self, camera_id: str, stamp: Time) -> None:
         cam = self.store.camera(camera_id)

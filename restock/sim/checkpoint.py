@@ -4,6 +4,10 @@ One row, replaced atomically at every ground-truth tick: the world's checkpoint
 (restock.sim.world.World.checkpoint), the till's last receipt number and its latest sales (a
 restarted simulator sends them again; the planner counts each receipt once). A missing file is a
 fresh start; an unreadable one stops the simulator with the file and the reason.
+
+The order is the point: :func:`ground_truth_tick` rings up the tick's sales and saves before it
+hands back anything to send, so whatever others hear, a restarted simulator remembers;
+:func:`resume` goes on a ground-truth period after the checkpoint, so /clock never goes back.
 """
 
 from __future__ import annotations
@@ -12,9 +16,13 @@ import json
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-RECENT_SALES_KEPT = 200  # the latest sales a checkpoint holds: far more than one tick's
+from restock.records import SimGroundTruth
+from restock.sim.till import Till
+
+if TYPE_CHECKING:
+    from restock.sim.world import World
 
 
 class CheckpointError(Exception):
@@ -59,3 +67,33 @@ class SimCheckpoints:
 
     def close(self) -> None:
         self._db.close()
+
+
+def resume(checkpoints: SimCheckpoints, world: World, till: Till, period_s: float) -> bool:
+    """Go on from the file's checkpoint, if it has one (False: a fresh start). The world resumes
+    ``period_s`` (one ground-truth period) after it: the crash came at most that long after the
+    save, so /clock never goes backwards; the till takes up its receipt numbers and latest sales."""
+    state = checkpoints.load()
+    if state is None:
+        return False
+    saved = state["world"]
+    try:
+        world.restore(saved, resume_at=float(saved["time"]) + period_s)
+        receipts = int(state["receipts"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{checkpoints.path}: unusable checkpoint: {err}") from None
+    till.receipts = receipts
+    till.recent.extend(str(x) for x in state["recent_sales"])
+    return True
+
+
+def ground_truth_tick(world: World, till: Till, checkpoints: SimCheckpoints | None) -> tuple[SimGroundTruth, list[str]]:
+    """One ground-truth tick: the truth and the till's new sales (encoded SaleEvents), saved first.
+
+    The caller sends only what this returns, so nothing goes out that a restarted simulator
+    would not remember (and send again: its till replays the latest sales)."""
+    truth = world.ground_truth()
+    sales = till.ring_up(truth.events)
+    if checkpoints is not None:
+        checkpoints.save(world.checkpoint(), till.receipts, till.recent)
+    return truth, sales
