@@ -159,133 +159,167 @@ class StoreModel:
     ) -> Outcome:
         """Replay ``sales`` from t0 to t1 under ``policy``. ``pos``: the policy hears each sale (a
         point-of-sale feed); without it, only lane fronts going empty/present and its own results."""
-        lt = self.lanes
-        rng = np.random.default_rng(seed)
-        count = np.floor(lt.capacity * self.initial_fill).astype(np.int64)
-        stock = self.stock_initial.copy()
-        out = Outcome(policy=policy.name, duration_s=t1 - t0, n_lanes=len(lt), n_pools=len(lt.skus))
-        lanes_of_pool = [np.flatnonzero(lt.pool == p) for p in range(len(lt.skus))]
-        pool_of_sku = {s: p for p, s in enumerate(lt.skus)}
+        return _Replay(self, policy, sales, t0, t1, seed, pos).run()
+
+
+class _Replay:
+    """One run of a StoreModel: the shelf, back room, robot and staff as events change them."""
+
+    def __init__(
+        self, model: StoreModel, policy: Policy, sales: Sequence[SaleIn], t0: float, t1: float, seed: int, pos: bool
+    ) -> None:
+        lt = model.lanes
+        self.model, self.policy, self.sales, self.t1, self.pos = model, policy, sales, t1, pos
+        self.lt = lt
+        self.rng = np.random.default_rng(seed)
+        self.count = np.floor(lt.capacity * model.initial_fill).astype(np.int64)
+        self.stock = model.stock_initial.copy()
+        self.out = Outcome(policy=policy.name, duration_s=t1 - t0, n_lanes=len(lt), n_pools=len(lt.skus))
+        self.lanes_of_pool = [np.flatnonzero(lt.pool == p) for p in range(len(lt.skus))]
+        self.pool_of_sku = {s: p for p, s in enumerate(lt.skus)}
         # Robot state: placements still to come for the current task.
-        robot_x = float(lt.x.mean())
-        placements: list[tuple[float, int]] = []  # (time, lane)
-        robot_free_at = t0
-        next_ask = t0
-        refills = sorted(
+        self.robot_x = float(lt.x.mean())
+        self.placements: list[tuple[float, int]] = []  # (time, lane)
+        self.robot_free_at = t0
+        self.next_ask = t0
+        self.refills = sorted(
             d * DAY_S + h * 3600.0
             for d in range(int(t0 // DAY_S), int(t1 // DAY_S) + 1)
-            for h in self.refill_hours
+            for h in model.refill_hours
             if t0 <= d * DAY_S + h * 3600.0 < t1
         )
-        next_trace = t0
-        last_t = t0
-        exposure_from = t0
-        i_sale = i_refill = 0
-        task_placed = 0
-        staff: list[tuple[float, int]] = []  # (time, pool) of staff answering an alert
+        self.next_trace = t0
+        self.last_t = t0
+        self.exposure_from = t0
+        self.i_sale = self.i_refill = 0
+        self.task_placed = 0
+        self.staff: list[tuple[float, int]] = []  # (time, pool) of staff answering an alert
 
-        def account(until: float) -> None:
-            nonlocal last_t
-            if until > last_t:
-                dt = until - last_t
-                out.lane_empty_s += dt * int(np.sum(count <= 0))
-                pool_counts = np.bincount(lt.pool, weights=count, minlength=len(lt.skus))
-                out.pool_empty_s += dt * int(np.sum(pool_counts <= 0))
-                last_t = until
-
-        def report_exposure(until: float) -> None:
-            nonlocal exposure_from
-            if until > exposure_from:
-                available = np.bincount(lt.pool, weights=count, minlength=len(lt.skus)) > 0
-                policy.on_exposure(exposure_from, until, available)
-                exposure_from = until
-
+    def run(self) -> Outcome:
         while True:
-            t_sale = sales[i_sale].t if i_sale < len(sales) else np.inf
-            t_place = placements[0][0] if placements else np.inf
-            t_refill = refills[i_refill] if i_refill < len(refills) else np.inf
-            t_ask = max(next_ask, robot_free_at) if not placements else np.inf
-            t_staff = staff[0][0] if staff else np.inf
-            t = min(t_sale, t_place, t_refill, t_ask, t_staff, next_trace, t1)
-            if t >= t1:
+            t_sale = self.sales[self.i_sale].t if self.i_sale < len(self.sales) else np.inf
+            t_place = self.placements[0][0] if self.placements else np.inf
+            t_refill = self.refills[self.i_refill] if self.i_refill < len(self.refills) else np.inf
+            t_ask = max(self.next_ask, self.robot_free_at) if not self.placements else np.inf
+            t_staff = self.staff[0][0] if self.staff else np.inf
+            t = min(t_sale, t_place, t_refill, t_ask, t_staff, self.next_trace, self.t1)
+            if t >= self.t1:
                 break
-            account(t)
-            if t == next_trace:
-                out.trace.t.append(t)
-                out.trace.pool_count.append(np.bincount(lt.pool, weights=count, minlength=len(lt.skus)))
-                next_trace += self.trace_step_s
+            self.account(t)
+            if t == self.next_trace:
+                self.trace(t)
             elif t == t_place:
-                _, lane = placements.pop(0)
-                report_exposure(t)
-                if count[lane] < lt.capacity[lane]:
-                    count[lane] += 1
-                    out.moved += 1
-                    task_placed += 1
-                    if count[lane] == 1:
-                        policy.on_front(t, lane, "present")
-                else:
-                    stock[lt.pool[lane]] += 1  # no room: the container goes back
-                if not placements:
-                    policy.on_task_done(t, lane, task_placed)
+                self.place(t)
             elif t == t_refill:
-                stock[:] = self.stock_capacity
-                i_refill += 1
+                self.stock[:] = self.model.stock_capacity
+                self.i_refill += 1
             elif t == t_staff:
-                _, p = staff.pop(0)
-                room = int(self.stock_capacity[p] - stock[p])
-                added = room if self.staff_topup <= 0 else min(room, self.staff_topup)
-                stock[p] += added
-                out.staff_added += added
+                self.staff_arrives()
             elif t == t_sale:
-                sale = sales[i_sale]
-                i_sale += 1
-                p = pool_of_sku.get(sale.sku)
-                if p is None:
-                    continue
-                out.demanded += sale.quantity
-                for _ in range(sale.quantity):
-                    stocked = lanes_of_pool[p][count[lanes_of_pool[p]] > 0]
-                    if stocked.size == 0:
-                        out.lost += 1
-                        out.lost_rack_empty += int(stock[p] <= 0)
-                        out.lost_by_sku[sale.sku] = out.lost_by_sku.get(sale.sku, 0) + 1
-                        continue
-                    lane = int(stocked[rng.integers(stocked.size)])
-                    report_exposure(t)
-                    count[lane] -= 1
-                    out.sold += 1
-                    if pos:
-                        policy.on_sale(t, sale.sku, 1, lane)
-                    if count[lane] == 0:
-                        policy.on_front(t, lane, "empty")
+                self.sale(t)
             else:  # the robot is idle: ask the policy
-                report_exposure(t)
-                nxt = refills[i_refill] if i_refill < len(refills) else np.inf
-                view = StoreView(t, lt, count.copy(), stock.copy(), robot_x, self.stock_capacity, nxt)
-                for p in staff_alerts(policy, view):
-                    out.alerts += 1
-                    staff.append((t + self.staff_response_s, p))
-                    staff.sort()
-                task = policy.next_task(view)
-                next_ask = t + self.tick_s
-                if task is None:
-                    continue
-                p = int(lt.pool[task.lane_index])
-                q = int(min(task.quantity, stock[p]))
-                if q <= 0:
-                    continue
-                stock[p] -= q
-                next_ask = t  # ask again as soon as this task is done (a minute's wait is for idling)
-                stock_x = float(lt.stock_x[p])
-                lane_x = float(lt.x[task.lane_index])
-                cycle = float(self.timing.cycle_s(lane_x, stock_x))
-                start = t + self.timing.setup_s + float(abs(robot_x - stock_x)) / self.timing.rail_v
-                placements = [(start + (k + 1) * cycle, task.lane_index) for k in range(q)]
-                task_placed = 0
-                robot_free_at = placements[-1][0]
-                out.busy_s += robot_free_at - t
-                out.tasks += 1
-                robot_x = lane_x
-        account(t1)
-        report_exposure(t1)
-        return out
+                self.ask(t)
+        self.account(self.t1)
+        self.report_exposure(self.t1)
+        return self.out
+
+    def account(self, until: float) -> None:
+        """Add the empty lane- and SKU-time since the last event."""
+        if until > self.last_t:
+            dt = until - self.last_t
+            self.out.lane_empty_s += dt * int(np.sum(self.count <= 0))
+            pool_counts = np.bincount(self.lt.pool, weights=self.count, minlength=len(self.lt.skus))
+            self.out.pool_empty_s += dt * int(np.sum(pool_counts <= 0))
+            self.last_t = until
+
+    def report_exposure(self, until: float) -> None:
+        """Tell the policy which SKUs were on the shelf since the last report."""
+        if until > self.exposure_from:
+            available = np.bincount(self.lt.pool, weights=self.count, minlength=len(self.lt.skus)) > 0
+            self.policy.on_exposure(self.exposure_from, until, available)
+            self.exposure_from = until
+
+    def trace(self, t: float) -> None:
+        self.out.trace.t.append(t)
+        self.out.trace.pool_count.append(np.bincount(self.lt.pool, weights=self.count, minlength=len(self.lt.skus)))
+        self.next_trace += self.model.trace_step_s
+
+    def place(self, t: float) -> None:
+        """The robot puts a container in its lane (or back in the back room when the lane is full)."""
+        lt, count = self.lt, self.count
+        _, lane = self.placements.pop(0)
+        self.report_exposure(t)
+        if count[lane] < lt.capacity[lane]:
+            count[lane] += 1
+            self.out.moved += 1
+            self.task_placed += 1
+            if count[lane] == 1:
+                self.policy.on_front(t, lane, "present")
+        else:
+            self.stock[lt.pool[lane]] += 1  # no room: the container goes back
+        if not self.placements:
+            self.policy.on_task_done(t, lane, self.task_placed)
+
+    def staff_arrives(self) -> None:
+        """Staff answer an alert: the pool's back room gets its top-up."""
+        _, p = self.staff.pop(0)
+        room = int(self.model.stock_capacity[p] - self.stock[p])
+        added = room if self.model.staff_topup <= 0 else min(room, self.model.staff_topup)
+        self.stock[p] += added
+        self.out.staff_added += added
+
+    def sale(self, t: float) -> None:
+        """A customer takes each container from a random stocked lane of the SKU, or the sale is lost."""
+        out, count = self.out, self.count
+        sale = self.sales[self.i_sale]
+        self.i_sale += 1
+        p = self.pool_of_sku.get(sale.sku)
+        if p is None:
+            return
+        out.demanded += sale.quantity
+        for _ in range(sale.quantity):
+            stocked = self.lanes_of_pool[p][count[self.lanes_of_pool[p]] > 0]
+            if stocked.size == 0:
+                out.lost += 1
+                out.lost_rack_empty += int(self.stock[p] <= 0)
+                out.lost_by_sku[sale.sku] = out.lost_by_sku.get(sale.sku, 0) + 1
+                continue
+            lane = int(stocked[self.rng.integers(stocked.size)])
+            self.report_exposure(t)
+            count[lane] -= 1
+            out.sold += 1
+            if self.pos:
+                self.policy.on_sale(t, sale.sku, 1, lane)
+            if count[lane] == 0:
+                self.policy.on_front(t, lane, "empty")
+
+    def ask(self, t: float) -> None:
+        """The robot is idle: the policy may alert staff and give the next task, which is scheduled."""
+        lt, model, out = self.lt, self.model, self.out
+        self.report_exposure(t)
+        nxt = self.refills[self.i_refill] if self.i_refill < len(self.refills) else np.inf
+        view = StoreView(t, lt, self.count.copy(), self.stock.copy(), self.robot_x, model.stock_capacity, nxt)
+        for p in staff_alerts(self.policy, view):
+            out.alerts += 1
+            self.staff.append((t + model.staff_response_s, p))
+            self.staff.sort()
+        task = self.policy.next_task(view)
+        self.next_ask = t + model.tick_s
+        if task is None:
+            return
+        p = int(lt.pool[task.lane_index])
+        q = int(min(task.quantity, self.stock[p]))
+        if q <= 0:
+            return
+        self.stock[p] -= q
+        self.next_ask = t  # ask again as soon as this task is done (a minute's wait is for idling)
+        stock_x = float(lt.stock_x[p])
+        lane_x = float(lt.x[task.lane_index])
+        cycle = float(model.timing.cycle_s(lane_x, stock_x))
+        start = t + model.timing.setup_s + float(abs(self.robot_x - stock_x)) / model.timing.rail_v
+        self.placements = [(start + (k + 1) * cycle, task.lane_index) for k in range(q)]
+        self.task_placed = 0
+        self.robot_free_at = self.placements[-1][0]
+        out.busy_s += self.robot_free_at - t
+        out.tasks += 1
+        self.robot_x = lane_x
