@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +122,23 @@ def _sibling(image: Path, kind: str, suffix: str) -> Path:
     return image.with_suffix(suffix)
 
 
+@dataclass
+class _Tally:
+    """What evaluate() counts over the images."""
+
+    scores: dict[int, list] = field(default_factory=lambda: {c: [] for c in range(len(CLASSES))})
+    hits: dict[int, list] = field(default_factory=lambda: {c: [] for c in range(len(CLASSES))})
+    n_truth: dict[int, int] = field(default_factory=lambda: dict.fromkeys(range(len(CLASSES)), 0))
+    empty: dict[str, int] = field(default_factory=lambda: {"tp": 0, "fp": 0, "fn": 0})
+    empty_box: dict[str, int] = field(default_factory=lambda: {"tp": 0, "fp": 0, "fn": 0})
+    unfamiliar: dict[str, int] = field(default_factory=lambda: {"tp": 0, "fn": 0, "fp": 0})
+    per_store: dict[str, dict] = field(default_factory=dict)
+    lanes_judged: int = 0
+    lanes_hidden: int = 0
+    lanes_unread: int = 0
+    lanes_clipped: int = 0
+
+
 def evaluate(
     dataset: Path,
     model: Path,
@@ -134,37 +152,15 @@ def evaluate(
     detector = OnnxDetector(model, conf_threshold=0.001, iou_threshold=0.5)
     classifier = LaneFrontClassifier(lane_front) if lane_front is not None else None
     _, images = _images(dataset, split)
-    scores: dict[int, list] = {c: [] for c in range(len(CLASSES))}
-    hits: dict[int, list] = {c: [] for c in range(len(CLASSES))}
-    n_truth = dict.fromkeys(range(len(CLASSES)), 0)
-    empty = {"tp": 0, "fp": 0, "fn": 0}
-    empty_box = {"tp": 0, "fp": 0, "fn": 0}
-    unfamiliar = {"tp": 0, "fn": 0, "fp": 0}
-    lanes_judged = lanes_hidden = lanes_unread = lanes_clipped = 0
+    tally = _Tally()
     stores: dict[str, Store] = {}
-    per_store: dict[str, dict] = {}
     t0 = time.monotonic()
     for k, path in enumerate(images):
         rgb = np.asarray(Image.open(path).convert("RGB"))
         h, w = rgb.shape[:2]
         all_dets = detector.detect(rgb)
         gt_cls, gt_boxes = read_labels(_sibling(path, "labels", ".txt"), w, h)
-        matched = match_image(all_dets, gt_cls, gt_boxes)
-        for c in range(len(CLASSES)):
-            sel = all_dets.class_ids == c
-            scores[c].append(all_dets.scores[sel])
-            hits[c].append(matched[sel])
-            n_truth[c] += int((gt_cls == c).sum())
-        keep = all_dets.scores >= min(conf, match.slot_score)
-        dets = Detections(all_dets.boxes[keep], all_dets.scores[keep], all_dets.class_ids[keep], all_dets.names)
-        # empty fronts as boxes (any dataset)
-        e_det = all_dets.of_class(EMPTY_FRONT)
-        e_det = type(e_det)(e_det.boxes[e_det.scores >= conf], e_det.scores[e_det.scores >= conf],
-                            e_det.class_ids[e_det.scores >= conf])  # fmt: skip
-        e_match = match_image(e_det, gt_cls, gt_boxes)
-        empty_box["tp"] += int(e_match.sum())
-        empty_box["fp"] += int((~e_match).sum())
-        empty_box["fn"] += int((gt_cls == EMPTY_FRONT).sum()) - int(e_match.sum())
+        _score_boxes(tally, all_dets, gt_cls, gt_boxes, conf)
         sidecar = _sibling(path, "lanes", ".json")
         if not sidecar.is_file():
             continue
@@ -172,49 +168,16 @@ def evaluate(
         store = stores.get(info["store"])
         if store is None:
             store = stores[info["store"]] = _find_store(info["store"])
-        from restock.vision.dataset import camera_from_json
-
-        camera = camera_from_json(info["camera"])
-        regions = []
-        for lane_id in info["lanes"]:
-            lv = store.lane_by_id[lane_id]
-            box = project_box(camera, slot_corners(lv), MIN_VISIBLE_FRACTION)
-            if box is not None:
-                regions.append(LaneRegion(lv, box))
+        regions = _lane_regions(store, info)
         fronts = None
         if classifier is not None and regions:
             fronts = classifier.classify(crop_fronts(rgb, [r.box for r in regions], classifier.size))
+        keep = all_dets.scores >= min(conf, match.slot_score)
+        dets = Detections(all_dets.boxes[keep], all_dets.scores[keep], all_dets.class_ids[keep], all_dets.names)
         readings = {r.lane_id: r for r in read_lanes(regions, dets, rgb, store.skus, match, fronts)}
-        st = per_store.setdefault(info["store"], {"tp": 0, "fp": 0, "fn": 0})
-        for lane_id, truth in info["lanes"].items():
-            if truth["hidden"] >= 0.5:
-                lanes_hidden += 1
-                continue
-            r = readings.get(lane_id)
-            if r is None:
-                lanes_clipped += 1  # cut by the image border: another camera's lane
-                continue
-            lanes_judged += 1
-            if r.evidence in ("none", "occluded"):
-                lanes_unread += 1
-            said_empty, is_empty = r.evidence == "empty", truth["state"] == "empty"
-            for counter in (empty, st):
-                counter["tp"] += said_empty and is_empty
-                counter["fp"] += said_empty and not is_empty
-                counter["fn"] += is_empty and not said_empty
-            if truth["state"] == "unfamiliar":
-                unfamiliar["tp" if r.unfamiliar else "fn"] += 1
-            elif r.unfamiliar:
-                unfamiliar["fp"] += 1
+        _judge_lanes(tally, info, readings)
         if (k + 1) % 50 == 0:
             log(f"[eval-detector] {k + 1}/{len(images)} images")
-    ap50 = {}
-    for c, name in enumerate(CLASSES):
-        s = np.concatenate(scores[c]) if scores[c] else np.zeros(0)
-        m = np.concatenate(hits[c]).astype(bool) if hits[c] else np.zeros(0, bool)
-        ap = average_precision(s, m, n_truth[c])
-        ap50[name] = None if np.isnan(ap) else round(ap, 4)
-    present = [v for v in ap50.values() if v is not None]
     result = {
         "dataset": str(dataset),
         "split": split,
@@ -223,25 +186,100 @@ def evaluate(
         "images": len(images),
         "conf_threshold": conf,
         "match": match.__dict__,
-        "map50": round(float(np.mean(present)), 4) if present else None,
-        "map50_per_class": ap50,
-        "truth_boxes_per_class": {CLASSES[c]: n for c, n in n_truth.items()},
-        "empty_front_boxes": prf(**empty_box),
+        **_box_figures(tally),
         "seconds": round(time.monotonic() - t0, 1),
     }
-    if lanes_judged:
-        result["lanes"] = {
-            "judged": lanes_judged,
-            "left_out_hidden": lanes_hidden,
-            "left_out_at_image_border": lanes_clipped,
-            "no_reading": lanes_unread,
-            "empty": prf(**empty),
-            "empty_per_store": {s: prf(**v) for s, v in per_store.items()},
-            "unfamiliar": {
-                **prf(**unfamiliar),
-            },
-        }
+    if tally.lanes_judged:
+        result["lanes"] = _lane_figures(tally)
     return result
+
+
+def _score_boxes(tally: _Tally, all_dets: Detections, gt_cls: np.ndarray, gt_boxes: np.ndarray, conf: float) -> None:
+    """One image's detections against its truth boxes: per class for AP, and empty fronts as boxes."""
+    matched = match_image(all_dets, gt_cls, gt_boxes)
+    for c in range(len(CLASSES)):
+        sel = all_dets.class_ids == c
+        tally.scores[c].append(all_dets.scores[sel])
+        tally.hits[c].append(matched[sel])
+        tally.n_truth[c] += int((gt_cls == c).sum())
+    # empty fronts as boxes (any dataset)
+    e_det = all_dets.of_class(EMPTY_FRONT)
+    e_det = type(e_det)(e_det.boxes[e_det.scores >= conf], e_det.scores[e_det.scores >= conf],
+                        e_det.class_ids[e_det.scores >= conf])  # fmt: skip
+    e_match = match_image(e_det, gt_cls, gt_boxes)
+    tally.empty_box["tp"] += int(e_match.sum())
+    tally.empty_box["fp"] += int((~e_match).sum())
+    tally.empty_box["fn"] += int((gt_cls == EMPTY_FRONT).sum()) - int(e_match.sum())
+
+
+def _lane_regions(store: Store, info: dict) -> list[LaneRegion]:
+    """The image regions of the sidecar's lanes, as the camera the image was rendered from sees them."""
+    from restock.vision.dataset import camera_from_json
+
+    camera = camera_from_json(info["camera"])
+    regions = []
+    for lane_id in info["lanes"]:
+        lv = store.lane_by_id[lane_id]
+        box = project_box(camera, slot_corners(lv), MIN_VISIBLE_FRACTION)
+        if box is not None:
+            regions.append(LaneRegion(lv, box))
+    return regions
+
+
+def _judge_lanes(tally: _Tally, info: dict, readings: dict) -> None:
+    """One image's lane readings against the sidecar's truth (hidden fronts are left out)."""
+    st = tally.per_store.setdefault(info["store"], {"tp": 0, "fp": 0, "fn": 0})
+    for lane_id, truth in info["lanes"].items():
+        if truth["hidden"] >= 0.5:
+            tally.lanes_hidden += 1
+            continue
+        r = readings.get(lane_id)
+        if r is None:
+            tally.lanes_clipped += 1  # cut by the image border: another camera's lane
+            continue
+        tally.lanes_judged += 1
+        if r.evidence in ("none", "occluded"):
+            tally.lanes_unread += 1
+        said_empty, is_empty = r.evidence == "empty", truth["state"] == "empty"
+        for counter in (tally.empty, st):
+            counter["tp"] += said_empty and is_empty
+            counter["fp"] += said_empty and not is_empty
+            counter["fn"] += is_empty and not said_empty
+        if truth["state"] == "unfamiliar":
+            tally.unfamiliar["tp" if r.unfamiliar else "fn"] += 1
+        elif r.unfamiliar:
+            tally.unfamiliar["fp"] += 1
+
+
+def _box_figures(tally: _Tally) -> dict:
+    """mAP50 (per class and mean), truth boxes per class and the empty-front box figures."""
+    ap50 = {}
+    for c, name in enumerate(CLASSES):
+        s = np.concatenate(tally.scores[c]) if tally.scores[c] else np.zeros(0)
+        m = np.concatenate(tally.hits[c]).astype(bool) if tally.hits[c] else np.zeros(0, bool)
+        ap = average_precision(s, m, tally.n_truth[c])
+        ap50[name] = None if np.isnan(ap) else round(ap, 4)
+    present = [v for v in ap50.values() if v is not None]
+    return {
+        "map50": round(float(np.mean(present)), 4) if present else None,
+        "map50_per_class": ap50,
+        "truth_boxes_per_class": {CLASSES[c]: n for c, n in tally.n_truth.items()},
+        "empty_front_boxes": prf(**tally.empty_box),
+    }
+
+
+def _lane_figures(tally: _Tally) -> dict:
+    return {
+        "judged": tally.lanes_judged,
+        "left_out_hidden": tally.lanes_hidden,
+        "left_out_at_image_border": tally.lanes_clipped,
+        "no_reading": tally.lanes_unread,
+        "empty": prf(**tally.empty),
+        "empty_per_store": {s: prf(**v) for s, v in tally.per_store.items()},
+        "unfamiliar": {
+            **prf(**tally.unfamiliar),
+        },
+    }
 
 
 def _find_store(name: str) -> Store:
