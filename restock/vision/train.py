@@ -227,13 +227,7 @@ def write_model_card(path: Path, summary: dict, sources: list[Path]) -> None:
         "YOLO detector of lane fronts for restock's shelf cameras, trained from scratch",
         f"({summary['model']}, no pretrained weights) with Ultralytics, exported to ONNX",
         f"({summary['imgsz']}x{summary['imgsz']} input, opset default, NMS done by restock.vision.detector).",
-        "",
-        "## Classes",
-        "",
-        *[f"- {i}: {name}" for i, name in enumerate(CLASSES)],
-        "",
-        "## Data",
-        "",
+        *classes_section(CLASSES),
     ]
     for m in manifests:
         lines.append(
@@ -251,6 +245,19 @@ def write_model_card(path: Path, summary: dict, sources: list[Path]) -> None:
         f"- mAP50 {summary['val_map50']}, mAP50-95 {summary['val_map50_95']}",
         f"- mAP50 per class: {summary['val_map50_per_class']}",
         "- held-out test split and second store: see `restock eval-detector` figures below",
+        *training_section(summary),
+    ]
+    path.write_text("\n".join(lines))
+
+
+def classes_section(names: tuple[str, ...] | list[str]) -> list[str]:
+    """A model card's class list, by output index, and the heading of its data section."""
+    return ["", "## Classes", "", *[f"- {i}: {name}" for i, name in enumerate(names)], "", "## Data", ""]
+
+
+def training_section(summary: dict) -> list[str]:
+    """The model card's closing lines: how long it trained, on what, by which command."""
+    return [
         "",
         "## Training",
         "",
@@ -258,7 +265,6 @@ def write_model_card(path: Path, summary: dict, sources: list[Path]) -> None:
         f"- command: `{summary['command']}`",
         "",
     ]
-    path.write_text("\n".join(lines))
 
 
 def add_training_args(parser: argparse.ArgumentParser, *, model: str, model_help: str, epochs: int, imgsz: int,

@@ -21,7 +21,15 @@ from PIL import Image
 
 from restock.paths import SOURCE_ROOT
 from restock.vision.lane_front import CROP_SIZE, DEFAULT_LANE_FRONT_MODEL, LANE_FRONT_CLASSES, crop_fronts
-from restock.vision.train import TrainError, add_training_args, fit, offline_ultralytics, run_training
+from restock.vision.train import (
+    TrainError,
+    add_training_args,
+    classes_section,
+    fit,
+    offline_ultralytics,
+    run_training,
+    training_section,
+)
 
 MODEL_YAML = Path(__file__).parent / "models" / "lane_front_cls.yaml"
 TRUTH_CLASS = {"present": "container", "empty": "empty", "unfamiliar": "unfamiliar", "obstruction": "obstruction"}
@@ -181,13 +189,7 @@ def write_card(path: Path, summary: dict) -> None:
         "Ultralytics classification net from restock/vision/models/lane_front_cls.yaml (no pretrained",
         f"weights), {summary['imgsz']}x{summary['imgsz']} crops of each lane's front slot, exported to ONNX",
         "(dynamic batch); run by restock.vision.lane_front with ONNX Runtime.",
-        "",
-        "## Classes",
-        "",
-        *[f"- {i}: {name}" for i, name in enumerate(LANE_FRONT_CLASSES)],
-        "",
-        "## Data",
-        "",
+        *classes_section(LANE_FRONT_CLASSES),
         f"- crops per split and class: { {k: v for k, v in summary['crops'].items() if k != 'sources'} }",
         f"- cut from: {summary['sources']}",
         "",
@@ -199,14 +201,7 @@ def write_card(path: Path, summary: dict) -> None:
             f"- {split}: {fig['crops']} crops, accuracy {fig['accuracy']}, recall per class {fig['recall']}",
             f"  - confusion (rows truth, columns predicted, {list(LANE_FRONT_CLASSES)}): {fig['confusion']}",
         ]
-    lines += [
-        "",
-        "## Training",
-        "",
-        f"- {summary['epochs_run']} epochs, {summary['train_seconds']} s on {summary['device']}",
-        f"- command: `{summary['command']}`",
-        "",
-    ]
+    lines += training_section(summary)
     path.write_text("\n".join(lines))
 
 
