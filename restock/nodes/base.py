@@ -28,6 +28,7 @@ from std_msgs.msg import String
 
 from restock import records, topics
 from restock.malloc import pin_mmap_threshold
+from restock.nodes.entry import stop_signalled
 from restock.params import (
     ConfigError,
     ParamSpec,
@@ -285,8 +286,9 @@ def run_node(node_cls: type[RestockNode], args: Sequence[str] | None = None, thr
         pass
     except Exception:
         # A callback that was running when a signal shut the context down fails on its next
-        # publish; that is a clean shutdown, anything else is a real error.
-        if rclpy.ok():
+        # publish, or a signal's KeyboardInterrupt surfaced as another error from inside a C call:
+        # that is a clean shutdown, anything else is a real error.
+        if rclpy.ok() and not stop_signalled():
             raise
     finally:
         if node is not None:

@@ -33,6 +33,7 @@ from restock.graph.signals import NODE_SIGNALS as SIGNALS
 class _State:
     running = False  # the node's main() runs: a signal is a KeyboardInterrupt for run_node
     status = 0  # what a signal outside main() exits with
+    signalled = False  # a stop signal came while main() ran
 
 
 def _flush() -> None:
@@ -43,9 +44,17 @@ def _flush() -> None:
 
 def _on_signal(_signum: int, _frame: FrameType | None) -> None:
     if _State.running:
+        _State.signalled = True
         raise KeyboardInterrupt
     _flush()
     os._exit(_State.status)  # no interpreter teardown: half-imported modules have nothing to close
+
+
+def stop_signalled() -> bool:
+    """Whether SIGINT or SIGTERM came while the node's main() ran. A KeyboardInterrupt raised inside
+    a C call can surface as another exception (ctypes turns it into ArgumentError during MuJoCo's EGL
+    set-up), before rclpy's signal handling has shut its context down: still a requested stop."""
+    return _State.signalled
 
 
 def _status(code: object) -> int:
