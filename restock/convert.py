@@ -28,9 +28,16 @@ def stamp_s(stamp: Stamp) -> float:
 
 
 def sec_nanosec(seconds: float) -> tuple[int, int]:
-    """Seconds as the (sec, nanosec) pair of a Time or Duration, nanosec always below 1e9."""
-    sec, nanosec = divmod(round(float(seconds) * 1e9), 1_000_000_000)
-    return int(sec), int(nanosec)
+    """Seconds as the (sec, nanosec) pair of a Time or Duration, nanosec always below 1e9.
+
+    The whole seconds are split off first: ``seconds * 1e9`` would round away a nanosecond or so at
+    epoch-sized times, so ``sec + nanosec * 1e-9`` would no longer give ``seconds`` back."""
+    t = float(seconds)
+    sec = math.floor(t)
+    nanosec = round((t - sec) * 1e9)
+    if nanosec >= 1_000_000_000:  # rounds up into the next second, never nanosec = 1e9
+        return int(sec) + 1, nanosec - 1_000_000_000
+    return int(sec), nanosec
 
 
 class ImageFormatError(ValueError):

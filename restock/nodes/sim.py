@@ -20,7 +20,6 @@ order of save and send in restock.sim.checkpoint.
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 
@@ -33,7 +32,7 @@ from std_msgs.msg import Float64MultiArray, String
 from trajectory_msgs.msg import JointTrajectory
 
 from restock import records, topics
-from restock.convert import gripper_opening, stamp_s
+from restock.convert import gripper_opening, sec_nanosec, stamp_s
 from restock.nodes.base import OK, RECORD_QOS, SALES_HISTORY_QOS, WARN, RestockNode, run_node
 from restock.nodes.planner import ALERT_QOS
 from restock.params import ConfigError, param_specs, settings_from
@@ -48,10 +47,8 @@ from restock.sim.world import JOINT_NAMES, World
 
 
 def _stamp(t: float) -> Time:
-    # Not convert.sec_nanosec: splitting off the whole seconds first keeps sec + nanosec * 1e-9 == t
-    # at epoch-sized sim times (t * 1e9 rounds away a nanosecond or so there).
-    sec = math.floor(t)
-    return Time(sec=int(sec), nanosec=min(round((t - sec) * 1e9), 999_999_999))
+    sec, nanosec = sec_nanosec(t)
+    return Time(sec=sec, nanosec=nanosec)
 
 
 class SimNode(RestockNode):
