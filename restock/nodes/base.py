@@ -54,6 +54,8 @@ _LIST_TYPES = {str: ParameterType.PARAMETER_STRING_ARRAY, float: ParameterType.P
 
 RECORD_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
 LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# The planner's back-room alerts: a late joiner (the sim's staff, the bridge, the recorder) gets the recent ones.
+ALERT_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 # The till's feed keeps its recent sales for late joiners: a planner restarted after a crash hears
 # the sales it missed (and, by receipt number, counts the ones it already had once).
 SALES_HISTORY_QOS = QoSProfile(

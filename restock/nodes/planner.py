@@ -20,20 +20,18 @@ from pathlib import Path
 
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Point
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import ColorRGBA
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
 from restock import records, topics
-from restock.nodes.base import ERROR, OK, SALES_HISTORY_QOS, WARN, RestockNode, run_node
+from restock.nodes.base import ALERT_QOS, ERROR, OK, SALES_HISTORY_QOS, WARN, RestockNode, run_node
 from restock.params import param_specs, settings_from
 from restock.planning.core import PlannerInputError, RestockPlanner
 from restock.planning.database import PlannerDb, PlannerDbError
 from restock.planning.planner_settings import PlannerSettings
 
 # Alerts go to staff and the operator app: a late joiner still gets the recent ones.
-ALERT_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 class PlannerNode(RestockNode):

@@ -30,8 +30,7 @@ from visualization_msgs.msg import MarkerArray
 
 from restock import topics
 from restock.malloc import release_free_memory
-from restock.nodes.base import LATCHED_QOS, OK, RECORD_QOS, RestockNode, run_node
-from restock.nodes.planner import ALERT_QOS
+from restock.nodes.base import ALERT_QOS, LATCHED_QOS, OK, RECORD_QOS, RestockNode, run_node
 from restock.params import param_specs, settings_from
 from restock.recording.ros2msg import schema_text, type_name_of
 from restock.recording.settings import RecorderSettings

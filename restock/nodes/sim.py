@@ -33,8 +33,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from restock import records, topics
 from restock.convert import gripper_opening, sec_nanosec, stamp_s
-from restock.nodes.base import OK, RECORD_QOS, SALES_HISTORY_QOS, WARN, RestockNode, run_node
-from restock.nodes.planner import ALERT_QOS
+from restock.nodes.base import ALERT_QOS, OK, RECORD_QOS, SALES_HISTORY_QOS, WARN, RestockNode, run_node
 from restock.params import ConfigError, param_specs, settings_from
 from restock.sim.checkpoint import CheckpointError, SimCheckpoints, ground_truth_tick, resume
 from restock.sim.events import EventScriptError, schedule_events

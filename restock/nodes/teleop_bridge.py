@@ -26,8 +26,7 @@ from std_msgs.msg import Bool, Float64
 from restock import records, topics
 from restock.convert import ImageFormatError, encode_jpeg, rgb8_array, stamp_s
 from restock.motion.kinematics import ArmModel
-from restock.nodes.base import ERROR, LATCHED_QOS, OK, WARN, RestockNode, run_node
-from restock.nodes.planner import ALERT_QOS
+from restock.nodes.base import ALERT_QOS, ERROR, LATCHED_QOS, OK, WARN, RestockNode, run_node
 from restock.params import ConfigError, param_specs, settings_from
 from restock.paths import config_candidates
 from restock.teleop.auth import OperatorBook

@@ -17,7 +17,7 @@ from std_msgs.msg import String
 from restock import records, topics
 from restock.demand.generator import Sale
 from restock.demand.saleslog import write_sales_log
-from restock.nodes.planner import ALERT_QOS
+from restock.nodes.base import ALERT_QOS
 from restock.paths import store_file
 from restock.planning.core import RestockPlanner
 from restock.planning.database import PlannerDb

@@ -10,8 +10,7 @@ from mcap_ros2.decoder import DecoderFactory
 from std_msgs.msg import Bool, String
 
 from restock import records, topics
-from restock.nodes.base import LATCHED_QOS, RECORD_QOS
-from restock.nodes.planner import ALERT_QOS
+from restock.nodes.base import ALERT_QOS, LATCHED_QOS, RECORD_QOS
 from restock.recording.ros2msg import schema_text
 from restock.testing.graph import spin_until
 

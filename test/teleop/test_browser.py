@@ -273,7 +273,7 @@ def test_backroom_alerts_show_in_the_banner_and_the_list_until_cleared(ros_graph
     from std_msgs.msg import String
 
     from restock import records
-    from restock.nodes.planner import ALERT_QOS
+    from restock.nodes.base import ALERT_QOS
 
     def alert(alert_id: str, stamp: float, state: str, lead_s: float | None, sku: str) -> String:
         body = records.BackroomAlert(
