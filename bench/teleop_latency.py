@@ -22,6 +22,7 @@ import ssl
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from teleop_bridge_process import BridgeProcess, bridge_process, circle_pose, percentiles, take_control  # noqa: E402
 
 from restock.convert import sec_nanosec  # noqa: E402
-from restock.testing.browser import CHROMIUM, CHROMIUM_ARGS, log_in, new_page  # noqa: E402
+from restock.testing.browser import CHROMIUM, CHROMIUM_ARGS, INSTALL_QUEST3, IWER, log_in, new_page  # noqa: E402
 
 PASSWORD = "bench-password"
 
@@ -56,60 +57,133 @@ async def drive(base: str, ctx: ssl.SSLContext, seconds: float, rate: float, sen
         await ws.close()
 
 
-def camera_to_browser(base: str, node, camera_id: str, seconds: float, hz: float) -> None:
-    from playwright.sync_api import sync_playwright
+# The stages of a frame's trip, as the app logs them (restock/teleop/web/app/main.js frameLog).
+STAGES = [
+    ("capture", "received", "capture -> bridge received (DDS)"),
+    ("received", "encoded", "received -> encoded (JPEG, once for all viewers)"),
+    ("encoded", "sent", "encoded -> sent (bridge: waits for the viewer's previous frame)"),
+    ("sent", "arrived", "sent -> arrived (TLS WebSocket)"),
+    ("arrived", "decoded", "arrived -> decoded (worker)"),
+    ("decoded", "drawn", "decoded -> drawn (canvas draw / XR texture upload in the XR frame)"),
+]
+
+
+XR_VIEWPORT = None
+
+
+@dataclass
+class Scenario:
+    view: str  # "desktop" or "xr"
+    viewers: int
+
+    def __str__(self) -> str:
+        return f"{self.view}, {self.viewers} viewer{'s' if self.viewers > 1 else ''}"
+
+
+def publish_camera(node, camera_id: str, hz: float, stop: threading.Event) -> threading.Thread:
+    """A 640x480 rgb8 camera at ``hz`` stamped at capture (wall clock), in a thread."""
     from sensor_msgs.msg import Image
 
     from restock import topics
 
     pub = node.create_publisher(Image, topics.camera_image(camera_id), 2)
-    stop = threading.Event()
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 255, (480, 640, 3), dtype=np.uint8) for _ in range(4)]
     for f in frames:  # mostly smooth, like a camera; noise alone would be an unfair JPEG case
         f[:] = (f // 64) * 64
+    data = [f.tobytes() for f in frames]
 
     def publish() -> None:
         i = 0
-        period = 1 / hz
         next_t = time.perf_counter()
         while not stop.is_set():
-            now = time.time()
-            msg = Image(height=480, width=640, encoding="rgb8", step=640 * 3, data=frames[i % 4].tobytes())
-            msg.header.stamp.sec, msg.header.stamp.nanosec = sec_nanosec(now)
+            msg = Image(height=480, width=640, encoding="rgb8", step=640 * 3, data=data[i % 4])
+            msg.header.stamp.sec, msg.header.stamp.nanosec = sec_nanosec(time.time())
             pub.publish(msg)
             i += 1
-            next_t += period
+            next_t += 1 / hz
             time.sleep(max(0.0, next_t - time.perf_counter()))
 
     thread = threading.Thread(target=publish, daemon=True)
     thread.start()
+    return thread
+
+
+def open_viewer(browser, base: str, operator: str, view: str):
+    """A page logged in as ``operator`` and showing frames; in XR: holding the robot, in the session."""
+    page = new_page(browser, IWER, INSTALL_QUEST3) if view == "xr" else new_page(browser)
+    if view == "xr" and XR_VIEWPORT:
+        page.set_viewport_size(XR_VIEWPORT)
+    log_in(page, base, operator, PASSWORD)
+    if view == "xr":
+        wait_page(page, "window.restockApp.state !== null", "the first state")
+        page.evaluate("window.restockApp.send({type: 'claim'})")
+        page.wait_for_selector("#enter-vr:not([disabled])", state="visible", timeout=15_000)
+        page.click("#enter-vr")
+        wait_page(page, "window.restockApp.inXR === true", "the immersive session")
+    wait_page(page, "window.restockApp.framesShown >= 10", "camera frames")
+    return page
+
+
+def wait_page(page, expression: str, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):  # not wait_for_function: the CSP forbids eval
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no {what} in the page")
+        time.sleep(0.1)
+
+
+def watch(browser, base: str, scenario: Scenario, seconds: float, hz: float) -> None:
+    pages = [open_viewer(browser, base, f"bench{i}" if i else "bench", scenario.view) for i in range(scenario.viewers)]
+    for page in pages:
+        page.evaluate("window.restockApp.frameLog.length = 0; window.restockApp.framesDropped = 0")
+    xr_before = [page.evaluate("window.restockApp.xrFrames || 0") for page in pages]
+    time.sleep(seconds)
+    logs = [page.evaluate("window.restockApp.frameLog") for page in pages]
+    if scenario.view == "xr":
+        xr = [page.evaluate("window.restockApp.xrFrames") - b for page, b in zip(pages, xr_before, strict=True)]
+        print(f"{scenario}: XR frame loop at {' + '.join(f'{n / seconds:.1f}' for n in xr)} frames/s")
+    dropped = [page.evaluate("window.restockApp.framesDropped") for page in pages]
+    for page in pages:
+        page.context.close()
+    report(scenario, logs, dropped, hz)
+
+
+def report(scenario: Scenario, logs: list[list[dict]], dropped: list[int], hz: float) -> None:
+    fps = []
+    for log in logs:
+        drawn = np.array([f["drawn"] for f in log])
+        fps.append((len(drawn) - 1) / (drawn[-1] - drawn[0]))
+    frames = [f for log in logs for f in log]
+    ms = {
+        k: np.array([f[k] for f in frames]) * 1000
+        for k in ("capture", "received", "encoded", "sent", "arrived", "decoded", "drawn")
+    }
+    numbers = sorted({f["number"] for f in frames})
+    captured = (max(f["capture"] for f in frames) - min(f["capture"] for f in frames)) * hz + 1
+    print(
+        f"{scenario}: {' + '.join(f'{x:.1f}' for x in fps)} fps drawn (camera {hz:g} Hz), "
+        f"{sum(dropped)} dropped in the page; JPEG encodes per camera frame: {(numbers[-1] - numbers[0] + 1) / captured:.2f}"
+    )
+    print(f"  capture -> drawn: {percentiles(list(ms['drawn'] - ms['capture']))}")
+    for a, b, label in STAGES:
+        print(f"    {label}: {percentiles(list(ms[b] - ms[a]))}")
+
+
+def camera_to_browser(base: str, node, camera_id: str, seconds: float, hz: float, scenarios: list[Scenario]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    stop = threading.Event()
+    thread = publish_camera(node, camera_id, hz, stop)
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            page = new_page(browser)
-            log_in(page, base, "bench", PASSWORD)
-            deadline = time.monotonic() + 30
-            while page.evaluate("window.restockApp.framesShown") < 10:  # not wait_for_function: the CSP forbids eval
-                if time.monotonic() > deadline:
-                    raise TimeoutError("no camera frames reached the page")
-                time.sleep(0.1)
-            page.evaluate("window.restockApp.frameLog.length = 0")
-            time.sleep(seconds)
-            log = page.evaluate("window.restockApp.frameLog")
+            for scenario in scenarios:
+                watch(browser, base, scenario, seconds, hz)
             browser.close()
     finally:
         stop.set()
         thread.join(2)
-    a = np.array(log)
-    span = a[-1, 1] - a[0, 1]
-    lat = (a[:, 1] - a[:, 0]) * 1000
-    print(
-        f"camera -> browser: {len(a)} frames in {span:.1f} s = {(len(a) - 1) / span:.1f} fps drawn (published at {hz:g} Hz)"
-    )
-    print(f"camera -> browser latency (capture -> drawn): {percentiles(list(lat))}")
-    print(f"  of which capture -> bridge sent (DDS + JPEG): {percentiles(list((a[:, 2] - a[:, 0]) * 1000))}")
-    print(f"  of which bridge sent -> drawn (WSS + decode + draw): {percentiles(list((a[:, 1] - a[:, 2]) * 1000))}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,13 +196,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--camera-hz", type=float, default=30.0, help="camera publishing rate (the bridge streams up to it)"
     )
+    ap.add_argument(
+        "--scenarios",
+        default="desktop:1,xr:1,desktop:2",
+        help="camera -> browser runs, VIEW:VIEWERS (VIEW desktop or xr), comma-separated",
+    )
+    ap.add_argument("--no-pose", action="store_true", help="skip the operator pose part")
     args = ap.parse_args(argv)
     print("command:", " ".join([Path(sys.executable).name, *sys.argv]))
 
     also = ("sim", "arm_controller") if args.arm else ()
     stream_fps = min(60.0, max(30.0, args.camera_hz))
     with bridge_process(
-        {"bench": PASSWORD}, also, args.store, "sim" if args.arm else "robot", stream_fps=stream_fps
+        {"bench": PASSWORD, "bench1": PASSWORD}, also, args.store, "sim" if args.arm else "robot", stream_fps=stream_fps
     ) as bridge:
         return measure(args, bridge)
 
@@ -161,13 +241,15 @@ def measure(args: argparse.Namespace, bridge: BridgeProcess) -> int:
         time.sleep(1.0)  # DDS discovery between this process and the bridge
         sent: list[float] = []
         before_traj = len(trajectories)
-        asyncio.run(drive(base, ctx, args.seconds, args.rate, sent))
+        if not args.no_pose:
+            asyncio.run(drive(base, ctx, args.seconds, args.rate, sent))
         time.sleep(0.5)
         if len(targets) != len(sent):
             print(f"warning: {len(sent)} poses sent, {len(targets)} PoseStamped received: matched in order anyway")
         k = min(len(targets), len(sent))
         lat = [(targets[i] - sent[i]) * 1000 for i in range(k)]
-        print(f"operator pose (WSS send) -> PoseStamped on {topics.TELEOP_TARGET}: {percentiles(lat)}")
+        if not args.no_pose:
+            print(f"operator pose (WSS send) -> PoseStamped on {topics.TELEOP_TARGET}: {percentiles(lat)}")
         if args.arm:
             traj = trajectories[before_traj:]
             lat_t, other = [], 0
@@ -185,9 +267,9 @@ def measure(args: argparse.Namespace, bridge: BridgeProcess) -> int:
             from restock.paths import store_file
             from restock.store.description import load_store
 
-            camera_to_browser(
-                base, node, load_store(store_file(args.store)).cameras[0].id, args.seconds, args.camera_hz
-            )
+            scenarios = [Scenario(v, int(n)) for v, n in (s.split(":") for s in args.scenarios.split(","))]
+            camera = load_store(store_file(args.store)).cameras[0].id
+            camera_to_browser(base, node, camera, args.seconds, args.camera_hz, scenarios)
     finally:
         executor.shutdown(timeout_sec=2)
         node.destroy_node()

@@ -201,7 +201,7 @@ class TeleopBridgeNode(RestockNode):
             self.records_dropped += 1
             self.get_logger().warning(f"dropped an image from {camera_id}: {err}", throttle_duration_sec=10.0)
             return
-        self.server.submit_frame(camera_id, pixels, capture)
+        self.server.submit_frame(camera_id, pixels, capture, wall)
 
     def _on_joints(self, msg: JointState) -> None:
         now = time.monotonic()
@@ -235,6 +235,7 @@ class TeleopBridgeNode(RestockNode):
             password_checks=s.operators.password_checks,  # scrypt runs (bench/teleop_bruteforce.py reads it)
             connections=s.limits.open,
             backroom_alerts=s.alerts.raised,
+            frames_encoded=s.frames_encoded,  # one JPEG per streamed frame, however many watch
         )
 
     def on_shutdown(self) -> None:

@@ -1,8 +1,8 @@
 """One operator's WebSocket connection: who it is, its message budget, and its camera stream.
 
-The stream sends the newest frame only, with at most FRAMES_IN_FLIGHT not yet drawn by the app:
-a browser that decodes slower than the camera skips frames instead of queueing them, so latency
-stays bounded.
+The stream sends the newest frame only, with at most FRAMES_IN_FLIGHT not yet drawn (or dropped)
+by the app: a browser that decodes slower than the camera skips frames instead of queueing them,
+and a slow viewer builds no backlog on the bridge (it holds one frame, the newest).
 """
 
 from __future__ import annotations
@@ -11,15 +11,18 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from restock.teleop.auth import Session
-from restock.teleop.protocol import RateLimit
+from restock.teleop.protocol import RateLimit, stamp_sent
 from restock.teleop.rules import Conn
 
-FRAMES_IN_FLIGHT = 3
+# One frame in the browser's hands at a time: a frame waits for the previous one's ack on the
+# bridge, where a newer one replaces it, instead of in the browser's queue behind it.
+FRAMES_IN_FLIGHT = 1
 log = logging.getLogger("restock.teleop")
 
 
@@ -77,4 +80,4 @@ class Connection:
                 data, self.frame = self.frame, None
                 if data is not None:
                     self.frames_in_flight += 1
-                    await self.ws.send_bytes(data)
+                    await self.ws.send_bytes(stamp_sent(data, time.time()))

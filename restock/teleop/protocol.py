@@ -97,6 +97,7 @@ class FrameShown(_Msg):
     type: Literal["frame_shown"]
     capture: Annotated[float, Field(allow_inf_nan=False, ge=0)]
     shown: Annotated[float, Field(allow_inf_nan=False, ge=0)]
+    dropped: bool = False  # not drawn: a newer frame came before it was decoded (the app keeps the newest)
 
 
 class Logout(_Msg):
@@ -218,17 +219,37 @@ class RateLimit:
         return False
 
 
-# Binary camera frame: version, camera index, reserved, capture stamp (epoch s), bridge send time (epoch s).
-FRAME_HEADER = struct.Struct("<BBHdd")
-FRAME_VERSION = 1
+# Binary camera frame (little-endian): version, camera index, reserved, frame number, then the
+# stage times (epoch s) the latency figures read: capture, bridge received, JPEG encoded, sent to
+# this viewer. The JPEG bytes follow. One JPEG serves every viewer; only ``sent`` is per viewer.
+FRAME_HEADER = struct.Struct("<BBHIdddd")
+FRAME_VERSION = 2
+_SENT_AT = FRAME_HEADER.size - 8
 
 
-def pack_frame(camera_index: int, capture: float, sent: float, jpeg: bytes) -> bytes:
-    return FRAME_HEADER.pack(FRAME_VERSION, camera_index, 0, capture, sent) + jpeg
+@dataclass(frozen=True)
+class FrameStamps:
+    capture: float
+    received: float
+    encoded: float
+    sent: float = 0.0
 
 
-def unpack_frame(data: bytes) -> tuple[int, float, float, bytes]:
-    version, index, _, capture, sent = FRAME_HEADER.unpack_from(data)
+def pack_frame(camera_index: int, number: int, stamps: FrameStamps, jpeg: bytes) -> bytes:
+    head = FRAME_HEADER.pack(
+        FRAME_VERSION, camera_index, 0, number & 0xFFFFFFFF, stamps.capture, stamps.received, stamps.encoded,
+        stamps.sent,
+    )  # fmt: skip
+    return head + jpeg
+
+
+def stamp_sent(frame: bytes, sent: float) -> bytes:
+    """The same frame with its send time set (a copy: the encoded frame is shared by all viewers)."""
+    return frame[:_SENT_AT] + struct.pack("<d", sent) + frame[FRAME_HEADER.size :]
+
+
+def unpack_frame(data: bytes) -> tuple[int, int, FrameStamps, bytes]:
+    version, index, _, number, capture, received, encoded, sent = FRAME_HEADER.unpack_from(data)
     if version != FRAME_VERSION:
         raise ProtocolError(f"frame version {version}")
-    return index, capture, sent, data[FRAME_HEADER.size :]
+    return index, number, FrameStamps(capture, received, encoded, sent), data[FRAME_HEADER.size :]

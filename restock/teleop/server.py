@@ -143,6 +143,7 @@ class TeleopServer:
         self._ids = itertools.count(1)
         self._watched: frozenset[str] = frozenset()  # read from the ROS thread without the loop
         self._frame_budget: dict[str, P.RateLimit] = {}
+        self.frames_encoded = 0  # JPEGs made for the stream: one per frame, however many watch
         self.counters = self.rules.counters  # refusals by kind, heartbeat timeouts
         self._every = Every()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -253,16 +254,23 @@ class TeleopServer:
     def wants_frames(self, camera_id: str) -> bool:
         return camera_id in self._watched
 
-    def submit_frame(self, camera_id: str, pixels: np.ndarray, capture_stamp: float) -> bool:
-        """Encode and fan out a frame if someone watches this camera (at most stream_fps); True if sent."""
+    def submit_frame(
+        self, camera_id: str, pixels: np.ndarray, capture_stamp: float, received: float | None = None
+    ) -> bool:
+        """Encode once and fan out a frame if someone watches this camera (at most stream_fps); True if sent.
+
+        ``received``: when the bridge got the image (epoch s), a stage of the latency figures."""
         if camera_id not in self._watched or self.loop is None:
             return False
         if not self._frame_budget.setdefault(camera_id, P.RateLimit(self.config.stream_fps, 2.0)).allow(
             time.monotonic()
         ):
             return False  # a camera faster than stream_fps is thinned; a jittery one at the rate is not
+        received = time.time() if received is None else received
         jpeg = encode_jpeg(pixels, self.config.jpeg_quality)
-        data = P.pack_frame(self.rules.camera_ids.index(camera_id), capture_stamp, time.time(), jpeg)
+        self.frames_encoded += 1
+        stamps = P.FrameStamps(capture_stamp, received, time.time())
+        data = P.pack_frame(self.rules.camera_ids.index(camera_id), self.frames_encoded, stamps, jpeg)
         self.loop.call_soon_threadsafe(self._fan_out, camera_id, data)
         return True
 

@@ -6,6 +6,12 @@ from pathlib import Path
 from typing import Any
 
 CHROMIUM = Path("/usr/bin/chromium")
+# Meta's WebXR emulation runtime (npm iwer, pinned in restock/teleop/web), installed as a Quest 3.
+IWER = Path(__file__).resolve().parents[1] / "teleop" / "web" / "node_modules" / "iwer" / "build" / "iwer.min.js"
+INSTALL_QUEST3 = """
+window.__xrDevice = new IWER.XRDevice(IWER.metaQuest3);
+window.__xrDevice.installRuntime({ forceInstall: true });
+"""
 # Without the background-networking flags Chromium reaches for Google's hosts, refused here.
 CHROMIUM_ARGS = [
     "--headless",

@@ -24,17 +24,11 @@ from teleop_ros import RosSide, bridge_params, bridge_url, wait
 
 from restock import topics
 from restock.convert import encode_jpeg
-from restock.paths import SOURCE_ROOT, store_file
+from restock.paths import store_file
 from restock.store.description import load_store
-from restock.testing.browser import CHROMIUM, CHROMIUM_ARGS, log_in, new_page
+from restock.testing.browser import CHROMIUM, CHROMIUM_ARGS, INSTALL_QUEST3, IWER, log_in, new_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.graph, pytest.mark.slow]
-
-IWER = SOURCE_ROOT / "restock" / "teleop" / "web" / "node_modules" / "iwer" / "build" / "iwer.min.js"
-INSTALL_QUEST3 = """
-window.__xrDevice = new IWER.XRDevice(IWER.metaQuest3);
-window.__xrDevice.installRuntime({ forceInstall: true });
-"""
 
 
 def _requirements() -> None:

@@ -16,9 +16,7 @@ from restock.teleop.protocol import (
     ProtocolError,
     RateLimit,
     Resolve,
-    pack_frame,
     parse_client_message,
-    unpack_frame,
 )
 
 
@@ -67,11 +65,6 @@ def test_rate_limit_allows_the_rate_and_drops_a_flood():
     allowed = sum(rl.allow(0.0) for _ in range(1000))
     assert allowed == 10  # a burst of 1000 at once: only the bucket gets through
     assert sum(rl.allow(0.001 * i + 0.01) for i in range(1, 1001)) == pytest.approx(100, abs=3)  # 1 s at 1000/s
-
-
-def test_frame_header_round_trip():
-    data = pack_frame(2, 1700000000.25, 1700000000.5, b"\xff\xd8jpeg")
-    assert unpack_frame(data) == (2, 1700000000.25, 1700000000.5, b"\xff\xd8jpeg")
 
 
 @pytest.fixture(scope="module", params=["corner_store.yaml", "station_kiosk.yaml"])

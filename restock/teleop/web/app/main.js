@@ -4,7 +4,6 @@
 import { startXR, xrSupported } from "./xr.js";
 
 const $ = (id) => document.getElementById(id);
-const FRAME_HEADER = 20; // u8 version, u8 camera index, u16 reserved, f64 capture, f64 sent (little-endian)
 
 export const app = {
   token: null,
@@ -13,8 +12,12 @@ export const app = {
   state: null,
   alerts: [], // back-room alerts now raised, most urgent first (the bridge sorts them)
   frame: null, // newest ImageBitmap
+  frameNew: null, // stamps of a decoded frame the XR frame loop has not drawn yet
   framesShown: 0,
-  frameLog: [], // [capture, shown, bridge sent] epoch seconds of the last frames drawn (bench/teleop_latency.py reads it)
+  framesDropped: 0,
+  // The last frames drawn, each {capture, received, encoded, sent, arrived, decoded, drawn, view} in
+  // epoch seconds: the stages of bench/teleop_latency.py's figures.
+  frameLog: [],
   holding: false, // this tab holds the robot's lease
   desk: { pos: [0, 1.2, -0.4], yaw: 0, keys: new Set(), mouse: false },
   send(msg) {
@@ -65,18 +68,20 @@ async function logout() {
   location.reload();
 }
 
-async function connect() {
+// A WebSocket URL with a fresh one-time ticket (the page's socket and the camera stream's alike).
+async function socketUrl() {
   const { ticket } = await api("/api/ticket", {});
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${scheme}://${location.host}/ws?ticket=${encodeURIComponent(ticket)}`);
-  ws.binaryType = "arraybuffer";
+  return `${scheme}://${location.host}/ws?ticket=${encodeURIComponent(ticket)}`;
+}
+
+async function connect() {
+  const ws = new WebSocket(await socketUrl());
   app.ws = ws;
-  ws.onopen = () => {
-    say("");
-    const cam = $("camera").value;
-    if (cam) app.send({ type: "watch", camera_id: cam });
+  ws.onopen = () => say("");
+  ws.onmessage = (ev) => {
+    if (typeof ev.data === "string") onJson(JSON.parse(ev.data));
   };
-  ws.onmessage = (ev) => (typeof ev.data === "string" ? onJson(JSON.parse(ev.data)) : onFrame(ev.data));
   ws.onclose = (ev) => {
     app.holding = false;
     if (!app.token) return;
@@ -99,16 +104,38 @@ function onJson(msg) {
 
 let fpsCount = 0;
 let fpsSince = performance.now();
+const epochNow = () => (performance.timeOrigin + performance.now()) / 1000;
+// The camera stream has a socket and a JPEG decoder of its own in a worker (frames.js): the page
+// gets decoded frames, the newest only, and draws each once (the XR frame loop: in its next frame).
+const stream = new Worker("/app/frames.js", { type: "module" });
 
-async function onFrame(buffer) {
-  const view = new DataView(buffer);
-  const capture = view.getFloat64(4, true);
-  const sent = view.getFloat64(12, true);
-  const bitmap = await createImageBitmap(new Blob([new Uint8Array(buffer, FRAME_HEADER)], { type: "image/jpeg" }));
+async function openStream() {
+  stream.postMessage({ type: "open", url: await socketUrl(), camera: $("camera").value });
+}
+
+function watchCamera(camera) {
+  stream.postMessage({ type: "watch", camera });
+}
+
+stream.onmessage = (ev) => {
+  const m = ev.data;
+  if (m.type === "dropped") app.framesDropped += 1;
+  else if (m.type === "closed" && app.token && m.code !== 4401) setTimeout(() => openStream().catch((err) => say(err.message)), 1000);
+  if (m.type !== "frame") return;
   if (app.frame) app.frame.close();
-  app.frame = bitmap;
+  app.frame = m.bitmap;
+  if (app.inXR) {
+    app.frameNew = m.frame; // uploaded and drawn in the XR frame loop (xr.js calls frameDrawn)
+    return;
+  }
   const canvas = $("view");
-  canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  canvas.getContext("2d").drawImage(app.frame, 0, 0, canvas.width, canvas.height);
+  frameDrawn(m.frame, "desktop");
+};
+
+export function frameDrawn(f, view) {
+  f.drawn = epochNow();
+  f.view = view;
   app.framesShown += 1;
   fpsCount += 1;
   const now = performance.now();
@@ -117,10 +144,8 @@ async function onFrame(buffer) {
     fpsCount = 0;
     fpsSince = now;
   }
-  const shown = (performance.timeOrigin + now) / 1000;
-  app.frameLog.push([capture, shown, sent]);
+  app.frameLog.push(f);
   if (app.frameLog.length > 2000) app.frameLog.shift();
-  app.send({ type: "frame_shown", capture, shown });
 }
 
 function render(state) {
@@ -129,7 +154,7 @@ function render(state) {
   if (first) {
     $("camera").replaceChildren(...state.cameras.map((c) => new Option(c, c)));
     $("label").replaceChildren(...[...state.skus, state.foreign_label].map((s) => new Option(s, s)));
-    if (state.cameras.length) app.send({ type: "watch", camera_id: state.cameras[0] });
+    if (state.cameras.length) openStream().catch((err) => say(err.message));
   }
   $("queue-count").textContent = `(${state.queue.length})`;
   $("queue").replaceChildren(...state.queue.map(queueItem));
@@ -292,14 +317,14 @@ setInterval(() => {
 $("login-form").addEventListener("submit", login);
 $("logout").onclick = logout;
 $("estop").onclick = () => app.send({ type: "estop", engaged: !(app.state && app.state.estop) });
-$("camera").onchange = () => app.send({ type: "watch", camera_id: $("camera").value });
+$("camera").onchange = () => watchCamera($("camera").value);
 $("resolve-label").onclick = () => resolve("labelled", $("label").value);
 $("resolve-cleared").onclick = () => resolve("cleared");
 $("resolve-removed").onclick = () => resolve("removed");
 $("resolve-retried").onclick = () => resolve("retried");
 $("resolve-abandoned").onclick = () => resolve("abandoned");
 $("release").onclick = release;
-$("enter-vr").onclick = () => startXR(app, { resolveClaimed, release, say, labels: () => [...$("label").options].map((o) => o.value) }).catch((err) => say(`VR: ${err.message}`));
+$("enter-vr").onclick = () => startXR(app, { resolveClaimed, release, say, frameDrawn, labels: () => [...$("label").options].map((o) => o.value) }).catch((err) => say(`VR: ${err.message}`));
 xrSupported().then((ok) => {
   $("enter-vr").disabled = !ok;
   $("enter-vr").title = ok ? "" : "no immersive-vr session on this browser";

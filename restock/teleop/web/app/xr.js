@@ -67,9 +67,9 @@ function drawInfo(canvas, app, labels, labelIndex) {
 export async function startXR(app, ui) {
   const session = await navigator.xr.requestSession("immersive-vr", { optionalFeatures: ["local-floor"] });
   const canvas = document.createElement("canvas");
-  const gl = canvas.getContext("webgl", { xrCompatible: true });
+  const gl = canvas.getContext("webgl", { xrCompatible: true, antialias: false });
   await gl.makeXRCompatible();
-  session.updateRenderState({ baseLayer: new XRWebGLLayer(session, gl) });
+  session.updateRenderState({ baseLayer: new XRWebGLLayer(session, gl, { antialias: false }) });
   let space;
   try {
     space = await session.requestReferenceSpace("local-floor");
@@ -80,12 +80,14 @@ export async function startXR(app, ui) {
   const buf = quad(gl);
   const loc = (n) => gl.getUniformLocation(prog, n);
   const camTex = gl.createTexture();
+  let camReady = false;
   const infoTex = gl.createTexture();
   const info = infoCanvas();
   let labelIndex = 0;
   let lastButtons = {};
   let lastInfo = 0;
   app.inXR = true;
+  app.xrFrames = 0;
   app.xrSession = session;
   session.addEventListener("end", () => {
     app.inXR = false;
@@ -144,6 +146,7 @@ export async function startXR(app, ui) {
 
   function onFrame(time, frame) {
     session.requestAnimationFrame(onFrame);
+    app.xrFrames += 1;
     handleInput(frame);
     const pose = frame.getViewerPose(space);
     if (!pose) return;
@@ -160,7 +163,10 @@ export async function startXR(app, ui) {
     gl.vertexAttribPointer(aPos, 3, gl.FLOAT, false, 20, 0);
     gl.enableVertexAttribArray(aUv);
     gl.vertexAttribPointer(aUv, 2, gl.FLOAT, false, 20, 12);
-    if (app.frame) upload(camTex, app.frame);
+    const fresh = app.frameNew; // a camera frame decoded since the last XR frame: upload it once
+    if (fresh) upload(camTex, app.frame);
+    camReady = camReady || !!fresh;
+    app.frameNew = null;
     if (time - lastInfo > 250) {
       drawInfo(info, app, ui.labels(), labelIndex);
       upload(infoTex, info);
@@ -174,7 +180,7 @@ export async function startXR(app, ui) {
     for (const view of pose.views) {
       const vp = layer.getViewport(view);
       gl.viewport(vp.x, vp.y, vp.width, vp.height);
-      draw(view, model(0, 1.5, -1.6, 1.28, 0.96), app.frame ? camTex : null, [0.2, 0.2, 0.2, 1]);
+      draw(view, model(0, 1.5, -1.6, 1.28, 0.96), camReady ? camTex : null, [0.2, 0.2, 0.2, 1]);
       draw(view, model(-1.25, 1.5, -1.3, 0.8, 0.8, [0, 0.2588, 0, 0.9659]), infoTex);
       for (const t of cursors) {
         const o = t.orientation;
@@ -182,6 +188,7 @@ export async function startXR(app, ui) {
         draw(view, model(t.position.x, t.position.y, t.position.z, 0.05, 0.05, [o.x, o.y, o.z, o.w]), null, live ? [0.1, 0.9, 0.2, 1] : [0.9, 0.7, 0.1, 1]);
       }
     }
+    if (fresh) ui.frameDrawn(fresh, "xr");
   }
   session.requestAnimationFrame(onFrame);
   return session;
