@@ -12,7 +12,10 @@ the row ``learned-noalert`` is the learned planner without alerts, to measure th
 are split into robot-limited (the back room had stock) and supply-limited (it had none); tasks
 per container moved say how full the trips were. With ``--camera-only``, also the learned planner without a
 point-of-sale feed: it keeps its own lane estimates from lane fronts and its own results, and
-learns from sales inferred when a lane of known count is next seen empty.
+learns from sales inferred when a lane of known count is next seen empty. The row ``bound`` is
+no policy: the fewest lost sales any policy could reach with the same lanes, robot and back room
+and the whole demand known in advance (restock.planning.bound, a linear program; staff on call
+when alerts are on), so a ratio to it says how much any planner could still gain.
 
 Also reported: the hourly forecast error (MAE and RMSE of containers per SKU-hour) of the learned
 model against seasonal naive (the same hour of the same weekday a week before) on the held-out
@@ -38,6 +41,7 @@ from restock.demand.model import DAY_S, DemandModel
 from restock.demand.saleslog import SalesLogError, read_sales_log
 from restock.paths import store_file
 from restock.planning.backroom import AlertConfig
+from restock.planning.bound import Bound, store_bound
 from restock.planning.planner import PlannerConfig
 from restock.planning.policies import FixedRoundPolicy, PlannerPolicy, RateSource, ReactivePolicy, SalesForesight
 from restock.planning.storemodel import Outcome, SaleIn, StoreModel
@@ -180,7 +184,8 @@ def read_log(
     return [SaleIn(e.stamp, e.sku, e.quantity) for e in events if e.sku in store.skus], notes
 
 
-def format_table(outcomes: list[Outcome]) -> str:
+def format_table(outcomes: list[Outcome], bound: Bound | None = None) -> str:
+    """One row per policy; ``bound``: a last row, the fewest lost sales any policy could reach."""
     head = (
         f"{'policy':<15} {'demanded':>9} {'lost':>6} {'lost %':>7} {'robot':>6} {'supply':>6} {'OSA lane':>9} "
         f"{'OSA sku':>8} {'moved':>7} {'tasks':>6} {'tasks/ctr':>9} {'alerts':>6} {'busy h/day':>10}"
@@ -193,14 +198,31 @@ def format_table(outcomes: list[Outcome]) -> str:
             f"{o.lost_robot:>6} {o.lost_rack_empty:>6} {o.osa:>9.4f} {o.sku_osa:>8.4f} {o.moved:>7} {o.tasks:>6} "
             f"{o.tasks_per_container:>9.3f} {o.alerts:>6} {o.busy_s / 3600 / days:>10.2f}"
         )
+    if bound is not None:
+        lost = bound.lost_at_least
+        lines.append(
+            f"{'bound':<15} {bound.demanded:>9} {lost:>6} {100 * lost / max(bound.demanded, 1):>6.2f}% "
+            f"{'-':>6} {'-':>6} {'-':>9} {'-':>8} {round(bound.moved):>7} {'-':>6} {'-':>9} {'-':>6} {'-':>10}"
+        )
     return "\n".join(lines)
 
 
-def format_ratios(outcomes: list[Outcome]) -> str:
-    """The acceptance ratios: learned against reactive and the oracle, alerts against none, tasks."""
+def format_ratios(outcomes: list[Outcome], bound: Bound | None = None) -> str:
+    """The acceptance ratios: learned against reactive and the oracle, alerts against none, tasks;
+    with a ``bound``, each policy's lost sales against it."""
     by = {o.policy: o for o in outcomes}
     learned, reactive = by["learned"], by["reactive"]
     lines = [f"learned / reactive lost sales: {learned.lost / max(reactive.lost, 1e-9):.2f} (goal <= 0.5)"]
+    if bound is not None:
+        best = bound.lost_at_least
+        lines.append(
+            f"bound: no policy loses fewer than {best} ({bound.lost:.1f} in the LP); "
+            + ", ".join(f"{o.policy} {o.lost / best:.2f}x" if best else f"{o.policy} {o.lost}" for o in outcomes)
+        )
+        if best and 2 * best > reactive.lost:
+            lines.append(
+                f"  learned <= 0.5x reactive ({reactive.lost / 2:.0f}) is below the bound: no policy can reach it here"
+            )
     for name in ("oracle", "foresight"):
         if name in by:
             best = by[name].lost
@@ -295,6 +317,12 @@ def main(argv: list[str] | None = None) -> int:
         "--drop-duplicate-lines", action="store_true", help="drop a line that repeats the one before it exactly"
     )
     parser.add_argument("--skip-unknown-skus", action="store_true", help="leave out SKUs the store does not sell")
+    parser.add_argument(
+        "--bound-slot-s",
+        type=float,
+        default=300.0,
+        help="time slot of the lost-sales bound's LP (shorter: tighter and slower; 0: no bound row)",
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/eval-planner"), help="where the plots go")
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument(
@@ -363,10 +391,16 @@ def main(argv: list[str] | None = None) -> int:
         flags.append(("--skip-unknown-skus", args.skip_unknown_skus))
         print(f" --sales-log {args.sales_log}" + "".join(f" {f}" for f, on in flags if on), end="")
     print(f" --handling-s {args.handling_s:g} --staff-response-s {args.staff_response_s:g}", end="")
-    print(f" --staff-topup {args.staff_topup}{' --no-alerts' if args.no_alerts else ''}")
+    print(f" --staff-topup {args.staff_topup}{' --no-alerts' if args.no_alerts else ''}", end="")
+    print(f" --bound-slot-s {args.bound_slot_s:g}")
     print(f"store {store.name}: {len(store.lanes)} lanes, {len(store.skus)} SKUs; {args.days} days evaluated\n")
-    print(format_table(outcomes))
-    print("\n" + format_ratios(outcomes))
+    bound = None
+    if args.bound_slot_s > 0:
+        # The same store model's lanes, robot and back room; staff on call when alerts are on.
+        model_store = StoreModel(store, timing, staff_response_s=args.staff_response_s)
+        bound = store_bound(model_store, evaluated, t0, t1, args.bound_slot_s, staff_on_call=not args.no_alerts)
+    print(format_table(outcomes, bound))
+    print("\n" + format_ratios(outcomes, bound))
     if history and any(s.t >= t0 - 7 * DAY_S for s in history):
         score = forecast_score(store, history, evaluated, t0, args.days)
         print(

@@ -154,6 +154,15 @@ class StoreModel:
         refill = store.stock.refill
         self.refill_hours = np.arange(refill.first_at_h, 24.0, refill.every_h)
 
+    def refill_times(self, t0: float, t1: float) -> list[float]:
+        """The back room's scheduled deliveries in [t0, t1), in time order."""
+        return sorted(
+            d * DAY_S + h * 3600.0
+            for d in range(int(t0 // DAY_S), int(t1 // DAY_S) + 1)
+            for h in self.refill_hours
+            if t0 <= d * DAY_S + h * 3600.0 < t1
+        )
+
     def run(
         self, policy: Policy, sales: Sequence[SaleIn], t0: float, t1: float, seed: int = 0, pos: bool = True
     ) -> Outcome:
@@ -182,12 +191,7 @@ class _Replay:
         self.placements: list[tuple[float, int]] = []  # (time, lane)
         self.robot_free_at = t0
         self.next_ask = t0
-        self.refills = sorted(
-            d * DAY_S + h * 3600.0
-            for d in range(int(t0 // DAY_S), int(t1 // DAY_S) + 1)
-            for h in model.refill_hours
-            if t0 <= d * DAY_S + h * 3600.0 < t1
-        )
+        self.refills = model.refill_times(t0, t1)
         self.next_trace = t0
         self.last_t = t0
         self.exposure_from = t0
