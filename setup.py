@@ -56,6 +56,7 @@ setup(
         "mcap-ros2-support>=0.5",
         "foxglove-sdk>=0.10",
         "psutil>=5.9",  # restock sim samples every process's memory
+        "aiortc>=1.9",  # the operator stream's WebRTC path (VP8 through PyAV's libvpx)
     ],
     extras_require={
         # Training only (about 6 GB here): the runtime never imports these.

@@ -18,16 +18,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
+import os
 import ssl
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("MUJOCO_GL", "egl")  # the camera's picture is rendered
 sys.path.insert(0, str(ROOT))
 
 from teleop_bridge_process import BridgeProcess, bridge_process, circle_pose, percentiles, take_control  # noqa: E402
@@ -36,6 +40,9 @@ from restock.convert import sec_nanosec  # noqa: E402
 from restock.testing.browser import CHROMIUM, CHROMIUM_ARGS, INSTALL_QUEST3, IWER, log_in, new_page  # noqa: E402
 
 PASSWORD = "bench-password"
+PATHS = ("frames", "webrtc")
+JPEG_QUALITY = 80  # the bridge's defaults (ServerConfig), set again here so the quality line names them
+RTC_BITRATE = 2_000_000
 
 
 async def drive(base: str, ctx: ssl.SSLContext, seconds: float, rate: float, sent: list[float]) -> None:
@@ -60,44 +67,88 @@ async def drive(base: str, ctx: ssl.SSLContext, seconds: float, rate: float, sen
 # The stages of a frame's trip, as the app logs them (restock/teleop/web/app/main.js frameLog).
 STAGES = [
     ("capture", "received", "capture -> bridge received (DDS)"),
-    ("received", "encoded", "received -> encoded (JPEG, once for all viewers)"),
-    ("encoded", "sent", "encoded -> sent (bridge: waits for the viewer's previous frame)"),
-    ("sent", "arrived", "sent -> arrived (TLS WebSocket)"),
-    ("arrived", "decoded", "arrived -> decoded (worker)"),
+    ("received", "encoded", "received -> encoded (JPEG or VP8, once for all viewers)"),
+    ("encoded", "sent", "encoded -> sent (bridge: JPEG waits for the viewer's last frame; VP8 for aiortc)"),
+    ("sent", "arrived", "sent -> arrived (TLS WebSocket / SRTP)"),
+    ("arrived", "decoded", "arrived -> decoded (JPEG in a worker / WebRTC jitter buffer + VP8 + to the compositor)"),
     ("decoded", "drawn", "decoded -> drawn (canvas draw / XR texture upload in the XR frame)"),
 ]
-
-
-XR_VIEWPORT = None
 
 
 @dataclass
 class Scenario:
     view: str  # "desktop" or "xr"
     viewers: int
+    path: str  # "frames" (JPEG on the WebSocket) or "webrtc"
 
     def __str__(self) -> str:
-        return f"{self.view}, {self.viewers} viewer{'s' if self.viewers > 1 else ''}"
+        return f"{self.path}, {self.view}, {self.viewers} viewer{'s' if self.viewers > 1 else ''}"
 
 
-def publish_camera(node, camera_id: str, hz: float, stop: threading.Event) -> threading.Thread:
-    """A 640x480 rgb8 camera at ``hz`` stamped at capture (wall clock), in a thread."""
+def camera_frames(store, camera_id: str, n: int = 30) -> list[np.ndarray]:
+    """What the camera sees: the simulated store rendered once (MuJoCo), with a dark bar (the arm)
+    crossing it and a little sensor noise, ``n`` frames in a loop."""
+    from restock.sim.world import World
+
+    still = World(store).render(camera_id, 640, 480)
+    rng = np.random.default_rng(0)
+    frames = []
+    for i in range(n):
+        f = still.astype(np.int16) + rng.integers(-3, 4, still.shape)
+        x = 40 + i * 520 // n
+        f[60:420, x : x + 60] = (f[60:420, x : x + 60] * 0.3).astype(np.int16)
+        frames.append(np.clip(f, 0, 255).astype(np.uint8))
+    return frames
+
+
+def image_quality(frames: list[np.ndarray], jpeg_quality: int, bitrate: int, fps: float) -> None:
+    """PSNR and size of the two encodings on the bench's frames: the same picture at equal quality?"""
+    import av
+
+    from restock.convert import encode_jpeg
+    from restock.teleop.webrtc import Vp8Encoder
+
+    def psnr(a: np.ndarray, b: np.ndarray) -> float:
+        return float(10 * np.log10(255**2 / np.mean((a.astype(float) - b.astype(float)) ** 2)))
+
+    from PIL import Image as PILImage
+
+    jpegs = [encode_jpeg(f, jpeg_quality) for f in frames]
+    j_psnr = [
+        psnr(f, np.asarray(PILImage.open(io.BytesIO(d)).convert("RGB"))) for f, d in zip(frames, jpegs, strict=True)
+    ]
+    encoder, decoder = Vp8Encoder(bitrate, fps), av.CodecContext.create("libvpx", "r")
+    v_psnr, v_bytes = [], []
+    for i, f in enumerate(frames * 3):  # three loops: the rate control settles
+        for packet in encoder.encode(f, i / fps):
+            v_bytes.append(packet.size)
+            for out in decoder.decode(packet):
+                if i >= len(frames):
+                    v_psnr.append(psnr(f, out.to_ndarray(format="rgb24")))
+    print(
+        f"image quality on these frames: JPEG q{jpeg_quality} PSNR {np.mean(j_psnr):.1f} dB "
+        f"(min {np.min(j_psnr):.1f}), {np.mean([len(d) for d in jpegs]) / 1000:.1f} kB/frame; "
+        f"VP8 {bitrate / 1e6:g} Mb/s PSNR {np.mean(v_psnr):.1f} dB (min {np.min(v_psnr):.1f}), "
+        f"{np.mean(v_bytes[len(frames) :]) / 1000:.1f} kB/frame"
+    )
+
+
+def publish_camera(
+    node, camera_id: str, frames: list[np.ndarray], hz: float, stop: threading.Event
+) -> threading.Thread:
+    """The frames as a 640x480 rgb8 camera at ``hz``, stamped at capture (wall clock), in a thread."""
     from sensor_msgs.msg import Image
 
     from restock import topics
 
     pub = node.create_publisher(Image, topics.camera_image(camera_id), 2)
-    rng = np.random.default_rng(0)
-    frames = [rng.integers(0, 255, (480, 640, 3), dtype=np.uint8) for _ in range(4)]
-    for f in frames:  # mostly smooth, like a camera; noise alone would be an unfair JPEG case
-        f[:] = (f // 64) * 64
     data = [f.tobytes() for f in frames]
 
     def publish() -> None:
         i = 0
         next_t = time.perf_counter()
         while not stop.is_set():
-            msg = Image(height=480, width=640, encoding="rgb8", step=640 * 3, data=data[i % 4])
+            msg = Image(height=480, width=640, encoding="rgb8", step=640 * 3, data=data[i % len(data)])
             msg.header.stamp.sec, msg.header.stamp.nanosec = sec_nanosec(time.time())
             pub.publish(msg)
             i += 1
@@ -109,19 +160,20 @@ def publish_camera(node, camera_id: str, hz: float, stop: threading.Event) -> th
     return thread
 
 
-def open_viewer(browser, base: str, operator: str, view: str):
+def open_viewer(browser, base: str, operator: str, scenario: Scenario):
     """A page logged in as ``operator`` and showing frames; in XR: holding the robot, in the session."""
-    page = new_page(browser, IWER, INSTALL_QUEST3) if view == "xr" else new_page(browser)
-    if view == "xr" and XR_VIEWPORT:
-        page.set_viewport_size(XR_VIEWPORT)
-    log_in(page, base, operator, PASSWORD)
-    if view == "xr":
+    page = new_page(browser, IWER, INSTALL_QUEST3) if scenario.view == "xr" else new_page(browser)
+    log_in(page, base, operator, PASSWORD, f"?stream={scenario.path}")
+    if scenario.view == "xr":
         wait_page(page, "window.restockApp.state !== null", "the first state")
         page.evaluate("window.restockApp.send({type: 'claim'})")
         page.wait_for_selector("#enter-vr:not([disabled])", state="visible", timeout=15_000)
         page.click("#enter-vr")
         wait_page(page, "window.restockApp.inXR === true", "the immersive session")
     wait_page(page, "window.restockApp.framesShown >= 10", "camera frames")
+    path = page.evaluate("window.restockApp.streamPath")
+    if path != scenario.path:
+        raise RuntimeError(f"{scenario}: the page fell back to {path}: {page.text_content('#message')}")
     return page
 
 
@@ -134,47 +186,68 @@ def wait_page(page, expression: str, what: str, timeout: float = 30.0) -> None:
 
 
 def watch(browser, base: str, scenario: Scenario, seconds: float, hz: float) -> None:
-    pages = [open_viewer(browser, base, f"bench{i}" if i else "bench", scenario.view) for i in range(scenario.viewers)]
+    pages = [open_viewer(browser, base, f"bench{i}" if i else "bench", scenario) for i in range(scenario.viewers)]
+    app = "window.restockApp"
     for page in pages:
-        page.evaluate("window.restockApp.frameLog.length = 0; window.restockApp.framesDropped = 0")
-    xr_before = [page.evaluate("window.restockApp.xrFrames || 0") for page in pages]
+        page.evaluate(f"{app}.frameLog.length = 0; {app}.framesDropped = 0")
+    xr_before = [page.evaluate(f"{app}.xrFrames || 0") for page in pages]
+    load = os.getloadavg()[0]
     time.sleep(seconds)
-    logs = [page.evaluate("window.restockApp.frameLog") for page in pages]
-    if scenario.view == "xr":
-        xr = [page.evaluate("window.restockApp.xrFrames") - b for page, b in zip(pages, xr_before, strict=True)]
-        print(f"{scenario}: XR frame loop at {' + '.join(f'{n / seconds:.1f}' for n in xr)} frames/s")
-    dropped = [page.evaluate("window.restockApp.framesDropped") for page in pages]
+    logs = [page.evaluate(f"{app}.frameLog") for page in pages]
+    metas = [page.evaluate(f"{app}.rtcMeta") for page in pages]
+    xr = [(page.evaluate(f"{app}.xrFrames || 0") - b) / seconds for page, b in zip(pages, xr_before, strict=True)]
+    dropped = [page.evaluate(f"{app}.framesDropped") for page in pages]
     for page in pages:
         page.context.close()
-    report(scenario, logs, dropped, hz)
+    if scenario.path == "webrtc":
+        logs = [join_rtc(log, meta) for log, meta in zip(logs, metas, strict=True)]
+    report(scenario, logs, dropped, hz, xr, (load, os.getloadavg()[0]))
 
 
-def report(scenario: Scenario, logs: list[list[dict]], dropped: list[int], hz: float) -> None:
+def join_rtc(log: list[dict], metas: list[dict]) -> list[dict]:
+    """Each shown WebRTC frame with the bridge's stamps of its packet: the browser's RTP time is
+    the bridge's plus the sender's random offset, which is the one difference every frame shares."""
+    offsets = Counter((f["rtp"] - m["rtp"]) % 2**32 for f in log for m in metas)
+    if not offsets:
+        return []
+    offset = offsets.most_common(1)[0][0]
+    by_rtp = {m["rtp"]: m for m in metas}
+    joined = [{**by_rtp[r], **f} for f in log if (r := (f["rtp"] - offset) % 2**32) in by_rtp]
+    return joined
+
+
+def report(scenario: Scenario, logs: list[list[dict]], dropped: list[int], hz: float, xr: list[float],
+           load: tuple[float, float]) -> None:  # fmt: skip
     fps = []
     for log in logs:
         drawn = np.array([f["drawn"] for f in log])
-        fps.append((len(drawn) - 1) / (drawn[-1] - drawn[0]))
+        fps.append((len(drawn) - 1) / (drawn[-1] - drawn[0]) if len(drawn) > 1 else 0.0)
     frames = [f for log in logs for f in log]
-    ms = {
-        k: np.array([f[k] for f in frames]) * 1000
-        for k in ("capture", "received", "encoded", "sent", "arrived", "decoded", "drawn")
-    }
-    numbers = sorted({f["number"] for f in frames})
+    if not frames:
+        print(f"{scenario}: no frame drawn")
+        return
+    ms = {k: np.array([f[k] for f in frames]) * 1000 for k in ("capture", *(b for _, b, _ in STAGES))}
+    numbers = [f["number"] for f in frames]
     captured = (max(f["capture"] for f in frames) - min(f["capture"] for f in frames)) * hz + 1
+    xr_line = f"; XR frame loop {' + '.join(f'{x:.0f}' for x in xr)}/s" if scenario.view == "xr" else ""
     print(
-        f"{scenario}: {' + '.join(f'{x:.1f}' for x in fps)} fps drawn (camera {hz:g} Hz), "
-        f"{sum(dropped)} dropped in the page; JPEG encodes per camera frame: {(numbers[-1] - numbers[0] + 1) / captured:.2f}"
+        f"{scenario}: {' + '.join(f'{x:.1f}' for x in fps)} fps drawn (camera {hz:g} Hz), {sum(dropped)} dropped "
+        f"in the page{xr_line}; encodes per camera frame {(max(numbers) - min(numbers) + 1) / captured:.2f}; "
+        f"load average {load[0]:.1f} -> {load[1]:.1f}"
     )
     print(f"  capture -> drawn: {percentiles(list(ms['drawn'] - ms['capture']))}")
     for a, b, label in STAGES:
         print(f"    {label}: {percentiles(list(ms[b] - ms[a]))}")
 
 
-def camera_to_browser(base: str, node, camera_id: str, seconds: float, hz: float, scenarios: list[Scenario]) -> None:
+def camera_to_browser(base: str, node, store, seconds: float, hz: float, scenarios: list[Scenario]) -> None:
     from playwright.sync_api import sync_playwright
 
+    camera_id = store.cameras[0].id
+    frames = camera_frames(store, camera_id)
+    image_quality(frames, JPEG_QUALITY, RTC_BITRATE, hz)
     stop = threading.Event()
-    thread = publish_camera(node, camera_id, hz, stop)
+    thread = publish_camera(node, camera_id, frames, hz, stop)
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -198,8 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--scenarios",
-        default="desktop:1,xr:1,desktop:2",
-        help="camera -> browser runs, VIEW:VIEWERS (VIEW desktop or xr), comma-separated",
+        default=",".join(f"{v}:{n}:{p}" for v, n in (("desktop", 1), ("xr", 1), ("desktop", 2)) for p in PATHS),
+        help="camera -> browser runs, VIEW:VIEWERS:PATH (VIEW desktop or xr, PATH frames or webrtc), comma-separated",
     )
     ap.add_argument("--no-pose", action="store_true", help="skip the operator pose part")
     args = ap.parse_args(argv)
@@ -207,9 +280,9 @@ def main(argv: list[str] | None = None) -> int:
 
     also = ("sim", "arm_controller") if args.arm else ()
     stream_fps = min(60.0, max(30.0, args.camera_hz))
-    with bridge_process(
-        {"bench": PASSWORD, "bench1": PASSWORD}, also, args.store, "sim" if args.arm else "robot", stream_fps=stream_fps
-    ) as bridge:
+    bridge_params = {"stream_fps": stream_fps, "jpeg_quality": JPEG_QUALITY, "rtc_bitrate": RTC_BITRATE}
+    passwords = {"bench": PASSWORD, "bench1": PASSWORD}
+    with bridge_process(passwords, also, args.store, "sim" if args.arm else "robot", **bridge_params) as bridge:
         return measure(args, bridge)
 
 
@@ -267,9 +340,8 @@ def measure(args: argparse.Namespace, bridge: BridgeProcess) -> int:
             from restock.paths import store_file
             from restock.store.description import load_store
 
-            scenarios = [Scenario(v, int(n)) for v, n in (s.split(":") for s in args.scenarios.split(","))]
-            camera = load_store(store_file(args.store)).cameras[0].id
-            camera_to_browser(base, node, camera, args.seconds, args.camera_hz, scenarios)
+            scenarios = [Scenario(v, int(n), p) for v, n, p in (s.split(":") for s in args.scenarios.split(","))]
+            camera_to_browser(base, node, load_store(store_file(args.store)), args.seconds, args.camera_hz, scenarios)
     finally:
         executor.shutdown(timeout_sec=2)
         node.destroy_node()

@@ -37,8 +37,10 @@ from restock.teleop.records_out import AuditLog, SampleWriter
 from restock.teleop.server import TeleopServer
 from restock.teleop.tls import TlsError, is_loopback, self_signed, server_context
 
-# A few frames deep (each is only kept, cheaply); best effort matches both reliable (the sim) and best-effort (camera drivers) publishers.
-STREAM_QOS = QoSProfile(depth=4, reliability=ReliabilityPolicy.BEST_EFFORT)
+# The newest image only: when encoding falls behind the camera, a deeper queue would hand the
+# operator frames as old as the queue is deep (4 frames: ~100 ms at 30 Hz, measured). Best effort
+# matches both reliable (the sim) and best-effort (camera drivers) publishers.
+STREAM_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
 
 
 class _RosPort:
@@ -235,7 +237,7 @@ class TeleopBridgeNode(RestockNode):
             password_checks=s.operators.password_checks,  # scrypt runs (bench/teleop_bruteforce.py reads it)
             connections=s.limits.open,
             backroom_alerts=s.alerts.raised,
-            frames_encoded=s.frames_encoded,  # one JPEG per streamed frame, however many watch
+            frames_encoded=s.streams.frames_encoded,  # one JPEG per streamed frame, however many watch
         )
 
     def on_shutdown(self) -> None:

@@ -35,6 +35,8 @@ class TeleopBridgeSettings(NodeSettings):
     max_messages_per_s: float = setting(200.0, "Per-connection message rate; more are dropped", min=10.0, max=5000.0)
     stream_fps: float = setting(30.0, "Camera stream rate to the operator (frames/s)", min=1.0, max=60.0)
     jpeg_quality: int = setting(80, "JPEG quality of the camera stream", min=20, max=95)
+    webrtc: bool = setting(True, "Offer the camera stream as a WebRTC video track too (needs aiortc)")
+    rtc_bitrate: int = setting(2_000_000, "VP8 bit rate of the WebRTC stream (bits/s)", min=100_000, max=20_000_000)
     translation_scale: float = setting(1.0, "Arm motion per metre of controller motion", min=0.1, max=3.0)
     login_attempts: int = setting(5, "Logins per operator name from one address per window", min=1, max=100)
     login_attempts_per_address: int = setting(30, "Logins from one address per window", min=1, max=1000)
@@ -57,6 +59,8 @@ class TeleopBridgeSettings(NodeSettings):
             max_messages_per_s=self.max_messages_per_s,
             stream_fps=self.stream_fps,
             jpeg_quality=self.jpeg_quality,
+            webrtc=self.webrtc,
+            rtc_bitrate=self.rtc_bitrate,
             translation_scale=self.translation_scale,
             login_attempts=self.login_attempts,
             login_attempts_per_address=self.login_attempts_per_address,

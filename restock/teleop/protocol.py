@@ -100,11 +100,19 @@ class FrameShown(_Msg):
     dropped: bool = False  # not drawn: a newer frame came before it was decoded (the app keeps the newest)
 
 
+class RtcOffer(_Msg):
+    """The camera as a WebRTC video track: the app's SDP offer (answered with ``rtc_answer``)."""
+
+    type: Literal["rtc_offer"]
+    camera_id: Id
+    sdp: Annotated[str, Field(min_length=10, max_length=12_000)]
+
+
 class Logout(_Msg):
     type: Literal["logout"]
 
 
-ClientMessage = Heartbeat | Pose | Claim | Release | Resolve | Estop | Watch | FrameShown | Logout
+ClientMessage = Heartbeat | Pose | Claim | Release | Resolve | Estop | Watch | FrameShown | RtcOffer | Logout
 _ADAPTER: TypeAdapter[ClientMessage] = TypeAdapter(
     Annotated[ClientMessage, Field(discriminator="type")]  # type: ignore[arg-type]
 )

@@ -31,7 +31,6 @@ import numpy as np
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from restock import records
-from restock.convert import encode_jpeg
 from restock.store.description import Store
 from restock.teleop import protocol as P
 from restock.teleop.alerts import ActiveAlerts
@@ -49,6 +48,7 @@ from restock.teleop.guard import ConnectionLimits, Every, GuardedSite, one_line,
 from restock.teleop.login import LoginDesk, LoginRefused
 from restock.teleop.records_out import AuditBudget, AuditLog, SampleWriter, printable
 from restock.teleop.rules import Effects, Refusal, RobotPort, TeleopRules
+from restock.teleop.stream import Streams
 from restock.teleop.tls import is_loopback
 
 __all__ = ["RobotPort", "ServerConfig", "TeleopServer"]
@@ -80,6 +80,8 @@ class ServerConfig:
     translation_scale: float = 1.0
     stream_fps: float = 30.0
     jpeg_quality: int = 80
+    webrtc: bool = True  # offer the stream as a WebRTC video track too (when aiortc is installed)
+    rtc_bitrate: int = 2_000_000  # VP8 bits/s of that track (equal image quality: bench/teleop_latency.py)
     web_root: Path = WEB_ROOT
     # Logins: attempts per name from one address, and from one address for any names, per window.
     login_attempts: int = 5
@@ -141,9 +143,10 @@ class TeleopServer:
         self.clients: dict[str, Connection] = {}
         self.alerts = ActiveAlerts()  # touched on the loop only (before it runs: by submit_alert)
         self._ids = itertools.count(1)
-        self._watched: frozenset[str] = frozenset()  # read from the ROS thread without the loop
-        self._frame_budget: dict[str, P.RateLimit] = {}
-        self.frames_encoded = 0  # JPEGs made for the stream: one per frame, however many watch
+        rtc_host = config.host if config.webrtc else None
+        self.streams = Streams(
+            self.rules.camera_ids, self.clients, config.stream_fps, config.jpeg_quality, rtc_host, config.rtc_bitrate
+        )
         self.counters = self.rules.counters  # refusals by kind, heartbeat timeouts
         self._every = Every()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -167,6 +170,7 @@ class TeleopServer:
         def run() -> None:
             loop = asyncio.new_event_loop()
             self.loop = loop
+            self.streams.loop = loop
             asyncio.set_event_loop(loop)
             try:
                 loop.run_until_complete(self._serve(ready))
@@ -252,27 +256,13 @@ class TeleopServer:
             self.loop.call_soon_threadsafe(self._on_alert, alert)
 
     def wants_frames(self, camera_id: str) -> bool:
-        return camera_id in self._watched
+        return self.streams.wants(camera_id)
 
     def submit_frame(
         self, camera_id: str, pixels: np.ndarray, capture_stamp: float, received: float | None = None
     ) -> bool:
-        """Encode once and fan out a frame if someone watches this camera (at most stream_fps); True if sent.
-
-        ``received``: when the bridge got the image (epoch s), a stage of the latency figures."""
-        if camera_id not in self._watched or self.loop is None:
-            return False
-        if not self._frame_budget.setdefault(camera_id, P.RateLimit(self.config.stream_fps, 2.0)).allow(
-            time.monotonic()
-        ):
-            return False  # a camera faster than stream_fps is thinned; a jittery one at the rate is not
-        received = time.time() if received is None else received
-        jpeg = encode_jpeg(pixels, self.config.jpeg_quality)
-        self.frames_encoded += 1
-        stamps = P.FrameStamps(capture_stamp, received, time.time())
-        data = P.pack_frame(self.rules.camera_ids.index(camera_id), self.frames_encoded, stamps, jpeg)
-        self.loop.call_soon_threadsafe(self._fan_out, camera_id, data)
-        return True
+        """Encode once and fan out a frame if someone watches this camera (restock.teleop.stream)."""
+        return self.streams.submit(camera_id, pixels, capture_stamp, received)
 
     def set_estop(self, engaged: bool) -> None:
         """The e-stop as its topic says (a hardware button, or this bridge)."""
@@ -323,14 +313,6 @@ class TeleopServer:
         if fx.broadcast:
             self._broadcast_state()
         return True
-
-    def _fan_out(self, camera_id: str, data: bytes) -> None:
-        for client in self.clients.values():
-            if client.watching == camera_id:
-                client.offer_frame(data)
-
-    def _update_watched(self) -> None:
-        self._watched = frozenset(c.watching for c in self.clients.values() if c.watching)
 
     def state(self, client: Connection | None = None) -> dict:
         return self.rules.state(client.session.operator if client else None, time.time())
@@ -585,7 +567,11 @@ class TeleopServer:
             if msg.camera_id is not None and msg.camera_id not in self.rules.camera_ids:
                 return await self._bad(client, f"no camera {msg.camera_id} (cameras: {self.rules.camera_ids})")
             client.watching = msg.camera_id
-            self._update_watched()
+            self.streams.update_watched()
+        elif isinstance(msg, P.RtcOffer):
+            if msg.camera_id not in self.rules.camera_ids:
+                return await self._bad(client, f"no camera {msg.camera_id} (cameras: {self.rules.camera_ids})")
+            client.send_json(await self.streams.rtc_offer(client, msg))
         elif isinstance(msg, P.FrameShown):
             client.frame_shown()
         elif isinstance(msg, P.Logout):
@@ -597,6 +583,6 @@ class TeleopServer:
 
     async def _disconnect(self, client: Connection) -> None:
         self.clients.pop(client.id, None)
-        self._update_watched()
+        await self.streams.drop(client)
         self._apply(None, self.rules.disconnect(client.conn))
         self.audit.write("disconnect", self.config.robot_id, client.session.operator, client.id, client.peer)

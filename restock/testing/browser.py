@@ -20,12 +20,17 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--no-first-run",
+    # WebRTC on loopback (the operator stream's second path): host candidates on 127.0.0.1, as
+    # addresses rather than mDNS names (whose lookup would be multicast on the network).
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
 ]
 
 
-def log_in(page: Any, base_url: str, operator: str, password: str) -> None:
-    """Open the operator app at ``base_url`` and log in through its form, as a person would."""
-    page.goto(base_url + "/")
+def log_in(page: Any, base_url: str, operator: str, password: str, query: str = "") -> None:
+    """Open the operator app at ``base_url`` (``query``: "?stream=webrtc", say) and log in through
+    its form, as a person would."""
+    page.goto(base_url + "/" + query)
     page.fill("#operator", operator)
     page.fill("#password", password)
     page.click("#login")

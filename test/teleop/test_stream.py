@@ -8,7 +8,7 @@ import asyncio
 import aiohttp
 import numpy as np
 import pytest
-from teleop_client import connect, login, until
+from teleop_client import connect, login, next_json, until
 
 from restock.teleop.protocol import FrameStamps, pack_frame, stamp_sent, unpack_frame
 
@@ -66,4 +66,67 @@ def test_two_viewers_share_one_jpeg_per_frame_and_get_the_newest_only(make_bridg
                 await asyncio.wait_for(next_frame(viewers[0]), 0.3)
 
     asyncio.run(go())
-    assert b.server.frames_encoded == 3  # three frames, two viewers: three JPEGs
+    assert b.server.streams.frames_encoded == 3  # three frames, two viewers: three JPEGs
+
+
+def test_webrtc_viewers_get_one_vp8_frame_each_with_its_stamps_on_loopback(make_bridge):
+    """Two WebRTC viewers (aiortc peers standing in for browsers; signalling on their WebSockets)
+    get the camera as a video track from one shared VP8 encoder; the ICE candidates offered are the
+    bridge's loopback address only; each frame's stamps come as rtc_frame messages."""
+    pytest.importorskip("aiortc")
+    from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+    b = make_bridge(stream_fps=1000.0)
+    camera = b.server.rules.camera_ids[0]
+    y, x = np.mgrid[0:480, 0:640]
+    still = np.stack([x * 255 // 640, y * 255 // 480, np.full_like(x, 90)], axis=-1).astype(np.uint8)
+
+    async def viewer(http, name: str):
+        ws = await connect(http, b.base, await login(http, b.base, name))
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc.addTransceiver("video", direction="recvonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        await ws.send_json({"type": "rtc_offer", "camera_id": camera, "sdp": pc.localDescription.sdp})
+        answer = await next_json(ws, "rtc_answer", timeout=10)
+        candidates = [ln for ln in answer["sdp"].splitlines() if ln.startswith("a=candidate:")]
+        assert candidates and all(ln.split()[4] == "127.0.0.1" for ln in candidates), candidates
+        tracks = []
+        pc.on("track", tracks.append)
+        await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+        await until(lambda: tracks, 10, "the video track")
+        return ws, pc, tracks[0]
+
+    sent: list[bool] = []
+
+    async def go() -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+
+        async def camera_feed() -> None:
+            i = 0
+            while not stop.is_set():
+                moved = np.roll(still, 4 * i, axis=1)
+                sent.append(await loop.run_in_executor(None, b.server.submit_frame, camera, moved, 2000.0 + i / 30))
+                i += 1
+                await asyncio.sleep(1 / 30)
+
+        async with b.client() as http:
+            viewers = [await viewer(http, name) for name in ("alice", "bob")]
+            feed = asyncio.create_task(camera_feed())
+            try:
+                for _ws, _pc, track in viewers:
+                    for _ in range(5):  # decoded pictures of the camera's size
+                        frame = await asyncio.wait_for(track.recv(), 10)
+                        assert (frame.width, frame.height) == (640, 480)
+                metas = [await next_json(ws, "rtc_frame") for ws, _, _ in viewers]
+            finally:
+                stop.set()
+                await feed
+                for _ws, pc, _ in viewers:
+                    await pc.close()
+        for m in metas:
+            assert m["capture"] >= 2000.0 and m["received"] <= m["encoded"] <= m["sent"]
+
+    asyncio.run(go())
+    # Two viewers, one VP8 encode per frame streamed; no JPEG (nobody watches frames on the socket).
+    assert b.server.streams.rtc.frames_encoded == sum(sent) > 0 and b.server.streams.frames_encoded == 0

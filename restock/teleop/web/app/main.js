@@ -1,6 +1,7 @@
 // The restock operator app: log in, see the handoff queue and the cameras, claim the robot,
 // drive it from the desktop (keyboard) or a WebXR headset (xr.js), resolve, hand back.
 // Plain ES modules, no dependencies. Protocol: restock/teleop/protocol.py.
+import { startRtc } from "./rtc.js";
 import { startXR, xrSupported } from "./xr.js";
 
 const $ = (id) => document.getElementById(id);
@@ -15,6 +16,8 @@ export const app = {
   frameNew: null, // stamps of a decoded frame the XR frame loop has not drawn yet
   framesShown: 0,
   framesDropped: 0,
+  streamPath: null, // "frames" (JPEG on a socket) or "webrtc" (a video track)
+  rtcMeta: [], // the bridge's stage stamps of WebRTC frames, by RTP time ({rtp, capture, received, encoded, sent})
   // The last frames drawn, each {capture, received, encoded, sent, arrived, decoded, drawn, view} in
   // epoch seconds: the stages of bench/teleop_latency.py's figures.
   frameLog: [],
@@ -100,6 +103,11 @@ function onJson(msg) {
   else if (msg.type === "alerts") renderAlerts(msg.alerts);
   else if (msg.type === "error") say(msg.error);
   else if (msg.type === "ack") say(msg.sample ? `saved training sample ${msg.sample}` : `${msg.of} done`);
+  else if (msg.type === "rtc_answer" && app.rtcAnswer) app.rtcAnswer(msg.sdp);
+  else if (msg.type === "rtc_frame") {
+    app.rtcMeta.push(msg);
+    if (app.rtcMeta.length > 2000) app.rtcMeta.shift();
+  }
 }
 
 let fpsCount = 0;
@@ -109,12 +117,46 @@ const epochNow = () => (performance.timeOrigin + performance.now()) / 1000;
 // gets decoded frames, the newest only, and draws each once (the XR frame loop: in its next frame).
 const stream = new Worker("/app/frames.js", { type: "module" });
 
+// The stream's path: ?stream=webrtc or ?stream=frames in the address; otherwise STREAM_PATH.
+// WebRTC that fails (no answer, no frame) falls back to frames.
+const STREAM_PATH = "frames";
+
 async function openStream() {
-  stream.postMessage({ type: "open", url: await socketUrl(), camera: $("camera").value });
+  const camera = $("camera").value;
+  const path = new URLSearchParams(location.search).get("stream") || STREAM_PATH;
+  if (path === "webrtc" && window.RTCPeerConnection) {
+    try {
+      if (app.rtc) {
+        app.rtc.pc.close();
+        app.rtc.video.remove();
+      }
+      app.rtc = await startRtc(app, camera, onRtcFrame);
+      app.streamPath = "webrtc";
+      return;
+    } catch (err) {
+      say(`WebRTC: ${err.message}; JPEG frames instead`);
+    }
+  }
+  app.streamPath = "frames";
+  stream.postMessage({ type: "open", url: await socketUrl(), camera });
+}
+
+function onRtcFrame(video, meta) {
+  const epoch = (t) => (performance.timeOrigin + t) / 1000;
+  const f = { rtp: meta.rtpTimestamp, arrived: epoch(meta.receiveTime), decoded: epoch(meta.presentationTime), path: "webrtc" };
+  app.frame = video;
+  if (app.inXR) {
+    app.frameNew = f;
+    return;
+  }
+  const canvas = $("view");
+  canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
+  frameDrawn(f, "desktop");
 }
 
 function watchCamera(camera) {
-  stream.postMessage({ type: "watch", camera });
+  if (app.streamPath === "webrtc") openStream().catch((err) => say(err.message));
+  else stream.postMessage({ type: "watch", camera });
 }
 
 stream.onmessage = (ev) => {
