@@ -97,6 +97,11 @@ class NodeSettings:
     """What every restock node that reads the store has; a node's settings class extends it."""
 
     store_file: str = setting("", "Store description file (config/stores/*.yaml); empty: the default store")
+    lockstep: bool = setting(
+        False,
+        "Run in lockstep with the simulator (restock.graph.lockstep): count messages, run sim-time jobs from /clock, and answer each step on lockstep/acks",
+        read_only=True,
+    )
 
 
 def param_specs(settings_cls: type) -> tuple[ParamSpec, ...]:

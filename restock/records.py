@@ -260,6 +260,29 @@ class BackroomRestock(Record):
     alert_id: Id | None = None
 
 
+# --- lockstep (issue 18) ----------------------------------------------------------------
+
+Count = Annotated[int, Field(ge=0)]
+
+
+class LockstepAck(Record):
+    """A lockstep participant to the simulator: what it has sent and received, and when to wake it.
+
+    See restock.graph.lockstep: the simulator steps on only when every subscription has received
+    what all participants sent on its topic.
+    """
+
+    KIND: ClassVar[str] = "lockstep_ack"
+    node: Annotated[str, Field(min_length=1, max_length=200)]
+    incarnation: Annotated[str, Field(min_length=1, max_length=64)]  # a restart is a new one
+    stamp: Stamp  # the latest /clock it has processed
+    next_due: Stamp | None = None  # the sim time it needs to be woken at (None: only by messages)
+    sent: dict[Annotated[str, Field(max_length=200)], Count] = Field(default_factory=dict, max_length=100)
+    received: dict[Annotated[str, Field(max_length=200)], Annotated[list[Count], Field(max_length=8)]] = Field(
+        default_factory=dict, max_length=100
+    )
+
+
 RECORD_TYPES: dict[str, type[Record]] = {
     cls.KIND: cls
     for cls in (
@@ -277,6 +300,7 @@ RECORD_TYPES: dict[str, type[Record]] = {
         SimGroundTruth,
         BackroomAlert,
         BackroomRestock,
+        LockstepAck,
     )
 }
 

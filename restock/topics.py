@@ -37,6 +37,7 @@ SALES = "pos/sales"  # SaleEvent, from a point-of-sale feed (optional, outside t
 SIM_GROUND_TRUTH = "sim/ground_truth"  # evaluation only: never read by the stack
 BACKROOM_ALERTS = "planner/backroom_alerts"  # BackroomAlert, from the planner to staff (transient local)
 BACKROOM_RESTOCKS = "backroom/restocks"  # BackroomRestock, staff (or the simulator's staff) to the planner
+LOCKSTEP_ACKS = "lockstep/acks"  # LockstepAck, participants to the simulator (restock.graph.lockstep)
 
 # Services.
 PLAN_SERVICE = "planner/get_plan"  # std_srvs/Trigger: message holds the PlanSnapshot JSON

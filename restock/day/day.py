@@ -56,6 +56,7 @@ class DayOptions:
     operator: bool = True
     operator_delay_s: float = 60.0
     chaos: bool = False
+    lockstep: bool = True  # the sim waits for the controllers each step (restock.graph.lockstep)
     live: bool = False
     out_dir: Path = field(default_factory=lambda: Path("var/runs") / time.strftime("%Y%m%d-%H%M%S"))
     verbose: bool = False
@@ -72,7 +73,9 @@ def free_port() -> int:
 SIM_STATE = "sim_state.db"  # the simulator's checkpoints (a killed sim resumes the store)
 
 
-def node_params(opts: DayOptions, run_dir: Path, operator: OperatorSetup | None) -> dict[str, dict[str, object]]:
+def node_params(
+    opts: DayOptions, run_dir: Path, operator: OperatorSetup | None, store: Store
+) -> dict[str, dict[str, object]]:
     """Per-node parameters of a store day (the graph's files give the rest)."""
     sim: dict[str, object] = {
         "seed": opts.seed,
@@ -97,7 +100,7 @@ def node_params(opts: DayOptions, run_dir: Path, operator: OperatorSetup | None)
     teleop: dict[str, object] = {"state_dir": str(run_dir / "teleop"), "port": 0}  # 0: any free port
     if operator is not None:
         teleop.update(port=operator.port, operators_file=str(operator.operators_file))
-    return {
+    params: dict[str, dict[str, object]] = {
         "sim": sim,
         "planner": {"database_path": str(run_dir / "planner.db"), "policy": opts.policy},
         # At 100x real time 0.5 sim-s is 5 wall-ms: the watchdog keeps its meaning at 3 sim-s.
@@ -128,6 +131,22 @@ def node_params(opts: DayOptions, run_dir: Path, operator: OperatorSetup | None)
             "split_period_s": 86_400.0 if opts.days > 1 else 0.0,
         },
     }
+    if opts.lockstep:
+        lockstep_params(params, store)
+    return params
+
+
+def lockstep_params(params: dict[str, dict[str, object]], store: Store) -> None:
+    """The autonomous loop in lockstep: the simulator waits for the cameras, the planner and the
+    arm each step, so no wall-clock allowance is needed and a seed gives the same day on any load.
+    The teleop bridge and the scripted operator stay outside (an operator's timing is theirs)."""
+    cameras = [f"shelf_camera_{c.id}" for c in store.cameras]
+    participants = ["planner", "arm_controller", *cameras]
+    params["sim"].update(lockstep=True, lockstep_participants=participants)
+    for name in participants:
+        params.setdefault(name, {})["lockstep"] = True
+    # Sync points come at least every 5 sim-s (restock.sim.pacing.MAX_FAST_STEP_S), each with joint_states.
+    params["arm_controller"].update(wake_above_rate=0.0, start_allowance_wall_s=0.0, joint_states_timeout_s=10.0)
 
 
 class DayMonitor:
@@ -224,7 +243,7 @@ def run_day(
     for stale in run_dir.glob(SIM_STATE + "*"):  # a new day: the store starts afresh
         stale.unlink()
     operator = OperatorSetup.create(run_dir, free_port(), run_dir / "teleop") if opts.operator else None
-    instances = node_instances("sim", store, store_path, extra_params=node_params(opts, run_dir, operator))
+    instances = node_instances("sim", store, store_path, extra_params=node_params(opts, run_dir, operator, store))
     apply_to_this_process(domain_id)
     env = ros_environment(domain_id)
     supervisor = Supervisor(instances, env, run_dir / "logs", echo=opts.verbose, out=sys.stderr)
@@ -375,6 +394,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument(
         "--chaos", action="store_true", help="kill nodes, stop a camera, stall nodes, press the e-stop (seeded)"
+    )
+    ap.add_argument(
+        "--no-lockstep",
+        dest="lockstep",
+        action="store_false",
+        help="let the simulator race the controllers (wall-clock allowances; outcomes then depend on the machine's load)",
     )
     ap.add_argument("--live", action="store_true", help="serve a live Foxglove view on 127.0.0.1:8765")
     ap.add_argument(

@@ -84,7 +84,7 @@ class ArmControllerNode(RestockNode):
         self.create_subscription(Bool, topics.ESTOP, self.on_estop, LATCHED_QOS)
         self.create_subscription(PoseStamped, topics.TELEOP_TARGET, self.on_teleop_target, 10)
         self.create_subscription(Float64, topics.TELEOP_GRIPPER, self.on_teleop_gripper, 10)
-        self.create_timer(1.0 / s.control_rate_hz, self.on_control)
+        self.create_sim_timer(1.0 / s.control_rate_hz, self.on_control, self._control_wanted)
         self.set_health(WARN, "waiting for joint_states")
 
     # --- inputs -------------------------------------------------------------------------
@@ -162,6 +162,14 @@ class ArmControllerNode(RestockNode):
             self.carry_out([cmd])
 
     # --- the loop -----------------------------------------------------------------------
+
+    def _control_wanted(self, next_at: float) -> float | None:
+        """Under lockstep: when the control loop must run next (None: idle until a message)."""
+        if self.gate.operator is not None:
+            return next_at
+        wanted = [t for t in (self.tasks.wake_at(next_at),) if t is not None]
+        wanted += [deadline + 1e-3 for deadline in self.verifier.pending.values()]  # overdue: strictly after
+        return min(wanted) if wanted else None
 
     def on_control(self) -> None:
         now = self.now_s()

@@ -10,6 +10,7 @@ steady clock, so they keep coming when sim time stops.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import traceback
@@ -23,10 +24,14 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.time import Time
+from rosgraph_msgs.msg import Clock as ClockMsg
 from std_msgs.msg import String
 
 from restock import records, topics
+from restock.graph.lockstep import Participant, SimJob
 from restock.malloc import pin_mmap_threshold
 from restock.nodes.entry import stop_signalled
 from restock.params import (
@@ -61,6 +66,9 @@ ALERT_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE, durabil
 SALES_HISTORY_QOS = QoSProfile(
     depth=2000, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
 )
+# Lockstep acks: only the latest of each participant matters, but none may be dropped unseen.
+ACK_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+ACK_HEARTBEAT_S = 0.5  # wall seconds: the latest ack again (a simulator that started later hears it)
 
 
 class LogLimiter:
@@ -136,10 +144,14 @@ class RestockNode(Node):
 
     PARAMS: ClassVar[tuple[ParamSpec, ...]] = ()
     NODE_NAME: ClassVar[str] = ""
+    CLOCK_SOURCE: ClassVar[bool] = False  # the simulator: it publishes /clock and hears the acks
 
     def __init__(self, **kwargs: Any) -> None:
+        self.lockstep: Participant | None = None  # before Node.__init__: it creates publishers
         super().__init__(self.NODE_NAME, **kwargs)
         self.p: dict[str, ParamValue] = self._declare_checked_parameters()
+        if self.p.get("lockstep"):
+            self._start_lockstep()
         self._health: tuple[int, str] = (OK, "starting")
         self._health_values: dict[str, str] = {}
         self.records_dropped = 0  # malformed records and messages a callback raised on
@@ -162,8 +174,11 @@ class RestockNode(Node):
         for spec in self.PARAMS:
             where = f"{from_file.get(spec.name, 'command line (-p)')}: {self.get_name()}."
             try:
-                param = self.declare_parameter(spec.name, spec.default, descriptor(spec))
-                value = param.value
+                default = spec.default
+                if spec.type is list and not default:  # rclpy reads [] as a byte array: say the type
+                    default = Parameter.Type.DOUBLE_ARRAY if spec.item_type is float else Parameter.Type.STRING_ARRAY
+                param = self.declare_parameter(spec.name, default, descriptor(spec))
+                value = [] if param.value is None else param.value
             except Exception as err:  # rclpy raises several types for a bad override
                 raise ConfigError(f"{where}{spec.name}: {err}") from None
             values[spec.name] = spec.check(value, where)
@@ -181,6 +196,56 @@ class RestockNode(Node):
             return load_store(path)
         except StoreError as err:
             raise ConfigError(str(err)) from None
+
+    # --- lockstep (restock.graph.lockstep) ------------------------------------------------
+
+    def _start_lockstep(self) -> None:
+        self.lockstep = Participant(self.get_name(), f"{os.getpid()}-{time.time_ns()}")
+        if self.CLOCK_SOURCE:
+            return
+        self._ack_pub = self.create_publisher(String, topics.LOCKSTEP_ACKS, ACK_QOS)
+        # rclpy's own /clock subscription (best effort, depth 1) could set the clock after ours, or
+        # back to an older message: under lockstep the counted subscription below alone sets it.
+        self._time_source.detach_node()
+        self.get_clock()._set_ros_time_is_active(True)
+        self.create_subscription(ClockMsg, topics.CLOCK, self._on_lockstep_clock, 100)
+        self.create_timer(
+            ACK_HEARTBEAT_S, lambda: self._send_ack(force=True), clock=Clock(clock_type=ClockType.STEADY_TIME)
+        )
+
+    def create_sim_timer(
+        self, period_s: float, callback: Callable[[], None], wanted: Callable[[float], float | None] | None = None
+    ) -> None:
+        """A timer on the node's (sim) clock; under lockstep a job run from /clock, so the simulator
+        waits for it. ``wanted(next_at)``: when the job must be woken (None: only with the rest)."""
+        if self.lockstep is None:
+            self.create_timer(period_s, callback)
+        else:
+            self.lockstep.jobs.append(SimJob(period_s, callback, wanted))
+
+    def _on_lockstep_clock(self, msg: ClockMsg) -> None:
+        # Our own /clock subscription may run before rclpy's time source hears the same message.
+        self.get_clock().set_ros_time_override(Time.from_msg(msg.clock))
+        now = msg.clock.sec + msg.clock.nanosec * 1e-9
+        assert self.lockstep is not None
+        for job in self.lockstep.due_jobs(now):
+            job.run()
+            job.ran(now)
+
+    def after_callback(self) -> None:
+        """Every counted callback ends here: a participant tells the simulator where it stands."""
+        self._send_ack()
+
+    def _send_ack(self, force: bool = False) -> None:
+        if self.lockstep is None or self.CLOCK_SOURCE:
+            return
+        ack = self.lockstep.ack(force)
+        if ack is not None:
+            self._ack_pub.publish(String(data=records.encode(ack)))
+
+    def create_publisher(self, msg_type: Any, topic: str, *args: Any, **kwargs: Any) -> Any:
+        pub = super().create_publisher(msg_type, topic, *args, **kwargs)
+        return pub if self.lockstep is None else _CountedPublisher(pub, topic, self.lockstep)
 
     # --- records ------------------------------------------------------------------------
 
@@ -213,6 +278,9 @@ class RestockNode(Node):
         """Every subscription of a restock node: a callback that raises on a message drops that
         message (logged, counted) instead of ending the node, so one bad input cannot stop it."""
 
+        lockstep = self.lockstep
+        slot = lockstep.subscribed(topic) if lockstep is not None else None
+
         def guarded(msg: Any) -> None:
             try:
                 callback(msg)
@@ -224,6 +292,9 @@ class RestockNode(Node):
                 self.drop(
                     f"dropped a message on {topic}: the callback failed: {reason}: {str(err)[:200]}", topic + reason
                 )
+            if slot is not None:
+                lockstep.got(topic, slot)  # type: ignore[union-attr]
+                self.after_callback()
 
         return super().create_subscription(msg_type, topic, guarded, *args, **kwargs)
 
@@ -263,6 +334,20 @@ class RestockNode(Node):
         msg = DiagnosticArray(status=[status])
         msg.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(msg)
+
+
+class _CountedPublisher:
+    """A publisher that counts what it sends (lockstep); everything else is the publisher's."""
+
+    def __init__(self, pub: Any, topic: str, lockstep: Participant) -> None:
+        self._pub, self._topic, self._lockstep = pub, topic, lockstep
+
+    def publish(self, msg: Any) -> None:
+        self._pub.publish(msg)
+        self._lockstep.published(self._topic)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pub, name)
 
 
 def run_node(node_cls: type[RestockNode], args: Sequence[str] | None = None, threads: int = 1) -> int:

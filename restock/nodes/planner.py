@@ -73,7 +73,7 @@ class PlannerNode(RestockNode):
         self.create_record_subscription(records.HandoffRequest, topics.HANDOFF_REQUESTS, self.on_handoff_request)
         self.create_record_subscription(records.HandoffResolution, topics.HANDOFF_RESOLUTIONS, self.on_resolution)
         self.create_service(Trigger, topics.PLAN_SERVICE, self.on_get_plan)
-        self.create_timer(s.replan_period_s, self.tick)
+        self.create_sim_timer(s.replan_period_s, self.tick)
         self._dirty = False
         self._early_sales: list[records.SaleEvent] = []
         self._update_health("waiting for the clock")

@@ -114,6 +114,10 @@ class ShelfCameraNode(RestockNode):
         # Only the newest frame matters: the executor thread parks it for the worker and goes
         # back to taking the next one off DDS while the models run (ONNX Runtime lets go of the GIL).
         self.last_frame_steady = time.monotonic()
+        if self.lockstep is not None:  # the simulator waits for this frame's observation: no skipping
+            with self._pipeline_lock:
+                self.handle_frame(msg)
+            return
         with self._slot_lock:
             if self._pending is not None:
                 self.skipped_frames += 1
@@ -194,6 +198,8 @@ class ShelfCameraNode(RestockNode):
     # --- staleness and health -----------------------------------------------------------
 
     def check_stale(self) -> None:
+        if self.lockstep is not None:
+            return  # the simulator waits for us: a pause in wall time is not a missing camera
         timeout = self.settings.stale_timeout_s
         since = self.last_frame_steady if self.last_frame_steady is not None else self.started_steady
         if time.monotonic() - since <= timeout:

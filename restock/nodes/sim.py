@@ -13,13 +13,16 @@ Gazebo adapter instead (restock/nodes/gz_adapter.py).
 
 The loop runs on a steady wall-clock timer (the node's own ROS clock may follow /clock, which it
 publishes itself) and advances the world by real_time_factor x wall time, or as fast as it can
-when real_time_factor is 0. The decisions live in pure modules: the store in restock.sim.world,
+when real_time_factor is 0. With ``lockstep`` it instead steps from one sync point to the next
+only when every participant has answered the last (restock.graph.lockstep; acks on
+lockstep/acks), so sim-time outcomes do not depend on the machine's load. The decisions live in pure modules: the store in restock.sim.world,
 the pacing and due times in restock.sim.pacing, receipt numbers in restock.sim.till, and the
 order of save and send in restock.sim.checkpoint.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 
@@ -33,11 +36,12 @@ from trajectory_msgs.msg import JointTrajectory
 
 from restock import records, topics
 from restock.convert import gripper_opening, sec_nanosec, stamp_s
-from restock.nodes.base import ALERT_QOS, OK, RECORD_QOS, SALES_HISTORY_QOS, WARN, RestockNode, run_node
+from restock.graph.lockstep import Barrier
+from restock.nodes.base import ACK_QOS, ALERT_QOS, OK, RECORD_QOS, SALES_HISTORY_QOS, WARN, RestockNode, run_node
 from restock.params import ConfigError, param_specs, settings_from
 from restock.sim.checkpoint import CheckpointError, SimCheckpoints, ground_truth_tick, resume
 from restock.sim.events import EventScriptError, schedule_events
-from restock.sim.pacing import MAX_TICK_WALL_S, WALL_TICK_S, Every, Pacer
+from restock.sim.pacing import MAX_FAST_STEP_S, MAX_TICK_WALL_S, WALL_TICK_S, Every, Pacer
 from restock.sim.sim_settings import SimSettings
 from restock.sim.simtime import parse_time
 from restock.sim.till import Till
@@ -50,9 +54,13 @@ def _stamp(t: float) -> Time:
     return Time(sec=sec, nanosec=nanosec)
 
 
+LOCKSTEP_SETTLE_WALL_S = 1.0  # after every participant first answered: discovery settles before step one
+
+
 class SimNode(RestockNode):
     NODE_NAME = "sim"
     PARAMS = param_specs(SimSettings)
+    CLOCK_SOURCE = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -113,6 +121,9 @@ class SimNode(RestockNode):
         self._truth = Every(s.ground_truth_period_s, now)
         self.pacer = Pacer(s.real_time_factor, s.active_real_time_factor, s.active_hold_s, time.monotonic(), now)
         self.bad_commands = 0
+        self.barrier: Barrier | None = None
+        if self.lockstep is not None:
+            self._start_barrier()
         self._timer = self.create_timer(WALL_TICK_S, self.tick, clock=RclClock(clock_type=ClockType.STEADY_TIME))
         self.set_health(OK, "running", sim_time=self.world.time)
         if resumed:
@@ -234,6 +245,9 @@ class SimNode(RestockNode):
         return self.pacer.rate(self.world.arm_busy, self.world.time)
 
     def tick(self) -> None:
+        if self.barrier is not None:
+            self.lockstep_step()
+            return
         wall0 = time.monotonic()
         w = self.world
         rate = self.rate()
@@ -249,12 +263,89 @@ class SimNode(RestockNode):
         if measured is not None:
             self.set_health(OK, "running", sim_time=f"{w.time:.3f}", real_time_factor=f"{measured:.2f}")
 
+    # --- lockstep ---------------------------------------------------------------------------
+
+    def _start_barrier(self) -> None:
+        s = self.settings
+        self.barrier = Barrier(tuple(s.lockstep_participants), s.lockstep_timeout_s)
+        self._own_offsets: dict[tuple[str, int], int] = {}
+        self._ready_at: float | None = None
+        self._stepping = False
+        self._clock_phase = False  # False: the sensors at w.time went out (or nothing yet)
+        self.create_record_subscription(records.LockstepAck, topics.LOCKSTEP_ACKS, self.on_ack, ACK_QOS)
+        self.get_logger().info(f"lockstep: every step waits for {list(s.lockstep_participants)}")
+
+    def on_ack(self, ack: records.LockstepAck) -> None:
+        assert self.barrier is not None and self.lockstep is not None
+        self.barrier.on_ack(ack, self.lockstep.ack(force=True))
+        self.lockstep_step()
+
+    def after_callback(self) -> None:
+        if self.barrier is not None:
+            self.lockstep_step()
+
+    def lockstep_step(self) -> None:
+        """Step to the next sync point if the graph has settled since the last one."""
+        b, w, wall = self.barrier, self.world, time.monotonic()
+        assert b is not None and self.lockstep is not None
+        if self._stepping:
+            return
+        if self._ready_at is None or wall - self._ready_at < LOCKSTEP_SETTLE_WALL_S:
+            if self._ready_at is None and b.ready():
+                self._ready_at = wall
+                b.start(self.lockstep.ack(force=True), self._own_offsets)
+            elif self._ready_at is None:
+                self.set_health(WARN, f"lockstep: waiting for {b.missing()}")
+            return
+        settled = b.settled(self.lockstep.ack(force=True), self._own_offsets, wall)
+        for line in b.log:
+            self.get_logger().warning(line)
+        b.log.clear()
+        if not settled and b.waiting_since is not None:
+            return
+        # joint_states go out at every sync point; their own rate adds sync points only while active.
+        joints = self._joints.next if self.pacer.active(w.arm_busy, w.time) else math.inf
+        target = min(joints, self._truth.next, *(c.next for c in self._cams.values()))
+        target = min(target, b.next_due(w.time), w.time + MAX_FAST_STEP_S)
+        if not self._clock_phase and self.settings.real_time_factor > 0:  # a pace too: never ahead of it
+            target = min(target, self.pacer.target(wall, w.time, self.settings.real_time_factor))
+            if target <= w.time + 1e-9 and b.waiting_since is not None:
+                return
+        self._stepping = True
+        try:
+            if self._clock_phase:  # /clock(t) has settled: the sensors at t
+                self._clock_phase = False
+                self.publish_sensors(w.time, _stamp(w.time), joints=True)
+            else:  # the sensors at t have settled: on to the next sync point
+                if target > w.time:
+                    w.step(target - w.time)
+                self._clock_phase = True
+                self.clock_pub.publish(Clock(clock=_stamp(w.time)))
+        finally:
+            self._stepping = False
+        b.stepped(time.monotonic())
+        measured = self.pacer.measured(wall, w.time)
+        if measured is not None:
+            self.set_health(
+                OK,
+                "running in lockstep",
+                sim_time=f"{w.time:.3f}",
+                real_time_factor=f"{measured:.2f}",
+                lockstep_timeouts=b.timeouts,
+                lockstep_rebases=b.rebases,
+            )
+
     def publish_due(self) -> None:
-        w = self.world
-        now = w.time
+        now = self.world.time
         stamp = _stamp(now)
         self.clock_pub.publish(Clock(clock=stamp))
-        if self._joints.due(now):
+        self.publish_sensors(now, stamp)
+
+    def publish_sensors(self, now: float, stamp: Time, joints: bool = False) -> None:
+        """What is due at ``now``: joint_states (``joints``: in any case), the ground truth with the
+        till's sales, camera frames."""
+        w = self.world
+        if joints or self._joints.due(now):
             q, qd = w.joint_positions(), w.joint_velocities()
             msg = JointState(name=list(JOINT_NAMES), position=[q[n] for n in JOINT_NAMES])
             msg.velocity = [qd[n] for n in JOINT_NAMES]

@@ -51,6 +51,16 @@ class SimSettings(NodeSettings):
     random_events_per_hour: float = setting(0.0, "Seeded unfamiliar items, obstructions and hands", min=0)
     staff_response_s: float = setting(1800.0, "Staff bring back-room stock this long after an alert (s)", min=0)
     staff_topup: int = setting(0, "Containers staff bring for an alert (0: up to the capacity)", min=0)
+    lockstep_participants: tuple[str, ...] = setting(
+        (),
+        "With lockstep: the nodes (by name) whose answer every step waits for; the first step waits until each has answered once",
+    )
+    lockstep_timeout_s: float = setting(
+        5.0,
+        "With lockstep: a participant that has not answered a step within this many wall seconds is left out until it answers again (logged; the run is then not reproducible)",
+        min=0.1,
+        max=600.0,
+    )
     scripted_events: str = setting(
         "",
         "Events at given times, ';'-separated 'WHEN KIND ARGS' (see restock.sim.events), e.g. '+60 unfamiliar r1_l03 0'",

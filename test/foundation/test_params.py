@@ -136,13 +136,13 @@ class _Settings(NodeSettings):
 
 def test_a_settings_class_declares_its_param_specs() -> None:
     specs = param_specs(_Settings)
-    assert [s.name for s in specs] == ["store_file", "horizon_s", "mode", "retries", "cameras"]
-    assert specs[1:4] == SPECS  # the same declaration as written by hand
-    assert specs[4] == ParamSpec("cameras", list, ["left", "right"], "camera ids", item_type=str)
+    assert [s.name for s in specs] == ["store_file", "lockstep", "horizon_s", "mode", "retries", "cameras"]
+    assert specs[2:5] == SPECS  # the same declaration as written by hand
+    assert specs[5] == ParamSpec("cameras", list, ["left", "right"], "camera ids", item_type=str)
 
 
 def test_settings_are_typed_checked_and_frozen() -> None:
-    values = {"store_file": "", "horizon_s": 600, "mode": "manual", "retries": 3, "cameras": ["c0"]}
+    values = {"store_file": "", "lockstep": False, "horizon_s": 600, "mode": "manual", "retries": 3, "cameras": ["c0"]}
     got = settings_from(_Settings, values)
     assert got == _Settings(horizon_s=600.0, mode="manual", retries=3, cameras=("c0",))
     assert isinstance(got.horizon_s, float) and isinstance(got.cameras, tuple)
