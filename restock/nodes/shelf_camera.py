@@ -1,6 +1,8 @@
 """The shelf camera node (one per camera): frames in, per-lane observations out.
 
-Subscribes: cameras/<id>/image_raw (rgb8 or bgr8), cameras/<id>/camera_info.
+Subscribes: cameras/<id>/image_raw (rgb8 or bgr8), cameras/<id>/camera_info, handoff/resolutions
+(an operator's SKU label on an unfamiliar item becomes part of that SKU's look in this store, kept
+in ``appearance_path``).
 Publishes: shelf/observations (ShelfObservation per frame), handoff/requests (once per unfamiliar
 item or obstruction incident, with a JPEG crop), cameras/<id>/detections_image (annotated),
 diagnostics (fps, latency, model). Serves nothing.
@@ -15,6 +17,7 @@ lane unknown.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -24,10 +27,11 @@ from rclpy.clock import Clock, ClockType
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
-from restock import topics
+from restock import records, topics
 from restock.convert import ImageFormatError, rgb8_array, stamp_s
 from restock.nodes.base import ERROR, OK, WARN, RestockNode, run_node
 from restock.params import ConfigError, param_specs, settings_from
+from restock.vision.appearance import AppearanceDb, SkuLooks
 from restock.vision.camera_settings import ShelfCameraSettings
 from restock.vision.detector import DEFAULT_MODEL, DetectorError, OnnxDetector
 from restock.vision.lane_front import DEFAULT_LANE_FRONT_MODEL, LaneFrontClassifier
@@ -69,6 +73,11 @@ class ShelfCameraNode(RestockNode):
                 self.model_error = str(err)
                 self.get_logger().error(f"{err}; every lane will be reported unknown")
                 detector = None
+        try:
+            db = AppearanceDb(s.appearance_path, self.store.name) if s.appearance_path else None
+            self.looks = SkuLooks(self.store, db)
+        except sqlite3.Error as err:
+            raise ConfigError(f"appearance_path: {s.appearance_path}: {err}") from None
         self.pipeline = CameraPipeline(
             self.store,
             self.camera.id,
@@ -77,6 +86,7 @@ class ShelfCameraNode(RestockNode):
             s.match_config(),
             source=self.get_name(),
             lane_front=lane_front,
+            looks=self.looks,
         )
         self.frames = 0
         self.bad_frames = 0
@@ -97,6 +107,7 @@ class ShelfCameraNode(RestockNode):
         self._worker.start()
         self.create_subscription(Image, topics.camera_image(self.camera.id), self.on_image, IMAGE_QOS)
         self.create_subscription(CameraInfo, topics.camera_info(self.camera.id), self.on_camera_info, 2)
+        self.create_record_subscription(records.HandoffResolution, topics.HANDOFF_RESOLUTIONS, self.on_resolution)
         self.create_timer(0.25, self.check_stale, clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.started_steady = time.monotonic()
         self.report()
@@ -109,6 +120,19 @@ class ShelfCameraNode(RestockNode):
                 f"camera_info says {msg.width}x{msg.height}, the store calibrates {self.camera.id} "
                 f"at {self.camera.width}x{self.camera.height}"
             )
+
+    def on_resolution(self, res: records.HandoffResolution) -> None:
+        if res.action != "labelled" or not res.label:
+            return
+        try:
+            with self._pipeline_lock:
+                learned = self.looks.labelled(res.request_id, res.label)
+        except sqlite3.Error as err:
+            self.last_error = f"appearance database: {err}"
+            self.get_logger().error(self.last_error)
+            return
+        if learned:
+            self.get_logger().info(f"{res.label}: an operator's view joins its look ({res.request_id})")
 
     def on_image(self, msg: Image) -> None:
         # Only the newest frame matters: the executor thread parks it for the worker and goes
@@ -231,6 +255,7 @@ class ShelfCameraNode(RestockNode):
             "skipped_frames": self.skipped_frames,
             "handoffs": self.handoffs,
             "lanes": len(self.pipeline.lane_ids),
+            "confirmed_looks": sum(self.looks.confirmed.values()),
             "last_error": self.last_error,
         }
         if self.model_error:

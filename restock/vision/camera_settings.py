@@ -37,6 +37,10 @@ class ShelfCameraSettings(NodeSettings):
     )
     debug_every: int = setting(1, "Publish the annotated image every N frames (when someone listens)", min=1, max=100)
     threads: int = setting(0, "ONNX Runtime intra-op threads; 0: its default", min=0, max=64)
+    appearance_path: str = setting(
+        "var/shelf_camera/appearance.sqlite",
+        "SQLite file of the store's SKU looks operators confirmed (shared by its cameras); empty: kept in memory",
+    )
 
     def filter_config(self) -> FilterConfig:
         return FilterConfig(self.confirm_frames, self.flag_frames, self.hold_s)

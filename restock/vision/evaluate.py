@@ -26,6 +26,7 @@ from PIL import Image
 
 from restock.paths import store_file
 from restock.store.description import Store, load_store
+from restock.vision.appearance import SkuLooks
 from restock.vision.classes import CLASSES, EMPTY_FRONT
 from restock.vision.detector import DEFAULT_MODEL, Detections, DetectorError, OnnxDetector, box_iou
 from restock.vision.lane_front import DEFAULT_LANE_FRONT_MODEL, LaneFrontClassifier, crop_fronts
@@ -147,13 +148,21 @@ def evaluate(
     match: MatchConfig | None = None,
     log=print,
     lane_front: Path | None = None,
+    store_files: list[Path] | None = None,
+    store_looks: bool = True,
 ) -> dict:
+    """``store_files``: store descriptions besides config/stores (a dataset of a store of its own);
+    ``store_looks``: check the models' unfamiliar items against the store's SKU looks, as the node does."""
     match = match or MatchConfig()
     detector = OnnxDetector(model, conf_threshold=0.001, iou_threshold=0.5)
     classifier = LaneFrontClassifier(lane_front) if lane_front is not None else None
     _, images = _images(dataset, split)
     tally = _Tally()
     stores: dict[str, Store] = {}
+    for extra in store_files or []:
+        loaded = load_store(extra)
+        stores[loaded.name] = loaded
+    looks: dict[str, SkuLooks] = {}
     t0 = time.monotonic()
     for k, path in enumerate(images):
         rgb = np.asarray(Image.open(path).convert("RGB"))
@@ -174,7 +183,8 @@ def evaluate(
             fronts = classifier.classify(crop_fronts(rgb, [r.box for r in regions], classifier.size))
         keep = all_dets.scores >= min(conf, match.slot_score)
         dets = Detections(all_dets.boxes[keep], all_dets.scores[keep], all_dets.class_ids[keep], all_dets.names)
-        readings = {r.lane_id: r for r in read_lanes(regions, dets, rgb, store.skus, match, fronts)}
+        store_look = looks.setdefault(store.name, SkuLooks(store)) if store_looks else None
+        readings = {r.lane_id: r for r in read_lanes(regions, dets, rgb, store.skus, match, fronts, store_look)}
         _judge_lanes(tally, info, readings)
         if (k + 1) % 50 == 0:
             log(f"[eval-detector] {k + 1}/{len(images)} images")
@@ -183,6 +193,7 @@ def evaluate(
         "split": split,
         "model": str(model),
         "lane_front_model": str(lane_front) if lane_front is not None else None,
+        "store_looks": store_looks,
         "images": len(images),
         "conf_threshold": conf,
         "match": match.__dict__,
@@ -308,11 +319,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slot-score", type=float, default=MatchConfig.slot_score, help="lane front score (node's)")
     parser.add_argument("--flag-score", type=float, default=MatchConfig.flag_score, help="hand/flag score (node's)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument(
+        "--store", type=Path, action="append", default=[], help="a store description besides config/stores (repeatable)"
+    )
+    parser.add_argument(
+        "--no-store-looks", action="store_true", help="the models alone: no check of unfamiliar items against SKU looks"
+    )
     args = parser.parse_args(argv)
     try:
         match = MatchConfig(slot_score=args.slot_score, flag_score=args.flag_score)
         lane_front = None if args.lane_front == "none" else Path(args.lane_front)
-        result = evaluate(args.dataset, args.model, args.split, args.conf, match, lane_front=lane_front)
+        result = evaluate(
+            args.dataset,
+            args.model,
+            args.split,
+            args.conf,
+            match,
+            lane_front=lane_front,
+            store_files=args.store,
+            store_looks=not args.no_store_looks,
+        )
     except (DetectorError, ValueError, OSError) as err:
         print(f"restock eval-detector: {err}", file=sys.stderr)
         return 2

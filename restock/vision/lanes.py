@@ -19,9 +19,10 @@ import numpy as np
 
 from restock.store.camera import CameraModel
 from restock.store.description import LaneView, Sku, Store
+from restock.vision.appearance import SkuLooks
 from restock.vision.classes import CLASSES, CONTAINER_IDS, EMPTY_FRONT, HAND, OBSTRUCTION, UNFAMILIAR_ITEM
 from restock.vision.detector import Detections
-from restock.vision.lane_front import LANE_FRONT_CLASSES
+from restock.vision.lane_front import CROP_SIZE, LANE_FRONT_CLASSES, crop_fronts
 
 Evidence = Literal["present", "empty", "occluded", "none"]
 
@@ -118,6 +119,9 @@ class LaneReading:
     hand: bool = False
     box: tuple[float, float, float, float] | None = None  # the detection that decided it
     flag_box: tuple[float, float, float, float] | None = None  # the unfamiliar item / obstruction
+    # The models said "unfamiliar item" but the front has the look of the lane's SKU in this store
+    # (restock.vision.appearance): it is that SKU.
+    recognised: bool = False
 
 
 @dataclass(frozen=True)
@@ -146,11 +150,13 @@ def read_lanes(
     skus: dict[str, Sku] | None = None,
     config: MatchConfig = MatchConfig(),
     fronts: np.ndarray | None = None,
+    looks: SkuLooks | None = None,
 ) -> list[LaneReading]:
     """One frame's evidence per lane. With ``rgb`` and ``skus``, a container's SKU is read from its colours.
 
     ``fronts``: the lane-front classifier's probabilities (R, len(LANE_FRONT_CLASSES)), one row
-    per region, when the camera runs it.
+    per region, when the camera runs it. ``looks``: the store's SKU looks; with ``rgb``, a front
+    the models call unfamiliar that shows the lane's SKU is that SKU.
     """
     if not regions:
         return []
@@ -213,6 +219,13 @@ def read_lanes(
                 obstruction, flag_box = True, flag_box or region.box
             c_score, e_score = p[FRONT_CONTAINER], p[FRONT_EMPTY]
             under_hand = config.front_empty_under_hand
+        recognised = False
+        if unfamiliar and not obstruction and looks is not None and rgb is not None:
+            crop = crop_fronts(rgb, [region.box], CROP_SIZE)[0]
+            if looks.shows(region.lane.lane.sku, crop):
+                # The models' "unfamiliar" was the store's own SKU: what they gave it counts as a container.
+                unfamiliar, flag_box, recognised = False, None, True
+                c_score = max(c_score, 0.0) + (front_l[r][FRONT_UNFAMILIAR] if front_l is not None else 0.0)
         if hand and 0 <= e_score < under_hand:
             e_score = -1.0  # under a hand, only a clear view of the empty front counts as a gap
         kind = sku = box = None
@@ -228,7 +241,9 @@ def read_lanes(
                 box = tuple(box_list[c])
             else:  # the classifier saw a container the detector did not box
                 box = region.box
-            if rgb is not None and skus and kind is not None:
+            if recognised:
+                kind, sku = region.lane.sku.kind, region.lane.lane.sku
+            elif rgb is not None and skus and kind is not None:
                 sku = match_sku(rgb, box, kind, skus)
         elif e_score >= 0:
             evidence, conf = "empty", e_score
@@ -249,6 +264,7 @@ def read_lanes(
                 hand=hand,
                 box=box,
                 flag_box=flag_box,
+                recognised=recognised,
             )
         )
     return readings

@@ -16,9 +16,10 @@ from PIL import Image, ImageDraw
 from restock import records
 from restock.convert import jpeg_b64
 from restock.store.description import Store
+from restock.vision.appearance import SkuLooks
 from restock.vision.detector import Detections, DetectorError, OnnxDetector, check_frame
 from restock.vision.lane_filter import FilterConfig, LaneFilter, LaneStatus
-from restock.vision.lane_front import LaneFrontClassifier, crop_fronts, crop_index
+from restock.vision.lane_front import CROP_SIZE, LaneFrontClassifier, crop_fronts, crop_index
 from restock.vision.lanes import LaneReading, MatchConfig, lane_regions, read_lanes
 
 _HANDOFF_KIND: dict[str, records.HandoffKind] = {"unfamiliar": "unfamiliar_item", "obstruction": "obstruction"}
@@ -53,10 +54,15 @@ class CameraPipeline:
     match_config: MatchConfig = field(default_factory=MatchConfig)
     source: str = "shelf_camera"
     lane_front: LaneFrontClassifier | None = None
+    # The store's SKU looks (description and operators' answers); None: the description's alone.
+    looks: SkuLooks | None = None
 
     def __post_init__(self) -> None:
         self.camera = self.store.camera(self.camera_id)
         self.regions = lane_regions(self.store, self.camera_id)
+        self._region_by_id = {r.id: r for r in self.regions}
+        if self.looks is None:
+            self.looks = SkuLooks(self.store)
         self._front_index = None
         self._front_pool: ThreadPoolExecutor | None = None
         if self.lane_front is not None:
@@ -101,7 +107,7 @@ class CameraPipeline:
             pending = self._front_pool.submit(self.lane_front.classify, crops)
         dets = self.detector.detect(rgb, checked=True)  # check_size checked the frame
         fronts = pending.result() if pending is not None else None
-        readings = read_lanes(self.regions, dets, rgb, self.store.skus, self.match_config, fronts)
+        readings = read_lanes(self.regions, dets, rgb, self.store.skus, self.match_config, fronts, self.looks)
         statuses = self.filter.update(readings, frame_stamp)
         latency = time.perf_counter() - t0
         lanes = [
@@ -125,9 +131,14 @@ class CameraPipeline:
                 self._incidents += 1
                 reading = by_lane.get(s.lane_id)
                 box = reading.flag_box if reading is not None else None
+                request_id = f"{self.camera_id}.{s.lane_id}.{flag}.{int(frame_stamp * 1000)}.{self._incidents}"
+                if flag == "unfamiliar" and self.looks is not None:
+                    # Kept for the operator's answer: a label makes this look the SKU's from then on.
+                    front = crop_fronts(rgb, [self._region_by_id[s.lane_id].box], CROP_SIZE)[0]
+                    self.looks.raised(request_id, self.camera_id, s.lane_id, now_s, front)
                 handoffs.append(
                     records.HandoffRequest(
-                        request_id=f"{self.camera_id}.{s.lane_id}.{flag}.{int(frame_stamp * 1000)}.{self._incidents}",
+                        request_id=request_id,
                         source=self.source,
                         kind=_HANDOFF_KIND[flag],
                         stamp=now_s,
