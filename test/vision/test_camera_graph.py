@@ -33,10 +33,10 @@ UNFAMILIAR_LANE = "r2_l04"
 CONFIRM_FRAMES = 3
 
 
-def _image(rgb, t: float) -> Image:
+def _image(rgb, t: float, camera: str = CAMERA) -> Image:
     msg = Image()
     msg.header.stamp.sec, msg.header.stamp.nanosec = sec_nanosec(t)
-    msg.header.frame_id = CAMERA
+    msg.header.frame_id = camera
     msg.height, msg.width = rgb.shape[:2]
     msg.encoding = "rgb8"
     msg.step = msg.width * 3
@@ -47,19 +47,20 @@ def _image(rgb, t: float) -> Image:
 class Feeder:
     """Publishes frames one at a time and waits for the node's observation of each."""
 
-    def __init__(self, node) -> None:
+    def __init__(self, node, camera: str = CAMERA) -> None:
         self.node = node
+        self.camera = camera
         self.t = 1_000.0
         self.observations: dict[float, records.ShelfObservation] = {}
         self.handoffs: list[records.HandoffRequest] = []
-        self.image_pub = node.create_publisher(Image, topics.camera_image(CAMERA), 2)
+        self.image_pub = node.create_publisher(Image, topics.camera_image(camera), 2)
         self.clock_pub = node.create_publisher(Clock, topics.CLOCK, 10)
         node.create_subscription(String, topics.SHELF_OBSERVATIONS, self._on_obs, 50)
         node.create_subscription(String, topics.HANDOFF_REQUESTS, self._on_handoff, 50)
 
     def _on_obs(self, msg: String) -> None:
         obs = records.decode(msg.data, records.ShelfObservation)
-        if obs.camera_id == CAMERA and not obs.stale:
+        if obs.camera_id == self.camera and not obs.stale:
             self.observations[round(obs.frame_stamp, 3)] = obs
 
     def _on_handoff(self, msg: String) -> None:
@@ -70,9 +71,18 @@ class Feeder:
         key = round(self.t, 3)
         sec, nanosec = sec_nanosec(self.t)
         self.clock_pub.publish(Clock(clock=Time(sec=sec, nanosec=nanosec)))
-        self.image_pub.publish(_image(rgb, self.t))
+        self.image_pub.publish(_image(rgb, self.t, self.camera))
         spin_until(self.node, lambda: key in self.observations, timeout, f"the observation of frame {key}")
         return {lane.lane_id: lane for lane in self.observations[key].lanes}
+
+    def first_frame(self, rgb) -> dict[str, records.LaneObservation]:
+        """The first frame, retried: the node's subscription must be matched before frames count."""
+        for _ in range(30):
+            try:
+                return self.frame(rgb, timeout=3.0)
+            except TimeoutError:
+                continue
+        pytest.fail(f"the camera node of {self.camera} never answered a frame")
 
 
 def _renders():
@@ -96,14 +106,8 @@ def _start(ros_node, ros_graph, first_frame) -> Feeder:
         pytest.fail(f"the shipped model {DEFAULT_MODEL} is missing (restock train-detector)")
     ros_graph(only=["shelf_camera"], params={"shelf_camera": {"confirm_frames": CONFIRM_FRAMES, "flag_frames": 2}})
     feed = Feeder(ros_node)
-    # The node's subscription must be matched before frames count: retry the first frame.
-    for _ in range(30):
-        try:
-            feed.frame(first_frame, timeout=3.0)
-            return feed
-        except TimeoutError:
-            continue
-    pytest.fail("the camera node never answered a frame")
+    feed.first_frame(first_frame)
+    return feed
 
 
 def test_gap_reported_within_bound_and_a_hand_is_not_a_gap(ros_node, ros_graph) -> None:
