@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import os
 import ssl
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("MUJOCO_GL", "egl")  # the camera's picture is rendered
@@ -185,14 +187,30 @@ def wait_page(page, expression: str, what: str, timeout: float = 30.0) -> None:
         time.sleep(0.1)
 
 
-def watch(browser, base: str, scenario: Scenario, seconds: float, hz: float) -> None:
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes and all their descendants."""
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc = psutil.Process(pid)
+            for p in [proc, *proc.children(recursive=True)]:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    t = p.cpu_times()
+                    total += t.user + t.system
+    return total
+
+
+def watch(browser, base: str, scenario: Scenario, seconds: float, hz: float, bridge_pid: int) -> None:
     pages = [open_viewer(browser, base, f"bench{i}" if i else "bench", scenario) for i in range(scenario.viewers)]
+    browser_pids = [c.pid for c in psutil.Process().children()]  # Playwright's driver and its Chromium
     app = "window.restockApp"
     for page in pages:
         page.evaluate(f"{app}.frameLog.length = 0; {app}.framesDropped = 0")
     xr_before = [page.evaluate(f"{app}.xrFrames || 0") for page in pages]
     load = os.getloadavg()[0]
+    cpu0 = (cpu_seconds([bridge_pid]), cpu_seconds(browser_pids))
     time.sleep(seconds)
+    cpu = [(b - a) / seconds for a, b in zip(cpu0, (cpu_seconds([bridge_pid]), cpu_seconds(browser_pids)), strict=True)]
     logs = [page.evaluate(f"{app}.frameLog") for page in pages]
     metas = [page.evaluate(f"{app}.rtcMeta") for page in pages]
     xr = [(page.evaluate(f"{app}.xrFrames || 0") - b) / seconds for page, b in zip(pages, xr_before, strict=True)]
@@ -201,7 +219,7 @@ def watch(browser, base: str, scenario: Scenario, seconds: float, hz: float) -> 
         page.context.close()
     if scenario.path == "webrtc":
         logs = [join_rtc(log, meta) for log, meta in zip(logs, metas, strict=True)]
-    report(scenario, logs, dropped, hz, xr, (load, os.getloadavg()[0]))
+    report(scenario, logs, dropped, hz, xr, (load, os.getloadavg()[0]), cpu)
 
 
 def join_rtc(log: list[dict], metas: list[dict]) -> list[dict]:
@@ -217,7 +235,7 @@ def join_rtc(log: list[dict], metas: list[dict]) -> list[dict]:
 
 
 def report(scenario: Scenario, logs: list[list[dict]], dropped: list[int], hz: float, xr: list[float],
-           load: tuple[float, float]) -> None:  # fmt: skip
+           load: tuple[float, float], cpu: list[float]) -> None:  # fmt: skip
     fps = []
     for log in logs:
         drawn = np.array([f["drawn"] for f in log])
@@ -233,14 +251,16 @@ def report(scenario: Scenario, logs: list[list[dict]], dropped: list[int], hz: f
     print(
         f"{scenario}: {' + '.join(f'{x:.1f}' for x in fps)} fps drawn (camera {hz:g} Hz), {sum(dropped)} dropped "
         f"in the page{xr_line}; encodes per camera frame {(max(numbers) - min(numbers) + 1) / captured:.2f}; "
-        f"load average {load[0]:.1f} -> {load[1]:.1f}"
+        f"CPU: bridge {cpu[0]:.2f}, browser {cpu[1]:.2f} cores; load average {load[0]:.1f} -> {load[1]:.1f}"
     )
     print(f"  capture -> drawn: {percentiles(list(ms['drawn'] - ms['capture']))}")
     for a, b, label in STAGES:
         print(f"    {label}: {percentiles(list(ms[b] - ms[a]))}")
 
 
-def camera_to_browser(base: str, node, store, seconds: float, hz: float, scenarios: list[Scenario]) -> None:
+def camera_to_browser(
+    base: str, node, store, seconds: float, hz: float, scenarios: list[Scenario], bridge_pid: int
+) -> None:
     from playwright.sync_api import sync_playwright
 
     camera_id = store.cameras[0].id
@@ -252,7 +272,7 @@ def camera_to_browser(base: str, node, store, seconds: float, hz: float, scenari
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             for scenario in scenarios:
-                watch(browser, base, scenario, seconds, hz)
+                watch(browser, base, scenario, seconds, hz, bridge_pid)
             browser.close()
     finally:
         stop.set()
@@ -341,7 +361,8 @@ def measure(args: argparse.Namespace, bridge: BridgeProcess) -> int:
             from restock.store.description import load_store
 
             scenarios = [Scenario(v, int(n), p) for v, n, p in (s.split(":") for s in args.scenarios.split(","))]
-            camera_to_browser(base, node, load_store(store_file(args.store)), args.seconds, args.camera_hz, scenarios)
+            store = load_store(store_file(args.store))
+            camera_to_browser(base, node, store, args.seconds, args.camera_hz, scenarios, bridge.pid())
     finally:
         executor.shutdown(timeout_sec=2)
         node.destroy_node()

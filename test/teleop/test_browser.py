@@ -303,3 +303,42 @@ def test_backroom_alerts_show_in_the_banner_and_the_list_until_cleared(ros_graph
     finally:
         ros.close()
     assert not [c for c in console if c.startswith("pageerror")], console
+
+
+@pytest.mark.parametrize("path", ["frames", "webrtc"])
+def test_camera_stream_on_each_path_on_the_desktop_and_in_the_headset(
+    path, ros_graph, ros_node, tmp_path, operators_file
+):
+    """Issue 23: the camera reaches the page as JPEG frames on a socket of their own (decoded in a
+    worker) or as a WebRTC video track (?stream=webrtc), on the desktop and in the XR frame loop,
+    each frame with its stage stamps from capture to drawn, in order."""
+    _requirements()
+    store = load_store(store_file("corner_store.yaml"))
+    graph = ros_graph(only=["teleop_bridge"], params=bridge_params(tmp_path, operators_file))
+    base = bridge_url(graph)
+    ros = RosSide(ros_node)
+    stop = threading.Event()
+    frames = threading.Thread(target=publish_frames, args=(ros, store.cameras[0].id, stop), daemon=True)
+    frames.start()
+    try:
+        with browser_page(IWER, INSTALL_QUEST3) as (page, console):
+            log_in(page, base, "alice", PASSWORDS["alice"], f"?stream={path}")
+            wait(lambda: page.evaluate("window.restockApp.framesShown") >= 5, 30, f"frames on the {path} path")
+            assert page.evaluate("window.restockApp.streamPath") == path, page.text_content("#message")
+            page.evaluate("window.restockApp.send({type: 'claim'})")
+            page.click("#enter-vr")
+            wait(lambda: page.evaluate("window.restockApp.inXR === true"), 10, "the immersive session")
+            shown = page.evaluate("window.restockApp.framesShown")
+            wait(lambda: page.evaluate("window.restockApp.framesShown") >= shown + 5, 30, "frames in the XR frame loop")
+            log = page.evaluate("window.restockApp.frameLog")
+            metas = page.evaluate("window.restockApp.rtcMeta")
+    finally:
+        stop.set()
+        frames.join(2)
+        ros.close()
+    assert {f["view"] for f in log} == {"desktop", "xr"}
+    # Each clock's stamps in order (the bridge's and the page's clocks are compared by the bench only).
+    bridge = metas if path == "webrtc" else log  # WebRTC: the bridge's stamps come by RTP time
+    assert bridge and all(f["capture"] <= f["received"] <= f["encoded"] <= f["sent"] for f in bridge)
+    assert all(f["arrived"] <= f["decoded"] <= f["drawn"] for f in log)
+    assert not [c for c in console if c.startswith("pageerror")], console

@@ -126,12 +126,10 @@ async function openStream() {
   const path = new URLSearchParams(location.search).get("stream") || STREAM_PATH;
   if (path === "webrtc" && window.RTCPeerConnection) {
     try {
-      if (app.rtc) {
-        app.rtc.pc.close();
-        app.rtc.video.remove();
-      }
-      app.rtc = await startRtc(app, camera, onRtcFrame);
+      if (app.rtc) app.rtc.pc.close();
+      app.rtc = await startRtc(app, camera, $("view-video"), onRtcFrame);
       app.streamPath = "webrtc";
+      $("view-box").classList.add("rtc");
       return;
     } catch (err) {
       say(`WebRTC: ${err.message}; JPEG frames instead`);
@@ -141,17 +139,14 @@ async function openStream() {
   stream.postMessage({ type: "open", url: await socketUrl(), camera });
 }
 
+// A WebRTC frame: on the desktop the <video> under the canvas shows it (drawn: when the browser
+// handed it to the compositor, as a canvas draw does); in XR it is uploaded in the next XR frame.
 function onRtcFrame(video, meta) {
   const epoch = (t) => (performance.timeOrigin + t) / 1000;
   const f = { rtp: meta.rtpTimestamp, arrived: epoch(meta.receiveTime), decoded: epoch(meta.presentationTime), path: "webrtc" };
   app.frame = video;
-  if (app.inXR) {
-    app.frameNew = f;
-    return;
-  }
-  const canvas = $("view");
-  canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
-  frameDrawn(f, "desktop");
+  if (app.inXR) app.frameNew = f;
+  else frameDrawn(f, "desktop", f.decoded);
 }
 
 function watchCamera(camera) {
@@ -175,8 +170,8 @@ stream.onmessage = (ev) => {
   frameDrawn(m.frame, "desktop");
 };
 
-export function frameDrawn(f, view) {
-  f.drawn = epochNow();
+export function frameDrawn(f, view, drawn = epochNow()) {
+  f.drawn = drawn;
   f.view = view;
   app.framesShown += 1;
   fpsCount += 1;

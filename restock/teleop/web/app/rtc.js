@@ -1,7 +1,7 @@
 // The camera as a WebRTC video track (restock/teleop/webrtc.py): signalling on the page's own
 // authenticated socket (rtc_offer / rtc_answer), no STUN or TURN server, VP8 decoded by the
-// browser. Each frame the video presents is handed to onFrame with its metadata
-// (requestVideoFrameCallback: RTP time, receive and presentation times), where the page draws it.
+// browser and shown by the given <video> itself. Each frame it presents is handed to onFrame with
+// its metadata (requestVideoFrameCallback: RTP time, receive and presentation times).
 const ANSWER_TIMEOUT_MS = 5000;
 
 function gathered(pc, ms) {
@@ -15,16 +15,14 @@ function gathered(pc, ms) {
 
 // Start the track for `camera`; resolves when the first frame is shown, rejects (the caller
 // falls back to JPEG frames on the socket) if the bridge refuses or nothing comes.
-export async function startRtc(app, camera, onFrame) {
+export async function startRtc(app, camera, video, onFrame) {
   const pc = new RTCPeerConnection({ iceServers: [] });
   const transceiver = pc.addTransceiver("video", { direction: "recvonly" });
   const vp8 = RTCRtpReceiver.getCapabilities("video").codecs.filter((c) => c.mimeType === "video/VP8");
   if (vp8.length) transceiver.setCodecPreferences(vp8);
-  const video = document.createElement("video");
-  video.muted = true;
-  video.playsInline = true;
-  video.className = "rtc-video"; // in the document (frames are presented), too small to see
-  document.body.append(video);
+  // Show each frame as soon as it is decoded: on loopback there is no jitter to buffer against.
+  transceiver.receiver.jitterBufferTarget = 0;
+  transceiver.receiver.playoutDelayHint = 0; // Chromium's older name for the same
   pc.ontrack = (ev) => {
     video.srcObject = new MediaStream([ev.track]);
     video.play().catch(() => {});
@@ -49,7 +47,7 @@ export async function startRtc(app, camera, onFrame) {
     });
   } catch (err) {
     pc.close();
-    video.remove();
+    video.srcObject = null;
     throw err;
   }
   return { pc, video };

@@ -78,7 +78,12 @@ export async function startXR(app, ui) {
   }
   const prog = program(gl);
   const buf = quad(gl);
-  const loc = (n) => gl.getUniformLocation(prog, n);
+  // Looked up once: each lookup is a round trip to the GPU process, every frame otherwise.
+  const uniforms = Object.fromEntries(["proj", "view", "model", "useTex", "tint"].map((n) => [n, gl.getUniformLocation(prog, n)]));
+  const loc = (n) => uniforms[n];
+  const aPos = gl.getAttribLocation(prog, "pos");
+  const aUv = gl.getAttribLocation(prog, "uv");
+  const sizes = new Map(); // texture -> "WxH" of its storage: a same-size frame is copied in, not reallocated
   const camTex = gl.createTexture();
   let camReady = false;
   const infoTex = gl.createTexture();
@@ -96,6 +101,12 @@ export async function startXR(app, ui) {
 
   function upload(tex, source) {
     gl.bindTexture(gl.TEXTURE_2D, tex);
+    const size = `${source.width || source.videoWidth}x${source.height || source.videoHeight}`;
+    if (sizes.get(tex) === size) {
+      gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, gl.RGBA, gl.UNSIGNED_BYTE, source);
+      return;
+    }
+    sizes.set(tex, size);
     gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, gl.RGBA, gl.UNSIGNED_BYTE, source);
     gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.LINEAR);
     gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
@@ -157,8 +168,6 @@ export async function startXR(app, ui) {
     gl.enable(gl.DEPTH_TEST);
     gl.useProgram(prog);
     gl.bindBuffer(gl.ARRAY_BUFFER, buf);
-    const aPos = gl.getAttribLocation(prog, "pos");
-    const aUv = gl.getAttribLocation(prog, "uv");
     gl.enableVertexAttribArray(aPos);
     gl.vertexAttribPointer(aPos, 3, gl.FLOAT, false, 20, 0);
     gl.enableVertexAttribArray(aUv);
