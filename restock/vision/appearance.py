@@ -38,11 +38,11 @@ from restock.vision.lane_front import CROP_MARGIN_X, CROP_MARGIN_Y
 # the front container's body shows and a smaller foreign item in front of the column would stand.
 REGION_Y = (0.45, 0.9)
 REGION_X = (0.3, 0.7)
-CHROMA_TOLERANCE = 0.05  # distance in (r, g, b) / (r + g + b) for a pixel to have a palette colour
+CHROMA_TOLERANCE = 0.04  # distance in (r, g, b) / (r + g + b) for a pixel to have a palette colour
 BRIGHTNESS_RANGE = (0.35, 1.3)  # a pixel's brightness over the palette colour's (the store's light)
 DARK = 0.15  # below this brightness chromaticity is noise: dark matches dark by brightness alone
 DARK_TOLERANCE = 0.06
-MATCH_FRACTION = 0.5  # of the region's pixels with the SKU's colours: the front shows that SKU
+MATCH_FRACTION = 0.6  # of the region's pixels with the SKU's colours: the front shows that SKU
 # A confirmed view's palette: its most frequent colours (quantised chromaticity), up to this many,
 # until they cover this much of the region (the rest is shadow and edges).
 VIEW_COLOURS = 8

@@ -30,7 +30,7 @@ from restock.vision.appearance import SkuLooks
 from restock.vision.classes import CLASSES, EMPTY_FRONT
 from restock.vision.detector import DEFAULT_MODEL, Detections, DetectorError, OnnxDetector, box_iou
 from restock.vision.lane_front import DEFAULT_LANE_FRONT_MODEL, LaneFrontClassifier, crop_fronts
-from restock.vision.lanes import MIN_VISIBLE_FRACTION, LaneRegion, MatchConfig, project_box, read_lanes, slot_corners
+from restock.vision.lanes import LaneRegion, MatchConfig, judging_cameras, lane_regions, read_lanes
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
@@ -138,6 +138,7 @@ class _Tally:
     lanes_hidden: int = 0
     lanes_unread: int = 0
     lanes_clipped: int = 0
+    lanes_other_camera: int = 0
 
 
 def evaluate(
@@ -163,6 +164,7 @@ def evaluate(
         loaded = load_store(extra)
         stores[loaded.name] = loaded
     looks: dict[str, SkuLooks] = {}
+    judged: dict[str, dict[str, str]] = {}
     t0 = time.monotonic()
     for k, path in enumerate(images):
         rgb = np.asarray(Image.open(path).convert("RGB"))
@@ -185,7 +187,8 @@ def evaluate(
         dets = Detections(all_dets.boxes[keep], all_dets.scores[keep], all_dets.class_ids[keep], all_dets.names)
         store_look = looks.setdefault(store.name, SkuLooks(store)) if store_looks else None
         readings = {r.lane_id: r for r in read_lanes(regions, dets, rgb, store.skus, match, fronts, store_look)}
-        _judge_lanes(tally, info, readings)
+        judges = judged.setdefault(store.name, judging_cameras(store))
+        _judge_lanes(tally, info, readings, {lane for lane, cam in judges.items() if cam == info["camera_id"]})
         if (k + 1) % 50 == 0:
             log(f"[eval-detector] {k + 1}/{len(images)} images")
     result = {
@@ -224,23 +227,21 @@ def _score_boxes(tally: _Tally, all_dets: Detections, gt_cls: np.ndarray, gt_box
 
 
 def _lane_regions(store: Store, info: dict) -> list[LaneRegion]:
-    """The image regions of the sidecar's lanes, as the camera the image was rendered from sees them."""
+    """The regions of the lanes this image's camera judges, as the pose it was rendered from sees them."""
     from restock.vision.dataset import camera_from_json
 
-    camera = camera_from_json(info["camera"])
-    regions = []
-    for lane_id in info["lanes"]:
-        lv = store.lane_by_id[lane_id]
-        box = project_box(camera, slot_corners(lv), MIN_VISIBLE_FRACTION)
-        if box is not None:
-            regions.append(LaneRegion(lv, box))
-    return regions
+    regions = lane_regions(store, info["camera_id"], camera_from_json(info["camera"]))
+    return [r for r in regions if r.id in info["lanes"]]
 
 
-def _judge_lanes(tally: _Tally, info: dict, readings: dict) -> None:
-    """One image's lane readings against the sidecar's truth (hidden fronts are left out)."""
+def _judge_lanes(tally: _Tally, info: dict, readings: dict, judged_here: set[str]) -> None:
+    """One image's lane readings against the sidecar's truth (hidden fronts, and lanes another
+    camera judges, are left out)."""
     st = tally.per_store.setdefault(info["store"], {"tp": 0, "fp": 0, "fn": 0})
     for lane_id, truth in info["lanes"].items():
+        if lane_id not in judged_here:
+            tally.lanes_other_camera += 1
+            continue
         if truth["hidden"] >= 0.5:
             tally.lanes_hidden += 1
             continue
@@ -284,6 +285,7 @@ def _lane_figures(tally: _Tally) -> dict:
         "judged": tally.lanes_judged,
         "left_out_hidden": tally.lanes_hidden,
         "left_out_at_image_border": tally.lanes_clipped,
+        "left_out_judged_by_another_camera": tally.lanes_other_camera,
         "no_reading": tally.lanes_unread,
         "empty": prf(**tally.empty),
         "empty_per_store": {s: prf(**v) for s, v in tally.per_store.items()},

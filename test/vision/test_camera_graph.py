@@ -23,12 +23,13 @@ from restock.paths import store_file
 from restock.store.description import load_store
 from restock.testing.graph import spin_until
 from restock.vision.detector import DEFAULT_MODEL
+from restock.vision.lanes import lane_regions
 
 pytestmark = [pytest.mark.graph, pytest.mark.slow]
 
 CAMERA = "cam_left"
 EMPTIED = "r1_l03"  # green tea bottles, bottom row
-HAND_LANE = "r1_l07"
+HAND_LANE = "r1_l05"  # energy drink cans; judged by cam_left (the camera in front of it)
 UNFAMILIAR_LANE = "r2_l04"
 CONFIRM_FRAMES = 3
 
@@ -159,7 +160,7 @@ def _collect_observations(node) -> list[records.ShelfObservation]:
 def test_sim_node_and_camera_node_empty_lanes_reported_within_bound(ros_node, ros_graph) -> None:
     """The real sim node renders an emptied case; the camera node says empty within CONFIRM_FRAMES frames."""
     store = load_store(store_file("corner_store.yaml"))
-    seen = {lv.id for lv in store.lanes_seen_by(CAMERA)}
+    seen = {r.id for r in lane_regions(store, CAMERA)}
     observations = _collect_observations(ros_node)
     ros_graph(
         only=["sim", "shelf_camera"],

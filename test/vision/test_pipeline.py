@@ -35,7 +35,7 @@ def test_pipeline_reads_a_render_of_each_store(detector: OnnxDetector, store_nam
     camera_id = store.cameras[0].id
     pipe = CameraPipeline(store, camera_id, detector, FilterConfig(confirm_frames=2))
     world = World(store, seed=5)
-    lanes = [lv.id for lv in store.lanes_seen_by(camera_id)]
+    lanes = pipe.lane_ids  # the lanes this camera judges
     emptied = lanes[len(lanes) // 2]
     world.set_lane(emptied, [])
     rgb = world.render(camera_id)
@@ -61,7 +61,7 @@ def test_an_unfamiliar_item_at_a_front_is_flagged_once_in_each_store(detector: O
         store, camera_id, detector, FilterConfig(confirm_frames=2, flag_frames=2), lane_front=LaneFrontClassifier()
     )
     world = World(store, seed=9)
-    lanes = [lv.id for lv in store.lanes_seen_by(camera_id)]
+    lanes = pipe.lane_ids
     target = lanes[len(lanes) // 3]
     before = world.render(camera_id)
     world.put_unfamiliar(target, slot=0)
