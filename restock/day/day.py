@@ -25,6 +25,7 @@ import numpy as np
 from restock import records, topics
 from restock.day.daystats import FORECAST_STEP_S, DayStats, Forecaster
 from restock.day.memory import MemorySampler
+from restock.day.operator_clock import NAME as OPERATOR_PARTICIPANT
 from restock.day.operator_stand_in import OperatorSetup, start_scripted_operator
 from restock.day.report import format_cell
 from restock.graph.description import node_instances
@@ -132,32 +133,50 @@ def node_params(
         },
     }
     if opts.lockstep:
-        lockstep_params(params, store)
+        lockstep_params(params, store, operator is not None)
     return params
 
 
-def lockstep_params(params: dict[str, dict[str, object]], store: Store) -> None:
+def lockstep_params(params: dict[str, dict[str, object]], store: Store, with_operator: bool) -> None:
     """The autonomous loop in lockstep: the simulator waits for the cameras, the planner and the
     arm each step, so no wall-clock allowance is needed and a seed gives the same day on any load.
-    The teleop bridge and the scripted operator stay outside (an operator's timing is theirs)."""
+    The scripted operator takes part from the day monitor; the teleop bridge does not (what it
+    publishes for the operator is counted as the operator's)."""
     cameras = [f"shelf_camera_{c.id}" for c in store.cameras]
-    participants = ["planner", "arm_controller", *cameras]
-    params["sim"].update(lockstep=True, lockstep_participants=participants)
-    for name in participants:
+    nodes = ["planner", "arm_controller", *cameras]
+    operator = [OPERATOR_PARTICIPANT] if with_operator else []  # the day monitor's (restock.day.operator_clock)
+    params["sim"].update(lockstep=True, lockstep_participants=nodes + operator)
+    for name in nodes:
         params.setdefault(name, {})["lockstep"] = True
     # Sync points come at least every 5 sim-s (restock.sim.pacing.MAX_FAST_STEP_S), each with joint_states.
     params["arm_controller"].update(wake_above_rate=0.0, start_allowance_wall_s=0.0, joint_states_timeout_s=10.0)
 
 
+def _then(first: callable, second: callable) -> callable:  # type: ignore[valid-type]
+    def both(record: object) -> None:
+        first(record)  # type: ignore[operator]
+        second(record)  # type: ignore[operator]
+
+    return both
+
+
 class DayMonitor:
     """Listens to the graph's records in this process, feeds DayStats, shows progress, ends the day."""
 
-    def __init__(self, stats: DayStats, end_after_s: float, on_done: callable, label: str) -> None:  # type: ignore[valid-type]
+    def __init__(
+        self,
+        stats: DayStats,
+        end_after_s: float,
+        on_done: callable,  # type: ignore[valid-type]
+        label: str,
+        lockstep_operator: bool = False,
+    ) -> None:
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
         from std_msgs.msg import String
 
-        from restock.nodes.base import LATCHED_QOS, RECORD_QOS
+        from restock.day.operator_clock import OperatorClock
+        from restock.nodes.base import ACK_QOS, LATCHED_QOS, RECORD_QOS
 
         self.stats = stats
         self.end_after_s = end_after_s
@@ -168,13 +187,22 @@ class DayMonitor:
         self._context = rclpy.Context()
         rclpy.init(context=self._context)
         self.node = rclpy.create_node("restock_day_monitor", context=self._context)
+        on_truth, on_handoff = self._on_truth, stats.on_handoff
+        on_resolution, on_teleop = stats.on_resolution, lambda st: stats.on_teleop(st, self.sim_time)
+        # Lockstep: the scripted operator is a participant on this node (restock.day.operator_clock).
+        self.operator_clock = OperatorClock(self.node, ACK_QOS) if lockstep_operator else None
+        if (clock := self.operator_clock) is not None:
+            on_truth = clock.counted(topics.SIM_GROUND_TRUTH, on_truth)
+            on_handoff = clock.counted(topics.HANDOFF_REQUESTS, on_handoff)
+            on_resolution = _then(on_resolution, clock.seen)
+            on_teleop = _then(on_teleop, clock.seen)
         feeds = (
-            (topics.SIM_GROUND_TRUTH, records.SimGroundTruth, self._on_truth, RECORD_QOS),
+            (topics.SIM_GROUND_TRUTH, records.SimGroundTruth, on_truth, RECORD_QOS),
             (topics.RESTOCK_TASKS, records.RestockTask, stats.on_task, RECORD_QOS),
             (topics.TASK_RESULTS, records.TaskResult, stats.on_result, RECORD_QOS),
-            (topics.HANDOFF_REQUESTS, records.HandoffRequest, stats.on_handoff, RECORD_QOS),
-            (topics.HANDOFF_RESOLUTIONS, records.HandoffResolution, stats.on_resolution, RECORD_QOS),
-            (topics.TELEOP_STATUS, records.TeleopStatus, lambda st: stats.on_teleop(st, self.sim_time), LATCHED_QOS),
+            (topics.HANDOFF_REQUESTS, records.HandoffRequest, on_handoff, RECORD_QOS),
+            (topics.HANDOFF_RESOLUTIONS, records.HandoffResolution, on_resolution, RECORD_QOS),
+            (topics.TELEOP_STATUS, records.TeleopStatus, on_teleop, LATCHED_QOS),
         )
         for topic, record_type, callback, qos in feeds:
             self.node.create_subscription(String, topic, self._decoder(record_type, callback), qos)
@@ -222,9 +250,15 @@ class DayMonitor:
         sys.stderr.flush()
 
     def _spin(self) -> None:
+        from restock.nodes.base import ACK_HEARTBEAT_S
+
+        beat = time.monotonic()
         while self._context.ok():
             try:
                 self._executor.spin_once(timeout_sec=0.2)
+                if self.operator_clock is not None and time.monotonic() - beat > ACK_HEARTBEAT_S:
+                    beat = time.monotonic()
+                    self.operator_clock.heartbeat()  # a simulator that started later hears it
             except Exception:
                 return  # the context was shut down under us
 
@@ -248,10 +282,14 @@ def run_day(
     env = ros_environment(domain_id)
     supervisor = Supervisor(instances, env, run_dir / "logs", echo=opts.verbose, out=sys.stderr)
     stats = DayStats(forecaster=planner_forecaster(run_dir / "planner.db", store))
-    monitor = DayMonitor(stats, opts.days * DAY_S, supervisor.request_stop, label)
+    in_lockstep = opts.lockstep and operator is not None
+    monitor = DayMonitor(stats, opts.days * DAY_S, supervisor.request_stop, label, lockstep_operator=in_lockstep)
     helpers: list = []
     if operator is not None:
-        helpers.append(start_scripted_operator(operator, monitor, opts.operator_delay_s, run_dir / "operator.log"))
+        log = run_dir / "operator.log"
+        helpers.append(
+            start_scripted_operator(operator, monitor, opts.operator_delay_s, log, clock=monitor.operator_clock)
+        )
     chaos = None
     if opts.chaos:
         from restock.day.chaos import Chaos

@@ -18,12 +18,15 @@ import secrets
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from restock import topics
+from restock.day.operator_clock import OperatorClock
 from restock.teleop.auth import hash_password
 
 OPERATOR = "scripted_operator"
@@ -52,10 +55,26 @@ class ScriptedOperator:
     delay_s: float = 60.0
     handle_s: float = 30.0
     log_path: Path | None = None
+    clock: OperatorClock | None = None  # lockstep: act at exact sim times (restock.day.operator_clock)
     handled: dict[str, str] = field(default_factory=dict)  # request id -> action
     _stop: threading.Event = field(default_factory=threading.Event)
+    _resolve_at: float | None = None  # lockstep: the sim time the handoff in hand is resolved
+
+    def now(self) -> float:
+        return self.clock.now if self.clock is not None else self.monitor.sim_time
+
+    def wake(self) -> float | None:
+        """Lockstep: the sim time of the next action (None: nothing pending)."""
+        if self._resolve_at is not None:
+            return self._resolve_at
+        clock = self.clock
+        assert clock is not None
+        pending = [stamp + self.delay_s for rid, stamp in list(clock.requests.items()) if rid not in self.handled]
+        return min(pending) if pending else None
 
     def start(self) -> ScriptedOperator:
+        if self.clock is not None:
+            self.clock.wake = self.wake
         self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
         self._thread.start()
         return self
@@ -67,7 +86,7 @@ class ScriptedOperator:
     def _log(self, text: str) -> None:
         if self.log_path is not None:
             with self.log_path.open("a") as f:
-                f.write(f"{self.monitor.sim_time:.0f} {text}\n")
+                f.write(f"{self.now():.0f} {text}\n")
 
     async def _main(self) -> None:
         while not self._stop.is_set():
@@ -99,8 +118,8 @@ class ScriptedOperator:
     async def _serve(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         state: dict = {}
         while not self._stop.is_set():
-            try:
-                msg = await ws.receive(timeout=0.5)
+            try:  # under lockstep the simulator waits on us: look often
+                msg = await ws.receive(timeout=0.5 if self.clock is None else 0.005)
             except asyncio.TimeoutError:
                 msg = None
             if msg is not None:
@@ -117,7 +136,14 @@ class ScriptedOperator:
                 await self._handle(ws, due)
 
     def _next_due(self, state: dict) -> dict | None:
-        now = self.monitor.sim_time
+        now = self.now()
+        if self.clock is not None:  # the requests the graph delivered, not the bridge's view of them
+            due = [(stamp, rid) for rid, stamp in list(self.clock.requests.items()) if rid not in self.handled]
+            due = [d for d in sorted(due) if now - d[0] >= self.delay_s - 1e-9]
+            if not due:
+                return None
+            queued = {e["request_id"]: e for e in state.get("queue", [])}
+            return queued.get(due[0][1], {"request_id": due[0][1], "stamp": due[0][0]})
         for entry in state.get("queue", []):
             rid = entry["request_id"]
             if rid in self.handled or entry.get("claimed_by") not in (None, OPERATOR):
@@ -140,9 +166,12 @@ class ScriptedOperator:
 
     async def _hold_for_sim(self, ws: aiohttp.ClientWebSocketResponse, seconds: float) -> str | None:
         """Keep the lease alive (heartbeats) for this many sim seconds; the bridge's error if any."""
-        until = self.monitor.sim_time + seconds
+        until = self.now() + seconds
+        if self.clock is not None:
+            self._resolve_at = until
+            self.clock.done()  # the claim is seen: sim time may go on to the resolve
         beat = 0
-        while self.monitor.sim_time < until and not self._stop.is_set():
+        while self.now() < until - 1e-9 and not self._stop.is_set():
             await ws.send_str(json.dumps({"type": "heartbeat", "seq": beat}))
             beat += 1
             error = await self._read_for(ws, 0.25)
@@ -174,7 +203,9 @@ class ScriptedOperator:
     async def _handle(self, ws: aiohttp.ClientWebSocketResponse, entry: dict) -> None:
         rid = entry["request_id"]
         started = time.monotonic()
+        claimed_after = self._status_count()
         await ws.send_str(json.dumps({"type": "claim", "request_id": rid}))
+        await self._seen(lambda c: c.participant.sent.get(topics.TELEOP_STATUS, 0) > claimed_after)
         error = await self._hold_for_sim(ws, self.handle_s)
         if error is None:
             action, label = self._decide(entry)
@@ -183,16 +214,39 @@ class ScriptedOperator:
                 resolve["label"] = label
             await ws.send_str(json.dumps(resolve))
             reply = await self._read_for(ws, 10.0, want="resolve")
+            await self._seen(lambda c: rid in c.resolved)
             outcome = f"{action} {label or ''}".strip() if reply == "ack" else f"not resolved: {reply or 'no answer'}"
         else:
             outcome = f"not resolved: {error}"
+        released_after = self._status_count()
         await ws.send_str(json.dumps({"type": "release"}))
+        await self._seen(lambda c: c.participant.sent.get(topics.TELEOP_STATUS, 0) > released_after)
         # A request the bridge refuses (resolved elsewhere, gone) is not retried forever.
         self.handled[rid] = outcome
+        self._resolve_at = None
+        if self.clock is not None and not self._overdue():
+            self.clock.done()  # else the next one is handled at this very sync point, still held
         self._log(
             f"{rid} {entry.get('kind')} lane {entry.get('lane_id')}: {outcome} ({time.monotonic() - started:.1f} wall s)"
         )
 
+    def _overdue(self) -> bool:
+        wake = self.wake()
+        return wake is not None and wake <= self.now() + 1e-9
 
-def start_scripted_operator(setup: OperatorSetup, monitor: Any, delay_s: float, log_path: Path) -> ScriptedOperator:
-    return ScriptedOperator(setup, monitor, delay_s=delay_s, log_path=log_path).start()
+    def _status_count(self) -> int:
+        return self.clock.participant.sent.get(topics.TELEOP_STATUS, 0) if self.clock is not None else 0
+
+    async def _seen(self, condition: Callable[[OperatorClock], bool], wall_s: float = 5.0) -> None:
+        """Lockstep: wait until the graph shows what the bridge did for us (else go on after wall_s)."""
+        if self.clock is None:
+            return
+        deadline = time.monotonic() + wall_s
+        while not condition(self.clock) and time.monotonic() < deadline:
+            await asyncio.sleep(0.001)
+
+
+def start_scripted_operator(
+    setup: OperatorSetup, monitor: Any, delay_s: float, log_path: Path, clock: OperatorClock | None = None
+) -> ScriptedOperator:
+    return ScriptedOperator(setup, monitor, delay_s=delay_s, log_path=log_path, clock=clock).start()

@@ -84,6 +84,7 @@ class Participant:
     received: dict[str, list[int]] = field(default_factory=dict)
     jobs: list[SimJob] = field(default_factory=list)
     clock: float = 0.0
+    extra_wake: float | None = None  # a wake-up time besides the jobs' (the scripted operator's)
     _acked: tuple | None = None
 
     def subscribed(self, topic: str) -> int | None:
@@ -108,6 +109,8 @@ class Participant:
 
     def next_due(self) -> float | None:
         wanted = [t for job in self.jobs if (t := job.wake_at()) is not None]
+        if self.extra_wake is not None:
+            wanted.append(self.extra_wake)
         return min(wanted) if wanted else None
 
     def ack(self, force: bool = False) -> LockstepAck | None:
@@ -182,12 +185,18 @@ class Barrier:
         self.log.append(f"lockstep: {why}; its counts are rebased (this run is no longer reproducible)")
 
     def start(self, own: LockstepAck, own_offsets: dict[tuple[str, int], int]) -> None:
-        """The first step of this simulator: what participants sent before it ran (a restarted
-        simulator) is not waited for."""
+        """The first step of this simulator: what was sent before it (a latched record a late
+        joiner got only the last of, a restarted simulator's predecessor) is not waited for."""
         total = self.total_sent(own)
         for topic, slots in own.received.items():
             for i, n in enumerate(slots):
                 own_offsets[(topic, i)] = max(0, total.get(topic, 0) - n)
+        for peer in self.peers.values():
+            peer.offsets = {
+                (topic, i): max(0, total.get(topic, 0) - n)
+                for topic, slots in peer.ack.received.items()
+                for i, n in enumerate(slots)
+            }
 
     def ready(self) -> bool:
         """Every named participant has answered once: the simulator may take its first step."""
