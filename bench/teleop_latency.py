@@ -1,15 +1,26 @@
 """Teleop latency on loopback: operator target -> PoseStamped (-> JointTrajectory), camera -> browser.
 
-    .venv/bin/python bench/teleop_latency.py [--seconds 10] [--rate 60] [--arm] [--no-browser]
+    .venv/bin/python bench/teleop_latency.py [--seconds 10] [--rate 60] [--arm] [--no-browser] [--no-pose]
+        [--scenarios desktop:1:frames,desktop:1:webrtc,xr:1:frames,xr:1:webrtc,desktop:2:frames,desktop:2:webrtc]
 
 1. Target: a WSS client (the operator) claims the robot and sends controller poses with the grip
    held at --rate; this process's ROS subscriber times each teleop/ee_target PoseStamped from the
    moment its WebSocket message was sent (same clock). With --arm, the sim and the arm controller
    run too and the first JointTrajectory after each target is timed as well (goal: p99 <= 20 ms).
-2. Camera: this process publishes 640x480 rgb8 images at --camera-hz (30) stamped at capture (wall clock);
-   headless Chromium runs the operator app, which draws each JPEG frame and logs (capture, drawn)
-   times; figures: frames drawn per second and median capture-to-drawn latency (goals >= 30 fps,
-   <= 50 ms). "Drawn" is after drawImage on the canvas, before the compositor's next vsync.
+2. Camera: this process publishes 640x480 rgb8 images at --camera-hz (30), stamped at capture
+   (wall clock): the store's first camera rendered by the simulator, with a dark bar (the arm)
+   crossing it and a little noise. Headless Chromium runs the operator app, one page per viewer,
+   for each scenario: the desktop page or the WebXR session (iwer's emulated Quest 3), 1 or 2
+   viewers (operators), and the stream's path: JPEG frames on the TLS WebSocket ("frames") or a
+   WebRTC VP8 track ("webrtc"). Each drawn frame carries its stage times (bridge: capture,
+   received, encoded, sent; page: arrived, decoded, drawn); figures: frames drawn per second,
+   capture -> drawn percentiles and each stage's, JPEG/VP8 encodes per camera frame (1.00: once
+   for all viewers), the CPU the bridge and the browser used, and the load average (a busy
+   machine shows in every stage). Goals: >= 30 fps drawn, capture -> drawn p99 <= 50 ms. "Drawn"
+   is after the canvas draw (frames), when the <video> hands the frame to the compositor
+   (WebRTC on the desktop), or after the texture upload and draw in the XR frame callback (XR);
+   all before the compositor's next vsync. First line: PSNR and size of both encodings on the
+   same frames (equal image quality).
 
 The bridge runs as its own process (`restock up`), TLS on, on a confined DDS domain.
 """

@@ -37,7 +37,8 @@ class Streams:
         self._rtc_watched: frozenset[str] = frozenset()
         self._budget: dict[str, P.RateLimit] = {}
         self.frames_encoded = 0  # JPEGs made: one per streamed frame, however many watch
-        self.rtc = webrtc.RtcHub(rtc_host, rtc_bitrate, fps) if rtc_host and webrtc.available() else None
+        self._rtc_host, self._rtc_bitrate = rtc_host, rtc_bitrate
+        self.rtc: webrtc.RtcHub | None = None  # made at the first offer: aiortc is not imported before
 
     def wants(self, camera_id: str) -> bool:
         return camera_id in self._jpeg_watched or camera_id in self._rtc_watched
@@ -73,8 +74,10 @@ class Streams:
 
     async def rtc_offer(self, client: Connection, offer: P.RtcOffer) -> dict:
         """Answer a viewer's WebRTC offer: the ``rtc_answer`` message, or an ``error`` one."""
+        if self.rtc is None and self._rtc_host and webrtc.available():
+            self.rtc = webrtc.RtcHub(self._rtc_host, self._rtc_bitrate, self.fps)
         if self.rtc is None:
-            return {"type": "error", "error": "no WebRTC on this bridge (aiortc is not installed): use frames"}
+            return {"type": "error", "error": "no WebRTC on this bridge: use frames"}
 
         def sent(pts: int, number: int, stamps: P.FrameStamps) -> None:
             client.send_json({"type": "rtc_frame", "rtp": pts & 0xFFFFFFFF, "number": number, **vars(stamps)})

@@ -62,6 +62,13 @@ def candidates_on(sdp: str, host: str) -> str:
     return "\r\n".join(kept) + "\r\n"
 
 
+def first_codec(sdp: str) -> str | None:
+    """The codec (lower case) an SDP's video section lists first: the one aiortc sends."""
+    m = re.search(r"^m=video \S+ \S+ (\d+)", sdp, re.MULTILINE)
+    rtpmap = m and re.search(rf"^a=rtpmap:{m.group(1)} ([^/\s]+)", sdp, re.MULTILINE)
+    return rtpmap.group(1).lower() if rtpmap else None
+
+
 @dataclass
 class Vp8Encoder:
     """One camera's VP8 encoder: real-time, no look-ahead, constant bit rate, a key frame on request."""
@@ -234,10 +241,13 @@ class RtcHub:
             for transceiver in pc.getTransceivers():
                 transceiver.setCodecPreferences(vp8)
             await pc.setLocalDescription(await pc.createAnswer())
+            sdp = pc.localDescription.sdp
+            if first_codec(sdp) != "vp8":  # the shared encoder's packets are VP8: nothing else would play
+                raise ValueError(f"the offer puts {first_codec(sdp)} first, not VP8")
         except Exception:
             await self.close(conn_id)
             raise
-        return pc.localDescription.sdp
+        return sdp
 
     async def close(self, conn_id: str) -> None:
         viewer = self.viewers.pop(conn_id, None)

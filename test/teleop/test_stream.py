@@ -76,6 +76,9 @@ def test_webrtc_viewers_get_one_vp8_frame_each_with_its_stamps_on_loopback(make_
     pytest.importorskip("aiortc")
     from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
+    from restock.teleop.webrtc import ice_on
+
+    ice_on("127.0.0.1")  # the stand-in browsers gather on loopback too (aioice leaves it out otherwise)
     b = make_bridge(stream_fps=1000.0)
     camera = b.server.rules.camera_ids[0]
     y, x = np.mgrid[0:480, 0:640]
@@ -89,7 +92,7 @@ def test_webrtc_viewers_get_one_vp8_frame_each_with_its_stamps_on_loopback(make_
         await ws.send_json({"type": "rtc_offer", "camera_id": camera, "sdp": pc.localDescription.sdp})
         answer = await next_json(ws, "rtc_answer", timeout=10)
         candidates = [ln for ln in answer["sdp"].splitlines() if ln.startswith("a=candidate:")]
-        assert candidates and all(ln.split()[4] == "127.0.0.1" for ln in candidates), candidates
+        assert candidates and all(ln.split()[4] == "127.0.0.1" for ln in candidates), answer["sdp"]
         tracks = []
         pc.on("track", tracks.append)
         await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
@@ -130,3 +133,19 @@ def test_webrtc_viewers_get_one_vp8_frame_each_with_its_stamps_on_loopback(make_
     asyncio.run(go())
     # Two viewers, one VP8 encode per frame streamed; no JPEG (nobody watches frames on the socket).
     assert b.server.streams.rtc.frames_encoded == sum(sent) > 0 and b.server.streams.frames_encoded == 0
+
+
+def test_offer_candidates_off_the_serving_address_are_dropped_and_the_first_codec_is_read():
+    from restock.teleop.webrtc import candidates_on, first_codec
+
+    offer = "\r\n".join([
+        "v=0", "m=video 9 UDP/TLS/RTP/SAVPF 96 102", "a=rtpmap:96 VP8/90000", "a=rtpmap:102 H264/90000",
+        "a=candidate:1 1 udp 2122260223 192.0.2.2 50000 typ host generation 0",
+        "a=candidate:2 1 udp 2122194687 127.0.0.1 50001 typ host generation 0",
+        "a=candidate:3 1 udp 2122129151 3f1c0a6e-1b2c.local 50002 typ host generation 0",
+        "a=end-of-candidates",
+    ])  # fmt: skip
+    kept = candidates_on(offer, "127.0.0.1")
+    assert [ln.split()[4] for ln in kept.splitlines() if ln.startswith("a=candidate:")] == ["127.0.0.1"]
+    assert "a=end-of-candidates" in kept and first_codec(kept) == "vp8"
+    assert first_codec(offer.replace("SAVPF 96 102", "SAVPF 102 96")) == "h264"
