@@ -253,7 +253,8 @@ def read_lanes(
         recognised = False
         if unfamiliar and not obstruction and looks is not None and rgb is not None:
             crop = crop_fronts(rgb, [region.box], CROP_SIZE)[0]
-            if looks.shows(region.lane.lane.sku, crop):
+            certainty = front_l[r][FRONT_UNFAMILIAR] if front_l is not None else 0.0
+            if looks.shows(region.lane.lane.sku, crop, certainty):
                 # The models' "unfamiliar" was the store's own SKU: what they gave it counts as a container.
                 unfamiliar, flag_box, recognised = False, None, True
                 c_score = max(c_score, 0.0) + (front_l[r][FRONT_UNFAMILIAR] if front_l is not None else 0.0)
