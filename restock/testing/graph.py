@@ -31,6 +31,7 @@ def isolated_params(run_dir: Path, only: list[str] | None) -> dict[str, dict[str
     params: dict[str, dict[str, object]] = {
         "planner": {"database_path": str(run_dir / "planner.db")},
         "arm_controller": {"state_dir": str(run_dir / "arm_controller")},
+        "shelf_camera": {"appearance_path": str(run_dir / "appearance.sqlite")},
         "teleop_bridge": {"state_dir": str(run_dir / "teleop"), "port": 0},
         "recorder": {"output_path": str(run_dir / "restock.mcap")},
     }
