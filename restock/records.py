@@ -281,6 +281,9 @@ class LockstepAck(Record):
     received: dict[Annotated[str, Field(max_length=200)], Annotated[list[Count], Field(max_length=8)]] = Field(
         default_factory=dict, max_length=100
     )
+    # Subscriptions each of its publishers is matched with (DDS discovery): the first step waits
+    # until every counted subscription can hear its publishers, so no message is lost to discovery.
+    matched: dict[Annotated[str, Field(max_length=200)], Count] = Field(default_factory=dict, max_length=100)
 
 
 RECORD_TYPES: dict[str, type[Record]] = {

@@ -149,7 +149,10 @@ def lockstep_params(params: dict[str, dict[str, object]], store: Store, with_ope
     for name in nodes:
         params.setdefault(name, {})["lockstep"] = True
     # Sync points come at least every 5 sim-s (restock.sim.pacing.MAX_FAST_STEP_S), each with joint_states.
-    params["arm_controller"].update(wake_above_rate=0.0, start_allowance_wall_s=0.0, joint_states_timeout_s=10.0)
+    # Nothing races ahead: a trajectory starts when it is sent.
+    params["arm_controller"].update(
+        wake_above_rate=0.0, start_allowance_wall_s=0.0, joint_states_timeout_s=10.0, trajectory_start_delay_s=0.0
+    )
 
 
 def _then(first: callable, second: callable) -> callable:  # type: ignore[valid-type]
@@ -176,7 +179,7 @@ class DayMonitor:
         from std_msgs.msg import String
 
         from restock.day.operator_clock import OperatorClock
-        from restock.nodes.base import ACK_QOS, LATCHED_QOS, RECORD_QOS
+        from restock.nodes.base import ACK_QOS, LATCHED_EVERY_QOS, RECORD_QOS
 
         self.stats = stats
         self.end_after_s = end_after_s
@@ -202,7 +205,7 @@ class DayMonitor:
             (topics.TASK_RESULTS, records.TaskResult, stats.on_result, RECORD_QOS),
             (topics.HANDOFF_REQUESTS, records.HandoffRequest, on_handoff, RECORD_QOS),
             (topics.HANDOFF_RESOLUTIONS, records.HandoffResolution, on_resolution, RECORD_QOS),
-            (topics.TELEOP_STATUS, records.TeleopStatus, on_teleop, LATCHED_QOS),
+            (topics.TELEOP_STATUS, records.TeleopStatus, on_teleop, LATCHED_EVERY_QOS),
         )
         for topic, record_type, callback, qos in feeds:
             self.node.create_subscription(String, topic, self._decoder(record_type, callback), qos)

@@ -3,7 +3,8 @@
 Gazebo's lockstep with ros2_control, done over plain topics. A sync point at sim time t has two
 phases, each of which waits for the graph to settle: first /clock(t) alone (participants set their
 clock and run their jobs due at t, on what they heard up to the previous sync point), then the
-sensors at t (joint_states, camera frames, the till's sales) with everything they set off. Then
+sensors at t (joint_states, camera frames, the till's sales) with everything they set off (the arm
+controller's control step runs on its joint_states, so it acts on the arm's state at t). Then
 the world steps to the next sync point. Jobs and sensor callbacks never race for the same step,
 and every callback sees the clock at t: the outcome is the same on a quiet or a loaded machine. Each participant node counts what it sent per topic and
 what each of its subscriptions received, runs its sim-time jobs from /clock (never from free
@@ -85,6 +86,7 @@ class Participant:
     jobs: list[SimJob] = field(default_factory=list)
     clock: float = 0.0
     extra_wake: float | None = None  # a wake-up time besides the jobs' (the scripted operator's)
+    matched: dict[str, int] = field(default_factory=dict)  # topic -> subscriptions its publisher has
     _acked: tuple | None = None
 
     def subscribed(self, topic: str) -> int | None:
@@ -97,6 +99,11 @@ class Participant:
 
     def got(self, topic: str, slot: int) -> None:
         self.received[topic][slot] += 1
+
+    def publishes(self, topic: str) -> None:
+        """A new publisher on ``topic`` (listed with 0 sent, so its matching can be checked)."""
+        if topic not in UNCOUNTED:
+            self.sent.setdefault(topic, 0)
 
     def published(self, topic: str) -> None:
         if topic not in UNCOUNTED:
@@ -113,9 +120,27 @@ class Participant:
             wanted.append(self.extra_wake)
         return min(wanted) if wanted else None
 
+    def snapshot(self) -> LockstepAck:
+        """The counts now, unvalidated (the simulator reads its own many times a step)."""
+        return LockstepAck.model_construct(
+            node=self.node,
+            incarnation=self.incarnation,
+            stamp=self.clock,
+            next_due=None,
+            sent=dict(self.sent),
+            received={t: list(v) for t, v in self.received.items()},
+            matched=dict(self.matched),
+        )
+
     def ack(self, force: bool = False) -> LockstepAck | None:
         """The ack to publish now; None when nothing changed since the last (unless ``force``)."""
-        state = (self.clock, self.next_due(), tuple(sorted(self.sent.items())), _frozen(self.received))
+        state = (
+            self.clock,
+            self.next_due(),
+            tuple(sorted(self.sent.items())),
+            _frozen(self.received),
+            tuple(sorted(self.matched.items())),
+        )
         if not force and state == self._acked:
             return None
         self._acked = state
@@ -126,6 +151,7 @@ class Participant:
             next_due=state[1],
             sent=dict(self.sent),
             received={t: list(v) for t, v in self.received.items()},
+            matched=dict(self.matched),
         )
 
 
@@ -152,6 +178,8 @@ class Barrier:
     peers: dict[str, _Peer] = field(default_factory=dict)
     retired_sent: dict[str, int] = field(default_factory=dict)  # earlier incarnations' messages
     waiting_since: float | None = None
+    phases: int = 0  # sync-point phases stepped through
+    waited_s: float = 0.0  # wall seconds spent waiting for answers, in all
     timeouts: int = 0
     rebases: int = 0
     log: list[str] = field(default_factory=list)  # what the node should log (then clears)
@@ -198,9 +226,23 @@ class Barrier:
                 for i, n in enumerate(slots)
             }
 
-    def ready(self) -> bool:
-        """Every named participant has answered once: the simulator may take its first step."""
-        return all(name in self.peers for name in self.participants)
+    def ready(self, own: LockstepAck) -> bool:
+        """Every named participant has answered, and every publisher hears every counted
+        subscription on its topic: the simulator may take its first step."""
+        return not self.missing() and not self.unmatched(own)
+
+    def unmatched(self, own: LockstepAck) -> list[str]:
+        """'node topic matched/subscriptions' for publishers discovery has not matched yet."""
+        slots: dict[str, int] = {}
+        for ack in [own, *(p.ack for p in self.peers.values())]:
+            for topic, counts in ack.received.items():
+                slots[topic] = slots.get(topic, 0) + len(counts)
+        return [
+            f"{ack.node} {topic} {n}/{slots[topic]}"
+            for ack in [own, *(p.ack for p in self.peers.values())]
+            for topic, n in ack.matched.items()
+            if n < slots.get(topic, 0)
+        ]
 
     def missing(self) -> list[str]:
         return [name for name in self.participants if name not in self.peers]
@@ -237,6 +279,12 @@ class Barrier:
     def stepped(self, wall: float) -> None:
         """A sync point went out: the wait for it starts."""
         self.waiting_since = wall
+        self.phases += 1
+
+    def answered(self, wall: float) -> None:
+        """The graph settled on the last phase: its wait is over."""
+        if self.waiting_since is not None:
+            self.waited_s += wall - self.waiting_since
 
     def settled(self, own: LockstepAck, own_offsets: dict[tuple[str, int], int], wall: float) -> bool:
         """True when the graph has settled; past ``timeout_s`` the laggards are left out (logged)."""

@@ -39,7 +39,7 @@ from restock.motion.taskstore import TaskStore
 from restock.motion.teleop import TeleopFollower
 from restock.motion.trajectory import Trajectory
 from restock.motion.verify import PlacementVerifier
-from restock.nodes.base import ERROR, LATCHED_QOS, OK, WARN, RestockNode, run_node
+from restock.nodes.base import ERROR, LATCHED_EVERY_QOS, OK, WARN, RestockNode, run_node
 from restock.params import param_specs, settings_from
 
 
@@ -78,13 +78,16 @@ class ArmControllerNode(RestockNode):
         self.publish_handoff = self.create_record_publisher(topics.HANDOFF_REQUESTS)
         self.create_record_subscription(records.RestockTask, topics.RESTOCK_TASKS, self.on_task)
         self.create_record_subscription(records.HandoffResolution, topics.HANDOFF_RESOLUTIONS, self.on_resolution)
-        self.create_record_subscription(records.TeleopStatus, topics.TELEOP_STATUS, self.on_teleop_status, LATCHED_QOS)
+        self.create_record_subscription(
+            records.TeleopStatus, topics.TELEOP_STATUS, self.on_teleop_status, LATCHED_EVERY_QOS
+        )
         self.create_record_subscription(records.ShelfObservation, topics.SHELF_OBSERVATIONS, self.verifier.observe)
         self.create_subscription(JointState, topics.JOINT_STATES, self.on_joint_states, 10)
-        self.create_subscription(Bool, topics.ESTOP, self.on_estop, LATCHED_QOS)
+        self.create_subscription(Bool, topics.ESTOP, self.on_estop, LATCHED_EVERY_QOS)
         self.create_subscription(PoseStamped, topics.TELEOP_TARGET, self.on_teleop_target, 10)
         self.create_subscription(Float64, topics.TELEOP_GRIPPER, self.on_teleop_gripper, 10)
-        self.create_sim_timer(1.0 / s.control_rate_hz, self.on_control, self._control_wanted)
+        self._control_due = False
+        self.create_sim_timer(1.0 / s.control_rate_hz, self._control_tick, self._control_wanted)
         self.set_health(WARN, "waiting for joint_states")
 
     # --- inputs -------------------------------------------------------------------------
@@ -113,6 +116,9 @@ class ArmControllerNode(RestockNode):
         stamp = stamp_s(msg.header.stamp)
         self.measured_at = stamp if stamp > 0 else self.joint_states_at
         self.gate.on_feedback(self.joint_states_wall, self.measured_at)
+        if self._control_due:
+            self._control_due = False
+            self.on_control()
 
     def on_estop(self, msg: Bool) -> None:
         change = self.gate.on_estop(msg.data)
@@ -162,6 +168,12 @@ class ArmControllerNode(RestockNode):
             self.carry_out([cmd])
 
     # --- the loop -----------------------------------------------------------------------
+
+    def _control_tick(self) -> None:
+        if self.lockstep is None:
+            self.on_control()
+        else:  # lockstep: on this sync point's joint_states, which come right after /clock
+            self._control_due = True
 
     def _control_wanted(self, next_at: float) -> float | None:
         """Under lockstep: when the control loop must run next (None: idle until a message)."""

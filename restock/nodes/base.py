@@ -59,6 +59,11 @@ _LIST_TYPES = {str: ParameterType.PARAMETER_STRING_ARRAY, float: ParameterType.P
 
 RECORD_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
 LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# A reader of a latched topic that must see every change (a claim and a release in quick
+# succession), not only the latest: a late joiner still gets the last one.
+LATCHED_EVERY_QOS = QoSProfile(
+    depth=20, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+)
 # The planner's back-room alerts: a late joiner (the sim's staff, the bridge, the recorder) gets the recent ones.
 ALERT_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 # The till's feed keeps its recent sales for late joiners: a planner restarted after a crash hears
@@ -200,18 +205,21 @@ class RestockNode(Node):
     # --- lockstep (restock.graph.lockstep) ------------------------------------------------
 
     def _start_lockstep(self) -> None:
+        self._counted_pubs: dict[str, list[Any]] = {}
         self.lockstep = Participant(self.get_name(), f"{os.getpid()}-{time.time_ns()}")
+        self._hears_clock = self.CLOCK_SOURCE  # the simulator is the clock
         if self.CLOCK_SOURCE:
             return
         self._ack_pub = self.create_publisher(String, topics.LOCKSTEP_ACKS, ACK_QOS)
         # rclpy's own /clock subscription (best effort, depth 1) could set the clock after ours, or
         # back to an older message: under lockstep the counted subscription below alone sets it.
         self._time_source.detach_node()
-        self.get_clock()._set_ros_time_is_active(True)
-        self.create_subscription(ClockMsg, topics.CLOCK, self._on_lockstep_clock, 100)
-        self.create_timer(
-            ACK_HEARTBEAT_S, lambda: self._send_ack(force=True), clock=Clock(clock_type=ClockType.STEADY_TIME)
-        )
+        self.get_clock()._set_ros_time_is_active(True)  # /clock below (jobs) or the stamps heard (a camera)
+        self.create_timer(ACK_HEARTBEAT_S, self._heartbeat, clock=Clock(clock_type=ClockType.STEADY_TIME))
+
+    def _heartbeat(self) -> None:
+        self.lockstep_matched()
+        self._send_ack(force=True)
 
     def create_sim_timer(
         self, period_s: float, callback: Callable[[], None], wanted: Callable[[float], float | None] | None = None
@@ -220,8 +228,11 @@ class RestockNode(Node):
         waits for it. ``wanted(next_at)``: when the job must be woken (None: only with the rest)."""
         if self.lockstep is None:
             self.create_timer(period_s, callback)
-        else:
-            self.lockstep.jobs.append(SimJob(period_s, callback, wanted))
+            return
+        self.lockstep.jobs.append(SimJob(period_s, callback, wanted))
+        if not self._hears_clock:
+            self._hears_clock = True
+            self.create_subscription(ClockMsg, topics.CLOCK, self._on_lockstep_clock, 100)
 
     def _on_lockstep_clock(self, msg: ClockMsg) -> None:
         # Our own /clock subscription may run before rclpy's time source hears the same message.
@@ -231,6 +242,15 @@ class RestockNode(Node):
         for job in self.lockstep.due_jobs(now):
             job.run()
             job.ran(now)
+
+    def _clock_from_stamp(self, msg: Any) -> None:
+        """A participant without jobs (a camera) keeps no /clock subscription: the simulator's
+        stamp on what it hears (a frame at sync point t) is its clock."""
+        stamp = getattr(getattr(msg, "header", None), "stamp", None)
+        if stamp is not None and (stamp.sec or stamp.nanosec):
+            t = Time.from_msg(stamp)
+            if t > self.get_clock().now():
+                self.get_clock().set_ros_time_override(t)
 
     def after_callback(self) -> None:
         """Every counted callback ends here: a participant tells the simulator where it stands."""
@@ -245,7 +265,18 @@ class RestockNode(Node):
 
     def create_publisher(self, msg_type: Any, topic: str, *args: Any, **kwargs: Any) -> Any:
         pub = super().create_publisher(msg_type, topic, *args, **kwargs)
-        return pub if self.lockstep is None else _CountedPublisher(pub, topic, self.lockstep)
+        if self.lockstep is None:
+            return pub
+        self.lockstep.publishes(topic)
+        self._counted_pubs.setdefault(topic, []).append(pub)
+        return _CountedPublisher(pub, topic, self.lockstep)
+
+    def lockstep_matched(self) -> None:
+        """Refresh how many subscriptions each counted publisher is matched with (DDS discovery)."""
+        assert self.lockstep is not None
+        self.lockstep.matched = {
+            topic: min(p.get_subscription_count() for p in pubs) for topic, pubs in self._counted_pubs.items()
+        }
 
     # --- records ------------------------------------------------------------------------
 
@@ -282,6 +313,8 @@ class RestockNode(Node):
         slot = lockstep.subscribed(topic) if lockstep is not None else None
 
         def guarded(msg: Any) -> None:
+            if slot is not None and not self._hears_clock:
+                self._clock_from_stamp(msg)
             try:
                 callback(msg)
             except Exception as err:

@@ -22,7 +22,6 @@ order of save and send in restock.sim.checkpoint.
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 
@@ -277,7 +276,7 @@ class SimNode(RestockNode):
 
     def on_ack(self, ack: records.LockstepAck) -> None:
         assert self.barrier is not None and self.lockstep is not None
-        self.barrier.on_ack(ack, self.lockstep.ack(force=True))
+        self.barrier.on_ack(ack, self.lockstep.snapshot())
         self.lockstep_step()
 
     def after_callback(self) -> None:
@@ -291,21 +290,24 @@ class SimNode(RestockNode):
         if self._stepping:
             return
         if self._ready_at is None or wall - self._ready_at < LOCKSTEP_SETTLE_WALL_S:
-            if self._ready_at is None and b.ready():
-                self._ready_at = wall
-                b.start(self.lockstep.ack(force=True), self._own_offsets)
-            elif self._ready_at is None:
-                self.set_health(WARN, f"lockstep: waiting for {b.missing()}")
+            if self._ready_at is None:
+                self.lockstep_matched()
+                own = self.lockstep.snapshot()
+                if b.ready(own):
+                    self._ready_at = wall
+                    b.start(own, self._own_offsets)
+                else:
+                    self.set_health(WARN, f"lockstep: waiting for {b.missing() or b.unmatched(own)[:4]}")
             return
-        settled = b.settled(self.lockstep.ack(force=True), self._own_offsets, wall)
+        settled = b.settled(self.lockstep.snapshot(), self._own_offsets, wall)
         for line in b.log:
             self.get_logger().warning(line)
         b.log.clear()
         if not settled and b.waiting_since is not None:
             return
-        # joint_states go out at every sync point; their own rate adds sync points only while active.
-        joints = self._joints.next if self.pacer.active(w.arm_busy, w.time) else math.inf
-        target = min(joints, self._truth.next, *(c.next for c in self._cams.values()))
+        b.answered(wall)
+        # joint_states go out at every sync point: the arm asks for the sync points it needs.
+        target = min(self._truth.next, *(c.next for c in self._cams.values()))
         target = min(target, b.next_due(w.time), w.time + MAX_FAST_STEP_S)
         if not self._clock_phase and self.settings.real_time_factor > 0:  # a pace too: never ahead of it
             target = min(target, self.pacer.target(wall, w.time, self.settings.real_time_factor))
@@ -331,8 +333,19 @@ class SimNode(RestockNode):
                 "running in lockstep",
                 sim_time=f"{w.time:.3f}",
                 real_time_factor=f"{measured:.2f}",
+                lockstep_phases=b.phases,
+                lockstep_wait_ms=f"{1000 * b.waited_s / max(1, b.phases):.2f}",
                 lockstep_timeouts=b.timeouts,
                 lockstep_rebases=b.rebases,
+            )
+
+    def on_shutdown(self) -> None:
+        b = self.barrier
+        if b is not None:
+            self.get_logger().info(
+                f"lockstep: {b.phases} phases to sim time {self.world.time:.0f}, waited {b.waited_s:.1f} wall s "
+                f"for answers ({1000 * b.waited_s / max(1, b.phases):.2f} ms a phase), {b.timeouts} timeouts, "
+                f"{b.rebases} rebases"
             )
 
     def publish_due(self) -> None:

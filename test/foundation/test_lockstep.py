@@ -58,10 +58,10 @@ def test_jobs_run_on_the_clock_and_say_when_they_want_waking() -> None:
 def test_the_graph_settles_only_when_every_subscription_has_what_was_sent() -> None:
     b = Barrier(("arm", "camera"))
     own = _sim({"/clock": 3, "joint_states": 3}, {"arm_controller/joint_trajectory": [0]})
-    assert not b.ready() and b.missing() == ["arm", "camera"]
+    assert not b.ready(own) and b.missing() == ["arm", "camera"]
     b.on_ack(_ack("arm", received={"/clock": [3], "joint_states": [2]}), own)
     b.on_ack(_ack("camera", received={"/clock": [3]}), own)
-    assert b.ready()
+    assert b.ready(own)
     b.stepped(0.0)
     assert not b.settled(own, {}, 0.1)  # the arm has not processed the third joint_states
     assert b.behind(own, {}) == ["arm joint_states[0] 2/3"]
@@ -137,3 +137,15 @@ def test_the_simulator_drops_its_own_lost_messages_after_a_timeout() -> None:
     assert b.settled(own, offsets, 1.5)
     assert offsets == {("arm_controller/joint_trajectory", 0): 1}
     assert b.behind(own, offsets) == []
+
+
+def test_the_first_step_waits_until_discovery_has_matched_every_counted_subscription() -> None:
+    b = Barrier(("camera", "planner"))
+    own = LockstepAck(node="sim", incarnation="s", stamp=0.0, matched={"/clock": 2})
+    b.on_ack(_ack("planner", received={"/clock": [0], "shelf/observations": [0]}), own)
+    camera = LockstepAck(node="camera", incarnation="1", stamp=0.0, received={"/clock": [0]}, matched={})
+    b.on_ack(camera.model_copy(update={"matched": {"shelf/observations": 0}}), own)
+    assert not b.ready(own) and b.unmatched(own) == ["camera shelf/observations 0/1"]
+    b.on_ack(camera.model_copy(update={"matched": {"shelf/observations": 1}}), own)
+    assert b.ready(own)
+    assert not b.ready(own.model_copy(update={"matched": {"/clock": 1}}))  # the sim's /clock: 2 listeners
