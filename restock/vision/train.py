@@ -190,16 +190,9 @@ def train(args: argparse.Namespace, command: str) -> dict:
     per_class = {}
     for i, ap50 in zip(metrics.box.ap_class_index, metrics.box.ap50, strict=False):
         per_class[CLASSES[int(i)]] = round(float(ap50), 4)
-    onnx_path = Path(trained.export(format="onnx", imgsz=args.imgsz, simplify=True, dynamic=False, device="cpu"))
-    export = Path(args.export)
-    export.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(onnx_path, export)
+    export = export_onnx(trained, args, dynamic=False)
     summary = {
-        "model": args.model,
-        "imgsz": args.imgsz,
-        "epochs_run": int(getattr(model.trainer, "epoch", args.epochs - 1)) + 1,
-        "train_seconds": round(train_s, 1),
-        "device": device,
+        **run_facts(args, model, train_s, device),
         "data": data,
         "val_map50": round(float(metrics.box.map50), 4),
         "val_map50_95": round(float(metrics.box.map), 4),
@@ -213,6 +206,26 @@ def train(args: argparse.Namespace, command: str) -> dict:
     write_model_card(export.with_suffix(".md"), summary, [Path(s) for s in args.data])
     (run_dir / args.name / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def export_onnx(trained, args: argparse.Namespace, dynamic: bool) -> Path:
+    """The trained model as ONNX at args.export (the file the nodes load)."""
+    onnx_path = Path(trained.export(format="onnx", imgsz=args.imgsz, simplify=True, dynamic=dynamic, device="cpu"))
+    export = Path(args.export)
+    export.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(onnx_path, export)
+    return export
+
+
+def run_facts(args: argparse.Namespace, model, train_s: float, device: str) -> dict:
+    """What every model card says of the run: model, image size, epochs, time, device."""
+    return {
+        "model": args.model,
+        "imgsz": args.imgsz,
+        "epochs_run": int(getattr(model.trainer, "epoch", args.epochs - 1)) + 1,
+        "train_seconds": round(train_s, 1),
+        "device": device,
+    }
 
 
 def write_model_card(path: Path, summary: dict, sources: list[Path]) -> None:

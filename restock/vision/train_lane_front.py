@@ -25,8 +25,10 @@ from restock.vision.train import (
     TrainError,
     add_training_args,
     classes_section,
+    export_onnx,
     fit,
     offline_ultralytics,
+    run_facts,
     run_training,
     training_section,
 )
@@ -130,19 +132,12 @@ def train(args: argparse.Namespace, command: str) -> dict:
     from ultralytics import YOLO
 
     trained = YOLO(str(best))
-    onnx_path = Path(trained.export(format="onnx", imgsz=args.imgsz, simplify=True, dynamic=True, device="cpu"))
-    export = Path(args.export)
-    export.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(onnx_path, export)
+    export = export_onnx(trained, args, dynamic=True)
     from restock.vision.lane_front import LaneFrontClassifier
 
     figures = evaluate_crops(LaneFrontClassifier(export), crops)
     summary = {
-        "model": args.model,
-        "imgsz": args.imgsz,
-        "epochs_run": int(getattr(model.trainer, "epoch", args.epochs - 1)) + 1,
-        "train_seconds": round(train_s, 1),
-        "device": device,
+        **run_facts(args, model, train_s, device),
         "crops": counts,
         "sources": counts.get("sources") or [str(s) for s in args.data],
         "figures": figures,
