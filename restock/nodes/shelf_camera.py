@@ -2,7 +2,7 @@
 
 Subscribes: cameras/<id>/image_raw (rgb8 or bgr8), cameras/<id>/camera_info, handoff/resolutions
 (an operator's SKU label on an unfamiliar item becomes part of that SKU's look in this store, kept
-in ``appearance_path``).
+in ``appearance_path``; while one is asked about, another front of the same SKU waits for it).
 Publishes: shelf/observations (ShelfObservation per frame), handoff/requests (once per unfamiliar
 item or obstruction incident, with a JPEG crop), cameras/<id>/detections_image (annotated),
 diagnostics (fps, latency, model). Serves nothing.
@@ -122,11 +122,9 @@ class ShelfCameraNode(RestockNode):
             )
 
     def on_resolution(self, res: records.HandoffResolution) -> None:
-        if res.action != "labelled" or not res.label:
-            return
         try:
             with self._pipeline_lock:
-                learned = self.looks.labelled(res.request_id, res.label)
+                learned = self.looks.resolved(res.request_id, res.action, res.label)
         except sqlite3.Error as err:
             self.last_error = f"appearance database: {err}"
             self.get_logger().error(self.last_error)

@@ -47,6 +47,9 @@ MATCH_FRACTION = 0.6  # of the region's pixels with the SKU's colours: the front
 # walk-in cooler's held-out fronts 82 of 87 false flags of its SKUs were below it, and 194 of 216
 # true foreign items above it (a foreign item coloured like the lane's SKU stays flagged there).
 DESCRIPTION_OVERRULES = 0.98
+# While an operator is asked about a front of a SKU, another front of that SKU waits for the answer
+# (an answer that it is the SKU settles both) for at most this long (sim s), then is asked about.
+ASK_FOR_S = 600.0
 # A confirmed view's palette: its most frequent colours (quantised chromaticity), up to this many,
 # until they cover this much of the region (the rest is shadow and edges).
 VIEW_COLOURS = 8
@@ -105,8 +108,9 @@ def view_palette(pixels: np.ndarray) -> np.ndarray:
 class SkuLooks:
     """Each SKU's palette at a lane front: its description's colours plus its confirmed views.
 
-    With a ``db``, the views operators confirmed before (this node or another camera of the store,
-    before a restart too) are loaded at start, and every raised front is kept there for its label.
+    ``db`` keeps the raised fronts and the operators' answers (a file shared by the store's camera
+    nodes: every camera learns a label whichever raised it, a restarted node loads them; without
+    one, this object's own memory).
     """
 
     store: Store
@@ -114,12 +118,13 @@ class SkuLooks:
     views: dict[str, list[np.ndarray]] = field(default_factory=dict)  # SKU -> confirmed palettes
 
     def __post_init__(self) -> None:
+        if self.db is None:
+            self.db = AppearanceDb(":memory:", self.store.name)
         self._described = {
             sid: colour_features(np.array([sku.color, sku.label_color])) for sid, sku in self.store.skus.items()
         }
         self._palettes: dict[tuple[str, bool], np.ndarray] = {}
-        self._raised: dict[str, np.ndarray] = {}  # request id -> palette, without a db (bounded)
-        for label, palette in self.db.labelled() if self.db is not None else []:
+        for label, palette in self.db.labelled():
             self.add_view(label, palette)
 
     def palette(self, sku: str, described: bool = True) -> np.ndarray:
@@ -127,9 +132,8 @@ class SkuLooks:
         key = (sku, described)
         if key not in self._palettes:
             parts = [self._described.get(sku, np.zeros((0, 4)))] if described else []
-            self._palettes[key] = (
-                np.concatenate([*parts, *self.views.get(sku, [])]) if parts or sku in self.views else np.zeros((0, 4))
-            )
+            parts += self.views.get(sku, [])
+            self._palettes[key] = np.concatenate(parts) if parts else np.zeros((0, 4))
         return self._palettes[key]
 
     def add_view(self, sku: str, palette: np.ndarray) -> bool:
@@ -150,18 +154,18 @@ class SkuLooks:
 
     def raised(self, request_id: str, camera_id: str, lane_id: str, stamp: float, crop: np.ndarray) -> None:
         """A front was handed to an operator as an unfamiliar item: keep its colours for the answer."""
-        palette = view_palette(front_pixels(crop))
-        if self.db is not None:
-            self.db.add_pending(request_id, camera_id, lane_id, stamp, palette)
-            return
-        self._raised[request_id] = palette
-        while len(self._raised) > 1000:
-            self._raised.pop(next(iter(self._raised)))
+        sku = self.store.lane_by_id[lane_id].lane.sku
+        self.db.add_raised(request_id, camera_id, lane_id, sku, stamp, view_palette(front_pixels(crop)))
 
-    def labelled(self, request_id: str, label: str) -> bool:
-        """An operator's label on a raised front (any camera's): True when a SKU's look grew by it."""
-        palette = self.db.label(request_id, label) if self.db is not None else self._raised.pop(request_id, None)
-        return palette is not None and self.add_view(label, palette)
+    def asking(self, lane_id: str, now_s: float) -> bool:
+        """Is an operator being asked about a front of this lane's SKU (by any camera, unanswered,
+        raised less than ASK_FOR_S ago)? Then a second front of the SKU waits for that answer."""
+        return self.db.asking(self.store.lane_by_id[lane_id].lane.sku, now_s - ASK_FOR_S)
+
+    def resolved(self, request_id: str, action: str, label: str | None) -> bool:
+        """An operator's answer to a raised front (any camera's): True when a SKU's look grew by it."""
+        palette = self.db.answer(request_id, label if action == "labelled" else None)
+        return palette is not None and label is not None and action == "labelled" and self.add_view(label, palette)
 
     @property
     def confirmed(self) -> dict[str, int]:
@@ -169,49 +173,66 @@ class SkuLooks:
 
 
 class AppearanceDb:
-    """The store's raised fronts and operators' labels on them (SQLite; shared by its cameras).
+    """The store's raised fronts and operators' answers on them (SQLite; shared by its cameras).
 
-    A row per unfamiliar-item request: its palette at once (pending), the operator's label when it
-    comes. Any camera node of the store can confirm a row, so every camera learns a label whichever
-    camera raised it, and a restarted node loads the labelled rows.
+    A row per unfamiliar-item request: the lane's SKU and the front's palette at once, whether it
+    was answered and the operator's label when that comes. Any camera node of the store can record
+    the answer (they all hear it), so every camera learns a label whichever camera raised it.
     """
 
     def __init__(self, path: Path | str, store_name: str) -> None:
-        self.path = Path(path)
         self.store_name = store_name
         if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(str(path), timeout=10.0, check_same_thread=False)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute(
-            "CREATE TABLE IF NOT EXISTS front_views (request_id TEXT PRIMARY KEY, store TEXT NOT NULL, "
-            "camera_id TEXT, lane_id TEXT, stamp REAL, palette TEXT NOT NULL, label TEXT)"
+            "CREATE TABLE IF NOT EXISTS raised_fronts (request_id TEXT PRIMARY KEY, store TEXT NOT NULL, "
+            "camera_id TEXT, lane_id TEXT, sku TEXT, stamp REAL, palette TEXT NOT NULL, "
+            "answered INTEGER NOT NULL DEFAULT 0, label TEXT)"
         )
         self.conn.commit()
 
-    def add_pending(self, request_id: str, camera_id: str, lane_id: str, stamp: float, palette: np.ndarray) -> None:
+    def add_raised(
+        self, request_id: str, camera_id: str, lane_id: str, sku: str, stamp: float, palette: np.ndarray
+    ) -> None:
         with self.conn:
             self.conn.execute(
-                "INSERT OR IGNORE INTO front_views VALUES (?, ?, ?, ?, ?, ?, NULL)",
-                (request_id, self.store_name, camera_id, lane_id, stamp, json.dumps(np.round(palette, 5).tolist())),
+                "INSERT OR IGNORE INTO raised_fronts VALUES (?, ?, ?, ?, ?, ?, ?, 0, NULL)",
+                (
+                    request_id,
+                    self.store_name,
+                    camera_id,
+                    lane_id,
+                    sku,
+                    stamp,
+                    json.dumps(np.round(palette, 5).tolist()),
+                ),
             )
 
-    def label(self, request_id: str, label: str) -> np.ndarray | None:
-        """Record an operator's label on a raised front; its palette, or None for a request not kept here."""
+    def asking(self, sku: str, since: float) -> bool:
+        row = self.conn.execute(
+            "SELECT 1 FROM raised_fronts WHERE store = ? AND sku = ? AND answered = 0 AND stamp > ? LIMIT 1",
+            (self.store_name, sku, since),
+        ).fetchone()
+        return row is not None
+
+    def answer(self, request_id: str, label: str | None) -> np.ndarray | None:
+        """Record an answer (and its label) on a raised front; its palette, or None for a request not kept here."""
         with self.conn:
             self.conn.execute(
-                "UPDATE front_views SET label = ? WHERE request_id = ? AND store = ?",
+                "UPDATE raised_fronts SET answered = 1, label = COALESCE(?, label) WHERE request_id = ? AND store = ?",
                 (label, request_id, self.store_name),
             )
         row = self.conn.execute(
-            "SELECT palette FROM front_views WHERE request_id = ? AND store = ?", (request_id, self.store_name)
+            "SELECT palette FROM raised_fronts WHERE request_id = ? AND store = ?", (request_id, self.store_name)
         ).fetchone()
         return None if row is None else np.array(json.loads(row[0]), np.float64).reshape(-1, 4)
 
     def labelled(self) -> list[tuple[str, np.ndarray]]:
         """Every (label, palette) operators gave on this store's fronts, oldest first."""
         rows = self.conn.execute(
-            "SELECT label, palette FROM front_views WHERE store = ? AND label IS NOT NULL ORDER BY stamp, rowid",
+            "SELECT label, palette FROM raised_fronts WHERE store = ? AND label IS NOT NULL ORDER BY stamp, rowid",
             (self.store_name,),
         ).fetchall()
         return [(label, np.array(json.loads(p), np.float64).reshape(-1, 4)) for label, p in rows]

@@ -73,6 +73,7 @@ class CameraPipeline:
             self._front_index = crop_index(boxes, self.camera.width, self.camera.height, self.lane_front.size)
         self.filter = LaneFilter([r.id for r in self.regions], self.filter_config)
         self._incidents = 0
+        self._held: set[str] = set()  # lanes whose unfamiliar item waits for an answer about their SKU
 
     @property
     def lane_ids(self) -> list[str]:
@@ -124,33 +125,58 @@ class CameraPipeline:
             for s in statuses
         ]
         obs = records.ShelfObservation(stamp=now_s, camera_id=self.camera_id, frame_stamp=frame_stamp, lanes=lanes)
+        handoffs = self._handoffs(statuses, readings, rgb, frame_stamp, now_s)
+        return FrameResult(obs, handoffs, dets, readings, statuses, latency)
+
+    def _handoffs(
+        self, statuses: list[LaneStatus], readings: list[LaneReading], rgb: np.ndarray, frame_stamp: float, now_s: float
+    ) -> list[records.HandoffRequest]:
+        """A request per new incident. An unfamiliar item at a lane whose SKU an operator is being asked
+        about (another front, any camera) waits for that answer: if the answer is "this is the SKU",
+        its look settles this front too and no second question is asked; if not, it is asked then."""
+        looks = self.looks
+        assert looks is not None  # __post_init__
         by_lane = {r.lane_id: r for r in readings}
         handoffs = []
         for s in statuses:
-            for flag in s.new_incidents:
-                self._incidents += 1
-                reading = by_lane.get(s.lane_id)
-                box = reading.flag_box if reading is not None else None
-                request_id = f"{self.camera_id}.{s.lane_id}.{flag}.{int(frame_stamp * 1000)}.{self._incidents}"
-                if flag == "unfamiliar" and self.looks is not None:
-                    # Kept for the operator's answer: a label makes this look the SKU's from then on.
-                    front = crop_fronts(rgb, [self._region_by_id[s.lane_id].box], CROP_SIZE)[0]
-                    self.looks.raised(request_id, self.camera_id, s.lane_id, now_s, front)
-                handoffs.append(
-                    records.HandoffRequest(
-                        request_id=request_id,
-                        source=self.source,
-                        kind=_HANDOFF_KIND[flag],
-                        stamp=now_s,
-                        lane_id=s.lane_id,
-                        camera_id=self.camera_id,
-                        detail=f"{_HANDOFF_KIND[flag].replace('_', ' ')} at the front of lane {s.lane_id} "
-                        f"(expected {self.store.lane_by_id[s.lane_id].lane.sku}), seen by {self.camera_id}",
-                        image_jpeg_b64=jpeg_b64(rgb, box),
-                        bbox=list(box) if box is not None else None,
-                    )
-                )
-        return FrameResult(obs, handoffs, dets, readings, statuses, latency)
+            flags = list(s.new_incidents)
+            if s.lane_id in self._held and (not s.unfamiliar or "unfamiliar" in flags):
+                self._held.discard(s.lane_id)  # the flag fell (or fell and rose: decided afresh below)
+            reading = by_lane.get(s.lane_id)
+            if s.lane_id in self._held and not looks.asking(s.lane_id, now_s):
+                if reading is not None and reading.unfamiliar:  # (else its flag is about to fall)
+                    self._held.discard(s.lane_id)
+                    flags.append("unfamiliar")  # the answer did not settle this front: ask about it now
+            elif "unfamiliar" in flags and looks.asking(s.lane_id, now_s):
+                flags.remove("unfamiliar")
+                self._held.add(s.lane_id)
+            for flag in flags:
+                handoffs.append(self._request(flag, s.lane_id, reading, rgb, frame_stamp, now_s))
+        return handoffs
+
+    def _request(
+        self, flag: str, lane_id: str, reading: LaneReading | None, rgb: np.ndarray, frame_stamp: float, now_s: float
+    ) -> records.HandoffRequest:
+        self._incidents += 1
+        box = reading.flag_box if reading is not None else None
+        request_id = f"{self.camera_id}.{lane_id}.{flag}.{int(frame_stamp * 1000)}.{self._incidents}"
+        if flag == "unfamiliar" and self.looks is not None:
+            # Kept for the operator's answer: a label makes this look the SKU's from then on.
+            front = crop_fronts(rgb, [self._region_by_id[lane_id].box], CROP_SIZE)[0]
+            self.looks.raised(request_id, self.camera_id, lane_id, now_s, front)
+        kind = _HANDOFF_KIND[flag]
+        return records.HandoffRequest(
+            request_id=request_id,
+            source=self.source,
+            kind=kind,
+            stamp=now_s,
+            lane_id=lane_id,
+            camera_id=self.camera_id,
+            detail=f"{kind.replace('_', ' ')} at the front of lane {lane_id} "
+            f"(expected {self.store.lane_by_id[lane_id].lane.sku}), seen by {self.camera_id}",
+            image_jpeg_b64=jpeg_b64(rgb, box),
+            bbox=list(box) if box is not None else None,
+        )
 
     def annotate(self, rgb: np.ndarray, result: FrameResult) -> np.ndarray:
         """The frame with detections and each lane front's filtered state drawn on it."""

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from restock.paths import SOURCE_ROOT
-from restock.store.description import load_store
+from restock.store.description import load_store, parse_store
 from restock.vision.appearance import AppearanceDb, SkuLooks, front_pixels, match_fraction, view_palette
 from restock.vision.lane_front import CROP_SIZE
 
@@ -49,7 +49,7 @@ def test_an_operators_label_makes_that_look_the_skus(cooler) -> None:
     seen = crop_of((0.3, 0.5, 0.35))  # how this store's camera sees it, far from the description
     assert not looks.shows("kombucha_400", seen)
     looks.raised("req-1", "cam_1", "r1_l05", 10.0, seen)
-    assert looks.labelled("req-1", "kombucha_400")
+    assert looks.resolved("req-1", "labelled", "kombucha_400")
     assert looks.shows("kombucha_400", seen)
     assert not looks.shows("peach_tea_500", seen)  # the label taught kombucha, not any SKU
     assert looks.confirmed == {"kombucha_400": 1}
@@ -58,8 +58,8 @@ def test_an_operators_label_makes_that_look_the_skus(cooler) -> None:
 def test_foreign_items_and_unknown_requests_teach_nothing(cooler) -> None:
     looks = SkuLooks(cooler)
     looks.raised("req-2", "cam_1", "r1_l05", 10.0, crop_of((0.9, 0.1, 0.9)))
-    assert not looks.labelled("req-2", "foreign_item")
-    assert not looks.labelled("no-such-request", "kombucha_400")
+    assert not looks.resolved("req-2", "removed", "foreign_item")
+    assert not looks.resolved("no-such-request", "labelled", "kombucha_400")
     assert looks.confirmed == {}
 
 
@@ -70,8 +70,8 @@ def test_labels_persist_and_reach_every_camera_of_the_store(cooler, tmp_path: Pa
     other_camera = SkuLooks(cooler, AppearanceDb(path, cooler.name))
     raising.raised("cam_2.r2_l03.unfamiliar.1", "cam_2", "r2_l03", 60.0, seen)
     # The resolution reaches every camera node; each confirms the row the raising node kept.
-    assert other_camera.labelled("cam_2.r2_l03.unfamiliar.1", "tonic_slim_330")
-    assert raising.labelled("cam_2.r2_l03.unfamiliar.1", "tonic_slim_330")
+    assert other_camera.resolved("cam_2.r2_l03.unfamiliar.1", "labelled", "tonic_slim_330")
+    assert raising.resolved("cam_2.r2_l03.unfamiliar.1", "labelled", "tonic_slim_330")
     assert other_camera.shows("tonic_slim_330", seen)
     restarted = SkuLooks(cooler, AppearanceDb(path, cooler.name))
     assert restarted.confirmed == {"tonic_slim_330": 1}
@@ -115,3 +115,44 @@ def test_the_walk_in_coolers_skus_are_not_unfamiliar_but_foreign_items_are(coole
         world.put_unfamiliar(lane, slot=0)
     unfamiliar, _ = flagged()
     assert unfamiliar == {"r1_l20", "r4_l23", "r2_l21"}
+
+
+def _misdescribed(store):
+    """The cooler with the coconut water's colours wrong in its description (a real one can be)."""
+    data = store.model_dump()
+    data["skus"]["coconut_water_330"].update(color=(0.2, 0.3, 0.8), label_color=(0.8, 0.2, 0.2))
+    return parse_store(data)
+
+
+@pytest.mark.parametrize("answer", ["labelled", "removed"])
+def test_one_question_per_sku_at_a_time(cooler, answer: str) -> None:
+    """Two fronts of one SKU flagged on the same frame raise one handoff; "it is the SKU" settles
+    both, any other answer asks about the second front then."""
+    from restock.sim.world import World
+    from restock.vision.detector import DEFAULT_MODEL, OnnxDetector
+    from restock.vision.lane_filter import FilterConfig
+    from restock.vision.lane_front import LaneFrontClassifier
+    from restock.vision.pipeline import CameraPipeline
+
+    rgb = World(cooler, seed=5).render("cam_4")
+    pipe = CameraPipeline(
+        _misdescribed(cooler),
+        "cam_4",
+        OnnxDetector(DEFAULT_MODEL, 0.05),
+        FilterConfig(confirm_frames=2, flag_frames=2),
+        lane_front=LaneFrontClassifier(),
+    )
+    results = [pipe.process(rgb, t, t) for t in (1.0, 2.0, 3.0)]
+    flagged = {lane.lane_id for lane in results[-1].observation.lanes if lane.unfamiliar}
+    assert flagged == {"r1_l20", "r4_l23"}
+    raised = [h for r in results for h in r.handoffs]
+    assert [h.kind for h in raised] == ["unfamiliar_item"], raised
+    assert pipe.looks is not None
+    label = "coconut_water_330" if answer == "labelled" else "foreign_item"
+    pipe.looks.resolved(raised[0].request_id, answer, label)
+    later = [pipe.process(rgb, t, t) for t in (4.0, 5.0, 6.0)]
+    asked = [h.lane_id for r in later for h in r.handoffs]
+    if answer == "labelled":
+        assert asked == [] and not any(lane.unfamiliar for lane in later[-1].observation.lanes)
+    else:
+        assert asked == list(flagged - {raised[0].lane_id})
