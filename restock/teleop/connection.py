@@ -1,7 +1,7 @@
 """One operator's WebSocket connection: who it is, its message budget, and its camera stream.
 
-The stream sends the newest frame only, with at most FRAMES_IN_FLIGHT not yet drawn (or dropped)
-by the app: a browser that decodes slower than the camera skips frames instead of queueing them,
+The stream sends the newest frame only, with at most FRAMES_IN_FLIGHT not yet taken by the app
+(decoded, or dropped for a newer one: its ``frame_shown``): a browser that decodes slower than the camera skips frames instead of queueing them,
 and a slow viewer builds no backlog on the bridge (it holds one frame, the newest).
 """
 
@@ -20,9 +20,10 @@ from restock.teleop.auth import Session
 from restock.teleop.protocol import RateLimit, stamp_sent
 from restock.teleop.rules import Conn
 
-# One frame in the browser's hands at a time: a frame waits for the previous one's ack on the
-# bridge, where a newer one replaces it, instead of in the browser's queue behind it.
-FRAMES_IN_FLIGHT = 1
+# Two frames in the viewer's hands at most (one decoding, one on its way); the next waits on the
+# bridge, where a newer one replaces it. One would leave the link idle for a round trip per frame:
+# in the emulated headset (a busy renderer, ~30 ms each way) that halved the frames drawn.
+FRAMES_IN_FLIGHT = 2
 log = logging.getLogger("restock.teleop")
 
 
@@ -36,7 +37,7 @@ class Connection:
     watching: str | None = None
     frame: bytes | None = None
     frame_ready: asyncio.Event = field(default_factory=asyncio.Event)
-    frames_in_flight: int = 0  # sent, not yet reported drawn (frame_shown)
+    frames_in_flight: int = 0  # sent, not yet reported taken (frame_shown)
     frame_acked: asyncio.Event = field(default_factory=asyncio.Event)
     flood_window_start: float = 0.0
     dropped_in_window: int = 0

@@ -92,7 +92,8 @@ class Watch(_Msg):
 
 
 class FrameShown(_Msg):
-    """The app displayed a frame: capture stamp and display time (epoch s) for the latency figures."""
+    """The app took a frame (decoded it for display, or dropped it for a newer one): the bridge may
+    send the next. Capture stamp and when (epoch s)."""
 
     type: Literal["frame_shown"]
     capture: Annotated[float, Field(allow_inf_nan=False, ge=0)]

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from teleop_client import connect, login, next_json, until
 
+from restock.teleop.connection import FRAMES_IN_FLIGHT
 from restock.teleop.protocol import FrameStamps, pack_frame, stamp_sent, unpack_frame
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -36,7 +37,8 @@ def test_two_viewers_share_one_jpeg_per_frame_and_get_the_newest_only(make_bridg
     JPEG, encoded once."""
     b = make_bridge(stream_fps=1000.0)
     camera = b.server.rules.camera_ids[0]
-    pixels = [np.full((480, 640, 3), 40 * (i + 1), np.uint8) for i in range(3)]
+    n = FRAMES_IN_FLIGHT
+    pixels = [np.full((480, 640, 3), 20 * (i + 1), np.uint8) for i in range(n + 2)]
 
     def submit(i: int) -> None:
         assert b.server.submit_frame(camera, pixels[i], 1000.0 + i, 1000.01 + i)
@@ -49,24 +51,25 @@ def test_two_viewers_share_one_jpeg_per_frame_and_get_the_newest_only(make_bridg
                 await ws.send_json({"type": "watch", "camera_id": camera})
                 viewers.append(ws)
             await until(lambda: b.server.wants_frames(camera) and len(b.server.clients) == 2, what="two viewers")
-            submit(0)
-            first = [await next_frame(ws) for ws in viewers]
-            assert [f[0] for f in first] == [1, 1] and first[0][2] == first[1][2]  # one JPEG for both
-            stamps = first[0][1]
-            assert (stamps.capture, stamps.received) == (1000.0, 1000.01) and stamps.encoded <= stamps.sent
-            submit(1)
-            submit(2)  # neither viewer has taken frame 1: frame 3 replaces frame 2 on the bridge
+            for i in range(n):  # as many as a viewer may hold untaken
+                submit(i)
+                got = [await next_frame(ws) for ws in viewers]
+                assert [g[0] for g in got] == [i + 1, i + 1] and got[0][2] == got[1][2]  # one JPEG for both
+            stamps = got[0][1]
+            assert (stamps.capture, stamps.received) == (1000.0 + i, 1000.01 + i) and stamps.encoded <= stamps.sent
+            submit(n)
+            submit(n + 1)  # neither viewer has taken a frame: the newest replaces the one before on the bridge
             clients = list(b.server.clients.values())
-            await until(lambda: all(c.frame is not None and unpack_frame(c.frame)[1] == 3 for c in clients))
+            await until(lambda: all(c.frame is not None and unpack_frame(c.frame)[1] == n + 2 for c in clients))
             for ws in viewers:
                 await ws.send_json({"type": "frame_shown", "capture": 1000.0, "shown": 1001.0})
                 number, stamp, _ = await next_frame(ws)
-                assert (number, stamp.capture) == (3, 1002.0)
-            with pytest.raises(asyncio.TimeoutError):  # frame 2 never comes
+                assert (number, stamp.capture) == (n + 2, 1000.0 + n + 1)
+            with pytest.raises(asyncio.TimeoutError):  # frame n + 1 never comes
                 await asyncio.wait_for(next_frame(viewers[0]), 0.3)
 
     asyncio.run(go())
-    assert b.server.streams.frames_encoded == 3  # three frames, two viewers: three JPEGs
+    assert b.server.streams.frames_encoded == n + 2  # n + 2 frames, two viewers: n + 2 JPEGs
 
 
 def test_webrtc_viewers_get_one_vp8_frame_each_with_its_stamps_on_loopback(make_bridge):
