@@ -20,6 +20,12 @@ itself) is predicted to run out within ``urgent_s``, and with robot time to spar
 a task is filled up. (With a saturated robot and a small back room that staff do not top up, the
 old one-container top-ups kept more on the shelf at each delivery: see the README.)
 
+Waiting for fuller trips must not idle a robot that the coming demand will keep busy: when
+nothing is planned and moving the horizon's expected demand takes at least ``idle_fill_share`` of
+the robot's time, the waiting lane with at least ``idle_fill`` of its capacity free whose SKU runs
+out first is filled now (quiet hours before a peak move stock forward instead of idling; see
+restock.planning.bound for how far from the best possible that leaves a saturated robot).
+
 Order: earliest predicted run-out first, in windows of ``order_window_s``; inside a window,
 one sweep along the rail (alternating direction), so the arm does not shuttle back and forth.
 Lanes that wait for an operator, or already have a task outstanding, get no new task.
@@ -64,6 +70,13 @@ class PlannerConfig:
     # saturated robot with a small back room nobody tops up loses less with quick one-container
     # turns (the issue-5 week without alerts at 0.8: 63 lost vs 151), at twice the trips.
     saturated_share: float = 0.0
+    # A robot with nothing planned fills, rather than idles, the open lane with at least this share
+    # of its capacity free whose SKU runs out first (0: off). Waiting for fuller trips idles it
+    # while demand builds; under a peak that robot time is lost sales.
+    idle_fill: float = 0.5
+    # ... only while moving the horizon's expected demand takes at least this share of it (a robot
+    # with time to spare all day would only make more trips).
+    idle_fill_share: float = 1.25
 
 
 @dataclass(frozen=True)
@@ -92,6 +105,9 @@ class _PlanState:
     loss: np.ndarray  # expected lost sales per pool and shelf level (expected_lost_table)
     due: np.ndarray  # predicted run-out time per pool
     budget: float  # robot seconds left to plan
+    free: np.ndarray  # room per lane, waiting lanes included
+    blocked: np.ndarray  # lanes that may get no task
+    load: float  # share of the horizon's robot time that moving its expected demand takes
     tasks: list[PlannedTask] = field(default_factory=list)
     by_lane: dict[int, int] = field(default_factory=dict)  # lane -> its task's index in ``tasks``
 
@@ -192,6 +208,8 @@ class Planner:
         self._top_up(state)
         if self.config.fill_up:
             self._fill_up(state.tasks, state.open_free, state.stock_left, state.cycle, state.budget)
+        if not state.tasks and self.config.idle_fill > 0:
+            self._fill_idle(state)
         return self.order(now, state.tasks)
 
     def _start(
@@ -227,25 +245,28 @@ class Planner:
         budget = c.robot_share * c.horizon_s - robot_free_in_s
         if budget <= 0:
             return None
-        waits = self._waits(now, free, level, due, cum, cycle)
+        # The share of the horizon's robot time that moving its expected demand takes.
+        lanes_of_pool = np.maximum(np.bincount(lt.pool, minlength=n_pools), 1)
+        load = float(mu @ (np.bincount(lt.pool, weights=cycle, minlength=n_pools) / lanes_of_pool)) / c.horizon_s
+        waits = self._waits(now, free, level, due, cum, load)
         open_free = np.where(blocked | waits, 0, free)
-        return _PlanState(level, pending, pool_level, open_free, stock_left, cycle, loss, due, budget)
+        return _PlanState(
+            level, pending, pool_level, open_free, stock_left, cycle, loss, due, budget, free, blocked, load
+        )
 
     def _waits(
-        self, now: float, free: np.ndarray, level: np.ndarray, due: np.ndarray, cum: np.ndarray, cycle: np.ndarray
+        self, now: float, free: np.ndarray, level: np.ndarray, due: np.ndarray, cum: np.ndarray, load: float
     ) -> np.ndarray:
         """Per lane: does it wait for a fuller trip (fewer, fuller trips, unless it would run out)."""
         lt, c = self.lanes, self.config
         n_pools = len(lt.skus)
-        mu = cum[:, -1]
         # A lane's own run-out counts too (customers take from any stocked lane of the SKU).
         lanes_of_pool = np.bincount(lt.pool, minlength=n_pools)
         lane_sold = cum[lt.pool, min(int(c.urgent_s // c.step_s), cum.shape[1] - 1)] / lanes_of_pool[lt.pool]
         waits = (free < c.batch_fraction * lt.capacity) & (due[lt.pool] > now + c.urgent_s) & (lane_sold < level)
         # A robot that the coming demand keeps busy anyway gains nothing by waiting for fuller trips
         # and loses the quick turn to whichever SKU runs out next: no lane waits then.
-        pool_cycle = np.bincount(lt.pool, weights=cycle, minlength=n_pools) / np.maximum(lanes_of_pool, 1)
-        if c.saturated_share > 0 and float(mu @ pool_cycle) > c.saturated_share * c.horizon_s:
+        if c.saturated_share > 0 and load > c.saturated_share:
             waits[:] = False
         return waits
 
@@ -330,6 +351,22 @@ class Planner:
         s.pool_level[p] += q
         s.stock_left[p] -= q
         s.open_free[i] -= q
+
+    def _fill_idle(self, s: _PlanState) -> None:
+        """Nothing planned: one lane waiting for a fuller trip is filled now (its SKU's run-out first,
+        then the most room), so the robot moves stock forward instead of idling."""
+        lt, c = self.lanes, self.config
+        if s.load < c.idle_fill_share:
+            return
+        room = np.minimum(s.free, s.stock_left[lt.pool])
+        ok = np.flatnonzero(~s.blocked & (room >= np.maximum(c.idle_fill * lt.capacity, 1)))
+        if not ok.size:
+            return
+        i = int(ok[np.lexsort((-room[ok], s.due[lt.pool[ok]]))[0]])
+        p, q = int(lt.pool[i]), int(room[i])
+        cost = self.timing.setup_s + q * float(s.cycle[i])
+        s.tasks.append(PlannedTask(i, lt.lane_ids[i], lt.skus[p], q, lt.stock_id[p], float(s.due[p]), 0.0, cost, 0.0))
+        s.stock_left[p] -= q
 
     def _top_up(self, s: _PlanState) -> None:
         """Spare robot time: top up lanes that run low even if their SKU is safe (on-shelf availability

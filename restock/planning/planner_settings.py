@@ -72,6 +72,18 @@ class PlannerSettings(NodeSettings):
         min=0.0,
         max=10.0,
     )
+    idle_fill: float = setting(
+        PlannerConfig.idle_fill,
+        "With nothing planned, fill a waiting lane with at least this fraction free rather than idle (0: off)",
+        min=0.0,
+        max=1.0,
+    )
+    idle_fill_share: float = setting(
+        PlannerConfig.idle_fill_share,
+        "...only while the coming demand needs this share of the robot's time",
+        min=0.0,
+        max=10.0,
+    )
     alerts: bool = setting(True, "Forecast the back room and alert staff before it runs dry")
     alert_lead_s: float = setting(
         AlertConfig.lead_s, "Alert when the back room is predicted empty within this (s)", min=0.0, max=86400.0
@@ -97,6 +109,8 @@ class PlannerSettings(NodeSettings):
                 batch_fraction=self.batch_fraction,
                 urgent_s=self.urgent_s,
                 saturated_share=self.saturated_share,
+                idle_fill=self.idle_fill,
+                idle_fill_share=self.idle_fill_share,
             ),
             alerts=AlertConfig(lead_s=self.alert_lead_s, min_at_risk=self.alert_min_at_risk) if self.alerts else None,
             handling_s=self.handling_s,

@@ -118,3 +118,25 @@ def test_robot_time_limits_the_plan_and_order_follows_run_out() -> None:
     # Committed robot time (tasks already out) leaves less for new ones.
     busy = planner.plan(MONDAY + 8 * 3600, count, flat_rates(table, 30.0), np.full(8, 40), robot_free_in_s=3000.0)
     assert sum(t.duration_s for t in busy) <= 600.0 + 1e-6
+
+
+def test_a_robot_behind_the_coming_demand_fills_a_waiting_lane_rather_than_idle() -> None:
+    table = LaneTable.from_store(STORE)
+    count = np.floor(table.capacity * 0.5)  # half full: every lane waits for a fuller trip
+    now = MONDAY + 10 * 3600
+    rates = flat_rates(table, 15.0)
+    slow = RobotTiming.for_store(STORE, handling_s=60.0)  # 3 h of this demand takes ~6 h of robot
+    assert Planner(table, slow, PlannerConfig(idle_fill=0.0)).plan(now, count, rates, np.full(8, 40)) == []
+    plan = Planner(table, slow, PlannerConfig(idle_fill=0.4)).plan(now, count, rates, np.full(8, 40))
+    assert len(plan) == 1
+    task = plan[0]
+    # The SKU that runs out first (the smallest pool at the same rate), its lane filled up.
+    pool = table.skus.index(task.sku)
+    assert table.pool_capacity[pool] == table.pool_capacity.min()
+    assert count[task.lane_index] + task.quantity == table.capacity[task.lane_index]
+    # A robot with time to spare waits for fuller trips, and a lane with less room than idle_fill
+    # of its capacity is not worth a trip of its own.
+    fast = RobotTiming.for_store(STORE, handling_s=12.0)
+    assert Planner(table, fast, PlannerConfig(idle_fill=0.4)).plan(now, count, rates, np.full(8, 40)) == []
+    nearly = np.maximum(table.capacity - 3.0, 0)
+    assert Planner(table, slow, PlannerConfig(idle_fill=0.4)).plan(now, nearly, rates, np.full(8, 40)) == []
