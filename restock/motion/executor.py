@@ -565,14 +565,15 @@ class Executor:
     def _sort(self) -> None:
         self.queue.sort(key=lambda item: (-item[0].priority, item[0].created))
 
-    def wake_at(self, next_tick: float, check_every_s: float = 0.5) -> float | None:
+    def wake_at(self, next_tick: float, check_every_s: float = 1.0) -> float | None:
         """Under lockstep: the earliest control period that can change anything (None: idle until
         a message comes). A motion is looked at when it should be done, and at least every
         ``check_every_s`` on the way (tracking); a gripper wait when it is over."""
         if self.paused is not None or self.phase is Phase.FAULT:
             return None
         if self.motion is not None:
-            done = self.motion.started + self.motion.trajectory.duration + self.settings.settle_s
+            # A hair past the end, so the arrival check (trajectory time >= duration + settle) holds.
+            done = self.motion.started + self.motion.trajectory.duration + self.settings.settle_s + 1e-6
             return max(next_tick, min(done, next_tick + check_every_s))
         if self.wait_until is not None:
             return max(next_tick, self.wait_until)
