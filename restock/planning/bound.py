@@ -43,6 +43,7 @@ class Bound:
     placed: np.ndarray  # the optimum's containers placed per [pool, slot]
     shelf: np.ndarray  # the optimum's containers on the shelf per [pool, slot] at the slot's end
     slots: int
+    slot_s: float
     solve_s: float
 
     @property
@@ -149,6 +150,7 @@ def lost_sales_bound(
         placed=res.x[placed].reshape(n_p, n_k),
         shelf=res.x[shelf].reshape(n_p, n_k),
         slots=n_k,
+        slot_s=float(slot_s),
         solve_s=time.perf_counter() - started,
     )
 

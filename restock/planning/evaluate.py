@@ -243,7 +243,13 @@ def format_ratios(outcomes: list[Outcome], bound: Bound | None = None) -> str:
 
 
 def plot(
-    out_dir: Path, store: Store, outcomes: list[Outcome], model: DemandModel, truth: DemandGenerator | None, t0: float
+    out_dir: Path,
+    store: Store,
+    outcomes: list[Outcome],
+    model: DemandModel,
+    truth: DemandGenerator | None,
+    t0: float,
+    bound: Bound | None = None,
 ) -> list[Path]:
     import matplotlib
 
@@ -259,6 +265,11 @@ def plot(
         total = np.array([c.sum() for c in o.trace.pool_count])
         first = t < t0 + DAY_S
         ax.plot((t[first] - t0) / 3600.0, total[first], label=o.policy)
+    if bound is not None:
+        k = np.arange(bound.slots)
+        first = k * bound.slot_s < DAY_S
+        ends = (k[first] + 1) * bound.slot_s / 3600.0
+        ax.plot(ends, bound.shelf.sum(axis=0)[first], "k--", lw=1, label="bound (LP)")
     ax.set_xlabel("hour of the first evaluated day (UTC)")
     ax.set_ylabel("containers on the shelf")
     ax.set_title(f"{store.name}: shelf stock over the day")
@@ -408,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
             f"RMSE {score.learned_rmse:.3f}; seasonal naive MAE {score.naive_mae:.3f} RMSE {score.naive_rmse:.3f}"
         )
     if not args.no_plots:
-        for path in plot(args.out, store, outcomes, model, generator, t0):
+        for path in plot(args.out, store, outcomes, model, generator, t0, bound):
             print(f"wrote {path}")
     print(f"({time.perf_counter() - started:.1f} s)")
     return 0

@@ -38,6 +38,11 @@ def test_sales_log_run_and_a_bad_log(tmp_path: Path, capsys) -> None:
     # With a log, the oracle is foresight of the log's own future; lost sales are split by cause.
     for name in ("foresight", "learned-noalert", "supply", "robot", "tasks/ctr", "learned / foresight"):
         assert name in out
+    # The bound row: no policy lost fewer than it.
+    rows = {r.split()[0]: int(r.split()[2]) for r in out.split("-\n")[1].split("\n\n")[0].splitlines()}
+    assert {"reactive", "learned", "foresight", "bound"} <= set(rows)
+    assert all(lost >= rows["bound"] for lost in rows.values())
+    assert "no policy loses fewer than" in out
     bad = tmp_path / "bad.csv"
     bad.write_text("timestamp,sku,quantity\n2026-07-20T08:00:00Z,beer,1\n")
     assert main(["--sales-log", str(bad)]) == 2
