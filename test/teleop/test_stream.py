@@ -152,3 +152,22 @@ def test_offer_candidates_off_the_serving_address_are_dropped_and_the_first_code
     assert [ln.split()[4] for ln in kept.splitlines() if ln.startswith("a=candidate:")] == ["127.0.0.1"]
     assert "a=end-of-candidates" in kept and first_codec(kept) == "vp8"
     assert first_codec(offer.replace("SAVPF 96 102", "SAVPF 102 96")) == "h264"
+
+
+def test_a_malformed_webrtc_offer_is_refused_and_the_connection_carries_on(make_bridge):
+    pytest.importorskip("aiortc")
+    b = make_bridge()
+    camera = b.server.rules.camera_ids[0]
+
+    async def go() -> None:
+        async with b.client() as http:
+            ws = await connect(http, b.base, await login(http, b.base, "alice"))
+            await ws.send_json({"type": "rtc_offer", "camera_id": camera, "sdp": "v=0\r\nnot an offer\r\n"})
+            assert "WebRTC offer refused" in (await next_json(ws, "error", timeout=10))["error"]
+            await ws.send_json({"type": "rtc_offer", "camera_id": "no_such_camera", "sdp": "v=0\r\nm=video\r\n"})
+            assert "no camera no_such_camera" in (await next_json(ws, "error"))["error"]
+            await ws.send_json({"type": "claim"})
+            await until(lambda: b.port.statuses and b.port.statuses[-1].control == "operator", what="the claim")
+
+    asyncio.run(go())
+    assert not b.server.streams.rtc.viewers  # the refused peer is closed, nothing is encoded for it
