@@ -9,8 +9,9 @@ A linear program over time slots of ``slot_s``, per SKU (pool) ``p`` and slot ``
   (one robot, one container per round trip); a container is placed once its work is done, and
   the work done on containers not yet placed, ``B[p,k] = B[p,k-1] + w[p,k] - x[p,k]``, is at most one
   container in all (the gripper holds one);
-- with a limited back room, the work since the last delivery is at most what the delivery left
-  (the store's schedule refills each location to capacity); without, staff are on call.
+- with a limited back room, ``R[p,k] = R[p,k-1] - w[p,k] >= 0``, and in a delivery's slot the
+  location is refilled to capacity (the store's schedule), less the slot's work, except work on
+  containers picked before the delivery; without, staff are on call.
 
 Every real schedule of the store model (restock.planning.storemodel) maps onto a feasible point
 (its sales, placements and work per slot), so the optimum is a lower bound on any policy's lost
@@ -88,9 +89,9 @@ def lost_sales_bound(
     n = n_p * n_k
     limited = back_room0 is not None
     # Variable blocks, each n long, index p * n_k + k: sold, placed, work, shelf, work in progress,
-    # and with a limited back room, the back room.
-    sold, placed, work, shelf, buf, back = (np.arange(n) + b * n for b in range(6))
-    n_var = (6 if limited else 5) * n
+    # and with a limited back room, the back room and the work in a delivery's slot from before it.
+    sold, placed, work, shelf, buf, back, early = (np.arange(n) + b * n for b in range(7))
+    n_var = (7 if limited else 5) * n
     pk = np.arange(n)
     k_of = pk % n_k
     has_prev = k_of > 0
@@ -109,16 +110,29 @@ def lost_sales_bound(
     # Work in progress: B[k] - B[k-1] - w[k] + x[k] = 0 (B[-1] = 0).
     a_eq.append(rows((pk, buf, 1.0), (prev, buf[prev - 1], -1.0), (pk, work, -1.0), (pk, placed, 1.0)))
     b_eq.append(np.zeros(n))
+    a_ub, b_ub = [], []
     if limited:
-        # Back room: R[k] = R[k-1] - w[k], or capacity - w[k] in a delivery's slot (R[-1] = back_room0).
-        fresh = np.zeros(n_k, dtype=bool)
-        fresh[[int(k) for k in deliveries if 0 <= k < n_k]] = True
-        fresh[0] = True
-        carry = pk[~fresh[k_of]]
-        a_eq.append(rows((pk, back, 1.0), (carry, back[carry - 1], -1.0), (pk, work, 1.0)))
-        start = np.repeat(np.asarray(back_room_capacity if back_room_capacity is not None else back_room0), n_k)
-        first = np.repeat(np.asarray(back_room0, dtype=float), n_k)
-        b_eq.append(np.where(fresh[k_of], np.where(k_of == 0, first, start), 0.0).astype(float))
+        # Back room: R[k] = R[k-1] - w[k] (R[-1] = back_room0). In a delivery's slot it is refilled:
+        # R[k] = capacity - w[k] + u[k], u[k] being work in that slot on containers picked before the
+        # delivery (at most R[k-1], and what one slot's work holds).
+        at = np.zeros(n_k, dtype=bool)
+        at[[int(k) for k in deliveries if 0 <= k < n_k]] = True
+        r0 = np.asarray(back_room0, dtype=float)
+        refill = np.asarray(back_room_capacity if back_room_capacity is not None else back_room0, dtype=float)
+        carry = pk[has_prev & ~at[k_of]]
+        a_eq.append(rows((pk, back, 1.0), (carry, back[carry - 1], -1.0), (pk, work, 1.0), (pk, early, -1.0)))
+        b_eq.append(np.where(at[k_of], np.repeat(refill, n_k), np.where(has_prev, 0.0, np.repeat(r0, n_k))))
+        later = pk[at[k_of] & has_prev]
+        a_ub.append(
+            sparse.csr_matrix(
+                (
+                    np.r_[np.ones(len(later)), -np.ones(len(later))],
+                    (np.r_[np.arange(len(later)), np.arange(len(later))], np.r_[early[later], back[later - 1]]),
+                ),
+                shape=(len(later), n_var),
+            )
+        )
+        b_ub.append(np.zeros(len(later)))
     # Per slot: robot time, and at most one container's work not yet placed.
     slot_rows = np.tile(np.arange(n_k), n_p)
     a_time = sparse.csr_matrix((np.repeat(cycle, n_k), (slot_rows, work)), shape=(n_k, n_var))
@@ -128,12 +142,16 @@ def lost_sales_bound(
     bounds[sold, 1] = demand.ravel()
     bounds[shelf, 1] = np.repeat(cap, n_k)
     bounds[buf, 1] = 1.0
+    if limited:
+        first = at[k_of] & ~has_prev
+        bounds[early, 1] = np.where(at[k_of], np.repeat(slot_s / cycle + 1.0, n_k), 0.0)
+        bounds[early[first], 1] = np.minimum(bounds[early[first], 1], np.repeat(r0, n_k)[first])
     cost = np.zeros(n_var)
     cost[sold] = -1.0
     res = linprog(
         cost,
-        A_ub=sparse.vstack([a_time, a_hold]).tocsr(),
-        b_ub=np.concatenate([np.full(n_k, float(slot_s)), np.ones(n_k)]),
+        A_ub=sparse.vstack([a_time, a_hold, *a_ub]).tocsr(),
+        b_ub=np.concatenate([np.full(n_k, float(slot_s)), np.ones(n_k), *b_ub]),
         A_eq=sparse.vstack(a_eq).tocsr(),
         b_eq=np.concatenate(b_eq),
         bounds=bounds,
@@ -169,7 +187,6 @@ def store_bound(
     shelf0 = np.bincount(lt.pool, weights=np.floor(lt.capacity * model.initial_fill), minlength=len(lt.skus))
     if staff_on_call:
         return lost_sales_bound(demand, lt.pool_capacity, cycle, slot_s, shelf0)
-    # A delivery inside a slot counts from the slot's start (more stock earlier: still a bound).
     slots = [int((t - t0) // slot_s) for t in model.refill_times(t0, t1)]
     return lost_sales_bound(
         demand, lt.pool_capacity, cycle, slot_s, shelf0, model.stock_initial, slots, model.stock_capacity

@@ -57,6 +57,15 @@ def test_the_back_room_limits_until_the_delivery_unless_staff_are_on_call() -> N
     assert lost_sales_bound(d, cap, cycle, 60.0, empty).lost == pytest.approx(0.0)
 
 
+def test_work_before_a_delivery_inside_a_slot_comes_from_the_old_stock() -> None:
+    # 2-minute slots, 60 s cycles, 3 behind the rail, a delivery (to 2) at 150 s, inside slot 1:
+    # the robot picks at 0, 60 and 120 s from the old stock and at 180 and 240 s from the new, so 5
+    # are on the shelf when 10 customers come in slot 3. The bound must allow that schedule.
+    d = one_sku({3: 10}, 4)
+    b = lost_sales_bound(d, np.array([10]), np.array([60.0]), 120.0, np.array([0]), np.array([3]), [1], np.array([2]))
+    assert b.lost == pytest.approx(5.0)
+
+
 def test_demand_matrix_bins_by_slot_and_leaves_out_the_rest() -> None:
     sales = [SaleIn(100.0, "a", 2), SaleIn(159.0, "a", 1), SaleIn(160.0, "b", 1), SaleIn(99.0, "a", 1)]
     sales.append(SaleIn(400.0, "c", 1))
