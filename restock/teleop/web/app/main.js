@@ -130,14 +130,27 @@ async function openStream() {
   if (path === "webrtc" && window.RTCPeerConnection) {
     try {
       if (app.rtc) app.rtc.pc.close();
-      app.rtc = await startRtc(app, camera, $("view-video"), onRtcFrame);
+      const rtc = await startRtc(app, camera, $("view-video"), onRtcFrame);
+      app.rtc = rtc;
       app.streamPath = "webrtc";
       $("view-box").classList.add("rtc");
+      rtc.pc.onconnectionstatechange = () => {
+        if (rtc.pc.connectionState !== "failed" || app.rtc !== rtc || !app.token) return;
+        say("WebRTC failed; JPEG frames instead");
+        rtc.pc.close();
+        app.rtc = null;
+        $("view-box").classList.remove("rtc");
+        openFrames(camera).catch((err) => say(err.message));
+      };
       return;
     } catch (err) {
       say(`WebRTC: ${err.message}; JPEG frames instead`);
     }
   }
+  await openFrames(camera);
+}
+
+async function openFrames(camera) {
   app.streamPath = "frames";
   stream.postMessage({ type: "open", url: await socketUrl(), camera });
 }
@@ -160,7 +173,7 @@ function watchCamera(camera) {
 stream.onmessage = (ev) => {
   const m = ev.data;
   if (m.type === "dropped") app.framesDropped += 1;
-  else if (m.type === "closed" && app.token && m.code !== 4401) setTimeout(() => openStream().catch((err) => say(err.message)), 1000);
+  else if (m.type === "closed" && app.token && m.code !== 4401) setTimeout(() => openFrames($("camera").value).catch((err) => say(err.message)), 1000);
   if (m.type !== "frame") return;
   if (app.frame) app.frame.close();
   app.frame = m.bitmap;
