@@ -2,9 +2,12 @@
 
 The gripper check (the fingers opened, nothing came back with them) happens at the release; this is
 the second check the issue asks for, on the camera's next observations. A lane that was seen
-``empty`` before a placement and is not seen ``present`` within ``timeout_s`` after it is
-reported (the node raises a handoff: the container may have fallen or the lane may be blocked).
-Lanes the camera did not see empty (already stocked, unknown) cannot tell and are not checked.
+``empty`` before a placement is reported (the node raises a handoff: the container may have fallen
+or the lane may be blocked) when ``timeout_s`` has passed since the placement and a confident look
+taken at least ``slide_s`` after it (the container has had time to slide to the front) still does
+not see it stocked. Judged on looks, not on time alone: a camera that frames the lane every 30 s
+must not make a 20 s check cry wolf. Lanes the camera did not see empty (already stocked,
+unknown) cannot tell and are not checked.
 """
 
 from __future__ import annotations
@@ -18,8 +21,11 @@ from restock import records
 class PlacementVerifier:
     timeout_s: float = 20.0
     min_confidence: float = 0.5
+    slide_s: float = 3.0
     last_state: dict[str, str] = field(default_factory=dict)
     pending: dict[str, float] = field(default_factory=dict)  # lane -> deadline
+    placed_at: dict[str, float] = field(default_factory=dict)  # lane -> when it was loaded
+    unstocked_look: dict[str, float] = field(default_factory=dict)  # lane -> frame stamp of a look without it
 
     def observe(self, observation: records.ShelfObservation) -> None:
         if observation.stale:
@@ -29,16 +35,31 @@ class PlacementVerifier:
                 continue
             self.last_state[lane.lane_id] = lane.state
             if lane.state == "present":
-                self.pending.pop(lane.lane_id, None)
+                self._forget(lane.lane_id)
+            elif (
+                lane.lane_id in self.pending and observation.frame_stamp >= self.placed_at[lane.lane_id] + self.slide_s
+            ):
+                self.unstocked_look[lane.lane_id] = observation.frame_stamp
 
     def placed(self, lane_id: str, now: float) -> None:
         """The arm put containers into this lane now."""
         if self.last_state.get(lane_id) == "empty":
             self.pending[lane_id] = now + self.timeout_s
+            self.placed_at[lane_id] = now
+            self.unstocked_look.pop(lane_id, None)
 
     def overdue(self, now: float) -> list[str]:
-        """Lanes loaded more than timeout_s ago that the camera still has not seen stocked."""
-        late = [lane for lane, deadline in self.pending.items() if now > deadline]
+        """Lanes loaded more than timeout_s ago that a look since still shows without stock."""
+        late = [lane for lane, deadline in self.pending.items() if now > deadline and lane in self.unstocked_look]
         for lane in late:
-            del self.pending[lane]
+            self._forget(lane)
         return late
+
+    def wake_at(self) -> list[float]:
+        """The sim times a check can fall due without a new look (deadlines of lanes already looked at)."""
+        return [deadline for lane, deadline in self.pending.items() if lane in self.unstocked_look]
+
+    def _forget(self, lane_id: str) -> None:
+        self.pending.pop(lane_id, None)
+        self.placed_at.pop(lane_id, None)
+        self.unstocked_look.pop(lane_id, None)

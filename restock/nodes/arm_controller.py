@@ -81,7 +81,7 @@ class ArmControllerNode(RestockNode):
         self.create_record_subscription(
             records.TeleopStatus, topics.TELEOP_STATUS, self.on_teleop_status, LATCHED_EVERY_QOS
         )
-        self.create_record_subscription(records.ShelfObservation, topics.SHELF_OBSERVATIONS, self.verifier.observe)
+        self.create_record_subscription(records.ShelfObservation, topics.SHELF_OBSERVATIONS, self.on_observation)
         self.create_subscription(JointState, topics.JOINT_STATES, self.on_joint_states, 10)
         self.create_subscription(Bool, topics.ESTOP, self.on_estop, LATCHED_EVERY_QOS)
         self.create_subscription(PoseStamped, topics.TELEOP_TARGET, self.on_teleop_target, 10)
@@ -140,6 +140,25 @@ class ArmControllerNode(RestockNode):
                 self.hold("operator released control")
                 self.resume_if_clear()
 
+    def on_observation(self, observation: records.ShelfObservation) -> None:
+        self.verifier.observe(observation)
+        if self.joint_states_at is not None and not self.gate.stale:
+            self.check_placements(self.now_s())  # a look past a deadline decides at once
+
+    def check_placements(self, now: float) -> None:
+        for lane_id in self.verifier.overdue(now):
+            self.unverified += 1
+            self.publish_handoff(
+                records.HandoffRequest(
+                    request_id=f"arm-verify-{lane_id}-{self.unverified}",
+                    source=self.get_name(),
+                    kind="other",
+                    stamp=now,
+                    lane_id=lane_id,
+                    detail=f"containers were placed in {lane_id} but the camera still sees it empty",
+                )
+            )
+
     def on_teleop_target(self, msg: PoseStamped) -> None:
         if not self.gate.operator_inputs:
             return
@@ -180,7 +199,7 @@ class ArmControllerNode(RestockNode):
         if self.gate.operator is not None:
             return next_at
         wanted = [t for t in (self.tasks.wake_at(next_at),) if t is not None]
-        wanted += [deadline + 1e-3 for deadline in self.verifier.pending.values()]  # overdue: strictly after
+        wanted += [deadline + 1e-3 for deadline in self.verifier.wake_at()]  # overdue: strictly after
         return min(wanted) if wanted else None
 
     def on_control(self) -> None:
@@ -196,18 +215,7 @@ class ArmControllerNode(RestockNode):
             self.resume_if_clear()
         if self.gate.stale:
             return
-        for lane_id in self.verifier.overdue(now):
-            self.unverified += 1
-            self.publish_handoff(
-                records.HandoffRequest(
-                    request_id=f"arm-verify-{lane_id}-{self.unverified}",
-                    source=self.get_name(),
-                    kind="other",
-                    stamp=now,
-                    lane_id=lane_id,
-                    detail=f"containers were placed in {lane_id} but the camera still sees it empty",
-                )
-            )
+        self.check_placements(now)
         if self.gate.estop:
             return
         if self.gate.operator is not None:

@@ -21,10 +21,23 @@ def test_a_lane_seen_empty_must_be_seen_stocked_after_loading() -> None:
     v.placed("r1_l01", 1.0)
     v.placed("r1_l02", 1.0)
     v.placed("r1_l03", 1.0)  # was stocked already: the camera cannot tell, not checked
-    v.observe(_obs(3.0, r1_l01="present", r1_l02="empty"))
+    v.observe(_obs(4.5, r1_l01="present", r1_l02="empty"))
     assert v.overdue(5.0) == []
     assert v.overdue(11.5) == ["r1_l02"]
     assert v.overdue(30.0) == []  # reported once
+
+
+def test_time_alone_raises_nothing_a_look_since_the_placement_must_say_so() -> None:
+    # Cameras every 30 s and a 10 s check: no look yet at the deadline is not a failed placement.
+    v = PlacementVerifier(timeout_s=10.0)
+    v.observe(_obs(0.0, r1_l01="empty", r1_l02="empty"))
+    v.placed("r1_l01", 1.0)
+    v.placed("r1_l02", 1.0)
+    v.observe(_obs(2.0, r1_l01="empty", r1_l02="empty"))  # before the container could slide: no look
+    assert v.overdue(20.0) == [] and v.wake_at() == []
+    v.observe(_obs(31.0, r1_l01="present", r1_l02="empty"))
+    assert v.overdue(31.0) == ["r1_l02"]
+    assert v.pending == {}
 
 
 def test_unknown_and_stale_observations_do_not_count() -> None:
@@ -34,4 +47,6 @@ def test_unknown_and_stale_observations_do_not_count() -> None:
     v.observe(_obs(2.0, r1_l01="unknown"))
     stale = _obs(3.0, r1_l01="present").model_copy(update={"stale": True})
     v.observe(stale)
-    assert v.overdue(12.0) == ["r1_l01"]
+    assert v.overdue(12.0) == []  # nothing seen: nothing to report yet
+    v.observe(_obs(13.0, r1_l01="empty"))
+    assert v.overdue(13.0) == ["r1_l01"]
