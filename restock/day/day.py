@@ -125,6 +125,8 @@ def node_params(
             "wake_above_rate": 30.0,
         },
         "teleop_bridge": teleop,
+        # A store day is the store's first: the SKU looks operators confirm are this run's own.
+        "shelf_camera": {"appearance_path": str(run_dir / "appearance.sqlite")},
         # A run of several days: one file per calendar day (restock.partN.mcap, the last restock.mcap).
         "recorder": {
             "output_path": str(run_dir / "restock.mcap"),

@@ -87,6 +87,15 @@ def samples() -> dict[str, records.Record]:
         records.BackroomRestock(
             stamp=10.0, sku="cola_500", stock_location="s_cola_500", added=20, quantity=23, alert_id="a1"
         ),
+        records.LockstepAck(
+            node="arm_controller",
+            incarnation="41-1",
+            stamp=11.0,
+            next_due=11.5,
+            sent={"arm_controller/joint_trajectory": 3},
+            received={"/clock": [7], "pos/sales": [2, 2]},
+            matched={"arm_controller/joint_trajectory": 2},
+        ),
     ]
     return {r.KIND: r for r in made}
 
