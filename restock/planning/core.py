@@ -231,7 +231,7 @@ class RestockPlanner:
             if lane_obs.unfamiliar or lane_obs.obstruction or lane_obs.hand:
                 continue  # what the camera sees is not (only) this lane's SKU: no evidence on the count
             inferred = self.estimator.observe(
-                i, lane_obs.state, lane_obs.fill, obs.stamp, redistribute=not self.pos_seen
+                i, lane_obs.state, lane_obs.fill, obs.stamp, redistribute=not self.pos_seen, camera=obs.camera_id
             )
             if inferred is not None and self.config.learn_from_inferred and not self.pos_seen:
                 # One lane's share of the SKU's demand, over the time it was stocked.

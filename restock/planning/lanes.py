@@ -13,6 +13,14 @@ filter per lane:
 - an "empty" front sets the lane to 0 exactly; "present" means at least one; a fill fraction
   replaces the estimate by ``fill x capacity`` with the camera's uncertainty.
 
+A camera changes a lane's state only after several frames agree, so just after the robot filled
+a lane seen empty the camera still says "empty" (a store day at 30 s frames: the next 1-2 views).
+Taken as news, that wiped the placed count and the planner sent the full lane as many again, all
+dropped. So a camera's "empty" that it has reported without a break since before the last
+placement is its old view, not a sale of all of them, until ``settle_s`` after the placement (a
+placement that failed unseen is then found). Once the camera has reported the lane present, its
+next "empty" is news.
+
 Inferred sales: when a lane whose count was known (it was seen empty and then filled by the
 robot) is next seen empty, exactly that many containers were sold in between. Such an interval
 is returned by :meth:`LaneEstimator.observe` so the demand model can learn without a POS feed.
@@ -28,6 +36,9 @@ from restock.planning.planner import LaneTable
 
 FILL_SD_CONTAINERS = 1.0  # the camera's fill fraction, in containers (1 sd)
 PLACE_VAR = 0.1  # a placed container may not have slid down: a little doubt
+# How long after a placement a camera's "empty" may be its filter catching up (3 confirming
+# frames at the store day's 30 s, frames hidden by the arm, and margin).
+SETTLE_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -43,8 +54,11 @@ class InferredSales:
 
 
 class LaneEstimator:
-    def __init__(self, lanes: LaneTable, now: float = 0.0, initial_fill: float = 1.0) -> None:
+    def __init__(
+        self, lanes: LaneTable, now: float = 0.0, initial_fill: float = 1.0, settle_s: float = SETTLE_S
+    ) -> None:
         self.lanes = lanes
+        self.settle_s = settle_s
         self.mean = lanes.capacity.astype(float) * initial_fill
         self.var = np.full(len(lanes), 4.0)  # unknown at start: a few containers either way
         self.stamp = now
@@ -52,6 +66,9 @@ class LaneEstimator:
         # Since a lane was last seen empty at t: (t, containers placed since) - an inferred-sales interval.
         self._anchor: list[tuple[float, int, float | None] | None] = [None] * len(lanes)
         self._sold_since_anchor = np.zeros(len(lanes))
+        self._placed_at = np.full(len(lanes), -np.inf)  # the last placement's time, per lane
+        # (lane, camera) -> the camera's last reported state and since when it has reported it.
+        self._front: dict[tuple[int, str], tuple[str, float]] = {}
 
     def predict(self, now: float, pool_rates: np.ndarray) -> None:
         """Advance to ``now`` with the SKUs' rates (containers/hour, in lanes.skus order)."""
@@ -69,13 +86,19 @@ class LaneEstimator:
         self.stamp = now
 
     def observe(
-        self, lane: int, state: str, fill: float | None, t: float, redistribute: bool = True
+        self, lane: int, state: str, fill: float | None, t: float, redistribute: bool = True, camera: str = ""
     ) -> InferredSales | None:
         """A camera's view of a lane front. ``redistribute``: a lane seen empty that was thought to hold
         some passes that count to the SKU's other lanes (right when its sales were predicted per SKU;
         with a till that names the lane of every sale the other lanes' counts are known, so not)."""
         cap = float(self.lanes.capacity[lane])
         inferred = None
+        if state in ("present", "empty"):
+            last = self._front.get((lane, camera))
+            since = last[1] if last is not None and last[0] == state else t
+            self._front[lane, camera] = (state, since)
+            if state == "empty" and since <= self._placed_at[lane] and t - self._placed_at[lane] < self.settle_s:
+                return None  # the camera's view from before the placement: the arm's count stands
         if state == "empty":
             anchor = self._anchor[lane]
             if anchor is not None and self.state[lane] != "empty" and anchor[1] > 0:
@@ -126,6 +149,7 @@ class LaneEstimator:
             self._anchor[lane] = (anchor[0], anchor[1] + placed, first)
         if placed > 0:
             self.state[lane] = "present"
+            self._placed_at[lane] = max(t, float(self._placed_at[lane]))
 
     def sold(self, sku_pool: int, quantity: int, lane: int | None = None) -> None:
         """Containers sold (POS): from their lane, or else the SKU's fullest lanes."""

@@ -342,3 +342,46 @@ def test_a_back_room_running_dry_raises_an_alert_that_staff_clear_and_a_restart_
     later.step(1_784_505_600.0 + 17.5 * 3600)
     taken = sum(o.task.quantity for o in later.outstanding.values() if o.task.sku == "cola_500")
     assert later.stock[cola] + taken == later.stock_capacity[cola]
+
+
+def seen(store, lane: str, state: str, t: float, camera: int = 0) -> records.ShelfObservation:
+    return records.ShelfObservation(
+        stamp=t,
+        camera_id=store.cameras[camera].id,
+        frame_stamp=t,
+        lanes=[records.LaneObservation(lane_id=lane, state=state)],
+    )
+
+
+def test_a_lane_just_filled_is_not_sent_more_while_the_camera_catches_up(tmp_path: Path) -> None:
+    """The store day's r3_l05 (seed 7): seen empty, filled with 8, and the camera, which changes a
+    lane's state only after several frames agree, still says empty just after the result; that view
+    from before the placement sent 8 more to the full lane, all dropped. Now the arm's count stands
+    until the camera has seen the lane present; a lane it then sees empty is empty."""
+    core = RestockPlanner(STORE, PlannerDb(tmp_path / "p.db"), CoreConfig(max_outstanding=1))
+    lane = "r3_l05"
+    i = core.lanes.index[lane]
+    cap = int(core.lanes.capacity[i])
+    core.step(T0)
+    core.on_observation(seen(STORE, lane, "empty", T0 + 505), T0 + 505)
+    core.on_observation(seen(STORE, lane, "empty", T0 + 505, camera=1), T0 + 505)  # both cameras see it
+    (task,) = core.step(T0 + 510)
+    assert task.lane_id == lane and task.quantity == cap
+    core.on_observation(seen(STORE, lane, "empty", T0 + 535), T0 + 535)  # mid-task: still empty
+    assert core.step(T0 + 540) == []
+    core.on_result(result(task, cap, T0 + 510, T0 + 563), T0 + 563.2)
+    assert core.step(T0 + 563.2) == []
+    core.on_observation(seen(STORE, lane, "empty", T0 + 565), T0 + 565)  # the camera not caught up
+    core.on_observation(seen(STORE, lane, "empty", T0 + 565, camera=1), T0 + 565)  # nor the other one
+    assert round(core.estimator.mean[i]) == cap  # less a little predicted demand
+    for t in (T0 + 570, T0 + 600):
+        for out in core.step(t):
+            j = core.lanes.index[out.lane_id]
+            assert out.lane_id != lane
+            assert out.quantity <= core.lanes.capacity[j] - round(core.estimator.mean[j])
+    # One camera sees it filled: from then on its "empty" is news (sold out), the other's not yet.
+    core.on_observation(seen(STORE, lane, "present", T0 + 595), T0 + 595)
+    core.on_observation(seen(STORE, lane, "empty", T0 + 625, camera=1), T0 + 625)
+    assert round(core.estimator.mean[i]) == cap  # less a little predicted demand
+    core.on_observation(seen(STORE, lane, "empty", T0 + 3000), T0 + 3000)
+    assert core.estimator.mean[i] == 0.0

@@ -140,3 +140,37 @@ def test_a_robot_behind_the_coming_demand_fills_a_waiting_lane_rather_than_idle(
     assert Planner(table, fast, PlannerConfig(idle_fill=0.4)).plan(now, count, rates, np.full(8, 40)) == []
     nearly = np.maximum(table.capacity - 3.0, 0)
     assert Planner(table, slow, PlannerConfig(idle_fill=0.4)).plan(now, nearly, rates, np.full(8, 40)) == []
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_no_task_asks_more_than_the_lane_has_room_for(seed: int) -> None:
+    """Whatever the shelf, the back room and the robot: a lane is asked at most its capacity less
+    its believed count and what tasks out will bring (every part of the plan: by value, top-up,
+    fill-up, idle fill), one task per lane and none for a blocked lane."""
+    table = LaneTable.from_store(STORE)
+    rng = np.random.default_rng(seed)
+    n = len(table)
+    for k in range(40):
+        count = rng.uniform(-0.5, 1.2, n) * table.capacity
+        sd = rng.uniform(0.0, 2.0, n) if k % 2 else None
+        pending = np.where(rng.random(n) < 0.2, rng.integers(0, 6, n), 0)
+        blocked = rng.random(n) < 0.1
+        stock = rng.integers(0, 30, len(table.skus))
+        config = PlannerConfig(
+            idle_fill=float(rng.choice([0.0, 0.3, 0.5])),
+            idle_fill_share=float(rng.choice([0.1, 1.25])),
+            fill_up=bool(k % 3),
+            topup_below=float(rng.choice([0.0, 0.5, 0.9])),
+            saturated_share=float(rng.choice([0.0, 0.5])),
+        )
+        timing = RobotTiming.for_store(STORE, handling_s=float(rng.choice([12.0, 60.0])))
+        now = MONDAY + float(rng.uniform(7, 20)) * 3600
+        plan = Planner(table, timing, config).plan(
+            now, count, flat_rates(table, float(rng.uniform(1, 30))), stock, blocked, pending, 0.0, sd
+        )
+        believed = np.clip(np.rint(count), 0, table.capacity)
+        assert len({t.lane_id for t in plan}) == len(plan)
+        for t in plan:
+            i = t.lane_index
+            assert not blocked[i]
+            assert 1 <= t.quantity <= table.capacity[i] - believed[i] - pending[i], (k, t)
