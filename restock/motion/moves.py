@@ -5,7 +5,10 @@
   corridor's middle line, ride the rail and lift there while only the wrist turns, then reach
   the goal (three rest-to-rest segments, each checked);
 - :meth:`Mover.line`: a straight line of the grasp centre (approach and retreat along y);
-- the task poses: pick and place points and the approach points in front of them.
+- the task poses: pick and place points and the approach points in front of them. A lane at
+  the end of the rail's travel is loaded with the tool turned a little off straight-in when the
+  arm, folded there, would otherwise brush the case wall beside the lane's back slot
+  (:meth:`Mover.place_yaw`).
 
 Every trajectory returned here has passed :meth:`Envelope.check`; nothing else is returned.
 """
@@ -44,6 +47,14 @@ class MoveSettings:
 
 # The carry shape holds the wrist this far along +x from the shoulder (m).
 CARRY_REACH = 0.5
+# Tool yaws tried at a lane's loading point, off straight-in (rad), in order: the first whose
+# straight approach stays out of the keep-out boxes is used. At the rail's end the folded arm's
+# forearm crosses the back wall at a slant beside the slot (walk-in cooler r2_l01: 54 'unreachable'
+# handoffs a day); turning the tool a few degrees steepens it. Cans and bottles are round, and a
+# finger opening turned by 0.2 rad is 2% narrower across the lane, so any of these places the same.
+PLACE_YAW_OFFSETS = (0.0, -0.05, 0.05, -0.1, 0.1, -0.15, 0.15, -0.2, 0.2)
+# Grasp-centre step between the configurations checked along a straight approach (m).
+APPROACH_STEP = 0.005
 
 
 def corridor_middle(store: Store) -> float:
@@ -77,6 +88,7 @@ class Mover:
         self.scene = store_scene(store)
         self.mid_y = corridor_middle(store)
         self.carry_shapes = carry_shapes(self.model, self.mid_y)
+        self._place_yaws: dict[str, tuple[float, float, str | None]] = {}
 
     # --- poses --------------------------------------------------------------------------
 
@@ -87,13 +99,20 @@ class Mover:
         return Held(radius=s.across / 2, height=s.height)
 
     def place(self, lane_id: str) -> Pose:
-        return place_pose(self.store, lane_id)
+        p = place_pose(self.store, lane_id)
+        return Pose(p.x, p.y, p.z, self._placement(lane_id)[1])
 
     def pre_place(self, lane_id: str) -> Pose:
-        p = self.place(lane_id)
+        p = place_pose(self.store, lane_id)
+        return Pose(p.x, self._pre_place_y(lane_id), p.z, self._placement(lane_id)[0])
+
+    def placement_clash(self, lane_id: str) -> str | None:
+        """Why the arm cannot go straight into a lane at any tool yaw it tries (None: it can)."""
+        return self._placement(lane_id)[2]
+
+    def _pre_place_y(self, lane_id: str) -> float:
         sku = self.store.lane_by_id[lane_id].sku
-        y = self.store.case.back_y - sku.along / 2 - self.settings.approach_clearance
-        return Pose(p.x, y, p.z, PLACE_YAW)
+        return self.store.case.back_y - sku.along / 2 - self.settings.approach_clearance
 
     def pick(self, location_id: str) -> Pose:
         return pick_pose(self.store, location_id)
@@ -155,6 +174,49 @@ class Mover:
         return self._checked(traj, scene, held, "straight move")
 
     # --- helpers ------------------------------------------------------------------------
+
+    def _placement(self, lane_id: str) -> tuple[float, float, str | None]:
+        """(yaw at the approach point, yaw at the loading point, None) for the first offset of
+        :data:`PLACE_YAW_OFFSETS` whose approach is clear, the approach point turned the same or, if
+        the folded arm cannot reach it so, straight in; else straight in and why that fails."""
+        if lane_id not in self._place_yaws:
+            found: tuple[float, float, str | None] | None = None
+            first = None
+            for offset in PLACE_YAW_OFFSETS:
+                for out in dict.fromkeys((offset, 0.0)):
+                    clash = self._approach_clash(lane_id, PLACE_YAW + out, PLACE_YAW + offset)
+                    if clash is None:
+                        found = (PLACE_YAW + out, PLACE_YAW + offset, None)
+                        break
+                    first = first or clash
+                if found:
+                    break
+            self._place_yaws[lane_id] = found or (PLACE_YAW, PLACE_YAW, first)
+        return self._place_yaws[lane_id]
+
+    def _approach_clash(self, lane_id: str, yaw_out: float, yaw_in: float) -> str | None:
+        """What the arm, holding the lane's item, hits on the straight line from the approach point
+        (tool at ``yaw_out``) to the loading point (``yaw_in``), the carriage still as in
+        :func:`linear`; None if nothing.
+
+        The configurations along the line, not a timed trajectory: a store-wide check that costs a
+        few inverse kinematics per lane. The envelope still checks every trajectory sent.
+        """
+        x, y_in, z = self.store.lane_by_id[lane_id].loading_point()
+        y_out = self._pre_place_y(lane_id)
+        n = max(2, int(np.ceil((y_in - y_out) / APPROACH_STEP)) + 1)
+        try:
+            q = self.model.inverse(Pose(x, y_out, z, yaw_out))
+            qs = [q]
+            for w in np.linspace(0.0, 1.0, n)[1:]:
+                pose = Pose(x, float(y_out + w * (y_in - y_out)), z, float(yaw_out + w * (yaw_in - yaw_out)))
+                q = self.model.inverse(pose, prefer=q, rail_x=float(q[RAIL]))
+                qs.append(q)
+        except IkError as err:
+            return f"out of reach (tool yaw {yaw_out:.2f}..{yaw_in:.2f}): {err}"
+        scene = self.scene.with_openings(self.lane_openings(lane_id))
+        hits = self.envelope.collisions(np.array(qs), scene, self.held_for(self.store.lane_by_id[lane_id].lane.sku))
+        return f"enters keep-out: {', '.join(hits)}" if hits else None
 
     def _shape_change(self, a: np.ndarray, b: np.ndarray, scene: Scene, held: Held | None, what: str) -> Trajectory:
         """Joint move on the spot, or if that sweeps into a keep-out box, a straight line (IK keeps the elbow in)."""
