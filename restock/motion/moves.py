@@ -54,7 +54,7 @@ CARRY_REACH = 0.5
 # finger opening turned by 0.2 rad is 2% narrower across the lane, so any of these places the same.
 PLACE_YAW_OFFSETS = (0.0, -0.05, 0.05, -0.1, 0.1, -0.15, 0.15, -0.2, 0.2)
 # Grasp-centre step between the configurations checked along a straight approach (m).
-APPROACH_STEP = 0.005
+APPROACH_STEP = 0.01
 
 
 def corridor_middle(store: Store) -> float:
@@ -213,7 +213,7 @@ class Mover:
                 q = self.model.inverse(pose, prefer=q, rail_x=float(q[RAIL]))
                 qs.append(q)
         except IkError as err:
-            return f"out of reach (tool yaw {yaw_out:.2f}..{yaw_in:.2f}): {err}"
+            return f"is out of reach (tool yaw {yaw_out:.2f}..{yaw_in:.2f}): {err}"
         scene = self.scene.with_openings(self.lane_openings(lane_id))
         hits = self.envelope.collisions(np.array(qs), scene, self.held_for(self.store.lane_by_id[lane_id].lane.sku))
         return f"enters keep-out: {', '.join(hits)}" if hits else None

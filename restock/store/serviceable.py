@@ -7,6 +7,9 @@
 - reach: the arm (lift, rail, links, joints, the corridor its elbow stays in) reaches every
   lane's loading point and approach point and every stock location's pick and approach points;
 - carry: the arm folds into its carry shape in the corridor between the rack and the case;
+- loading: the arm, holding a lane's item, goes straight from the approach point into the lane's
+  loading point without touching the case (the executor's own move, at the tool yaws the mover
+  tries: a lane at the rail's end can be reachable yet not loadable);
 - cameras: every lane's front is seen by at least one camera whole enough (not cut by the image
   border) and big enough to judge;
 - back room: what the store's demand model sells of each SKU between two refills, on the
@@ -31,7 +34,7 @@ import numpy as np
 from restock.demand.generator import DAY_S, SUMMER_PEAK_DAY, YEAR_S, DemandGenerator
 from restock.motion.envelope import Envelope
 from restock.motion.kinematics import LIFT, ArmModel, IkError, Pose, pick_pose, place_pose
-from restock.motion.moves import Mover, corridor_middle
+from restock.motion.moves import PLACE_YAW_OFFSETS, Mover, corridor_middle
 from restock.store.description import Store, StoreError
 from restock.vision.lanes import front_box
 
@@ -144,6 +147,7 @@ def reach_problems(store: Store) -> list[Problem]:
                 return f"{what}:{re.sub(r'-?[0-9]+[.][0-9]+', '#', str(err))}", f"{what} {_fmt(pose)}: {err}"
         return None
 
+    unreachable: set[str] = set()
     for r, row in enumerate(store.case.rows):
         kinds: dict[str, list[tuple[str, str]]] = {}
         for lane in row.lanes:
@@ -158,6 +162,9 @@ def reach_problems(store: Store) -> list[Problem]:
             ids = [i for i, _ in hits]
             reason = _reach_reason(("lane", "loads", "lanes", "load"), kind, hits, order, lift)
             out.append(Problem(f"case.rows[{r}]", reason, lanes=tuple(ids)))
+            unreachable.update(ids)
+    if mover is not None:
+        out += _loading_problems(store, mover, unreachable)
     kinds = {}
     index = {loc.id: i for i, loc in enumerate(store.stock.locations)}
     for loc in store.stock.locations:
@@ -173,6 +180,29 @@ def reach_problems(store: Store) -> list[Problem]:
         key = f"stock.locations[{index[ids[0]]}]" if len(ids) == 1 else "stock.locations"
         words = ("stock location", "is picked", "stock locations", "are picked")
         out.append(Problem(key, _reach_reason(words, kind, hits, order, lift), stock=tuple(ids)))
+    return out
+
+
+def _loading_problems(store: Store, mover: Mover, skip: set[str]) -> list[Problem]:
+    """Lanes (reachable, not in ``skip``) whose straight approach clashes at every tool yaw tried."""
+    out = []
+    turn = max(abs(o) for o in PLACE_YAW_OFFSETS)
+    for r, row in enumerate(store.case.rows):
+        for i, lane in enumerate(row.lanes):
+            clash = None if lane.id in skip else mover.placement_clash(lane.id)
+            if clash is None:
+                continue
+            out.append(
+                Problem(
+                    f"case.rows[{r}].lanes[{i}]",
+                    f"lane {lane.id} cannot be loaded: going straight in from the approach point "
+                    f"{_fmt(mover.pre_place(lane.id))} to the loading point {_fmt(mover.place(lane.id))} "
+                    f"with the tool straight in or turned up to {turn:g} rad, the arm {clash} "
+                    f"(the lane at x={lane.x:g} m, the rail from {mover.model.lower[0]:g} m: widen the lane, "
+                    "move it along the case or extend the rail's travel)",
+                    lanes=(lane.id,),
+                )
+            )
     return out
 
 

@@ -211,3 +211,27 @@ def test_an_approach_point_above_the_lift_is_named() -> None:
         "stock.locations[0]: stock location s_cola_500: the lifted approach is at z=1.355 m, "
         "above the lift's range (0.25..1.35 m)"
     ]
+
+
+COOLER = SOURCE_ROOT / "test" / "data" / "stores" / "walk_in_cooler.yaml"
+
+
+def test_the_walk_in_cooler_edge_lanes_are_loadable_so_the_store_is_serviceable() -> None:
+    # r2_l01..r4_l01 clash straight in (54 handoffs a day); the mover turns the tool for them.
+    assert problems(load_store(COOLER)) == []
+
+
+def test_a_lane_the_arm_reaches_but_cannot_go_into_is_refused_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = yaml.safe_load(COOLER.read_text())
+    data["case"]["rows"][1]["lanes"][0]["width"] = 0.07  # its back slot now too narrow at any tool yaw tried
+    err = _refused(data)
+    assert [(p.key, p.lanes) for p in err.problems] == [("case.rows[1].lanes[0]", ("r2_l01",))]
+    reason = str(err.problems[0])
+    assert reason.startswith("case.rows[1].lanes[0]: lane r2_l01 cannot be loaded: going straight in from ")
+    assert "turned up to 0.2 rad, the arm enters keep-out: case" in reason
+    bad = tmp_path / "narrow_edge_lane.yaml"
+    bad.write_text(yaml.safe_dump(data))
+    assert check_store_main([str(bad)]) == 1
+    assert f"{bad}: the robot cannot serve this store" in capsys.readouterr().err
