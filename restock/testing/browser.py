@@ -20,6 +20,13 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--no-first-run",
+    # Nothing off loopback: no name resolves but localhost (Chromium otherwise looks up its own
+    # services' hosts on the network at start, even headless), no prefetch, no pings.
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
+    "--dns-prefetch-disable",
+    "--disable-domain-reliability",
+    "--disable-sync",
+    "--no-pings",
     # WebRTC on loopback (the operator stream's second path): host candidates on 127.0.0.1, as
     # addresses rather than mDNS names (whose lookup would be multicast on the network).
     "--allow-loopback-in-peer-connection",
