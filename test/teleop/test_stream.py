@@ -4,6 +4,7 @@ and the stage stamps the latency figures read (real server, real TLS, real aioht
 from __future__ import annotations
 
 import asyncio
+import time
 
 import aiohttp
 import numpy as np
@@ -23,9 +24,11 @@ def test_frame_header_round_trip_and_the_send_stamp_per_viewer():
     assert unpack_frame(sent)[2].sent == 1700000001.0 and unpack_frame(data)[2].sent == 0.0  # the shared frame stays
 
 
-async def next_frame(ws: aiohttp.ClientWebSocketResponse) -> tuple[int, FrameStamps, bytes]:
+async def next_frame(ws: aiohttp.ClientWebSocketResponse, timeout: float = 5.0) -> tuple[int, FrameStamps, bytes]:
+    """The next camera frame within ``timeout`` in all (text messages on the way do not extend it)."""
+    deadline = time.monotonic() + timeout
     while True:
-        msg = await ws.receive(timeout=5.0)
+        msg = await ws.receive(timeout=max(0.01, deadline - time.monotonic()))
         if msg.type == aiohttp.WSMsgType.BINARY:
             return unpack_frame(msg.data)[1:]
         assert msg.type == aiohttp.WSMsgType.TEXT, msg
