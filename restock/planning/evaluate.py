@@ -299,7 +299,7 @@ def plot(
     return paths
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="restock eval-planner", description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", default="corner_store.yaml", help="store description (name or path)")
     parser.add_argument("--days", type=int, default=7, help="days evaluated (default 7)")
@@ -341,6 +341,26 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also run the learned planner without a POS feed: own lane estimates, sales inferred from lane fronts",
     )
+    return parser
+
+
+def _echo_command(args: argparse.Namespace) -> None:
+    """The command line that reproduces this run, defaults included."""
+    print(f"restock eval-planner --store {args.store} --days {args.days}", end="")
+    if args.sales_log is None:
+        print(f" --history-days {args.history_days} --containers-per-day {args.containers_per_day:g}", end="")
+        print(f" --seed {args.seed}", end="")
+    else:
+        flags = [("--unordered", args.unordered), ("--drop-duplicate-lines", args.drop_duplicate_lines)]
+        flags.append(("--skip-unknown-skus", args.skip_unknown_skus))
+        print(f" --sales-log {args.sales_log}" + "".join(f" {f}" for f, on in flags if on), end="")
+    print(f" --handling-s {args.handling_s:g} --staff-response-s {args.staff_response_s:g}", end="")
+    print(f" --staff-topup {args.staff_topup}{' --no-alerts' if args.no_alerts else ''}", end="")
+    print(f" --bound-slot-s {args.bound_slot_s:g}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.days < 1 or args.history_days < 0 or args.containers_per_day <= 0 or args.handling_s <= 0:
         parser.error("--days >= 1, --history-days >= 0, --containers-per-day > 0 and --handling-s > 0")
@@ -393,17 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         staff_topup=args.staff_topup,
         oracle_name="oracle" if generator is not None else "foresight",
     )
-    print(f"restock eval-planner --store {args.store} --days {args.days}", end="")
-    if args.sales_log is None:
-        print(f" --history-days {args.history_days} --containers-per-day {args.containers_per_day:g}", end="")
-        print(f" --seed {args.seed}", end="")
-    else:
-        flags = [("--unordered", args.unordered), ("--drop-duplicate-lines", args.drop_duplicate_lines)]
-        flags.append(("--skip-unknown-skus", args.skip_unknown_skus))
-        print(f" --sales-log {args.sales_log}" + "".join(f" {f}" for f, on in flags if on), end="")
-    print(f" --handling-s {args.handling_s:g} --staff-response-s {args.staff_response_s:g}", end="")
-    print(f" --staff-topup {args.staff_topup}{' --no-alerts' if args.no_alerts else ''}", end="")
-    print(f" --bound-slot-s {args.bound_slot_s:g}")
+    _echo_command(args)
     print(f"store {store.name}: {len(store.lanes)} lanes, {len(store.skus)} SKUs; {args.days} days evaluated\n")
     bound = None
     if args.bound_slot_s > 0:

@@ -174,6 +174,21 @@ class MatchConfig:
     front_empty_under_hand: float = 0.9  # with a hand over a front, the classifier's empty needs this
 
 
+def _overlaps(reg: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every lane front against every detection at once (R x N; this runs on every frame): the
+    fraction of the front under each box, of each box inside the front, and their IoU."""
+    x1 = np.maximum(reg[:, None, 0], boxes[None, :, 0])
+    y1 = np.maximum(reg[:, None, 1], boxes[None, :, 1])
+    x2 = np.minimum(reg[:, None, 2], boxes[None, :, 2])
+    y2 = np.minimum(reg[:, None, 3], boxes[None, :, 3])
+    inter = (x2 - x1).clip(0) * (y2 - y1).clip(0)
+    area_r = ((reg[:, 2] - reg[:, 0]) * (reg[:, 3] - reg[:, 1]))[:, None]
+    area_b = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))[None, :]
+    cover = inter / np.maximum(area_r, 1e-9)
+    inside = inter / np.maximum(area_b, 1e-9)
+    return cover, inside, inter / np.maximum(area_r + area_b - inter, 1e-9)
+
+
 def read_lanes(
     regions: list[LaneRegion],
     dets: Detections,
@@ -191,19 +206,8 @@ def read_lanes(
     """
     if not regions:
         return []
-    # Every region against every detection at once (R x N): this runs on every frame.
-    reg = _region_array(tuple(r.box for r in regions))
     boxes = dets.boxes.astype(np.float64)
-    x1 = np.maximum(reg[:, None, 0], boxes[None, :, 0])
-    y1 = np.maximum(reg[:, None, 1], boxes[None, :, 1])
-    x2 = np.minimum(reg[:, None, 2], boxes[None, :, 2])
-    y2 = np.minimum(reg[:, None, 3], boxes[None, :, 3])
-    inter = (x2 - x1).clip(0) * (y2 - y1).clip(0)
-    area_r = ((reg[:, 2] - reg[:, 0]) * (reg[:, 3] - reg[:, 1]))[:, None]
-    area_b = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))[None, :]
-    cover = inter / np.maximum(area_r, 1e-9)  # fraction of the lane front under each box
-    inside = inter / np.maximum(area_b, 1e-9)  # fraction of each box inside the lane front
-    iou = inter / np.maximum(area_r + area_b - inter, 1e-9)
+    cover, inside, iou = _overlaps(_region_array(tuple(r.box for r in regions)), boxes)
     cls, scores = dets.class_ids, dets.scores
     is_container = _IS_CONTAINER[np.clip(cls, 0, len(CLASSES) - 1)]
     confident = scores >= config.flag_score
