@@ -235,7 +235,7 @@ class RestockNode(Node):
             self.create_subscription(ClockMsg, topics.CLOCK, self._on_lockstep_clock, 100)
 
     def _on_lockstep_clock(self, msg: ClockMsg) -> None:
-        # Our own /clock subscription may run before rclpy's time source hears the same message.
+        # Under lockstep this subscription alone sets the node's clock (rclpy's time source is detached).
         self.get_clock().set_ros_time_override(Time.from_msg(msg.clock))
         now = msg.clock.sec + msg.clock.nanosec * 1e-9
         assert self.lockstep is not None
