@@ -184,8 +184,8 @@ class Barrier:
     rebases: int = 0
     log: list[str] = field(default_factory=list)  # what the node should log (then clears)
 
-    def on_ack(self, ack: LockstepAck, own: LockstepAck) -> None:
-        """A participant's ack (``own``: the simulator's counts now, for rebasing)."""
+    def on_ack(self, ack: LockstepAck, own: Callable[[], LockstepAck]) -> None:
+        """A participant's ack (``own()``: the simulator's counts now, read only to rebase)."""
         peer = self.peers.get(ack.node)
         if peer is None:
             self.peers[ack.node] = _Peer(ack)
@@ -194,11 +194,11 @@ class Barrier:
             for topic, n in peer.ack.sent.items():
                 self.retired_sent[topic] = self.retired_sent.get(topic, 0) + n
             peer.ack, peer.offsets = ack, {}
-            self._rebase(peer, own, f"{ack.node} restarted")
+            self._rebase(peer, own(), f"{ack.node} restarted")
             return
         peer.ack = ack
         if peer.out:
-            self._rebase(peer, own, f"{ack.node} answered again")
+            self._rebase(peer, own(), f"{ack.node} answered again")
 
     def _rebase(self, peer: _Peer, own: LockstepAck, why: str) -> None:
         """Take ``peer`` back as it is now: what it missed is counted as lost, not waited for."""

@@ -26,8 +26,7 @@ class PlacementVerifier:
     slide_s: float = 3.0
     min_looks: int = 3  # the camera's confirm_frames: its reported state lags that many frames
     last_state: dict[str, str] = field(default_factory=dict)
-    pending: dict[str, float] = field(default_factory=dict)  # lane -> deadline
-    placed_at: dict[str, float] = field(default_factory=dict)  # lane -> when it was loaded
+    placed_at: dict[str, float] = field(default_factory=dict)  # lane -> when it was loaded (a check pending)
     unstocked_looks: dict[str, int] = field(default_factory=dict)  # lane -> looks since, without it
 
     def observe(self, observation: records.ShelfObservation) -> None:
@@ -40,16 +39,21 @@ class PlacementVerifier:
             if lane.state == "present":
                 self._forget(lane.lane_id)
             elif (
-                lane.lane_id in self.pending and observation.frame_stamp >= self.placed_at[lane.lane_id] + self.slide_s
+                lane.lane_id in self.placed_at
+                and observation.frame_stamp >= self.placed_at[lane.lane_id] + self.slide_s
             ):
                 self.unstocked_looks[lane.lane_id] = self.unstocked_looks.get(lane.lane_id, 0) + 1
 
     def placed(self, lane_id: str, now: float) -> None:
         """The arm put containers into this lane now."""
         if self.last_state.get(lane_id) == "empty":
-            self.pending[lane_id] = now + self.timeout_s
             self.placed_at[lane_id] = now
             self.unstocked_looks.pop(lane_id, None)
+
+    @property
+    def pending(self) -> dict[str, float]:
+        """Lanes whose check is open, with its deadline."""
+        return {lane: t + self.timeout_s for lane, t in self.placed_at.items()}
 
     def overdue(self, now: float) -> list[str]:
         """Lanes loaded more than timeout_s ago that min_looks looks since still show without stock."""
@@ -66,6 +70,5 @@ class PlacementVerifier:
         return self.unstocked_looks.get(lane_id, 0) >= self.min_looks
 
     def _forget(self, lane_id: str) -> None:
-        self.pending.pop(lane_id, None)
         self.placed_at.pop(lane_id, None)
         self.unstocked_looks.pop(lane_id, None)

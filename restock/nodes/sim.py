@@ -276,7 +276,7 @@ class SimNode(RestockNode):
 
     def on_ack(self, ack: records.LockstepAck) -> None:
         assert self.barrier is not None and self.lockstep is not None
-        self.barrier.on_ack(ack, self.lockstep.snapshot())
+        self.barrier.on_ack(ack, self.lockstep.snapshot)
         self.lockstep_step()
 
     def after_callback(self) -> None:
