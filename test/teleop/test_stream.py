@@ -69,7 +69,7 @@ def test_two_viewers_share_one_jpeg_per_frame_and_get_the_newest_only(make_bridg
                 number, stamp, _ = await next_frame(ws)
                 assert (number, stamp.capture) == (n + 2, 1000.0 + n + 1)
             with pytest.raises(asyncio.TimeoutError):  # frame n + 1 never comes
-                await asyncio.wait_for(next_frame(viewers[0]), 0.3)
+                await next_frame(viewers[0], timeout=0.3)
 
     asyncio.run(go())
     assert b.server.streams.frames_encoded == n + 2  # n + 2 frames, two viewers: n + 2 JPEGs
