@@ -149,6 +149,9 @@ class Sessions:
     _sessions: dict[str, Session] = field(default_factory=dict)
     _tickets: dict[str, _Ticket] = field(default_factory=dict)
     _revoked: dict[str, float] = field(default_factory=dict)  # token -> when it would have expired
+    # token -> when it expired: a swept session still reads "expired token" (not "unknown") for one TTL,
+    # whichever of the sweep and the request comes first
+    _expired: dict[str, float] = field(default_factory=dict)
 
     def open(self, operator: str, now: float) -> Session:
         self.sweep(now)
@@ -167,9 +170,12 @@ class Sessions:
         if session is None:
             if token in self._revoked:
                 raise AuthError("replayed token (logged out)")
+            if token in self._expired:
+                raise AuthError("expired token")
             raise AuthError("unknown token")
         if now >= session.expires:
             del self._sessions[token]
+            self._expired[token] = session.expires
             raise AuthError("expired token")
         return session
 
@@ -204,7 +210,9 @@ class Sessions:
     def sweep(self, now: float) -> None:
         """Forget expired sessions, tickets and revoked tokens (called often: tickets come cheap)."""
         for t in [t for t, s in self._sessions.items() if now >= s.expires]:
-            del self._sessions[t]
+            self._expired[t] = self._sessions.pop(t).expires
+        for t in [t for t, at in self._expired.items() if now >= at + self.session_ttl_s]:
+            del self._expired[t]
         for t in [t for t, k in self._tickets.items() if now >= k.expires]:
             del self._tickets[t]
         for t in [t for t, exp in self._revoked.items() if now >= exp]:

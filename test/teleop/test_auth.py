@@ -62,6 +62,18 @@ def test_token_expiry_logout_and_replay():
         s.check(other.token, 101.0)
 
 
+def test_an_expired_token_reads_expired_whether_or_not_the_sweep_came_first():
+    s = Sessions(session_ttl_s=60)
+    swept_first = s.open("alice", now=0.0)
+    s.sweep(61.0)  # the server's ticker ran between expiry and the request
+    with pytest.raises(AuthError, match="expired token"):
+        s.check(swept_first.token, 61.0)
+    s.sweep(121.0)  # remembered for one TTL past expiry, then forgotten (bounded memory)
+    with pytest.raises(AuthError, match="unknown token"):
+        s.check(swept_first.token, 121.0)
+    assert not s._expired
+
+
 def test_ticket_is_one_time_and_short_lived():
     s = Sessions(session_ttl_s=60, ticket_ttl_s=5)
     token = s.open("bob", 0.0).token
