@@ -8,8 +8,10 @@ itself starts is held until those handlers are in, instead of killing a half-sta
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+from collections.abc import Iterator
 
 NODE_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 DISTRIBUTION = "restock"
@@ -20,6 +22,19 @@ def start_blocked() -> None:
     """``preexec_fn``: SIGINT and SIGTERM held from the fork (blocked signals survive exec and stay
     pending) until the node's launcher unblocks them."""
     signal.pthread_sigmask(signal.SIG_BLOCK, NODE_SIGNALS)
+
+
+@contextlib.contextmanager
+def held() -> Iterator[None]:
+    """SIGINT and SIGTERM held (blocked, kept pending) in this thread and every thread it starts
+    meanwhile; a held one lands when the block ends. For a node's construction: a signal mid-way
+    raised KeyboardInterrupt inside a half-built node's C calls or a logger's ``__del__``, which
+    printed a traceback nobody could act on."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, NODE_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def starts_here(executable: str) -> bool:

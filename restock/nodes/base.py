@@ -32,6 +32,7 @@ from std_msgs.msg import String
 
 from restock import records, topics
 from restock.graph.lockstep import Participant, SimJob
+from restock.graph.signals import held
 from restock.malloc import pin_mmap_threshold
 from restock.nodes.entry import stop_signalled
 from restock.params import (
@@ -392,10 +393,11 @@ def run_node(node_cls: type[RestockNode], args: Sequence[str] | None = None, thr
         print(f"[{node_cls.NODE_NAME}] configuration error: {err}", file=sys.stderr, flush=True)
         return 2
     pin_mmap_threshold()  # nodes run for weeks: freed frames and buffers go back to the OS
-    rclpy.init(args=argv)
     node: RestockNode | None = None
     try:
-        node = node_cls()
+        with held():  # a stop signal during start-up lands once the node is whole, then shuts it down
+            rclpy.init(args=argv)
+            node = node_cls()
         executor = MultiThreadedExecutor(num_threads=threads) if threads > 1 else SingleThreadedExecutor()
         executor.add_node(node)
         executor.spin()
