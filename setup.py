@@ -57,6 +57,7 @@ setup(
         "foxglove-sdk>=0.10",
         "psutil>=5.9",  # restock sim samples every process's memory
         "aiortc>=1.9",  # the operator stream's WebRTC path (VP8 through PyAV's libvpx)
+        "psycopg[binary]>=3.2",  # the fleet service's PostgreSQL store (restock.fleet)
     ],
     extras_require={
         # Training only (about 6 GB here): the runtime never imports these.

@@ -38,6 +38,8 @@ check openssl openssl "OpenSSL" openssl version
 check chromium chromium "Chromium" /usr/bin/chromium --version
 check chromedriver chromium-driver "ChromeDriver" /usr/bin/chromedriver --version
 check tcpdump tcpdump "tcpdump version" tcpdump --version
+# The fleet tests start throwaway PostgreSQL clusters with Debian's initdb (off PATH, per major version).
+check "PostgreSQL initdb" postgresql "initdb \(PostgreSQL\) 1[5-9]" sh -c '"$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/initdb" --version'
 check "MuJoCo EGL rendering" libegl1 "^rendered" env MUJOCO_GL=egl "$VENV/bin/python" -c '
 import mujoco
 m = mujoco.MjModel.from_xml_string("<mujoco><worldbody><light pos=\"0 0 1\"/><geom size=\".1\"/></worldbody></mujoco>")

@@ -22,6 +22,7 @@ APT_PACKAGES=(
   chromium chromium-driver  # the operator app's browser tests (headless)
   libatomic1                # Playwright's own Node.js driver (pip playwright) links it; Debian minbase lacks it
   tcpdump                   # scripts/dds_watch.sh: no DDS packet leaves loopback during the tests
+  postgresql                # the fleet service's database; the tests start throwaway clusters (initdb, pg_ctl)
 )
 # Node.js and npm for the operator app's test-time JavaScript: Debian's, unless the machine has its own.
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
