@@ -8,7 +8,9 @@ also runs the lane mapping of :mod:`restock.vision.lanes` on every image and rep
 front in view (fronts more than half hidden by a hand or an obstruction are left out: the node
 calls them unknown), empty precision/recall/F1 and unfamiliar-item recall from a *single frame*
 (the node's temporal filter only adds to this). Without sidecars, per-lane empty figures are
-computed on ``empty_front`` boxes (IoU 0.5).
+computed on ``empty_front`` boxes (IoU 0.5), beside the false ``empty_front`` boxes per image.
+A foreign dataset (another's class names, e.g. a public set of shelf photos) is read through
+``--class-map 'empty=empty_front'`` (restock.vision.foreign); its unlabelled classes are left out.
 """
 
 from __future__ import annotations
@@ -29,22 +31,20 @@ from restock.store.description import Store, load_store
 from restock.vision.appearance import SkuLooks
 from restock.vision.classes import CLASSES, EMPTY_FRONT
 from restock.vision.detector import DEFAULT_MODEL, Detections, DetectorError, OnnxDetector, box_iou
+from restock.vision.foreign import ClassMap, ForeignDataset, read_label_file, to_pixels
 from restock.vision.lane_front import DEFAULT_LANE_FRONT_MODEL, LaneFrontClassifier, crop_fronts
 from restock.vision.lanes import LaneRegion, MatchConfig, judging_cameras, lane_regions, read_lanes
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
-def read_labels(path: Path, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """Class ids (N,) and pixel boxes (N, 4) of a YOLO label file (missing file: no objects)."""
-    if not path.is_file():
-        return np.zeros(0, np.int64), np.zeros((0, 4))
-    rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
-    if not rows:
-        return np.zeros(0, np.int64), np.zeros((0, 4))
-    arr = np.array([[float(v) for v in r[:5]] for r in rows])
-    cx, cy, w, h = arr[:, 1] * width, arr[:, 2] * height, arr[:, 3] * width, arr[:, 4] * height
-    return arr[:, 0].astype(np.int64), np.column_stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
+def read_labels(
+    path: Path, width: int, height: int, class_map: ClassMap | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Class ids (N,) and pixel boxes (N, 4) of a YOLO label file (missing file: no objects);
+    ``class_map``: a foreign dataset's ids onto ours (unmapped classes dropped)."""
+    cls, boxes = read_label_file(path, len(class_map.foreign_names) if class_map else len(CLASSES), class_map)
+    return cls, to_pixels(boxes, width, height)
 
 
 def average_precision(scores: np.ndarray, matched: np.ndarray, n_truth: int) -> float:
@@ -151,13 +151,23 @@ def evaluate(
     lane_front: Path | None = None,
     store_files: list[Path] | None = None,
     store_looks: bool = True,
+    class_map: str | None = None,
 ) -> dict:
     """``store_files``: store descriptions besides config/stores (a dataset of a store of its own);
-    ``store_looks``: check the models' unfamiliar items against the store's SKU looks, as the node does."""
+    ``store_looks``: check the models' unfamiliar items against the store's SKU looks, as the node does;
+    ``split``: one split or several, comma-separated (``valid,test``); ``class_map``: a foreign
+    dataset's names onto ours (restock.vision.foreign), its unlabelled classes left out."""
     match = match or MatchConfig()
     detector = OnnxDetector(model, conf_threshold=0.001, iou_threshold=0.5)
     classifier = LaneFrontClassifier(lane_front) if lane_front is not None else None
-    _, images = _images(dataset, split)
+    splits = [s.strip() for s in split.split(",") if s.strip()]
+    cmap = None
+    if class_map:
+        foreign = ForeignDataset.open(dataset, class_map)
+        cmap, images = foreign.class_map, foreign.images(splits)
+        log(f"[eval-detector] {cmap.describe()}")
+    else:
+        images = [p for s in splits for p in _images(dataset, s)[1]]
     tally = _Tally()
     stores: dict[str, Store] = {}
     for extra in store_files or []:
@@ -170,7 +180,7 @@ def evaluate(
         rgb = np.asarray(Image.open(path).convert("RGB"))
         h, w = rgb.shape[:2]
         all_dets = detector.detect(rgb)
-        gt_cls, gt_boxes = read_labels(_sibling(path, "labels", ".txt"), w, h)
+        gt_cls, gt_boxes = read_labels(_sibling(path, "labels", ".txt"), w, h, cmap)
         _score_boxes(tally, all_dets, gt_cls, gt_boxes, conf)
         sidecar = _sibling(path, "lanes", ".json")
         if not sidecar.is_file():
@@ -200,7 +210,8 @@ def evaluate(
         "images": len(images),
         "conf_threshold": conf,
         "match": match.__dict__,
-        **_box_figures(tally),
+        "class_map": cmap.describe() if cmap else None,
+        **_box_figures(tally, len(images), cmap.labelled if cmap else None),
         "seconds": round(time.monotonic() - t0, 1),
     }
     if tally.lanes_judged:
@@ -263,20 +274,28 @@ def _judge_lanes(tally: _Tally, info: dict, readings: dict, judged_here: set[str
             tally.unfamiliar["fp"] += 1
 
 
-def _box_figures(tally: _Tally) -> dict:
-    """mAP50 (per class and mean), truth boxes per class and the empty-front box figures."""
+def _box_figures(tally: _Tally, n_images: int, labelled: frozenset[int] | None = None) -> dict:
+    """mAP50 (per class and mean), truth boxes per class and the empty-front box figures: the
+    false ``empty_front`` boxes per image are what would make a camera call lanes empty.
+    ``labelled``: the classes the dataset labels (None: all); the others are left out."""
     ap50 = {}
     for c, name in enumerate(CLASSES):
         s = np.concatenate(tally.scores[c]) if tally.scores[c] else np.zeros(0)
         m = np.concatenate(tally.hits[c]).astype(bool) if tally.hits[c] else np.zeros(0, bool)
         ap = average_precision(s, m, tally.n_truth[c])
         ap50[name] = None if np.isnan(ap) else round(ap, 4)
+        if labelled is not None and c not in labelled:
+            ap50[name] = None
     present = [v for v in ap50.values() if v is not None]
+    empty_labelled = labelled is None or EMPTY_FRONT in labelled
     return {
         "map50": round(float(np.mean(present)), 4) if present else None,
         "map50_per_class": ap50,
         "truth_boxes_per_class": {CLASSES[c]: n for c, n in tally.n_truth.items()},
         "empty_front_boxes": prf(**tally.empty_box),
+        "false_empty_front_per_image": round(tally.empty_box["fp"] / n_images, 3)
+        if empty_labelled and n_images
+        else None,
     }
 
 
@@ -311,7 +330,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="restock eval-detector", description=__doc__.split("\n")[0])
     parser.add_argument("dataset", type=Path, help="YOLO dataset folder or data.yaml")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="ONNX model (default: the shipped one)")
-    parser.add_argument("--split", default="test")
+    parser.add_argument("--split", default="test", help="split(s), comma-separated: test, val, valid,test ...")
+    parser.add_argument(
+        "--class-map",
+        default=None,
+        help="a foreign dataset's classes onto ours, e.g. 'empty=empty_front,product=bottle' (unmapped ones dropped)",
+    )
     parser.add_argument(
         "--lane-front",
         default=str(DEFAULT_LANE_FRONT_MODEL),
@@ -340,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
             lane_front=lane_front,
             store_files=args.store,
             store_looks=not args.no_store_looks,
+            class_map=args.class_map,
         )
     except (DetectorError, ValueError, OSError) as err:
         print(f"restock eval-detector: {err}", file=sys.stderr)
