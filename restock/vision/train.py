@@ -6,7 +6,15 @@ weights; Ultralytics is kept off the network (YOLO_OFFLINE, no auto-install, set
 its config folder inside the project with a local font in place of the Arial.ttf it would
 download). Several datasets are merged: the simulator's (``restock make-dataset``), a store's
 own YOLO dataset (a folder with data.yaml, or images/ + labels/), and operator labels from
-teleop (images/*.jpg + labels/*.txt); all must use :data:`restock.vision.classes.CLASSES`.
+teleop (images/*.jpg + labels/*.txt); all must use :data:`restock.vision.classes.CLASSES`, or
+be read through ``--class-map`` (a public set of shelf photos: restock.vision.foreign).
+
+``--from shipped`` fine-tunes what ships (restock/vision/models/shelf_detector.pt, rebuilt from the
+ONNX by restock.vision.rebuild) instead of starting from random weights, for ``--minutes``. A
+foreign dataset gives its *train* split only (its val/test stay held out for eval-detector), and
+our classes it does not label get pseudo-labels: the shipped detector's confident boxes
+(``--pseudo-conf``) of ``--pseudo-classes`` (containers by default, its reliable classes) not
+overlapping the dataset's own boxes, so its unlabelled containers are not taught as background.
 
 The result: ``--export`` (default: the shipped restock/vision/models/shelf_detector.onnx) and a
 model card beside it (shelf_detector.md: data, classes, metrics, the command).
@@ -26,7 +34,7 @@ from pathlib import Path
 import yaml
 
 from restock.paths import SOURCE_ROOT
-from restock.vision.classes import CLASSES
+from restock.vision.classes import CLASS_ID, CLASSES, CONTAINER_KINDS
 from restock.vision.detector import DEFAULT_MODEL
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -145,6 +153,10 @@ def fit(args: argparse.Namespace, data: str, **extra: object):
 
     device = _device(args.device)
     model = YOLO(args.model)  # a YAML: architecture only, random weights
+    model.add_callback("on_fit_epoch_end", _progress(args))
+    if getattr(args, "from_", None):
+        # Fine-tuning: no bias warm-up at lr 0.1 (it would undo the shipped biases in one epoch).
+        extra = {"warmup_epochs": 1.0, "warmup_bias_lr": 0.0, **extra}
     t0 = time.monotonic()
     model.train(
         data=data,
@@ -173,11 +185,64 @@ def fit(args: argparse.Namespace, data: str, **extra: object):
     return model, device, train_s, best
 
 
+def _progress(args: argparse.Namespace):
+    """One line per epoch: epoch, time spent of the budget, validation mAP50."""
+    t0 = time.monotonic()
+    budget = f" of {args.hours * 3600:.0f}" if args.hours > 0 else ""
+
+    def report(trainer) -> None:
+        m = trainer.metrics or {}
+        epoch = f"epoch {trainer.epoch + 1}" if trainer.epoch < trainer.epochs else "final (best weights)"
+        print(
+            f"[train] {epoch}: {time.monotonic() - t0:.0f}{budget} s, "
+            f"val mAP50 {m.get('metrics/mAP50(B)', float('nan')):.3f}, mAP50-95 {m.get('metrics/mAP50-95(B)', float('nan')):.3f}",
+            flush=True,
+        )
+
+    return report
+
+
+def prepare_sources(args: argparse.Namespace, run_dir: Path) -> tuple[list[Path], list[dict]]:
+    """The training sources, foreign ones (other class names) mapped into ours by ``--class-map``
+    with pseudo-labels; returns the sources to merge and what was done to the foreign ones."""
+    from restock.vision.foreign import ForeignDataError, ForeignDataset, dataset_names, write_training_copy
+
+    sources, foreign = [], []
+    for i, src in enumerate(Path(s) for s in args.data):
+        try:
+            names = dataset_names(src)
+        except ForeignDataError:
+            names = CLASSES  # teleop labels: images/ + labels/ in our classes
+        if tuple(names) == CLASSES[: len(names)]:
+            sources.append(src)
+            continue
+        if not args.class_map:
+            raise TrainError(f"{src}: classes {list(names)} are not restock's {list(CLASSES)}; give --class-map")
+        try:
+            dataset = ForeignDataset.open(src, args.class_map)
+            teacher = None
+            if args.pseudo_classes:
+                from restock.vision.detector import OnnxDetector
+
+                teacher = OnnxDetector(args.pseudo_model, conf_threshold=args.pseudo_conf)
+            pseudo = frozenset(CLASS_ID[c] for c in args.pseudo_classes.split(",") if c)
+            out = run_dir / f"{args.name}_foreign{i}"
+            print(f"[train] {src}: {dataset.class_map.describe()}", flush=True)
+            counts = write_training_copy(dataset, out, "train", teacher, pseudo, args.pseudo_conf)
+        except (ForeignDataError, KeyError) as err:
+            raise TrainError(f"{src}: {err}") from None
+        print(f"[train] {src}: train split mapped into {out}: {counts}", flush=True)
+        sources.append(out)
+        foreign.append({"source": str(src), "class_map": dataset.class_map.describe(), **counts})
+    return sources, foreign
+
+
 def train(args: argparse.Namespace, command: str) -> dict:
     config_dir = offline_ultralytics(args.config_dir)
     run_dir = Path(args.project).resolve()
     data_yaml = run_dir / f"{args.name}_data.yaml"
-    data = merge_datasets([Path(s) for s in args.data], data_yaml)
+    sources, foreign = prepare_sources(args, run_dir)
+    data = merge_datasets(sources, data_yaml)
 
     model, device, train_s, best = fit(
         args, str(data_yaml), patience=max(args.epochs, 100), cache=args.cache or False, cls_pw=args.cls_pw
@@ -191,8 +256,11 @@ def train(args: argparse.Namespace, command: str) -> dict:
     for i, ap50 in zip(metrics.box.ap_class_index, metrics.box.ap50, strict=False):
         per_class[CLASSES[int(i)]] = round(float(ap50), 4)
     export = export_onnx(trained, args, dynamic=False)
+    shutil.copyfile(best, export.with_suffix(".pt"))  # what the next --from shipped starts from
     summary = {
         **run_facts(args, model, train_s, device),
+        "from": args.from_,
+        "foreign": foreign,
         "data": data,
         "val_map50": round(float(metrics.box.map50), 4),
         "val_map50_95": round(float(metrics.box.map), 4),
@@ -203,7 +271,8 @@ def train(args: argparse.Namespace, command: str) -> dict:
         "config_dir": str(config_dir),
         "command": command,
     }
-    write_model_card(export.with_suffix(".md"), summary, [Path(s) for s in args.data])
+    native = [s for s in sources if not s.name.startswith(f"{args.name}_foreign")]
+    write_model_card(export.with_suffix(".md"), summary, native)
     (run_dir / args.name / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
@@ -234,11 +303,15 @@ def write_model_card(path: Path, summary: dict, sources: list[Path]) -> None:
         m = (src if src.is_dir() else src.parent) / "manifest.json"
         if m.is_file():
             manifests.append(json.loads(m.read_text()))
+    origin = (
+        f"fine-tuned from {summary['model']} (`--from {summary['from']}`)"
+        if summary.get("from")
+        else f"trained from scratch\n({summary['model']}, no pretrained weights)"
+    )
     lines = [
         f"# Shelf detector: {path.with_suffix('.onnx').name}",
         "",
-        "YOLO detector of lane fronts for restock's shelf cameras, trained from scratch",
-        f"({summary['model']}, no pretrained weights) with Ultralytics, exported to ONNX",
+        f"YOLO detector of lane fronts for restock's shelf cameras, {origin} with Ultralytics, exported to ONNX",
         f"({summary['imgsz']}x{summary['imgsz']} input, opset default, NMS done by restock.vision.detector).",
         *classes_section(CLASSES),
     ]
@@ -247,6 +320,11 @@ def write_model_card(path: Path, summary: dict, sources: list[Path]) -> None:
             f"- simulator, store {m.get('store')}: images {m.get('images')}, labels {m.get('labels_per_class')}; "
             f"seeds { ({k: f'{v[0]}..{v[-1]}' for k, v in m.get('seeds', {}).items() if v}) }; "
             f"`{m.get('command', 'restock make-dataset')}`"
+        )
+    for f in summary.get("foreign", []):
+        lines.append(
+            f"- {f['source']} (train split only: {f['images']} images of {f['photos']} photos): {f['class_map']}; "
+            f"labels {f['labels']}; pseudo-labels from the shipped model {f['pseudo_labels']}"
         )
     for src in sources:
         if not ((src if src.is_dir() else src.parent) / "manifest.json").is_file():
@@ -322,7 +400,29 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--cache", choices=["ram", "disk"], default=None)
     parser.add_argument("--cls-pw", type=float, default=0.0, help="class weights 1/frequency**cls_pw (0: off, 1: full)")
+    parser.add_argument(
+        "--from", dest="from_", default=None,
+        help="fine-tune: 'shipped' (restock/vision/models/shelf_detector.pt) or a checkpoint .pt",
+    )  # fmt: skip
+    parser.add_argument("--minutes", type=float, default=0.0, help="time budget in minutes (sets --hours)")
+    parser.add_argument(
+        "--class-map", default=None, help="foreign datasets' classes onto ours: 'empty=empty_front,...'"
+    )
+    parser.add_argument(
+        "--pseudo-classes", default=",".join(CONTAINER_KINDS),
+        help="our classes a foreign dataset leaves unlabelled that get the shipped model's boxes ('' for none)",
+    )  # fmt: skip
+    parser.add_argument("--pseudo-conf", type=float, default=0.5, help="score of a pseudo-label")
+    parser.add_argument("--pseudo-model", type=Path, default=DEFAULT_MODEL, help="the ONNX model giving pseudo-labels")
     args = parser.parse_args(argv)
+    if args.minutes > 0:
+        args.hours = args.minutes / 60
+    if args.from_:
+        args.model = str(DEFAULT_MODEL.with_suffix(".pt")) if args.from_ == "shipped" else args.from_
+        if not Path(args.model).is_file():
+            print(f"restock train-detector: no checkpoint {args.model} (python -m restock.vision.rebuild makes it)",
+                  file=sys.stderr)  # fmt: skip
+            return 2
     summary = run_training("train-detector", train, args, argv)
     if summary is None:
         return 2
