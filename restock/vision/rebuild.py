@@ -14,8 +14,9 @@ normalises with nearly the same statistics, so training starts from what ships i
 batch norms that rescale every channel. The result is an ordinary Ultralytics checkpoint
 (``--from shipped`` in ``restock train-detector``).
 
-``python -m restock.vision.rebuild`` writes restock/vision/models/shelf_detector.pt from the
-shipped ONNX and calibration renders, and prints the differences it checked.
+``python -m restock.vision.rebuild RENDERS`` writes restock/vision/models/shelf_detector.pt from
+the shipped ONNX and calibration renders; ``--lane-front CROPS`` likewise lane_front.pt from
+lane-front crops (``restock train-lane-front``'s crop folders); each prints the differences it checked.
 """
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ import numpy as np
 from PIL import Image
 
 from restock.vision.classes import CLASSES
-from restock.vision.detector import DEFAULT_MODEL, OnnxDetector, letterbox
+from restock.vision.detector import DEFAULT_MODEL, letterbox, onnx_session
+from restock.vision.lane_front import DEFAULT_LANE_FRONT_MODEL
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 DEFAULT_CHECKPOINT = DEFAULT_MODEL.with_suffix(".pt")
+LANE_FRONT_YAML = DEFAULT_LANE_FRONT_MODEL.parent / "lane_front_cls.yaml"
 
 
 class RebuildError(ValueError):
@@ -47,13 +50,20 @@ def onnx_weights(path: Path) -> dict[str, np.ndarray]:
     return {init.name: numpy_helper.to_array(init) for init in graph.initializer}
 
 
+def _architecture(yaml: str, nc: int):
+    """The Ultralytics model class a YAML builds: a classifier for a Classify head."""
+    from ultralytics.nn.tasks import ClassificationModel, DetectionModel
+
+    text = Path(yaml).read_text() if Path(yaml).is_file() else ""
+    return (ClassificationModel if "Classify" in text else DetectionModel)(yaml, nc=nc, verbose=False)
+
+
 def fused_model(onnx_path: Path, yaml: str = "yolo11n.yaml", names: tuple[str, ...] = CLASSES):
     """The architecture from ``yaml``, fused, with every weight from the ONNX file; RebuildError
     names the first tensor that is missing or of another shape."""
     import torch
-    from ultralytics.nn.tasks import DetectionModel
 
-    model = DetectionModel(yaml, nc=len(names), verbose=False)
+    model = _architecture(yaml, len(names))
     model.fuse(verbose=False)
     weights = onnx_weights(onnx_path)
     state = model.state_dict()
@@ -71,7 +81,8 @@ def fused_model(onnx_path: Path, yaml: str = "yolo11n.yaml", names: tuple[str, .
 
 
 def frames(folder: Path, limit: int) -> list[np.ndarray]:
-    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    paths = paths[:: max(1, len(paths) // limit)][:limit]  # spread over the folder (crops sit by class)
     if not paths:
         raise RebuildError(f"{folder}: no images to calibrate or check on")
     return [np.asarray(Image.open(p).convert("RGB")) for p in paths]
@@ -82,18 +93,32 @@ def tensors(rgbs: list[np.ndarray], size: int) -> np.ndarray:
     return np.concatenate([letterbox(rgb, size, size)[0] for rgb in rgbs])
 
 
+def crop_tensors(rgbs: list[np.ndarray], size: int) -> np.ndarray:
+    """Lane-front crops as LaneFrontClassifier feeds them (N, 3, size, size), resized if need be."""
+    fit = [
+        rgb if rgb.shape[:2] == (size, size) else np.asarray(Image.fromarray(rgb).resize((size, size))) for rgb in rgbs
+    ]
+    return np.stack(fit).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+
+
 def max_abs_diff(model, onnx_path: Path, batch: np.ndarray) -> dict[str, float]:
-    """Largest difference between the torch model's raw output and ONNX Runtime's over a batch:
-    box coordinates (input pixels) and class scores (0..1) apart."""
+    """Largest difference between the torch model's output and ONNX Runtime's over a batch: a
+    detector's box coordinates (input pixels) and class scores (0..1) apart; a classifier's
+    class probabilities."""
     import torch
 
-    det = OnnxDetector(onnx_path)
+    session = onnx_session(onnx_path)
+    name = session.get_inputs()[0].name
     boxes = scores = 0.0
     with torch.no_grad():
         for x in batch:
-            diff = np.abs(model(torch.from_numpy(x[None]).to(next(model.parameters()).dtype))[0].float().numpy()
-                          - det.raw(x[None]))  # fmt: skip
-            boxes, scores = max(boxes, float(diff[:, :4].max())), max(scores, float(diff[:, 4:].max()))
+            ours = model(torch.from_numpy(x[None]).to(next(model.parameters()).dtype))
+            ours = (ours[0] if isinstance(ours, tuple | list) else ours).float().numpy()
+            diff = np.abs(ours - session.run(None, {name: x[None]})[0])
+            if diff.ndim == 3:  # detector: (1, 4 + classes, anchors)
+                boxes, scores = max(boxes, float(diff[:, :4].max())), max(scores, float(diff[:, 4:].max()))
+            else:
+                scores = max(scores, float(diff.max()))
     return {"boxes_px": round(boxes, 6), "scores": round(scores, 6)}
 
 
@@ -102,7 +127,6 @@ def unfused_model(fused, batch: np.ndarray, yaml: str = "yolo11n.yaml"):
     batch-norm statistics measured on ``batch`` (see the module docstring)."""
     import torch
     from ultralytics.nn.modules.conv import Conv
-    from ultralytics.nn.tasks import DetectionModel
 
     stats: dict[str, tuple] = {}
 
@@ -121,7 +145,7 @@ def unfused_model(fused, batch: np.ndarray, yaml: str = "yolo11n.yaml"):
     for h in handles:
         h.remove()
 
-    model = DetectionModel(yaml, nc=len(fused.names), verbose=False)
+    model = _architecture(yaml, len(fused.names))
     own = dict(model.named_modules())
     with torch.no_grad():
         for name, f in fused_convs.items():
@@ -143,7 +167,7 @@ def unfused_model(fused, batch: np.ndarray, yaml: str = "yolo11n.yaml"):
     return model.eval()
 
 
-def save_checkpoint(model, path: Path, source: str) -> Path:
+def save_checkpoint(model, path: Path, source: str, imgsz: int = 416) -> Path:
     """An Ultralytics checkpoint (``YOLO(path)`` loads and trains it), half precision like theirs."""
     import copy
     from datetime import datetime, timezone
@@ -154,7 +178,7 @@ def save_checkpoint(model, path: Path, source: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     ckpt = {
         "model": copy.deepcopy(model).half(),
-        "train_args": {"task": "detect", "imgsz": 416, "model": source},
+        "train_args": {"task": getattr(model, "task", None) or _task(model), "imgsz": imgsz, "model": source},
         "date": datetime.now(timezone.utc).isoformat(),
         "version": ultralytics.__version__,
         "license": "AGPL-3.0 (Ultralytics architecture); weights: restock",
@@ -163,20 +187,35 @@ def save_checkpoint(model, path: Path, source: str) -> Path:
     return path
 
 
-def rebuild(onnx_path: Path, calib: Path, out: Path, n_calib: int = 32, n_check: int = 8) -> dict:
+def _task(model) -> str:
+    from ultralytics.nn.tasks import ClassificationModel
+
+    return "classify" if isinstance(model, ClassificationModel) else "detect"
+
+
+def rebuild(
+    onnx_path: Path, calib: Path, out: Path, n_calib: int = 32, n_check: int = 8, yaml: str = "yolo11n.yaml"
+) -> dict:
     """Fused model from ONNX, checked; unfused with measured batch norms, checked; saved."""
+    import ast
+
     import torch
 
-    det = OnnxDetector(onnx_path)
+    session = onnx_session(onnx_path)
+    meta = session.get_modelmeta().custom_metadata_map
+    names = ast.literal_eval(meta["names"])
+    size = int(ast.literal_eval(meta["imgsz"])[0])
+    classify = meta.get("task") == "classify"
     rgbs = frames(calib, n_calib + n_check)
-    calib_batch, check_batch = tensors(rgbs[:n_calib], det.input_h), tensors(rgbs[n_calib:], det.input_h)
+    to_batch = crop_tensors if classify else tensors
+    calib_batch, check_batch = to_batch(rgbs[:n_calib], size), to_batch(rgbs[n_calib:], size)
     if len(check_batch) == 0:
         check_batch = calib_batch[:n_check]
-    fused = fused_model(onnx_path, names=det.names)
+    fused = fused_model(onnx_path, yaml=yaml, names=tuple(names[i] for i in sorted(names)))
     diff_fused = max_abs_diff(fused, onnx_path, check_batch)
-    model = unfused_model(fused, calib_batch)
+    model = unfused_model(fused, calib_batch, yaml=yaml)
     diff_unfused = max_abs_diff(model, onnx_path, check_batch)
-    save_checkpoint(model, out, str(onnx_path.name))
+    save_checkpoint(model, out, str(onnx_path.name), size)
     reloaded = torch.load(out, map_location="cpu", weights_only=False)["model"].float().eval()
     diff_saved = max_abs_diff(reloaded, onnx_path, check_batch)
     return {
@@ -193,16 +232,19 @@ def rebuild(onnx_path: Path, calib: Path, out: Path, n_calib: int = 32, n_check:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m restock.vision.rebuild", description=__doc__.split("\n")[0])
-    parser.add_argument("calib", type=Path, help="a folder of frames (renders) to measure batch norms and check on")
-    parser.add_argument("--onnx", type=Path, default=DEFAULT_MODEL)
-    parser.add_argument("--out", type=Path, default=DEFAULT_CHECKPOINT)
+    parser.add_argument("calib", type=Path, help="a folder of frames (renders) or crops to measure batch norms on")
+    parser.add_argument("--lane-front", action="store_true", help="the lane-front classifier (calib: crops)")
+    parser.add_argument("--onnx", type=Path, default=None, help="default: the shipped model")
+    parser.add_argument("--out", type=Path, default=None, help="default: the .pt beside the ONNX")
     parser.add_argument("--calib-frames", type=int, default=32)
     args = parser.parse_args(argv)
     from restock.vision.train import offline_ultralytics
 
     offline_ultralytics()
+    onnx_path = args.onnx or (DEFAULT_LANE_FRONT_MODEL if args.lane_front else DEFAULT_MODEL)
+    yaml = str(LANE_FRONT_YAML) if args.lane_front else "yolo11n.yaml"
     try:
-        result = rebuild(args.onnx, args.calib, args.out, args.calib_frames)
+        result = rebuild(onnx_path, args.calib, args.out or onnx_path.with_suffix(".pt"), args.calib_frames, yaml=yaml)
     except RebuildError as err:
         print(f"rebuild: {err}", file=sys.stderr)
         return 2

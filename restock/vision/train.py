@@ -256,7 +256,6 @@ def train(args: argparse.Namespace, command: str) -> dict:
     for i, ap50 in zip(metrics.box.ap_class_index, metrics.box.ap50, strict=False):
         per_class[CLASSES[int(i)]] = round(float(ap50), 4)
     export = export_onnx(trained, args, dynamic=False)
-    shutil.copyfile(best, export.with_suffix(".pt"))  # what the next --from shipped starts from
     summary = {
         **run_facts(args, model, train_s, device),
         "from": args.from_,
@@ -278,11 +277,13 @@ def train(args: argparse.Namespace, command: str) -> dict:
 
 
 def export_onnx(trained, args: argparse.Namespace, dynamic: bool) -> Path:
-    """The trained model as ONNX at args.export (the file the nodes load)."""
+    """The trained model as ONNX at args.export (the file the nodes load), its checkpoint beside it."""
     onnx_path = Path(trained.export(format="onnx", imgsz=args.imgsz, simplify=True, dynamic=dynamic, device="cpu"))
     export = Path(args.export)
     export.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(onnx_path, export)
+    if getattr(trained, "ckpt_path", None):  # the weights beside it: what the next --from shipped starts from
+        shutil.copyfile(trained.ckpt_path, export.with_suffix(".pt"))
     return export
 
 
@@ -373,11 +374,25 @@ def add_training_args(parser: argparse.ArgumentParser, *, model: str, model_help
     parser.add_argument("--name", default=name)
     parser.add_argument("--export", default=str(export), help="where the ONNX model (and its card) go")
     parser.add_argument("--config-dir", default=None, help="Ultralytics config folder (default var/ultralytics)")
+    parser.add_argument(
+        "--from", dest="from_", default=None,
+        help=f"fine-tune: 'shipped' ({export.with_suffix('.pt').name} beside the shipped model) or a checkpoint .pt",
+    )  # fmt: skip
+    parser.add_argument("--minutes", type=float, default=0.0, help="time budget in minutes (sets --hours)")
+    parser.set_defaults(shipped_checkpoint=str(export.with_suffix(".pt")))
 
 
 def run_training(prog: str, train_fn, args: argparse.Namespace, argv: list[str] | None) -> dict | None:
     """Run ``train_fn(args, command)``; a bad dataset or a missing training extra is one clear line."""
     command = f"restock {prog} " + shlex.join(argv if argv is not None else sys.argv[1:])
+    if args.minutes > 0:
+        args.hours = args.minutes / 60
+    if args.from_:
+        args.model = args.shipped_checkpoint if args.from_ == "shipped" else args.from_
+        if not Path(args.model).is_file():
+            print(f"restock {prog}: no checkpoint {args.model} (python -m restock.vision.rebuild makes it)",
+                  file=sys.stderr)  # fmt: skip
+            return None
     try:
         return train_fn(args, command)
     except TrainError as err:
@@ -401,11 +416,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", choices=["ram", "disk"], default=None)
     parser.add_argument("--cls-pw", type=float, default=0.0, help="class weights 1/frequency**cls_pw (0: off, 1: full)")
     parser.add_argument(
-        "--from", dest="from_", default=None,
-        help="fine-tune: 'shipped' (restock/vision/models/shelf_detector.pt) or a checkpoint .pt",
-    )  # fmt: skip
-    parser.add_argument("--minutes", type=float, default=0.0, help="time budget in minutes (sets --hours)")
-    parser.add_argument(
         "--class-map", default=None, help="foreign datasets' classes onto ours: 'empty=empty_front,...'"
     )
     parser.add_argument(
@@ -415,14 +425,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pseudo-conf", type=float, default=0.5, help="score of a pseudo-label")
     parser.add_argument("--pseudo-model", type=Path, default=DEFAULT_MODEL, help="the ONNX model giving pseudo-labels")
     args = parser.parse_args(argv)
-    if args.minutes > 0:
-        args.hours = args.minutes / 60
-    if args.from_:
-        args.model = str(DEFAULT_MODEL.with_suffix(".pt")) if args.from_ == "shipped" else args.from_
-        if not Path(args.model).is_file():
-            print(f"restock train-detector: no checkpoint {args.model} (python -m restock.vision.rebuild makes it)",
-                  file=sys.stderr)  # fmt: skip
-            return 2
     summary = run_training("train-detector", train, args, argv)
     if summary is None:
         return 2

@@ -52,8 +52,11 @@ def test_fused_rebuild_matches_onnx_and_unfusing_keeps_it(tmp_path) -> None:
         fused_model(DEFAULT_MODEL, yaml="yolo11s.yaml")  # another architecture: wrong shapes, named
 
 
-def test_the_shipped_checkpoint_is_the_shipped_onnx() -> None:
+def test_the_shipped_checkpoint_is_the_shipped_onnx(tmp_path) -> None:
     from restock.vision.rebuild import DEFAULT_CHECKPOINT, max_abs_diff
+    from restock.vision.train import offline_ultralytics
+
+    offline_ultralytics(tmp_path / "yolo")
 
     assert DEFAULT_CHECKPOINT.is_file(), "python -m restock.vision.rebuild writes it"
     import torch
@@ -61,3 +64,25 @@ def test_the_shipped_checkpoint_is_the_shipped_onnx() -> None:
     model = torch.load(DEFAULT_CHECKPOINT, map_location="cpu", weights_only=False)["model"].float().eval()
     # Half-precision weights: scores within 0.01 of the ONNX model's.
     assert max_abs_diff(model, DEFAULT_MODEL, _frames())["scores"] < 0.01
+
+
+def test_the_lane_front_classifier_rebuilds_and_its_shipped_checkpoint_matches(tmp_path) -> None:
+    import torch
+
+    from restock.vision.train import offline_ultralytics
+
+    offline_ultralytics(tmp_path / "yolo")
+
+    from restock.vision.lane_front import DEFAULT_LANE_FRONT_MODEL
+    from restock.vision.rebuild import LANE_FRONT_YAML, crop_tensors, fused_model, max_abs_diff, unfused_model
+
+    rng = np.random.default_rng(4)
+    crops = crop_tensors([rng.integers(0, 255, (64, 64, 3), dtype=np.uint8) for _ in range(6)], 64)
+    names = ("container", "empty", "obstruction", "unfamiliar")
+    fused = fused_model(DEFAULT_LANE_FRONT_MODEL, yaml=str(LANE_FRONT_YAML), names=names)
+    assert max_abs_diff(fused, DEFAULT_LANE_FRONT_MODEL, crops)["scores"] < 1e-5
+    unfused = unfused_model(fused, crops, yaml=str(LANE_FRONT_YAML))
+    assert max_abs_diff(unfused, DEFAULT_LANE_FRONT_MODEL, crops)["scores"] < 1e-5
+    shipped = DEFAULT_LANE_FRONT_MODEL.with_suffix(".pt")
+    model = torch.load(shipped, map_location="cpu", weights_only=False)["model"].float().eval()
+    assert max_abs_diff(model, DEFAULT_LANE_FRONT_MODEL, crops)["scores"] < 0.01
