@@ -154,12 +154,15 @@ class Accounts:
             raise AuthError(f"operator {operator} is disabled")
         return operator, tenant
 
-    async def close_session(self, token: str, peer: str | None = None) -> None:
+    async def close_session(self, token: str) -> None:
+        await self.close_session_sha(_sha(token))
+
+    async def close_session_sha(self, token_sha: bytes) -> None:
+        """Logout: the token is refused from now on (replay) and its unspent tickets die with it."""
         await self._exec(
-            "UPDATE sessions SET revoked_at=now() WHERE token_sha256=%s AND revoked_at IS NULL RETURNING operator",
-            (_sha(token),),
+            "UPDATE sessions SET revoked_at=now() WHERE token_sha256=%s AND revoked_at IS NULL", (token_sha,)
         )
-        await self._exec("DELETE FROM tickets WHERE token_sha256=%s", (_sha(token),))
+        await self._exec("DELETE FROM tickets WHERE token_sha256=%s", (token_sha,))
 
     async def issue_ticket(self, token: str) -> str:
         await self.check_session(token)

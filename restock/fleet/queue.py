@@ -87,8 +87,10 @@ def check_claim(entry: Entry | None, operator: str, tenant: str, holding: int, m
 
 def check_holder(entry: Entry | None, operator: str, tenant: str) -> None:
     """Raise ClaimError unless operator holds entry (to release or resolve it)."""
-    if entry is None or entry.tenant != tenant:
-        raise ClaimError("no such handoff for this tenant", "no open handoff with that id", 404)
+    if entry is None:
+        raise ClaimError("no such handoff", "no open handoff with that id", 404)
+    if entry.tenant != tenant:
+        raise ClaimError(f"handoff {entry.key} belongs to tenant {entry.tenant}", "no open handoff with that id", 404)
     if entry.state != "claimed" or entry.claimed_by != operator:
         raise ClaimError(
             f"handoff {entry.key} is {entry.state}, not held by {operator}", "you do not hold that handoff"

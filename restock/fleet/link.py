@@ -1,0 +1,148 @@
+"""A robot's one outbound link to the fleet service (WSS), kept up across lost links.
+
+Handoffs wait in an outbox until the service acknowledges them; on every (re)connect, and every
+``resend_s`` while any is unacknowledged, the outbox is sent again with how long each has waited (the service adds no duplicate: a request id is
+kept once per robot). Resolutions come back on the same link and are passed on once each, then
+acknowledged, so one that crossed a dropped link is sent again and still acted on once. While the
+link is down the robot carries on by itself; nothing here blocks its caller. No rclpy: a node (or
+a test, or the fleet day) drives it on an asyncio loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiohttp
+
+from restock import records
+
+log = logging.getLogger("restock.fleet.link")
+
+
+@dataclass
+class _Waiting:
+    request: records.HandoffRequest
+    blocked_sales_per_h: float
+    queued_at: float
+
+
+class RobotLink:
+    def __init__(
+        self,
+        url: str,
+        credential: str,
+        ssl_context: ssl.SSLContext | None = None,
+        on_resolution: Callable[[records.HandoffResolution], None] | None = None,
+        retry_s: float = 0.5,
+        max_retry_s: float = 10.0,
+        resend_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.url = url
+        self.credential = credential
+        self.ssl_context = ssl_context
+        self.on_resolution = on_resolution
+        self.retry_s, self.max_retry_s, self.resend_s = retry_s, max_retry_s, resend_s
+        self.clock = clock
+        self.outbox: dict[str, _Waiting] = {}
+        self.resolved: dict[str, records.HandoffResolution] = {}  # request id -> what the operator decided
+        self.connected = asyncio.Event()
+        self.connects = 0
+        self.last_close: tuple[int | None, str] | None = None  # (WebSocket close code, why) of the last link
+        self.refusals = 0  # connection attempts refused by the service (bad or revoked credential)
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._stop = False
+
+    def send_handoff(self, request: records.HandoffRequest, blocked_sales_per_h: float = 0.0) -> None:
+        """Queue a handoff; it goes now if the link is up, else on reconnect. A repeat id is ignored."""
+        if request.request_id in self.outbox or request.request_id in self.resolved:
+            return
+        self.outbox[request.request_id] = _Waiting(request, blocked_sales_per_h, self.clock())
+        if self._ws is not None and not self._ws.closed:
+            asyncio.get_running_loop().create_task(self._send_one(self.outbox[request.request_id]))
+
+    async def send_status(self, status: dict) -> None:
+        if self._ws is not None and not self._ws.closed:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await self._ws.send_json({"type": "status", "status": status})
+
+    async def _send_one(self, item: _Waiting) -> None:
+        body = {"type": "handoff", "request": json.loads(records.encode(item.request)),
+                "blocked_sales_per_h": item.blocked_sales_per_h, "waiting_s": max(0.0, self.clock() - item.queued_at)}  # fmt: skip
+        if self._ws is not None and not self._ws.closed:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await self._ws.send_json(body)
+
+    async def run(self) -> None:
+        """Keep the link up until stop(); back off after each failure, up to max_retry_s."""
+        delay = self.retry_s
+        async with aiohttp.ClientSession() as session:
+            while not self._stop:
+                try:
+                    headers = {"Authorization": f"Bearer {self.credential}"}
+                    async with session.ws_connect(self.url, headers=headers, ssl=self.ssl_context or False,
+                                                  heartbeat=5.0, max_msg_size=4_000_000) as ws:  # fmt: skip
+                        self._ws = ws
+                        self.connects += 1
+                        delay = self.retry_s
+                        self.connected.set()
+                        resend = asyncio.create_task(self._resend(ws))
+                        try:
+                            self.last_close = await self._read(ws)
+                        finally:
+                            resend.cancel()
+                except aiohttp.WSServerHandshakeError as err:
+                    self.refusals += 1
+                    self.last_close = (None, f"refused: HTTP {err.status}")
+                except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as err:
+                    self.last_close = (None, f"{type(err).__name__}: {err}")
+                finally:
+                    self._ws = None
+                    self.connected.clear()
+                if not self._stop:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self.max_retry_s)
+
+    async def _resend(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Send the outbox now and again every resend_s while anything in it is unacknowledged (a
+        message the service dropped over its rate limit, or an ack lost with a link)."""
+        while not ws.closed:
+            for item in list(self.outbox.values()):
+                await self._send_one(item)
+            await asyncio.sleep(self.resend_s)
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> tuple[int | None, str]:
+        """Read until the link closes; the close code and reason the service sent (read from the close
+        frame itself: the service may drop the connection before the reply, which ws.close_code tells
+        as 1006)."""
+        while True:
+            msg = await ws.receive()
+            if msg.type == aiohttp.WSMsgType.CLOSE:
+                return int(msg.data), str(msg.extra or "")
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                return ws.close_code, str(ws.exception() or msg.type.name)
+            data = json.loads(msg.data)
+            if data.get("type") == "ack":
+                self.outbox.pop(data.get("request_id"), None)
+            elif data.get("type") == "resolution":
+                res = records.HandoffResolution.model_validate(data["resolution"])
+                if res.request_id not in self.resolved:  # sent again after a lost ack: acted on once
+                    self.resolved[res.request_id] = res
+                    self.outbox.pop(res.request_id, None)
+                    if self.on_resolution is not None:
+                        self.on_resolution(res)
+                await ws.send_json({"type": "resolution_ack", "request_id": res.request_id})
+            elif data.get("type") == "error":
+                log.warning("fleet link: the service refused: %s", str(data.get("error"))[:200])
+
+    async def stop(self) -> None:
+        self._stop = True
+        if self._ws is not None:
+            await self._ws.close()

@@ -1,0 +1,117 @@
+"""The fleet service's messages: what operators and robots may send, validated like the bridge's.
+
+JSON text over WSS (and the same bodies over HTTPS for operators). Parsing reuses the bridge's
+bounded JSON reader (depth, digits, lone surrogates: restock.teleop.protocol.loads_bounded); the
+models are strict (no extra fields, no "1" for a number). Operators: claim, release, resolve,
+heartbeat, logout. Robots: handoff (a records.HandoffRequest with what its wait costs), status,
+resolution_ack, heartbeat.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from restock import records
+from restock.teleop import protocol as P
+from restock.teleop.protocol import Heartbeat, Logout, ProtocolError, loads_bounded
+
+HandoffId = Annotated[int, Field(ge=1, le=2**62)]
+Id = records.Id
+# What an operator may decide and say: the bridge's resolve message's own field types.
+
+
+def _field_type(model: type[BaseModel], name: str) -> Any:
+    """A model field's type with its constraints (max_length and the like), to declare it once."""
+    info = model.model_fields[name]
+    return Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+
+
+Action = _field_type(P.Resolve, "action")
+Note = _field_type(P.Resolve, "note")
+MAX_OPERATOR_MESSAGE_BYTES = 16_384
+MAX_ROBOT_MESSAGE_BYTES = 2_100_000  # a handoff carries its crop (records.MAX_IMAGE_B64 of base64)
+MAX_STATUS_BYTES = 16_384
+
+
+class _Msg(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Claim(_Msg):
+    type: Literal["claim"]
+    id: HandoffId | None = None  # None: the costliest open handoff of the operator's tenant
+
+
+class Release(_Msg):
+    type: Literal["release"]
+    id: HandoffId
+
+
+class Resolve(_Msg):
+    type: Literal["resolve"]
+    id: HandoffId
+    action: Action
+    label: Id | None = None
+    note: Note = ""
+
+
+class RobotHandoff(_Msg):
+    type: Literal["handoff"]
+    request: dict[str, Any]  # a records.HandoffRequest, checked by records.decode
+    blocked_sales_per_h: Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)] = 0.0
+    waiting_s: Annotated[float, Field(ge=0, le=7 * 86400, allow_inf_nan=False)] = 0.0  # queued offline this long
+
+
+class RobotStatus(_Msg):
+    type: Literal["status"]
+    status: dict[str, Any]
+
+
+class ResolutionAck(_Msg):
+    type: Literal["resolution_ack"]
+    request_id: Id
+
+
+OperatorMessage = Claim | Release | Resolve | Heartbeat | Logout
+RobotMessage = RobotHandoff | RobotStatus | ResolutionAck | Heartbeat
+_OPERATOR: TypeAdapter[OperatorMessage] = TypeAdapter(Annotated[OperatorMessage, Field(discriminator="type")])  # type: ignore[arg-type]
+_ROBOT: TypeAdapter[RobotMessage] = TypeAdapter(Annotated[RobotMessage, Field(discriminator="type")])  # type: ignore[arg-type]
+
+
+def _parse(adapter: TypeAdapter, data: object) -> Any:
+    if not isinstance(data, dict):
+        raise ProtocolError(f"expected a JSON object, got {type(data).__name__}")
+    try:
+        return adapter.validate_python(data)
+    except ValidationError as err:
+        reasons = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(message)'}: {e['msg']}" for e in err.errors()[:3]
+        )
+        raise ProtocolError(f"invalid message: {reasons}") from None
+
+
+def parse_operator(data: str | dict) -> OperatorMessage:
+    """An operator's message (WSS text, or an HTTP body with its type), else ProtocolError."""
+    if isinstance(data, str):
+        if len(data) > MAX_OPERATOR_MESSAGE_BYTES:
+            raise ProtocolError(f"message of {len(data)} bytes exceeds {MAX_OPERATOR_MESSAGE_BYTES}")
+        data = loads_bounded(data)  # type: ignore[assignment]
+    return _parse(_OPERATOR, data)
+
+
+def parse_robot(text: str) -> tuple[RobotMessage, records.HandoffRequest | None]:
+    """A robot's message and, for a handoff, its validated request; else ProtocolError."""
+    if len(text) > MAX_ROBOT_MESSAGE_BYTES:
+        raise ProtocolError(f"message of {len(text)} bytes exceeds {MAX_ROBOT_MESSAGE_BYTES}")
+    msg = _parse(_ROBOT, loads_bounded(text))
+    if isinstance(msg, RobotHandoff):
+        try:
+            return msg, records.decode(json.dumps(msg.request), records.HandoffRequest)
+        except records.RecordError as err:
+            raise ProtocolError(f"invalid handoff request: {err}") from None
+    if isinstance(msg, RobotStatus) and len(json.dumps(msg.status)) > MAX_STATUS_BYTES:
+        raise ProtocolError(f"status over {MAX_STATUS_BYTES} bytes")
+    return msg, None

@@ -1,0 +1,197 @@
+"""`restock fleet` over HTTPS/WSS on 127.0.0.1, two instances on one PostgreSQL: a robot's handoff
+reaches an operator on the other instance and the resolution comes back; revocation, tenants,
+refusals, audit."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import psycopg
+from fleet_helpers import FleetPair, Operator, handoff, next_of, wait_for
+
+from restock.fleet.accounts import Accounts
+from restock.fleet.db import Pool
+from restock.fleet.service import REVOKED_CLOSE
+
+
+def audit(conninfo: str, event_like: str) -> list[tuple]:
+    with psycopg.connect(conninfo) as conn:
+        return conn.execute(
+            "SELECT event, actor, robot_id, detail, instance FROM audit WHERE event LIKE %s ORDER BY id", (event_like,)
+        ).fetchall()
+
+
+def test_handoff_reaches_an_operator_on_the_other_instance_and_the_resolution_comes_back(fleet_pair: FleetPair) -> None:
+    async def run() -> None:
+        got = []
+        robot = fleet_pair.link(0, "ra1", on_resolution=got.append)  # robot on instance a
+        task = asyncio.create_task(robot.run())
+        async with aiohttp.ClientSession() as http:
+            alice = Operator(fleet_pair, http, 1)  # operator on instance b
+            assert (await alice.login("alice")).status == 200
+            ws = await alice.ws()
+            assert (await next_of(ws, "queue"))["handoffs"] == []
+            await robot.connected.wait()
+            robot.send_handoff(handoff("h1"), blocked_sales_per_h=3.0)
+            queue = await next_of(ws, "queue")  # pushed by b on a's NOTIFY
+            [item] = queue["handoffs"]
+            assert (item["robot"], item["store"], item["request_id"], item["state"]) == ("ra1", "sa1", "h1", "open")
+            await wait_for(lambda: not robot.outbox)  # acknowledged by the service
+            await ws.send_json({"type": "claim"})
+            claimed = await next_of(ws, "claimed")
+            assert claimed["id"] == item["id"] and claimed["robot"] == "ra1"
+            await ws.send_json({"type": "resolve", "id": item["id"], "action": "labelled", "label": "cola_500"})
+            assert (await next_of(ws, "resolved"))["request_id"] == "h1"
+            await wait_for(lambda: bool(got))
+            assert got[0].request_id == "h1" and got[0].operator == "alice" and got[0].label == "cola_500"
+            status, body = await alice.get("/api/queue")
+            assert status == 200 and body["handoffs"] == []
+            await ws.close()
+        with psycopg.connect(fleet_pair.conninfo) as conn:
+            await_delivered = conn.execute("SELECT delivered_at IS NOT NULL FROM handoffs").fetchone()
+        await robot.stop()
+        task.cancel()
+        assert await_delivered == (True,) or robot.resolved  # the ack may still be on its way
+        events = [e[0] for e in audit(fleet_pair.conninfo, "%")]
+        for event in ("robot_connect", "handoff", "login", "connect", "claim", "resolve"):
+            assert event in events, event
+        assert {e[4] for e in audit(fleet_pair.conninfo, "claim")} == {"b"}
+
+    asyncio.run(run())
+
+
+def test_revoked_robot_is_cut_at_once_and_cannot_reconnect(fleet_pair: FleetPair) -> None:
+    async def run() -> None:
+        robot = fleet_pair.link(1, "ra1", retry_s=0.1, max_retry_s=0.2)
+        task = asyncio.create_task(robot.run())
+        await robot.connected.wait()
+        pool = Pool(fleet_pair.conninfo, 1)
+        assert await Accounts(pool, "admin").revoke_robot("ra1")
+        # recheck_s is an hour: only the NOTIFY can have cut it (bench/fleet_revoke.py times it)
+        await wait_for(lambda: robot.last_close is not None)
+        assert robot.last_close[0] == REVOKED_CLOSE
+        await wait_for(lambda: robot.refusals >= 2)  # it keeps trying; every attempt is refused
+        assert robot.connects == 1
+        await robot.stop()
+        task.cancel()
+        await pool.close()
+        refused = audit(fleet_pair.conninfo, "refused:robot_auth")
+        assert len(refused) >= 2 and all("robot ra1 is revoked" in r[3] for r in refused)
+        assert [r[0] for r in audit(fleet_pair.conninfo, "robot_cut")] == ["robot_cut"]
+
+    asyncio.run(run())
+
+
+def test_tenant_a_cannot_list_or_claim_tenant_bs_handoffs_over_http_or_wss(fleet_pair: FleetPair) -> None:
+    async def run() -> None:
+        robot_b = fleet_pair.link(0, "rb1")
+        task = asyncio.create_task(robot_b.run())
+        robot_b.send_handoff(handoff("b1"), blocked_sales_per_h=50.0)
+        await wait_for(lambda: robot_b.connects == 1 and not robot_b.outbox)
+        async with aiohttp.ClientSession() as http:
+            bob, alice = Operator(fleet_pair, http, 0), Operator(fleet_pair, http, 1)
+            await bob.login("bob")
+            await alice.login("alice")
+            status, queue = await bob.get("/api/queue")
+            [b1] = queue["handoffs"]
+            assert (await alice.get("/api/queue"))[1]["handoffs"] == []  # HTTP: not listed
+            for path, body in (("/api/claim", {"id": b1["id"]}), ("/api/release", {"id": b1["id"]}),
+                               ("/api/resolve", {"id": b1["id"], "action": "cleared"}), ("/api/claim", {})):  # fmt: skip
+                status, answer = await alice.post(path, body)
+                assert status == 404, (path, answer)
+            ws = await alice.ws()
+            assert (await next_of(ws, "queue"))["handoffs"] == []  # WSS: not listed
+            await ws.send_json({"type": "claim", "id": b1["id"]})
+            assert (await next_of(ws, "error"))["error"] == "no open handoff with that id"
+            await ws.send_json({"type": "resolve", "id": b1["id"], "action": "removed"})
+            assert (await next_of(ws, "error"))["status"] == 404
+            await ws.close()
+            status, claimed = await bob.post("/api/claim", {})
+            assert status == 200 and claimed["id"] == b1["id"]  # still open: alice's attempts did nothing
+        await robot_b.stop()
+        task.cancel()
+        refusals = audit(fleet_pair.conninfo, "refused:%")
+        alice_rows = [r for r in refusals if r[1] == "alice"]
+        assert [r[0] for r in alice_rows] == ["refused:claim", "refused:release", "refused:resolve", "refused:claim",
+                                              "refused:claim", "refused:resolve"]  # fmt: skip
+        assert sum("belongs to tenant chain_b" in r[3] for r in alice_rows) == 5  # all but "claim the next one"
+
+    asyncio.run(run())
+
+
+def test_refusals_are_answered_without_detail_and_audited(fleet_pair: FleetPair) -> None:
+    async def run() -> None:
+        async with aiohttp.ClientSession() as http:
+            forged = fleet_pair.credentials["ra1"][:-4] + "AAAA"
+            for credential in (forged, "rb9:nope", ""):
+                headers = {"Authorization": f"Bearer {credential}"}
+                try:
+                    await http.ws_connect(
+                        fleet_pair.url(0, "/robot/ws", ws=True), headers=headers, ssl=fleet_pair.client_ssl
+                    )
+                    raise AssertionError("a bad credential connected")
+                except aiohttp.WSServerHandshakeError as err:
+                    assert err.status == 401
+            mallory = Operator(fleet_pair, http, 0)
+            assert (await mallory.login("alice", "wrong-password")).status == 401
+            assert (await mallory.get("/api/queue"))[0] == 401
+            alice = Operator(fleet_pair, http, 1)
+            await alice.login("alice")
+            _, body = await alice.post("/api/ticket")
+            url = fleet_pair.url(0, f"/ws?ticket={body['ticket']}", ws=True)  # redeemed on the other instance
+            ws = await http.ws_connect(url, ssl=fleet_pair.client_ssl)
+            await next_of(ws, "queue")
+            try:
+                await http.ws_connect(url, ssl=fleet_pair.client_ssl)
+                raise AssertionError("a spent ticket connected")
+            except aiohttp.WSServerHandshakeError as err:
+                assert err.status == 401
+            await ws.send_str('{"type": "claim", "id": "1"}')
+            assert "invalid message" in (await next_of(ws, "error"))["error"]
+            assert (await alice.post("/api/logout"))[0] == 200
+            assert (await alice.get("/api/queue"))[0] == 401  # replayed token
+            await ws.send_json({"type": "claim"})
+            assert (await next_of(ws, "error"))["error"] == "not logged in, or the login has expired"
+        kinds = [r[0] for r in audit(fleet_pair.conninfo, "refused:%")]
+        assert kinds.count("refused:robot_auth") == 3
+        for kind in ("refused:login", "refused:http_auth", "refused:ws_auth", "refused:message", "refused:session"):
+            assert kind in kinds, kind
+
+    asyncio.run(run())
+
+
+def test_killed_database_connections_lose_no_handoff(fleet_pair: FleetPair) -> None:
+    async def run() -> None:
+        robot = fleet_pair.link(0, "ra1", retry_s=0.1, max_retry_s=0.5)
+        task = asyncio.create_task(robot.run())
+        robot.send_handoff(handoff("before"))
+        await wait_for(lambda: robot.connects == 1 and not robot.outbox)
+        async with aiohttp.ClientSession() as http:
+            alice = Operator(fleet_pair, http, 1)
+            await alice.login("alice")
+            ws = await alice.ws()
+            await next_of(ws, "queue")
+            with psycopg.connect(fleet_pair.conninfo, autocommit=True) as conn:
+                killed = conn.execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                ).fetchone()[0]
+            assert killed >= 4  # both instances' pools and LISTEN connections
+            robot.send_handoff(handoff("after"))
+            await wait_for(lambda: not robot.outbox)  # the next statement ran on a fresh connection
+            queue = await next_of(ws, "queue")  # b's listener came back and re-read
+            while len(queue["handoffs"]) < 2:
+                queue = await next_of(ws, "queue")
+            assert sorted(h["request_id"] for h in queue["handoffs"]) == ["after", "before"]
+            for _ in range(2):
+                status, body = await alice.post("/api/claim", {})
+                assert status == 200, body
+                assert (await alice.post("/api/resolve", {"id": body["id"], "action": "cleared"}))[0] == 200
+            await wait_for(lambda: len(robot.resolved) == 2)
+            await ws.close()
+        await robot.stop()
+        task.cancel()
+        assert sorted(robot.resolved) == ["after", "before"]
+
+    asyncio.run(run())
