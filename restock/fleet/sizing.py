@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import heapq
+import json
 import math
 import sys
 from dataclasses import dataclass
@@ -206,11 +207,29 @@ def draw(outcomes: list[Outcome], erlang: list[float], target_s: float, q: float
     plt.close(fig)
 
 
+def measured_rate(summaries: list[Path]) -> tuple[float, float | None, str]:
+    """Handoffs per store-day and the mean operator time per resolved handoff (s; None if none was),
+    from store days' report/summary.json files (each column a store day: `restock sim` writes them)."""
+    raised = resolved = 0
+    hours = minutes = 0.0
+    for path in summaries:
+        for column in json.loads(path.read_text()).values():
+            hours += float(column.get("sim hours") or 0.0)
+            raised += sum((column.get("handoffs raised") or {}).values())
+            resolved += sum((column.get("handoffs resolved") or {}).values())
+            minutes += float(column.get("operator minutes") or 0.0)
+    if hours <= 0:
+        raise ValueError("no sim hours in " + ", ".join(map(str, summaries)))
+    detail = f"{raised} handoffs in {hours:.1f} sim hours ({len(summaries)} summaries), {minutes:.1f} operator minutes"
+    return raised / hours * 24.0, (minutes * 60.0 / resolved if resolved else None), detail
+
+
 def _args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="restock fleet-plan", description=__doc__.split("\n\n")[0])
     ap.add_argument("--stores", type=int, default=300)
     ap.add_argument("--handoffs-per-store-day", type=float, default=MEASURED_HANDOFFS_PER_STORE_DAY,
                     help="default: the README's 7-day corner-store run (18 in 7 days)")  # fmt: skip
+    ap.add_argument("--from-runs", type=Path, nargs="+", help="store days' report/summary.json: the measured rate")
     ap.add_argument("--peak-factor", type=float, default=1.0, help="busiest hour's rate / the day's mean rate")
     ap.add_argument("--service-mean-s", type=float, default=90.0)
     ap.add_argument("--service-cv", type=float, default=1.0, help="lognormal coefficient of variation")
@@ -225,18 +244,30 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
+    print(f"command: restock fleet-plan {' '.join(sys.argv[2:] if argv is None else argv)}")
     samples = None
     if args.service_samples is not None:
         samples = np.loadtxt(args.service_samples, ndmin=1)
         if samples.size == 0 or (samples <= 0).any():
             print(f"fleet-plan: {args.service_samples}: expected positive seconds, one a line", file=sys.stderr)
             return 2
+    if args.from_runs:
+        try:
+            args.handoffs_per_store_day, scripted_s, detail = measured_rate(args.from_runs)
+        except (OSError, ValueError, AttributeError) as err:
+            print(f"fleet-plan: cannot read the store days: {err}", file=sys.stderr)
+            return 2
+        scripted = f"{scripted_s:.0f} s" if scripted_s is not None else "none resolved"
+        print(f"measured: {detail}: {args.handoffs_per_store_day:.2f} handoffs/store-day; scripted operator {scripted}"
+              " a handoff (not a person's time: the service time below is)")  # fmt: skip
     service = ServiceTimes(args.service_mean_s, args.service_cv, samples)
     mean_s, cv = service.moments()
     rate = args.stores * args.handoffs_per_store_day * args.peak_factor / 86400.0
-    print(f"command: restock fleet-plan {' '.join(sys.argv[2:] if argv is None else argv)}")
     print(f"{args.stores} stores x {args.handoffs_per_store_day:.2f} handoffs/day x peak {args.peak_factor:g}"
           f" = {rate * 3600:.1f} handoffs/h; service mean {mean_s:.0f} s, cv {cv:.2f}; offered {rate * mean_s:.2f} Erlang")  # fmt: skip
+    if rate <= 0:
+        print("no handoffs at this rate: no operator waits, none is needed for the wait")
+        return 0
     outcomes, erlang = plan(rate, service, args.target_s, args.quantile, args.handoffs, args.stores, args.seed)
     p = f"p{args.quantile * 100:.0f}"
     print(f"{'ops':>4} {'busy':>6} {'DES mean':>9} {'DES ' + p:>9} {'Erlang ' + p:>10} {'DES P(wait)':>11} "

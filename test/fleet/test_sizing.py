@@ -3,6 +3,7 @@ where Erlang C is exact (M/M/c), orders by cost of waiting, and `restock fleet-p
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -61,3 +62,13 @@ def test_fleet_plan_prints_the_operators_needed_and_draws_the_plot(
     des, erl = (int(x.split()[-1].rstrip(",")) for x in line.split(":")[1].split(",")[:2])
     assert 1 <= des <= erl + 1 and erl >= 2
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_rate_measured_from_store_day_summaries(tmp_path: Path) -> None:
+    day = {"sim hours": 12.0, "handoffs raised": {"failed_grasp": 2, "obstruction": 1}, "handoffs resolved": {"cleared": 3},
+           "operator minutes": 6.0}  # fmt: skip
+    quiet = {"sim hours": 12.0, "handoffs raised": {}, "handoffs resolved": {}, "operator minutes": 0.0}
+    (tmp_path / "a.json").write_text(json.dumps({"learned": day, "reactive": quiet}))
+    per_day, service_s, detail = sizing.measured_rate([tmp_path / "a.json"])
+    assert per_day == pytest.approx(3.0) and service_s == pytest.approx(120.0)
+    assert detail.startswith("3 handoffs in 24.0 sim hours")
