@@ -508,6 +508,7 @@ class FleetService:
             try:
                 for robot in list(self.robots):
                     await self._check_robot(robot)
+                await self.store.release_orphaned()
                 for link in [k for k in self.links.values() if k.token_sha is not None]:
                     if not await self.accounts.session_live(link.token_sha):
                         await link.ws.close(code=4401, message=b"session ended")

@@ -29,6 +29,20 @@ _ENTRY_COLUMNS = (
 )
 
 
+# Per operator of a tenant: online (a live session), claims held, resolved and time spent on
+# handoffs in the last hour (the console's "operators online, their load").
+_OPERATORS_SQL = """
+SELECT o.name,
+  EXISTS (SELECT 1 FROM sessions s WHERE s.operator = o.name AND s.revoked_at IS NULL AND s.expires_at > now()),
+  (SELECT count(*) FROM claims c WHERE c.operator = o.name AND c.ended_at IS NULL),
+  (SELECT count(*) FROM claims c WHERE c.operator = o.name AND c.ended_at > now() - interval '1 hour'
+     AND c.outcome NOT IN ('release', 'logout', 'orphaned')),
+  (SELECT coalesce(sum(extract(epoch from coalesce(c.ended_at, now()) - greatest(c.claimed_at, now() - interval '1 hour'))), 0)
+     FROM claims c WHERE c.operator = o.name AND coalesce(c.ended_at, now()) > now() - interval '1 hour')::float8
+FROM operators o WHERE o.tenant_id = %s AND o.disabled_at IS NULL ORDER BY o.name
+"""
+
+
 def _entry(row: tuple) -> Entry:
     return Entry(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8])
 
@@ -156,7 +170,7 @@ class FleetStore:
     async def queue_view(self, tenant: str) -> dict:
         """What a tenant's operators see: open handoffs in order, claims in progress."""
 
-        async def run(conn: psycopg.AsyncConnection) -> list[tuple]:
+        async def run(conn: psycopg.AsyncConnection) -> tuple[list[tuple], list[tuple]]:
             cur = await conn.execute(
                 "SELECT h.id, h.robot_id, s.id, h.request_id, h.kind, h.lane_id, h.blocked_sales_per_h,"
                 " extract(epoch from now() - h.raised_at)::float8, h.state, h.claimed_by, h.request->>'detail'"
@@ -164,17 +178,68 @@ class FleetStore:
                 " WHERE h.tenant_id=%s AND h.state IN ('open', 'claimed')",
                 (tenant,),
             )
-            return await cur.fetchall()
+            handoffs = await cur.fetchall()
+            cur = await conn.execute(_OPERATORS_SQL, (tenant,))
+            return handoffs, await cur.fetchall()
 
         entries, _ = await self.open_entries(tenant)
         order = {e.key: i for i, e in enumerate(entries)}
+        rows, operators = await self.pool.run(run)  # type: ignore[misc]
         items = []
-        for r in await self.pool.run(run):  # type: ignore[union-attr]
+        for r in rows:
             items.append({"id": r[0], "robot": r[1], "store": r[2], "request_id": r[3], "kind": r[4], "lane_id": r[5],
                           "blocked_sales_per_h": r[6], "waiting_s": round(r[7], 1), "state": r[8],
                           "claimed_by": r[9], "detail": r[10] or ""})  # fmt: skip
         items.sort(key=lambda i: (i["state"] != "open", order.get(i["id"], 0), -i["waiting_s"]))
-        return {"tenant": tenant, "handoffs": items}
+        waits = sorted(i["waiting_s"] for i in items if i["state"] == "open")
+        return {
+            "tenant": tenant,
+            "handoffs": items,
+            "operators": [
+                {
+                    "name": n,
+                    "online": on,
+                    "holding": held,
+                    "resolved_last_hour": done,
+                    "busy_s_last_hour": round(busy, 1),
+                }
+                for n, on, held, done, busy in operators
+            ],
+            "waits": {
+                "open": len(waits),
+                "longest_s": waits[-1] if waits else 0.0,
+                "median_s": waits[len(waits) // 2] if waits else 0.0,
+            },
+        }
+
+    async def release_orphaned(self) -> list[int]:
+        """Hand back to the queue every handoff claimed by an operator with no live session left
+        (logged out elsewhere, or the session expired): a claim must not outlive its operator. Rows
+        another instance is handling are skipped (SKIP LOCKED): it or the next sweep takes them."""
+
+        async def run(conn: psycopg.AsyncConnection) -> list[int]:
+            async with conn.transaction():
+                cur = await conn.execute(
+                    "SELECT h.id, h.tenant_id, h.robot_id, h.claimed_by FROM handoffs h WHERE h.state='claimed'"
+                    " AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.operator = h.claimed_by"
+                    " AND s.revoked_at IS NULL AND s.expires_at > now()) FOR UPDATE SKIP LOCKED"
+                )
+                gone = await cur.fetchall()
+                for key, tenant, robot, operator in gone:
+                    await conn.execute(
+                        "UPDATE handoffs SET state='open', claimed_by=NULL, claimed_at=NULL WHERE id=%s", (key,)
+                    )
+                    await conn.execute(
+                        "UPDATE claims SET ended_at=now(), outcome='orphaned' WHERE handoff_id=%s AND ended_at IS NULL",
+                        (key,),
+                    )
+                    await write_audit(conn, "release", tenant=tenant, actor=operator, robot=robot, instance=self.instance,
+                                      detail=f"handoff {key}: the operator has no live session")  # fmt: skip
+                for tenant in {g[1] for g in gone}:
+                    await notify(conn, QUEUE_CHANNEL, tenant)
+                return [g[0] for g in gone]
+
+        return await self.pool.run(run)  # type: ignore[return-value]
 
     async def claim(self, actor: Actor, handoff_id: int | None = None) -> Entry:
         """Claim handoff_id, or the costliest open one of the actor's tenant; ClaimError (audited) if refused."""

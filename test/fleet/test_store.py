@@ -140,3 +140,29 @@ def test_database_refuses_a_second_live_claim_whatever_the_code_does(fleet_db: s
                 )
 
     asyncio.run(run())
+
+
+def test_a_claim_does_not_outlive_its_operators_session_and_the_view_shows_the_load(fleet_db: str) -> None:
+    async def run() -> None:
+        fleet = await populate(fleet_db)
+        hid, _ = await fleet.store.submit_handoff("ra1", "chain_a", handoff("h1"))
+        other, _ = await fleet.store.submit_handoff("ra1", "chain_a", handoff("h2"))
+        token = await fleet.accounts.open_session("alice", "chain_a")
+        await fleet.accounts.open_session("carol", "chain_a")
+        await fleet.store.claim(Actor("alice", "chain_a"), hid)
+        await fleet.store.claim(Actor("carol", "chain_a"), other)
+        await fleet.store.resolve(Actor("carol", "chain_a"), other, "cleared")
+        view = await fleet.store.queue_view("chain_a")
+        ops = {o["name"]: o for o in view["operators"]}
+        assert (ops["alice"]["online"], ops["alice"]["holding"], ops["carol"]["resolved_last_hour"]) == (True, 1, 1)
+        assert view["waits"]["open"] == 0 and [h["state"] for h in view["handoffs"]] == ["claimed"]
+        assert await fleet.store.release_orphaned() == []  # alice is still logged in
+        await fleet.accounts.close_session(token)
+        assert await fleet.store.release_orphaned() == [hid]
+        entries, _ = await fleet.store.open_entries("chain_a")
+        assert [e.key for e in entries] == [hid]
+        assert (await fleet.store.claim(Actor("carol", "chain_a"))).key == hid
+        rows = await fleet.store.audit_rows("release")
+        assert rows[-1]["actor"] == "alice" and "no live session" in rows[-1]["detail"]
+
+    asyncio.run(run())
