@@ -1,0 +1,89 @@
+"""The robot's side of the fleet, for a node: a RobotLink on an asyncio loop of its own, in a thread.
+
+An rclpy executor must not run an asyncio loop, and the link must keep going while the node's
+callbacks run; so the link lives in a daemon thread and the node calls the thread-safe
+:meth:`FleetUplink.submit_handoff` / :meth:`submit_status`. Resolutions come back through
+``on_resolution``, called on the uplink's thread once per request id (a node publishes them on its
+handoff-resolution topic from there; rclpy publishers may be used from any thread). The link keeps
+the robot's handoffs while the fleet is out of reach and resends them when it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from restock import records
+from restock.fleet.link import RobotLink
+
+
+def client_context(cafile: Path | None = None) -> ssl.SSLContext:
+    """TLS for the robot's link: the system's CAs, or the fleet's own CA (a self-signed development one)."""
+    ctx = ssl.create_default_context(cafile=str(cafile) if cafile else None)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+class FleetUplink:
+    def __init__(
+        self,
+        url: str,
+        credential: str,
+        ssl_context: ssl.SSLContext,
+        on_resolution: Callable[[records.HandoffResolution], None] | None = None,
+        **link_options: float,
+    ) -> None:
+        if not url.startswith("wss://"):
+            raise ValueError(f"the fleet link is WSS only, not {url.split(':', 1)[0]}")
+        self._args = (url, credential, ssl_context, on_resolution)
+        self._options = link_options
+        self.link: RobotLink | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._task: asyncio.Task | None = None
+
+    def start(self, timeout: float = 5.0) -> None:
+        ready = threading.Event()
+
+        def run() -> None:
+            self.loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self.loop)
+            self.link = RobotLink(*self._args, **self._options)  # its asyncio.Event belongs to this loop
+            self._task = self.loop.create_task(self.link.run())
+            self.loop.call_soon(ready.set)
+            try:
+                self.loop.run_until_complete(self._task)
+            except asyncio.CancelledError:
+                pass
+            finally:
+                self.loop.close()
+
+        self._thread = threading.Thread(target=run, name="fleet-uplink", daemon=True)
+        self._thread.start()
+        if not ready.wait(timeout):
+            raise RuntimeError("the fleet uplink did not start")
+
+    @property
+    def connected(self) -> bool:
+        return self.link is not None and self.link.connected.is_set()
+
+    def submit_handoff(self, request: records.HandoffRequest, blocked_sales_per_h: float = 0.0) -> None:
+        """Thread-safe: queue a handoff for the fleet (sent now if the link is up, else on reconnect)."""
+        if self.loop is not None and self.link is not None:
+            self.loop.call_soon_threadsafe(self.link.send_handoff, request, blocked_sales_per_h)
+
+    def submit_status(self, status: dict) -> None:
+        if self.loop is not None and self.link is not None:
+            asyncio.run_coroutine_threadsafe(self.link.send_status(status), self.loop)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self.loop is not None and self.link is not None and self.loop.is_running():
+            asyncio.run_coroutine_threadsafe(self.link.stop(), self.loop).result(timeout)
+            with contextlib.suppress(RuntimeError):  # the loop may have ended with the link already
+                self.loop.call_soon_threadsafe(self._task.cancel)  # type: ignore[union-attr]
+        if self._thread is not None:
+            self._thread.join(timeout)
