@@ -23,7 +23,9 @@ QUEUE_CHANNEL = "fleet_queue"  # a tenant's queue changed
 ROBOT_CHANNEL = "fleet_robot"  # a robot's credential was revoked (or changed)
 RESOLUTION_CHANNEL = "fleet_resolution"  # a robot has a resolution to receive
 OPERATOR_CHANNEL = "fleet_operator"  # the operator list changed
-CHANNELS = (QUEUE_CHANNEL, ROBOT_CHANNEL, RESOLUTION_CHANNEL, OPERATOR_CHANNEL)
+COMMAND_CHANNEL = "fleet_command"  # an operator's relayed command for a robot linked to another instance
+REPLY_CHANNEL = "fleet_reply"  # a robot's reply for an operator linked to another instance
+CHANNELS = (QUEUE_CHANNEL, ROBOT_CHANNEL, RESOLUTION_CHANNEL, OPERATOR_CHANNEL, COMMAND_CHANNEL, REPLY_CHANNEL)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tenants (

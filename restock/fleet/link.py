@@ -40,6 +40,7 @@ class RobotLink:
         credential: str,
         ssl_context: ssl.SSLContext | None = None,
         on_resolution: Callable[[records.HandoffResolution], None] | None = None,
+        on_command: Callable[[str, dict], None] | None = None,
         retry_s: float = 0.5,
         max_retry_s: float = 10.0,
         resend_s: float = 5.0,
@@ -49,6 +50,7 @@ class RobotLink:
         self.credential = credential
         self.ssl_context = ssl_context
         self.on_resolution = on_resolution
+        self.on_command = on_command  # (operator, bridge message) relayed from the operator holding a handoff
         self.retry_s, self.max_retry_s, self.resend_s = retry_s, max_retry_s, resend_s
         self.clock = clock
         self.outbox: dict[str, _Waiting] = {}
@@ -69,16 +71,22 @@ class RobotLink:
             asyncio.get_running_loop().create_task(self._send_one(self.outbox[request.request_id]))
 
     async def send_status(self, status: dict) -> None:
+        await self._send({"type": "status", "status": status})
+
+    async def send_reply(self, operator: str, body: dict) -> None:
+        """The robot's bridge answers an operator (state, acks, errors)."""
+        await self._send({"type": "reply", "operator": operator, "body": body})
+
+    async def _send(self, message: dict) -> None:
+        """Send now, or drop while the link is down (a status or a reply is stale by the reconnect)."""
         if self._ws is not None and not self._ws.closed:
             with contextlib.suppress(ConnectionError, RuntimeError):
-                await self._ws.send_json({"type": "status", "status": status})
+                await self._ws.send_json(message)
 
     async def _send_one(self, item: _Waiting) -> None:
         body = {"type": "handoff", "request": json.loads(records.encode(item.request)),
                 "blocked_sales_per_h": item.blocked_sales_per_h, "waiting_s": max(0.0, self.clock() - item.queued_at)}  # fmt: skip
-        if self._ws is not None and not self._ws.closed:
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                await self._ws.send_json(body)
+        await self._send(body)
 
     async def run(self) -> None:
         """Keep the link up until stop(); back off after each failure, up to max_retry_s."""
@@ -139,6 +147,8 @@ class RobotLink:
                     if self.on_resolution is not None:
                         self.on_resolution(res)
                 await ws.send_json({"type": "resolution_ack", "request_id": res.request_id})
+            elif data.get("type") == "command" and self.on_command is not None:
+                self.on_command(str(data.get("operator")), data.get("body") or {})
             elif data.get("type") == "error":
                 log.warning("fleet link: the service refused: %s", str(data.get("error"))[:200])
 

@@ -4,7 +4,8 @@ JSON text over WSS (and the same bodies over HTTPS for operators). Parsing reuse
 bounded JSON reader (depth, digits, lone surrogates: restock.teleop.protocol.loads_bounded); the
 models are strict (no extra fields, no "1" for a number). Operators: claim, release, resolve,
 heartbeat, logout. Robots: handoff (a records.HandoffRequest with what its wait costs), status,
-resolution_ack, heartbeat.
+resolution_ack, heartbeat. An operator's ``command`` (a bridge message for the robot whose handoff
+they hold) and the robot's ``reply`` are relayed through the service, across instances by NOTIFY.
 """
 
 from __future__ import annotations
@@ -58,6 +59,15 @@ class Resolve(_Msg):
     note: Note = ""
 
 
+class Command(_Msg):
+    """A bridge message for the robot whose handoff the operator holds, relayed over the robot's link
+    (the robot's own teleop rules judge it: lease, deadman, heartbeat, envelope)."""
+
+    type: Literal["command"]
+    robot: Id
+    body: dict[str, Any]  # checked by the bridge's own parser (restock.teleop.protocol.parse_client_message)
+
+
 class RobotHandoff(_Msg):
     type: Literal["handoff"]
     request: dict[str, Any]  # a records.HandoffRequest, checked by records.decode
@@ -70,13 +80,23 @@ class RobotStatus(_Msg):
     status: dict[str, Any]
 
 
+class RobotReply(_Msg):
+    """What the robot's bridge answers an operator's relayed command (state, acks, errors)."""
+
+    type: Literal["reply"]
+    operator: Id
+    body: dict[str, Any]
+
+
 class ResolutionAck(_Msg):
     type: Literal["resolution_ack"]
     request_id: Id
 
 
-OperatorMessage = Claim | Release | Resolve | Heartbeat | Logout
-RobotMessage = RobotHandoff | RobotStatus | ResolutionAck | Heartbeat
+OperatorMessage = Claim | Release | Resolve | Command | Heartbeat | Logout
+RobotMessage = RobotHandoff | RobotStatus | RobotReply | ResolutionAck | Heartbeat
+RELAYED = ("heartbeat", "pose", "claim", "release", "estop")  # the bridge messages a relay may carry
+MAX_RELAYED_BYTES = 7000  # a relay crosses instances as a NOTIFY payload (PostgreSQL: under 8000 bytes)
 _OPERATOR: TypeAdapter[OperatorMessage] = TypeAdapter(Annotated[OperatorMessage, Field(discriminator="type")])  # type: ignore[arg-type]
 _ROBOT: TypeAdapter[RobotMessage] = TypeAdapter(Annotated[RobotMessage, Field(discriminator="type")])  # type: ignore[arg-type]
 
@@ -99,7 +119,15 @@ def parse_operator(data: str | dict) -> OperatorMessage:
         if len(data) > MAX_OPERATOR_MESSAGE_BYTES:
             raise ProtocolError(f"message of {len(data)} bytes exceeds {MAX_OPERATOR_MESSAGE_BYTES}")
         data = loads_bounded(data)  # type: ignore[assignment]
-    return _parse(_OPERATOR, data)
+    msg = _parse(_OPERATOR, data)
+    if isinstance(msg, Command):
+        text = json.dumps(msg.body)
+        if len(text) > MAX_RELAYED_BYTES:
+            raise ProtocolError(f"command body over {MAX_RELAYED_BYTES} bytes")
+        inner = P.parse_client_message(text)
+        if inner.type not in RELAYED:
+            raise ProtocolError(f"a {inner.type} message is not relayed to a robot (relayed: {', '.join(RELAYED)})")
+    return msg
 
 
 def parse_robot(text: str) -> tuple[RobotMessage, records.HandoffRequest | None]:
@@ -114,4 +142,6 @@ def parse_robot(text: str) -> tuple[RobotMessage, records.HandoffRequest | None]
             raise ProtocolError(f"invalid handoff request: {err}") from None
     if isinstance(msg, RobotStatus) and len(json.dumps(msg.status)) > MAX_STATUS_BYTES:
         raise ProtocolError(f"status over {MAX_STATUS_BYTES} bytes")
+    if isinstance(msg, RobotReply) and len(json.dumps(msg.body)) > MAX_RELAYED_BYTES:
+        raise ProtocolError(f"reply body over {MAX_RELAYED_BYTES} bytes")
     return msg, None

@@ -25,14 +25,25 @@ import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from restock.fleet import protocol as FP
 from restock.fleet.accounts import Accounts
-from restock.fleet.db import OPERATOR_CHANNEL, QUEUE_CHANNEL, RESOLUTION_CHANNEL, ROBOT_CHANNEL, Pool, listen
+from restock.fleet.db import (
+    COMMAND_CHANNEL,
+    OPERATOR_CHANNEL,
+    QUEUE_CHANNEL,
+    REPLY_CHANNEL,
+    RESOLUTION_CHANNEL,
+    ROBOT_CHANNEL,
+    Pool,
+    listen,
+)
+from restock.fleet.links import Link, Refused
 from restock.fleet.queue import ClaimError
+from restock.fleet.relay import CommandRelay
 from restock.fleet.store import Actor, FleetStore
 from restock.teleop import protocol as P
 from restock.teleop.auth import MAX_PASSWORD_BYTES, OPERATOR_NAME, AuthError, LoginThrottle
@@ -69,30 +80,6 @@ class FleetConfig:
     max_connections_per_address: int = 512  # robots behind one NAT share an address
 
 
-class Refused(Exception):
-    def __init__(self, kind: str, reason: str, public: str, status: int = 400, actor: Actor | None = None,
-                 peer: str | None = None, robot: str | None = None) -> None:  # fmt: skip
-        super().__init__(reason)
-        self.kind, self.reason, self.public, self.status = kind, reason, public, status
-        self.actor, self.peer, self.robot = actor, peer, robot
-
-
-@dataclass(eq=False)
-class Link:
-    """One open WebSocket: an operator's (actor set) or a robot's (robot set)."""
-
-    id: str
-    ws: web.WebSocketResponse
-    peer: str
-    rate: P.RateLimit
-    actor: Actor | None = None
-    token_sha: bytes | None = None
-    robot: str | None = None
-    tenant: str = ""
-    bad: int = 0
-    sent: list[str] = field(default_factory=list)  # resolutions sent and not yet acknowledged
-
-
 class FleetService:
     def __init__(self, config: FleetConfig, conninfo: str) -> None:
         if config.ssl_context is None and not is_loopback(config.host):
@@ -111,6 +98,7 @@ class FleetService:
         self._thread: threading.Thread | None = None
         self._stopping: asyncio.Event | None = None
         self.pool: Pool | None = None
+        self.relay = CommandRelay(self)
 
     # --- life cycle -----------------------------------------------------------------------
 
@@ -192,7 +180,7 @@ class FleetService:
 
     # --- the one refusal path -------------------------------------------------------------
 
-    async def _refuse(self, r: Refused, link: Link | None = None) -> web.Response:
+    async def refuse(self, r: Refused, link: Link | None = None) -> web.Response:
         self.counters[r.kind] = self.counters.get(r.kind, 0) + 1
         if self._every(r.kind):
             log.warning("fleet %s refused %s: %s", self.config.instance, r.kind, printable(r.reason))
@@ -212,7 +200,7 @@ class FleetService:
     def _site_refusal(self, kind: str, address: str, why: str, status: int) -> str:
         public = {"http_request": "malformed request", "http_error": "internal error"}.get(kind, "too many connections")
         if self.loop is not None:
-            self.loop.create_task(self._refuse(Refused(kind, why, public, status, peer=address)))
+            self.loop.create_task(self.refuse(Refused(kind, why, public, status, peer=address)))
         return public
 
     @web.middleware
@@ -220,13 +208,13 @@ class FleetService:
         try:
             return await handler(request)
         except Refused as r:
-            return await self._refuse(r)
+            return await self.refuse(r)
         except ClaimError as err:  # already audited by the store
             return web.json_response({"error": err.public}, status=err.status)
         except web.HTTPException as exc:
             if exc.status >= 400:
                 why = f"{request.method} {request.path[:200]}: HTTP {exc.status}"
-                return await self._refuse(Refused("http", why, exc.reason, exc.status, peer=request.remote))
+                return await self.refuse(Refused("http", why, exc.reason, exc.status, peer=request.remote))
             raise
 
     async def _on_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
@@ -348,6 +336,7 @@ class FleetService:
         finally:
             self.links.pop(link.id, None)
             with contextlib.suppress(Exception):
+                await self.relay.end(link)
                 await self.store.audit("disconnect", tenant=tenant, actor=operator, detail=link.id, peer=peer)
         return ws
 
@@ -372,7 +361,7 @@ class FleetService:
     async def _bad(self, link: Link, reason: str) -> bool:
         """A malformed message: refused with the reason; too many close the link."""
         link.bad += 1
-        await self._refuse(Refused("message", f"{link.id}: {reason}", reason, robot=link.robot), link)
+        await self.refuse(Refused("message", f"{link.id}: {reason}", reason, robot=link.robot), link)
         if link.bad > self.config.max_bad_messages:
             await link.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"too many malformed messages")
             return False
@@ -381,12 +370,12 @@ class FleetService:
     async def _operator_text(self, link: Link, text: str) -> bool:
         assert link.actor is not None and link.token_sha is not None
         if not link.rate.allow(time.monotonic()):
-            await self._refuse(
+            await self.refuse(
                 Refused("rate", f"{link.id}: over {self.config.max_messages_per_s:.0f} messages/s", ""), link
             )
             return True
         if not await self.accounts.session_live(link.token_sha):
-            await self._refuse(Refused("session", f"{link.id}: the session ended", TOKEN_REFUSED, 401), link)
+            await self.refuse(Refused("session", f"{link.id}: the session ended", TOKEN_REFUSED, 401), link)
             await link.ws.close(code=4401, message=b"session ended")
             return False
         try:
@@ -395,6 +384,8 @@ class FleetService:
             return await self._bad(link, str(err))
         if isinstance(msg, P.Heartbeat):
             return True
+        if isinstance(msg, FP.Command):
+            return await self.relay.command(link, msg)
         if isinstance(msg, P.Logout):
             await self.accounts.close_session_sha(link.token_sha)
             await self._release_all(link.actor, "logout")
@@ -437,7 +428,7 @@ class FleetService:
     async def _robot_text(self, link: Link, text: str) -> bool:
         assert link.robot is not None
         if not link.rate.allow(time.monotonic()):
-            await self._refuse(
+            await self.refuse(
                 Refused("rate", f"{link.id}: over {self.config.max_messages_per_s:.0f} messages/s", ""), link
             )
             return True
@@ -454,6 +445,8 @@ class FleetService:
             await self.accounts.robot_status(link.robot, msg.status)
         elif isinstance(msg, FP.ResolutionAck):
             await self.store.delivered(link.robot, msg.request_id)
+        elif isinstance(msg, FP.RobotReply):
+            await self.relay.reply(link.robot, link.tenant, msg.operator, msg.body)
         return True
 
     async def _send_resolutions(self, link: Link) -> None:
@@ -465,7 +458,12 @@ class FleetService:
 
     async def _on_notify(self, channel: str, payload: str) -> None:
         try:
-            if channel == QUEUE_CHANNEL:
+            if channel in (COMMAND_CHANNEL, REPLY_CHANNEL):
+                await self.relay.on_notify(channel, payload)
+            elif channel == QUEUE_CHANNEL:
+                for link in self.links.values():
+                    if link.tenant == payload:
+                        link.controls.clear()  # a claim may have ended: asked again at the next command
                 await self._push_queue(payload)
             elif channel == ROBOT_CHANNEL:
                 await self._check_robot(payload)

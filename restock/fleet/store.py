@@ -357,6 +357,20 @@ class FleetStore:
             await self.refuse("resolve" if resolution is not None else "release", str(err), actor)
             raise
 
+    async def holding(self, actor: Actor, robot: str) -> int | None:
+        """The handoff of robot the actor holds a claim on, if any (the right to command that robot)."""
+
+        async def run(conn: psycopg.AsyncConnection) -> tuple | None:
+            cur = await conn.execute(
+                "SELECT id FROM handoffs WHERE robot_id=%s AND tenant_id=%s AND state='claimed' AND claimed_by=%s"
+                " LIMIT 1",
+                (robot, actor.tenant, actor.operator),
+            )
+            return await cur.fetchone()
+
+        row = await self.pool.run(run)
+        return None if row is None else row[0]  # type: ignore[index]
+
     async def held_by(self, operator: str) -> list[int]:
         async def run(conn: psycopg.AsyncConnection) -> list[tuple]:
             cur = await conn.execute(

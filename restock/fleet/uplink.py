@@ -2,10 +2,11 @@
 
 An rclpy executor must not run an asyncio loop, and the link must keep going while the node's
 callbacks run; so the link lives in a daemon thread and the node calls the thread-safe
-:meth:`FleetUplink.submit_handoff` / :meth:`submit_status`. Resolutions come back through
-``on_resolution``, called on the uplink's thread once per request id (a node publishes them on its
-handoff-resolution topic from there; rclpy publishers may be used from any thread). The link keeps
-the robot's handoffs while the fleet is out of reach and resends them when it is back.
+:meth:`FleetUplink.submit_handoff` / :meth:`submit_status` / :meth:`submit_reply`. What comes back
+is handed over on the uplink's thread (a node publishes from there; rclpy publishers may be used
+from any thread): resolutions through ``on_resolution``, once per request id, and an operator's
+relayed bridge messages through ``on_command(operator, message)``, for the bridge's own rules to
+judge. The link keeps the robot's handoffs while the fleet is out of reach and resends them.
 """
 
 from __future__ import annotations
@@ -35,11 +36,12 @@ class FleetUplink:
         credential: str,
         ssl_context: ssl.SSLContext,
         on_resolution: Callable[[records.HandoffResolution], None] | None = None,
+        on_command: Callable[[str, dict], None] | None = None,
         **link_options: float,
     ) -> None:
         if not url.startswith("wss://"):
             raise ValueError(f"the fleet link is WSS only, not {url.split(':', 1)[0]}")
-        self._args = (url, credential, ssl_context, on_resolution)
+        self._args = (url, credential, ssl_context, on_resolution, on_command)
         self._options = link_options
         self.link: RobotLink | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -79,6 +81,11 @@ class FleetUplink:
     def submit_status(self, status: dict) -> None:
         if self.loop is not None and self.link is not None:
             asyncio.run_coroutine_threadsafe(self.link.send_status(status), self.loop)
+
+    def submit_reply(self, operator: str, body: dict) -> None:
+        """Thread-safe: the bridge's answer to an operator's relayed command."""
+        if self.loop is not None and self.link is not None:
+            asyncio.run_coroutine_threadsafe(self.link.send_reply(operator, body), self.loop)
 
     def stop(self, timeout: float = 5.0) -> None:
         if self.loop is not None and self.link is not None and self.loop.is_running():

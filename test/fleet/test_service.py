@@ -195,3 +195,50 @@ def test_killed_database_connections_lose_no_handoff(fleet_pair: FleetPair) -> N
         assert sorted(robot.resolved) == ["after", "before"]
 
     asyncio.run(run())
+
+
+def test_commands_reach_the_claimed_robot_across_instances_and_end_with_the_link(fleet_pair: FleetPair) -> None:
+    async def run() -> None:
+        commands: list[tuple[str, dict]] = []
+        robot = fleet_pair.link(0, "ra1", on_command=lambda op, body: commands.append((op, body)))
+        task = asyncio.create_task(robot.run())
+        robot.send_handoff(handoff("h1"))
+        await wait_for(lambda: robot.connects == 1 and not robot.outbox)
+        pose = {"type": "pose", "seq": 1, "position": [0.1, 1.2, -0.3], "orientation": [0, 0, 0, 1], "grip": True}
+        async with aiohttp.ClientSession() as http:
+            alice, bob = Operator(fleet_pair, http, 1), Operator(fleet_pair, http, 1)
+            await alice.login("alice")
+            await bob.login("bob")
+            ws, bws = await alice.ws(), await bob.ws()
+            await ws.send_json({"type": "command", "robot": "ra1", "body": pose})
+            assert (await next_of(ws, "error"))["error"] == "you hold no handoff of that robot"  # no claim yet
+            await bws.send_json({"type": "command", "robot": "ra1", "body": pose})
+            assert (await next_of(bws, "error"))["error"] == "you hold no handoff of that robot"  # another tenant
+            await ws.send_json({"type": "claim"})
+            await next_of(ws, "claimed")
+            await ws.send_json({"type": "command", "robot": "ra1", "body": {"type": "watch", "camera_id": "cam"}})
+            assert "not relayed" in (await next_of(ws, "error"))["error"]
+            for body in ({"type": "claim"}, pose, {"type": "heartbeat", "seq": 2}, {"type": "estop", "engaged": True}):
+                await ws.send_json({"type": "command", "robot": "ra1", "body": body})
+            await wait_for(lambda: len(commands) == 4)  # robot on a, operator on b: through a NOTIFY
+            assert [(op, b["type"]) for op, b in commands] == [
+                ("alice", t) for t in ("claim", "pose", "heartbeat", "estop")
+            ]
+            assert commands[1][1] == pose
+            await robot.send_reply("alice", {"type": "state", "control": "operator"})
+            reply = await next_of(ws, "reply")
+            assert reply["body"] == {"type": "state", "control": "operator", "robot": "ra1"}
+            await ws.close()  # the operator's link goes: the robot is told to let go
+            await wait_for(lambda: len(commands) == 5)
+            assert commands[4] == ("alice", {"type": "release"})
+            await bws.close()
+        await robot.stop()
+        task.cancel()
+        await wait_for(lambda: len(audit(fleet_pair.conninfo, "commands")) == 1)
+        rows = audit(fleet_pair.conninfo, "command%")
+        assert [r[0] for r in rows] == ["command", "command", "commands"]  # claim, estop; the stream's counts
+        assert "ra1 pose x1" in rows[-1][3] and "ra1 heartbeat x1" in rows[-1][3]
+        refused = [(r[1], r[2]) for r in audit(fleet_pair.conninfo, "refused:command")]
+        assert refused == [("alice", "ra1"), ("bob", "ra1")]
+
+    asyncio.run(run())

@@ -1,0 +1,102 @@
+"""Commands relayed from an operator to the robot whose handoff they hold, and the robot's replies.
+
+The operator's message is a bridge message (pose, heartbeat, claim, release, e-stop), checked by the
+bridge's own parser at the service and judged again by the robot's own teleop rules (lease,
+deadman, heartbeat, envelope) when it arrives: the service only checks that the operator holds a
+claim on one of that robot's handoffs. A robot linked to this instance gets it directly; one linked
+to another instance through a NOTIFY (a few hundred bytes: under PostgreSQL's 8,000). When the
+operator's link goes, the robot is told to release (a command never outlives the link). Poses and
+heartbeats are audited as counts when the link ends, every other command one row each.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import TYPE_CHECKING
+
+from restock.fleet import protocol as FP
+from restock.fleet.db import COMMAND_CHANNEL, REPLY_CHANNEL, notify
+from restock.fleet.links import Link, Refused
+
+if TYPE_CHECKING:
+    from restock.fleet.service import FleetService
+
+
+class CommandRelay:
+    def __init__(self, service: FleetService) -> None:
+        self.service = service
+
+    async def on_notify(self, channel: str, payload: str) -> None:
+        data = json.loads(payload)
+        if channel == COMMAND_CHANNEL and data["robot"] in self.service.robots:
+            await self.to_robot(data["robot"], data["operator"], data["body"])
+        elif channel == REPLY_CHANNEL:
+            await self.to_operator(data["operator"], data["tenant"], data["body"])
+
+    async def command(self, link: Link, msg: FP.Command) -> bool:
+        """An operator's bridge message for a robot: relayed only while they hold one of its handoffs."""
+        assert link.actor is not None
+        robot, kind = msg.robot, msg.body.get("type", "?")
+        if robot not in link.controls:
+            held = await self.service.store.holding(link.actor, robot)
+            if held is None:
+                public = "you hold no handoff of that robot"
+                await self.service.refuse(
+                    Refused("command", f"{link.id}: {kind} for {robot} without a claim", public, 403, robot=robot), link
+                )
+                return True
+            link.controls[robot] = held
+        if kind not in ("pose", "heartbeat"):  # a pose stream is audited as a count when it ends
+            await self.service.store.audit(
+                "command",
+                tenant=link.tenant,
+                actor=link.actor.operator,
+                robot=robot,
+                detail=f"{kind} (handoff {link.controls[robot]})",
+                peer=link.peer,
+            )
+        key = f"{robot} {kind}"
+        link.relayed[key] = link.relayed.get(key, 0) + 1
+        await self.relay(robot, link.actor.operator, msg.body)
+        return True
+
+    async def relay(self, robot: str, operator: str, body: dict) -> None:
+        if robot in self.service.robots:  # linked here: no database round trip
+            await self.to_robot(robot, operator, body)
+            return
+        payload = json.dumps({"robot": robot, "operator": operator, "body": body})
+        await self.service.pool.run(lambda conn: notify(conn, COMMAND_CHANNEL, payload))  # type: ignore[union-attr]
+
+    async def to_robot(self, robot: str, operator: str, body: dict) -> None:
+        link = self.service.robots.get(robot)
+        if link is not None:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await link.ws.send_json({"type": "command", "operator": operator, "body": body})
+
+    async def reply(self, robot: str, tenant: str, operator: str, body: dict) -> None:
+        if any(k.actor is not None and k.actor.operator == operator for k in self.service.links.values()):
+            await self.to_operator(operator, tenant, body, robot)
+            return
+        payload = json.dumps({"operator": operator, "tenant": tenant, "body": {**body, "robot": robot}})
+        await self.service.pool.run(lambda conn: notify(conn, REPLY_CHANNEL, payload))  # type: ignore[union-attr]
+
+    async def to_operator(self, operator: str, tenant: str, body: dict, robot: str | None = None) -> None:
+        message = {"type": "reply", "body": body if robot is None else {**body, "robot": robot}}
+        for link in list(self.service.links.values()):
+            if link.actor is not None and link.actor.operator == operator and link.tenant == tenant:
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await link.ws.send_json(message)
+
+    async def end(self, link: Link) -> None:
+        """The operator's link is gone: their robots are told (the lease ends there too: a command never
+        outlives the link) and the relayed commands are audited as counts."""
+        if link.actor is None:
+            return
+        for robot in {key.split(" ")[0] for key in link.relayed}:
+            await self.relay(robot, link.actor.operator, {"type": "release"})
+        if link.relayed:
+            counts = ", ".join(f"{k} x{n}" for k, n in sorted(link.relayed.items()))
+            await self.service.store.audit(
+                "commands", tenant=link.tenant, actor=link.actor.operator, detail=counts, peer=link.peer
+            )
