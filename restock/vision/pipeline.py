@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -21,6 +21,7 @@ from restock.vision.detector import Detections, DetectorError, OnnxDetector, che
 from restock.vision.lane_filter import FilterConfig, LaneFilter, LaneStatus
 from restock.vision.lane_front import CROP_SIZE, LaneFrontClassifier, crop_fronts, crop_index
 from restock.vision.lanes import LaneReading, MatchConfig, lane_regions, read_lanes
+from restock.vision.storm import GuardConfig, StormGuard, map_boxes
 
 _HANDOFF_KIND: dict[str, records.HandoffKind] = {"unfamiliar": "unfamiliar_item", "obstruction": "obstruction"}
 _STATE_COLOUR = {"present": (40, 200, 60), "empty": (230, 40, 40), "unknown": (160, 160, 160)}
@@ -43,6 +44,7 @@ class FrameResult:
     readings: list[LaneReading]
     statuses: list[LaneStatus]
     latency_s: float  # detector + lane logic for this frame
+    guard_reason: str | None = None  # why the storm guard made lanes unknown on this frame
 
 
 @dataclass
@@ -56,6 +58,8 @@ class CameraPipeline:
     lane_front: LaneFrontClassifier | None = None
     # The store's SKU looks (description and operators' answers); None: the description's alone.
     looks: SkuLooks | None = None
+    # The false-empty storm guard (restock.vision.storm); None: off.
+    guard_config: GuardConfig | None = field(default_factory=GuardConfig)
 
     def __post_init__(self) -> None:
         self.camera = self.store.camera(self.camera_id)
@@ -72,6 +76,9 @@ class CameraPipeline:
             boxes = [r.box for r in self.regions]
             self._front_index = crop_index(boxes, self.camera.width, self.camera.height, self.lane_front.size)
         self.filter = LaneFilter([r.id for r in self.regions], self.filter_config)
+        self.guard = None
+        if self.guard_config is not None:
+            self.guard = StormGuard(self.regions, map_boxes(self.store, self.camera.model), self.guard_config)
         self._incidents = 0
         self._held: set[str] = set()  # lanes whose unfamiliar item waits for an answer about their SKU
 
@@ -109,7 +116,19 @@ class CameraPipeline:
         dets = self.detector.detect(rgb, checked=True)  # check_size checked the frame
         fronts = pending.result() if pending is not None else None
         readings = read_lanes(self.regions, dets, rgb, self.store.skus, self.match_config, fronts, self.looks)
+        verdict = None
+        if self.guard is not None:
+            confirmed = {lid: t.state for lid, t in self.filter.tracks.items()}
+            verdict = self.guard.check(rgb, dets, readings, confirmed)
+        if verdict is not None and verdict.storm:
+            # Frames the models do not understand are no evidence: kept out of the filter, reported unknown.
+            readings = [LaneReading(r.lane_id, "none") if r.lane_id in verdict.unknown else r for r in readings]
         statuses = self.filter.update(readings, frame_stamp)
+        if verdict is not None and verdict.storm:
+            statuses = [
+                replace(s, state="unknown", confidence=0.0, sku_seen=None) if s.lane_id in verdict.unknown else s
+                for s in statuses
+            ]
         latency = time.perf_counter() - t0
         lanes = [
             records.LaneObservation(
@@ -126,7 +145,7 @@ class CameraPipeline:
         ]
         obs = records.ShelfObservation(stamp=now_s, camera_id=self.camera_id, frame_stamp=frame_stamp, lanes=lanes)
         handoffs = self._handoffs(statuses, readings, rgb, frame_stamp, now_s)
-        return FrameResult(obs, handoffs, dets, readings, statuses, latency)
+        return FrameResult(obs, handoffs, dets, readings, statuses, latency, verdict.reason if verdict else None)
 
     def _handoffs(
         self, statuses: list[LaneStatus], readings: list[LaneReading], rgb: np.ndarray, frame_stamp: float, now_s: float
