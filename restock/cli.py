@@ -15,8 +15,14 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "check-store": ("restock.store.cli:main", "validate store description files"),
     "gazebo-world": ("restock.sim.gazebo:main", "write the Gazebo SDF world and bridge config for a store"),
     "make-dataset": ("restock.sim.dataset_render:main", "render a YOLO dataset from the simulator"),
-    "train-detector": ("restock.vision.train:main", "train the shelf detector with Ultralytics and export ONNX"),
-    "eval-detector": ("restock.vision.evaluate:main", "mAP50 per class and per-lane empty P/R/F1 on a dataset"),
+    "train-detector": (
+        "restock.vision.train:main",
+        "train (or --from shipped: fine-tune) the shelf detector with Ultralytics and export ONNX",
+    ),
+    "eval-detector": (
+        "restock.vision.evaluate:main",
+        "mAP50, false empties per image, per-lane empty P/R/F1 (foreign datasets: --class-map)",
+    ),
     "train-lane-front": (
         "restock.vision.train_lane_front:main",
         "train the lane-front classifier (unfamiliar items, gaps) on crops of sim datasets",
