@@ -17,11 +17,11 @@ import secrets
 
 import psycopg
 
-from restock.fleet.db import OPERATOR_CHANNEL, ROBOT_CHANNEL, Pool, notify, write_audit
+from restock.fleet.db import OPERATOR_CHANNEL, ROBOT_CHANNEL, SESSION_CHANNEL, Pool, notify, write_audit
 from restock.teleop.auth import AuthError, Operator, OperatorBook, hash_password, verify_password
 
 
-def _sha(token: str) -> bytes:
+def token_sha(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
@@ -129,7 +129,7 @@ class Accounts:
         await self._exec(
             "INSERT INTO sessions (token_sha256, operator, tenant_id, expires_at)"
             " VALUES (%s,%s,%s, now() + make_interval(secs => %s))",
-            (_sha(token), operator, tenant, self.session_ttl_s),
+            (token_sha(token), operator, tenant, self.session_ttl_s),
             audit=("login", {"tenant": tenant, "actor": operator, "peer": peer}),
         )
         return token
@@ -141,7 +141,7 @@ class Accounts:
         rows = await self._exec(
             "SELECT s.operator, s.tenant_id, s.revoked_at IS NOT NULL, s.expires_at <= now(), o.disabled_at IS NOT NULL"
             " FROM sessions s JOIN operators o ON o.name = s.operator WHERE s.token_sha256=%s",
-            (_sha(token),),
+            (token_sha(token),),
         )
         if not rows:
             raise AuthError("unknown token")
@@ -155,21 +155,23 @@ class Accounts:
         return operator, tenant
 
     async def close_session(self, token: str) -> None:
-        await self.close_session_sha(_sha(token))
+        await self.close_session_sha(token_sha(token))
 
-    async def close_session_sha(self, token_sha: bytes) -> None:
+    async def close_session_sha(self, session_sha: bytes) -> None:
         """Logout: the token is refused from now on (replay) and its unspent tickets die with it."""
         await self._exec(
-            "UPDATE sessions SET revoked_at=now() WHERE token_sha256=%s AND revoked_at IS NULL", (token_sha,)
+            "UPDATE sessions SET revoked_at=now() WHERE token_sha256=%s AND revoked_at IS NULL",
+            (session_sha,),
+            channel=(SESSION_CHANNEL, session_sha.hex()),
         )
-        await self._exec("DELETE FROM tickets WHERE token_sha256=%s", (token_sha,))
+        await self._exec("DELETE FROM tickets WHERE token_sha256=%s", (session_sha,))
 
     async def issue_ticket(self, token: str) -> str:
         await self.check_session(token)
         ticket = secrets.token_urlsafe(24)
         await self._exec(
             "INSERT INTO tickets (ticket_sha256, token_sha256, expires_at) VALUES (%s,%s, now() + make_interval(secs => %s))",
-            (_sha(ticket), _sha(token), self.ticket_ttl_s),
+            (token_sha(ticket), token_sha(token), self.ticket_ttl_s),
         )
         return ticket
 
@@ -178,24 +180,25 @@ class Accounts:
         if not ticket or len(ticket) > 200:
             raise AuthError("no ticket")
         rows = await self._exec(
-            "DELETE FROM tickets WHERE ticket_sha256=%s RETURNING token_sha256, expires_at <= now()", (_sha(ticket),)
+            "DELETE FROM tickets WHERE ticket_sha256=%s RETURNING token_sha256, expires_at <= now()",
+            (token_sha(ticket),),
         )
         if not rows:
             raise AuthError("unknown or already used ticket")
-        token_sha, expired = rows[0]
+        session_sha, expired = rows[0]
         if expired:
             raise AuthError("expired ticket")
         session = await self._exec(
             "SELECT s.operator, s.tenant_id FROM sessions s JOIN operators o ON o.name = s.operator"
             " WHERE s.token_sha256=%s AND s.revoked_at IS NULL AND s.expires_at > now() AND o.disabled_at IS NULL",
-            (token_sha,),
+            (session_sha,),
         )
         if not session:
             raise AuthError("ticket of an ended session")
-        return session[0][0], session[0][1], bytes(token_sha)
+        return session[0][0], session[0][1], bytes(session_sha)
 
-    async def session_live(self, token_sha: bytes) -> bool:
+    async def session_live(self, session_sha: bytes) -> bool:
         rows = await self._exec(
-            "SELECT 1 FROM sessions WHERE token_sha256=%s AND revoked_at IS NULL AND expires_at > now()", (token_sha,)
+            "SELECT 1 FROM sessions WHERE token_sha256=%s AND revoked_at IS NULL AND expires_at > now()", (session_sha,)
         )
         return bool(rows)

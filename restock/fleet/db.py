@@ -25,7 +25,10 @@ RESOLUTION_CHANNEL = "fleet_resolution"  # a robot has a resolution to receive
 OPERATOR_CHANNEL = "fleet_operator"  # the operator list changed
 COMMAND_CHANNEL = "fleet_command"  # an operator's relayed command for a robot linked to another instance
 REPLY_CHANNEL = "fleet_reply"  # a robot's reply for an operator linked to another instance
-CHANNELS = (QUEUE_CHANNEL, ROBOT_CHANNEL, RESOLUTION_CHANNEL, OPERATOR_CHANNEL, COMMAND_CHANNEL, REPLY_CHANNEL)
+SESSION_CHANNEL = "fleet_session"  # a session ended (logout): its links close wherever they are
+CHANNELS = (
+    QUEUE_CHANNEL, ROBOT_CHANNEL, RESOLUTION_CHANNEL, OPERATOR_CHANNEL, COMMAND_CHANNEL, REPLY_CHANNEL, SESSION_CHANNEL,
+)  # fmt: skip
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tenants (

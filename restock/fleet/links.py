@@ -31,5 +31,6 @@ class Link:
     robot: str | None = None
     tenant: str = ""
     bad: int = 0
+    session_checked: float = -1e18  # monotonic time the session was last read live (-inf: ended)
     controls: dict[str, int] = field(default_factory=dict)  # robot -> handoff it holds (cache; cleared on queue news)
     relayed: dict[str, int] = field(default_factory=dict)  # "robot message-type" -> commands relayed

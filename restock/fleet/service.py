@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import math
 import ssl
 import threading
 import time
@@ -38,6 +39,7 @@ from restock.fleet.db import (
     REPLY_CHANNEL,
     RESOLUTION_CHANNEL,
     ROBOT_CHANNEL,
+    SESSION_CHANNEL,
     Pool,
     listen,
 )
@@ -67,8 +69,9 @@ class FleetConfig:
     db_connections: int = 6
     session_ttl_s: float = 900.0
     ticket_ttl_s: float = 20.0
+    session_check_s: float = 0.5  # an operator link's session re-read at most this often
     recheck_s: float = 5.0  # every link's credential re-read this often, besides the NOTIFY
-    max_messages_per_s: float = 50.0
+    max_messages_per_s: float = 200.0  # a relayed pose stream is 60-90 a second (the bridge allows 200)
     message_burst: float = 200.0  # a robot's resync after a lost link sends its whole outbox at once
     max_bad_messages: int = 20
     login_attempts: int = 5
@@ -270,7 +273,7 @@ class FleetService:
 
     async def _logout(self, request: web.Request) -> web.Response:
         actor, token = await self._bearer(request)
-        await self.accounts.close_session(token)
+        await self.accounts.close_session(token)  # its NOTIFY closes the session's links on every instance
         await self._release_all(actor, "logout")
         await self.store.audit("logout", tenant=actor.tenant, actor=actor.operator, peer=actor.peer)
         return web.json_response({"ok": True})
@@ -374,7 +377,15 @@ class FleetService:
                 Refused("rate", f"{link.id}: over {self.config.max_messages_per_s:.0f} messages/s", ""), link
             )
             return True
-        if not await self.accounts.session_live(link.token_sha):
+        now = time.monotonic()
+        # The session is re-read at most every session_check_s (a pose stream is 60-90 messages a
+        # second; one query each would be most of its latency); a logout here is seen at once.
+        if now - link.session_checked >= self.config.session_check_s:
+            if not await self.accounts.session_live(link.token_sha):
+                link.session_checked = -math.inf
+            else:
+                link.session_checked = now
+        if link.session_checked == -math.inf:
             await self.refuse(Refused("session", f"{link.id}: the session ended", TOKEN_REFUSED, 401), link)
             await link.ws.close(code=4401, message=b"session ended")
             return False
@@ -387,7 +398,8 @@ class FleetService:
         if isinstance(msg, FP.Command):
             return await self.relay.command(link, msg)
         if isinstance(msg, P.Logout):
-            await self.accounts.close_session_sha(link.token_sha)
+            sha, link.token_sha = link.token_sha, None  # this link closes itself below, unrefused
+            await self.accounts.close_session_sha(sha)
             await self._release_all(link.actor, "logout")
             await self.store.audit("logout", tenant=link.tenant, actor=link.actor.operator, peer=link.peer)
             await link.ws.close(code=4401, message=b"logged out")
@@ -469,10 +481,18 @@ class FleetService:
                 await self._check_robot(payload)
             elif channel == RESOLUTION_CHANNEL and payload in self.robots:
                 await self._send_resolutions(self.robots[payload])
+            elif channel == SESSION_CHANNEL:
+                await self._end_session_links(bytes.fromhex(payload))
             elif channel == OPERATOR_CHANNEL:
                 self.logins.book, self.tenants = await self.accounts.operator_book()
         except Exception as err:  # one failed push must not stop the listener
             log.warning("fleet %s: handling %s %s: %s", self.config.instance, channel, payload[:64], one_line(err))
+
+    async def _end_session_links(self, session_sha: bytes) -> None:
+        for link in [k for k in self.links.values() if k.token_sha == session_sha]:
+            link.session_checked = -math.inf
+            await self.refuse(Refused("session", f"{link.id}: the session ended", TOKEN_REFUSED, 401), link)
+            await link.ws.close(code=4401, message=b"session ended")
 
     async def _push_queue(self, tenant: str) -> None:
         links = [k for k in self.links.values() if k.actor is not None and k.tenant == tenant]
@@ -508,7 +528,7 @@ class FleetService:
                     await self._check_robot(robot)
                 await self.store.release_orphaned()
                 for link in [k for k in self.links.values() if k.token_sha is not None]:
-                    if not await self.accounts.session_live(link.token_sha):
-                        await link.ws.close(code=4401, message=b"session ended")
+                    if not await self.accounts.session_live(link.token_sha):  # expired
+                        await self._end_session_links(link.token_sha)
             except Exception as err:  # the database away for a moment: next round
                 log.warning("fleet %s: recheck: %s", self.config.instance, one_line(err))

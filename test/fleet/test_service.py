@@ -151,8 +151,10 @@ def test_refusals_are_answered_without_detail_and_audited(fleet_pair: FleetPair)
             assert "invalid message" in (await next_of(ws, "error"))["error"]
             assert (await alice.post("/api/logout"))[0] == 200
             assert (await alice.get("/api/queue"))[0] == 401  # replayed token
-            await ws.send_json({"type": "claim"})
+            # her WebSocket on the other instance: told, then closed (the logout's NOTIFY)
             assert (await next_of(ws, "error"))["error"] == "not logged in, or the login has expired"
+            closing = await ws.receive()
+            assert closing.type == aiohttp.WSMsgType.CLOSE and closing.data == 4401
         kinds = [r[0] for r in audit(fleet_pair.conninfo, "refused:%")]
         assert kinds.count("refused:robot_auth") == 3
         for kind in ("refused:login", "refused:http_auth", "refused:ws_auth", "refused:message", "refused:session"):

@@ -1,0 +1,143 @@
+"""An operator's poses through the fleet service to the robot's link, on loopback: the service's share
+of the issue's pose -> JointTrajectory budget (p99 <= 50 ms end to end).
+
+    .venv/bin/python bench/fleet_command.py [--seconds 20] [--rate 60]
+
+A throwaway PostgreSQL cluster and two `restock fleet serve` processes (HTTPS/WSS on 127.0.0.1).
+The robot (a RobotLink) is linked to instance a; the operator claims its handoff and streams pose
+commands at --rate Hz for --seconds, once through instance a (relayed in the process) and once
+through instance b (relayed by NOTIFY through PostgreSQL). Each pose is timed from the operator's
+send to the robot's on_command, on one clock (both ends are in this process). What the robot's
+bridge then does (rules, IK, the JointTrajectory) is not in this figure: it is the bridge's own
+(bench/arm_teleop_latency.py measures the direct path).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from restock import records  # noqa: E402
+from restock.fleet.accounts import Accounts  # noqa: E402
+from restock.fleet.db import Pool, create_schema  # noqa: E402
+from restock.fleet.link import RobotLink  # noqa: E402
+from restock.fleet.pgcluster import PgCluster, _free_port  # noqa: E402
+from restock.teleop.tls import self_signed  # noqa: E402
+
+
+async def setup(conninfo: str) -> str:
+    await create_schema(conninfo)
+    pool = Pool(conninfo, 1)
+    acc = Accounts(pool, "bench")
+    await acc.add_tenant("chain_a")
+    await acc.add_store("sa1", "chain_a")
+    cred = await acc.add_robot("ra1", "sa1")
+    await acc.add_operator("alice", "chain_a", "bench-password")
+    await pool.close()
+    return cred
+
+
+def serve(conninfo: str, port: int, name: str, cert: Path, key: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "restock.cli", "fleet", "serve", "--db", conninfo, "--port", str(port),
+         "--instance", name, "--tls-cert", str(cert), "--tls-key", str(key)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+
+
+def wait_port(port: int, timeout: float = 60.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+async def stream(
+    ports: list[int], ctx: ssl.SSLContext, cred: str, seconds: float, rate: float
+) -> dict[str, list[float]]:
+    got: dict[int, float] = {}
+    robot = RobotLink(f"wss://127.0.0.1:{ports[0]}/robot/ws", cred, ctx,
+                      on_command=lambda op, body: got.setdefault(body.get("seq", -1), time.perf_counter()))  # fmt: skip
+    task = asyncio.create_task(robot.run())
+    robot.send_handoff(records.HandoffRequest(request_id="h1", source="bench", kind="other", stamp=time.time()))
+    while robot.connects == 0 or robot.outbox:
+        await asyncio.sleep(0.01)
+    out: dict[str, list[float]] = {}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as http:
+        for label, port in (("same instance", ports[0]), ("other instance (NOTIFY)", ports[1])):
+            base = f"https://127.0.0.1:{port}"
+            r = await http.post(f"{base}/api/login", json={"operator": "alice", "password": "bench-password"})
+            auth = {"Authorization": f"Bearer {(await r.json())['token']}"}
+            await http.post(f"{base}/api/claim", json={}, headers=auth)  # a second claim of the same: refused, fine
+            ticket = (await (await http.post(f"{base}/api/ticket", headers=auth)).json())["ticket"]
+            ws = await http.ws_connect(f"wss://127.0.0.1:{port}/ws?ticket={ticket}")
+            got.clear()
+            sent: dict[int, float] = {}
+            n = int(seconds * rate)
+            start = time.perf_counter()
+            for seq in range(n):
+                await asyncio.sleep(max(0.0, start + seq / rate - time.perf_counter()))
+                body = {
+                    "type": "pose",
+                    "seq": seq,
+                    "position": [0.1, 1.2, -0.3],
+                    "orientation": [0, 0, 0, 1],
+                    "grip": True,
+                }
+                sent[seq] = time.perf_counter()
+                await ws.send_json({"type": "command", "robot": "ra1", "body": body})
+            await asyncio.sleep(1.0)
+            out[label] = [got[s] - sent[s] for s in sent if s in got]
+            out[label + " lost"] = [float(n - len(out[label]))]
+            await ws.close()
+    await robot.stop()
+    task.cancel()
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--rate", type=float, default=60.0)
+    args = ap.parse_args()
+    print(f"command: .venv/bin/python bench/fleet_command.py --seconds {args.seconds:g} --rate {args.rate:g}")
+    with PgCluster() as pg, tempfile.TemporaryDirectory() as tmp:
+        cred = asyncio.run(setup(pg.conninfo))
+        ports = [_free_port(), _free_port()]
+        cert, key = self_signed(Path(tmp))  # made once: two processes making it at once would race
+        procs = [serve(pg.conninfo, p, n, cert, key) for p, n in zip(ports, ("a", "b"), strict=True)]
+        try:
+            for p in ports:
+                wait_port(p)
+            ctx = ssl.create_default_context(cafile=str(cert))
+            result = asyncio.run(stream(ports, ctx, cred, args.seconds, args.rate))
+        finally:
+            for proc in procs:
+                proc.terminate()
+                proc.wait(30)
+    for label in ("same instance", "other instance (NOTIFY)"):
+        ms = np.array(result[label]) * 1000
+        print(f"pose -> robot link via {label}: median {np.median(ms):.1f} ms, p99 {np.percentile(ms, 99):.1f} ms, "
+              f"max {ms.max():.1f} ms, n={len(ms)}, lost {result[label + ' lost'][0]:.0f}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
