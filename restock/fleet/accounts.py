@@ -1,7 +1,9 @@
 """Who may talk to the fleet service: tenants, their stores and robots, operators, sessions.
 
-A robot's credential is ``<robot id>:<secret>``; the database keeps only the secret's scrypt hash
-(the bridge's password hashing, restock.teleop.auth) and a revocation time. Revoking sends a NOTIFY,
+A robot's credential is ``<robot id>:<secret>``, the secret 256 random bits; the database keeps only
+its SHA-256 and a revocation time. (A password a person chose needs scrypt's cost against guessing;
+a random secret does not, and after a fleet service restart every robot reconnects at once: 300
+scrypt checks would take 15 CPU-seconds from the operators.) Revoking sends a NOTIFY,
 so every instance drops that robot's connection at once. Operators log in with a password (the
 bridge's scrypt hashes, checked through its throttled LoginDesk); a login opens a session whose
 token, like a WebSocket's one-time ticket, is kept as a SHA-256 in the database: any instance
@@ -11,24 +13,21 @@ accepts a token another one issued, and a ticket is spent by whichever instance 
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
+import hmac
 import secrets
 
 import psycopg
 
 from restock.fleet.db import OPERATOR_CHANNEL, ROBOT_CHANNEL, SESSION_CHANNEL, Pool, notify, write_audit
-from restock.teleop.auth import AuthError, Operator, OperatorBook, hash_password, verify_password
+from restock.teleop.auth import AuthError, Operator, OperatorBook, hash_password
 
 
 def token_sha(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-@functools.cache
-def _dummy_hash() -> str:
-    # Checked when the robot is unknown, so a refusal takes as long either way.
-    return hash_password("not a credential")
+_NO_ROBOT = bytes(32)  # compared against when the robot is unknown, so a refusal takes as long either way
 
 
 class Accounts:
@@ -63,11 +62,10 @@ class Accounts:
     async def add_robot(self, robot: str, store: str) -> str:
         """Register a robot of a store; returns its credential ``robot:secret`` (shown once, kept hashed)."""
         secret = secrets.token_urlsafe(32)
-        hashed = await asyncio.to_thread(hash_password, secret)
         await self._exec(
-            "INSERT INTO robots (id, store_id, tenant_id, secret_scrypt) SELECT %s, id, tenant_id, %s FROM stores"
+            "INSERT INTO robots (id, store_id, tenant_id, secret_sha256) SELECT %s, id, tenant_id, %s FROM stores"
             " WHERE id=%s RETURNING id",
-            (robot, hashed, store),
+            (robot, token_sha(secret).hex(), store),
             audit=("robot_added", {"robot": robot, "detail": f"store {store}"}),
         )
         return f"{robot}:{secret}"
@@ -98,10 +96,10 @@ class Accounts:
         if not robot or not secret or len(credential or "") > 300:
             raise AuthError("malformed robot credential")
         rows = await self._exec(
-            "SELECT secret_scrypt, revoked_at IS NOT NULL, tenant_id FROM robots WHERE id=%s", (robot,)
+            "SELECT secret_sha256, revoked_at IS NOT NULL, tenant_id FROM robots WHERE id=%s", (robot,)
         )
-        stored = rows[0][0] if rows else _dummy_hash()
-        ok = await asyncio.to_thread(verify_password, secret, stored)
+        stored = bytes.fromhex(rows[0][0]) if rows else _NO_ROBOT
+        ok = hmac.compare_digest(token_sha(secret), stored)
         if not rows or not ok:
             raise AuthError(f"bad credential for robot {robot[:64]!r}")
         if rows[0][1]:

@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS stores (
 CREATE TABLE IF NOT EXISTS robots (
   id text PRIMARY KEY, store_id text NOT NULL REFERENCES stores(id),
   tenant_id text NOT NULL REFERENCES tenants(id),
-  secret_scrypt text NOT NULL,            -- the robot's credential, hashed like an operator's password
+  secret_sha256 text NOT NULL,            -- hex SHA-256 of the robot's random 256-bit secret
   revoked_at timestamptz, last_seen timestamptz, status jsonb);
 CREATE TABLE IF NOT EXISTS operators (
   name text PRIMARY KEY, tenant_id text NOT NULL REFERENCES tenants(id),

@@ -5,14 +5,16 @@ refusals, audit."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 
 import aiohttp
 import psycopg
+import pytest
 from fleet_helpers import FleetPair, Operator, handoff, next_of, wait_for
 
 from restock.fleet.accounts import Accounts
 from restock.fleet.db import Pool
-from restock.fleet.service import REVOKED_CLOSE
+from restock.fleet.service import REVOKED_CLOSE, FleetConfig, FleetService
 
 
 def audit(conninfo: str, event_like: str) -> list[tuple]:
@@ -244,3 +246,13 @@ def test_commands_reach_the_claimed_robot_across_instances_and_end_with_the_link
         assert refused == [("alice", "ra1"), ("bob", "ra1")]
 
     asyncio.run(run())
+
+
+def test_plain_http_only_on_loopback_and_robot_secrets_kept_as_digests(fleet_pair: FleetPair) -> None:
+    with pytest.raises(ValueError, match="loopback only"):
+        FleetService(FleetConfig(host="0.0.0.0", ssl_context=None), fleet_pair.conninfo)
+    with psycopg.connect(fleet_pair.conninfo) as conn:
+        stored = dict(conn.execute("SELECT id, secret_sha256 FROM robots").fetchall())
+    for robot, credential in fleet_pair.credentials.items():
+        secret = credential.rpartition(":")[2]
+        assert secret not in stored[robot] and stored[robot] == hashlib.sha256(secret.encode()).hexdigest()
