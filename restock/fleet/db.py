@@ -115,6 +115,11 @@ class Pool:
             conn = None
             raise
         finally:
+            if conn is not None and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                # cancelled mid-statement or mid-transaction: its state is unknown, so it is not reused
+                with contextlib.suppress(Exception):
+                    await conn.close()
+                conn = None
             self._idle.put_nowait(conn)
 
     async def run(self, fn: Callable[[psycopg.AsyncConnection], Awaitable[object]], retries: int = 1) -> object:

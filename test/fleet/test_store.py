@@ -166,3 +166,30 @@ def test_a_claim_does_not_outlive_its_operators_session_and_the_view_shows_the_l
         assert rows[-1]["actor"] == "alice" and "no live session" in rows[-1]["detail"]
 
     asyncio.run(run())
+
+
+def test_a_statement_cancelled_mid_way_does_not_poison_the_pool(fleet_db: str) -> None:
+    async def run() -> None:
+        pool = Pool(fleet_db, size=1)
+        started = asyncio.Event()
+
+        async def slow(conn: psycopg.AsyncConnection) -> None:
+            await conn.execute("BEGIN")  # a transaction no context manager will roll back
+            started.set()
+            await conn.execute("SELECT pg_sleep(30)")
+
+        task = asyncio.create_task(pool.run(slow))
+        await started.wait()
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+        async def quick(conn: psycopg.AsyncConnection) -> tuple:
+            assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            return await (await conn.execute("SELECT 1")).fetchone()
+
+        assert await pool.run(quick) == (1,)  # the one connection was replaced, not left mid-transaction
+        await pool.close()
+
+    asyncio.run(run())
