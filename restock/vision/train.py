@@ -193,11 +193,11 @@ def _progress(args: argparse.Namespace):
     def report(trainer) -> None:
         m = trainer.metrics or {}
         epoch = f"epoch {trainer.epoch + 1}" if trainer.epoch < trainer.epochs else "final (best weights)"
-        print(
-            f"[train] {epoch}: {time.monotonic() - t0:.0f}{budget} s, "
-            f"val mAP50 {m.get('metrics/mAP50(B)', float('nan')):.3f}, mAP50-95 {m.get('metrics/mAP50-95(B)', float('nan')):.3f}",
-            flush=True,
-        )
+        if "metrics/accuracy_top1" in m:  # a classifier
+            val = f"val accuracy {m['metrics/accuracy_top1']:.4f}"
+        else:
+            val = f"val mAP50 {m.get('metrics/mAP50(B)', float('nan')):.3f}, mAP50-95 {m.get('metrics/mAP50-95(B)', float('nan')):.3f}"
+        print(f"[train] {epoch}: {time.monotonic() - t0:.0f}{budget} s, {val}", flush=True)
 
     return report
 
@@ -258,7 +258,6 @@ def train(args: argparse.Namespace, command: str) -> dict:
     export = export_onnx(trained, args, dynamic=False)
     summary = {
         **run_facts(args, model, train_s, device),
-        "from": args.from_,
         "foreign": foreign,
         "data": data,
         "val_map50": round(float(metrics.box.map50), 4),
@@ -295,6 +294,7 @@ def run_facts(args: argparse.Namespace, model, train_s: float, device: str) -> d
         "epochs_run": int(getattr(model.trainer, "epoch", args.epochs - 1)) + 1,
         "train_seconds": round(train_s, 1),
         "device": device,
+        "from": getattr(args, "from_", None),
     }
 
 

@@ -181,8 +181,9 @@ def write_card(path: Path, summary: dict) -> None:
     lines = [
         f"# Lane-front classifier: {path.with_suffix('.onnx').name}",
         "",
-        "Ultralytics classification net from restock/vision/models/lane_front_cls.yaml (no pretrained",
-        f"weights), {summary['imgsz']}x{summary['imgsz']} crops of each lane's front slot, exported to ONNX",
+        "Ultralytics classification net from restock/vision/models/lane_front_cls.yaml "
+        + (f"(fine-tuned from\n{summary['model']})" if summary.get("from") else "(no pretrained\nweights)")
+        + f", {summary['imgsz']}x{summary['imgsz']} crops of each lane's front slot, exported to ONNX",
         "(dynamic batch); run by restock.vision.lane_front with ONNX Runtime.",
         *classes_section(LANE_FRONT_CLASSES),
         f"- crops per split and class: { {k: v for k, v in summary['crops'].items() if k != 'sources'} }",
