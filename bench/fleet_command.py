@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -117,6 +118,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--rate", type=float, default=60.0)
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a timeout's SIGTERM still stops the cluster
     print(f"command: .venv/bin/python bench/fleet_command.py --seconds {args.seconds:g} --rate {args.rate:g}")
     with PgCluster() as pg, tempfile.TemporaryDirectory() as tmp:
         cred = asyncio.run(setup(pg.conninfo))

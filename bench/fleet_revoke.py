@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import ssl
 import sys
 import tempfile
@@ -102,6 +103,7 @@ def main() -> int:
     ap.add_argument("--robots", type=int, default=20)
     ap.add_argument("--claims", type=int, default=200)
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a timeout's SIGTERM still stops the cluster
     print(f"command: .venv/bin/python bench/fleet_revoke.py --robots {args.robots} --claims {args.claims}")
     with PgCluster() as pg, tempfile.TemporaryDirectory() as tls:
         creds = asyncio.run(setup(pg.conninfo, args.robots))

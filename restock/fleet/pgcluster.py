@@ -4,7 +4,9 @@ For the tests, the benchmarks and a development fleet service; production points
 real database. The cluster listens on a unix socket in its own folder only (no TCP at all), so
 nothing of it is reachable from outside this machine. initdb refuses to run as root: as root the
 cluster belongs to the ``postgres`` user and its folder lives under /tmp (pytest's folders under
-/tmp/pytest-of-root are closed to other users).
+/tmp/pytest-of-root are closed to other users). Each folder names the process that made it; a
+cluster whose maker died without stopping it (killed by a timeout) is stopped and removed by the
+next start, so none outlives its run for long.
 """
 
 from __future__ import annotations
@@ -34,6 +36,39 @@ def pg_bin() -> Path:
     if found:
         return Path(found).parent
     raise ClusterError("no initdb: install Debian's postgresql package (scripts/setup.sh installs it)")
+
+
+FOLDER_PREFIX = "restock-pg-"
+OWNER_FILE = "owner.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def sweep_orphans(parent: Path = Path("/tmp")) -> list[Path]:
+    """Stop and remove throwaway clusters whose maker is gone; returns their folders."""
+    swept = []
+    for folder in parent.glob(f"{FOLDER_PREFIX}*"):
+        try:
+            owner = int((folder / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue  # not ours, or still being made
+        if _alive(owner):
+            continue
+        cluster = PgCluster()
+        cluster.folder, cluster.started = folder, (folder / "db" / "postmaster.pid").exists()
+        if os.geteuid() == 0:
+            cluster._as = ["runuser", "-u", "postgres", "--"]
+        cluster.stop()
+        swept.append(folder)
+    return swept
 
 
 def _free_port() -> int:
@@ -66,7 +101,9 @@ class PgCluster:
 
     def start(self) -> PgCluster:
         bin_ = pg_bin()
-        self.folder = Path(tempfile.mkdtemp(prefix="restock-pg-", dir="/tmp"))
+        sweep_orphans()
+        self.folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX, dir="/tmp"))
+        (self.folder / OWNER_FILE).write_text(str(os.getpid()))
         if os.geteuid() == 0:
             owner = pwd.getpwnam("postgres")
             os.chown(self.folder, owner.pw_uid, owner.pw_gid)
