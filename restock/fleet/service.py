@@ -58,6 +58,7 @@ log = logging.getLogger("restock.fleet")
 TOKEN_REFUSED = "not logged in, or the login has expired"
 ROBOT_REFUSED = "robot credential refused"
 REVOKED_CLOSE = 4403
+MAX_CONNECTIONS_PER_OPERATOR = 4  # WebSockets of one operator on one instance (the bridge's cap)
 
 
 @dataclass
@@ -329,6 +330,10 @@ class FleetService:
             operator, tenant, token_sha = await self.accounts.redeem_ticket(request.query.get("ticket"))
         except AuthError as err:
             raise Refused("ws_auth", f"{peer}: {err}", TOKEN_REFUSED, 401, peer=peer) from None
+        mine = sum(1 for k in self.links.values() if k.actor is not None and k.actor.operator == operator)
+        if mine >= MAX_CONNECTIONS_PER_OPERATOR:
+            raise Refused("ws_count", f"{operator} has {mine} connections open here", "too many connections for this "
+                          "operator", 429, Actor(operator, tenant, peer))  # fmt: skip
         link = await self._open_link(request, "o", FP.MAX_OPERATOR_MESSAGE_BYTES, tenant=tenant,
                                      actor=Actor(operator, tenant, peer), token_sha=token_sha)  # fmt: skip
         ws = link.ws

@@ -256,3 +256,21 @@ def test_plain_http_only_on_loopback_and_robot_secrets_kept_as_digests(fleet_pai
     for robot, credential in fleet_pair.credentials.items():
         secret = credential.rpartition(":")[2]
         assert secret not in stored[robot] and stored[robot] == hashlib.sha256(secret.encode()).hexdigest()
+
+
+def test_an_operator_opens_at_most_four_websockets_on_an_instance(fleet_pair: FleetPair) -> None:
+    async def run() -> None:
+        async with aiohttp.ClientSession() as http:
+            alice = Operator(fleet_pair, http, 0)
+            await alice.login("alice")
+            open_ = [await alice.ws() for _ in range(4)]
+            try:
+                await alice.ws()
+                raise AssertionError("a fifth WebSocket opened")
+            except aiohttp.WSServerHandshakeError as err:
+                assert err.status == 429
+            for ws in open_:
+                await ws.close()
+        assert [r[0] for r in audit(fleet_pair.conninfo, "refused:ws_count")] == ["refused:ws_count"]
+
+    asyncio.run(run())
