@@ -234,6 +234,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--service-mean-s", type=float, default=90.0)
     ap.add_argument("--service-cv", type=float, default=1.0, help="lognormal coefficient of variation")
     ap.add_argument("--service-samples", type=Path, help="measured service times (s), one a line, instead")
+    ap.add_argument("--tenants", type=int, default=1,
+                    help="chains sharing the stores equally; each has its own operators (they see only its stores)")  # fmt: skip
     ap.add_argument("--target-s", type=float, default=60.0)
     ap.add_argument("--quantile", type=float, default=0.95)
     ap.add_argument("--handoffs", type=int, default=50_000, help="simulated per operator count")
@@ -268,7 +270,15 @@ def main(argv: list[str] | None = None) -> int:
     if rate <= 0:
         print("no handoffs at this rate: no operator waits, none is needed for the wait")
         return 0
-    outcomes, erlang = plan(rate, service, args.target_s, args.quantile, args.handoffs, args.stores, args.seed)
+    if args.tenants < 1 or args.tenants > args.stores:
+        print("fleet-plan: --tenants must be between 1 and --stores", file=sys.stderr)
+        return 2
+    if args.tenants > 1:  # each chain is its own queue: plan one (they are alike) and count them all
+        rate /= args.tenants
+        print(f"{args.tenants} tenants, each {args.stores / args.tenants:g} stores, {rate * 3600:.1f} handoffs/h"
+              " and operators of its own; the table is one tenant's")  # fmt: skip
+    stores = max(1, args.stores // args.tenants)
+    outcomes, erlang = plan(rate, service, args.target_s, args.quantile, args.handoffs, stores, args.seed)
     p = f"p{args.quantile * 100:.0f}"
     print(f"{'ops':>4} {'busy':>6} {'DES mean':>9} {'DES ' + p:>9} {'Erlang ' + p:>10} {'DES P(wait)':>11} "
           f"{'Erlang C':>9} {'max in queue':>12} {'lost sales/h':>12}")  # fmt: skip
@@ -278,9 +288,12 @@ def main(argv: list[str] | None = None) -> int:
               f"{(o.waits > 0).mean():>11.3f} {erlang_c(o.operators, rate * mean_s):>9.3f} {o.max_queue:>12} "
               f"{o.lost_sales / hours:>12.3f}")  # fmt: skip
     des, erl = needed(outcomes, erlang, args.target_s, args.quantile)
-    print(f"operators needed for {p} wait <= {args.target_s:.0f} s: simulation {des}, Erlang C {erl}")
-    title = (f"{args.stores} stores, {rate * 3600:.1f} handoffs/h, service mean {mean_s:.0f} s cv {cv:.2f}: "
-             f"{des} operators (Erlang C: {erl})")  # fmt: skip
+    if args.tenants > 1 and des is not None and erl is not None:
+        des, erl = des * args.tenants, erl * args.tenants
+    print(f"operators needed for {p} wait <= {args.target_s:.0f} s: simulation {des}, Erlang C {erl}"
+          + (f" ({args.tenants} tenants' pools together)" if args.tenants > 1 else ""))  # fmt: skip
+    title = (f"{args.stores} stores, {args.tenants} tenant(s), {rate * 3600:.1f} handoffs/h per tenant, service mean"
+             f" {mean_s:.0f} s cv {cv:.2f}: {des} operators (Erlang C: {erl})")  # fmt: skip
     draw(outcomes, erlang, args.target_s, args.quantile, args.plot, title)
     print(f"plot: {args.plot}")
     return 0

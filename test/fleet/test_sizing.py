@@ -72,3 +72,14 @@ def test_rate_measured_from_store_day_summaries(tmp_path: Path) -> None:
     per_day, service_s, detail = sizing.measured_rate([tmp_path / "a.json"])
     assert per_day == pytest.approx(3.0) and service_s == pytest.approx(120.0)
     assert detail.startswith("3 handoffs in 24.0 sim hours")
+
+
+def test_tenants_with_their_own_operators_need_at_least_as_many_as_one_pool(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    def needed(*extra: str) -> int:
+        assert sizing.main(["--handoffs", "4000", "--plot", str(tmp_path / "p.png"), *extra]) == 0
+        line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("operators needed"))
+        return int(line.split("simulation ")[1].split(",")[0])
+
+    pooled, split = needed(), needed("--tenants", "3")
+    assert split % 3 == 0 and split >= pooled
+    assert sizing.main(["--tenants", "0"]) == 2
