@@ -32,6 +32,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from restock.fleet import protocol as FP
 from restock.fleet.accounts import Accounts
+from restock.fleet.console import CONSOLE_JS, INDEX_HTML
 from restock.fleet.db import (
     COMMAND_CHANNEL,
     OPERATOR_CHANNEL,
@@ -154,6 +155,9 @@ class FleetService:
                               ("/api/claim", self._command), ("/api/release", self._command),
                               ("/api/resolve", self._command)):  # fmt: skip
             app.router.add_post(path, handler)
+        app.router.add_get("/", self._page)
+        app.router.add_get("/console.js", self._page)
+        app.router.add_get("/favicon.ico", self._page)
         app.router.add_get("/api/queue", self._queue_http)
         app.router.add_get("/ws", self._operator_ws)
         app.router.add_get("/robot/ws", self._robot_ws)
@@ -225,6 +229,13 @@ class FleetService:
         security_headers(response, request.path, self.config.ssl_context is not None)
 
     # --- operators over HTTP -------------------------------------------------------------
+
+    async def _page(self, request: web.Request) -> web.Response:
+        if request.path == "/favicon.ico":  # browsers ask for it: an answer, not a refusal in the audit
+            return web.Response(status=204)
+        if request.path == "/console.js":
+            return web.Response(text=CONSOLE_JS, content_type="application/javascript")
+        return web.Response(text=INDEX_HTML, content_type="text/html")
 
     async def _json_body(self, request: web.Request) -> dict:
         peer = request.remote or "?"
