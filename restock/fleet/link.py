@@ -16,7 +16,7 @@ import json
 import logging
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import aiohttp
@@ -36,7 +36,7 @@ class _Waiting:
 class RobotLink:
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         credential: str,
         ssl_context: ssl.SSLContext | None = None,
         on_resolution: Callable[[records.HandoffResolution], None] | None = None,
@@ -46,7 +46,11 @@ class RobotLink:
         resend_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.url = url
+        # Several instances' addresses: after a failed attempt or a lost link the next one is tried,
+        # so a killed instance costs a robot one reconnect, not its link.
+        self.urls = [url] if isinstance(url, str) else list(url)
+        self._at = 0
+        self.connected_to: str | None = None
         self.credential = credential
         self.ssl_context = ssl_context
         self.on_resolution = on_resolution
@@ -95,9 +99,10 @@ class RobotLink:
             while not self._stop:
                 try:
                     headers = {"Authorization": f"Bearer {self.credential}"}
-                    async with session.ws_connect(self.url, headers=headers, ssl=self.ssl_context or False,
+                    url = self.urls[self._at % len(self.urls)]
+                    async with session.ws_connect(url, headers=headers, ssl=self.ssl_context or False,
                                                   heartbeat=5.0, max_msg_size=4_000_000) as ws:  # fmt: skip
-                        self._ws = ws
+                        self._ws, self.connected_to = ws, url
                         self.connects += 1
                         delay = self.retry_s
                         self.connected.set()
@@ -112,8 +117,9 @@ class RobotLink:
                 except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as err:
                     self.last_close = (None, f"{type(err).__name__}: {err}")
                 finally:
-                    self._ws = None
+                    self._ws, self.connected_to = None, None
                     self.connected.clear()
+                    self._at += 1
                 if not self._stop:
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, self.max_retry_s)

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from restock import records
@@ -32,15 +32,16 @@ def client_context(cafile: Path | None = None) -> ssl.SSLContext:
 class FleetUplink:
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         credential: str,
         ssl_context: ssl.SSLContext,
         on_resolution: Callable[[records.HandoffResolution], None] | None = None,
         on_command: Callable[[str, dict], None] | None = None,
         **link_options: float,
     ) -> None:
-        if not url.startswith("wss://"):
-            raise ValueError(f"the fleet link is WSS only, not {url.split(':', 1)[0]}")
+        for u in [url] if isinstance(url, str) else url:
+            if not u.startswith("wss://"):
+                raise ValueError(f"the fleet link is WSS only, not {u.split(':', 1)[0]}")
         self._args = (url, credential, ssl_context, on_resolution, on_command)
         self._options = link_options
         self.link: RobotLink | None = None

@@ -14,6 +14,7 @@ from fleet_helpers import FleetPair, Operator, handoff, next_of, wait_for
 
 from restock.fleet.accounts import Accounts
 from restock.fleet.db import Pool
+from restock.fleet.link import RobotLink
 from restock.fleet.service import REVOKED_CLOSE, FleetConfig, FleetService
 
 
@@ -272,5 +273,32 @@ def test_an_operator_opens_at_most_four_websockets_on_an_instance(fleet_pair: Fl
             for ws in open_:
                 await ws.close()
         assert [r[0] for r in audit(fleet_pair.conninfo, "refused:ws_count")] == ["refused:ws_count"]
+
+    asyncio.run(run())
+
+
+def test_a_killed_instance_costs_a_robot_one_reconnect_and_loses_no_handoff(fleet_pair: FleetPair) -> None:
+    async def run() -> None:
+        urls = [fleet_pair.url(i, "/robot/ws", ws=True) for i in (0, 1)]
+        robot = RobotLink(urls, fleet_pair.credentials["ra1"], fleet_pair.client_ssl, retry_s=0.1, max_retry_s=0.3)
+        task = asyncio.create_task(robot.run())
+        robot.send_handoff(handoff("before"))
+        await wait_for(lambda: robot.connected_to == urls[0] and not robot.outbox)
+        await asyncio.to_thread(fleet_pair.services[0].stop)  # instance a goes (its links are closed)
+        robot.send_handoff(handoff("during"))
+        await wait_for(lambda: robot.connected_to == urls[1] and not robot.outbox)
+        async with aiohttp.ClientSession() as http:
+            alice = Operator(fleet_pair, http, 1)
+            await alice.login("alice")
+            for _ in range(2):
+                status, body = await alice.post("/api/claim", {})
+                assert status == 200, body
+                await alice.post("/api/resolve", {"id": body["id"], "action": "cleared"})
+        await wait_for(lambda: len(robot.resolved) == 2)
+        assert sorted(robot.resolved) == ["before", "during"] and robot.connects == 2
+        await robot.stop()
+        task.cancel()
+        with psycopg.connect(fleet_pair.conninfo) as conn:
+            assert conn.execute("SELECT count(*), count(delivered_at) FROM handoffs").fetchone()[0] == 2
 
     asyncio.run(run())
