@@ -110,6 +110,13 @@ class Accounts:
         rows = await self._exec("SELECT revoked_at IS NULL FROM robots WHERE id=%s", (robot,))
         return bool(rows and rows[0][0])
 
+    async def robot_linked(self, robot: str, instance_url: str) -> None:
+        await self._exec("UPDATE robots SET instance_url=%s, last_seen=now() WHERE id=%s", (instance_url, robot))
+
+    async def robot_url(self, robot: str) -> str | None:
+        rows = await self._exec("SELECT instance_url FROM robots WHERE id=%s", (robot,))
+        return rows[0][0] if rows else None
+
     async def robot_status(self, robot: str, status: dict) -> None:
         await self._exec(
             "UPDATE robots SET last_seen=now(), status=%s WHERE id=%s", (psycopg.types.json.Jsonb(status), robot)

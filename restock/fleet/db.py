@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS robots (
   tenant_id text NOT NULL REFERENCES tenants(id),
   secret_sha256 text NOT NULL,            -- hex SHA-256 of the robot's random 256-bit secret
   revoked_at timestamptz, last_seen timestamptz, status jsonb);
+ALTER TABLE robots ADD COLUMN IF NOT EXISTS instance_url text;  -- the instance it is linked to (its stream)
 CREATE TABLE IF NOT EXISTS operators (
   name text PRIMARY KEY, tenant_id text NOT NULL REFERENCES tenants(id),
   password_scrypt text NOT NULL, disabled_at timestamptz);

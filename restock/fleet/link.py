@@ -65,6 +65,7 @@ class RobotLink:
         self.refusals = 0  # connection attempts refused by the service (bad or revoked credential)
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._stop = False
+        self._frame_busy = False
 
     def send_handoff(self, request: records.HandoffRequest, blocked_sales_per_h: float = 0.0) -> None:
         """Queue a handoff; it goes now if the link is up, else on reconnect. A repeat id is ignored."""
@@ -80,6 +81,20 @@ class RobotLink:
     async def send_reply(self, operator: str, body: dict) -> None:
         """The robot's bridge answers an operator (state, acks, errors)."""
         await self._send({"type": "reply", "operator": operator, "body": body})
+
+    async def send_frame(self, frame: bytes) -> bool:
+        """A camera frame (restock.teleop.protocol.pack_frame) for the operators watching; False when
+        the link is down or still busy with the last one (a stream drops frames, it never queues them)."""
+        if self._ws is None or self._ws.closed or self._frame_busy:
+            return False
+        self._frame_busy = True
+        try:
+            await self._ws.send_bytes(frame)
+            return True
+        except (ConnectionError, RuntimeError):
+            return False
+        finally:
+            self._frame_busy = False
 
     async def _send(self, message: dict) -> None:
         """Send now, or drop while the link is down (a status or a reply is stale by the reconnect)."""

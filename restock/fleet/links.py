@@ -34,3 +34,7 @@ class Link:
     session_checked: float = -1e18  # monotonic time the session was last read live (-inf: ended)
     controls: dict[str, int] = field(default_factory=dict)  # robot -> handoff it holds (cache; cleared on queue news)
     relayed: dict[str, int] = field(default_factory=dict)  # "robot message-type" -> commands relayed
+    watching: dict[str, str] = field(default_factory=dict)  # robot -> camera this operator link watches
+    frame_busy: bool = False  # a frame is on its way to this operator: newer ones are dropped meanwhile
+    frames: int = 0  # frames sent to this operator link
+    frames_dropped: int = 0

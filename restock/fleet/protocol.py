@@ -95,7 +95,9 @@ class ResolutionAck(_Msg):
 
 OperatorMessage = Claim | Release | Resolve | Command | Heartbeat | Logout
 RobotMessage = RobotHandoff | RobotStatus | RobotReply | ResolutionAck | Heartbeat
-RELAYED = ("heartbeat", "pose", "claim", "release", "estop")  # the bridge messages a relay may carry
+# The bridge messages a relay may carry (watch and frame_shown: the camera stream, which comes back
+# as binary frames in the bridge's own format from the robot's link).
+RELAYED = ("heartbeat", "pose", "claim", "release", "estop", "watch", "frame_shown")
 MAX_RELAYED_BYTES = 7000  # a relay crosses instances as a NOTIFY payload (PostgreSQL: under 8000 bytes)
 _OPERATOR: TypeAdapter[OperatorMessage] = TypeAdapter(Annotated[OperatorMessage, Field(discriminator="type")])  # type: ignore[arg-type]
 _ROBOT: TypeAdapter[RobotMessage] = TypeAdapter(Annotated[RobotMessage, Field(discriminator="type")])  # type: ignore[arg-type]

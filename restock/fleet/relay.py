@@ -6,11 +6,15 @@ deadman, heartbeat, envelope) when it arrives: the service only checks that the 
 claim on one of that robot's handoffs. A robot linked to this instance gets it directly; one linked
 to another instance through a NOTIFY (a few hundred bytes: under PostgreSQL's 8,000). When the
 operator's link goes, the robot is told to release (a command never outlives the link). Poses and
-heartbeats are audited as counts when the link ends, every other command one row each.
+heartbeats are audited as counts when the link ends, every other command one row each. Camera
+frames (binary, the bridge's frame format) go from a robot's link to the operator links on the same
+instance that hold its handoff and watch it: a claim's answer names the robot's instance
+(``robot_url``), where the console opens its stream.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from typing import TYPE_CHECKING
@@ -56,10 +60,37 @@ class CommandRelay:
                 detail=f"{kind} (handoff {link.controls[robot]})",
                 peer=link.peer,
             )
+        if kind == "watch":
+            camera = msg.body.get("camera_id")
+            if camera:
+                link.watching[robot] = str(camera)
+            else:
+                link.watching.pop(robot, None)
         key = f"{robot} {kind}"
         link.relayed[key] = link.relayed.get(key, 0) + 1
         await self.relay(robot, link.actor.operator, msg.body)
         return True
+
+    async def frame(self, robot: Link, data: bytes) -> None:
+        """A camera frame from a robot linked here, to the operator links here that hold one of its
+        handoffs and watch it; an operator still receiving the last one skips this one (newest wins)."""
+        for link in list(self.service.links.values()):
+            if link.actor is None or robot.robot not in link.controls or robot.robot not in link.watching:
+                continue
+            if link.frame_busy:
+                link.frames_dropped += 1
+                continue
+            link.frame_busy = True
+            asyncio.get_running_loop().create_task(self._send_frame(link, data))
+
+    async def _send_frame(self, link: Link, data: bytes) -> None:
+        try:
+            await link.ws.send_bytes(data)
+            link.frames += 1
+        except (ConnectionError, RuntimeError):
+            pass
+        finally:
+            link.frame_busy = False
 
     async def relay(self, robot: str, operator: str, body: dict) -> None:
         if robot in self.service.robots:  # linked here: no database round trip

@@ -23,6 +23,7 @@ import itertools
 import logging
 import math
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -68,6 +69,7 @@ class FleetConfig:
     port: int = 8444
     ssl_context: ssl.SSLContext | None = None  # None: plain HTTP, loopback only
     instance: str = "fleet-1"
+    public_url: str | None = None  # how robots and operators reach this instance (default: the bound address)
     db_connections: int = 6
     session_ttl_s: float = 900.0
     ticket_ttl_s: float = 20.0
@@ -169,6 +171,7 @@ class FleetService:
                            read_timeout_s=cfg.read_timeout_s, refuse=self._site_refusal, handler_args=handler_args)  # fmt: skip
         await site.start()
         self.bound_port = site.port
+        self.public_url = cfg.public_url or site.name
         tasks = [asyncio.create_task(listen(self.conninfo, self._on_notify, self._recheck_all)),
                  asyncio.create_task(self._ticker())]  # fmt: skip
         await self.store.audit("instance_start", detail=f"{site.name}")
@@ -316,7 +319,9 @@ class FleetService:
         """Carry out a claim, release or resolve (ClaimError if the rules refuse; the store audits it)."""
         if isinstance(msg, FP.Claim):
             entry = await self.store.claim(actor, msg.id)
-            return {"type": "claimed", "id": entry.key, "robot": entry.robot, "request_id": entry.request_id}
+            url = await self.accounts.robot_url(entry.robot)  # where its camera stream can be watched
+            return {"type": "claimed", "id": entry.key, "robot": entry.robot, "request_id": entry.request_id,
+                    "robot_url": url}  # fmt: skip
         if isinstance(msg, FP.Release):
             entry = await self.store.release(actor, msg.id)
             return {"type": "released", "id": entry.key}
@@ -367,10 +372,18 @@ class FleetService:
         self.links[link.id] = link
         return link
 
-    async def _read(self, link: Link, on_text: Callable[[Link, str], Awaitable[bool]]) -> None:
-        """Text messages to on_text until it says stop or the link closes; a binary one is a bad message."""
+    async def _read(
+        self, link: Link, on_text: Callable[[Link, str], Awaitable[bool]],
+        on_binary: Callable[[Link, bytes], Awaitable[bool]] | None = None,
+    ) -> None:  # fmt: skip
+        """Text messages to on_text until it says stop or the link closes; binary ones to on_binary
+        (without one, a binary message is a bad message)."""
         async for msg in link.ws:
             if msg.type != WSMsgType.TEXT:
+                if msg.type == WSMsgType.BINARY and on_binary is not None:
+                    if await on_binary(link, msg.data):
+                        continue
+                    break
                 if msg.type == WSMsgType.BINARY and await self._bad(link, "binary messages are not accepted"):
                     continue
                 break
@@ -444,7 +457,8 @@ class FleetService:
         await self.store.audit("robot_connect", tenant=tenant, robot=robot, detail=link.id, peer=peer)
         try:
             await self._send_resolutions(link)
-            await self._read(link, self._robot_text)
+            await self.accounts.robot_linked(robot, self.public_url)
+            await self._read(link, self._robot_text, self._robot_frame)
         finally:
             self.links.pop(link.id, None)
             if self.robots.get(robot) is link:
@@ -452,6 +466,17 @@ class FleetService:
             with contextlib.suppress(Exception):
                 await self.store.audit("robot_disconnect", tenant=tenant, robot=robot, detail=link.id, peer=peer)
         return ws
+
+    async def _robot_frame(self, link: Link, data: bytes) -> bool:
+        """A camera frame (the bridge's binary format) for the operators watching this robot here."""
+        if not link.rate.allow(time.monotonic()):
+            return True  # over the rate: dropped, as a stream drops frames
+        try:
+            P.unpack_frame(data)
+        except (P.ProtocolError, struct.error) as err:
+            return await self._bad(link, f"not a camera frame: {err}")
+        await self.relay.frame(link, data)
+        return True
 
     async def _robot_text(self, link: Link, text: str) -> bool:
         assert link.robot is not None

@@ -88,6 +88,11 @@ class FleetUplink:
         if self.loop is not None and self.link is not None:
             asyncio.run_coroutine_threadsafe(self.link.send_reply(operator, body), self.loop)
 
+    def submit_frame(self, frame: bytes) -> None:
+        """Thread-safe: a camera frame for the operators watching (dropped if the last is still going)."""
+        if self.loop is not None and self.link is not None:
+            asyncio.run_coroutine_threadsafe(self.link.send_frame(frame), self.loop)
+
     def stop(self, timeout: float = 5.0) -> None:
         if self.loop is not None and self.link is not None and self.loop.is_running():
             asyncio.run_coroutine_threadsafe(self.link.stop(), self.loop).result(timeout)

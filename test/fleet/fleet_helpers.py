@@ -121,3 +121,13 @@ async def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> None
     async with asyncio.timeout(timeout):
         while not predicate():
             await asyncio.sleep(0.02)
+
+
+async def linked_robot(pair: FleetPair, i: int, robot: str, request_id: str) -> tuple[RobotLink, asyncio.Task, list]:
+    """A robot linked to instance i with one handoff acknowledged; the commands relayed to it are listed."""
+    commands: list[tuple[str, dict]] = []
+    link = pair.link(i, robot, on_command=lambda op, body: commands.append((op, body)))
+    task = asyncio.create_task(link.run())
+    link.send_handoff(handoff(request_id))
+    await wait_for(lambda: link.connects == 1 and not link.outbox)
+    return link, task, commands

@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 
 import aiohttp
 import psycopg
 import pytest
-from fleet_helpers import FleetPair, Operator, handoff, next_of, wait_for
+from fleet_helpers import FleetPair, Operator, handoff, linked_robot, next_of, wait_for
 
 from restock.fleet.accounts import Accounts
 from restock.fleet.db import Pool
 from restock.fleet.link import RobotLink
 from restock.fleet.service import REVOKED_CLOSE, FleetConfig, FleetService
+from restock.teleop.protocol import FrameStamps, pack_frame, unpack_frame
 
 
 def audit(conninfo: str, event_like: str) -> list[tuple]:
@@ -204,11 +206,7 @@ def test_killed_database_connections_lose_no_handoff(fleet_pair: FleetPair) -> N
 
 def test_commands_reach_the_claimed_robot_across_instances_and_end_with_the_link(fleet_pair: FleetPair) -> None:
     async def run() -> None:
-        commands: list[tuple[str, dict]] = []
-        robot = fleet_pair.link(0, "ra1", on_command=lambda op, body: commands.append((op, body)))
-        task = asyncio.create_task(robot.run())
-        robot.send_handoff(handoff("h1"))
-        await wait_for(lambda: robot.connects == 1 and not robot.outbox)
+        robot, task, commands = await linked_robot(fleet_pair, 0, "ra1", "h1")
         pose = {"type": "pose", "seq": 1, "position": [0.1, 1.2, -0.3], "orientation": [0, 0, 0, 1], "grip": True}
         async with aiohttp.ClientSession() as http:
             alice, bob = Operator(fleet_pair, http, 1), Operator(fleet_pair, http, 1)
@@ -221,7 +219,7 @@ def test_commands_reach_the_claimed_robot_across_instances_and_end_with_the_link
             assert (await next_of(bws, "error"))["error"] == "you hold no handoff of that robot"  # another tenant
             await ws.send_json({"type": "claim"})
             await next_of(ws, "claimed")
-            await ws.send_json({"type": "command", "robot": "ra1", "body": {"type": "watch", "camera_id": "cam"}})
+            await ws.send_json({"type": "command", "robot": "ra1", "body": {"type": "logout"}})
             assert "not relayed" in (await next_of(ws, "error"))["error"]
             for body in ({"type": "claim"}, pose, {"type": "heartbeat", "seq": 2}, {"type": "estop", "engaged": True}):
                 await ws.send_json({"type": "command", "robot": "ra1", "body": body})
@@ -300,5 +298,47 @@ def test_a_killed_instance_costs_a_robot_one_reconnect_and_loses_no_handoff(flee
         task.cancel()
         with psycopg.connect(fleet_pair.conninfo) as conn:
             assert conn.execute("SELECT count(*), count(delivered_at) FROM handoffs").fetchone()[0] == 2
+
+    asyncio.run(run())
+
+
+def test_camera_frames_reach_the_watching_claimant_on_the_robots_instance_only(fleet_pair: FleetPair) -> None:
+    async def run() -> None:
+        robot, task, commands = await linked_robot(fleet_pair, 0, "ra1", "h1")
+        async with aiohttp.ClientSession() as http:
+            alice, carol = Operator(fleet_pair, http, 1), Operator(fleet_pair, http, 0)
+            await alice.login("alice")
+            await carol.login("carol")
+            status, claimed = await alice.post("/api/claim", {})  # on instance b
+            assert status == 200 and claimed["robot_url"] == f"https://{fleet_pair.hosts[0]}"
+            stream = Operator(fleet_pair, http, 0)  # her stream opens where the robot is linked
+            stream.token = alice.token
+            ws, cws = await stream.ws(), await carol.ws()
+            watch = {"type": "watch", "camera_id": "cam_left"}
+            await ws.send_json({"type": "command", "robot": "ra1", "body": watch})
+            await cws.send_json({"type": "command", "robot": "ra1", "body": watch})
+            assert (await next_of(cws, "error"))["error"] == "you hold no handoff of that robot"
+            await wait_for(lambda: ("alice", watch) in commands)
+            frames = []
+            for n in range(5):
+                sent = pack_frame(0, n, FrameStamps(time.time(), time.time(), time.time()), b"\xff\xd8jpeg\xff\xd9")
+                while not await robot.send_frame(sent):
+                    await asyncio.sleep(0.01)
+                msg = await ws.receive()
+                while msg.type == aiohttp.WSMsgType.TEXT:  # queue pushes come on the same link
+                    msg = await ws.receive()
+                assert msg.type == aiohttp.WSMsgType.BINARY
+                frames.append(unpack_frame(msg.data)[1])
+            assert frames == [0, 1, 2, 3, 4]
+            links = {k.actor.operator: k for k in fleet_pair.services[0].links.values() if k.actor is not None}
+            await wait_for(lambda: links["alice"].frames == 5)  # counted once written
+            assert links["carol"].frames == 0 and links["carol"].frames_dropped == 0  # never a candidate
+            await robot._ws.send_bytes(b"not a frame")  # type: ignore[union-attr]
+            await wait_for(lambda: bool(audit(fleet_pair.conninfo, "refused:message")))
+            await ws.close()
+            await cws.close()
+        await robot.stop()
+        task.cancel()
+        assert "not a camera frame" in audit(fleet_pair.conninfo, "refused:message")[0][3]
 
     asyncio.run(run())
