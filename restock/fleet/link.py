@@ -26,6 +26,17 @@ from restock import records
 log = logging.getLogger("restock.fleet.link")
 
 
+MAX_REMEMBERED = 10_000  # resolutions remembered to act on each once (a resend comes within minutes)
+
+
+def _call(callback: Callable[..., None], *args: object) -> None:
+    """The robot's own code: a failure there is logged and must not take the link down."""
+    try:
+        callback(*args)
+    except Exception as err:
+        log.error("fleet link: %s failed: %s: %s", getattr(callback, "__name__", "callback"), type(err).__name__, err)
+
+
 @dataclass
 class _Waiting:
     request: records.HandoffRequest
@@ -164,12 +175,14 @@ class RobotLink:
                 res = records.HandoffResolution.model_validate(data["resolution"])
                 if res.request_id not in self.resolved:  # sent again after a lost ack: acted on once
                     self.resolved[res.request_id] = res
+                    while len(self.resolved) > MAX_REMEMBERED:  # the oldest first (insertion order)
+                        del self.resolved[next(iter(self.resolved))]
                     self.outbox.pop(res.request_id, None)
                     if self.on_resolution is not None:
-                        self.on_resolution(res)
+                        _call(self.on_resolution, res)
                 await ws.send_json({"type": "resolution_ack", "request_id": res.request_id})
             elif data.get("type") == "command" and self.on_command is not None:
-                self.on_command(str(data.get("operator")), data.get("body") or {})
+                _call(self.on_command, str(data.get("operator")), data.get("body") or {})
             elif data.get("type") == "error":
                 log.warning("fleet link: the service refused: %s", str(data.get("error"))[:200])
 

@@ -52,7 +52,7 @@ from restock.fleet.store import Actor, FleetStore
 from restock.teleop import protocol as P
 from restock.teleop.auth import MAX_PASSWORD_BYTES, OPERATOR_NAME, AuthError, LoginThrottle
 from restock.teleop.guard import ConnectionLimits, Every, GuardedSite, one_line, quiet_server_logger, security_headers
-from restock.teleop.login import LoginDesk, LoginRefused
+from restock.teleop.login import LOGIN_REFUSED, LoginDesk, LoginRefused
 from restock.teleop.records_out import AuditBudget, printable
 from restock.teleop.tls import is_loopback
 
@@ -205,7 +205,8 @@ class FleetService:
             if self.audit_budget.allow(r.kind, peer, now):
                 await self.store.refuse(r.kind, r.reason, actor, r.robot or (link.robot if link else None), peer)
         if link is not None and r.public:
-            await link.ws.send_json({"type": "error", "error": r.public[:300]})
+            with contextlib.suppress(ConnectionError, RuntimeError):  # the link may be closing
+                await link.ws.send_json({"type": "error", "error": r.public[:300]})
         return web.json_response({"error": r.public or "refused"}, status=r.status)
 
     def _site_refusal(self, kind: str, address: str, why: str, status: int) -> str:
@@ -281,7 +282,9 @@ class FleetService:
             await self.logins.check(name, password, peer, time.monotonic())
         except LoginRefused as err:
             raise Refused(err.kind, f"{name} from {peer}: {err}", err.public, err.status, peer=peer) from None
-        tenant = self.tenants[name]
+        tenant = self.tenants.get(name)
+        if tenant is None:  # disabled or removed since the operator list was read
+            raise Refused("login", f"{name} from {peer}: no longer an operator", LOGIN_REFUSED, 401, peer=peer)
         token = await self.accounts.open_session(name, tenant, peer)
         return web.json_response({"token": token, "operator": name, "tenant": tenant,
                                   "expires_in": self.config.session_ttl_s})  # fmt: skip
