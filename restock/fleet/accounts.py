@@ -113,6 +113,10 @@ class Accounts:
     async def robot_linked(self, robot: str, instance_url: str) -> None:
         await self._exec("UPDATE robots SET instance_url=%s, last_seen=now() WHERE id=%s", (instance_url, robot))
 
+    async def robot_unlinked(self, robot: str, instance_url: str) -> None:
+        """The robot's link to this instance ended (unless it has linked to another one since)."""
+        await self._exec("UPDATE robots SET instance_url=NULL WHERE id=%s AND instance_url=%s", (robot, instance_url))
+
     async def robot_url(self, robot: str) -> str | None:
         rows = await self._exec("SELECT instance_url FROM robots WHERE id=%s", (robot,))
         return rows[0][0] if rows else None

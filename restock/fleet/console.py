@@ -1,5 +1,5 @@
 """The operator console the fleet service serves at ``/``: log in, the tenant's queue in the order
-it will be served, claim, resolve, the operators online with their load, the waits.
+it will be served, claim, resolve, the operators online with their load, the robots, the waits.
 
 A page and a script with no dependencies and nothing fetched from elsewhere (the service's CSP
 allows 'self' only, so the script is a file of its own, not inline). Everything a robot or another
@@ -28,6 +28,10 @@ INDEX_HTML = """<!doctype html>
   <h2>operators</h2>
   <table id="operators" border="1" cellpadding="4" style="border-collapse: collapse">
     <thead><tr><th>name</th><th>online</th><th>holding</th><th>resolved (1 h)</th><th>busy s (1 h)</th></tr></thead>
+    <tbody></tbody></table>
+  <h2>robots</h2>
+  <table id="robots" border="1" cellpadding="4" style="border-collapse: collapse">
+    <thead><tr><th>robot</th><th>store</th><th>linked</th><th>last heard s ago</th></tr></thead>
     <tbody></tbody></table>
 </div>
 <p id="status" role="status"></p>
@@ -78,6 +82,12 @@ function render(view) {
   (view.operators || []).forEach((o) => {
     const row = ops.insertRow();
     [o.name, o.online ? 'yes' : 'no', o.holding, o.resolved_last_hour, o.busy_s_last_hour.toFixed(0)].forEach((t) => cell(row, t));
+  });
+  const robots = $('robots').tBodies[0];
+  robots.replaceChildren();
+  (view.robots || []).forEach((r) => {
+    const row = robots.insertRow();
+    [r.id, r.store, r.linked ? 'yes' : 'no', r.seen_s_ago === null ? '-' : r.seen_s_ago.toFixed(0)].forEach((t) => cell(row, t));
   });
   const w = view.waits || {open: 0, longest_s: 0, median_s: 0};
   $('waits').textContent = w.open + ' open, longest wait ' + w.longest_s.toFixed(0) + ' s, median ' + w.median_s.toFixed(0) + ' s';

@@ -464,9 +464,10 @@ class FleetService:
             await self._read(link, self._robot_text, self._robot_frame)
         finally:
             self.links.pop(link.id, None)
-            if self.robots.get(robot) is link:
-                del self.robots[robot]
             with contextlib.suppress(Exception):
+                if self.robots.get(robot) is link:
+                    del self.robots[robot]
+                    await self.accounts.robot_unlinked(robot, self.public_url)
                 await self.store.audit("robot_disconnect", tenant=tenant, robot=robot, detail=link.id, peer=peer)
         return ws
 

@@ -168,9 +168,10 @@ class FleetStore:
         return order_open([_entry(r) for r in rows], now, self.priority), now
 
     async def queue_view(self, tenant: str) -> dict:
-        """What a tenant's operators see: open handoffs in order, claims in progress."""
+        """What a tenant's operators see: open handoffs in order, claims in progress, the operators and
+        their load, the robots (linked or not, last heard of, their last status) and the waits."""
 
-        async def run(conn: psycopg.AsyncConnection) -> tuple[list[tuple], list[tuple]]:
+        async def run(conn: psycopg.AsyncConnection) -> tuple[list[tuple], list[tuple], list[tuple]]:
             cur = await conn.execute(
                 "SELECT h.id, h.robot_id, s.id, h.request_id, h.kind, h.lane_id, h.blocked_sales_per_h,"
                 " extract(epoch from now() - h.raised_at)::float8, h.state, h.claimed_by, h.request->>'detail'"
@@ -180,11 +181,17 @@ class FleetStore:
             )
             handoffs = await cur.fetchall()
             cur = await conn.execute(_OPERATORS_SQL, (tenant,))
-            return handoffs, await cur.fetchall()
+            operators = await cur.fetchall()
+            cur = await conn.execute(
+                "SELECT id, store_id, instance_url IS NOT NULL, extract(epoch from now() - last_seen)::float8, status"
+                " FROM robots WHERE tenant_id=%s AND revoked_at IS NULL ORDER BY id",
+                (tenant,),
+            )
+            return handoffs, operators, await cur.fetchall()
 
         entries, _ = await self.open_entries(tenant)
         order = {e.key: i for i, e in enumerate(entries)}
-        rows, operators = await self.pool.run(run)  # type: ignore[misc]
+        rows, operators, robots = await self.pool.run(run)  # type: ignore[misc]
         items = []
         for r in rows:
             items.append({"id": r[0], "robot": r[1], "store": r[2], "request_id": r[3], "kind": r[4], "lane_id": r[5],
@@ -204,6 +211,16 @@ class FleetStore:
                     "busy_s_last_hour": round(busy, 1),
                 }
                 for n, on, held, done, busy in operators
+            ],
+            "robots": [
+                {
+                    "id": r,
+                    "store": st,
+                    "linked": up,
+                    "seen_s_ago": None if ago is None else round(ago, 1),
+                    "status": status,
+                }
+                for r, st, up, ago, status in robots
             ],
             "waits": {
                 "open": len(waits),

@@ -52,6 +52,14 @@ def test_handoff_reaches_an_operator_on_the_other_instance_and_the_resolution_co
             assert got[0].request_id == "h1" and got[0].operator == "alice" and got[0].label == "cola_500"
             status, body = await alice.get("/api/queue")
             assert status == 200 and body["handoffs"] == []
+            assert [(r["id"], r["linked"]) for r in body["robots"]] == [("ra1", True)]  # not chain_b's rb1
+            await robot.stop()  # its link ends: the view says so (polled: no NOTIFY for it)
+            for _ in range(400):
+                body = (await alice.get("/api/queue"))[1]
+                if not body["robots"][0]["linked"]:
+                    break
+                await asyncio.sleep(0.05)
+            assert body["robots"][0]["linked"] is False
             await ws.close()
         with psycopg.connect(fleet_pair.conninfo) as conn:
             await_delivered = conn.execute("SELECT delivered_at IS NOT NULL FROM handoffs").fetchone()
