@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import getpass
 import logging
 import os
 import signal
@@ -51,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     verb("add-store", "add a store of a tenant", "store", "tenant")
     verb("add-robot", "add a robot to a store; prints its credential once", "robot", "store")
     verb("revoke-robot", "revoke a robot's credential (its link is cut at once)", "robot")
-    verb("add-operator", "add an operator of a tenant (password from stdin)", "name", "tenant")
+    verb("add-operator", "add an operator of a tenant (password from the terminal or stdin)", "name", "tenant")
     return p
 
 
@@ -71,7 +72,7 @@ async def _admin(args: argparse.Namespace) -> int:
                 print(f"restock fleet: no live robot {args.robot}", file=sys.stderr)
                 return 1
         elif args.verb == "add-operator":
-            password = sys.stdin.readline().rstrip("\n")
+            password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
             if len(password) < 8:
                 print("restock fleet: use at least 8 characters", file=sys.stderr)
                 return 2
