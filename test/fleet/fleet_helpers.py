@@ -123,10 +123,14 @@ async def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> None
             await asyncio.sleep(0.02)
 
 
-async def linked_robot(pair: FleetPair, i: int, robot: str, request_id: str) -> tuple[RobotLink, asyncio.Task, list]:
-    """A robot linked to instance i with one handoff acknowledged; the commands relayed to it are listed."""
+async def linked_robot(
+    pair: FleetPair, i: int, robot: str, request_id: str, **options: object
+) -> tuple[RobotLink, asyncio.Task, list]:
+    """A robot linked to instance i with one handoff acknowledged; the commands relayed to it are
+    listed (unless options give an on_command of its own)."""
     commands: list[tuple[str, dict]] = []
-    link = pair.link(i, robot, on_command=lambda op, body: commands.append((op, body)))
+    options.setdefault("on_command", lambda op, body: commands.append((op, body)))
+    link = pair.link(i, robot, **options)
     task = asyncio.create_task(link.run())
     link.send_handoff(handoff(request_id))
     await wait_for(lambda: link.connects == 1 and not link.outbox)

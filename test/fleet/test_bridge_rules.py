@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import aiohttp
-from fleet_helpers import FleetPair, Operator, handoff, next_of, wait_for
+from fleet_helpers import FleetPair, Operator, linked_robot, next_of, wait_for
 
 from restock.paths import store_file
 from restock.store.description import load_store
@@ -43,10 +43,7 @@ def test_operator_through_the_fleet_drives_the_bridge_rules_and_the_link_ending_
                 replies.append((operator, reply))
                 asyncio.get_running_loop().create_task(robot.send_reply(operator, reply))
 
-        robot = fleet_pair.link(0, "ra1", on_command=on_command)
-        task = asyncio.create_task(robot.run())
-        robot.send_handoff(handoff("h1"))
-        await wait_for(lambda: robot.connects == 1 and not robot.outbox)
+        robot, task, _ = await linked_robot(fleet_pair, 0, "ra1", "h1", on_command=on_command)
         async with aiohttp.ClientSession() as http:
             alice = Operator(fleet_pair, http, 1)
             await alice.login("alice")

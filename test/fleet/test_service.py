@@ -178,10 +178,7 @@ def test_refusals_are_answered_without_detail_and_audited(fleet_pair: FleetPair)
 
 def test_killed_database_connections_lose_no_handoff(fleet_pair: FleetPair) -> None:
     async def run() -> None:
-        robot = fleet_pair.link(0, "ra1", retry_s=0.1, max_retry_s=0.5)
-        task = asyncio.create_task(robot.run())
-        robot.send_handoff(handoff("before"))
-        await wait_for(lambda: robot.connects == 1 and not robot.outbox)
+        robot, task, _ = await linked_robot(fleet_pair, 0, "ra1", "before", retry_s=0.1, max_retry_s=0.5)
         async with aiohttp.ClientSession() as http:
             alice = Operator(fleet_pair, http, 1)
             await alice.login("alice")
