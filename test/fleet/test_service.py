@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 
 import aiohttp
@@ -345,5 +346,29 @@ def test_camera_frames_reach_the_watching_claimant_on_the_robots_instance_only(f
         await robot.stop()
         task.cancel()
         assert "not a camera frame" in audit(fleet_pair.conninfo, "refused:message")[0][3]
+
+    asyncio.run(run())
+
+
+def test_a_robot_sending_garbage_is_refused_then_cut(fleet_pair: FleetPair) -> None:
+    async def run() -> None:
+        async with aiohttp.ClientSession() as http:
+            headers = {"Authorization": f"Bearer {fleet_pair.credentials['rb1']}"}
+            ws = await http.ws_connect(fleet_pair.url(0, "/robot/ws", ws=True), headers=headers,
+                                       ssl=fleet_pair.client_ssl)  # fmt: skip
+            junk = ["not json", "[" * 100 + "]" * 100, '{"type": "handoff", "request": {"record": "nope"}}',
+                    '{"type": "status", "status": 1}', '{"type": "reply", "operator": "../x", "body": {}}']  # fmt: skip
+            errors = []
+            for i in range(25):
+                await ws.send_str(junk[i % len(junk)])
+            while True:
+                msg = await ws.receive()
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    break
+                errors.append(json.loads(msg.data)["error"])
+            assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == aiohttp.WSCloseCode.POLICY_VIOLATION
+            assert len(errors) == 21 and "not JSON" in errors[0] and "nested deeper" in errors[1]
+        rows = audit(fleet_pair.conninfo, "refused:message")
+        assert len(rows) == 20 and {r[2] for r in rows} == {"rb1"}  # the audit budget: 20 a kind per address
 
     asyncio.run(run())
