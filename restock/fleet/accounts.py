@@ -88,6 +88,22 @@ class Accounts:
             channel=(OPERATOR_CHANNEL, name),
         )
 
+    async def disable_operator(self, name: str, by: str = "admin") -> bool:
+        """No more logins, and every session of the operator ends now (their links close on every
+        instance); their claims go back to the queue at the next sweep."""
+        rows = await self._exec(
+            "UPDATE operators SET disabled_at=now() WHERE name=%s AND disabled_at IS NULL RETURNING tenant_id",
+            (name,),
+            audit=("operator_disabled", {"actor": by, "detail": name}),
+            channel=(OPERATOR_CHANNEL, name),
+        )
+        live = await self._exec(
+            "SELECT token_sha256 FROM sessions WHERE operator=%s AND revoked_at IS NULL AND expires_at > now()", (name,)
+        )
+        for (sha,) in live:
+            await self.close_session_sha(bytes(sha))
+        return bool(rows)
+
     # --- robots -------------------------------------------------------------------------
 
     async def check_robot(self, credential: str | None) -> tuple[str, str]:

@@ -2,7 +2,7 @@
 
     restock fleet serve --db CONNINFO [--port 8444] [--instance NAME] [--tls-cert F --tls-key F]
     restock fleet init-db --db CONNINFO
-    restock fleet add-tenant|add-store|add-robot|revoke-robot|add-operator ... --db CONNINFO
+    restock fleet add-tenant|add-store|add-robot|revoke-robot|add-operator|disable-operator ... --db CONNINFO
 
 ``--db`` defaults to $RESTOCK_FLEET_DB. ``serve --throwaway-db`` starts a temporary PostgreSQL
 cluster (removed at exit) for trying the service out. The service binds to 127.0.0.1 unless told
@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     verb("add-store", "add a store of a tenant", "store", "tenant")
     verb("add-robot", "add a robot to a store; prints its credential once", "robot", "store")
     verb("revoke-robot", "revoke a robot's credential (its link is cut at once)", "robot")
+    verb("disable-operator", "stop an operator's logins and end their sessions at once", "name")
     verb("add-operator", "add an operator of a tenant (password from the terminal or stdin)", "name", "tenant")
     return p
 
@@ -70,6 +71,10 @@ async def _admin(args: argparse.Namespace) -> int:
         elif args.verb == "revoke-robot":
             if not await accounts.revoke_robot(args.robot):
                 print(f"restock fleet: no live robot {args.robot}", file=sys.stderr)
+                return 1
+        elif args.verb == "disable-operator":
+            if not await accounts.disable_operator(args.name):
+                print(f"restock fleet: no enabled operator {args.name}", file=sys.stderr)
                 return 1
         elif args.verb == "add-operator":
             password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")

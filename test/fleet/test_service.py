@@ -372,3 +372,27 @@ def test_a_robot_sending_garbage_is_refused_then_cut(fleet_pair: FleetPair) -> N
         assert len(rows) == 20 and {r[2] for r in rows} == {"rb1"}  # the audit budget: 20 a kind per address
 
     asyncio.run(run())
+
+
+def test_a_disabled_operator_is_logged_out_everywhere_and_cannot_log_in(fleet_pair: FleetPair) -> None:
+    async def run() -> None:
+        async with aiohttp.ClientSession() as http:
+            alice = Operator(fleet_pair, http, 0)
+            await alice.login("alice")
+            ws = await alice.ws()
+            await next_of(ws, "queue")
+            pool = Pool(fleet_pair.conninfo, 1)
+            assert await Accounts(pool, "admin").disable_operator("alice")
+            await pool.close()
+            closing = await ws.receive()
+            while closing.type == aiohttp.WSMsgType.TEXT:
+                closing = await ws.receive()
+            assert closing.type == aiohttp.WSMsgType.CLOSE and closing.data == 4401
+            assert (await alice.get("/api/queue"))[0] == 401
+            for i in (0, 1):  # both instances re-read their operator list on its NOTIFY
+                await wait_for(lambda i=i: "alice" not in fleet_pair.services[i].tenants)
+                assert (await Operator(fleet_pair, http, i).login("alice")).status == 401
+        rows = audit(fleet_pair.conninfo, "operator_disabled")
+        assert [(r[1], r[3]) for r in rows] == [("admin", "alice")]
+
+    asyncio.run(run())
