@@ -21,6 +21,8 @@ import signal
 import sys
 from pathlib import Path
 
+import psycopg
+
 from restock.fleet.accounts import Accounts
 from restock.fleet.db import Pool, create_schema
 from restock.fleet.pgcluster import PgCluster
@@ -105,6 +107,14 @@ async def _serve(args: argparse.Namespace, conninfo: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except psycopg.OperationalError as err:  # no database there, or it refused us: one line, not a traceback
+        print(f"restock fleet: cannot use the database: {str(err).strip().splitlines()[0][:300]}", file=sys.stderr)
+        return 1
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if args.verb == "serve" and args.throwaway_db:

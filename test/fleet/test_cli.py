@@ -68,3 +68,5 @@ def test_fleet_command_sets_up_serves_and_stops(fleet_db: str, tmp_path: Path) -
             proc.kill()
             proc.wait()
     assert fleet(fleet_db, "revoke-robot", "ra1").returncode == 1  # already revoked
+    nowhere = fleet(f"host={tmp_path} port=5999 connect_timeout=2", "init-db")
+    assert nowhere.returncode == 1 and "cannot use the database" in nowhere.stderr and "Traceback" not in nowhere.stderr
