@@ -20,13 +20,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
-import socket
 import ssl
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,45 +31,14 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from fleet_bench import PASSWORD, fleet_processes  # noqa: E402
 
 from restock import records  # noqa: E402
 from restock.convert import encode_jpeg  # noqa: E402
-from restock.fleet.accounts import Accounts  # noqa: E402
-from restock.fleet.db import Pool, create_schema  # noqa: E402
 from restock.fleet.link import RobotLink  # noqa: E402
-from restock.fleet.pgcluster import PgCluster, _free_port  # noqa: E402
 from restock.teleop.protocol import FrameStamps, pack_frame, unpack_frame  # noqa: E402
-from restock.teleop.tls import self_signed  # noqa: E402
-
-
-async def setup(conninfo: str) -> str:
-    await create_schema(conninfo)
-    pool = Pool(conninfo, 1)
-    acc = Accounts(pool, "bench")
-    await acc.add_tenant("chain_a")
-    await acc.add_store("sa1", "chain_a")
-    cred = await acc.add_robot("ra1", "sa1")
-    await acc.add_operator("alice", "chain_a", "bench-password")
-    await pool.close()
-    return cred
-
-
-def serve(conninfo: str, port: int, name: str, cert: Path, key: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "restock.cli", "fleet", "serve", "--db", conninfo, "--port", str(port),
-         "--instance", name, "--tls-cert", str(cert), "--tls-key", str(key)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
-
-
-def wait_port(port: int, timeout: float = 60.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 async def camera(robot: RobotLink, ws: aiohttp.ClientWebSocketResponse, fps: float, seconds: float) -> dict:
@@ -120,7 +85,7 @@ async def stream(
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as http:
         for label, port in (("same instance", ports[0]), ("other instance (NOTIFY)", ports[1])):
             base = f"https://127.0.0.1:{port}"
-            r = await http.post(f"{base}/api/login", json={"operator": "alice", "password": "bench-password"})
+            r = await http.post(f"{base}/api/login", json={"operator": "alice", "password": PASSWORD})
             auth = {"Authorization": f"Bearer {(await r.json())['token']}"}
             await http.post(f"{base}/api/claim", json={}, headers=auth)  # a second claim of the same: refused, fine
             ticket = (await (await http.post(f"{base}/api/ticket", headers=auth)).json())["ticket"]
@@ -161,20 +126,9 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a timeout's SIGTERM still stops the cluster
     print(f"command: .venv/bin/python bench/fleet_command.py --seconds {args.seconds:g} --rate {args.rate:g}"
           f" --fps {args.fps:g} --stream-seconds {args.stream_seconds:g}")  # fmt: skip
-    with PgCluster() as pg, tempfile.TemporaryDirectory() as tmp:
-        cred = asyncio.run(setup(pg.conninfo))
-        ports = [_free_port(), _free_port()]
-        cert, key = self_signed(Path(tmp))  # made once: two processes making it at once would race
-        procs = [serve(pg.conninfo, p, n, cert, key) for p, n in zip(ports, ("a", "b"), strict=True)]
-        try:
-            for p in ports:
-                wait_port(p)
-            ctx = ssl.create_default_context(cafile=str(cert))
-            result = asyncio.run(stream(ports, ctx, cred, args.seconds, args.rate, args.fps, args.stream_seconds))
-        finally:
-            for proc in procs:
-                proc.terminate()
-                proc.wait(30)
+    with fleet_processes(["ra1"], ["alice"]) as fleet:
+        result = asyncio.run(stream(fleet.ports, fleet.ssl, fleet.credentials["ra1"], args.seconds, args.rate, args.fps,
+                                    args.stream_seconds))  # fmt: skip
     for label in ("same instance", "other instance (NOTIFY)"):
         ms = np.array(result[label]) * 1000
         print(f"pose -> robot link via {label}: median {np.median(ms):.1f} ms, p99 {np.percentile(ms, 99):.1f} ms, "

@@ -105,14 +105,21 @@ def simulate(
     seed: int = 1,
     warmup: float = 0.05,
     priority: Priority = DEFAULT_PRIORITY,
+    path: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> Outcome:
     """Run the queue with ``operators`` servers for ``handoffs`` arrivals (the first ``warmup`` share
     not counted). Each handoff's blocked-sales rate is exponential with the given mean (what the
-    queue orders by). Events: arrival, an operator's resolve; a free operator claims the next one."""
+    queue orders by). Events: arrival, an operator's resolve; a free operator claims the next one.
+    ``path``: given arrival times, service times and blocked rates instead of drawn ones (to replay
+    exactly what a run of the real service was given)."""
     rng = np.random.default_rng(seed)
-    gaps = rng.exponential(1.0 / arrival_per_s, handoffs)
-    durations = service.draw(rng, handoffs)
-    rates = rng.exponential(blocked_sales_mean_per_h, handoffs)
+    if path is None:
+        gaps = rng.exponential(1.0 / arrival_per_s, handoffs)
+        durations = service.draw(rng, handoffs)
+        rates = rng.exponential(blocked_sales_mean_per_h, handoffs)
+    else:
+        arrivals, durations, rates = (np.asarray(a, float) for a in path)
+        gaps, handoffs = np.diff(arrivals, prepend=0.0), len(arrivals)
     robots = rng.integers(0, stores, handoffs)
     q = FleetQueue(priority)
     events: list[tuple[float, int, int, str]] = []  # (time, order, index, operator or "")

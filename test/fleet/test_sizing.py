@@ -83,3 +83,11 @@ def test_tenants_with_their_own_operators_need_at_least_as_many_as_one_pool(tmp_
     pooled, split = needed(), needed("--tenants", "3")
     assert split % 3 == 0 and split >= pooled
     assert sizing.main(["--tenants", "0"]) == 2
+
+
+def test_simulation_replays_a_given_sample_path() -> None:
+    # one operator; arrivals at 0, 0.5 and 0.6 s, 1 s each: the dearer third goes before the second
+    path = (np.array([0.0, 0.5, 0.6]), np.array([1.0, 1.0, 1.0]), np.array([0.0, 0.0, 5.0]))
+    out = simulate(1, 1.0, ServiceTimes(1.0), warmup=0.0, path=path)
+    assert list(out.waits) == pytest.approx([0.0, 1.5, 0.4])
+    assert out.busy == pytest.approx(1.0)
