@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -70,6 +71,7 @@ def _serve(conninfo: str, port: int, name: str, cert: Path, key: Path) -> subpro
 
 @contextlib.contextmanager
 def fleet_processes(robots: list[str], operators: list[str], instances: int = 2) -> Iterator[Fleet]:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a timeout's SIGTERM still stops it all
     with PgCluster() as pg, tempfile.TemporaryDirectory() as tmp:
         creds = asyncio.run(_populate(pg.conninfo, robots, operators))
         cert, key = self_signed(Path(tmp))  # made once: two processes making it at once would race

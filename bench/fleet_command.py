@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import ssl
 import sys
 import time
@@ -123,7 +122,6 @@ def main() -> int:
     ap.add_argument("--fps", type=float, default=30.0)
     ap.add_argument("--stream-seconds", type=float, default=15.0)
     args = ap.parse_args()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a timeout's SIGTERM still stops the cluster
     print(f"command: .venv/bin/python bench/fleet_command.py --seconds {args.seconds:g} --rate {args.rate:g}"
           f" --fps {args.fps:g} --stream-seconds {args.stream_seconds:g}")  # fmt: skip
     with fleet_processes(["ra1"], ["alice"]) as fleet:

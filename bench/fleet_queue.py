@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 import time
 from pathlib import Path
@@ -106,7 +105,6 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=150.0)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a timeout's SIGTERM still stops the cluster
     print("command: .venv/bin/python bench/fleet_queue.py " + " ".join(sys.argv[1:]))
     robots = [f"r{i:02d}" for i in range(args.robots)]
     path = draw_path(args)
