@@ -171,6 +171,7 @@ async def listen(
     on_notify: Callable[[str, str], Awaitable[None] | None],
     on_reconnect: Callable[[], Awaitable[None] | None] | None = None,
     retry_s: float = 0.5,
+    probe_s: float = 5.0,
 ) -> None:
     """Call on_notify(channel, payload) for every NOTIFY on CHANNELS, forever (cancel to stop).
 
@@ -188,11 +189,15 @@ async def listen(
                     if asyncio.iscoroutine(result):
                         await result
                 first = False
-                async for note in conn.notifies():
-                    result = on_notify(note.channel, note.payload)
-                    if asyncio.iscoroutine(result):
-                        await result
-        except psycopg.OperationalError as err:
-            log.warning("fleet: LISTEN connection lost (%s); reconnecting", str(err).strip()[:200])
+                while True:
+                    async for note in conn.notifies(timeout=probe_s):
+                        result = on_notify(note.channel, note.payload)
+                        if asyncio.iscoroutine(result):
+                            await result
+                    # Quiet for probe_s: a server that vanished without closing the connection
+                    # (a cut cable, a frozen host) shows itself here, not never.
+                    await asyncio.wait_for(conn.execute("SELECT 1"), probe_s)
+        except (psycopg.OperationalError, asyncio.TimeoutError) as err:
+            log.warning("fleet: LISTEN connection lost (%s); reconnecting", str(err).strip()[:200] or "no answer")
             first = False
             await asyncio.sleep(retry_s)
