@@ -3,6 +3,7 @@
     restock fleet serve --db CONNINFO [--port 8444] [--instance NAME] [--tls-cert F --tls-key F]
     restock fleet init-db --db CONNINFO
     restock fleet add-tenant|add-store|add-robot|revoke-robot|add-operator|disable-operator ... --db CONNINFO
+    restock fleet queue TENANT --db CONNINFO
 
 ``--db`` defaults to $RESTOCK_FLEET_DB. ``serve --throwaway-db`` starts a temporary PostgreSQL
 cluster (removed at exit) for trying the service out. The service binds to 127.0.0.1 unless told
@@ -27,6 +28,7 @@ from restock.fleet.accounts import Accounts
 from restock.fleet.db import Pool, create_schema
 from restock.fleet.pgcluster import PgCluster
 from restock.fleet.service import FleetConfig, FleetService
+from restock.fleet.store import FleetStore
 from restock.teleop.tls import self_signed, server_context
 
 
@@ -54,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     verb("add-store", "add a store of a tenant", "store", "tenant")
     verb("add-robot", "add a robot to a store; prints its credential once", "robot", "store")
     verb("revoke-robot", "revoke a robot's credential (its link is cut at once)", "robot")
+    verb("queue", "print a tenant's queue in serving order, its operators and robots (a supervisor's look)", "tenant")
     verb("disable-operator", "stop an operator's logins and end their sessions at once", "name")
     verb("add-operator", "add an operator of a tenant (password from the terminal or stdin)", "name", "tenant")
     return p
@@ -74,6 +77,8 @@ async def _admin(args: argparse.Namespace) -> int:
             if not await accounts.revoke_robot(args.robot):
                 print(f"restock fleet: no live robot {args.robot}", file=sys.stderr)
                 return 1
+        elif args.verb == "queue":
+            print_view(await FleetStore(pool, "admin").queue_view(args.tenant))
         elif args.verb == "disable-operator":
             if not await accounts.disable_operator(args.name):
                 print(f"restock fleet: no enabled operator {args.name}", file=sys.stderr)
@@ -87,6 +92,21 @@ async def _admin(args: argparse.Namespace) -> int:
     finally:
         await pool.close()
     return 0
+
+
+def print_view(view: dict) -> None:
+    print(f"tenant {view['tenant']}: {view['waits']['open']} open, longest wait {view['waits']['longest_s']:.0f} s,"
+          f" median {view['waits']['median_s']:.0f} s")  # fmt: skip
+    for i, h in enumerate(view["handoffs"], 1):
+        who = f" by {h['claimed_by']}" if h["claimed_by"] else ""
+        print(f"  {i:>3}. #{h['id']} {h['store']}/{h['robot']} {h['kind']} lane={h['lane_id']} "
+              f"{h['blocked_sales_per_h']:.1f} sales/h, waiting {h['waiting_s']:.0f} s, {h['state']}{who}")  # fmt: skip
+    for o in view["operators"]:
+        print(f"  operator {o['name']}: {'online' if o['online'] else 'offline'}, holding {o['holding']},"
+              f" resolved {o['resolved_last_hour']} and busy {o['busy_s_last_hour']:.0f} s in the last hour")  # fmt: skip
+    for r in view["robots"]:
+        seen = "never" if r["seen_s_ago"] is None else f"{r['seen_s_ago']:.0f} s ago"
+        print(f"  robot {r['id']} ({r['store']}): {'linked' if r['linked'] else 'not linked'}, last heard {seen}")
 
 
 async def _serve(args: argparse.Namespace, conninfo: str) -> int:

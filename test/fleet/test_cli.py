@@ -68,5 +68,14 @@ def test_fleet_command_sets_up_serves_and_stops(fleet_db: str, tmp_path: Path) -
             proc.kill()
             proc.wait()
     assert fleet(fleet_db, "revoke-robot", "ra1").returncode == 1  # already revoked
+    queue = fleet(fleet_db, "queue", "chain_a")
+    assert queue.returncode == 0, queue.stderr
+    lines = queue.stdout.splitlines()
+    assert (
+        lines[0].startswith("tenant chain_a: 1 open")
+        and "sa1/ra1 unfamiliar_item lane=r0_l01" in lines[1]
+        and "open" in lines[1]
+    )
+    assert "operator alice: offline, holding 0" in queue.stdout
     nowhere = fleet(f"host={tmp_path} port=5999 connect_timeout=2", "init-db")
     assert nowhere.returncode == 1 and "cannot use the database" in nowhere.stderr and "Traceback" not in nowhere.stderr
