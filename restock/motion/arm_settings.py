@@ -54,8 +54,13 @@ class ArmControllerSettings(NodeSettings):
         max=10000.0,
     )
     max_grasp_retries: int = setting(2, "Grasp retries before a failed-grasp handoff", min=0, max=10)
-    link_radius: float = setting(0.03, "Radius of the arm links in the keep-out check (m)", min=0.0, max=0.2)
-    hand_radius: float = setting(0.02, "Radius of the hand in the keep-out check (m)", min=0.0, max=0.2)
+    body_margin: float = setting(
+        0.0,
+        "Extra distance the arm's parts keep from the case and the rack in the keep-out check, on top of their"
+        " real sizes (m)",
+        min=0.0,
+        max=0.05,
+    )
     state_dir: str = setting("var/arm_controller", "Where the task database (tasks.sqlite) lives")
     placement_check_s: float = setting(20.0, "A lane seen empty must be seen stocked this long after loading", min=1.0)
 

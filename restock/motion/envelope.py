@@ -26,8 +26,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from restock.motion.kinematics import ArmModel
+from restock.motion.solids import Body
 from restock.motion.trajectory import Limits, Trajectory
-from restock.store.description import LaneView, StockLocation, Store
+from restock.store import fixtures
+from restock.store.arm_shape import ArmShape
+from restock.store.description import DIVIDER_THICKNESS, LaneView, StockLocation, Store
 
 # A point of the arm moves at most this far between two checked configurations (m).
 CHECK_STEP = 0.01
@@ -37,8 +40,10 @@ LIMIT_SLACK = 1e-3
 MAX_POINT_GAP = 0.1
 # Largest distance of the first point from the commanded state (rad or m).
 START_TOLERANCE = 0.02
-# Sphere spacing along a link (m): a capsule is covered by spheres grown by half this.
-LINK_STEP = 0.04
+# The links are checked as capsules this long at most (m).
+LINK_PIECE = 0.04
+# A stock pick slot is at most this tall (m) where no rack board is above it.
+STOCK_SLOT_HEIGHT = 0.45
 
 
 @dataclass(frozen=True)
@@ -46,30 +51,38 @@ class Box:
     lo: tuple[float, float, float]
     hi: tuple[float, float, float]
     name: str
+    held_only: bool = False  # an opening only the held container may be in (a lane, down to its board)
 
 
 @dataclass(frozen=True)
 class Held:
-    """A container in the gripper: a column of spheres around the grasp centre."""
+    """A container in the gripper: a column of spheres below the grasp centre."""
 
     radius: float  # half the container's size across (m)
     height: float
+    below: float = 0.0  # its centre below the grasp centre (m): the grip offset
 
 
 @dataclass
 class Scene:
-    """Keep-out boxes and the openings carved out of them for one motion."""
+    """Keep-out boxes, the openings carved out of them for one motion, and solids no opening
+    excuses (the case's frame, the rail)."""
 
     keep_out: list[Box]
     openings: list[Box] = field(default_factory=list)
+    solids: list[Box] = field(default_factory=list)
 
     def with_openings(self, openings: list[Box]) -> Scene:
-        return Scene(self.keep_out, list(openings))
+        return Scene(self.keep_out, list(openings), self.solids)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        k = np.array([[b.lo, b.hi] for b in self.keep_out], dtype=float).reshape(-1, 2, 3)
+        k = np.array([[b.lo, b.hi] for b in [*self.keep_out, *self.solids]], dtype=float).reshape(-1, 2, 3)
         o = np.array([[b.lo, b.hi] for b in self.openings], dtype=float).reshape(-1, 2, 3)
         return k[:, 0], k[:, 1], o[:, 0], o[:, 1]
+
+    @property
+    def held_only(self) -> np.ndarray:
+        return np.array([b.held_only for b in self.openings], dtype=bool)
 
 
 def store_scene(store: Store) -> Scene:
@@ -81,47 +94,74 @@ def store_scene(store: Store) -> Scene:
     x_hi = max(rail.upper, case.x_max, *(loc.x for loc in stock.locations)) + 1.0
     return Scene(
         keep_out=[
-            # The case with its walls: solid except where an opening is carved.
+            # The case: solid except where an opening is carved.
             Box((case.x_min - 0.1, case.back_y, -1.0), (case.x_max + 0.1, front, 5.0), "case"),
             Box((x_lo, stock.y - 1.0, -1.0), (x_hi, stock.y, 5.0), "stock rack"),
             Box((x_lo, stock.y - 1.0, -1.0), (x_hi, front, 0.02), "floor"),
-        ]
+        ],
+        # The case's frame reaches behind the back plane; no opening is carved from it.
+        solids=[Box(s.lo, s.hi, s.name) for s in (*fixtures.case_frame(store), fixtures.rail(store))],
     )
 
 
-def lane_opening(lane: LaneView, store: Store) -> Box:
-    """The back slot of a lane: between its board and its clearance, as deep as one container."""
+def lane_openings(lane: LaneView, store: Store) -> list[Box]:
+    """The back slot of a lane, as deep as one container: between its dividers from the (tilted) board
+    up to its clearance for the held container, and over the dividers, as wide as the gaps to the
+    next lanes allow, for the arm (its fingers pass over the dividers)."""
     tilt = math.tan(math.radians(lane.row.tilt_deg))
     depth = lane.sku.along + 0.03
+    top = lane.row.height + lane.row.clearance
+    between = lane.lane.width / 2 - DIVIDER_THICKNESS / 2
+    over = _half_width_over_dividers(lane, store)
+    return [
+        Box(
+            (lane.lane.x - between, lane.back_y - 0.2, lane.row.height - depth * tilt - 0.005),
+            (lane.lane.x + between, lane.back_y + depth, top),
+            f"lane {lane.id} back slot",
+            held_only=True,
+        ),
+        Box(
+            (lane.lane.x - over, lane.back_y - 0.2, lane.row.height + lane.row.divider_height),
+            (lane.lane.x + over, lane.back_y + depth, top),
+            f"lane {lane.id} back slot over the dividers",
+        ),
+    ]
+
+
+def _half_width_over_dividers(lane: LaneView, store: Store) -> float:
+    """Half the width of a lane's back slot over its dividers: the lane and half the gap to each
+    neighbour, at most 3 cm."""
     neighbours = [
         abs(other.lane.x - lane.lane.x) - other.lane.width / 2 - lane.lane.width / 2
         for other in store.lanes
         if other.row.id == lane.row.id and other.id != lane.id
     ]
-    side = min([0.03, *(max(g, 0.0) / 2 for g in neighbours)])
-    half = lane.lane.width / 2 + side
-    z_lo = lane.row.height - depth * tilt - 0.005
-    return Box(
-        (lane.lane.x - half, lane.back_y - 0.2, z_lo),
-        (lane.lane.x + half, lane.back_y + depth, lane.row.height + lane.row.clearance),
-        f"lane {lane.id} back slot",
-    )
+    return lane.lane.width / 2 + min([0.03, *(max(g, 0.0) / 2 for g in neighbours)])
+
+
+def finger_room(lane: LaneView, store: Store, shape: ArmShape) -> float:
+    """The widest the fingers may open at a lane's back: their outer faces 1 mm inside the slot over
+    the dividers (the grip height keeps the fingertips over them)."""
+    return 2 * (_half_width_over_dividers(lane, store) - 2 * shape.finger_half[1] - 0.001)
 
 
 def stock_opening(location: StockLocation, store: Store) -> Box:
-    """The pick slot of a back-room stock location."""
+    """The pick slot of a back-room stock location: from its board up to under the rack's next board
+    (its boards are 2 cm thick, one at each stock height), at most :data:`STOCK_SLOT_HEIGHT`."""
     sku = store.skus[location.sku]
     half = sku.across / 2 + 0.04
+    above = [loc.z for loc in store.stock.locations if loc.z > location.z + 1e-6]
+    top = min([location.z + STOCK_SLOT_HEIGHT, *(z - 0.02 - 0.005 for z in above)])
     return Box(
-        (location.x - half, store.stock.y - sku.along - 0.03, location.z - 0.005),
-        (location.x + half, store.stock.y + 0.2, location.z + sku.height + 0.06),
+        (location.x - half, store.stock.y - sku.along - 0.03, location.z - 0.001),
+        (location.x + half, store.stock.y + 0.2, top),
         f"stock {location.id} pick slot",
     )
 
 
 def all_openings(store: Store) -> list[Box]:
     """Every lane's back slot and every stock slot (teleop: the operator may reach any of them)."""
-    return [lane_opening(lv, store) for lv in store.lanes] + [
+    return [o for lv in store.lanes for o in lane_openings(lv, store)] + [
         stock_opening(loc, store) for loc in store.stock.locations
     ]
 
@@ -133,63 +173,83 @@ class Envelope:
         self,
         model: ArmModel,
         speed_scale: float = 1.0,
-        link_radius: float = 0.03,
-        hand_radius: float = 0.02,
+        body_margin: float = 0.0,
         position_margin: float = 0.0,
     ) -> None:
         self.model = model
         self.speed_scale = speed_scale
         self.limits = Limits.scaled(model, speed_scale)
-        self.link_radius = link_radius
-        self.hand_radius = hand_radius
+        self.shape = model.shape
+        self.body_margin = body_margin
         self.lower = model.lower + position_margin
         self.upper = model.upper - position_margin
 
-    # --- the body as spheres ------------------------------------------------------------
+    # --- the body: spheres for the round parts, boxes turned with the tool for the flat ones ----
 
-    def body_spheres(self, q: np.ndarray, held: Held | None) -> tuple[np.ndarray, np.ndarray]:
-        """Sphere centres (M, S, 3) and radii (S,) covering the links, the hand and a held item."""
+    def body(self, q: np.ndarray, held: Held | None, opening: float | None = None) -> Body:
+        """The arm's parts at configurations q (M, 5), sized as :class:`ArmShape` says (the
+        simulator's geometry), grown by ``body_margin``; fingers ``opening`` apart (the held
+        container's width when holding one, else the widest unless told)."""
+        sh, m = self.shape, self.body_margin
         f = self.model.frames(q)
-        centres = []
-        radii = []
-        grow = LINK_STEP / 2
-        for a, b, r in (("shoulder", "elbow", self.link_radius), ("elbow", "wrist", self.link_radius)):
-            length = self.model.l1 if a == "shoulder" else self.model.l2
-            n = max(2, math.ceil(length / LINK_STEP) + 1)
-            for w in np.linspace(0.0, 1.0, n):
-                centres.append(f[a] + w * (f[b] - f[a]))
-                radii.append(r + grow)
-        n = max(2, math.ceil(self.model.lt / LINK_STEP) + 1)
-        for w in np.linspace(0.0, 1.0, n)[1:]:
-            centres.append(f["wrist"] + w * (f["grasp"] - f["wrist"]))
-            radii.append(self.hand_radius)
+        count = np.asarray(f["yaw"], dtype=float).reshape(-1).shape[0]
+        f = {k: np.asarray(v, dtype=float).reshape(count, -1) for k, v in f.items()}
+        up = np.array([0.0, 0.0, 1.0])
+        # Each link is cut into short capsules (their union is the link): a link reaching from the
+        # corridor into a lane's back slot has only its end pieces in the case, and those must fit.
+        pieces, piece_radii = [], []
+        for a, b, r, z in (
+            ("shoulder", "elbow", sh.upper_arm_radius, sh.upper_arm_z),
+            ("elbow", "wrist", sh.forearm_radius, sh.forearm_z),
+        ):
+            n = max(1, math.ceil(float(np.linalg.norm(f[b][0] - f[a][0])) / LINK_PIECE))
+            ends = [f[a] + w * (f[b] - f[a]) + z * up for w in np.linspace(0.0, 1.0, n + 1)]
+            pieces += [np.stack([ends[i], ends[i + 1]], axis=1) for i in range(n)]
+            piece_radii += [r + m] * n
+        capsules = np.stack(pieces, axis=1)  # (M, C, 2, 3)
+        lo, hi = sh.wrist_z
+        cylinders = np.stack([f["wrist"] + (lo - m) * up, f["wrist"] + (hi + m) * up], axis=1)[:, None]
+        spheres = np.zeros((count, 0, 3))
+        sphere_radii = np.zeros(0)
         if held is not None:
             off = max(held.height / 2 - held.radius, 0.0)
-            for dz in (-off, 0.0, off):
-                centres.append(f["grasp"] + np.array([0.0, 0.0, dz]))
-                radii.append(held.radius)
-        return np.stack(centres, axis=-2), np.array(radii)
+            spheres = np.stack([f["grasp"] + (dz - held.below) * up for dz in (-off, 0.0, off)], axis=1)
+            sphere_radii = np.full(3, held.radius + m)
+        yaw = f["yaw"].reshape(-1)
+        along = np.stack([np.cos(yaw), np.sin(yaw), np.zeros_like(yaw)], axis=-1)  # (M, 3)
+        across = np.stack([-np.sin(yaw), np.cos(yaw), np.zeros_like(yaw)], axis=-1)
+        gap = held.radius * 2 if held is not None else (self.model.max_opening if opening is None else opening)
+        boxes = [(sh.palm_centre[0], 0.0, sh.palm_centre[1], sh.palm_half)]
+        for side in (1.0, -1.0):
+            boxes.append((sh.finger_centre, side * (gap / 2 + sh.finger_half[1]), 0.0, sh.finger_half))
+        box_centres = np.stack([f["wrist"] + a * along + c * across + z * up for a, c, z, _ in boxes], axis=1)
+        return Body(
+            capsules=capsules,
+            capsule_radii=np.array(piece_radii),
+            cylinders=cylinders,
+            cylinder_radii=np.array([sh.wrist_radius + m]),
+            spheres=spheres,
+            sphere_radii=sphere_radii,
+            box_centres=box_centres,
+            box_half=np.array([half for *_, half in boxes], dtype=float) + m,
+            yaw=yaw,
+        )
 
-    def collisions(self, q: np.ndarray, scene: Scene, held: Held | None) -> list[str]:
-        """Names of the keep-out boxes any configuration in q (M, 5) enters."""
-        q = np.asarray(q, dtype=float).reshape(-1, 5)
-        centres, radii = self.body_spheres(q, held)  # (M, S, 3), (S,)
+    def collisions(self, q: np.ndarray, scene: Scene, held: Held | None, opening: float | None = None) -> list[str]:
+        """Names of the keep-out boxes any configuration in q (M, 5) enters: a part inside a keep-out
+        box is clear only if it lies wholly within one of this motion's openings."""
+        body = self.body(np.asarray(q, dtype=float).reshape(-1, 5), held, opening)
         klo, khi, olo, ohi = scene.arrays()
-        c = centres.reshape(-1, 3)
-        r = np.broadcast_to(radii, centres.shape[:2]).reshape(-1, 1)
-        hits: set[int] = set()
+        arm = ~scene.held_only
+        names = [b.name for b in [*scene.keep_out, *scene.solids]]
+        hits = []
         for k in range(len(klo)):
-            inside = np.all((c > klo[k] - r) & (c < khi[k] + r), axis=1)
-            if not inside.any():
+            parts = body.touching(klo[k], khi[k])
+            if not parts.any():
                 continue
-            if len(olo):
-                # Only the few spheres inside a keep-out box are checked against the openings.
-                ci, ri = c[inside][:, None, :], r[inside][:, :, None]
-                in_opening = np.all((ci >= olo + ri) & (ci <= ohi - ri), axis=2).any(axis=1)
-                if in_opening.all():
-                    continue
-            hits.add(k)
-        return [scene.keep_out[i].name for i in sorted(hits)]
+            if k >= len(scene.keep_out) or not body.within_one(parts, olo, ohi, olo[arm], ohi[arm]):
+                hits.append(k)
+        return [names[i] for i in hits]
 
     # --- the gate -----------------------------------------------------------------------
 
@@ -199,8 +259,10 @@ class Envelope:
         scene: Scene,
         held: Held | None = None,
         start: np.ndarray | None = None,
+        opening: float | None = None,
     ) -> list[str]:
-        """Every reason ``traj`` must not reach the motors (empty: admitted)."""
+        """Every reason ``traj`` must not reach the motors (empty: admitted). ``opening``: the
+        fingers' gap while it runs, when known (else the widest)."""
         try:
             t = np.asarray(traj.times, dtype=float)
             p = np.asarray(traj.positions, dtype=float)
@@ -258,7 +320,7 @@ class Envelope:
                 reasons.append("does not start where the arm is")
         if reasons:
             return reasons
-        hits = self.collisions(self._densify(p), scene, held)
+        hits = self.collisions(self._densify(p), scene, held, opening)
         if hits:
             reasons.append("enters keep-out: " + ", ".join(hits))
         return reasons

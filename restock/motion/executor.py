@@ -264,17 +264,19 @@ class Executor:
         m = self.mover
         lane, loc = a.task.lane_id, a.task.stock_location
         held = m.held_for(a.task.sku) if self.holding else None
+        # The fingers' gap while the hand is empty: open for the pick, or as wide as the release left them.
+        pick_gap, release_gap = self.grip.pick_opening(a.task.sku), self.grip.release_opening(lane)
         try:
             if self.phase is Phase.TO_STOCK:
-                traj = m.joint_move(q, m.pre_pick(loc), None, m.stock_openings(loc))
-                return [SetGripper(self.grip.pick_opening(a.task.sku)), *self._go(traj, now)]
+                traj = m.joint_move(q, m.pre_pick(loc), None, m.stock_openings(loc), max(pick_gap, release_gap))
+                return [SetGripper(pick_gap), *self._go(traj, now)]
             if self.phase is Phase.APPROACH_PICK:
-                return self._go(m.line(q, m.pick(loc), None, m.stock_openings(loc)), now)
+                return self._go(m.line(q, m.pick(loc), None, m.stock_openings(loc), pick_gap), now)
             if self.phase is Phase.GRASP:
                 self.wait_until = self._gripper_done_at(now)
                 return [SetGripper(0.0)]
             if self.phase is Phase.RETREAT_EMPTY:
-                return self._go(m.line(q, m.pre_pick(loc), None, m.stock_openings(loc)), now)
+                return self._go(m.line(q, m.pre_pick(loc), None, m.stock_openings(loc), pick_gap), now)
             if self.phase is Phase.RETREAT_PICK:
                 return self._go(m.line(q, m.pre_pick(loc, lifted=True), held, m.stock_openings(loc)), now)
             if self.phase is Phase.CARRY:
@@ -283,9 +285,9 @@ class Executor:
                 return self._go(m.line(q, m.place(lane), held, m.lane_openings(lane)), now)
             if self.phase is Phase.RELEASE:
                 self.wait_until = self._gripper_done_at(now)
-                return [SetGripper(self.grip.release_opening(lane))]
+                return [SetGripper(release_gap)]
             if self.phase is Phase.RETREAT_PLACE:
-                return self._go(m.line(q, m.pre_place(lane), None, m.lane_openings(lane)), now)
+                return self._go(m.line(q, m.pre_place(lane), None, m.lane_openings(lane), release_gap), now)
             if self.phase is Phase.RECOVER:
                 return self._recover(now, q, held)
             if self.phase is Phase.RETURN_CARRY:
@@ -296,9 +298,9 @@ class Executor:
                 return self._go(m.line(q, lifted, held, m.stock_openings(loc)), now)
             if self.phase is Phase.RETURN_RELEASE:
                 self.wait_until = self._gripper_done_at(now)
-                return [SetGripper(self.grip.pick_opening(a.task.sku))]
+                return [SetGripper(pick_gap)]
             if self.phase is Phase.RETURN_RETREAT:
-                return self._go(m.line(q, m.pre_pick(loc), None, m.stock_openings(loc)), now)
+                return self._go(m.line(q, m.pre_pick(loc), None, m.stock_openings(loc), pick_gap), now)
         except PlanError as err:
             return self._failed(now, "unreachable", f"{self.phase.value}: {err}")
         return []
@@ -423,12 +425,15 @@ class Executor:
         pose = m.model.forward(q)
         store = m.store
         along = store.skus[self.active.task.sku].along if self.active else 0.08
+        # In the corridor is anywhere between the nearest approach points of any lane and any stock
+        # location (where the last task, for another SKU, left the arm is not "in the case" for this one).
+        shallowest = min(sku.along for sku in store.skus.values())
         openings: list[Box] = []
         target = None
-        if pose.y > store.case.back_y - along / 2 - m.settings.approach_clearance + 1e-3:
+        if pose.y > store.case.back_y - shallowest / 2 - m.settings.approach_clearance + 1e-3:
             target = Pose(pose.x, store.case.back_y - along / 2 - m.settings.approach_clearance, pose.z, pose.yaw)
             openings = [o for lane in store.lanes for o in m.lane_openings(lane.id)]
-        elif pose.y < store.stock.y + along / 2 + m.settings.approach_clearance - 1e-3:
+        elif pose.y < store.stock.y + shallowest / 2 + m.settings.approach_clearance - 1e-3:
             target = Pose(pose.x, store.stock.y + along / 2 + m.settings.approach_clearance, pose.z, pose.yaw)
             openings = [o for loc in store.stock.locations for o in m.stock_openings(loc.id)]
         if target is None:  # already in the corridor: go straight on with the next step

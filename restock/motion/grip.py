@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from restock.motion.envelope import finger_room
+from restock.store.arm_shape import ArmShape
 from restock.store.description import Store
 
 # A grasp command not yet carried out leaves the fingers within this of the pick opening (m).
@@ -37,9 +39,11 @@ class Grip:
         return opening >= self.pick_opening(sku) - UNMOVED_TOLERANCE
 
     def release_opening(self, lane_id: str) -> float:
-        """Open this wide to let go in a lane: the item's width and a margin, never wider than the lane."""
+        """Open this wide to let go in a lane: the item's width and a margin, never so wide that the
+        fingers leave the lane's back slot."""
         lane = self.store.lane_by_id[lane_id]
-        return float(min(lane.sku.across + self.release_margin, lane.lane.width - 0.004, self.max_opening))
+        room = finger_room(lane, self.store, ArmShape.of(self.store.robot))
+        return float(min(lane.sku.across + self.release_margin, room, self.max_opening))
 
     def released_above(self, lane_id: str) -> float:
         """An opening that says the fingers have let go: halfway from the item's width to the release

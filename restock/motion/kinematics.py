@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from restock.store.arm_shape import ArmShape, grasp_offsets
 from restock.store.description import Store
 
 JOINT_NAMES: tuple[str, ...] = ("rail_x", "lift_z", "shoulder", "elbow", "wrist")
@@ -75,6 +76,7 @@ class ArmModel:
     max_jerk: np.ndarray
     corridor: tuple[float, float]  # (stock.y, case.back_y): the free band the links must stay in
     max_opening: float
+    shape: ArmShape = field(default_factory=ArmShape)  # the parts' sizes (the envelope's body model)
 
     @classmethod
     def from_store(cls, store: Store) -> ArmModel:
@@ -93,6 +95,7 @@ class ArmModel:
             max_jerk=np.array([j.max_jerk for j in joints]),
             corridor=(store.stock.y, store.case.back_y),
             max_opening=r.gripper.max_opening,
+            shape=ArmShape.of(r),
         )
 
     @property
@@ -244,11 +247,16 @@ PLACE_YAW = math.pi / 2  # into the case (+y)
 PICK_YAW = -math.pi / 2  # into the back-room rack (-y)
 
 
-def place_pose(store: Store, lane_id: str) -> Pose:
-    x, y, z = store.lane_by_id[lane_id].loading_point()
-    return Pose(x, y, z, PLACE_YAW)
+def place_pose(store: Store, lane_id: str, offsets: dict[str, float] | None = None) -> Pose:
+    """The grasp centre that leaves a container at a lane's loading point: above its centre by
+    its grip offset (:func:`restock.store.arm_shape.grasp_offsets`, computed if not given)."""
+    lane = store.lane_by_id[lane_id]
+    x, y, z = lane.loading_point()
+    return Pose(x, y, z + (offsets or grasp_offsets(store))[lane.lane.sku], PLACE_YAW)
 
 
-def pick_pose(store: Store, location_id: str) -> Pose:
-    x, y, z = store.stock_pick_point(store.stock_by_id[location_id])
-    return Pose(x, y, z, PICK_YAW)
+def pick_pose(store: Store, location_id: str, offsets: dict[str, float] | None = None) -> Pose:
+    """The grasp centre on the front container of a back-room stock location."""
+    location = store.stock_by_id[location_id]
+    x, y, z = store.stock_pick_point(location)
+    return Pose(x, y, z + (offsets or grasp_offsets(store))[location.sku], PICK_YAW)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from restock.motion.envelope import Box, Envelope, Held, Scene, lane_opening, stock_opening, store_scene
+from restock.motion.envelope import Box, Envelope, Held, Scene, lane_openings, stock_opening, store_scene
 from restock.motion.kinematics import (
     LIFT,
     PICK_YAW,
@@ -34,6 +34,7 @@ from restock.motion.kinematics import (
     place_pose,
 )
 from restock.motion.trajectory import Limits, PlanError, Trajectory, concat, linear, move_to
+from restock.store.arm_shape import grasp_offsets
 from restock.store.description import Store
 
 
@@ -88,6 +89,7 @@ class Mover:
         self.scene = store_scene(store)
         self.mid_y = corridor_middle(store)
         self.carry_shapes = carry_shapes(self.model, self.mid_y)
+        self.grasp_offsets = grasp_offsets(store)  # grasp centre above a held container's centre, per SKU
         self._place_yaws: dict[str, tuple[float, float, str | None]] = {}
 
     # --- poses --------------------------------------------------------------------------
@@ -96,14 +98,14 @@ class Mover:
         if sku is None:
             return None
         s = self.store.skus[sku]
-        return Held(radius=s.across / 2, height=s.height)
+        return Held(radius=s.across / 2, height=s.height, below=self.grasp_offsets[sku])
 
     def place(self, lane_id: str) -> Pose:
-        p = place_pose(self.store, lane_id)
+        p = place_pose(self.store, lane_id, self.grasp_offsets)
         return Pose(p.x, p.y, p.z, self._placement(lane_id)[1])
 
     def pre_place(self, lane_id: str) -> Pose:
-        p = place_pose(self.store, lane_id)
+        p = place_pose(self.store, lane_id, self.grasp_offsets)
         return Pose(p.x, self._pre_place_y(lane_id), p.z, self._placement(lane_id)[0])
 
     def placement_clash(self, lane_id: str) -> str | None:
@@ -115,7 +117,7 @@ class Mover:
         return self.store.case.back_y - sku.along / 2 - self.settings.approach_clearance
 
     def pick(self, location_id: str) -> Pose:
-        return pick_pose(self.store, location_id)
+        return pick_pose(self.store, location_id, self.grasp_offsets)
 
     def pre_pick(self, location_id: str, lifted: bool = False) -> Pose:
         p = self.pick(location_id)
@@ -124,15 +126,17 @@ class Mover:
         return Pose(p.x, y, p.z + (self.settings.lift_off if lifted else 0.0), PICK_YAW)
 
     def lane_openings(self, lane_id: str) -> list[Box]:
-        return [lane_opening(self.store.lane_by_id[lane_id], self.store)]
+        return lane_openings(self.store.lane_by_id[lane_id], self.store)
 
     def stock_openings(self, location_id: str) -> list[Box]:
         return [stock_opening(self.store.stock_by_id[location_id], self.store)]
 
     # --- moves --------------------------------------------------------------------------
 
-    def _checked(self, traj: Trajectory, scene: Scene, held: Held | None, what: str) -> Trajectory:
-        reasons = self.envelope.check(traj, scene, held, start=traj.positions[0])
+    def _checked(
+        self, traj: Trajectory, scene: Scene, held: Held | None, what: str, opening: float | None = None
+    ) -> Trajectory:
+        reasons = self.envelope.check(traj, scene, held, start=traj.positions[0], opening=opening)
         if reasons:
             raise PlanError(f"{what}: {'; '.join(reasons)}")
         return traj
@@ -144,13 +148,19 @@ class Mover:
             raise PlanError(f"unreachable {pose}: {err}") from None
 
     def joint_move(
-        self, start: np.ndarray, goal: Pose | np.ndarray, held: Held | None = None, openings: list[Box] | None = None
+        self,
+        start: np.ndarray,
+        goal: Pose | np.ndarray,
+        held: Held | None = None,
+        openings: list[Box] | None = None,
+        opening: float | None = None,
     ) -> Trajectory:
+        """``opening``: the fingers' gap during the move when the hand is empty (None: the widest)."""
         start = np.asarray(start, dtype=float)
         q_goal = self.solve(goal, start) if isinstance(goal, Pose) else np.asarray(goal, dtype=float)
         scene = self.scene.with_openings(openings or [])
         direct = move_to(self.limits, start, q_goal)
-        if not self.envelope.check(direct, scene, held, start=start):
+        if not self.envelope.check(direct, scene, held, start=start, opening=opening):
             return direct
         # Through the corridor in the carry shape: fold (yaw kept), travel on rail and lift while
         # only the wrist turns, unfold at the goal (yaw kept). Rest-to-rest legs are straight in
@@ -160,18 +170,23 @@ class Mover:
         q_a = self._carry(start[RAIL], start[LIFT], yaw_start, start[WRIST], start[3])
         q_b = self._carry(q_goal[RAIL], q_goal[LIFT], yaw_goal, q_a[WRIST], q_goal[3])
         legs = [
-            self._shape_change(start, q_a, scene, held, "fold for the corridor"),
-            self._checked(move_to(self.limits, q_a, q_b), scene, held, "along the corridor"),
-            self._shape_change(q_b, q_goal, scene, held, "unfold at the goal"),
+            self._shape_change(start, q_a, scene, held, "fold for the corridor", opening),
+            self._checked(move_to(self.limits, q_a, q_b), scene, held, "along the corridor", opening),
+            self._shape_change(q_b, q_goal, scene, held, "unfold at the goal", opening),
         ]
         return concat(legs)
 
     def line(
-        self, start: np.ndarray, goal: Pose, held: Held | None = None, openings: list[Box] | None = None
+        self,
+        start: np.ndarray,
+        goal: Pose,
+        held: Held | None = None,
+        openings: list[Box] | None = None,
+        opening: float | None = None,
     ) -> Trajectory:
         scene = self.scene.with_openings(openings or [])
         traj = linear(self.model, self.limits, start, goal, max_speed=self.settings.approach_speed)
-        return self._checked(traj, scene, held, "straight move")
+        return self._checked(traj, scene, held, "straight move", opening)
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -202,7 +217,7 @@ class Mover:
         The configurations along the line, not a timed trajectory: a store-wide check that costs a
         few inverse kinematics per lane. The envelope still checks every trajectory sent.
         """
-        x, y_in, z = self.store.lane_by_id[lane_id].loading_point()
+        x, y_in, z, _ = place_pose(self.store, lane_id, self.grasp_offsets).as_array()
         y_out = self._pre_place_y(lane_id)
         n = max(2, int(np.ceil((y_in - y_out) / APPROACH_STEP)) + 1)
         try:
@@ -218,17 +233,19 @@ class Mover:
         hits = self.envelope.collisions(np.array(qs), scene, self.held_for(self.store.lane_by_id[lane_id].lane.sku))
         return f"enters keep-out: {', '.join(hits)}" if hits else None
 
-    def _shape_change(self, a: np.ndarray, b: np.ndarray, scene: Scene, held: Held | None, what: str) -> Trajectory:
+    def _shape_change(
+        self, a: np.ndarray, b: np.ndarray, scene: Scene, held: Held | None, what: str, opening: float | None
+    ) -> Trajectory:
         """Joint move on the spot, or if that sweeps into a keep-out box, a straight line (IK keeps the elbow in)."""
         leg = move_to(self.limits, a, b)
-        if not self.envelope.check(leg, scene, held, start=a):
+        if not self.envelope.check(leg, scene, held, start=a, opening=opening):
             return leg
         line = linear(
             self.model, self.limits, a, self.model.forward(b), max_speed=self.settings.fold_speed, rail_x=float(a[RAIL])
         )
         if np.max(np.abs(line.final - b)) > 1e-6:
             line = concat([line, move_to(self.limits, line.final, b)])
-        return self._checked(line, scene, held, what)
+        return self._checked(line, scene, held, what, opening)
 
     def _carry(self, rail: float, lift: float, yaw: float, wrist_near: float, elbow: float) -> np.ndarray:
         shape = self.carry_shapes.get(float(np.sign(elbow)), next(iter(self.carry_shapes.values())))

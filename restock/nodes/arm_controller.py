@@ -52,11 +52,11 @@ class ArmControllerNode(RestockNode):
         s = self.settings = settings_from(ArmControllerSettings, self.p)
         self.store = self.load_store()  # a store the arm cannot reach stops the node (restock.store.serviceable)
         model = ArmModel.from_store(self.store)
-        envelope = Envelope(model, s.speed_scale, s.link_radius, s.hand_radius)
+        envelope = Envelope(model, s.speed_scale, s.body_margin)
         self.mover = Mover(self.store, envelope)
         self.task_store = TaskStore(Path(s.state_dir) / "tasks.sqlite")
         self.tasks = Executor(self.mover, self.task_store, s.executor(self.get_name()))
-        teleop_envelope = Envelope(model, s.teleop_speed_scale, s.link_radius, s.hand_radius)
+        teleop_envelope = Envelope(model, s.teleop_speed_scale, s.body_margin)
         self.teleop = TeleopFollower(self.mover, teleop_envelope, s.teleop_target_timeout_s)
         self.verifier = PlacementVerifier(timeout_s=s.placement_check_s)
         self.unverified = 0

@@ -31,6 +31,7 @@ import yaml
 from scipy.spatial.transform import Rotation
 
 from restock.paths import store_file
+from restock.store.arm_shape import ArmShape
 from restock.store.description import Sku, Store, StoreError, load_store
 
 ROBOT = "robot"
@@ -221,6 +222,7 @@ def robot_model(store: Store) -> str:
     lim = {j.name: j for j in robot.joints}
     l1, l2, lt = robot.upper_arm, robot.forearm, robot.tool_length
     half = robot.gripper.max_opening / 2
+    shape = ArmShape.of(robot)  # the parts' sizes, as the MuJoCo model and the envelope have them
     orange, white, dark = (0.9, 0.45, 0.1), (0.92, 0.92, 0.92), (0.2, 0.22, 0.25)
 
     def link(name: str, pose: str, mass: float, body: str) -> str:
@@ -318,7 +320,7 @@ def robot_model(store: Store) -> str:
             "tool",
             _pose((l2, 0, 0), rel="forearm"),
             0.6,
-            _box("palm", (max(lt, 0.02) + 0.02, 2 * half + 0.03, 0.024), (max(lt, 0.02) / 2, 0, 0.07), dark),
+            _box("palm", tuple(2 * h for h in shape.palm_half), (shape.palm_centre[0], 0, shape.palm_centre[1]), dark),
         ),
         joint(
             "wrist",
@@ -338,7 +340,12 @@ def robot_model(store: Store) -> str:
                 f"finger_{side}_link",
                 _pose((lt, 0, 0), rel="tool"),
                 0.1,
-                _box(f"finger_{side}", (0.024, 0.01, 0.12), (0, 0, 0.005), (0.15, 0.15, 0.15)),
+                _box(
+                    f"finger_{side}",
+                    tuple(2 * h for h in shape.finger_half),
+                    (shape.finger_centre - lt, sign * shape.finger_half[1], 0),
+                    (0.15, 0.15, 0.15),
+                ),
             )
         )
         parts.append(

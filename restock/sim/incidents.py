@@ -80,10 +80,6 @@ class Incidents(Piece):
         self.corridor.remove(entry)
         self.bodies.release(entry[0])
 
-    def obstructed(self) -> bool:
-        """Anything the arm could run into: a corridor box or an obstruction in a lane."""
-        return bool(self.corridor) or self.shelves.has_obstruction()
-
     def show_hand(self, camera_id: str, lane_id: str | None = None, duration_s: float | None = None) -> int:
         """A customer's hand reaching to a lane's front in view of a camera; returns its id."""
         seen = self.store.lanes_seen_by(camera_id)

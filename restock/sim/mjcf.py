@@ -7,7 +7,8 @@ What is in it:
 - the robot: ``carriage`` (slide ``rail_x`` at y = rail_y) > ``lift`` (slide ``lift_z``; arm plane
   at z = base_height + lift_z) > ``upper_arm`` (hinge ``shoulder``) > ``forearm`` (``elbow``) >
   ``tool`` (``wrist``) > fingers ``finger_l``/``finger_r`` (slides ``finger_l``/``finger_r``
-  across the tool direction, each at opening/2); its geoms collide with obstructions only;
+  across the tool direction, each at opening/2), shaped by :class:`~restock.store.arm_shape.ArmShape`;
+  its geoms collide with the static bodies and obstructions, not with containers;
 - pools of mocap bodies the world places by bookkeeping: ``item_<sku>_<n>`` per SKU (enough for
   every lane of that SKU plus spares and stock fronts), ``unfamiliar_<n>``, ``obstruction_<n>``,
   ``hand_<n>``; unused ones sit below the floor in geom group 5, which renders hide;
@@ -19,14 +20,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from restock.store.description import Sku, Store
+from restock.store.arm_shape import ArmShape
+from restock.store.description import DIVIDER_THICKNESS, Sku, Store
+from restock.store.fixtures import Solid, case_frame, case_top_z, rail, stock_rack
 
 HIDDEN_GROUP = 5  # geom group of parked pool bodies: excluded from renders
 PARK_Z = -5.0
 SPARE_PER_SKU = 3
 N_UNFAMILIAR = 6
 N_OBSTRUCTIONS = 4
-ARM_CONTYPE = 2  # arm geoms collide with obstruction geoms (conaffinity 2) and nothing else
+ARM_CONTYPE = 2  # arm geoms collide with the fixtures and obstructions (conaffinity 2), not with containers
 SKIN = (0.87, 0.68, 0.55)
 
 
@@ -46,6 +49,10 @@ def _f(*v: float) -> str:
 
 def _rgba(c: tuple[float, ...] | list[float], a: float = 1.0) -> str:
     return _f(*c[:3], a)
+
+
+def _box(solid: Solid, rgba: str, attrs: str) -> str:
+    return f'<geom name="{solid.name}" type="box" size="{_f(*solid.half)}" pos="{_f(*solid.centre)}" rgba="{rgba}" {attrs}/>'
 
 
 def container_geoms(sku: Sku, name: str, group: int = HIDDEN_GROUP) -> list[str]:
@@ -120,7 +127,7 @@ def build_mjcf(store: Store) -> tuple[str, Layout]:
     max_h = max(c.height for c in store.cameras)
     depth = max(r.depth for r in case.rows)
     front_y = case.back_y + depth
-    top_z = max(r.height + r.clearance for r in case.rows) + 0.05
+    top_z = case_top_z(store)
     width = case.x_max - case.x_min
     xmid = (case.x_min + case.x_max) / 2
     L: list[str] = []
@@ -148,24 +155,13 @@ def build_mjcf(store: Store) -> tuple[str, Layout]:
         f'<geom name="floor" type="plane" size="{_f(width + 4, 6, 0.1)}" pos="{_f(xmid, 0.5, 0)}" material="floor_mat" contype="0" conaffinity="0"/>'
     )
 
-    # The case: side walls, top, plinth, back wall is open (the robot loads from behind).
-    s = 'contype="0" conaffinity="0"'
+    # The case: side walls, top, plinth, back wall is open (the robot loads from behind). The case,
+    # the shelves, the rack and the rail are what the arm can hit (conaffinity against its contype).
+    s = f'contype="0" conaffinity="{ARM_CONTYPE}"'
+    colours = {"case_sign": "0.1 0.35 0.6 1", "case_plinth": "0.25 0.25 0.27 1"}
     a('<body name="case">')
-    wall_h = top_z
-    for side, x in (("l", case.x_min - 0.03), ("r", case.x_max + 0.03)):
-        a(
-            f'<geom name="case_wall_{side}" type="box" size="{_f(0.02, depth / 2 + 0.04, wall_h / 2)}" pos="{_f(x, case.back_y + depth / 2, wall_h / 2)}" rgba="0.85 0.85 0.87 1" {s}/>'
-        )
-    a(
-        f'<geom name="case_top" type="box" size="{_f(width / 2 + 0.05, depth / 2 + 0.04, 0.03)}" pos="{_f(xmid, case.back_y + depth / 2, top_z + 0.03)}" rgba="0.85 0.85 0.87 1" {s}/>'
-    )
-    a(
-        f'<geom name="case_sign" type="box" size="{_f(width / 2 + 0.05, 0.01, 0.06)}" pos="{_f(xmid, front_y + 0.04, top_z)}" rgba="0.1 0.35 0.6 1" {s}/>'
-    )
-    low = min(r.height for r in case.rows)
-    a(
-        f'<geom name="case_plinth" type="box" size="{_f(width / 2 + 0.05, depth / 2 + 0.04, (low - 0.05) / 2)}" pos="{_f(xmid, case.back_y + depth / 2, (low - 0.05) / 2)}" rgba="0.25 0.25 0.27 1" {s}/>'
-    )
+    for solid in case_frame(store):
+        a(_box(solid, colours.get(solid.name, "0.85 0.85 0.87 1"), s))
     a("</body>")
 
     a('<body name="shelves">')
@@ -185,37 +181,29 @@ def build_mjcf(store: Store) -> tuple[str, Layout]:
         )
         for k, x in enumerate(edges):
             a(
-                f'<geom name="divider_{row.id}_{k}" type="box" size="{_f(0.0015, row.depth / 2, 0.02)}" pos="{_f(x, ymid, row.height - (row.depth / 2) * math.tan(tilt) + 0.02)}" euler="{_f(-tilt, 0, 0)}" rgba="0.9 0.9 0.95 0.6" {s}/>'
+                f'<geom name="divider_{row.id}_{k}" type="box" size="{_f(DIVIDER_THICKNESS / 2, row.depth / 2, row.divider_height / 2)}" pos="{_f(x, ymid, row.height - (row.depth / 2) * math.tan(tilt) + row.divider_height / 2)}" euler="{_f(-tilt, 0, 0)}" rgba="0.9 0.9 0.95 0.6" {s}/>'
             )
     a("</body>")
 
     a('<body name="stock_rack">')
-    xs = [loc.x for loc in store.stock.locations]
-    rack_w = max(xs) - min(xs) + 0.4
-    rack_x = (max(xs) + min(xs)) / 2
-    for k, z in enumerate(sorted({loc.z for loc in store.stock.locations})):
-        a(
-            f'<geom name="rack_{k}" type="box" size="{_f(rack_w / 2, 0.2, 0.01)}" pos="{_f(rack_x, store.stock.y - 0.2, z - 0.01)}" rgba="0.5 0.45 0.4 1" {s}/>'
-        )
-    a(
-        f'<geom name="rack_back" type="box" size="{_f(rack_w / 2, 0.01, 0.6)}" pos="{_f(rack_x, store.stock.y - 0.41, 0.6)}" rgba="0.5 0.45 0.4 1" {s}/>'
-    )
+    for solid in stock_rack(store):
+        a(_box(solid, "0.5 0.45 0.4 1", s))
     a("</body>")
-    a(
-        f'<geom name="rail" type="box" size="{_f((robot.joint("rail_x").upper - robot.joint("rail_x").lower) / 2 + 0.15, 0.04, 0.02)}" pos="{_f((robot.joint("rail_x").upper + robot.joint("rail_x").lower) / 2, robot.rail_y, 0.02)}" rgba="0.3 0.3 0.32 1" {s}/>'
-    )
+    a(_box(rail(store), "0.3 0.3 0.32 1", s))
 
     # The robot. Every arm geom collides with obstructions only (contype 2 against conaffinity 2).
     arm = f'contype="{ARM_CONTYPE}" conaffinity="0"'
     jl = {j.name: j for j in robot.joints}
     l1, l2, lt = robot.upper_arm, robot.forearm, robot.tool_length
     half_open = robot.gripper.max_opening / 2
+    shape = ArmShape.of(robot)  # the envelope's body model uses the same sizes
     a(f'<body name="carriage" pos="{_f(0, robot.rail_y, 0)}">')
     a(f'<joint name="rail_x" type="slide" axis="1 0 0" range="{_f(jl["rail_x"].lower, jl["rail_x"].upper)}"/>')
-    a(f'<geom name="carriage" type="box" size="0.12 0.1 0.05" pos="0 0 0.09" rgba="0.2 0.22 0.25 1" {s} mass="20"/>')
+    own = 'contype="0" conaffinity="0"'  # the robot's own carriage and column
+    a(f'<geom name="carriage" type="box" size="0.12 0.1 0.05" pos="0 0 0.09" rgba="0.2 0.22 0.25 1" {own} mass="20"/>')
     col_h = robot.base_height + jl["lift_z"].upper + 0.1
     a(
-        f'<geom name="column" type="box" size="0.04 0.04 {col_h / 2:.5g}" pos="{_f(-0.08, -0.06, col_h / 2)}" rgba="0.25 0.27 0.3 1" {s}/>'
+        f'<geom name="column" type="box" size="0.04 0.04 {col_h / 2:.5g}" pos="{_f(-0.08, -0.06, col_h / 2)}" rgba="0.25 0.27 0.3 1" {own}/>'
     )
     a(f'<body name="lift" pos="{_f(0, 0, robot.base_height)}">')
     a(f'<joint name="lift_z" type="slide" axis="0 0 1" range="{_f(jl["lift_z"].lower, jl["lift_z"].upper)}"/>')
@@ -225,26 +213,27 @@ def build_mjcf(store: Store) -> tuple[str, Layout]:
     a('<body name="upper_arm">')
     a(f'<joint name="shoulder" type="hinge" axis="0 0 1" range="{_f(jl["shoulder"].lower, jl["shoulder"].upper)}"/>')
     a(
-        f'<geom name="upper_arm" type="capsule" fromto="{_f(0, 0, 0.045, l1, 0, 0.045)}" size="0.03" rgba="0.9 0.45 0.1 1" {arm} mass="2"/>'
+        f'<geom name="upper_arm" type="capsule" fromto="{_f(0, 0, shape.upper_arm_z, l1, 0, shape.upper_arm_z)}" size="{shape.upper_arm_radius:.5g}" rgba="0.9 0.45 0.1 1" {arm} mass="2"/>'
     )
     a(f'<body name="forearm" pos="{_f(l1, 0, 0)}">')
     a(f'<joint name="elbow" type="hinge" axis="0 0 1" range="{_f(jl["elbow"].lower, jl["elbow"].upper)}"/>')
     a(
-        f'<geom name="forearm" type="capsule" fromto="{_f(0, 0, 0.1, l2, 0, 0.1)}" size="0.025" rgba="0.92 0.92 0.92 1" {arm} mass="1.5"/>'
+        f'<geom name="forearm" type="capsule" fromto="{_f(0, 0, shape.forearm_z, l2, 0, shape.forearm_z)}" size="{shape.forearm_radius:.5g}" rgba="0.92 0.92 0.92 1" {arm} mass="1.5"/>'
     )
     a(f'<body name="tool" pos="{_f(l2, 0, 0)}">')
     a(f'<joint name="wrist" type="hinge" axis="0 0 1" range="{_f(jl["wrist"].lower, jl["wrist"].upper)}"/>')
     a(
-        f'<geom name="wrist_shaft" type="cylinder" size="0.018 0.05" pos="0 0 0.1" rgba="0.3 0.3 0.3 1" {arm} mass="0.3"/>'
+        f'<geom name="wrist_shaft" type="cylinder" size="{_f(shape.wrist_radius, (shape.wrist_z[1] - shape.wrist_z[0]) / 2)}" pos="{_f(0, 0, sum(shape.wrist_z) / 2)}" rgba="0.3 0.3 0.3 1" {arm} mass="0.3"/>'
     )
     a(
-        f'<geom name="palm" type="box" size="{_f(max(lt, 0.02) / 2 + 0.01, half_open + 0.015, 0.012)}" pos="{_f(max(lt, 0.02) / 2, 0, 0.07)}" rgba="0.3 0.3 0.3 1" {arm} mass="0.3"/>'
+        f'<geom name="palm" type="box" size="{_f(*shape.palm_half)}" pos="{_f(shape.palm_centre[0], 0, shape.palm_centre[1])}" rgba="0.3 0.3 0.3 1" {arm} mass="0.3"/>'
     )
     for side, sign in (("l", 1), ("r", -1)):
         a(f'<body name="finger_{side}" pos="{_f(lt, 0, 0)}">')
         a(f'<joint name="finger_{side}" type="slide" axis="0 {sign} 0" range="{_f(0, half_open)}"/>')
+        # A plate along the tool, its inner face at the joint's position: the opening is the gap between them.
         a(
-            f'<geom name="finger_{side}" type="box" size="0.012 0.005 0.06" pos="0 0 0.005" rgba="0.15 0.15 0.15 1" {arm} mass="0.1"/>'
+            f'<geom name="finger_{side}" type="box" size="{_f(*shape.finger_half)}" pos="{_f(shape.finger_centre - lt, sign * shape.finger_half[1], 0)}" rgba="0.15 0.15 0.15 1" {arm} mass="0.1"/>'
         )
         a("</body>")
     a("</body></body></body></body></body>")

@@ -8,12 +8,14 @@ shoulder = 0 points along +x); grasp centre at
 tool yaw q1+q2+q3, parallel fingers closing across the tool direction; ``gripper`` = opening (m).
 The joints are ideal position servos: they follow the commanded trajectory exactly (clamped to
 the joint limits), which is how a well-tuned industrial controller looks at this time scale. An
-arm link touching an obstruction stops the arm where it was (event ``arm_collision``) and drops
-the running trajectory, as a real controller's collision detection would.
+arm part touching the case, a shelf, the rack, the rail or an obstruction stops the arm where it was
+(event ``arm_collision``, naming the parts, the depth and the pose) and drops the running
+trajectory, as a real controller's collision detection would.
 
-Grasping: closing the fingers with the grasp centre on a graspable item (the front container of
-a back-room stock location, or the backmost item of a lane) makes the fingers stop at the item's
-width and the item ride with the tool; with probability ``failed_grasp_probability`` it slips
+Grasping: closing the fingers on a graspable item (the front container of a back-room stock
+location, or the backmost item of a lane: the grasp centre over it, the fingers over at least
+:data:`GRIP_MIN` of its height) makes the fingers stop at the item's width and the item ride with
+the tool, held where the fingers took it; with probability ``failed_grasp_probability`` it slips
 (event ``grasp_slipped``: the item stays, the fingers close fully, so a grasp check on the
 opening sees it). Opening the fingers releases the item: into a lane when it is at that lane's
 loading point (it slides forward behind the others, gravity feed), back into stock at a stock
@@ -23,37 +25,38 @@ pick point, otherwise it falls and is lost (event ``dropped``).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import mujoco
 
 from restock.sim.bodies import Item, Piece, Shared
+from restock.sim.mjcf import ARM_CONTYPE
 from restock.sim.shelves import Shelves
 from restock.sim.trajectory import JointPath
+from restock.store.arm_shape import ArmShape
 
 ARM_JOINTS: tuple[str, ...] = ("rail_x", "lift_z", "shoulder", "elbow", "wrist")
 JOINT_NAMES: tuple[str, ...] = (*ARM_JOINTS, "gripper")
 ARM_DT = 0.01  # s: the arm's servo/bookkeeping period while it moves
 GRASP_TOL_XY = 0.02  # m: grasp centre to item centre, horizontal
-GRASP_TOL_Z = 0.03
+GRIP_MIN = 0.02  # m: fingers closing over less of an item than this do not take it
 PLACE_TOL_X = 0.025
 PLACE_TOL_Z = 0.04
 HOLD_SLACK = 0.003  # m: fingers commanded this much wider than a held item let it go
+CONTACT_SLACK = 1e-4  # m: a contact this much deeper than the last counts as pressing in
 
 
 class Robot(Piece):
     """Joint state, the running trajectory, the gripper and what it holds.
 
-    The shared rng decides grasp slips; ``obstructed()`` says whether anything lies where an
-    arm link could touch it (collisions are checked only then).
+    The shared rng decides grasp slips.
     """
 
-    def __init__(self, shared: Shared, shelves: Shelves, obstructed: Callable[[], bool]) -> None:
+    def __init__(self, shared: Shared, shelves: Shelves) -> None:
         super().__init__(shared)
         store = shared.store
         self.shelves = shelves
-        self.obstructed = obstructed
         m = shared.bodies.model
         self.qadr = {
             n: int(m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n)])
@@ -64,6 +67,9 @@ class Robot(Piece):
         self.grip_speed = self.max_opening / store.robot.gripper.close_time_s
         self.holding: Item | None = None
         self.held_yaw_offset = 0.0
+        self.held_below = 0.0  # the held item's centre below the grasp centre (m): where the fingers took it
+        self.contact_depth = 0.0  # the deepest contact the arm is in now (m); 0 when it touches nothing
+        self.shape = ArmShape.of(store.robot)
         self.failed_grasp_probability = 0.0
         self.q = {n: 0.0 for n in ARM_JOINTS}
         self.q["lift_z"] = min(max(0.3, self.limits["lift_z"][0]), self.limits["lift_z"][1])
@@ -122,7 +128,8 @@ class Robot(Piece):
         self.grip_cmd = cmd
 
     def teleport(self, joints: Mapping[str, float]) -> None:
-        """Set joints instantly (tests, datasets): no motion, no collision check."""
+        """Set joints instantly (tests, datasets): no motion and no collision stop (a contact it lands
+        in is where the arm starts from: it may move out of it)."""
         for n, v in joints.items():
             if n == "gripper":
                 self.opening = self.grip_cmd = min(max(float(v), 0.0), self.max_opening)
@@ -130,6 +137,7 @@ class Robot(Piece):
                 self.q[n] = self.target[n] = self.clamp(n, v)
         self.path = None
         self.write()
+        self.contact_depth = max((depth for depth, *_ in self.contacts()), default=0.0)
 
     def grasp_centre(self) -> tuple[float, float, float, float]:
         r = self.store.robot
@@ -182,17 +190,24 @@ class Robot(Piece):
         if self.holding is not None:
             x, y, z, yaw = self.grasp_centre()
             a = yaw + self.held_yaw_offset
-            data.mocap_pos[self.holding.mocap] = [x, y, z]
+            data.mocap_pos[self.holding.mocap] = [x, y, z - self.held_below]
             data.mocap_quat[self.holding.mocap] = [math.cos(a / 2), 0, 0, math.sin(a / 2)]
         self.bodies.dirty = True
 
-    def collides(self) -> bool:
-        if not self.obstructed():
-            return False
+    def contacts(self) -> list[tuple[float, str, str]]:
+        """What the arm touches now, deepest first: (depth m, arm geom, other geom). The arm's geoms
+        collide with the case, shelves, rack, rail and obstructions only (the model's contype and
+        conaffinity), never with containers."""
         model, data = self.bodies.model, self.bodies.data
         mujoco.mj_kinematics(model, data)
         mujoco.mj_collision(model, data)
-        return data.ncon > 0
+        found = []
+        for i in range(data.ncon):
+            c = data.contact[i]
+            a, b = (mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g) or str(g) for g in (c.geom1, c.geom2))
+            arm, other = (a, b) if model.geom_contype[c.geom1] == ARM_CONTYPE else (b, a)
+            found.append((max(-float(c.dist), 0.0), arm, other))
+        return sorted(found, reverse=True)
 
     def advance(self, h: float) -> None:
         """One servo period of h seconds from the world's time now."""
@@ -207,16 +222,35 @@ class Robot(Piece):
         for n in ARM_JOINTS:
             self.q[n] = self.clamp(n, want[n])
         moved = any(abs(self.q[n] - old[n]) > 1e-12 for n in ARM_JOINTS)
+        opening, empty = self.opening, self.holding is None
         self._advance_gripper(h)
         self.write()
-        if moved and self.collides():
-            self.q = old
-            self.target = dict(old)
-            self.path = None
-            self.write()
-            self.log("arm_collision", detail="an arm link touched an obstruction; the trajectory was dropped")
+        if moved or self.opening != opening:
+            self._stop_on_contact(old, opening if empty and self.holding is None else None)
         for n in ARM_JOINTS:
             self.qd[n] = (self.q[n] - old[n]) / h
+
+    def _stop_on_contact(self, old: dict[str, float], opening: float | None) -> None:
+        """After a step: a new contact, or a deeper one, stops the arm where it was (and the empty
+        fingers where they were, ``opening``); moving out of or along a contact goes on."""
+        touching = self.contacts()
+        depth = touching[0][0] if touching else 0.0
+        if not touching or depth <= self.contact_depth + CONTACT_SLACK:
+            self.contact_depth = depth
+            return
+        self.q = old
+        self.target = dict(old)
+        self.path = None
+        if opening is not None:
+            self.opening = self.grip_cmd = opening
+        self.write()
+        _, arm, other = touching[0]
+        x, y, z, _ = self.grasp_centre()
+        self.log(
+            "arm_collision",
+            detail=f"{arm} touched {other} ({depth * 1000:.1f} mm deep, {len(touching)} contacts) with the grasp"
+            f" centre at ({x:.3f}, {y:.3f}, {z:.3f}); the arm stopped there",
+        )
 
     def _advance_gripper(self, h: float) -> None:
         before = self.opening
@@ -236,29 +270,37 @@ class Robot(Piece):
 
     # --- grasp and release --------------------------------------------------------------
 
-    def _graspable(self) -> tuple[Item, str, str] | None:
-        """The item at the grasp centre, with where it is: ("stock", location id) or ("lane", lane id)."""
+    def _graspable(self) -> tuple[Item, str, str, float] | None:
+        """The item at the grasp centre, with where it is ("stock", location id, or "lane", lane id)
+        and the height of its centre."""
         x, y, z, _ = self.grasp_centre()
         for loc in self.store.stock.locations:
             front = self.shelves.stock_front[loc.id]
             if front is None:
                 continue
-            px, py, pz = self.store.stock_pick_point(loc)
-            if math.hypot(px - x, py - y) <= GRASP_TOL_XY and abs(pz - z) <= GRASP_TOL_Z:
-                return front, "stock", loc.id
+            px, py, _ = self.store.stock_pick_point(loc)
+            centre = loc.z + front.height / 2
+            if math.hypot(px - x, py - y) <= GRASP_TOL_XY and self._fingers_on(z, centre, front):
+                return front, "stock", loc.id, centre
         for lane_id, items in self.shelves.lanes.items():
             if not items:
                 continue
             px, py, pz = self.shelves.item_centre(lane_id, len(items) - 1)
-            if math.hypot(px - x, py - y) <= GRASP_TOL_XY and abs(pz - z) <= GRASP_TOL_Z:
-                return items[-1], "lane", lane_id
+            if math.hypot(px - x, py - y) <= GRASP_TOL_XY and self._fingers_on(z, pz, items[-1]):
+                return items[-1], "lane", lane_id, pz
         return None
+
+    def _fingers_on(self, z: float, centre: float, item: Item) -> bool:
+        """Whether fingers closing at grasp height ``z`` close over at least :data:`GRIP_MIN` of the
+        height of an item centred at ``centre``."""
+        half = self.shape.finger_half[2]
+        return min(centre + item.height / 2, z + half) - max(centre - item.height / 2, z - half) >= GRIP_MIN
 
     def _try_grasp(self, before: float, after: float) -> None:
         found = self._graspable()
         if found is None:
             return
-        item, where, key = found
+        item, where, key, centre = found
         if not after <= item.across <= before:
             return  # the fingers are not closing across this item's width now
         sku = item.sku
@@ -277,6 +319,7 @@ class Robot(Piece):
         self.bodies.unhide(item.body)
         self.holding = item
         self.held_yaw_offset = -self.grasp_centre()[3]
+        self.held_below = self.grasp_centre()[2] - centre
         self.opening = item.across
         self.log("grasp", lane_id=lane_id, sku=sku, detail=f"from {where} {key}")
 
@@ -285,6 +328,7 @@ class Robot(Piece):
         assert item is not None
         self.holding = None
         x, y, z, _ = self.grasp_centre()
+        z -= self.held_below  # the item's centre
         for lv in self.store.lanes:
             zc = lv.board_z(lv.back_y + item.pitch / 2) + item.height / 2
             if (
@@ -302,7 +346,8 @@ class Robot(Piece):
                 return
         if item.kind == "container":
             for loc in self.store.stock.locations:
-                px, py, pz = self.store.stock_pick_point(loc)
+                px, py, _ = self.store.stock_pick_point(loc)
+                pz = loc.z + item.height / 2
                 near = math.hypot(px - x, py - y) <= 0.03 and abs(pz - z) <= PLACE_TOL_Z
                 if loc.sku == item.sku and near and self.shelves.stock[loc.id] < loc.capacity:
                     self.shelves.stock[loc.id] += 1

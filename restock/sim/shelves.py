@@ -122,9 +122,6 @@ class Shelves(Piece):
         self.bodies.release(item)
         self.layout_lane(lane_id)
 
-    def has_obstruction(self) -> bool:
-        return any(i.kind == "obstruction" for items in self.lanes.values() for i in items)
-
     def find(self, body: int) -> ObjectInfo | None:
         """What a body is if it is in a lane or at a stock location's front."""
         for lane_id, items in self.lanes.items():

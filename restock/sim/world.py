@@ -92,7 +92,7 @@ class World:
         self.incidents = Incidents(shared, self.shelves, self.schedule)
         self.customers = Customers(shared, self.shelves, self.incidents, np.random.default_rng([self.seed, 2]))
         self.cameras = Cameras(store, self.bodies, self.object_info, enabled=render)
-        self.robot = Robot(shared, self.shelves, self.incidents.obstructed)
+        self.robot = Robot(shared, self.shelves)
         self.events: list[SimEvent] = []
         self._events_reported = 0
         self._scheduled: list[tuple[float, int, Callable[[], None]]] = []

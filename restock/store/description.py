@@ -82,6 +82,10 @@ class Lane(_Strict):
     capacity: Annotated[int, Field(ge=1, le=64)]
 
 
+# Lane dividers stand at every lane edge, this thick (m).
+DIVIDER_THICKNESS = 0.003
+
+
 class Row(_Strict):
     id: Ident
     height: NonNegative  # z of the shelf board at the loading (back) end (m)
@@ -89,6 +93,7 @@ class Row(_Strict):
     tilt_deg: Annotated[float, Field(ge=0, le=30)]  # gravity-feed slope, front lower
     clearance: Positive  # free height above the board (m)
     lanes: Annotated[list[Lane], Field(min_length=1)]
+    divider_height: Annotated[float, Field(ge=0, le=0.3)] = 0.04  # the lane dividers' height above the board (m)
 
 
 class Case(_Strict):

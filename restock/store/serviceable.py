@@ -32,15 +32,20 @@ from dataclasses import dataclass
 import numpy as np
 
 from restock.demand.generator import DAY_S, SUMMER_PEAK_DAY, YEAR_S, DemandGenerator
-from restock.motion.envelope import Envelope
+from restock.motion.envelope import Envelope, finger_room
 from restock.motion.kinematics import LIFT, ArmModel, IkError, Pose, pick_pose, place_pose
 from restock.motion.moves import PLACE_YAW_OFFSETS, Mover, corridor_middle
+from restock.store.arm_shape import ArmShape
+from restock.store.arm_shape import grip_problems as sku_grip_problems
 from restock.store.description import Store, StoreError
 from restock.vision.lanes import front_box
 
 # The demand model's level a store is judged at: its own default (each lane sells about
 # BASE_CONTAINERS_PER_LANE_DAY a day on an average day) and the simulator's default seed.
 DEMAND_SEED = 0
+# The fingers must open this much wider than a container to let it go (m): the simulator's hand lets
+# go 3 mm past the container's width.
+MIN_RELEASE_GAP = 0.004
 # The points the arm loads and picks at (the others are the approach points in front of them).
 TASK_POINTS = ("loading point", "pick point")
 
@@ -77,7 +82,36 @@ def check_serviceable(store: Store, source: str = "<store>") -> None:
 
 def problems(store: Store) -> list[Problem]:
     """Every reason the robot cannot serve ``store``: the case, the arm, the cameras, the back room."""
-    return [*case_problems(store), *reach_problems(store), *camera_problems(store), *capacity_problems(store)]
+    return [
+        *case_problems(store),
+        *grip_problems(store),
+        *reach_problems(store),
+        *camera_problems(store),
+        *capacity_problems(store),
+    ]
+
+
+def grip_problems(store: Store) -> list[Problem]:
+    """SKUs the gripper cannot hold (too deep for its fingers, too short to hold over the dividers),
+    and lanes where its fingers cannot open to let a container go without leaving the lane."""
+    found = [Problem(key, reason) for key, reason in sku_grip_problems(store)]
+    shape = ArmShape.of(store.robot)
+    for r, row in enumerate(store.case.rows):
+        for i, lane in enumerate(row.lanes):
+            lv = store.lane_by_id[lane.id]
+            room = finger_room(lv, store, shape)
+            if room >= lv.sku.across + MIN_RELEASE_GAP:
+                continue
+            found.append(
+                Problem(
+                    f"case.rows[{r}].lanes[{i}]",
+                    f"lane {lv.id} is too narrow to let go of a {lane.sku}: the fingers open at most {room:.3f} m"
+                    f" there (over the dividers, inside the gaps to the next lanes), the container is"
+                    f" {lv.sku.across} m across and needs {MIN_RELEASE_GAP} m more: widen the lane or the gaps beside it",
+                    lanes=(lv.id,),
+                )
+            )
+    return found
 
 
 # --- the case -------------------------------------------------------------------------------
@@ -199,7 +233,7 @@ def _loading_problems(store: Store, mover: Mover, skip: set[str]) -> list[Proble
                     f"{_fmt(mover.pre_place(lane.id))} to the loading point {_fmt(mover.place(lane.id))} "
                     f"with the tool straight in or turned up to {turn:g} rad, the arm {clash} "
                     f"(the lane at x={lane.x:g} m, the rail from {mover.model.lower[0]:g} m: widen the lane, "
-                    "move it along the case or extend the rail's travel)",
+                    "give its row more clearance, move it along the case or extend the rail's travel)",
                     lanes=(lane.id,),
                 )
             )

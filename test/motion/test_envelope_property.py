@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from restock.motion.commands import SendTrajectory
-from restock.motion.envelope import Envelope, all_openings, lane_opening, stock_opening
+from restock.motion.envelope import Envelope, all_openings, lane_openings, stock_opening
 from restock.motion.kinematics import ArmModel, Pose
 from restock.motion.moves import Mover
 from restock.motion.teleop import TeleopFollower
@@ -134,7 +134,7 @@ def _check_raw(rng: np.random.Generator, special: float, n: int, per_base: int =
     """Random perturbations of ruckig trajectories (a few bases, many variants of each)."""
     openings_sets = [
         [],
-        [lane_opening(STORE.lanes[rng.integers(len(STORE.lanes))], STORE)],
+        lane_openings(STORE.lanes[rng.integers(len(STORE.lanes))], STORE),
         [stock_opening(STORE.stock.locations[rng.integers(len(STORE.stock.locations))], STORE)],
     ]
     done = 0
@@ -169,7 +169,7 @@ def _check_autonomous(rng: np.random.Generator, special: float, n: int) -> None:
         pose = _random_pose(rng, special)
         loc = STORE.stock.locations[rng.integers(len(STORE.stock.locations))]
         lane = STORE.lanes[rng.integers(len(STORE.lanes))]
-        openings = [stock_opening(loc, STORE)] if pose.y < 0 else [lane_opening(lane, STORE)]
+        openings = [stock_opening(loc, STORE)] if pose.y < 0 else lane_openings(lane, STORE)
         held = MOVER.held_for(loc.sku) if rng.random() < 0.5 else None
         COUNTS["autonomous"] += 1
         try:

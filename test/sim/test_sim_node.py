@@ -18,6 +18,11 @@ from std_msgs.msg import Float64MultiArray, String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from restock import topics
+from restock.convert import sec_nanosec
+from restock.motion.envelope import Envelope
+from restock.motion.kinematics import JOINT_NAMES, ArmModel, Pose
+from restock.motion.moves import Mover
+from restock.motion.trajectory import Trajectory
 from restock.nodes.base import SALES_HISTORY_QOS
 from restock.paths import SOURCE_ROOT
 from restock.records import RecordError, SaleEvent, SimGroundTruth, decode
@@ -25,13 +30,12 @@ from restock.store.description import load_store
 from restock.testing.graph import spin_until, wait_for_message, wait_for_record
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ik import ik
 
 pytestmark = pytest.mark.graph
 
 STORE = "station_kiosk.yaml"
-# The arm folded towards the back room, out of the customer-facing cameras' view.
-PARKED = {"rail_x": 0.2, "lift_z": 0.1, "shoulder": -math.pi / 2, "elbow": 0.0, "wrist": 0.0}
+# The arm low at the rail's start, folded in the corridor, out of the customer-facing cameras' view.
+PARKED = Pose(0.5, -0.03, 0.3, 0.0)
 
 
 class Client:
@@ -72,6 +76,26 @@ class Client:
             60,
             f"arm at {q}",
         )
+
+    def arm(self) -> np.ndarray:
+        return np.array([self.position()[n] for n in JOINT_NAMES])
+
+    def follow(self, traj: Trajectory) -> np.ndarray:
+        """Send a planned trajectory; returns its end once the arm is there."""
+        msg = JointTrajectory(joint_names=list(JOINT_NAMES))
+        for t, p, v in zip(traj.times, traj.positions, traj.velocities, strict=True):
+            sec, nanosec = sec_nanosec(float(t))
+            msg.points.append(
+                JointTrajectoryPoint(
+                    positions=[float(x) for x in p],
+                    velocities=[float(x) for x in v],
+                    time_from_start=Duration(sec=sec, nanosec=nanosec),
+                )
+            )
+        self.traj.publish(msg)  # header.stamp 0: from receipt
+        end = np.asarray(traj.final, dtype=float)
+        spin_until(self.node, lambda: np.allclose(self.arm(), end, atol=1e-6), 60, f"arm at {np.round(end, 3)}")
+        return end
 
     def gripper(self, opening: float, until: float | None = None) -> None:
         self.grip.publish(Float64MultiArray(data=[opening]))
@@ -120,18 +144,26 @@ def test_pick_from_stock_into_a_lane_counts_and_shows(ros_graph, ros_node) -> No
     spin_until(ros_node, lambda: "gripper command refused" in graph.log("sim"), 30, "the bad gripper command refused")
     assert client.position()["rail_x"] == 0.0
 
-    opening = store.robot.gripper.max_opening
-    client.gripper(opening)
-    client.move(ik(store, *store.stock_pick_point(loc), -math.pi / 2))
+    # The arm's own planner (the envelope admits every move) plans the moves, the simulator carries
+    # them out: a straight joint move through the case would touch its shelves, and the simulator
+    # stops the arm on any touch.
+    mover = Mover(store, Envelope(ArmModel.from_store(store)))
     across = store.skus[lane.lane.sku].across
+    held, at_stock, at_lane = mover.held_for(lane.lane.sku), mover.stock_openings(loc.id), mover.lane_openings(lane.id)
+    client.gripper(across + 0.02)
+    q = client.follow(mover.joint_move(client.arm(), mover.pre_pick(loc.id), None, at_stock, across + 0.02))
+    q = client.follow(mover.line(q, mover.pick(loc.id), None, at_stock, across + 0.02))
     client.gripper(0.0, until=across)  # the fingers stop on the container: it is held
-    client.move(ik(store, *lane.loading_point(), math.pi / 2))
-    client.gripper(opening)
+    q = client.follow(mover.line(q, mover.pre_pick(loc.id, lifted=True), held, at_stock))
+    q = client.follow(mover.joint_move(q, mover.pre_place(lane.id), held, at_lane))
+    q = client.follow(mover.line(q, mover.place(lane.id), held, at_lane))
+    client.gripper(across + 0.01)  # let go, the fingers still inside the lane
     truth = wait_for_record(
         ros_node, SimGroundTruth, topics.SIM_GROUND_TRUTH, lambda r: r.lanes[lane.id].count == 1, timeout=60
     )
     assert truth.stock[loc.id] == loc.quantity - 1
-    client.move(PARKED)  # out of the camera's way
+    q = client.follow(mover.line(q, mover.pre_place(lane.id), None, at_lane, across + 0.01))
+    client.follow(mover.joint_move(q, PARKED, None, [], across + 0.01))  # out of the camera's way
     after = client.image_after(client.sim_time())
 
     (u, v), _ = cam.model.project(np.array(lane.front_point()))[0][0], None

@@ -14,6 +14,7 @@ from restock.demand.saleslog import read_sales_log, write_sales_log
 from restock.paths import SOURCE_ROOT
 from restock.sim.trajectory import JointPath
 from restock.sim.world import World, parse_time
+from restock.store.arm_shape import grasp_offsets
 from restock.store.description import Store, load_store
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -32,17 +33,34 @@ def corner() -> Store:
     return load_store(STORES / "corner_store.yaml")
 
 
-def _move(w: World, store: Store, point: tuple[float, float, float], yaw: float, seconds: float = 1.5) -> None:
+def _leg(w: World, store: Store, point: tuple[float, float, float], yaw: float, seconds: float) -> None:
     q = ik(store, *point, yaw)
     path = JointPath.from_points(list(q), w.time, [seconds], [list(q.values())])
     w.set_trajectory(path)
     w.step(seconds + 0.05)
 
 
+def _move(w: World, store: Store, point: tuple[float, float, float], yaw: float, seconds: float = 1.5) -> None:
+    """To ``point`` by way of the corridor: straight out of the case or the rack, along the corridor,
+    then straight in (a joint move through the case would touch its shelves, and the simulator stops
+    the arm there)."""
+    x, y, z, _ = w.robot.grasp_centre()
+    inside = min(max(y, store.stock.y + 0.15), store.case.back_y - 0.15)
+    _leg(w, store, (x, inside, z), math.copysign(math.pi / 2, y), seconds / 3)
+    before = min(max(point[1], store.stock.y + 0.15), store.case.back_y - 0.15)
+    _leg(w, store, (point[0], before, point[2]), yaw, seconds / 3)
+    _leg(w, store, point, yaw, seconds / 3)
+
+
+def _grasp_point(store: Store, point: tuple[float, float, float], sku: str) -> tuple[float, float, float]:
+    """Where the grasp centre holds a container whose centre is at ``point``."""
+    return (point[0], point[1], point[2] + grasp_offsets(store)[sku])
+
+
 def _pick_from_stock(w: World, store: Store, sku: str) -> str:
     loc = store.stock_for_sku(sku)[0]
-    w.set_gripper(store.robot.gripper.max_opening)
-    _move(w, store, store.stock_pick_point(loc), -math.pi / 2)
+    w.set_gripper(store.skus[sku].across + 0.02)
+    _move(w, store, _grasp_point(store, store.stock_pick_point(loc), sku), -math.pi / 2)
     w.set_gripper(0.0)
     w.step(store.robot.gripper.close_time_s + 0.1)
     return loc.id
@@ -67,8 +85,8 @@ def test_pick_from_stock_and_load_a_lane(kiosk: Store) -> None:
     sku = kiosk.skus[lane.lane.sku]
     assert w.joint_positions()["gripper"] == pytest.approx(sku.across)  # the fingers stop on the container
     assert w.stock_quantity(loc_id) == kiosk.stock_by_id[loc_id].quantity - 1
-    _move(w, kiosk, lane.loading_point(), math.pi / 2)
-    w.set_gripper(kiosk.robot.gripper.max_opening)
+    _move(w, kiosk, _grasp_point(kiosk, lane.loading_point(), lane.lane.sku), math.pi / 2)
+    w.set_gripper(sku.across + 0.01)  # let go, the fingers still inside the lane
     w.step(0.5)
     assert w.held() is None
     assert w.lane_count(lane.id) == 3

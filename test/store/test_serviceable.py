@@ -54,9 +54,10 @@ def test_shipped_stores_are_serviceable(name: str) -> None:
 def test_low_row_is_refused_naming_the_row_the_lanes_and_the_lift() -> None:
     err = _refused(low_row_store())
     assert [str(p) for p in err.problems] == [
-        f"case.rows[0]: lanes {LOW_ROW_LANES} load at z=0.200..0.249 m, below the lift's range (0.25..1.35 m)"
+        f"case.rows[0]: lanes {LOW_ROW_LANES} load at z=0.215..0.249 m, below the lift's range (0.25..1.35 m)"
     ]
-    # Only the cans and the carton (shorter than the bottles) load below 0.25 m.
+    # Only the cans and the carton (shorter than the bottles) load below 0.25 m (the grasp centre: over
+    # a container's centre, the cans' raised so the fingers pass over the dividers).
     assert err.problems[0].lanes == ("r0_l02", "r0_l03", "r0_l04", "r0_l05", "r0_l06", "r0_l10", "r0_l11")
 
 
@@ -165,7 +166,7 @@ def test_check_store_rejects_the_low_row_store_and_accepts_the_shipped_ones(
     captured = capsys.readouterr()
     assert captured.out.count(": ok (") == 1
     assert f"{low}: the robot cannot serve this store" in captured.err
-    assert f"case.rows[0]: lanes {LOW_ROW_LANES} load at z=0.200..0.249 m, below the lift's range" in captured.err
+    assert f"case.rows[0]: lanes {LOW_ROW_LANES} load at z=0.215..0.249 m, below the lift's range" in captured.err
 
 
 NODES = ["arm_controller", "planner", "shelf_camera", "sim", "teleop_bridge", "recorder"]
@@ -225,11 +226,22 @@ def test_a_lane_the_arm_reaches_but_cannot_go_into_is_refused_naming_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = yaml.safe_load(COOLER.read_text())
-    data["case"]["rows"][1]["lanes"][0]["width"] = 0.07  # its back slot now too narrow at any tool yaw tried
+    # A wide can in one lane: held by it, the arm's wrist comes over the back plane, and at that row's
+    # clearance its top is under the shelf above (at any tool yaw tried).
+    data["skus"]["big_can_500"] = {
+        **data["skus"]["fizz_lime_350"],
+        "name": "Big can 500 ml",
+        "diameter": 0.095,
+        "height": 0.18,
+    }
+    data["case"]["rows"][1]["lanes"][4].update(sku="big_can_500", width=0.11, capacity=6)
+    data["stock"]["locations"].append(
+        {"id": "s_big_can_500", "sku": "big_can_500", "x": 3.95, "z": 0.3, "quantity": 50, "capacity": 50}
+    )
     err = _refused(data)
-    assert [(p.key, p.lanes) for p in err.problems] == [("case.rows[1].lanes[0]", ("r2_l01",))]
+    assert [(p.key, p.lanes) for p in err.problems] == [("case.rows[1].lanes[4]", ("r2_l05",))]
     reason = str(err.problems[0])
-    assert reason.startswith("case.rows[1].lanes[0]: lane r2_l01 cannot be loaded: going straight in from ")
+    assert reason.startswith("case.rows[1].lanes[4]: lane r2_l05 cannot be loaded: going straight in from ")
     assert "turned up to 0.2 rad, the arm enters keep-out: case" in reason
     bad = tmp_path / "narrow_edge_lane.yaml"
     bad.write_text(yaml.safe_dump(data))
