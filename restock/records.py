@@ -142,7 +142,10 @@ class PlanSnapshot(Record):
 
 # --- what goes to a remote operator -----------------------------------------------------
 
-HandoffKind = Literal["unfamiliar_item", "obstruction", "failed_grasp", "unreachable", "blocked_lane", "other"]
+# wrong_item: the wrist camera saw another SKU in the gripper than the task's (a stock mix-up).
+HandoffKind = Literal[
+    "unfamiliar_item", "obstruction", "failed_grasp", "unreachable", "blocked_lane", "wrong_item", "other"
+]
 
 
 class HandoffRequest(Record):
@@ -158,6 +161,7 @@ class HandoffRequest(Record):
     image_jpeg_b64: Base64Image | None = None  # crop of what needs a look
     bbox: Annotated[list[float], Field(min_length=4, max_length=4)] | None = None  # x1 y1 x2 y2 px
     frame_stamp: Stamp | None = None  # header stamp of the camera image bbox refers to (a training sample's frame)
+    stock_location: Id | None = None  # the back-room location it concerns (a wrong item put back there)
 
 
 class HandoffResolution(Record):

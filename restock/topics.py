@@ -22,6 +22,14 @@ def camera_info(camera_id: str) -> str:
     return f"cameras/{camera_id}/camera_info"  # sensor_msgs/CameraInfo
 
 
+def camera_depth(camera_id: str) -> str:
+    return f"cameras/{camera_id}/depth/image_raw"  # sensor_msgs/Image 32FC1 (m), an RGB-D camera's
+
+
+def camera_trigger(camera_id: str) -> str:
+    return f"cameras/{camera_id}/trigger"  # std_msgs/Header: take one frame now (frame_id says why)
+
+
 def camera_debug_image(camera_id: str) -> str:
     return f"cameras/{camera_id}/detections_image"  # sensor_msgs/Image, annotated
 

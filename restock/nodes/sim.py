@@ -6,7 +6,8 @@ data[0] = opening in m), handoff/requests + handoff/resolutions (an operator's r
 planner/backroom_alerts (the store's staff answer each raised alert after staff_response_s with a
 top-up, and say so on backroom/restocks).
 Publishes: /clock, joint_states, pos/sales (the till, pos_feed), cameras/<id>/image_raw +
-camera_info (at each camera's rate in sim time), sim/ground_truth (SimGroundTruth JSON, evaluation
+camera_info (at each camera's rate in sim time), cameras/wrist/image_raw + depth/image_raw (32FC1)
++ camera_info (the robot's wrist camera, one frame per message on cameras/wrist/trigger), sim/ground_truth (SimGroundTruth JSON, evaluation
 only), backroom/restocks, diagnostics. Serves nothing. Settings: SimSettings
 (restock.sim.sim_settings), read as ``self.settings``. ``restock-sim --gz-adapter`` runs the
 Gazebo adapter instead (restock/nodes/gz_adapter.py).
@@ -22,15 +23,17 @@ order of save and send in restock.sim.checkpoint.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 
+import numpy as np
 from builtin_interfaces.msg import Time
 from rclpy.clock import Clock as RclClock
 from rclpy.clock import ClockType
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
-from std_msgs.msg import Float64MultiArray, String
+from std_msgs.msg import Float64MultiArray, Header, String
 from trajectory_msgs.msg import JointTrajectory
 
 from restock import records, topics
@@ -81,6 +84,8 @@ class SimNode(RestockNode):
             raise ConfigError(f"sim.scripted_events: {err}") from None
         if s.random_events_per_hour > 0:
             self.world.random_events(s.random_events_per_hour, until=start + 366 * 86400.0)
+        if s.mixups_per_hour > 0:
+            self.world.random_events(s.mixups_per_hour, kinds=("mixup",), until=start + 366 * 86400.0)
 
         self.clock_pub = self.create_publisher(Clock, topics.CLOCK, 10)
         self.joint_pub = self.create_publisher(JointState, topics.JOINT_STATES, 10)
@@ -97,10 +102,19 @@ class SimNode(RestockNode):
             )
             for c in self.store.cameras
         }
+        # The wrist camera: a frame (colour and depth) whenever the arm asks for one.
+        wrist = self.store.robot.wrist_camera.id
+        self.wrist_pubs = (
+            self.create_publisher(Image, topics.camera_image(wrist), 2),
+            self.create_publisher(Image, topics.camera_depth(wrist), 2),
+            self.create_publisher(CameraInfo, topics.camera_info(wrist), 2),
+        )
+        self.create_subscription(Header, topics.camera_trigger(wrist), self.on_wrist_trigger, 10)
         self.create_subscription(JointTrajectory, topics.JOINT_TRAJECTORY, self.on_trajectory, 10)
         self.create_subscription(Float64MultiArray, topics.GRIPPER_COMMAND, self.on_gripper, 10)
         # An operator's "removed"/"cleared" is physical work: the world applies it (see World.clear_foreign).
         self._handoff_lanes: dict[str, str | None] = {}
+        self._wrong_items: dict[str, str] = {}  # wrong_item request -> its stock location
         self.create_record_subscription(records.HandoffRequest, topics.HANDOFF_REQUESTS, self.on_handoff_request)
         self.create_record_subscription(records.HandoffResolution, topics.HANDOFF_RESOLUTIONS, self.on_resolution)
         # The store's staff: each back-room alert is answered once, staff_response_s later.
@@ -166,8 +180,15 @@ class SimNode(RestockNode):
     def on_handoff_request(self, req: records.HandoffRequest) -> None:
         if req.kind in ("unfamiliar_item", "obstruction", "blocked_lane"):
             self._handoff_lanes[req.request_id] = req.lane_id
+        elif req.kind == "wrong_item" and req.stock_location is not None:
+            self._wrong_items[req.request_id] = req.stock_location
 
     def on_resolution(self, res: records.HandoffResolution) -> None:
+        location = self._wrong_items.pop(res.request_id, None)
+        if location is not None and res.action != "abandoned" and location in self.store.stock_by_id:
+            # Whatever the operator answers, a person takes the wrong containers out of the location.
+            n = self.world.clear_mixups(location)
+            self.get_logger().info(f"operator {res.operator}: {n} wrong container(s) taken out of {location}")
         if res.action in ("removed", "cleared") and res.request_id in self._handoff_lanes:
             lane = self._handoff_lanes.pop(res.request_id)
             n = self.world.clear_foreign(lane)
@@ -379,21 +400,42 @@ class SimNode(RestockNode):
 
     def publish_camera(self, camera_id: str, stamp: Time) -> None:
         cam = self.store.camera(camera_id)
-        rgb = self.world.render(camera_id)
-        frame = f"{camera_id}_optical_frame"
-        img = Image(height=cam.height, width=cam.width, encoding="rgb8", is_bigendian=0, step=cam.width * 3)
-        img.data = rgb.tobytes()
-        img.header.stamp, img.header.frame_id = stamp, frame
-        k = cam.model.intrinsics
-        info = CameraInfo(height=cam.height, width=cam.width, distortion_model="plumb_bob")
-        info.d = [0.0] * 5
-        info.k = k.flatten().tolist()
-        info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-        info.p = [k[0, 0], 0.0, k[0, 2], 0.0, 0.0, k[1, 1], k[1, 2], 0.0, 0.0, 0.0, 1.0, 0.0]
-        info.header.stamp, info.header.frame_id = stamp, frame
+        img, info = _frame(self.world.render(camera_id), cam.model.intrinsics, stamp, f"{camera_id}_optical_frame")
         image_pub, info_pub = self.image_pubs[camera_id]
         image_pub.publish(img)
         info_pub.publish(info)
+
+    def on_wrist_trigger(self, msg: Header) -> None:
+        """The arm asks its wrist camera for a frame: colour and depth at sim time now (under
+        lockstep the simulator steps only after the arm has it)."""
+        wc, w = self.store.robot.wrist_camera, self.world
+        stamp, frame = _stamp(w.time), f"{wc.id}_optical_frame"
+        f = (wc.height / 2) / math.tan(math.radians(wc.fov_y_deg) / 2)
+        k = np.array([[f, 0.0, wc.width / 2], [0.0, f, wc.height / 2], [0.0, 0.0, 1.0]])
+        img, info = _frame(w.render(wc.id), k, stamp, frame)
+        depth = w.render_depth(wc.id)
+        dimg = Image(height=wc.height, width=wc.width, encoding="32FC1", is_bigendian=0, step=wc.width * 4)
+        dimg.data = depth.astype("<f4").tobytes()
+        dimg.header.stamp, dimg.header.frame_id = stamp, frame
+        image_pub, depth_pub, info_pub = self.wrist_pubs
+        image_pub.publish(img)
+        depth_pub.publish(dimg)
+        info_pub.publish(info)
+
+
+def _frame(rgb: np.ndarray, k: np.ndarray, stamp: Time, frame: str) -> tuple[Image, CameraInfo]:
+    """An rgb8 image and its camera_info (pinhole K, no distortion)."""
+    height, width = rgb.shape[:2]
+    img = Image(height=height, width=width, encoding="rgb8", is_bigendian=0, step=width * 3)
+    img.data = rgb.tobytes()
+    img.header.stamp, img.header.frame_id = stamp, frame
+    info = CameraInfo(height=height, width=width, distortion_model="plumb_bob")
+    info.d = [0.0] * 5
+    info.k = k.flatten().tolist()
+    info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    info.p = [k[0, 0], 0.0, k[0, 2], 0.0, 0.0, k[1, 1], k[1, 2], 0.0, 0.0, 0.0, 1.0, 0.0]
+    info.header.stamp, info.header.frame_id = stamp, frame
+    return img, info
 
 
 def main() -> None:

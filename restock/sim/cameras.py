@@ -34,21 +34,32 @@ class Cameras:
         self.data = bodies.data
         self.object_info = object_info
         self.enabled = enabled
-        self.renderers: dict[tuple[int, int, bool], mujoco.Renderer] = {}
+        self.renderers: dict[tuple[int, int, bool, bool], mujoco.Renderer] = {}
         self.scene_option = mujoco.MjvOption()
         self.scene_option.geomgroup[HIDDEN_GROUP] = 0
         self.saved: dict[str, np.ndarray] | None = None
         self.saved_headlight: tuple[np.ndarray, np.ndarray] | None = None
+        self.wrist = store.robot.wrist_camera
+        # The wrist camera sees a held container a few cm away: the near plane (a fraction of the
+        # model's extent) comes in to 1 cm; the far one stays where it was.
+        self.model.vis.map.znear = min(float(self.model.vis.map.znear), 0.01 / max(float(self.model.stat.extent), 1e-3))
+
+    def size(self, camera_id: str) -> tuple[int, int]:
+        """(width, height) of a store camera or the wrist camera; KeyError names the cameras."""
+        if camera_id == self.wrist.id:
+            return self.wrist.width, self.wrist.height
+        cam = self.store.camera(camera_id)
+        return cam.width, cam.height
 
     def camera_name(self, camera_id: str) -> str:
         """The MuJoCo camera's name, for anyone who wants to reach into the model directly."""
-        self.store.camera(camera_id)  # raises KeyError naming the cameras
+        self.size(camera_id)  # raises KeyError naming the cameras
         return camera_id
 
-    def renderer(self, width: int, height: int, segmentation: bool) -> mujoco.Renderer:
+    def renderer(self, width: int, height: int, segmentation: bool, depth: bool = False) -> mujoco.Renderer:
         if not self.enabled:
             raise RuntimeError("this World was made with render=False (no OpenGL context is created)")
-        key = (width, height, segmentation)
+        key = (width, height, segmentation, depth)
         r = self.renderers.get(key)
         if r is None:
             if width > self.model.vis.global_.offwidth or height > self.model.vis.global_.offheight:
@@ -60,6 +71,8 @@ class Cameras:
             r.scene.flags[mujoco.mjtRndFlag.mjRND_SKYBOX] = 0
             if segmentation:
                 r.enable_segmentation_rendering()
+            if depth:
+                r.enable_depth_rendering()
             self.renderers[key] = r
         return r
 
@@ -70,17 +83,25 @@ class Cameras:
             self.bodies.dirty = False
 
     def render(self, camera_id: str, width: int | None = None, height: int | None = None) -> np.ndarray:
-        """An RGB image (H, W, 3) uint8 from a store camera, at its resolution unless given."""
-        cam = self.store.camera(camera_id)
-        r = self.renderer(width or cam.width, height or cam.height, False)
+        """An RGB image (H, W, 3) uint8 from a store camera (or the wrist's), at its resolution unless given."""
+        w, h = self.size(camera_id)
+        r = self.renderer(width or w, height or h, False)
         self.prepare()
         r.update_scene(self.data, camera=camera_id, scene_option=self.scene_option)
         return r.render().copy()
 
+    def render_depth(self, camera_id: str, width: int | None = None, height: int | None = None) -> np.ndarray:
+        """Depth (H, W) float32 in metres along the optical axis, as an RGB-D camera reports it."""
+        w, h = self.size(camera_id)
+        r = self.renderer(width or w, height or h, False, depth=True)
+        self.prepare()
+        r.update_scene(self.data, camera=camera_id, scene_option=self.scene_option)
+        return np.asarray(r.render(), dtype=np.float32).copy()
+
     def render_segmentation(self, camera_id: str, width: int | None = None, height: int | None = None) -> np.ndarray:
         """Object ids (H, W) int32 (body ids; -1 where nothing): look them up with :meth:`object_info`."""
-        cam = self.store.camera(camera_id)
-        r = self.renderer(width or cam.width, height or cam.height, True)
+        w, h = self.size(camera_id)
+        r = self.renderer(width or w, height or h, True)
         self.prepare()
         r.update_scene(self.data, camera=camera_id, scene_option=self.scene_option)
         seg = r.render()

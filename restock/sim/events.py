@@ -12,6 +12,7 @@ Entries are separated by ``;`` (or given as a list), each ``WHEN KIND ARGS...``:
   ``take LANE [N]``               someone takes N items from a lane's front without a sale
   ``fill LANE N``                 set a lane to N containers of its SKU
   ``failed_grasp P``              from then on, a grasp slips with probability P
+  ``mixup LOCATION [SKU]``        staff put another SKU (default: one as wide) at a back-room location's front
 
 Example: ``+60 unfamiliar r1_l03 0; 08:15 hand cam_left r2_l04 5; +600 obstruction 0.8,0.25,0.6``.
 Every problem raises :class:`EventScriptError` naming the entry and the reason.
@@ -47,6 +48,7 @@ _KINDS = {
     "take": (1, 2),
     "fill": (2, 2),
     "failed_grasp": (1, 1),
+    "mixup": (1, 2),
 }
 
 
@@ -115,6 +117,12 @@ def _action(world: World, ev: ScriptedEvent) -> Callable[[], object]:
     if ev.kind == "take":
         n = int(a[1]) if len(a) > 1 else 1
         return lambda: world.take_front(a[0], n)
+    if ev.kind == "mixup":
+        if a[0] not in store.stock_by_id:
+            raise ValueError(f"unknown stock location {a[0]!r}")
+        if len(a) > 1 and a[1] not in store.skus:
+            raise ValueError(f"unknown SKU {a[1]!r}")
+        return lambda: world.put_mixup(a[0], a[1] if len(a) > 1 else None)
     if ev.kind == "fill":
         n = int(a[1])
         if not 0 <= n <= store.lane_by_id[a[0]].lane.capacity:

@@ -1,8 +1,10 @@
 """What goes wrong in a store: foreign items, obstructions and customers' hands. No rclpy.
 
 An unfamiliar item lands in a lane's column (a customer put back something the store does not
-sell); an obstruction lands at a lane's front or in the arm's corridor (a box at a store-frame
-point: the arm stops on touching it); a hand reaches to a lane's front in view of a camera for
+sell); a stock mix-up puts another SKU at the front of a back-room location (staff filed a case in
+the wrong place: the wrist camera must catch it before it is placed); an obstruction lands at a
+lane's front or in the arm's corridor (a box at a store-frame point: the arm stops on touching it);
+a hand reaches to a lane's front in view of a camera for
 a moment. Each can be placed by hand, from a script (restock.sim.events), or at seeded random
 times (:meth:`Incidents.random_events`); one that cannot happen (no room, no body left) is
 logged as ``event_skipped`` instead.
@@ -20,6 +22,7 @@ from restock.sim.bodies import Item, ObjectInfo, Piece, Shared
 from restock.sim.shelves import Shelves
 
 CORRIDOR_BOX = (0.2, 0.15, 0.25)  # m: an obstruction in the arm's corridor
+MIXUP_WIDTH = 0.008  # m: a random stock mix-up is a SKU this close in width (it fits the same fingers)
 
 
 class Incidents(Piece):
@@ -80,6 +83,20 @@ class Incidents(Piece):
         self.corridor.remove(entry)
         self.bodies.release(entry[0])
 
+    def put_mixup(self, location_id: str, sku: str | None = None) -> str:
+        """Staff put another SKU into a back-room location by mistake (None: one as wide as the
+        location's, give or take MIXUP_WIDTH, that the arm's fingers close on as they would on its
+        own); returns the SKU."""
+        loc = self.store.stock_by_id[location_id]
+        if sku is None:
+            own = self.store.skus[loc.sku].across
+            alike = sorted(s for s, k in self.store.skus.items() if s != loc.sku and abs(k.across - own) <= MIXUP_WIDTH)
+            if not alike:
+                raise ValueError(f"no SKU of the store is as wide as {loc.sku} to be mixed up with it")
+            sku = alike[int(self.rng.integers(len(alike)))]
+        self.shelves.mix_up(location_id, sku)
+        return sku
+
     def show_hand(self, camera_id: str, lane_id: str | None = None, duration_s: float | None = None) -> int:
         """A customer's hand reaching to a lane's front in view of a camera; returns its id."""
         seen = self.store.lanes_seen_by(camera_id)
@@ -128,7 +145,11 @@ class Incidents(Piece):
             kind = kinds[int(self.rng.integers(len(kinds)))]
             lane = self.store.lanes[int(self.rng.integers(len(self.store.lanes)))].id
             cam = self.store.cameras[int(self.rng.integers(len(self.store.cameras)))].id
-            if kind == "unfamiliar":
+            if kind == "mixup":
+                locs = self.store.stock.locations
+                loc = locs[int(self.rng.integers(len(locs)))].id
+                self.schedule(t, lambda loc=loc: self.attempt(lambda: self.put_mixup(loc)))
+            elif kind == "unfamiliar":
                 self.schedule(t, lambda lane=lane: self.attempt(lambda: self.put_unfamiliar(lane)))
             elif kind == "obstruction":
                 self.schedule(t, lambda lane=lane: self.attempt(lambda: self.put_obstruction(lane_id=lane)))

@@ -12,7 +12,8 @@ What is in it:
 - pools of mocap bodies the world places by bookkeeping: ``item_<sku>_<n>`` per SKU (enough for
   every lane of that SKU plus spares and stock fronts), ``unfamiliar_<n>``, ``obstruction_<n>``,
   ``hand_<n>``; unused ones sit below the floor in geom group 5, which renders hide;
-- one camera per store camera, named by its id, posed by :class:`~restock.store.camera.CameraModel`.
+- one camera per store camera, named by its id, posed by :class:`~restock.store.camera.CameraModel`,
+  and the robot's wrist camera on ``tool`` (``robot.wrist_camera.id``, looking along the tool axis).
 """
 
 from __future__ import annotations
@@ -228,6 +229,9 @@ def build_mjcf(store: Store) -> tuple[str, Layout]:
     a(
         f'<geom name="palm" type="box" size="{_f(*shape.palm_half)}" pos="{_f(shape.palm_centre[0], 0, shape.palm_centre[1])}" rgba="0.3 0.3 0.3 1" {arm} mass="0.3"/>'
     )
+    # The wrist camera looks along the tool axis between the open fingers (MuJoCo cameras look along -z).
+    wc = robot.wrist_camera
+    a(f'<camera name="{wc.id}" pos="{_f(-wc.back, 0, wc.up)}" xyaxes="0 -1 0 0 0 1" fovy="{wc.fov_y_deg:.5g}"/>')
     for side, sign in (("l", 1), ("r", -1)):
         a(f'<body name="finger_{side}" pos="{_f(lt, 0, 0)}">')
         a(f'<joint name="finger_{side}" type="slide" axis="0 {sign} 0" range="{_f(0, half_open)}"/>')

@@ -310,9 +310,7 @@ class Robot(Piece):
             self.log("grasp_slipped", lane_id=lane_id, sku=sku, detail=f"from {where} {key}")
             return
         if where == "stock":
-            self.shelves.stock[key] -= 1
-            self.shelves.stock_front[key] = None
-            self.shelves.update_stock_fronts()
+            self.shelves.take_stock_front(key)
         else:
             self.shelves.lanes[key].pop()
             self.shelves.layout_lane(key)
@@ -349,10 +347,8 @@ class Robot(Piece):
                 px, py, _ = self.store.stock_pick_point(loc)
                 pz = loc.z + item.height / 2
                 near = math.hypot(px - x, py - y) <= 0.03 and abs(pz - z) <= PLACE_TOL_Z
-                if loc.sku == item.sku and near and self.shelves.stock[loc.id] < loc.capacity:
-                    self.shelves.stock[loc.id] += 1
-                    self.bodies.release(item)
-                    self.shelves.update_stock_fronts()
+                # Any container put back at a pick point stays there (a wrong one is a mix-up again).
+                if near and self.shelves.put_back(loc.id, item):
                     self.log("returned", sku=item.sku, detail=f"to stock {loc.id}")
                     return
         self.log("dropped", sku=item.sku, detail=f"released at {[round(x, 3), round(y, 3), round(z, 3)]}")

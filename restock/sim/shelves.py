@@ -29,6 +29,8 @@ class Shelves(Piece):
         self.lanes: dict[str, list[Item]] = {lv.id: [] for lv in store.lanes}
         self.stock: dict[str, int] = {loc.id: loc.quantity for loc in store.stock.locations}
         self.stock_front: dict[str, Item | None] = {loc.id: None for loc in store.stock.locations}
+        # Stock mix-ups: SKUs put into a location by mistake, at its front (the next ones picked).
+        self.mixups: dict[str, list[str]] = {loc.id: [] for loc in store.stock.locations}
         self.next_refill = math.inf  # set by the world from its clock
 
     def lane(self, lane_id: str) -> LaneView:
@@ -142,12 +144,65 @@ class Shelves(Piece):
         for loc in self.store.stock.locations:
             front = self.stock_front[loc.id]
             if self.stock[loc.id] > 0 and front is None:
-                front = self.bodies.new_container(loc.sku)
+                mixed = self.mixups[loc.id]
+                front = self.bodies.new_container(mixed[0] if mixed else loc.sku)
                 self.stock_front[loc.id] = front
                 self.bodies.show(front.body, self.store.stock_pick_point(loc))
             elif self.stock[loc.id] == 0 and front is not None:
                 self.bodies.release(front)
                 self.stock_front[loc.id] = None
+
+    def take_stock_front(self, location_id: str) -> None:
+        """The arm took the location's front container (its body is the arm's now)."""
+        front = self.stock_front[location_id]
+        self.stock[location_id] -= 1
+        self.stock_front[location_id] = None
+        if front is not None and self.mixups[location_id] and front.sku == self.mixups[location_id][0]:
+            self.mixups[location_id].pop(0)
+        self.update_stock_fronts()
+
+    def put_back(self, location_id: str, item: Item) -> bool:
+        """The arm put a container back at a location's pick point: it is the front again, a
+        mix-up again if it is not the location's SKU. False: the location is full."""
+        loc = self.store.stock_by_id[location_id]
+        if self.stock[location_id] >= loc.capacity:
+            return False
+        if item.sku != loc.sku:
+            self.mixups[location_id].insert(0, item.sku)  # type: ignore[arg-type]
+        self.stock[location_id] += 1
+        self._refresh_front(location_id)
+        self.bodies.release(item)
+        return True
+
+    def mix_up(self, location_id: str, sku: str) -> None:
+        """Staff put a container of ``sku`` into another SKU's location by mistake: it stands at the
+        front (in place of one of the location's own when the location is full)."""
+        loc = self.store.stock_by_id[location_id]
+        if sku not in self.store.skus or sku == loc.sku:
+            raise ValueError(f"{sku!r} is no other SKU of the store than {loc.sku}")
+        if self.stock[location_id] < loc.capacity:
+            self.stock[location_id] += 1
+        elif self.stock[location_id] <= len(self.mixups[location_id]):
+            raise ValueError(f"stock {location_id}: no room for a mix-up")
+        self.mixups[location_id].insert(0, sku)
+        self._refresh_front(location_id)
+        self.log("mixup", sku=sku, detail=f"in stock {location_id} ({loc.sku})")
+
+    def clear_mixups(self, location_id: str) -> int:
+        """A person takes the wrong containers out of a location; returns how many."""
+        n = len(self.mixups[location_id])
+        if n:
+            self.stock[location_id] -= n
+            self.mixups[location_id] = []
+            self._refresh_front(location_id)
+        return n
+
+    def _refresh_front(self, location_id: str) -> None:
+        front = self.stock_front[location_id]
+        if front is not None:
+            self.bodies.release(front)
+            self.stock_front[location_id] = None
+        self.update_stock_fronts()
 
     def refill_after(self, t: float) -> float:
         """The first scheduled delivery after epoch time t."""
@@ -201,6 +256,7 @@ class Shelves(Piece):
         return {
             "lanes": {lane_id: [i.what for i in items] for lane_id, items in self.lanes.items()},
             "stock": dict(self.stock),
+            "mixups": {loc: list(skus) for loc, skus in self.mixups.items() if skus},
         }
 
     def truth(self) -> dict[str, LaneTruth]:
@@ -220,9 +276,16 @@ class Shelves(Piece):
         for lane_id, items in lanes.items():
             self.set_lane(lane_id, items, check_room=False)
 
-    def restore_stock(self, stock: Mapping[str, int], held_sku: str | None) -> None:
+    def restore_stock(
+        self, stock: Mapping[str, int], held_sku: str | None, mixups: Mapping[str, list[str]] | None = None
+    ) -> None:
         """The back room of a checkpoint; a container the arm held goes back to its location."""
         self.stock = {loc: int(stock[loc]) for loc in self.stock}
+        self.mixups = {loc: list((mixups or {}).get(loc, [])) for loc in self.stock}
+        for loc, front in self.stock_front.items():
+            if front is not None:  # the front is drawn afresh: it may be a mix-up now
+                self.bodies.release(front)
+                self.stock_front[loc] = None
         if held_sku is not None:
             self.return_to_stock(held_sku)
         self.update_stock_fronts()

@@ -49,6 +49,9 @@ class SimSettings(NodeSettings):
     pos_feed: bool = setting(True, "Publish each sale on pos/sales, as the store's point-of-sale system would")
     failed_grasp_probability: float = setting(0.0, "Chance that a closing grasp slips", min=0, max=1)
     random_events_per_hour: float = setting(0.0, "Seeded unfamiliar items, obstructions and hands", min=0)
+    mixups_per_hour: float = setting(
+        0.0, "Seeded stock mix-ups: another SKU as wide put at the front of a back-room location", min=0
+    )
     staff_response_s: float = setting(1800.0, "Staff bring back-room stock this long after an alert (s)", min=0)
     staff_topup: int = setting(0, "Containers staff bring for an alert (0: up to the capacity)", min=0)
     lockstep_participants: tuple[str, ...] = setting(

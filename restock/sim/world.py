@@ -148,6 +148,16 @@ class World:
     def staff_top_up(self, sku: str, quantity: int = 0) -> tuple[str, int, int]:
         return self.shelves.staff_top_up(sku, quantity)
 
+    def put_mixup(self, location_id: str, sku: str | None = None) -> str:
+        return self.incidents.put_mixup(location_id, sku)
+
+    def clear_mixups(self, location_id: str) -> int:
+        """A person takes the wrong containers out of a back-room location (an operator's answer)."""
+        n = self.shelves.clear_mixups(location_id)
+        if n:
+            self._log("operator_cleared", detail=f"{n} wrong container(s) from stock {location_id}")
+        return n
+
     # --- what a body is, and taking one out ----------------------------------------------
 
     def object_info(self, object_id: int) -> ObjectInfo:
@@ -223,7 +233,7 @@ class World:
         # Lanes, corridor, back room, tills, arm: the order fixes which pooled body each item gets.
         self.shelves.restore_lanes(lanes)
         self.incidents.restore(state)
-        self.shelves.restore_stock(state["stock"], state.get("held"))
+        self.shelves.restore_stock(state["stock"], state.get("held"), state.get("mixups"))
         self.customers.restore(state)
         self.robot.restore(state)
         self.shelves.next_refill = self.shelves.refill_after(self.time)
@@ -379,6 +389,9 @@ class World:
 
     def render_segmentation(self, camera_id: str, width: int | None = None, height: int | None = None) -> np.ndarray:
         return self.cameras.render_segmentation(camera_id, width, height)
+
+    def render_depth(self, camera_id: str, width: int | None = None, height: int | None = None) -> np.ndarray:
+        return self.cameras.render_depth(camera_id, width, height)
 
     def boxes(
         self, camera_id: str, min_pixels: int = 20, width: int | None = None, height: int | None = None

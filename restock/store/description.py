@@ -145,6 +145,21 @@ class Gripper(_Strict):
     close_time_s: Positive = 0.4
 
 
+class WristCamera(_Strict):
+    """The camera on the arm's tool, looking along the tool axis between the open fingers.
+
+    ``back`` is how far behind the wrist axis it sits (m), ``up`` how far above the arm plane (the
+    grasp centre's height). It checks the SKU of a held container and counts a lane from behind.
+    """
+
+    id: Ident = "wrist"
+    back: Annotated[float, Field(ge=0, le=0.2, allow_inf_nan=False)] = 0.03
+    up: Annotated[float, Field(ge=-0.05, le=0.05, allow_inf_nan=False)] = 0.0
+    fov_y_deg: Annotated[float, Field(gt=5, lt=170)] = 70.0
+    width: Annotated[int, Field(ge=16, le=4096)] = 320
+    height: Annotated[int, Field(ge=16, le=4096)] = 240
+
+
 class Robot(_Strict):
     """A rail carriage carrying a SCARA arm on a lift: joints rail_x, lift_z, shoulder, elbow, wrist."""
 
@@ -155,6 +170,7 @@ class Robot(_Strict):
     tool_length: NonNegative  # wrist axis to grasp centre (m)
     joints: Annotated[list[Joint], Field(min_length=5, max_length=5)]
     gripper: Gripper
+    wrist_camera: WristCamera = WristCamera()  # every robot of ours carries one
 
     JOINT_NAMES: tuple[str, ...] = ("rail_x", "lift_z", "shoulder", "elbow", "wrist")
 
@@ -340,6 +356,8 @@ def _check_consistency(store: Store) -> None:
         model = cam.model
         if not any(model.sees(np.array(lv.front_point())) for lv in store.lanes):
             raise _KeyError(f"cameras[{i}]", f"camera {cam.id} sees no lane front")
+    if store.robot.wrist_camera.id in cam_ids:
+        raise _KeyError("robot.wrist_camera.id", f"{store.robot.wrist_camera.id!r} is a store camera's id too")
 
 
 class _KeyError(ValueError):
