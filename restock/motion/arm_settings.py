@@ -63,6 +63,13 @@ class ArmControllerSettings(NodeSettings):
     )
     state_dir: str = setting("var/arm_controller", "Where the task database (tasks.sqlite) lives")
     placement_check_s: float = setting(20.0, "A lane seen empty must be seen stocked this long after loading", min=1.0)
+    wrist_camera: bool = setting(
+        True,
+        "Look with the wrist camera: at the lane's back before each container (a full lane gets none) and at the held container (a wrong SKU is never placed)",
+    )
+    look_timeout_s: float = setting(
+        5.0, "A wrist frame not come this long (sim s) after it was asked for: go on without it", min=0.1, max=60.0
+    )
 
     def executor(self, source: str) -> ExecutorSettings:
         """The task executor's settings (the rest keep ExecutorSettings' defaults)."""
@@ -74,4 +81,6 @@ class ArmControllerSettings(NodeSettings):
             start_allowance_s=self.start_allowance_s,
             start_allowance_wall_s=self.start_allowance_wall_s,
             source=source,
+            wrist_camera=self.wrist_camera,
+            look_timeout_s=self.look_timeout_s,
         )

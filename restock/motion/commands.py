@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from restock import records
 from restock.motion.trajectory import Trajectory
+from restock.motion.wrist_look import RequestLook
 
 
 @dataclass(frozen=True)
@@ -32,4 +33,4 @@ class PublishRecord:
     record: records.Record
 
 
-Command = SendTrajectory | Hold | SetGripper | PublishRecord
+Command = SendTrajectory | Hold | SetGripper | PublishRecord | RequestLook

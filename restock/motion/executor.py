@@ -7,7 +7,10 @@ feedback, so tests drive it with a simulated arm.
 
 For each container: move to the stock, approach, grasp, verify by the gripper opening (fingers
 stopped on the item hold it: :mod:`restock.motion.grip`), retreat, carry, approach the back of the lane,
-release, verify, retreat. A failed grasp is retried ``max_grasp_retries`` times; a grasp that
+release, verify, retreat. With a wrist camera (``wrist_camera``) the arm also looks
+(:mod:`restock.motion.wrist_look`): at the lane's back before each container (a lane counted full
+gets none, the task ends there) and at the container in its fingers after the grasp (a wrong SKU
+goes back to the stock and becomes a ``wrong_item`` handoff). A failed grasp is retried ``max_grasp_retries`` times; a grasp that
 keeps failing, a lane the arm cannot enter (tracking error on approach) or an unreachable target
 becomes a :class:`~restock.records.HandoffRequest`, and the task is parked (persisted) until an
 operator's resolution resumes or drops it. A held container is put back into the stock first.
@@ -16,80 +19,19 @@ operator's resolution resumes or drops it. A held container is put back into the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
 
 import numpy as np
 
 from restock import records
 from restock.motion.commands import Command, Hold, PublishRecord, SendTrajectory, SetGripper
 from restock.motion.envelope import Box, Held
+from restock.motion.executor_state import Active, ExecutorSettings, Motion, Phase
 from restock.motion.grip import Grip
 from restock.motion.kinematics import Pose
 from restock.motion.moves import Mover
 from restock.motion.taskstore import TaskStore
 from restock.motion.trajectory import PlanError, Trajectory
-
-
-@dataclass(frozen=True)
-class ExecutorSettings:
-    max_grasp_retries: int = 2
-    min_hold_fraction: float = 0.3  # of the item's width: fingers stopped wider than this hold it
-    grasp_margin: float = 0.02  # open this much wider than the item before a pick (m)
-    release_margin: float = 0.012  # open this much wider than the item to let go (m)
-    settle_s: float = 0.05  # after a trajectory's end, before the next step
-    position_tolerance: float = 0.01  # measured vs. final point to call a motion done (rad or m)
-    tracking_tolerance: float = 0.05  # measured vs. commanded while moving (rad or m)
-    tracking_grace_s: float = 0.3  # tracking error this long: the arm is blocked
-    motion_timeout_s: float = 3.0  # past a trajectory's end without reaching it
-    # Trajectories are stamped this far in the future (ros2_control practice): the controller
-    # holds until the stamp, so the message's latency does not shift its timeline.
-    start_delay_s: float = 0.0
-    # The measured joints may trail the commanded timeline by this much (feedback latency,
-    # a controller that picked the trajectory up late) and still be on track.
-    lag_allowance_s: float = 0.3
-    # A controller that has not picked the trajectory up yet leaves the arm at its start: that is
-    # not a blocked arm for this long after the start (a sim racing ahead of its wall clock).
-    start_allowance_s: float = 2.0
-    # The same in wall time (when tick() is given it): a simulator can run many sim seconds
-    # (catching up after a slow frame, or racing) before it reads a new trajectory.
-    start_allowance_wall_s: float = 0.0
-    source: str = "arm_controller"
-
-
-class Phase(str, Enum):
-    IDLE = "idle"
-    TO_STOCK = "to_stock"
-    APPROACH_PICK = "approach_pick"
-    GRASP = "grasp"
-    RETREAT_EMPTY = "retreat_empty"
-    RETREAT_PICK = "retreat_pick"
-    CARRY = "carry"
-    APPROACH_PLACE = "approach_place"
-    RELEASE = "release"
-    RETREAT_PLACE = "retreat_place"
-    RECOVER = "recover"
-    RETURN_CARRY = "return_carry"
-    RETURN_APPROACH = "return_approach"
-    RETURN_RELEASE = "return_release"
-    RETURN_RETREAT = "return_retreat"
-    FAULT = "fault"
-
-
-@dataclass
-class Active:
-    task: records.RestockTask
-    placed: int
-    started: float
-    grasp_failures: int = 0
-    failure: tuple[records.HandoffKind, str] | None = None  # (handoff kind, detail) once it must be parked
-
-
-@dataclass
-class Motion:
-    trajectory: Trajectory
-    started: float
-    off_track_since: float | None = None
-    sent_wall: float | None = None  # wall time it was sent, when the caller gives one
+from restock.motion.wrist_look import RequestLook, Seen, count_observation
 
 
 @dataclass
@@ -114,6 +56,8 @@ class Executor:
     _wall: float | None = None
     _wait_wall: float | None = None  # wall time the gripper wait began
     _wait_sim: float = 0.0  # sim time the gripper command was sent
+    look: RequestLook | None = None  # a wrist frame asked for and not answered yet
+    look_since: float = 0.0
 
     def __post_init__(self) -> None:
         for st in self.store.unfinished():
@@ -189,6 +133,7 @@ class Executor:
             self._resume_phase = self.phase
         self.motion = None
         self.wait_until = None
+        self.look = None
         return [Hold(why)]
 
     def resume(self) -> None:
@@ -231,6 +176,10 @@ class Executor:
         q = np.asarray(q, dtype=float)
         if self.motion is not None:
             return self._follow(now, q)
+        if self.look is not None:
+            if now - self.look_since < self.settings.look_timeout_s:
+                return []
+            return self.seen(Seen(self.look), now)  # no frame came: on as without a camera
         if self.wait_until is not None:
             if now < self.wait_until or self._measured_at < self.wait_until:
                 return []  # judge the fingers by a measurement taken after they had time to move
@@ -279,6 +228,10 @@ class Executor:
                 return self._go(m.line(q, m.pre_pick(loc), None, m.stock_openings(loc), pick_gap), now)
             if self.phase is Phase.RETREAT_PICK:
                 return self._go(m.line(q, m.pre_pick(loc, lifted=True), held, m.stock_openings(loc)), now)
+            if self.phase in (Phase.LOOK_HELD, Phase.LOOK_LANE):
+                return self._ask_look(now)
+            if self.phase is Phase.TO_LOOK:
+                return self._go(m.joint_move(q, m.pre_place(lane), None, m.lane_openings(lane)), now)
             if self.phase is Phase.CARRY:
                 return self._go(m.joint_move(q, m.pre_place(lane), held, m.lane_openings(lane)), now)
             if self.phase is Phase.APPROACH_PLACE:
@@ -359,7 +312,8 @@ class Executor:
             Phase.TO_STOCK: Phase.APPROACH_PICK,
             Phase.APPROACH_PICK: Phase.GRASP,
             Phase.RETREAT_EMPTY: Phase.APPROACH_PICK,
-            Phase.RETREAT_PICK: Phase.CARRY,
+            Phase.RETREAT_PICK: Phase.LOOK_HELD if self.settings.wrist_camera else Phase.CARRY,
+            Phase.TO_LOOK: Phase.LOOK_LANE,
             Phase.CARRY: Phase.APPROACH_PLACE,
             Phase.APPROACH_PLACE: Phase.RELEASE,
             Phase.RETURN_CARRY: Phase.RETURN_APPROACH,
@@ -368,7 +322,7 @@ class Executor:
         if self.phase in nxt:
             self.phase = nxt[self.phase]
         elif self.phase is Phase.RETREAT_PLACE:
-            self._next_container()
+            self._next_container(at_lane=True)
         elif self.phase is Phase.RECOVER:
             if self.active is None:
                 self.phase = Phase.IDLE
@@ -378,7 +332,8 @@ class Executor:
                 else:
                     self._park(self._now)
             elif self.holding:
-                self.phase = Phase.CARRY
+                checked = self.active.held_checked or not self.settings.wrist_camera
+                self.phase = Phase.CARRY if checked else Phase.LOOK_HELD
             else:
                 # Also after a pause while backing out of the lane from the last release: the
                 # task is done then, and going to the stock again would place one too many.
@@ -392,6 +347,7 @@ class Executor:
         if self.phase is Phase.GRASP:
             if self.grip.holds(a.task.sku, gripper):
                 self.holding = True
+                a.held_checked = False
                 self.phase = Phase.RETREAT_PICK
                 return []
             a.grasp_failures += 1
@@ -494,6 +450,7 @@ class Executor:
             lane_id=a.task.lane_id,
             task_id=a.task.task_id,
             detail=detail[:2000],
+            stock_location=a.task.stock_location if kind == "wrong_item" else None,
         )
         result = self._result(a.task, "parked", a.placed, detail, a.started, now, handoff_id=request_id)
         self.parked[request_id] = (a.task, a.placed)
@@ -504,15 +461,59 @@ class Executor:
         self._pending.extend([PublishRecord(request), PublishRecord(result)])
         return []
 
-    def _next_container(self) -> None:
-        """The arm is free and empty in the corridor: fetch the task's next container, or finish."""
+    def _next_container(self, at_lane: bool = False) -> None:
+        """The arm is free and empty in the corridor (``at_lane``: at the lane's approach point):
+        fetch the task's next container, after a look at the lane with a wrist camera, or finish."""
         a = self.active
         assert a is not None
-        if a.placed < a.task.quantity:
-            self.phase = Phase.TO_STOCK
-        else:
+        if a.placed >= a.task.quantity:
             self.phase = Phase.IDLE
             self._finish("done", "")
+        elif self.settings.wrist_camera:
+            self.phase = Phase.LOOK_LANE if at_lane else Phase.TO_LOOK
+        else:
+            self.phase = Phase.TO_STOCK
+
+    # --- the wrist camera (restock.motion.wrist_look) -------------------------------------
+
+    def _ask_look(self, now: float) -> list[Command]:
+        a = self.active
+        assert a is not None
+        held = self.phase is Phase.LOOK_HELD
+        below = 0.0
+        if held:  # the arm grips above the container's centre: where the camera finds its colours
+            loc = self.mover.store.stock_by_id[a.task.stock_location]
+            below = self.mover.pick(loc.id).z - self.mover.store.stock_pick_point(loc)[2]
+        self.look = RequestLook("held" if held else "lane", a.task.lane_id, a.task.sku, below)
+        self.look_since = now
+        return [self.look]
+
+    def seen(self, seen: Seen, now: float) -> list[Command]:
+        """The answer to the look asked for (a frame judged, or none within look_timeout_s)."""
+        a = self.active
+        if self.look is None or seen.request != self.look or a is None:
+            return []  # an answer to an older look (the arm was paused meanwhile)
+        self.look = None
+        if seen.request.purpose == "held":
+            if seen.held is not None and not seen.held.ok:
+                a.failure = ("wrong_item", seen.held.detail)
+                self.phase = Phase.RETURN_APPROACH  # back where it came from (the arm is there), then park
+            else:
+                a.held_checked = True
+                self.phase = Phase.CARRY
+            return []
+        out: list[Command] = []
+        count = seen.count
+        if count is not None and a.placed == 0:
+            # The lane before this task's first container: the planner adds what the task places.
+            out.append(PublishRecord(count_observation(self.mover.store, count, now)))
+        if count is not None and count.free == 0:
+            self.phase = Phase.IDLE
+            outcome: records.TaskOutcome = "partial" if a.placed < a.task.quantity else "done"
+            self._finish(outcome, f"lane {a.task.lane_id} counted full from behind ({count.count} containers)")
+        else:
+            self.phase = Phase.TO_STOCK
+        return out
 
     def _finish(self, outcome: records.TaskOutcome, reason: str) -> None:
         a = self.active
@@ -582,6 +583,8 @@ class Executor:
             return max(next_tick, min(done, next_tick + check_every_s))
         if self.wait_until is not None:
             return max(next_tick, self.wait_until)
+        if self.look is not None:  # the frame comes as a message; without one, on at the timeout
+            return max(next_tick, self.look_since + self.settings.look_timeout_s)
         if self.active is not None or self.queue or self.phase is not Phase.IDLE:
             return next_tick
         return None
@@ -589,7 +592,8 @@ class Executor:
     @property
     def step_due(self) -> bool:
         """It has work and is between steps (running, no motion or gripper wait under way)."""
-        between = self.motion is None and self.wait_until is None and self.paused is None and self.fault is None
+        between = self.motion is None and self.wait_until is None and self.look is None
+        between = between and self.paused is None and self.fault is None
         return between and (self.active is not None or bool(self.queue))
 
     @property

@@ -1,9 +1,11 @@
 """The arm controller node: restock tasks in, safe joint trajectories out.
 
 Subscribes: planner/tasks, joint_states, estop, teleop/ee_target, teleop/gripper, teleop/status,
-handoff/resolutions, shelf/observations (a loaded lane must be seen stocked). Publishes:
-arm_controller/joint_trajectory, gripper_controller/commands, arm_controller/results,
-handoff/requests (and, as every node, diagnostics). Serves nothing. Settings: ArmControllerSettings
+handoff/resolutions, shelf/observations (a loaded lane must be seen stocked), cameras/wrist/image_raw
+and depth/image_raw (the frames it asked for). Publishes: arm_controller/joint_trajectory,
+gripper_controller/commands, arm_controller/results, handoff/requests, cameras/wrist/trigger (a
+wrist frame, please), shelf/observations (a lane counted from behind, as camera ``wrist``) (and, as
+every node, diagnostics). Serves nothing. Settings: ArmControllerSettings
 (restock.motion.arm_settings), read as ``self.settings``.
 
 A thin shell over restock.motion: the executor (tasks), the teleop follower (operator targets),
@@ -22,12 +24,12 @@ import numpy as np
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import PoseStamped
 from rclpy.time import Time
-from sensor_msgs.msg import JointState
-from std_msgs.msg import Bool, Float64, Float64MultiArray
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Bool, Float64, Float64MultiArray, Header
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from restock import records, topics
-from restock.convert import gripper_holds, sec_nanosec, stamp_s, yaw_of_quaternion
+from restock.convert import ImageFormatError, gripper_holds, rgb8_array, sec_nanosec, stamp_s, yaw_of_quaternion
 from restock.motion.arm_settings import ArmControllerSettings
 from restock.motion.commands import Command, Hold, PublishRecord, SendTrajectory, SetGripper
 from restock.motion.envelope import Envelope
@@ -39,8 +41,10 @@ from restock.motion.taskstore import TaskStore
 from restock.motion.teleop import TeleopFollower
 from restock.motion.trajectory import Trajectory
 from restock.motion.verify import PlacementVerifier
+from restock.motion.wrist_look import RequestLook, depth_array, see
 from restock.nodes.base import ERROR, LATCHED_EVERY_QOS, OK, WARN, RestockNode, run_node
 from restock.params import param_specs, settings_from
+from restock.vision.appearance import SkuLooks
 
 
 class ArmControllerNode(RestockNode):
@@ -86,6 +90,15 @@ class ArmControllerNode(RestockNode):
         self.create_subscription(Bool, topics.ESTOP, self.on_estop, LATCHED_EVERY_QOS)
         self.create_subscription(PoseStamped, topics.TELEOP_TARGET, self.on_teleop_target, 10)
         self.create_subscription(Float64, topics.TELEOP_GRIPPER, self.on_teleop_gripper, 10)
+        # The wrist camera: a frame (colour and depth) asked for by the executor (restock.motion.wrist_look).
+        wrist = self.store.robot.wrist_camera.id
+        self.model = model
+        self.looks = SkuLooks(self.store)
+        self.wrist_frames: dict[str, Image] = {}
+        self.publish_observation = self.create_record_publisher(topics.SHELF_OBSERVATIONS)
+        self.trigger_pub = self.create_publisher(Header, topics.camera_trigger(wrist), 10)
+        self.create_subscription(Image, topics.camera_image(wrist), lambda m: self.on_wrist_frame("rgb", m), 2)
+        self.create_subscription(Image, topics.camera_depth(wrist), lambda m: self.on_wrist_frame("depth", m), 2)
         self._control_due = False
         self.create_sim_timer(1.0 / s.control_rate_hz, self._control_tick, self._control_wanted)
         self.set_health(WARN, "waiting for joint_states")
@@ -158,6 +171,28 @@ class ArmControllerNode(RestockNode):
                     detail=f"containers were placed in {lane_id} but the camera still sees it empty",
                 )
             )
+
+    def on_wrist_frame(self, kind: str, msg: Image) -> None:
+        """A wrist frame's colour or depth half; both halves of one stamp answer the executor's look."""
+        look = self.tasks.look
+        if look is None or stamp_s(msg.header.stamp) < self.tasks.look_since - 1e-6:
+            return  # not asked for, or taken before it was
+        self.wrist_frames[kind] = msg
+        rgb_msg, depth_msg = self.wrist_frames.get("rgb"), self.wrist_frames.get("depth")
+        if rgb_msg is None or depth_msg is None or rgb_msg.header.stamp != depth_msg.header.stamp:
+            return
+        self.wrist_frames.clear()
+        if self.q is None:
+            return
+        try:
+            rgb = rgb8_array(rgb_msg.data, rgb_msg.width, rgb_msg.height, rgb_msg.step, rgb_msg.encoding)
+            d = depth_msg
+            depth = depth_array(d.data, d.width, d.height, d.step, d.encoding)
+        except (ImageFormatError, ValueError) as err:
+            self.get_logger().warning(f"dropped a wrist frame: {err}", throttle_duration_sec=5.0)
+            return
+        seen = see(self.store, self.model, self.looks, look, rgb, depth, self.q, self.gripper_opening)
+        self.carry_out(self.tasks.seen(seen, self.now_s()))
 
     def on_teleop_target(self, msg: PoseStamped) -> None:
         if not self.gate.operator_inputs:
@@ -240,7 +275,10 @@ class ArmControllerNode(RestockNode):
     def teleop_step(self) -> None:
         p, v, a = self.commanded_state()
         held = gripper_holds(self.gripper_opening, self.gripper_command)
+        refused = self.teleop.rejected
         cmd = self.teleop.step(self.now_s(), p, v, a, held)
+        if self.teleop.rejected > refused:  # the arm brakes (or holds): say why, for the operator's log
+            self.get_logger().warning(f"teleop target refused: {self.teleop.last_reason}", throttle_duration_sec=1.0)
         if cmd is not None:
             self.carry_out([cmd])
 
@@ -268,8 +306,14 @@ class ArmControllerNode(RestockNode):
             elif isinstance(c, SetGripper):
                 self.gripper_command = c.opening
                 self.gripper_pub.publish(Float64MultiArray(data=[float(c.opening)]))
+            elif isinstance(c, RequestLook):
+                header = Header(frame_id=c.purpose)
+                header.stamp = self.get_clock().now().to_msg()
+                self.trigger_pub.publish(header)
             elif isinstance(c, PublishRecord):
-                if isinstance(c.record, records.HandoffRequest):
+                if isinstance(c.record, records.ShelfObservation):
+                    self.publish_observation(c.record)
+                elif isinstance(c.record, records.HandoffRequest):
                     self.get_logger().warning(f"handoff {c.record.kind}: {c.record.detail}")
                     self.publish_handoff(c.record)
                 else:

@@ -6,9 +6,11 @@ import numpy as np
 
 from restock.motion.commands import Hold, PublishRecord, SendTrajectory, SetGripper
 from restock.motion.executor import Executor
-from restock.motion.kinematics import JOINT_NAMES
+from restock.motion.kinematics import JOINT_NAMES, ArmModel
+from restock.motion.wrist_look import RequestLook, Seen, see
 from restock.sim.trajectory import JointPath
 from restock.sim.world import World
+from restock.vision.appearance import SkuLooks
 
 
 def joints(world: World) -> tuple[np.ndarray, float]:
@@ -16,7 +18,8 @@ def joints(world: World) -> tuple[np.ndarray, float]:
     return np.array([q[n] for n in JOINT_NAMES]), float(q["gripper"])
 
 
-def apply(world: World, commands: list, published: list) -> None:
+def apply(world: World, commands: list, published: list, executor: Executor | None = None) -> None:
+    """Carry the commands out in the world; a wrist look (with ``executor``) is rendered and answered at once."""
     for c in commands:
         if isinstance(c, SendTrajectory):
             t = c.trajectory
@@ -28,6 +31,18 @@ def apply(world: World, commands: list, published: list) -> None:
             world.set_gripper(c.opening)
         elif isinstance(c, PublishRecord):
             published.append(c.record)
+        elif isinstance(c, RequestLook) and executor is not None:
+            apply(world, executor.seen(look(world, executor, c), world.time), published, executor)
+
+
+def look(world: World, executor: Executor, request: RequestLook) -> Seen:
+    """The wrist camera's frame now, judged as the node judges it."""
+    store = world.store
+    q, grip = joints(world)
+    wrist = store.robot.wrist_camera.id
+    model = ArmModel.from_store(store)
+    rgb, depth = world.render(wrist), world.render_depth(wrist)
+    return see(store, model, SkuLooks(store), request, rgb, depth, q, grip)
 
 
 def run(world: World, executor: Executor, seconds: float, dt: float = 0.01, until=None) -> list:
@@ -36,7 +51,7 @@ def run(world: World, executor: Executor, seconds: float, dt: float = 0.01, unti
     end = world.time + seconds
     while world.time < end:
         q, grip = joints(world)
-        apply(world, executor.tick(world.time, q, grip), published)
+        apply(world, executor.tick(world.time, q, grip), published, executor)
         world.step(dt)
         if until is not None and until(published):
             break
