@@ -54,6 +54,7 @@ class DayOptions:
     initial_fill: float = 1.0
     failed_grasp_probability: float = 0.02
     events_per_hour: float = 0.1
+    mixups_per_hour: float = 0.0  # stock mix-ups (another SKU at a back-room location's front)
     operator: bool = True
     operator_delay_s: float = 60.0
     chaos: bool = False
@@ -86,6 +87,7 @@ def node_params(
         "initial_fill": opts.initial_fill,
         "failed_grasp_probability": opts.failed_grasp_probability,
         "random_events_per_hour": opts.events_per_hour,
+        "mixups_per_hour": opts.mixups_per_hour,
         # Enough for the arm's feedback watchdog; more only loads every listener at 100x real time.
         "joint_state_rate_hz": 10.0,
         # At rest and uncommanded the joints do not change: 1 Hz (the arm's watchdog allows 3 s)
@@ -426,6 +428,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--failed-grasp-probability", type=float, default=d.failed_grasp_probability)
     ap.add_argument(
         "--events-per-hour", type=float, default=d.events_per_hour, help="random unfamiliar items, obstructions, hands"
+    )
+    ap.add_argument(
+        "--mixups-per-hour", type=float, default=d.mixups_per_hour, help="stock mix-ups the wrist camera must catch"
     )
     ap.add_argument("--no-operator", dest="operator", action="store_false", help="leave handoffs unresolved")
     ap.add_argument(
