@@ -22,6 +22,10 @@ Method (hierarchical Gamma-Poisson, i.e. empirical-Bayes Poisson rates with conj
   not read as a quiet weekday. A SKU learned from a log counts as exposed only from its first sale
   on (:meth:`DemandModel.learn_log`): a SKU that appears later is not read as unsold before.
 
+- A burst under way goes on for a while: the rates ahead of the latest time seen add the recent
+  sales' excess over the weekly rate, fading, with a gain and times learned from how a log's sales
+  cluster (restock.demand.burst; Poisson demand learns a gain of about 0, so nothing changes).
+
 Predictions interpolate linearly between hour centres so that peaks are not flattened into
 steps. Time ``t`` is seconds since the Unix epoch; store local time is UTC.
 """
@@ -34,6 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize
+
+from restock.demand.burst import STEP_S, BurstState, fit_burst
 
 DAY_S = 86_400.0
 HOURS = 24
@@ -102,6 +108,8 @@ class DemandModel:
         self._alpha = np.zeros((0, WEEK_H))
         self._beta = np.ones((0, WEEK_H))
         self._mean = np.zeros((0, WEEK_H))
+        self.burst = BurstState()  # the short-term nowcast (restock.demand.burst), learned by learn_log
+        self._fine: tuple[int, np.ndarray] | None = None  # (first step, containers per [sku, step]) to fit it
         for sku, n in sorted(lanes_per_sku.items()):
             self.add_sku(sku, n)
         self.fit()
@@ -123,6 +131,7 @@ class DemandModel:
         self._alpha = np.concatenate([self._alpha, np.zeros((1, WEEK_H))])
         self._beta = np.concatenate([self._beta, np.ones((1, WEEK_H))])
         self._mean = np.concatenate([self._mean, np.zeros((1, WEEK_H))])
+        self.burst.add_sku()
         self._fit_sku(len(self.skus) - 1)
 
     def sku_index(self, sku: str) -> int:
@@ -140,6 +149,7 @@ class DemandModel:
         i = self.sku_index(sku)
         d = self._day_row(int(day_index(t)))
         self._counts[i, d, int((t % DAY_S) // 3600)] += quantity
+        self.burst.sale(i, quantity)
         self.last_t = max(self.last_t, t)
 
     def add_sales_spread(self, sku: str, t0: float, t1: float, containers: float) -> None:
@@ -178,6 +188,7 @@ class DemandModel:
             self._add_exposure_rows(rows, t0, t1)
 
     def _add_exposure_rows(self, rows: np.ndarray, t0: float, t1: float, weight: float = 1.0) -> None:
+        self.burst.expose(rows, t1 - t0)
         self._day_row(int(day_index(t0)))
         self._day_row(int(day_index(max(t0, t1 - 1e-6))))
         h0 = math.floor(t0 / 3600.0)
@@ -217,6 +228,19 @@ class DemandModel:
                 self._fit_sku(i)
                 self._fit_yearly(i)
             self._fit_sku(i)
+        if self._fine is not None:
+            self._fit_burst(*self._fine)
+            self._fine = None
+
+    def _fit_burst(self, first_step: int, counts: np.ndarray) -> None:
+        """Learn the nowcast (restock.demand.burst) from a log's sales against the weekly model."""
+        t = (first_step + np.arange(counts.shape[1]) + 0.5) * STEP_S
+        base = self._base_rates(t, np.arange(len(self.skus))) * (STEP_S / 3600.0)
+        days = day_index(t)
+        open_day = np.zeros(int(days[-1] - days[0]) + 1, dtype=bool)
+        open_day[np.unique(days[counts.sum(axis=0) > 0]) - days[0]] = True
+        fit = fit_burst(counts, base * open_day[days - days[0]][None, :], open_day[days - days[0]])
+        self.burst.fit = fit
 
     def history_days(self) -> int:
         return int(self._counts.shape[1])
@@ -226,16 +250,25 @@ class DemandModel:
         SKU is exposed from the day of its first sale to ``until``. SKUs the model does not know
         are skipped (a log may name SKUs the store no longer sells); returns the sales learned."""
         first: dict[str, float] = {}
-        n = 0
+        learned: list[tuple[float, int, int]] = []
         for t, sku, quantity in sales:
             if sku not in self._index:
                 continue
             self.add_sale(t, sku, quantity)
             first[sku] = min(first.get(sku, t), t)
-            n += 1
+            learned.append((t, self._index[sku], quantity))
         for sku, t in first.items():
             self.add_exposure(sku, math.floor(t / DAY_S) * DAY_S, until)
-        return n
+        if learned:
+            # The log's sales at the nowcast's resolution, to learn how demand clusters (at the next fit).
+            arr = np.array(learned)
+            step = np.floor(arr[:, 0] / STEP_S).astype(np.int64)
+            first_step = int(math.floor(step.min() * STEP_S / DAY_S) * DAY_S / STEP_S)
+            n_steps = max(math.ceil(until / STEP_S) - first_step, int(step.max()) - first_step + 1)
+            counts = np.zeros((len(self.skus), n_steps))
+            np.add.at(counts, (arr[:, 1].astype(np.int64), step - first_step), arr[:, 2])
+            self._fine = (first_step, counts)
+        return len(learned)
 
     def open_days(self) -> np.ndarray:
         """Per history day: whether anything sold (a day without a single sale was closed or not logged)."""
@@ -340,11 +373,20 @@ class DemandModel:
         return float(np.sum(self.rate(sku, mids)) * (t1 - t0) / n / 3600.0)
 
     def rates_matrix(self, t: np.ndarray, skus: list[str] | None = None) -> np.ndarray:
-        """Mean rate (containers/hour) of each SKU (rows; default ``self.skus`` order) at each time in t."""
+        """Mean rate (containers/hour) of each SKU (rows; default ``self.skus`` order) at each time in t:
+        the weekly model's, plus a burst under way (restock.demand.burst) from the latest time seen on."""
         t = np.asarray(t, dtype=float)
         rows = (
             np.arange(len(self.skus)) if skus is None else np.array([self.sku_index(s) for s in skus], dtype=np.int64)
         )
+        base = self._base_rates(t, rows)
+        if self.burst.fit.gain > 0 and math.isfinite(self.last_t):
+            now = self._base_rates(np.array([self.last_t]), rows)[:, 0]
+            base = base + self.burst.excess(rows, now, t - self.last_t)
+        return base
+
+    def _base_rates(self, t: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """The weekly model's rates (rows: SKU indices) at times t (columns)."""
         table = self._mean[rows]
         hw = (np.mod(t / 3600.0 + 3 * HOURS, WEEK_H)) - 0.5
         lo = np.floor(hw).astype(np.int64)
