@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, String
@@ -146,3 +148,85 @@ def test_teleop_follows_a_target_and_holds_when_targets_stop(ros_graph, ros_node
     assert np.allclose([end.x, end.y, end.z, end.yaw], [1.0, -0.02, 0.7, math.pi / 2], atol=1e-6)
     # No more targets: the controller holds (an empty trajectory) after the target timeout.
     spin_until(ros_node, lambda: bool(seen) and not seen[-1].points, 20, "hold after the targets stopped")
+
+
+@pytest.mark.graph
+@pytest.mark.slow
+def test_an_operator_driving_into_a_shelf_edge_is_stopped_by_the_envelope_before_any_contact(
+    ros_graph, ros_node, tmp_path
+) -> None:
+    """The operator brings the gripper in front of a lane and then steers it into the lane's board edge:
+    the envelope refuses that target and the arm holds short, so the simulator, which stops the arm and
+    logs ``arm_collision`` at any touch of the case or a shelf, never reports one."""
+    import math
+    import time
+
+    import rclpy
+    from geometry_msgs.msg import PoseStamped
+
+    from restock.motion.kinematics import ArmModel
+
+    store = load_store(SOURCE_ROOT / "config" / "stores" / STORE)
+    model = ArmModel.from_store(store)
+    lane = store.lane_by_id["r2_l05"]
+    graph = ros_graph(
+        only=["sim", "arm_controller"],
+        store=STORE,
+        # In real time: the operator's targets come every 50 ms of wall time, and the arm holds when none
+        # came for 0.25 s of sim time.
+        params={"sim": {**SIM, "real_time_factor": 1.0}, "arm_controller": {"state_dir": str(tmp_path / "arm")}},
+    )
+    events: list[records.SimEvent] = []
+
+    def on_truth(msg: String) -> None:
+        with contextlib.suppress(records.RecordError):
+            events.extend(records.decode(msg.data, SimGroundTruth).events)
+
+    ros_node.create_subscription(String, topics.SIM_GROUND_TRUTH, on_truth, 10)
+    states: list[JointState] = []
+    ros_node.create_subscription(JointState, topics.JOINT_STATES, states.append, 10)
+    status = ros_node.create_publisher(String, topics.TELEOP_STATUS, LATCHED_QOS)
+    _publish_when_matched(
+        ros_node,
+        status,
+        String(data=records.encode(records.TeleopStatus(stamp=0.0, operator="op", control="operator"))),
+    )
+    spin_until(ros_node, lambda: bool(states), 30, "joint_states")
+    spin_until(ros_node, lambda: "operator op in control" in graph.log("arm_controller"), 30, "the operator in control")
+    target = ros_node.create_publisher(PoseStamped, topics.TELEOP_TARGET, 10)
+    spin_until(ros_node, lambda: target.get_subscription_count() > 0, 30, "the arm listening for targets")
+    # In front of the lane, then straight on into it with the grasp centre 1 cm under its board's
+    # back edge: the fingers (2 cm below the grasp centre) would hit the board's edge and the dividers.
+    z = lane.row.height - 0.01
+    start_y = store.case.back_y - 0.05
+    msg = PoseStamped()
+
+    def send(x: float, y: float, z: float, yaw: float) -> None:
+        """One target, then 50 ms (the arm holds when none came for 0.25 s)."""
+        msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = x, y, z
+        msg.pose.orientation.z, msg.pose.orientation.w = math.sin(yaw / 2), math.cos(yaw / 2)
+        target.publish(msg)
+        stop = time.monotonic() + 0.05
+        while time.monotonic() < stop:
+            rclpy.spin_once(ros_node, timeout_sec=0.01)
+
+    # As an operator's hand moves: from where the gripper is, in small steps, to in front of the lane.
+    here = model.forward(list(states[-1].position)[:5])
+    front = (lane.lane.x, start_y, z, math.pi / 2)
+    for k in range(1, 81):
+        w = k / 80
+        send(*(a + w * (b - a) for a, b in zip((here.x, here.y, here.z, here.yaw), front, strict=True)))
+    for _ in range(40):
+        send(*front)
+    at = model.forward(list(states[-1].position)[:5])
+    assert abs(at.y - start_y) < 0.01 and abs(at.x - lane.lane.x) < 0.01, at  # the arm follows the operator
+    for _ in range(60):  # straight on into the board's edge
+        send(lane.lane.x, lane.back_y + 0.06, z, math.pi / 2)
+    spin_until(ros_node, lambda: "teleop target refused" in graph.log("arm_controller"), 20, "the target refused")
+    settle = stamp_s(states[-1].header.stamp) + 2.0
+    spin_until(ros_node, lambda: stamp_s(states[-1].header.stamp) > settle, 30, "two more sim seconds")
+    q = list(states[-1].position)[:5]
+    grasp = model.forward(q)
+    assert grasp.y < lane.back_y + 0.01, f"the grasp centre got to y={grasp.y:.3f}, into the board's edge"
+    assert [e.detail for e in events if e.kind == "arm_collision"] == []
+    assert "Traceback" not in graph.log("arm_controller")
