@@ -17,7 +17,9 @@ Format (UTF-8 text, comma-separated, RFC 4180 quoting)::
   in this project) or a number, seconds since the Unix epoch (UTC) in plain decimal
   (``1784534500`` or ``1784534500.25``: no exponent, sign, ``nan`` or ``inf``). Either way the
   time lies between 2000-01-01 and 2100-01-01. Lines must be in non-decreasing time order.
-- ``sku``: a SKU id; checked against the store's SKUs when a store is given.
+- ``sku``: a SKU id; checked against the store's SKUs when a store is given. A till's spelling of
+  a store's SKU (another case, spaces or hyphens for underscores: ``Cola 500``, ``COLA-500``) is
+  read as that SKU when it names exactly one (:func:`canonical_sku`).
 - ``quantity``: a positive whole number of containers (1 to 1000) in ASCII digits only (no
   sign, decimal point, ``_`` or other scripts' digits).
 - ``lane_id``: the lane the containers were taken from, if known; checked against the store.
@@ -108,17 +110,41 @@ def parse_quantity(text: str) -> int:
     return int(text)
 
 
+def _sku_key(name: str) -> str:
+    return "_".join(re.split(r"[\s_-]+", name.strip().casefold()))
+
+
+def canonical_sku(name: str, skus: Iterable[str]) -> str | None:
+    """The store's SKU that ``name`` spells (itself, or the one SKU equal up to case, spaces,
+    hyphens and underscores); None when it names none or more than one."""
+    skus = list(skus)
+    if name in skus:
+        return name
+    key = _sku_key(name)
+    matches = [s for s in skus if _sku_key(s) == key]
+    return matches[0] if len(matches) == 1 else None
+
+
 def format_timestamp(t: float) -> str:
     """ISO-8601 UTC with milliseconds and a Z."""
     dt = datetime.fromtimestamp(t, tz=timezone.utc)
     return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def read_sales_log(path: str | Path, store: Store | None = None, in_order: bool = True) -> list[SaleEvent]:
+def read_sales_log(
+    path: str | Path,
+    store: Store | None = None,
+    in_order: bool = True,
+    renamed: dict[str, str] | None = None,
+    unknown: dict[str, int] | None = None,
+) -> list[SaleEvent]:
     """Read a sales log into SaleEvent records (source "log"), checking every line.
 
     ``in_order=False``: lines out of time order are taken (a real till's export) and the events
-    come back sorted by time (stable: equal times keep the file's order)."""
+    come back sorted by time (stable: equal times keep the file's order). With a store, a SKU
+    spelled another way is read as the store's (:func:`canonical_sku`); ``renamed`` collects
+    each such spelling and the SKU it was read as. ``unknown``: sales of SKUs the store does not
+    sell are left out and counted there by name (else they are an error)."""
     path = Path(path)
     try:
         handle = path.open("rb")
@@ -160,7 +186,15 @@ def read_sales_log(path: str | Path, store: Store | None = None, in_order: bool 
             if not sku:
                 raise fail("sku", "empty SKU")
             if store is not None and sku not in store.skus:
-                raise fail("sku", f"unknown SKU {sku!r}; the store sells {sorted(store.skus)}")
+                known = canonical_sku(sku, store.skus)
+                if known is None and unknown is not None:
+                    unknown[sku] = unknown.get(sku, 0) + 1
+                    continue
+                if known is None:
+                    raise fail("sku", f"unknown SKU {sku!r}; the store sells {sorted(store.skus)}")
+                if renamed is not None:
+                    renamed[sku] = known
+                sku = known
             try:
                 quantity = parse_quantity(cells["quantity"])
             except ValueError as err:

@@ -165,23 +165,22 @@ def read_log(
     time order are sorted; ``drop_duplicates``: a line repeating the one before it exactly (same
     time, SKU, quantity and lane: an export written twice) is dropped, though two of one item in a
     basket look the same; ``skip_unknown``: sales of SKUs the store does not sell are left out.
+    A SKU spelled another way (case, spaces, hyphens) is read as the store's, with a note.
     Anything else wrong in the file raises SalesLogError naming its line."""
-    events = read_sales_log(path, None if skip_unknown else store, in_order=not unordered)
-    notes = []
+    renamed: dict[str, str] = {}
+    unknown: dict[str, int] = {}
+    events = read_sales_log(path, store, not unordered, renamed, unknown if skip_unknown else None)
+    notes = [f"read SKU {a!r} as {b}" for a, b in sorted(renamed.items())]
     if drop_duplicates:
         kept = [e for k, e in enumerate(events) if k == 0 or e != events[k - 1]]
         if len(kept) < len(events):
             notes.append(f"dropped {len(events) - len(kept)} duplicate lines")
         events = kept
-    unknown: dict[str, int] = {}
-    for e in events:
-        if e.sku not in store.skus:
-            unknown[e.sku] = unknown.get(e.sku, 0) + 1
     if unknown:
         notes.append(
             "skipped sales of SKUs the store does not sell: " + ", ".join(f"{k} ({v})" for k, v in unknown.items())
         )
-    return [SaleIn(e.stamp, e.sku, e.quantity) for e in events if e.sku in store.skus], notes
+    return [SaleIn(e.stamp, e.sku, e.quantity) for e in events], notes
 
 
 def format_table(outcomes: list[Outcome], bound: Bound | None = None) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from restock.demand.generator import DemandGenerator
-from restock.demand.saleslog import SalesLogError, parse_timestamp, read_sales_log, write_sales_log
+from restock.demand.saleslog import SalesLogError, canonical_sku, parse_timestamp, read_sales_log, write_sales_log
 from restock.paths import store_file
 from restock.store.description import load_store
 from restock.testing.hostile_files import sales_log_bad_byte
@@ -186,3 +186,26 @@ def test_eval_planner_refuses_a_log_of_impossible_times(tmp_path: Path, capsys: 
     assert eval_main(["--sales-log", str(path), "--no-plots"]) == 2
     out, err = capsys.readouterr()
     assert "line 2: column 'timestamp'" in err and "demanded" not in out
+
+
+def test_a_tills_spelling_of_a_sku_is_read_as_the_stores(tmp_path: Path) -> None:
+    """Another case, spaces or hyphens for underscores: the store's SKU, reported; a name that is
+    no SKU stays an error unless unknown SKUs are to be skipped (then counted)."""
+    log = tmp_path / "till.csv"
+    log.write_text(
+        "timestamp,sku,quantity\n"
+        "2026-07-20T08:00:00Z,Cola 500,1\n"
+        "2026-07-20T08:00:01Z,COLA-500,2\n"
+        "2026-07-20T08:00:02Z, green tea  500 ,1\n"
+        "2026-07-20T08:00:03Z,Craft Beer,1\n"
+    )
+    with pytest.raises(SalesLogError, match=r"line 5: column 'sku': unknown SKU 'Craft Beer'"):
+        read_sales_log(log, STORE)
+    renamed: dict[str, str] = {}
+    unknown: dict[str, int] = {}
+    events = read_sales_log(log, STORE, renamed=renamed, unknown=unknown)
+    assert [(e.sku, e.quantity) for e in events] == [("cola_500", 1), ("cola_500", 2), ("green_tea_500", 1)]
+    assert renamed == {"Cola 500": "cola_500", "COLA-500": "cola_500", "green tea  500": "green_tea_500"}
+    assert unknown == {"Craft Beer": 1}
+    assert canonical_sku("cola", STORE.skus) is None
+    assert canonical_sku("a-b", ["a_b", "A b"]) is None  # two SKUs spelled alike: neither
