@@ -54,9 +54,14 @@ ITEM_SKU = {
 DROPPED = {"none", "adjustment", ""}
 
 
+def item_key(item: str) -> str:
+    return " ".join(item.split()).casefold()
+
+
 def sku_for(item: str, skus: list[str]) -> str | None:
-    """The SKU an item maps to (None: not an item), the same on every run."""
-    key = item.strip().lower()
+    """The SKU an item maps to (None: not an item), the same on every run and for every spelling
+    that differs only in case or spacing ("Americano with Milk", "americano  with milk")."""
+    key = item_key(item)
     if key in DROPPED:
         return None
     if key in ITEM_SKU and ITEM_SKU[key] in skus:
@@ -65,8 +70,11 @@ def sku_for(item: str, skus: list[str]) -> str | None:
     return sorted(skus)[int.from_bytes(digest[:4], "big") % len(skus)]
 
 
-def read_transactions(path: Path, skus: list[str]) -> list[tuple[float, str]]:
-    """(epoch seconds, sku) per item sold, in file order."""
+def read_transactions(
+    path: Path, skus: list[str], names: dict[str, dict[str, int]] | None = None
+) -> list[tuple[float, str]]:
+    """(epoch seconds, sku) per item sold, in file order; ``names``: per SKU, the items (as the
+    file spells them) mapped to it and how often."""
     out = []
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
@@ -82,6 +90,9 @@ def read_transactions(path: Path, skus: list[str]) -> list[tuple[float, str]]:
             except ValueError:
                 raise SystemExit(f"{path}: line {n}: bad Date/Time {row['Date']!r} {row['Time']!r}") from None
             out.append((dt.replace(tzinfo=timezone.utc).timestamp(), sku))
+            if names is not None:
+                spelled = names.setdefault(sku, {})
+                spelled[row["Item"].strip()] = spelled.get(row["Item"].strip(), 0) + 1
     return out
 
 
@@ -109,7 +120,8 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     store = load_store(store_file(args.store))
     skus = sorted(store.skus)
-    items = read_transactions(args.source, skus)
+    names: dict[str, dict[str, int]] = {}
+    items = read_transactions(args.source, skus, names)
     if not items:
         print(f"{args.source}: no items", file=sys.stderr)
         return 2
@@ -121,6 +133,9 @@ def main(argv: list[str]) -> int:
     print(f"{args.source}: {len(items)} items on {open_days} open days; {k} replicas each")
     print(f"wrote {n} sales to {args.out}: {n / open_days:.0f} containers per open day")
     print("share by SKU: " + ", ".join(f"{s} {100 * v:.1f}%" for s, v in shares.items()))
+    for s in skus:  # what each SKU stands for: check the shares make sense
+        top = sorted(names.get(s, {}).items(), key=lambda kv: -kv[1])
+        print(f"  {s}: " + ", ".join(f"{name} ({n})" for name, n in top[:6]) + (" ..." if len(top) > 6 else ""))
     return 0
 
 

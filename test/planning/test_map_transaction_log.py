@@ -51,3 +51,7 @@ def test_items_map_to_skus_and_each_sale_is_replayed_with_jitter_on_its_own_day(
         assert nearest <= 20 * 60
     assert script.sku_for("Scandinavian", sorted(store.skus)) == script.sku_for("scandinavian ", sorted(store.skus))
     assert script.sku_for("NONE", sorted(store.skus)) is None
+    # Name variants of one item (case, spacing) map to one SKU.
+    assert script.sku_for("Americano with Milk", sorted(store.skus)) == script.sku_for(
+        "americano  with milk", sorted(store.skus)
+    )
