@@ -118,7 +118,7 @@ def count_lane(store: Store, lane_id: str, camera: CameraModel, depth: np.ndarra
     column = in_lane & (p[:, 1] > near_end) & (p[:, 1] < lv.front_y) & (above > lowest)
     column &= above < lv.sku.height + ABOVE_BOARD  # not the row above
     pitch, capacity = lv.sku.along, lv.lane.capacity
-    back = back_face(p[column, 1], above[column], near_end, lv.front_y, lv.sku.height)
+    back = back_face(p[column], above[column], near_end, lv.front_y, lv.sku.height, 2 * half)
     if back is not None:
         count = min(max(round((lv.front_y - back) / pitch), 0), capacity)
         return LaneCount(lane_id, count, capacity - count, back if count else None)
@@ -129,15 +129,19 @@ def count_lane(store: Store, lane_id: str, camera: CameraModel, depth: np.ndarra
     return None
 
 
-def back_face(y: np.ndarray, z: np.ndarray, start: float, end: float, height: float) -> float | None:
-    """The store y of the nearest upright surface among points (y along the lane, z above its board)
-    from ``start`` to ``end``: the first window of FACE_BIN in y (sliding by a quarter of it, so a
-    face is never split) whose points span FACE_SHARE of ``height`` in z. A container's back face
-    stands up; the board seen at a grazing angle (its points lifted a little by an error in the
-    camera's pose) lies along y, a few mm of z per window."""
+def back_face(points: np.ndarray, z: np.ndarray, start: float, end: float, height: float, width: float) -> float | None:
+    """The store y of the nearest upright face across the lane among ``points`` (z: their height
+    above the board) from ``start`` to ``end``: the first window of FACE_BIN in y (sliding by a
+    quarter of it, so a face is never split) whose points span FACE_SHARE of ``height`` in z and
+    half the ``width`` looked at in x. A container's back face stands up across the lane; the board
+    seen at a grazing angle (lifted a little by an error in the camera's pose) lies along y, and a
+    divider that such an error brings into view runs along y, a few mm across."""
+    y, x = points[:, 1], points[:, 0]
     for lo in np.arange(start, end, FACE_BIN / 4):
         sel = (y >= lo) & (y < lo + FACE_BIN)
-        if sel.sum() >= MIN_POINTS and np.ptp(z[sel]) >= FACE_SHARE * height:
+        if sel.sum() < MIN_POINTS:
+            continue
+        if np.ptp(z[sel]) >= FACE_SHARE * height and np.ptp(x[sel]) >= width / 2:
             return float(np.quantile(y[sel], 0.1))  # a low quantile: a stray edge pixel adds no container
     return None
 
