@@ -18,6 +18,7 @@ Example (a 3-hour morning of the walk-in cooler, 4 mix-ups an hour)::
 from __future__ import annotations
 
 import argparse
+import bisect
 import sys
 from collections import Counter
 from pathlib import Path
@@ -45,6 +46,26 @@ def read(run: Path) -> dict[str, list]:
             for _schema, channel, _message, decoded in reader.iter_decoded_messages(topics=list(wanted)):
                 out[channel.topic].append(records.decode(decoded.data, wanted[channel.topic]))
     return out
+
+
+def count_check(truths: list, wrist: list) -> tuple[int, list[str]]:
+    """Each wrist count beside the lane's true count at that moment: the ground truth before it
+    (every few sim s) with the containers placed into and sold from the lane since."""
+    stamps = [t.stamp for t in truths]
+    events = [e for t in truths for e in t.events]
+    exact, off = 0, []
+    for obs in wrist:
+        i = max(0, bisect.bisect_right(stamps, obs.stamp) - 1)
+        for lane in obs.lanes:
+            truth = truths[i].lanes[lane.lane_id]
+            since = [e for e in events if e.lane_id == lane.lane_id and truths[i].stamp < e.stamp <= obs.stamp]
+            now = truth.count + sum(e.kind == "placed" for e in since) - sum(e.kind == "sale" for e in since)
+            counted = round((lane.fill or 0.0) * truth.capacity)
+            if counted == now:
+                exact += 1
+            else:
+                off.append(f"{lane.lane_id} at {obs.stamp:.0f}: counted {counted}, truth {now}")
+    return exact, off
 
 
 def main() -> int:
@@ -79,6 +100,10 @@ def main() -> int:
         f"lanes counted from behind (published): {len(wrist)}; tasks ended on a lane counted full: "
         f"{len(counted_full)} of {len(results)} results; handoffs by kind: {dict(handoffs)}"
     )
+    exact, off = count_check(truths, wrist)
+    print(f"wrist counts against the true count at that moment: {exact} of {exact + len(off)} exact")
+    for line in off[:5]:
+        print(f"  {line}")
     for e in wrong[:5]:
         print(f"  placed wrong: {e}")
     for e in full[:5]:
