@@ -66,6 +66,11 @@ class PlannerConfig:
     # unless its SKU is predicted to run out within ``urgent_s`` (waiting would then lose sales).
     batch_fraction: float = 0.75
     urgent_s: float = 600.0
+    # ... but an urgent lane with less room than this fraction of its capacity still waits while the
+    # robot has other work: in a burst the robot keeps up with, customers empty every lane a
+    # little, and topping each up by a container or two is a trip per container while the lanes
+    # with room are served first anyway. With nothing else to do the robot serves it.
+    urgent_fraction: float = 0.5
     # ...nor, if > 0, when moving the horizon's expected demand takes this share of it (0: off). A
     # saturated robot with a small back room nobody tops up loses less with quick one-container
     # turns (the issue-5 week without alerts at 0.8: 63 lost vs 151), at twice the trips.
@@ -108,6 +113,7 @@ class _PlanState:
     free: np.ndarray  # room per lane, waiting lanes included
     blocked: np.ndarray  # lanes that may get no task
     load: float  # share of the horizon's robot time that moving its expected demand takes
+    small_urgent: np.ndarray  # urgent lanes with little room: served only if nothing else is
     tasks: list[PlannedTask] = field(default_factory=list)
     by_lane: dict[int, int] = field(default_factory=dict)  # lane -> its task's index in ``tasks``
 
@@ -206,6 +212,10 @@ class Planner:
             return []
         self._choose_by_value(state)
         self._top_up(state)
+        if not state.tasks and state.small_urgent.any():
+            # Nothing else to do: the urgent lanes with little room are served after all.
+            state.open_free = np.where(state.small_urgent, state.free, state.open_free)
+            self._choose_by_value(state)
         if self.config.fill_up:
             self._fill_up(state.tasks, state.open_free, state.stock_left, state.cycle, state.budget)
         if not state.tasks and self.config.idle_fill > 0:
@@ -249,9 +259,22 @@ class Planner:
         lanes_of_pool = np.maximum(np.bincount(lt.pool, minlength=n_pools), 1)
         load = float(mu @ (np.bincount(lt.pool, weights=cycle, minlength=n_pools) / lanes_of_pool)) / c.horizon_s
         waits = self._waits(now, free, level, due, cum, load)
-        open_free = np.where(blocked | waits, 0, free)
+        small_urgent = ~waits & ~blocked & (free > 0) & (free < c.urgent_fraction * lt.capacity)
+        open_free = np.where(blocked | waits | small_urgent, 0, free)
         return _PlanState(
-            level, pending, pool_level, open_free, stock_left, cycle, loss, due, budget, free, blocked, load
+            level,
+            pending,
+            pool_level,
+            open_free,
+            stock_left,
+            cycle,
+            loss,
+            due,
+            budget,
+            free,
+            blocked,
+            load,
+            small_urgent,
         )
 
     def _waits(

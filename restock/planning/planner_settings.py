@@ -66,6 +66,12 @@ class PlannerSettings(NodeSettings):
     urgent_s: float = setting(
         PlannerConfig.urgent_s, "...unless its SKU or lane runs out within this (s)", min=0.0, max=86400.0
     )
+    urgent_fraction: float = setting(
+        PlannerConfig.urgent_fraction,
+        "...and has at least this fraction of room, or the robot has nothing else to do",
+        min=0.0,
+        max=1.0,
+    )
     saturated_share: float = setting(
         PlannerConfig.saturated_share,
         "No lane waits when the coming demand needs this share of the robot's time (0: off)",
@@ -108,6 +114,7 @@ class PlannerSettings(NodeSettings):
                 topup_below=self.topup_below,
                 batch_fraction=self.batch_fraction,
                 urgent_s=self.urgent_s,
+                urgent_fraction=self.urgent_fraction,
                 saturated_share=self.saturated_share,
                 idle_fill=self.idle_fill,
                 idle_fill_share=self.idle_fill_share,

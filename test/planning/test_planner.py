@@ -83,6 +83,14 @@ def test_fewer_fuller_trips_a_nearly_full_lane_waits_unless_its_sku_runs_out_soo
     # A SKU that runs out within urgent_s is served now, and each lane it visits is filled up.
     plan = planner.plan(now, count, flat_rates(table, 120.0), np.full(8, 40))
     assert plan and all(count[t.lane_index] + t.quantity == table.capacity[t.lane_index] for t in plan)
+    # An urgent lane with little room waits while a lane with room is to be served (customers empty
+    # every lane a little in a burst: a container or two per trip there, while others need more).
+    mixed = count.copy()
+    mixed[0] = 2.0
+    plan = planner.plan(now, mixed, flat_rates(table, 120.0), np.full(8, 40))
+    assert [t.lane_index for t in plan] == [0]
+    every = Planner(table, RobotTiming.for_store(STORE), PlannerConfig(urgent_fraction=0.0))
+    assert len(every.plan(now, mixed, flat_rates(table, 120.0), np.full(8, 40))) > 1
     low = np.floor(table.capacity * 0.2)
     fuller = planner.plan(now, low, flat_rates(table, 1.0), np.full(8, 40))
     assert fuller and all(low[t.lane_index] + t.quantity == table.capacity[t.lane_index] for t in fuller)
