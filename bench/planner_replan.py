@@ -5,7 +5,8 @@ lane at a random fill, back-room stock for each SKU; the demand forecast is the 
 (DemandModel with the prior, as at first start) evaluated over the 3 h horizon on each re-plan.
 Prints the median and 95th percentile of the whole re-plan (forecast + plan + order), with fewer,
 fuller trips (batching) on as the planner node runs it, and the back-room forecast and staff alerts
-(restock.planning.backroom) that the node computes on each re-plan.
+(restock.planning.backroom) that the node computes on each re-plan, and the burst nowcast on
+(restock.demand.burst: a learned gain, a quarter of the SKUs selling in a burst just now).
 
     .venv/bin/python bench/planner_replan.py [--repeats 30]
 """
@@ -18,6 +19,7 @@ import time
 
 import numpy as np
 
+from restock.demand.burst import BurstFit
 from restock.demand.model import DemandModel
 from restock.planning.backroom import BackroomWatch, forecast
 from restock.planning.planner import LaneTable, Planner, PlannerConfig
@@ -34,6 +36,12 @@ def synthetic(n_lanes: int, seed: int = 0) -> tuple[LaneTable, DemandModel, np.n
     stock = {s: (f"s_{s}", float(rng.uniform(0, x[-1] if n_lanes > 1 else 1.0))) for s in skus}
     table = LaneTable([f"lane_{i:05d}" for i in range(n_lanes)], x, capacity, lane_sku, stock)
     model = DemandModel({s: 4 for s in skus})
+    # The nowcast as a bursty log teaches it; a quarter of the SKUs sold 10 in the last 5 minutes.
+    model.burst.fit = BurstFit(gain=0.7, window_s=300.0, decay_s=900.0)
+    now = 1_784_505_600.0 + 7.5 * 3600
+    model.add_exposure_all(now - 300.0, now)
+    for s in skus[::4]:
+        model.add_sale(now - 150.0, s, 10)
     count = rng.uniform(0, 1, size=n_lanes) * capacity
     back = np.full(len(skus), 40)
     return table, model, count, back
