@@ -16,10 +16,11 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from restock import records
+from restock.demand.burst import BurstFit
 from restock.demand.model import DemandModel
 
 # Each entry brings the schema from version i to i + 1.
@@ -271,6 +272,8 @@ class PlannerDb:
             "INSERT OR REPLACE INTO meta VALUES ('model_last_t', ?)",
             (json.dumps(model.last_t if model.last_t > 0 else 0.0),),
         )
+        # The burst nowcast learned from an imported log (a restart does not import it again).
+        c.execute("INSERT OR REPLACE INTO meta VALUES ('model_burst', ?)", (json.dumps(asdict(model.burst.fit)),))
 
     def load_model(self, model: DemandModel) -> bool:
         """Fill ``model`` from the stored history (SKUs the store no longer has are skipped)."""
@@ -285,6 +288,9 @@ class PlannerDb:
         last = self.conn.execute("SELECT value FROM meta WHERE key = 'model_last_t'").fetchone()
         if last is not None:
             model.last_t = float(json.loads(last[0]))
+        burst = self.conn.execute("SELECT value FROM meta WHERE key = 'model_burst'").fetchone()
+        if burst is not None:
+            model.burst.fit = BurstFit(**json.loads(burst[0]))
         model.fit(refit_yearly=False)
         return bool(rows)
 

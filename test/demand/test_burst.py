@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from restock.demand.generator import DAY_S, DemandGenerator
 from restock.demand.model import DemandModel
 from restock.paths import store_file
+from restock.planning.database import PlannerDb
 from restock.planning.evaluate import lanes_per_sku
 from restock.store.description import load_store
 
@@ -82,3 +85,15 @@ def test_no_log_no_nowcast() -> None:
     np.testing.assert_allclose(
         model.rates_matrix(t, ["water_500"])[0], model._base_rates(t, np.array([model.sku_index("water_500")]))[0]
     )
+
+
+def test_the_learned_burst_survives_a_restart(tmp_path: Path) -> None:
+    """The planner imports a log once (a restart skips it): the nowcast it learned is kept with the model."""
+    model = DemandModel(lanes_per_sku(STORE))
+    model.learn_log(_bursty_history(28, 8), MONDAY)
+    model.fit()
+    assert model.burst.fit.gain > 0.1
+    PlannerDb(tmp_path / "p.db").save_model(model, MONDAY)
+    again = DemandModel(lanes_per_sku(STORE))
+    assert PlannerDb(tmp_path / "p.db").load_model(again)
+    assert again.burst.fit == model.burst.fit

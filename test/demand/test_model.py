@@ -155,3 +155,45 @@ def test_a_sku_that_appears_later_in_a_log_is_not_read_as_unsold_before() -> Non
     late = [s for s in sales if s.sku == "energy_can"]
     per_day = sum(s.quantity for s in late) / 14
     assert model.expected("energy_can", MONDAY, MONDAY + 7 * DAY_S) / 7 == pytest.approx(per_day, rel=0.2)
+
+
+def test_a_sku_that_vanishes_from_a_log_is_learned_as_selling_less() -> None:
+    """Delisted (or renamed) five weeks before the end: the weeks without a sale while others sold
+    count, so the SKU's forecast falls well below what it sold before."""
+    truth = DemandGenerator(STORE, seed=6)
+    t0 = MONDAY - 70 * DAY_S
+    sales = [s for s in truth.sample(t0, MONDAY, np.random.default_rng(2))]
+    gone = MONDAY - 35 * DAY_S
+    kept = [(s.t, s.sku, s.quantity) for s in sales if s.sku != "water_500" or s.t < gone]
+    model = DemandModel(lanes_per_sku(STORE))
+    model.learn_log(kept, MONDAY)
+    model.fit()
+    before = sum(q for t, sku, q in kept if sku == "water_500") / 35
+    ahead = model.expected("water_500", MONDAY, MONDAY + 7 * DAY_S) / 7
+    assert ahead < 0.5 * before
+    assert model.expected("cola_500", MONDAY, MONDAY + 7 * DAY_S) > 0.5 * model.expected(
+        "water_500", MONDAY - 49 * DAY_S, MONDAY - 42 * DAY_S
+    )
+
+
+def test_a_log_out_of_order_with_a_gap_learns_what_the_sorted_log_does() -> None:
+    """A till's export shuffled, with two weeks missing: the weekly model and the burst fit are
+    those of the same log in time order (the gap counts as closed, not as quiet)."""
+    truth = DemandGenerator(STORE, seed=7)
+    t0 = MONDAY - 42 * DAY_S
+    rows = [
+        (s.t, s.sku, s.quantity)
+        for s in truth.sample(t0, MONDAY, np.random.default_rng(4))
+        if not MONDAY - 28 * DAY_S <= s.t < MONDAY - 14 * DAY_S
+    ]
+    shuffled = list(rows)
+    np.random.default_rng(0).shuffle(shuffled)
+    a, b = DemandModel(lanes_per_sku(STORE)), DemandModel(lanes_per_sku(STORE))
+    a.learn_log(rows, MONDAY)
+    b.learn_log(shuffled, MONDAY)
+    a.fit()
+    b.fit()
+    t = MONDAY + np.arange(0, 7 * DAY_S, 3600.0)
+    np.testing.assert_allclose(a.rates_matrix(t), b.rates_matrix(t), rtol=1e-9)
+    assert a.burst.fit == b.burst.fit
+    assert a.burst.fit.gain < 0.1  # Poisson demand: no bursts read into the gap
