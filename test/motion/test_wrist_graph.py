@@ -110,7 +110,10 @@ def test_a_lane_counted_full_from_behind_gets_no_container(ros_graph, ros_node, 
         ros_node, records.TaskResult, topics.TASK_RESULTS, lambda r: r.task_id == task.task_id, timeout=120
     )
     assert result.outcome == "partial" and result.placed == 0 and "counted full" in result.reason, result
-    wrist = [o for o in looks if o.camera_id == store.robot.wrist_camera.id]
+    wrist_id = store.robot.wrist_camera.id
+    # Published before the result, on another topic: it may come second.
+    spin_until(ros_node, lambda: any(o.camera_id == wrist_id for o in looks), 30, "the wrist camera's count")
+    wrist = [o for o in looks if o.camera_id == wrist_id]
     assert wrist and wrist[-1].lanes[0].lane_id == lane.id and wrist[-1].lanes[0].fill == 1.0
     spin_until(ros_node, lambda: len(truths) >= 3, 30, "ground truth after the result")
     events = [e for t in truths for e in t.events]
