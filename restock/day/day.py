@@ -55,6 +55,7 @@ class DayOptions:
     failed_grasp_probability: float = 0.02
     events_per_hour: float = 0.1
     mixups_per_hour: float = 0.0  # stock mix-ups (another SKU at a back-room location's front)
+    wrist_camera: bool = True  # the arm looks at the lane's back and at the held container
     operator: bool = True
     operator_delay_s: float = 60.0
     chaos: bool = False
@@ -125,6 +126,7 @@ def node_params(
             # The sim races when nothing was commanded for its active_hold_s: before a step, the arm
             # waits (sending it a hold) until it runs at its 20x cap again.
             "wake_above_rate": 30.0,
+            "wrist_camera": opts.wrist_camera,
         },
         "teleop_bridge": teleop,
         # A store day is the store's first: the SKU looks operators confirm are this run's own.
@@ -431,6 +433,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument(
         "--mixups-per-hour", type=float, default=d.mixups_per_hour, help="stock mix-ups the wrist camera must catch"
+    )
+    ap.add_argument(
+        "--no-wrist-camera", dest="wrist_camera", action="store_false", help="the arm places without looking"
     )
     ap.add_argument("--no-operator", dest="operator", action="store_false", help="leave handoffs unresolved")
     ap.add_argument(
