@@ -231,7 +231,8 @@ class Executor:
             if self.phase in (Phase.LOOK_HELD, Phase.LOOK_LANE):
                 return self._ask_look(now)
             if self.phase is Phase.TO_LOOK:
-                return self._go(m.joint_move(q, m.pre_place(lane), None, m.lane_openings(lane)), now)
+                gap = max(pick_gap, release_gap)  # as TO_STOCK: the hand is empty, open as the last step left it
+                return self._go(m.joint_move(q, m.pre_place(lane), None, m.lane_openings(lane), gap), now)
             if self.phase is Phase.CARRY:
                 return self._go(m.joint_move(q, m.pre_place(lane), held, m.lane_openings(lane)), now)
             if self.phase is Phase.APPROACH_PLACE:
