@@ -6,7 +6,8 @@ lane at a random fill, back-room stock for each SKU; the demand forecast is the 
 Prints the median and 95th percentile of the whole re-plan (forecast + plan + order), with fewer,
 fuller trips (batching) on as the planner node runs it, and the back-room forecast and staff alerts
 (restock.planning.backroom) that the node computes on each re-plan, and the burst nowcast on
-(restock.demand.burst: a learned gain, a quarter of the SKUs selling in a burst just now).
+(restock.demand.burst: a learned gain, a quarter of the SKUs selling in a burst just now, and
+the back room forecast for sales 10x as variable as Poisson).
 
     .venv/bin/python bench/planner_replan.py [--repeats 30]
 """
@@ -37,7 +38,7 @@ def synthetic(n_lanes: int, seed: int = 0) -> tuple[LaneTable, DemandModel, np.n
     table = LaneTable([f"lane_{i:05d}" for i in range(n_lanes)], x, capacity, lane_sku, stock)
     model = DemandModel({s: 4 for s in skus})
     # The nowcast as a bursty log teaches it; a quarter of the SKUs sold 10 in the last 5 minutes.
-    model.burst.fit = BurstFit(gain=0.7, window_s=300.0, decay_s=900.0)
+    model.burst.fit = BurstFit(gain=0.7, window_s=300.0, decay_s=900.0, dispersion=10.0)
     now = 1_784_505_600.0 + 7.5 * 3600
     model.add_exposure_all(now - 300.0, now)
     for s in skus[::4]:
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             started, started_cpu = time.perf_counter(), time.process_time()
             rates = lambda t, m=model, s=skus: m.rates_matrix(t, s)  # noqa: E731
             plan = planner.plan(now, count, rates, back)
-            watch.update(forecast(now, rates, back, shelf, table.pool_capacity, delivery))
+            watch.update(forecast(now, rates, back, shelf, table.pool_capacity, delivery, dispersion=10.0))
             times.append(time.perf_counter() - started)
             cpu.append(time.process_time() - started_cpu)
             tasks = len(plan)

@@ -29,7 +29,7 @@ from scipy.signal import lfilter
 
 STEP_S = 300.0  # the history's resolution for fitting
 FIT_AHEAD_S = 3600.0  # what the fit predicts: the next hour's sales above the weekly model
-WINDOWS_S = (300.0, 900.0, 1800.0)
+WINDOWS_S = (300.0, 900.0, 1800.0)  # not below STEP_S: the fit sees the history in steps
 DECAYS_S = (300.0, 900.0, 1800.0, 3600.0, 7200.0)
 MAX_GAIN = 1.5
 
@@ -40,6 +40,7 @@ class BurstFit:
     window_s: float = 900.0
     decay_s: float = 1800.0
     samples: int = 0  # history steps with a positive excess the fit used
+    dispersion: float = 1.0  # variance / mean of an hour's sales around the weekly model (1: Poisson)
 
 
 def _decayed_sum(x: np.ndarray, step_s: float, window_s: float) -> np.ndarray:
@@ -61,7 +62,14 @@ def fit_burst(counts: np.ndarray, base: np.ndarray, open_step: np.ndarray, step_
     future = cum_x[:, ahead + 1 : n + 1] - cum_x[:, 1 : n - ahead + 1]  # steps k = 0 .. n - ahead - 1
     closed = np.convolve((~open_step).astype(float), np.ones(ahead + 1), mode="full")
     ok = closed[ahead:n] == 0  # no closed step in k .. k + ahead
-    best = BurstFit()
+    # How clustered sales are: an hour's variance over its mean around the weekly model (method of
+    # moments over the open hours; Poisson 1). Bursts make the back room's demand far less certain.
+    hours = (n // ahead) * ahead
+    xs = counts[:, :hours].reshape(counts.shape[0], -1, ahead).sum(axis=2)
+    bs = base[:, :hours].reshape(base.shape[0], -1, ahead).sum(axis=2)
+    whole = open_step[:hours].reshape(-1, ahead).all(axis=1)[None, :] & (bs > 0)
+    dispersion = float(max(1.0, np.sum((xs - bs)[whole] ** 2) / max(np.sum(bs[whole]), 1e-9)))
+    best = BurstFit(dispersion=dispersion)
     best_gain_sse = np.inf
     for window in WINDOWS_S:
         excess = (_decayed_sum(counts - base, step_s, window) / window)[:, : n - ahead]  # per second
@@ -77,7 +85,7 @@ def fit_burst(counts: np.ndarray, base: np.ndarray, open_step: np.ndarray, step_
             sse = float(np.sum((f - gain * g) ** 2))
             if sse < best_gain_sse:
                 best_gain_sse = sse
-                best = BurstFit(gain, window, decay, int(use.sum()))
+                best = BurstFit(gain, window, decay, int(use.sum()), dispersion)
     return best
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.special import pdtr
+from scipy.stats import nbinom
 
 from restock import records
 from restock.planning.planner import RateFn
@@ -50,10 +51,27 @@ def next_delivery(refill: StockRefill, t: float) -> float:
     return nxt
 
 
-def expected_short(mu: np.ndarray, supply: np.ndarray) -> np.ndarray:
-    """E[(D - s)+] for D ~ Poisson(mu), elementwise."""
+def expected_short(mu: np.ndarray, supply: np.ndarray, dispersion: float = 1.0) -> np.ndarray:
+    """E[(D - s)+] for D ~ Poisson(mu), elementwise; with ``dispersion`` > 1 (variance over mean:
+    sales that come in bursts), D is negative binomial with that variance."""
     mu = np.asarray(mu, dtype=float)
     s = np.maximum(np.asarray(supply, dtype=float), 0.0)
+    if dispersion > 1.0 + 1e-6:
+        # E[(D - s)+] = mu - sum_{j < s} P(D > j), s rounded down to whole containers.
+        whole = np.floor(s).astype(np.int64)
+        j = np.arange(max(int(whole.max(initial=0)), 1))
+        r = np.maximum(mu, 1e-12) / (dispersion - 1.0)
+        p = 1.0 / dispersion
+        # The pmf by recurrence (a re-plan does this for every SKU); scipy where p^r would underflow.
+        steps = np.empty((mu.size, j.size))
+        steps[:, 0] = np.exp(r * np.log(p))
+        steps[:, 1:] = (j[None, :-1] + r[:, None]) / (j[None, 1:]) * (1.0 - p)
+        tail = 1.0 - np.cumsum(np.cumprod(steps, axis=1), axis=1)
+        under = r * np.log(p) < -700.0
+        if under.any():
+            tail[under] = nbinom.sf(j[None, :], r[under][:, None], p)
+        tail = np.clip(tail, 0.0, 1.0) * (j[None, :] < whole[:, None])
+        return np.maximum(mu - tail.sum(axis=1), 0.0)
     ge = np.where(s > 0, 1.0 - pdtr(s - 1.0, mu), 1.0)  # P(D >= s)
     gt = 1.0 - pdtr(s, mu)  # P(D > s)
     return np.maximum(mu * ge - s * gt, 0.0)
@@ -80,7 +98,12 @@ def forecast(
     pool_capacity: np.ndarray,
     until: float,
     step_s: float = 300.0,
+    dispersion: float = 1.0,
 ) -> BackroomForecast:
+    """``dispersion``: the variance over the mean of demand (restock.demand.burst; 1: Poisson). With
+    bursts the back room may go much sooner than the mean says: it is taken as empty once the
+    mean plus one standard deviation of the excess over Poisson reaches it, and the sales at risk
+    are those of a negative binomial."""
     back = np.maximum(np.asarray(back_room, dtype=float), 0.0)
     shelf = np.maximum(np.asarray(shelf, dtype=float), 0.0)
     span = max(until - now, step_s)
@@ -90,12 +113,13 @@ def forecast(
     cum = np.cumsum(np.maximum(rates(mids), 0.0) * (dt / 3600.0), axis=1)
     # The robot first fills the shelf from the back room, then passes on what sells.
     lasts = back - np.minimum(back, np.maximum(pool_capacity - shelf, 0.0))
-    reached = cum >= np.maximum(lasts, 1e-9)[:, None]
+    reached = cum + np.sqrt(max(dispersion - 1.0, 0.0) * cum) >= np.maximum(lasts, 1e-9)[:, None]
     first = np.argmax(reached, axis=1)
     hit = reached[np.arange(cum.shape[0]), first]
     empty_at = np.where(back <= 0, now, np.where(hit, now + (first + 1) * dt, np.inf))
     demand = cum[:, -1]
-    return BackroomForecast(now, until, back, shelf, empty_at, expected_short(demand, back + shelf), demand)
+    at_risk = expected_short(demand, back + shelf, dispersion)
+    return BackroomForecast(now, until, back, shelf, empty_at, at_risk, demand)
 
 
 @dataclass(frozen=True)

@@ -355,6 +355,7 @@ class RestockPlanner:
             self.lanes.pool_capacity,
             next_delivery(self.store.stock.refill, now),
             self.config.alerts.step_s,
+            self.model.burst.fit.dispersion,
         )
         for change in self.watch.update(fc):
             alert = alert_record(self.lanes.skus[change.pool], change)

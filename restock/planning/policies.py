@@ -190,8 +190,16 @@ class PlannerPolicy:
             return []
         lt = self.planner.lanes
         shelf = np.bincount(lt.pool, weights=view.count, minlength=len(lt.skus))
+        dispersion = self.model.burst.fit.dispersion if self.model is not None else 1.0
         fc = forecast(
-            view.now, self.rates, view.stock, shelf, lt.pool_capacity, view.next_delivery, self.watch.config.step_s
+            view.now,
+            self.rates,
+            view.stock,
+            shelf,
+            lt.pool_capacity,
+            view.next_delivery,
+            self.watch.config.step_s,
+            dispersion,
         )
         return [c.pool for c in self.watch.update(fc) if c.state == "raised"]
 

@@ -41,6 +41,7 @@ def test_poisson_demand_learns_no_burst() -> None:
     model.fit()
     assert model.burst.fit.gain < 0.1
     assert model.burst.fit.samples > 1000
+    assert model.burst.fit.dispersion < 1.5  # an hour's sales vary as Poisson ones do
 
 
 def test_a_burst_under_way_is_forecast_to_go_on_and_fade() -> None:
@@ -49,6 +50,7 @@ def test_a_burst_under_way_is_forecast_to_go_on_and_fade() -> None:
     model.fit()
     fit = model.burst.fit
     assert fit.gain > 0.3
+    assert fit.dispersion > 10  # 40 containers a customer: far more variable than Poisson
     now = MONDAY + 10 * 3600.0
     ahead = now + np.array([60.0, fit.decay_s, 4 * fit.decay_s, 6 * 3600.0])
     model.add_exposure_all(MONDAY, now)

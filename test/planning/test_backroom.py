@@ -30,6 +30,30 @@ def test_expected_short_is_the_poisson_shortfall() -> None:
         assert abs(expected_short(np.array([30.0]), np.array([s]))[0] - np.maximum(d - s, 0).mean()) < 0.05
 
 
+def test_expected_short_with_bursts_is_the_negative_binomial_shortfall() -> None:
+    """Sales in bursts (variance 20x the mean): a supply that covers the mean still runs short."""
+    rng = np.random.default_rng(1)
+    mu, disp = 30.0, 20.0
+    d = rng.negative_binomial(mu / (disp - 1.0), 1.0 / disp, 400_000)
+    for s in (0, 10, 30, 90):
+        got = expected_short(np.array([mu]), np.array([s]), disp)[0]
+        assert abs(got - np.maximum(d - s, 0).mean()) < 0.1
+    assert (
+        expected_short(np.array([mu]), np.array([45]), disp)[0] > 20 * expected_short(np.array([mu]), np.array([45]))[0]
+    )
+
+
+def test_bursty_demand_brings_the_alert_forward() -> None:
+    """The same mean demand, sold in bursts: the back room may go in one, so it is taken as at
+    risk sooner (and staff get their lead time)."""
+    now = T0 + 12 * H
+    args = (now, constant([6.0]), np.array([40]), np.array([16]), np.array([16]), now + 5 * H)
+    calm, bursty = forecast(*args), forecast(*args, dispersion=40.0)
+    assert np.isinf(calm.empty_at[0]) and calm.at_risk[0] < 0.5
+    assert bursty.empty_at[0] <= now + 3 * H and bursty.at_risk[0] > 2.0
+    np.testing.assert_allclose(forecast(*args, dispersion=1.0).at_risk, calm.at_risk)
+
+
 def constant(rate_per_h: list[float]):
     return lambda t: np.repeat(np.array(rate_per_h)[:, None], len(t), axis=1)
 
