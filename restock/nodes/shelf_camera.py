@@ -91,6 +91,7 @@ class ShelfCameraNode(RestockNode):
         self.frames = 0
         self.bad_frames = 0
         self.last_error = ""
+        self.guard_reason: str | None = None  # why the storm guard made the last frame's lanes unknown
         self.handoffs = 0
         self.frame_times: deque[float] = deque(maxlen=30)
         self.latency_ms = 0.0
@@ -199,6 +200,9 @@ class ShelfCameraNode(RestockNode):
         self.frames += 1
         self.frame_times.append(now_steady)
         self.latency_ms = result.latency_s * 1000.0
+        if result.guard_reason and result.guard_reason != self.guard_reason:
+            self.get_logger().warning(f"lanes unknown: {result.guard_reason}", throttle_duration_sec=5.0)
+        self.guard_reason = result.guard_reason
         self.publish_observation(result.observation)
         for request in result.handoffs:
             self.handoffs += 1
@@ -262,6 +266,8 @@ class ShelfCameraNode(RestockNode):
             self.set_health(WARN, f"camera {self.camera.id} stale: no frame; lanes unknown", **values)
         elif self.frames == 0:
             self.set_health(WARN, "waiting for frames", **values)
+        elif self.guard_reason:
+            self.set_health(WARN, f"lanes unknown: {self.guard_reason}", **values)
         else:
             self.set_health(OK, f"{fps:.1f} fps, {self.latency_ms:.0f} ms", **values)
 
