@@ -87,6 +87,29 @@ def year_phase(t: float | np.ndarray) -> np.ndarray:
     return 2 * np.pi * (doy - SUMMER_PEAK_DAY) / YEAR_DAYS
 
 
+FINE_MAX_SKUS = 64  # the burst fit is pooled: the best sellers say how a store's sales cluster
+FINE_MAX_CELLS = 4_000_000  # SKU-steps kept for it (32 MB); older days go first, 28 are kept
+
+
+def _fine_counts(learned: np.ndarray, n_skus: int, until: float) -> tuple[int, np.ndarray, np.ndarray]:
+    """A log's sales (rows of time, SKU index, containers) per SKU and 5-minute step, from the first
+    sale's day to ``until``, for the burst fit: (first step, SKU rows, counts), bounded in size."""
+    sold = np.bincount(learned[:, 1].astype(np.int64), weights=learned[:, 2], minlength=n_skus)
+    rows = np.sort(np.argsort(-sold, kind="stable")[: min(FINE_MAX_SKUS, n_skus)])
+    step = np.floor(learned[:, 0] / STEP_S).astype(np.int64)
+    per_day = round(DAY_S / STEP_S)
+    last = max(math.ceil(until / STEP_S), int(step.max()) + 1)
+    first = (int(step.min()) // per_day) * per_day
+    keep_days = max(28, FINE_MAX_CELLS // (rows.size * per_day))
+    first = max(first, (last // per_day - keep_days) * per_day)
+    where = np.full(n_skus, -1)
+    where[rows] = np.arange(rows.size)
+    use = (step >= first) & (where[learned[:, 1].astype(np.int64)] >= 0)
+    counts = np.zeros((rows.size, last - first))
+    np.add.at(counts, (where[learned[use, 1].astype(np.int64)], step[use] - first), learned[use, 2])
+    return first, rows, counts
+
+
 def _circular_smooth(x: np.ndarray) -> np.ndarray:
     """Smooth along the last axis (hours), wrapping around midnight."""
     return _SMOOTH[0] * np.roll(x, 1, axis=-1) + _SMOOTH[1] * x + _SMOOTH[2] * np.roll(x, -1, axis=-1)
@@ -109,7 +132,7 @@ class DemandModel:
         self._beta = np.ones((0, WEEK_H))
         self._mean = np.zeros((0, WEEK_H))
         self.burst = BurstState()  # the short-term nowcast (restock.demand.burst), learned by learn_log
-        self._fine: tuple[int, np.ndarray] | None = None  # (first step, containers per [sku, step]) to fit it
+        self._fine: tuple[int, np.ndarray, np.ndarray] | None = None  # (first step, SKU rows, their counts per step)
         for sku, n in sorted(lanes_per_sku.items()):
             self.add_sku(sku, n)
         self.fit()
@@ -232,10 +255,10 @@ class DemandModel:
             self._fit_burst(*self._fine)
             self._fine = None
 
-    def _fit_burst(self, first_step: int, counts: np.ndarray) -> None:
+    def _fit_burst(self, first_step: int, rows: np.ndarray, counts: np.ndarray) -> None:
         """Learn the nowcast (restock.demand.burst) from a log's sales against the weekly model."""
         t = (first_step + np.arange(counts.shape[1]) + 0.5) * STEP_S
-        base = self._base_rates(t, np.arange(len(self.skus))) * (STEP_S / 3600.0)
+        base = self._base_rates(t, rows) * (STEP_S / 3600.0)
         days = day_index(t)
         open_day = np.zeros(int(days[-1] - days[0]) + 1, dtype=bool)
         open_day[np.unique(days[counts.sum(axis=0) > 0]) - days[0]] = True
@@ -260,14 +283,7 @@ class DemandModel:
         for sku, t in first.items():
             self.add_exposure(sku, math.floor(t / DAY_S) * DAY_S, until)
         if learned:
-            # The log's sales at the nowcast's resolution, to learn how demand clusters (at the next fit).
-            arr = np.array(learned)
-            step = np.floor(arr[:, 0] / STEP_S).astype(np.int64)
-            first_step = int(math.floor(step.min() * STEP_S / DAY_S) * DAY_S / STEP_S)
-            n_steps = max(math.ceil(until / STEP_S) - first_step, int(step.max()) - first_step + 1)
-            counts = np.zeros((len(self.skus), n_steps))
-            np.add.at(counts, (arr[:, 1].astype(np.int64), step - first_step), arr[:, 2])
-            self._fine = (first_step, counts)
+            self._fine = _fine_counts(np.array(learned), len(self.skus), until)
         return len(learned)
 
     def open_days(self) -> np.ndarray:
