@@ -24,7 +24,7 @@ import numpy as np
 
 from restock import records
 from restock.motion.commands import Command, Hold, PublishRecord, SendTrajectory, SetGripper
-from restock.motion.envelope import Box, Held
+from restock.motion.envelope import Held
 from restock.motion.executor_state import Active, ExecutorSettings, Motion, Phase
 from restock.motion.grip import Grip
 from restock.motion.kinematics import Pose
@@ -379,20 +379,7 @@ class Executor:
     def _recover(self, now: float, q: np.ndarray, held: Held | None) -> list[Command]:
         """From wherever the arm is: straight back out of the case or rack into the corridor."""
         m = self.mover
-        pose = m.model.forward(q)
-        store = m.store
-        along = store.skus[self.active.task.sku].along if self.active else 0.08
-        # In the corridor is anywhere between the nearest approach points of any lane and any stock
-        # location (where the last task, for another SKU, left the arm is not "in the case" for this one).
-        shallowest = min(sku.along for sku in store.skus.values())
-        openings: list[Box] = []
-        target = None
-        if pose.y > store.case.back_y - shallowest / 2 - m.settings.approach_clearance + 1e-3:
-            target = Pose(pose.x, store.case.back_y - along / 2 - m.settings.approach_clearance, pose.z, pose.yaw)
-            openings = [o for lane in store.lanes for o in m.lane_openings(lane.id)]
-        elif pose.y < store.stock.y + shallowest / 2 + m.settings.approach_clearance - 1e-3:
-            target = Pose(pose.x, store.stock.y + along / 2 + m.settings.approach_clearance, pose.z, pose.yaw)
-            openings = [o for loc in store.stock.locations for o in m.stock_openings(loc.id)]
+        target, openings = m.back_out(m.model.forward(q), self.active.task.sku if self.active else None)
         if target is None:  # already in the corridor: go straight on with the next step
             self._next_after_motion()
             if self.phase in (Phase.IDLE, Phase.FAULT, Phase.RECOVER) or self.active is None:

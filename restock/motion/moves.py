@@ -125,6 +125,22 @@ class Mover:
         y = self.store.stock.y + sku.along / 2 + self.settings.approach_clearance
         return Pose(p.x, y, p.z + (self.settings.lift_off if lifted else 0.0), PICK_YAW)
 
+    def back_out(self, pose: Pose, sku: str | None) -> tuple[Pose | None, list[Box]]:
+        """Where to go straight back to from inside the case or the rack, and the openings that line
+        may use; None if the arm is in the corridor already. The corridor is anywhere between the
+        nearest approach points of any lane and any stock location (where the last task, for another
+        SKU, left the arm is not "in the case" for this one); the target is ``sku``'s approach line."""
+        store, clear = self.store, self.settings.approach_clearance
+        along = store.skus[sku].along if sku is not None else 0.08
+        shallowest = min(s.along for s in store.skus.values())
+        if pose.y > store.case.back_y - shallowest / 2 - clear + 1e-3:
+            target = Pose(pose.x, store.case.back_y - along / 2 - clear, pose.z, pose.yaw)
+            return target, [o for lane in store.lanes for o in self.lane_openings(lane.id)]
+        if pose.y < store.stock.y + shallowest / 2 + clear - 1e-3:
+            target = Pose(pose.x, store.stock.y + along / 2 + clear, pose.z, pose.yaw)
+            return target, [o for loc in store.stock.locations for o in self.stock_openings(loc.id)]
+        return None, []
+
     def lane_openings(self, lane_id: str) -> list[Box]:
         return lane_openings(self.store.lane_by_id[lane_id], self.store)
 
