@@ -198,11 +198,11 @@ class Envelope:
         # Each link is cut into short capsules (their union is the link): a link reaching from the
         # corridor into a lane's back slot has only its end pieces in the case, and those must fit.
         pieces, piece_radii = [], []
-        for a, b, r, z in (
-            ("shoulder", "elbow", sh.upper_arm_radius, sh.upper_arm_z),
-            ("elbow", "wrist", sh.forearm_radius, sh.forearm_z),
+        for a, b, length, r, z in (
+            ("shoulder", "elbow", self.model.l1, sh.upper_arm_radius, sh.upper_arm_z),
+            ("elbow", "wrist", self.model.l2, sh.forearm_radius, sh.forearm_z),
         ):
-            n = max(1, math.ceil(float(np.linalg.norm(f[b][0] - f[a][0])) / LINK_PIECE))
+            n = max(1, math.ceil(length / LINK_PIECE))
             ends = [f[a] + w * (f[b] - f[a]) + z * up for w in np.linspace(0.0, 1.0, n + 1)]
             pieces += [np.stack([ends[i], ends[i + 1]], axis=1) for i in range(n)]
             piece_radii += [r + m] * n

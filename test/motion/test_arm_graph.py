@@ -32,6 +32,16 @@ def _publish_when_matched(node, pub, msg, timeout: float = 20.0) -> None:
     pub.publish(msg)
 
 
+def _take_control(ros_node) -> None:
+    """Operator "op" takes control (the teleop status the bridge latches)."""
+    status = ros_node.create_publisher(String, topics.TELEOP_STATUS, LATCHED_QOS)
+    _publish_when_matched(
+        ros_node,
+        status,
+        String(data=records.encode(records.TeleopStatus(stamp=0.0, operator="op", control="operator"))),
+    )
+
+
 @pytest.mark.graph
 @pytest.mark.slow
 def test_a_task_moves_a_container_from_stock_into_its_lane(ros_graph, ros_node, tmp_path) -> None:
@@ -128,12 +138,7 @@ def test_teleop_follows_a_target_and_holds_when_targets_stop(ros_graph, ros_node
     )
     seen: list[JointTrajectory] = []
     ros_node.create_subscription(JointTrajectory, topics.JOINT_TRAJECTORY, seen.append, 10)
-    status = ros_node.create_publisher(String, topics.TELEOP_STATUS, LATCHED_QOS)
-    _publish_when_matched(
-        ros_node,
-        status,
-        String(data=records.encode(records.TeleopStatus(stamp=0.0, operator="op", control="operator"))),
-    )
+    _take_control(ros_node)
     # Taking control holds the arm first.
     spin_until(ros_node, lambda: any(not m.points for m in seen), 20, "hold on taking control")
     target = ros_node.create_publisher(PoseStamped, topics.TELEOP_TARGET, 10)
@@ -185,12 +190,7 @@ def test_an_operator_driving_into_a_shelf_edge_is_stopped_by_the_envelope_before
     ros_node.create_subscription(String, topics.SIM_GROUND_TRUTH, on_truth, 10)
     states: list[JointState] = []
     ros_node.create_subscription(JointState, topics.JOINT_STATES, states.append, 10)
-    status = ros_node.create_publisher(String, topics.TELEOP_STATUS, LATCHED_QOS)
-    _publish_when_matched(
-        ros_node,
-        status,
-        String(data=records.encode(records.TeleopStatus(stamp=0.0, operator="op", control="operator"))),
-    )
+    _take_control(ros_node)
     spin_until(ros_node, lambda: bool(states), 30, "joint_states")
     spin_until(ros_node, lambda: "operator op in control" in graph.log("arm_controller"), 30, "the operator in control")
     target = ros_node.create_publisher(PoseStamped, topics.TELEOP_TARGET, 10)
