@@ -54,7 +54,11 @@ def test_two_viewers_share_one_jpeg_per_frame_and_get_the_newest_only(make_bridg
                 ws = await connect(http, b.base, await login(http, b.base, name))
                 await ws.send_json({"type": "watch", "camera_id": camera})
                 viewers.append(ws)
-            await until(lambda: b.server.wants_frames(camera) and len(b.server.clients) == 2, what="two viewers")
+            # Both watches taken in, not just both connected: under load bob's "watch" came after frame 0.
+            clients = b.server.clients
+            await until(
+                lambda: len(clients) == 2 and all(c.watching == camera for c in clients.values()), what="two viewers"
+            )
             for i in range(n):  # as many as a viewer may hold untaken
                 submit(i)
                 got = [await next_frame(ws) for ws in viewers]
