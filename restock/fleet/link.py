@@ -52,6 +52,7 @@ class RobotLink:
         ssl_context: ssl.SSLContext | None = None,
         on_resolution: Callable[[records.HandoffResolution], None] | None = None,
         on_command: Callable[[str, dict], None] | None = None,
+        on_link: Callable[[bool], None] | None = None,
         retry_s: float = 0.5,
         max_retry_s: float = 10.0,
         resend_s: float = 5.0,
@@ -66,6 +67,9 @@ class RobotLink:
         self.ssl_context = ssl_context
         self.on_resolution = on_resolution
         self.on_command = on_command  # (operator, bridge message) relayed from the operator holding a handoff
+        # True when a link comes up, False when it goes: a robot drops every lease the fleet's operators
+        # held through it (a command never outlives the link).
+        self.on_link = on_link
         self.retry_s, self.max_retry_s, self.resend_s = retry_s, max_retry_s, resend_s
         self.clock = clock
         self.outbox: dict[str, _Waiting] = {}
@@ -132,6 +136,8 @@ class RobotLink:
                         self.connects += 1
                         delay = self.retry_s
                         self.connected.set()
+                        if self.on_link is not None:
+                            _call(self.on_link, True)
                         resend = asyncio.create_task(self._resend(ws))
                         try:
                             self.last_close = await self._read(ws)
@@ -143,9 +149,12 @@ class RobotLink:
                 except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as err:
                     self.last_close = (None, f"{type(err).__name__}: {err}")
                 finally:
+                    was_up = self.connected.is_set()
                     self._ws, self.connected_to = None, None
                     self.connected.clear()
                     self._at += 1
+                    if was_up and self.on_link is not None:
+                        _call(self.on_link, False)
                 if not self._stop:
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, self.max_retry_s)

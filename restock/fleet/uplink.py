@@ -37,12 +37,13 @@ class FleetUplink:
         ssl_context: ssl.SSLContext,
         on_resolution: Callable[[records.HandoffResolution], None] | None = None,
         on_command: Callable[[str, dict], None] | None = None,
+        on_link: Callable[[bool], None] | None = None,
         **link_options: float,
     ) -> None:
         for u in [url] if isinstance(url, str) else url:
             if not u.startswith("wss://"):
                 raise ValueError(f"the fleet link is WSS only, not {u.split(':', 1)[0]}")
-        self._args = (url, credential, ssl_context, on_resolution, on_command)
+        self._args = (url, credential, ssl_context, on_resolution, on_command, on_link)
         self._options = link_options
         self.link: RobotLink | None = None
         self.loop: asyncio.AbstractEventLoop | None = None

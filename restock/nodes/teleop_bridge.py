@@ -1,19 +1,23 @@
 """The teleop bridge node: handoff requests to a remote operator, the operator's targets back.
 
 Inputs: handoff/requests, cameras/<id>/image_raw, joint_states, arm_controller/results, estop,
-planner/backroom_alerts (shown to every operator: a banner and a list).
+planner/backroom_alerts (shown to every operator: a banner and a list), pos/sales (with a fleet link:
+what a blocked lane costs).
 Outputs: teleop/ee_target, teleop/gripper, teleop/status, handoff/resolutions, estop.
 Serves: no ROS service; the operator app over HTTPS + WSS (restock.teleop.server).
 Settings: TeleopBridgeSettings (restock.teleop.bridge_settings), read as ``self.settings``.
 
 The operator server (restock.teleop.server: HTTPS + WSS, the operator app) runs on its own
 asyncio loop in a thread beside the executor; this node only converts messages at the edge.
+With ``fleet_url`` set the bridge also links out to the fleet service (restock.teleop.fleet_side):
+the same handoffs, the same rules for the fleet's operators, resolutions from the fleet's queue.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import ssl
 import time
 from collections import deque
 from pathlib import Path
@@ -32,6 +36,7 @@ from restock.paths import config_candidates
 from restock.teleop.auth import OperatorBook
 from restock.teleop.bridge_settings import TeleopBridgeSettings
 from restock.teleop.control import EeTarget
+from restock.teleop.fleet_side import FleetSide, SalesRate, read_credential
 from restock.teleop.imaging import pick_frame
 from restock.teleop.records_out import AuditLog, SampleWriter
 from restock.teleop.server import TeleopServer
@@ -111,6 +116,7 @@ class TeleopBridgeNode(RestockNode):
             raise ConfigError(
                 f"teleop_bridge: cannot listen on {self.settings.host}:{self.settings.port}: {err.strerror}"
             ) from None
+        self.fleet = self._fleet()
         scheme = "http" if self.server.config.ssl_context is None else "https"
         self.url = f"{scheme}://{self.settings.host}:{port}/"
         self.get_logger().info(f"operator app at {self.url} (robot {self.settings.robot_id})")
@@ -153,6 +159,40 @@ class TeleopBridgeNode(RestockNode):
             SampleWriter(samples, sku_kinds),
         )
 
+    def _fleet(self) -> FleetSide | None:
+        """The outbound link to the fleet service, when configured (started after the server)."""
+        s = self.settings
+        if not s.fleet_url:
+            return None
+        from restock.fleet.uplink import FleetUplink, client_context
+
+        try:
+            credential = read_credential(Path(s.fleet_credential_file))
+            context = client_context(Path(s.fleet_ca_file) if s.fleet_ca_file else None)
+        except (OSError, ValueError, ssl.SSLError) as err:
+            raise ConfigError(f"teleop_bridge.fleet_credential_file/fleet_ca_file: {err}") from None
+
+        def make(**callbacks: object) -> FleetUplink:
+            return FleetUplink(list(s.fleet_url), credential, context, **callbacks)  # type: ignore[arg-type]
+
+        try:
+            fleet = FleetSide(self.server, make)
+        except ValueError as err:  # not wss://
+            raise ConfigError(f"teleop_bridge.fleet_url: {err}") from None
+        lanes: dict[str, int] = {}
+        for lane in self.store.lanes:
+            lanes[lane.sku] = lanes.get(lane.sku, 0) + 1
+        self.sales = SalesRate(lanes)
+        self.create_record_subscription(records.SaleEvent, topics.SALES, self.sales.add)
+        fleet.start()
+        self.create_timer(s.fleet_status_period_s, self._fleet_status)
+        self.get_logger().info(f"fleet link to {', '.join(s.fleet_url)} as {credential.split(':')[0]}")
+        return fleet
+
+    def _fleet_status(self) -> None:
+        if self.fleet is not None:
+            self.fleet.submit_status({"targets_sent": self.targets_sent, "sim_time": self.now_s()})
+
     def _operators(self, name: str) -> OperatorBook:
         tried = config_candidates(name)
         path = next((p for p in tried if p.is_file()), None)
@@ -188,6 +228,9 @@ class TeleopBridgeNode(RestockNode):
                 self.get_logger().warning(f"no frame kept for handoff {request.request_id}: {err}")
         self.get_logger().info(f"handoff request {request.request_id} ({request.kind}) from {request.source}")
         self.server.submit_handoff(request, frame)
+        if self.fleet is not None:
+            lane = self.store.lane_by_id.get(request.lane_id or "")
+            self.fleet.submit_handoff(request, self.sales.blocked_per_h(lane.sku if lane else None))
 
     def _on_image(self, camera_id: str, msg: Image) -> None:
         stamp = stamp_s(msg.header.stamp)
@@ -220,6 +263,8 @@ class TeleopBridgeNode(RestockNode):
 
     def _on_result(self, result: records.TaskResult) -> None:
         self._last_result = f"{result.task_id} {result.outcome}"
+        if self.fleet is not None:
+            self.fleet.on_result(result)
 
     def _health_values_tick(self) -> None:
         s = self.server
@@ -238,9 +283,12 @@ class TeleopBridgeNode(RestockNode):
             connections=s.limits.open,
             backroom_alerts=s.alerts.raised,
             frames_encoded=s.streams.frames_encoded,  # one JPEG per streamed frame, however many watch
+            fleet="off" if self.fleet is None else ("linked" if self.fleet.connected else "not linked"),
         )
 
     def on_shutdown(self) -> None:
+        if self.fleet is not None:
+            self.fleet.stop()
         self.server.stop()
         self.server.audit.close()
 

@@ -45,6 +45,16 @@ class TeleopBridgeSettings(NodeSettings):
     max_connections: int = setting(256, "Open connections at once, everyone", min=8, max=10000)
     max_connections_per_address: int = setting(32, "Open connections at once, one address", min=2, max=1000)
 
+    # The fleet (issue 19): one outbound WSS link to the fleet service; off while fleet_url is empty.
+    fleet_url: tuple[str, ...] = setting(
+        (), "Fleet service robot links (wss://HOST:PORT/robot/ws), tried in turn; empty: no fleet link"
+    )
+    fleet_credential_file: str = setting("", "File holding this robot's fleet credential ROBOT:SECRET")
+    fleet_ca_file: str = setting("", "CA certificate the fleet service's is checked against; empty: the system's")
+    fleet_status_period_s: float = setting(
+        5.0, "How often the robot's status goes to the fleet (s)", min=0.5, max=600.0
+    )
+
     def server_config(self, ssl_context: ssl.SSLContext | None) -> ServerConfig:
         """The operator server's configuration (the rest keep ServerConfig's defaults)."""
         return ServerConfig(

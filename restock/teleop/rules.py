@@ -290,6 +290,20 @@ class TeleopRules:
         )
         return PendingResolve(entry, resolution, label is not None and entry.request.kind == "unfamiliar_item")
 
+    def plan_remote_resolve(self, resolution: records.HandoffResolution) -> PendingResolve | str:
+        """A resolution an operator made elsewhere (the fleet's queue) for a handoff open here: the
+        plan for :meth:`finish_resolve`, or why it is not acted on (resolved here already, or a label
+        this store does not know: the same label rule as a resolve made here)."""
+        entry = self.queue.get(resolution.request_id)
+        if entry is None:
+            return f"no open handoff request {resolution.request_id}"
+        if resolution.action == "labelled" and resolution.label not in (*self.sku_ids, FOREIGN_ITEM_LABEL):
+            return f"label {resolution.label!r} is neither a SKU of this store nor {FOREIGN_ITEM_LABEL!r}"
+        wants_sample = resolution.label is not None and entry.request.kind == "unfamiliar_item"
+        # Stamped on this robot's clock (sim time in a simulated day), as a resolve made here is.
+        local = resolution.model_copy(update={"stamp": max(0.0, self.port.ros_now())})
+        return PendingResolve(entry, local, wants_sample)
+
     def finish_resolve(self, conn: Conn, plan: PendingResolve, sample_name: str | None) -> Effects:
         resolution = plan.resolution
         rid = resolution.request_id

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -97,6 +98,12 @@ class ServerConfig:
     max_connections_per_address: int = 32
 
 
+class Replier(Protocol):
+    """Where replies to a command go: an operator's WebSocket here, or one relayed by the fleet."""
+
+    def send_json(self, body: dict) -> None: ...
+
+
 class Refused(Exception):
     """Raised inside an HTTP handler; the middleware answers it through the one refusal path."""
 
@@ -148,6 +155,7 @@ class TeleopServer:
             self.rules.camera_ids, self.clients, config.stream_fps, config.jpeg_quality, rtc_host, config.rtc_bitrate
         )
         self.counters = self.rules.counters  # refusals by kind, heartbeat timeouts
+        self.on_broadcast: list[Callable[[], None]] = []  # viewers elsewhere (the fleet side) told of state changes
         self._every = Every()
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -277,7 +285,7 @@ class TeleopServer:
 
     # --- on the loop ----------------------------------------------------------------------
 
-    def _refuse(self, r: Refusal, client: Connection | None = None) -> web.Response:
+    def _refuse(self, r: Refusal, client: Replier | None = None) -> web.Response:
         """The one refusal path: counted, one log line (the first of a kind, then one in a hundred),
         an audit row within the audit budget, the public reason to the client, and the HTTP answer."""
         self.counters[r.kind] = self.counters.get(r.kind, 0) + 1
@@ -303,7 +311,7 @@ class TeleopServer:
         self._refuse(Refusal(kind, why, public, None, address, status))
         return public
 
-    def _apply(self, client: Connection | None, fx: Effects) -> bool:
+    def _apply(self, client: Replier | None, fx: Effects) -> bool:
         """Carry out what the rules decided; True: the connection stays open."""
         for reply in fx.replies:
             if client is not None:
@@ -326,6 +334,8 @@ class TeleopServer:
     def _broadcast_state(self) -> None:
         for client in list(self.clients.values()):
             client.send_json(self.state(client))
+        for hook in self.on_broadcast:
+            hook()
 
     async def _ticker(self) -> None:
         """Heartbeat watchdog and lease expiry (every 20 ms); sessions, tickets and state pushes (every 0.5 s)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -39,12 +40,17 @@ class Streams:
         self.frames_encoded = 0  # JPEGs made: one per streamed frame, however many watch
         self._rtc_host, self._rtc_bitrate = rtc_host, rtc_bitrate
         self.rtc: webrtc.RtcHub | None = None  # made at the first offer: aiortc is not imported before
+        # Viewers elsewhere (the fleet's operators, by name -> camera): each frame of a camera one of
+        # them watches goes once to remote_sink (the robot's fleet link), which fans it out there.
+        self.remote: dict[str, str] = {}
+        self.remote_sink: Callable[[bytes], None] | None = None
 
     def wants(self, camera_id: str) -> bool:
         return camera_id in self._jpeg_watched or camera_id in self._rtc_watched
 
     def update_watched(self) -> None:
-        self._jpeg_watched = frozenset(c.watching for c in self.clients.values() if c.watching)
+        watched = {c.watching for c in self.clients.values() if c.watching}
+        self._jpeg_watched = frozenset(watched | set(self.remote.values()))
         self._rtc_watched = self.rtc.watched() if self.rtc is not None else frozenset()
 
     def submit(self, camera_id: str, pixels: np.ndarray, capture: float, received: float | None = None) -> bool:
@@ -71,6 +77,8 @@ class Streams:
         for client in self.clients.values():
             if client.watching == camera_id:
                 client.offer_frame(frame)
+        if self.remote_sink is not None and camera_id in self.remote.values():
+            self.remote_sink(P.stamp_sent(frame, time.time()))
 
     async def rtc_offer(self, client: Connection, offer: P.RtcOffer) -> dict:
         """Answer a viewer's WebRTC offer: the ``rtc_answer`` message, or an ``error`` one."""

@@ -1,0 +1,162 @@
+"""The bridge's fleet side (restock.teleop.fleet_side) between a real operator server (TLS, its own
+loop and rules) and two fleet service instances on PostgreSQL: a handoff raised at the bridge reaches
+the fleet's queue; an operator on the other instance claims it, takes the bridge's lease through
+relayed commands, moves the arm (targets on the robot's port), watches a camera (frames through the
+service), and resolves it in the fleet's queue: the bridge publishes the resolution once. When the
+robot's link goes, the lease taken through it goes too and no target follows."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+from fleet_helpers import FleetPair, Operator, handoff, next_of, wait_for
+
+from restock import records
+from restock.fleet.uplink import FleetUplink
+from restock.paths import store_file
+from restock.store.description import load_store
+from restock.teleop.auth import OperatorBook
+from restock.teleop.fleet_side import FleetSide, SalesRate, read_credential
+from restock.teleop.protocol import unpack_frame
+from restock.teleop.records_out import AuditLog, SampleWriter
+from restock.teleop.server import ServerConfig, TeleopServer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "teleop"))
+from teleop_client import CollectingPort  # the bridge tests' port: the robot's topics as lists
+
+
+def _bridge(
+    tmp_path: Path, pair: FleetPair, request: records.HandoffRequest, cost: float
+) -> tuple[TeleopServer, CollectingPort, FleetSide]:
+    """A bridge for robot ra1 linked to instance a, with one handoff raised (as the node raises it)."""
+    store = load_store(store_file("corner_store.yaml"))
+    port = CollectingPort()
+    config = ServerConfig(robot_id="ra1", port=0, ssl_context=None, heartbeat_timeout_s=2.0)
+    samples = SampleWriter(tmp_path / "samples", {k: v.kind for k, v in store.skus.items()})
+    server = TeleopServer(config, store, OperatorBook({}), port, AuditLog(tmp_path / "audit.sqlite"), samples)
+    server.start()
+    url = pair.url(0, "/robot/ws", ws=True)
+
+    def make(**callbacks: object) -> FleetUplink:
+        return FleetUplink(url, pair.credentials["ra1"], pair.client_ssl, retry_s=0.1, max_retry_s=0.5, **callbacks)  # type: ignore[arg-type]
+
+    side = FleetSide(server, make)
+    side.start()
+    server.submit_handoff(request)
+    side.submit_handoff(request, cost)
+    return server, port, side
+
+
+def test_fleet_operator_works_through_the_bridge_rules_and_the_lost_link_ends_the_lease(
+    fleet_pair: FleetPair, tmp_path: Path
+) -> None:
+    server, port, side = _bridge(tmp_path, fleet_pair, handoff("fs-1", lane="r0_l01"), 3.0)
+
+    async def operator() -> None:
+        async with aiohttp.ClientSession() as http:
+            alice = Operator(fleet_pair, http, 1)  # on the other instance: commands relayed by NOTIFY
+            assert (await alice.login("alice")).status == 200
+            ws = await alice.ws()
+            await wait_for(lambda: side.connected and len(server.rules.queue) == 1)
+            await ws.send_json({"type": "claim"})
+            claimed = await next_of(ws, "claimed")
+            assert (claimed["robot"], claimed["request_id"]) == ("ra1", "fs-1")
+
+            async def command(body: dict) -> None:
+                await ws.send_json({"type": "command", "robot": "ra1", "body": body})
+
+            await command({"type": "claim", "request_id": "fs-1"})
+            await wait_for(lambda: server.rules.holder_name() == "alice")
+            state = await next_of(ws, "reply")  # the bridge's compact state, relayed back
+            assert state["body"]["lease"]["operator"] == "alice" and state["body"]["robot"] == "ra1"
+            for seq in range(1, 8):
+                await command({"type": "heartbeat", "seq": seq})
+                await command({"type": "pose", "seq": seq, "position": [0.0, 1.2 + 0.01 * seq, -0.3],
+                               "orientation": [0, 0, 0, 1], "grip": True})  # fmt: skip
+            await wait_for(lambda: len(port.targets) >= 5)
+            await ws.close()  # the service tells the robot: the lease ends
+            await wait_for(lambda: server.rules.holder_name() is None)
+            assert port.statuses[-1].control == "autonomy"
+
+            ws = await alice.ws()  # back, still holding the fleet's claim: resolve it there
+            status, body = await alice.post("/api/resolve", {"id": claimed["id"], "action": "cleared"})
+            assert status == 200, body
+            await wait_for(lambda: len(port.resolutions) == 1 and len(server.rules.queue) == 0)
+            await ws.close()
+
+    try:
+        asyncio.run(operator())
+        (res,) = port.resolutions
+        assert (res.request_id, res.action, res.operator) == ("fs-1", "cleared", "alice")
+        assert side.counts["resolutions"] == 1
+    finally:
+        side.stop()
+        server.stop()
+        server.audit.close()
+
+
+def test_camera_frames_reach_a_fleet_viewer_and_the_link_going_drops_the_lease(
+    fleet_pair: FleetPair, tmp_path: Path
+) -> None:
+    server, port, side = _bridge(tmp_path, fleet_pair, handoff("fs-2", lane="r0_l02"), 0.0)
+    camera = server.rules.camera_ids[0]
+    pixels = np.full((48, 64, 3), 90, np.uint8)
+
+    async def operator() -> None:
+        async with aiohttp.ClientSession() as http:
+            alice = Operator(fleet_pair, http, 0)  # the robot's instance: frames are relayed there
+            await alice.login("alice")
+            ws = await alice.ws()
+            await wait_for(lambda: side.connected)
+            await ws.send_json({"type": "claim"})
+            await next_of(ws, "claimed")
+            await ws.send_json({"type": "command", "robot": "ra1", "body": {"type": "watch", "camera_id": camera}})
+            await wait_for(lambda: server.wants_frames(camera))
+            got: list[int] = []
+            async with asyncio.timeout(30):
+                while len(got) < 3:
+                    server.submit_frame(camera, pixels, time.time())
+                    try:
+                        msg = await ws.receive(timeout=0.2)
+                    except asyncio.TimeoutError:
+                        continue
+                    if msg.type == aiohttp.WSMsgType.BINARY:
+                        index, _, stamps, jpeg = unpack_frame(msg.data)
+                        assert index == 0 and jpeg[:2] == b"\xff\xd8" and stamps.sent >= stamps.capture
+                        got.append(index)
+            for body in ({"type": "claim", "request_id": "fs-2"}, {"type": "heartbeat", "seq": 1}):
+                await ws.send_json({"type": "command", "robot": "ra1", "body": body})
+            await wait_for(lambda: server.rules.holder_name() == "alice")
+            await asyncio.to_thread(fleet_pair.services[0].stop)  # the robot's instance goes: its link too
+            await wait_for(lambda: server.rules.holder_name() is None and not server.wants_frames(camera))
+            assert side.counts["links_lost"] >= 1 and port.statuses[-1].control == "autonomy"
+
+    try:
+        asyncio.run(operator())
+    finally:
+        side.stop()
+        server.stop()
+        server.audit.close()
+
+
+def test_sales_rate_prices_a_blocked_lane_and_credentials_are_checked(tmp_path: Path) -> None:
+    rate = SalesRate({"cola_500": 2, "water": 1})
+    for minute in range(0, 120, 10):  # 12 sales of 2 over two hours: the last hour's are counted
+        rate.add(records.SaleEvent(stamp=1000.0 + 60 * minute, sku="cola_500", quantity=2))
+    assert rate.blocked_per_h("cola_500") == 7 * 2 / 2  # minutes 50..110: 7 sales of 2, over 2 lanes
+    assert rate.blocked_per_h("water") == 0.0 and rate.blocked_per_h(None) == 0.0
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    good.write_text("ra1:s3cret\n")
+    bad.write_text("no secret here\n")
+    assert read_credential(good) == "ra1:s3cret"
+    try:
+        read_credential(bad)
+    except ValueError as err:
+        assert "ROBOT:SECRET" in str(err)
+    else:
+        raise AssertionError("a malformed credential file was read")
