@@ -10,7 +10,7 @@ import time
 import aiohttp
 import numpy as np
 import pytest
-from teleop_client import connect, login, next_json, until
+from teleop_client import DEADLINE_S, connect, login, next_json, until
 
 from restock.teleop.connection import FRAMES_IN_FLIGHT
 from restock.teleop.protocol import FrameStamps, pack_frame, stamp_sent, unpack_frame
@@ -25,7 +25,9 @@ def test_frame_header_round_trip_and_the_send_stamp_per_viewer():
     assert unpack_frame(sent)[2].sent == 1700000001.0 and unpack_frame(data)[2].sent == 0.0  # the shared frame stays
 
 
-async def next_frame(ws: aiohttp.ClientWebSocketResponse, timeout: float = 5.0) -> tuple[int, FrameStamps, bytes]:
+async def next_frame(
+    ws: aiohttp.ClientWebSocketResponse, timeout: float = DEADLINE_S
+) -> tuple[int, FrameStamps, bytes]:
     """The next camera frame within ``timeout`` in all (text messages on the way do not extend it)."""
     deadline = time.monotonic() + timeout
     while True:
