@@ -23,6 +23,7 @@ from collections import deque
 from pathlib import Path
 
 from geometry_msgs.msg import PoseStamped
+from rclpy.clock import Clock, ClockType
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float64
@@ -181,11 +182,12 @@ class TeleopBridgeNode(RestockNode):
             raise ConfigError(f"teleop_bridge.fleet_url: {err}") from None
         lanes: dict[str, int] = {}
         for lane in self.store.lanes:
-            lanes[lane.sku] = lanes.get(lane.sku, 0) + 1
+            lanes[lane.lane.sku] = lanes.get(lane.lane.sku, 0) + 1
         self.sales = SalesRate(lanes)
         self.create_record_subscription(records.SaleEvent, topics.SALES, self.sales.add)
         fleet.start()
-        self.create_timer(s.fleet_status_period_s, self._fleet_status)
+        # Wall time: the link and the fleet's view live on it, whatever the sim clock does.
+        self.create_timer(s.fleet_status_period_s, self._fleet_status, clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.get_logger().info(f"fleet link to {', '.join(s.fleet_url)} as {credential.split(':')[0]}")
         return fleet
 
@@ -230,7 +232,7 @@ class TeleopBridgeNode(RestockNode):
         self.server.submit_handoff(request, frame)
         if self.fleet is not None:
             lane = self.store.lane_by_id.get(request.lane_id or "")
-            self.fleet.submit_handoff(request, self.sales.blocked_per_h(lane.sku if lane else None))
+            self.fleet.submit_handoff(request, self.sales.blocked_per_h(lane.lane.sku if lane else None))
 
     def _on_image(self, camera_id: str, msg: Image) -> None:
         stamp = stamp_s(msg.header.stamp)

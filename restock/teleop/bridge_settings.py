@@ -52,7 +52,7 @@ class TeleopBridgeSettings(NodeSettings):
     fleet_credential_file: str = setting("", "File holding this robot's fleet credential ROBOT:SECRET")
     fleet_ca_file: str = setting("", "CA certificate the fleet service's is checked against; empty: the system's")
     fleet_status_period_s: float = setting(
-        5.0, "How often the robot's status goes to the fleet (s)", min=0.5, max=600.0
+        5.0, "How often the robot's status goes to the fleet (wall s)", min=0.5, max=600.0
     )
 
     def server_config(self, ssl_context: ssl.SSLContext | None) -> ServerConfig:
