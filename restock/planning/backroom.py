@@ -11,8 +11,9 @@ robot keeps the shelf topped up, so the back room first loses what the shelf lac
 An alert is raised for a SKU when sales are at risk before the next delivery and its back room is
 predicted empty within ``lead_s``: staff get that long to bring stock, and the back room has room
 for it by then (an alert right after a delivery would find a full rack). It clears once the risk
-is gone (demand fell short of the forecast), with a margin so it does not flap, or when stock
-arrives (staff answered it): if the rack's capacity was not enough, a new alert follows. The same :class:`BackroomWatch` serves the planner node (restock.planning.core) and the
+is gone (demand fell short of the forecast), with a margin so it does not flap, when stock
+arrives, or when staff answer it (even finding the rack too full to take anything): if the risk
+remains, a new alert follows. The same :class:`BackroomWatch` serves the planner node (restock.planning.core) and the
 store model's policies (restock.planning.policies), so both raise the same alerts.
 """
 
@@ -163,6 +164,17 @@ class BackroomWatch:
                 changes.append(self._change(fc, p, "cleared"))
                 del self.active[p]
         return changes
+
+    def answered(self, p: int, alert_id: str | None = None) -> AlertChange | None:
+        """Staff answered pool ``p``'s alert (``alert_id``; None: whichever is out): it is closed,
+        whatever they found room for. A rack that was still full when they came takes nothing, and
+        an alert kept open would call nobody when the rack runs low later; if the risk stays, the
+        next forecast raises a new one."""
+        if p not in self.active or (alert_id is not None and self.active[p] != alert_id) or self.last is None:
+            return None
+        change = self._change(self.last, p, "cleared")
+        del self.active[p]
+        return change
 
     def _change(self, fc: BackroomForecast, p: int, state: str) -> AlertChange:
         return AlertChange(

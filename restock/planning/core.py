@@ -25,7 +25,7 @@ import numpy as np
 from restock import records
 from restock.demand.model import DemandModel, DemandPrior
 from restock.demand.saleslog import read_sales_log
-from restock.planning.backroom import AlertConfig, BackroomWatch, alert_record, forecast, next_delivery
+from restock.planning.backroom import AlertChange, AlertConfig, BackroomWatch, alert_record, forecast, next_delivery
 from restock.planning.database import PlannerDb, PlannerDbError
 from restock.planning.lanes import LaneEstimator
 from restock.planning.planner import LaneTable, PlannedTask, Planner, PlannerConfig
@@ -338,6 +338,10 @@ class RestockPlanner:
         taking = sum(o.task.quantity for o in self.outstanding.values() if o.task.sku == restock.sku)
         self.stock[p] = max(0, restock.quantity - taking)
         self._db_call("save_backroom", self._backroom_rows(now))
+        if restock.alert_id is not None:
+            change = self.watch.answered(p, restock.alert_id)
+            if change is not None:
+                self._publish_alert(change, now)
 
     def _refill_crossed(self, t0: float, t1: float) -> bool:
         """Whether staff refilled the back room (the store's refill schedule) in (t0, t1]."""
@@ -358,9 +362,12 @@ class RestockPlanner:
             self.model.burst.fit.dispersion,
         )
         for change in self.watch.update(fc):
-            alert = alert_record(self.lanes.skus[change.pool], change)
-            self.alert_changes.append(alert)
-            self._unsaved.append((now, alert.KIND, records.encode(alert)))  # journalled: the day report lists them
+            self._publish_alert(change, now)
+
+    def _publish_alert(self, change: AlertChange, now: float) -> None:
+        alert = alert_record(self.lanes.skus[change.pool], change)
+        self.alert_changes.append(alert)
+        self._unsaved.append((now, alert.KIND, records.encode(alert)))  # journalled: the day report lists them
 
     # --- planning ---------------------------------------------------------------------------
 

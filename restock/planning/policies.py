@@ -203,6 +203,11 @@ class PlannerPolicy:
         )
         return [c.pool for c in self.watch.update(fc) if c.state == "raised"]
 
+    def on_staff_answered(self, t: float, pool: int) -> None:
+        """Staff answered this pool's alert (the node hears a BackroomRestock): it is closed."""
+        if self.watch is not None:
+            self.watch.answered(pool)
+
     def on_sale(self, t: float, sku: str, quantity: int, lane_index: int) -> None:
         if self.model is not None:
             self.model.add_sale(t, sku, quantity)

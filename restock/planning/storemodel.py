@@ -63,6 +63,13 @@ class Policy(Protocol):
         """The robot's own bookkeeping: a task finished with ``placed`` containers in the lane."""
 
 
+def staff_answered(policy: Policy, t: float, pool: int) -> None:
+    """Tell a policy that staff answered its alert for ``pool`` (policies without alerts ignore it)."""
+    hook = getattr(policy, "on_staff_answered", None)
+    if hook is not None:
+        hook(t, pool)
+
+
 def staff_alerts(policy: Policy, view: StoreView) -> list[int]:
     """Pools a policy newly asks staff to restock (policies without back-room alerts ask none)."""
     ask = getattr(policy, "staff_alerts", None)
@@ -95,6 +102,7 @@ class Outcome:
     n_lanes: int = 0
     n_pools: int = 0
     lost_by_sku: dict[str, int] = field(default_factory=dict)
+    lost_log: list[tuple[float, int, bool]] = field(default_factory=list)  # (time, pool, supply-limited) per lost sale
     trace: Trace = field(default_factory=Trace)
 
     @property
@@ -265,12 +273,13 @@ class _Replay:
             self.policy.on_task_done(t, lane, self.task_placed)
 
     def staff_arrives(self) -> None:
-        """Staff answer an alert: the pool's back room gets its top-up."""
-        _, p = self.staff.pop(0)
+        """Staff answer an alert: the pool's back room gets its top-up, and the policy hears of it."""
+        t, p = self.staff.pop(0)
         room = int(self.model.stock_capacity[p] - self.stock[p])
         added = room if self.model.staff_topup <= 0 else min(room, self.model.staff_topup)
         self.stock[p] += added
         self.out.staff_added += added
+        staff_answered(self.policy, t, p)
 
     def sale(self, t: float) -> None:
         """A customer takes each container from a random stocked lane of the SKU, or the sale is lost."""
@@ -286,6 +295,7 @@ class _Replay:
             if stocked.size == 0:
                 out.lost += 1
                 out.lost_rack_empty += int(self.stock[p] <= 0)
+                out.lost_log.append((t, p, bool(self.stock[p] <= 0)))
                 out.lost_by_sku[sale.sku] = out.lost_by_sku.get(sale.sku, 0) + 1
                 continue
             lane = int(stocked[self.rng.integers(stocked.size)])

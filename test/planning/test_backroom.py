@@ -137,3 +137,52 @@ def test_the_simulated_staff_top_up_a_back_room_location() -> None:
     assert world.staff_top_up("cola_500") == ("s_cola_500", 85, 120)  # 0: up to the capacity
     assert world.staff_top_up("cola_500") == ("s_cola_500", 0, 120)
     assert [e.kind for e in world.events[-3:]] == ["staff_refill"] * 3
+
+
+def test_an_answered_alert_is_closed_and_raised_again_if_the_risk_stays() -> None:
+    """Staff who came while the rack was still full brought nothing: the alert is closed all the
+    same (kept open, it would call nobody when the rack does run low), and the next forecast that
+    still sees the risk raises a new one."""
+    now = T0 + 12 * H
+    watch = BackroomWatch(2, AlertConfig(lead_s=H))
+    rates = constant([20.0, 2.0])
+    near = forecast(now, rates, np.array([10, 30]), np.array([16, 16]), np.array([16, 16]), now + 5 * H)
+    (raised,) = watch.update(near)
+    assert watch.answered(1) is None and watch.answered(0, "backroom-999") is None  # not that pool / alert
+    closed = watch.answered(0, raised.alert_id)
+    assert closed is not None and closed.state == "cleared" and closed.alert_id == raised.alert_id
+    assert not watch.active and watch.answered(0) is None
+    (again,) = watch.update(
+        forecast(now + 600, rates, np.array([8, 30]), np.array([16, 16]), np.array([16, 16]), now + 5 * H)
+    )
+    assert again.state == "raised" and again.alert_id != raised.alert_id
+
+
+class AlertAlways(ReactivePolicy):
+    """The reactive policy that asks staff for cola whenever it has no alert out, and hears answers."""
+
+    def __init__(self) -> None:
+        super().__init__(name="alert-always")
+        self.out = False
+        self.answers: list[float] = []
+
+    def staff_alerts(self, view: StoreView) -> list[int]:
+        if self.out:
+            return []
+        self.out = True
+        return [view.lanes.skus.index("cola_500")]
+
+    def on_staff_answered(self, t: float, pool: int) -> None:
+        self.answers.append(t)
+        self.out = False
+
+
+def test_the_store_models_staff_tell_the_policy_they_came_even_to_a_full_rack() -> None:
+    store = load_store(store_file("corner_store.yaml"))
+    timing = RobotTiming.for_store(store, handling_s=12.0)
+    sales = [SaleIn(T0 + 12 * H + 20 * k, "cola_500", 1) for k in range(600)]
+    policy = AlertAlways()
+    out = StoreModel(store, timing, staff_response_s=1800.0).run(policy, sales, T0 + 12 * H, T0 + 16 * H)
+    # The first call finds a full rack (nothing added); later ones find room, and each is heard.
+    assert out.alerts >= 3 and len(policy.answers) in (out.alerts, out.alerts - 1)
+    assert policy.answers[0] == T0 + 12 * H + 1800.0 and out.staff_added > 0
