@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from restock.demand.model import DAY_S
+from restock.demand.model import DAY_S, DemandModel
 from restock.paths import store_file
 from restock.planning.backroom import AlertConfig
 from restock.planning.evaluate import lanes_per_sku, read_log
@@ -117,13 +117,13 @@ def main(argv: list[str] | None = None) -> int:
     timing = RobotTiming.for_store(store, handling_s=args.handling_s)
     model_store = StoreModel(store, timing, staff_response_s=args.staff_response_s)
     started = time.perf_counter()
-    from restock.demand.model import DemandModel
-
     model = DemandModel(lanes_per_sku(store))
     model.learn_log(((s.t, s.sku, s.quantity) for s in history), t0)
     model.fit()
     fit = model.burst.fit
-    print(f"burst fit: gain {fit.gain:.2f}, window {fit.window_s:g} s, decay {fit.decay_s:g} s, dispersion {fit.dispersion:.1f}")
+    print(
+        f"burst fit: gain {fit.gain:.2f}, window {fit.window_s:g} s, decay {fit.decay_s:g} s, dispersion {fit.dispersion:.1f}"
+    )
     policies: list = []
     if args.reactive:
         policies.append(ReactivePolicy())
