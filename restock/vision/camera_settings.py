@@ -16,7 +16,9 @@ from restock.vision.lanes import MatchConfig
 @dataclass(frozen=True)
 class ShelfCameraSettings(NodeSettings):
     camera_id: str = setting("", "Which camera of the store description this node watches")
-    model_path: str = setting("", "ONNX detector file; empty: the model shipped in restock/vision/models")
+    model_path: str = setting(
+        "", "ONNX detector file; empty: shelf_detector_int8.onnx shipped in restock/vision/models"
+    )
     lane_front_model: str = setting(
         "", "ONNX lane-front classifier; empty: the shipped one; 'none': decide lanes from the detector alone"
     )

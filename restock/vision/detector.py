@@ -20,7 +20,10 @@ from PIL import Image
 from restock.vision.classes import CLASSES
 
 LETTERBOX_FILL = 114  # Ultralytics pads with grey 114; train and run time must agree.
+# The trained detector (float32, 416x416): what training, the PyTorch rebuild and the model card start from.
 DEFAULT_MODEL = Path(__file__).parent / "models" / "shelf_detector.onnx"
+# What the cameras run: the same weights at 416x320 in INT8 (restock.vision.quantize; card beside it).
+RUNTIME_MODEL = Path(__file__).parent / "models" / "shelf_detector_int8.onnx"
 
 
 class DetectorError(RuntimeError):

@@ -7,16 +7,16 @@ import pytest
 
 from restock.paths import store_file
 from restock.store.description import load_store
-from restock.vision.detector import DEFAULT_MODEL, DetectorError, OnnxDetector
+from restock.vision.detector import RUNTIME_MODEL, DetectorError, OnnxDetector
 from restock.vision.lane_filter import FilterConfig
 from restock.vision.pipeline import CameraPipeline
 
 
 @pytest.fixture(scope="module")
 def detector() -> OnnxDetector:
-    if not DEFAULT_MODEL.is_file():
-        pytest.fail(f"the shipped model {DEFAULT_MODEL} is missing (restock train-detector)")
-    return OnnxDetector(DEFAULT_MODEL, conf_threshold=0.1)
+    if not RUNTIME_MODEL.is_file():
+        pytest.fail(f"the shipped model {RUNTIME_MODEL} is missing (python -m restock.vision.quantize)")
+    return OnnxDetector(RUNTIME_MODEL, conf_threshold=0.1)
 
 
 def test_wrong_size_frame_is_refused(detector: OnnxDetector) -> None:
@@ -72,3 +72,36 @@ def test_an_unfamiliar_item_at_a_front_is_flagged_once_in_each_store(detector: O
     assert [(h.lane_id, h.kind) for h in raised] == [(target, "unfamiliar_item")]
     flagged = {lane.lane_id for lane in results[-1].observation.lanes if lane.unfamiliar}
     assert flagged == {target}
+
+
+def test_the_cameras_int8_model_finds_what_the_float_model_finds(detector: OnnxDetector) -> None:
+    """The runtime detector (INT8, 416x320) against the float32 416x416 one it was made from, on a
+    corner-store render with a quarter of cam_left's lanes emptied: the same confident boxes, and
+    the same lane states through the pipeline."""
+    from restock.sim.world import World
+    from restock.vision.detector import DEFAULT_MODEL, box_iou
+
+    assert (detector.input_w, detector.input_h) == (416, 320)
+    reference = OnnxDetector(DEFAULT_MODEL, conf_threshold=0.1)
+    store = load_store(store_file("corner_store.yaml"))
+    world = World(store, seed=3)
+    lanes = CameraPipeline(store, "cam_left", detector).lane_ids
+    for lane_id in lanes[::4]:
+        world.set_lane(lane_id, [])
+    rgb = world.render("cam_left")
+    ours, theirs = detector.detect(rgb), reference.detect(rgb)
+    confident = theirs.scores >= 0.5
+    assert confident.sum() >= 20
+    found = [
+        box_iou(box, ours.of_class(int(cid)).boxes).max(initial=0.0) >= 0.5
+        for box, cid in zip(theirs.boxes[confident], theirs.class_ids[confident], strict=True)
+    ]
+    assert sum(found) >= 0.95 * len(found), f"{sum(found)} of {len(found)} confident boxes found again"
+    states = []
+    for model in (detector, reference):
+        pipe = CameraPipeline(store, "cam_left", model, FilterConfig(confirm_frames=2))
+        for t in (0.2, 0.4):
+            result = pipe.process(rgb, t, t)
+        states.append({lane.lane_id: lane.state for lane in result.observation.lanes})
+    assert states[0] == states[1]
+    assert {states[0][lane_id] for lane_id in lanes[::4]} == {"empty"}
