@@ -10,7 +10,9 @@ from __future__ import annotations
 import base64
 import io
 import math
+import struct
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -60,6 +62,75 @@ def rgb8_array(data: bytes | bytearray | memoryview, width: int, height: int, st
         )
     pixels = buf[: step * height].reshape(height, step)[:, : width * 3].reshape(height, width, 3)
     return np.ascontiguousarray(pixels[:, :, ::-1] if encoding == "bgr8" else pixels)
+
+
+@dataclass(frozen=True)
+class CdrImage:
+    """A sensor_msgs/Image read straight from its serialized (CDR) bytes; ``data`` is a view, not a copy."""
+
+    sec: int
+    nanosec: int
+    frame_id: str
+    height: int
+    width: int
+    encoding: str
+    step: int
+    data: memoryview
+
+    @property
+    def stamp_s(self) -> float:
+        return self.sec + self.nanosec * 1e-9
+
+
+# Encapsulation ids (the first two bytes, big-endian) of the plain CDR forms a DDS writer may use:
+# XCDR1 and XCDR2, big- or little-endian. Image holds nothing wider than 4 bytes, so both align alike.
+_CDR_LITTLE = {0x0001: True, 0x0007: True, 0x0000: False, 0x0006: False}
+
+
+def image_from_cdr(raw: bytes | bytearray | memoryview) -> CdrImage:
+    """Parse a serialized sensor_msgs/Image (what a raw subscription hands over) without copying its pixels.
+
+    rclpy would build a Python message and copy the 900 kB of a 640x480 frame into an array; this
+    reads the few header fields and leaves ``data`` a view of the buffer. ImageFormatError if the
+    bytes are not a whole Image.
+    """
+    buf = memoryview(raw).cast("B")
+    if len(buf) < 4 or (buf[0] << 8 | buf[1]) not in _CDR_LITTLE:
+        raise ImageFormatError("not a CDR-serialized message (unknown encapsulation header)")
+    order = "<" if _CDR_LITTLE[buf[0] << 8 | buf[1]] else ">"
+    body = buf[4:]  # CDR aligns relative to the end of the encapsulation header
+    pos = 0
+
+    def u32() -> int:
+        nonlocal pos
+        pos += -pos % 4
+        if pos + 4 > len(body):
+            raise ImageFormatError("serialized image is truncated in its header")
+        (value,) = struct.unpack_from(order + "I", body, pos)
+        pos += 4
+        return value
+
+    def text() -> str:
+        nonlocal pos
+        n = u32()  # length including the terminating NUL
+        if n == 0 or pos + n > len(body):
+            raise ImageFormatError("serialized image has a malformed string field")
+        value = bytes(body[pos : pos + n - 1]).decode("utf-8", "replace")
+        pos += n
+        return value
+
+    sec = u32()
+    sec -= (sec & 0x80000000) << 1  # int32
+    nanosec = u32()
+    frame_id = text()
+    height, width = u32(), u32()
+    encoding = text()
+    pos += 1  # is_bigendian (pixel byte order; one byte per channel here, so it does not matter)
+    step = u32()
+    size = u32()
+    if pos + size > len(body):
+        raise ImageFormatError(f"serialized image is truncated: {len(body) - pos} data bytes, header says {size}")
+    return CdrImage(sec, nanosec, frame_id, height, width, encoding, step, body[pos : pos + size])
 
 
 def encode_jpeg(pixels: np.ndarray, quality: int = 80) -> bytes:

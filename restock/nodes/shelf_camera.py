@@ -28,12 +28,12 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
 from restock import records, topics
-from restock.convert import ImageFormatError, rgb8_array, stamp_s
+from restock.convert import CdrImage, ImageFormatError, image_from_cdr, rgb8_array
 from restock.nodes.base import ERROR, OK, WARN, RestockNode, run_node
 from restock.params import ConfigError, param_specs, settings_from
 from restock.vision.appearance import AppearanceDb, SkuLooks
 from restock.vision.camera_settings import ShelfCameraSettings
-from restock.vision.detector import DEFAULT_MODEL, DetectorError, OnnxDetector
+from restock.vision.detector import RUNTIME_MODEL, DetectorError, OnnxDetector
 from restock.vision.lane_front import DEFAULT_LANE_FRONT_MODEL, LaneFrontClassifier
 from restock.vision.pipeline import CameraPipeline
 
@@ -56,7 +56,7 @@ class ShelfCameraNode(RestockNode):
         self.publish_observation = self.create_record_publisher(topics.SHELF_OBSERVATIONS)
         self.publish_handoff = self.create_record_publisher(topics.HANDOFF_REQUESTS)
         self.debug_pub = self.create_publisher(Image, topics.camera_debug_image(self.camera.id), 2)
-        model_path = Path(s.model_path or DEFAULT_MODEL)
+        model_path = Path(s.model_path or RUNTIME_MODEL)
         detector: OnnxDetector | None = None
         self.model_error = ""
         try:
@@ -99,14 +99,19 @@ class ShelfCameraNode(RestockNode):
         self.stale = False
         self.last_stale_publish = 0.0
         self.skipped_frames = 0
-        self._pending: Image | None = None
+        self._pending: bytes | None = None
         self._slot_lock = threading.Lock()
         self._pipeline_lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._worker = threading.Thread(target=self._work, name=f"camera-{self.camera.id}", daemon=True)
         self._worker.start()
-        self.create_subscription(Image, topics.camera_image(self.camera.id), self.on_image, IMAGE_QOS)
+        # Raw: the serialized frame as bytes, read in place (restock.convert.image_from_cdr) instead of
+        # rclpy building a message and copying the pixels into it on the executor thread. In lockstep
+        # the frame's stamp is the node's clock (RestockNode reads it off the message): not raw there.
+        self.create_subscription(
+            Image, topics.camera_image(self.camera.id), self.on_image, IMAGE_QOS, raw=self.lockstep is None
+        )
         self.create_subscription(CameraInfo, topics.camera_info(self.camera.id), self.on_camera_info, 2)
         self.create_record_subscription(records.HandoffResolution, topics.HANDOFF_RESOLUTIONS, self.on_resolution)
         self.create_timer(0.25, self.check_stale, clock=Clock(clock_type=ClockType.STEADY_TIME))
@@ -133,7 +138,7 @@ class ShelfCameraNode(RestockNode):
         if learned:
             self.get_logger().info(f"{res.label}: an operator's view joins its look ({res.request_id})")
 
-    def on_image(self, msg: Image) -> None:
+    def on_image(self, msg: bytes | Image) -> None:
         # Only the newest frame matters: the executor thread parks it for the worker and goes
         # back to taking the next one off DDS while the models run (ONNX Runtime lets go of the GIL).
         self.last_frame_steady = time.monotonic()
@@ -171,13 +176,14 @@ class ShelfCameraNode(RestockNode):
                 worker.join(timeout=5.0)
         super().destroy_node()
 
-    def handle_frame(self, msg: Image) -> None:
+    def handle_frame(self, frame: bytes | Image) -> None:
         now_steady = time.monotonic()
-        frame_stamp = stamp_s(msg.header.stamp)
         if self.stale:
             self.stale = False
             self.get_logger().info(f"camera {self.camera.id} is sending frames again")
         try:
+            msg = image_from_cdr(frame) if isinstance(frame, bytes) else _fields(frame)
+            frame_stamp = msg.stamp_s
             rgb = rgb8_array(msg.data, msg.width, msg.height, msg.step, msg.encoding)
             if self.pipeline.detector is None:
                 self.pipeline.check_size(rgb)
@@ -212,9 +218,10 @@ class ShelfCameraNode(RestockNode):
             self.debug_pub.publish(self.debug_image(msg, self.pipeline.annotate(rgb, result)))
         self.report()
 
-    def debug_image(self, src: Image, rgb) -> Image:
+    def debug_image(self, src: CdrImage, rgb) -> Image:
         out = Image()
-        out.header = src.header
+        out.header.stamp.sec, out.header.stamp.nanosec = src.sec, src.nanosec
+        out.header.frame_id = src.frame_id
         out.height, out.width = rgb.shape[:2]
         out.encoding = "rgb8"
         out.step = out.width * 3
@@ -270,6 +277,13 @@ class ShelfCameraNode(RestockNode):
             self.set_health(WARN, f"lanes unknown: {self.guard_reason}", **values)
         else:
             self.set_health(OK, f"{fps:.1f} fps, {self.latency_ms:.0f} ms", **values)
+
+
+def _fields(msg: Image) -> CdrImage:
+    """A deserialized Image's fields as the raw path reads them."""
+    stamp = msg.header.stamp
+    data = memoryview(msg.data).cast("B")
+    return CdrImage(stamp.sec, stamp.nanosec, msg.header.frame_id, msg.height, msg.width, msg.encoding, msg.step, data)
 
 
 def main() -> None:
