@@ -61,6 +61,10 @@ class DayOptions:
     chaos: bool = False
     lockstep: bool = True  # the sim waits for the controllers each step (restock.graph.lockstep)
     live: bool = False
+    # The fleet (restock sim --fleet): the teleop bridge links out to this fleet service.
+    fleet_url: str = ""
+    fleet_credential_file: str = ""
+    fleet_ca_file: str = ""
     out_dir: Path = field(default_factory=lambda: Path("var/runs") / time.strftime("%Y%m%d-%H%M%S"))
     verbose: bool = False
 
@@ -104,6 +108,9 @@ def node_params(
     teleop: dict[str, object] = {"state_dir": str(run_dir / "teleop"), "port": 0}  # 0: any free port
     if operator is not None:
         teleop.update(port=operator.port, operators_file=str(operator.operators_file))
+    if opts.fleet_url:
+        teleop.update(fleet_url=[opts.fleet_url], fleet_credential_file=opts.fleet_credential_file,
+                      fleet_ca_file=opts.fleet_ca_file)  # fmt: skip
     params: dict[str, dict[str, object]] = {
         "sim": sim,
         "planner": {"database_path": str(run_dir / "planner.db"), "policy": opts.policy},
@@ -459,17 +466,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", dest="out_dir", type=Path, default=d.out_dir, help="run directory (logs, databases, MCAP, report)"
     )
     ap.add_argument("--domain-id", type=int, default=None)
+    fleet = ap.add_argument_group("fleet (restock.day.fleet_day)")
+    fleet.add_argument("--fleet", type=int, default=0, metavar="N",
+                       help="N stores at once on one fleet service and PostgreSQL, served by scripted fleet operators "
+                       "(unless given: 0.02 days from 08:00, x5 real time, 30 events/h, fill 0.7, cameras every 60 s)")  # fmt: skip
+    fleet.add_argument("--fleet-operators", type=int, default=2, help="scripted operators of the fleet's pool")
+    fleet.add_argument("--fleet-service-s", type=float, default=90.0, help="an operator's mean time a handoff (sim s)")
+    fleet.add_argument("--fleet-service-cv", type=float, default=1.0, help="its lognormal coefficient of variation")
+    fleet.add_argument("--fleet-url", default="", help="one store day's bridge links out to this fleet service")
+    fleet.add_argument("--fleet-credential-file", default="", help="the robot's fleet credential (ROBOT:SECRET)")
+    fleet.add_argument("--fleet-ca-file", default="", help="the fleet service's CA certificate")
     ap.add_argument("--verbose", action="store_true", help="echo every node's output")
     return ap
 
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    if args.fleet:
+        from restock.day.fleet_day import run_fleet
+
+        return run_fleet(args)
     pin_mmap_threshold()  # the day monitor runs for days too
     domain_id = args.domain_id
     if domain_id is None:
         domain_id, _lock = claim_domain_id()  # held until this process exits
-    opts = DayOptions(**{k: v for k, v in vars(args).items() if k not in ("compare", "domain_id")})
+    fleet_only = ("fleet", "fleet_operators", "fleet_service_s", "fleet_service_cv")
+    opts = DayOptions(**{k: v for k, v in vars(args).items() if k not in ("compare", "domain_id", *fleet_only)})
     path = store_file(opts.store)
     try:
         store = load_store(path)

@@ -18,7 +18,7 @@ import secrets
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,8 +48,74 @@ class OperatorSetup:
         return cls(port, path, password, state_dir / "tls" / "teleop-selfsigned.crt")
 
 
+async def texts(ws: aiohttp.ClientWebSocketResponse, seconds: float) -> AsyncIterator[dict]:
+    """The JSON text messages that come within ``seconds`` (binary ones, camera frames, skipped);
+    ConnectionError when the WebSocket closes."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            msg = await ws.receive(timeout=left)
+        except asyncio.TimeoutError:
+            return
+        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+            raise ConnectionError(f"WebSocket closed ({ws.close_code})")
+        if msg.type == aiohttp.WSMsgType.TEXT:
+            yield json.loads(msg.data)
+
+
+class _OperatorThread:
+    """A scripted operator's own thread and asyncio loop: its session, again after each lost
+    connection (the bridge or the fleet service starting, or restarted)."""
+
+    _stop: threading.Event
+    log_path: Path | None
+
+    def _stamp(self) -> str: ...
+
+    def _log(self, text: str) -> None:
+        if self.log_path is not None:
+            with self.log_path.open("a") as f:
+                f.write(f"{self._stamp()} {text}\n")
+
+    async def _session(self) -> None: ...
+
+    def _run_thread(self) -> None:
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=15)
+
+    async def _serve(self, ws: aiohttp.ClientWebSocketResponse) -> None: ...
+
+    async def _open(self, base: str, cafile: Path, name: str, password: str) -> None:
+        """Log in over HTTPS (the bridge's API or the fleet's: the same), open the WebSocket with a
+        one-time ticket and serve it until it closes."""
+        context = ssl.create_default_context(cafile=str(cafile))
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as http:
+            async with http.post(f"{base}/api/login", json={"operator": name, "password": password}) as r:
+                if r.status != 200:
+                    raise ConnectionError(f"login refused: {r.status} {await r.text()}")
+                token = (await r.json())["token"]
+            async with http.post(f"{base}/api/ticket", headers={"Authorization": f"Bearer {token}"}) as r:
+                ticket = (await r.json())["ticket"]
+            wss = base.replace("https://", "wss://", 1)
+            async with http.ws_connect(f"{wss}/ws?ticket={ticket}", heartbeat=5.0) as ws:
+                self._log("connected")
+                await self._serve(ws)
+
+    async def _main(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self._session()
+            except (aiohttp.ClientError, OSError, ConnectionError, asyncio.TimeoutError, ssl.SSLError) as err:
+                self._log(f"connection: {type(err).__name__}: {err}")  # log in again
+            await asyncio.sleep(1.0)
+
+
 @dataclass
-class ScriptedOperator:
+class ScriptedOperator(_OperatorThread):
     setup: OperatorSetup
     monitor: Any  # restock.day.day.DayMonitor: sim time and the latest ground truth
     delay_s: float = 60.0
@@ -75,45 +141,17 @@ class ScriptedOperator:
     def start(self) -> ScriptedOperator:
         if self.clock is not None:
             self.clock.wake = self.wake
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
-        self._thread.start()
+        self._run_thread()
         return self
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _log(self, text: str) -> None:
-        if self.log_path is not None:
-            with self.log_path.open("a") as f:
-                f.write(f"{self.now():.0f} {text}\n")
-
-    async def _main(self) -> None:
-        while not self._stop.is_set():
-            try:
-                await self._session()
-            except (aiohttp.ClientError, OSError, ConnectionError, asyncio.TimeoutError, ssl.SSLError) as err:
-                # The bridge is starting, or was restarted: log in again.
-                self._log(f"connection: {type(err).__name__}: {err}")
-            await asyncio.sleep(1.0)
+    def _stamp(self) -> str:
+        return f"{self.now():.0f}"
 
     async def _session(self) -> None:
         s = self.setup
         if not s.cert_file.exists():
             raise ConnectionError("the bridge has not written its certificate yet")
-        context = ssl.create_default_context(cafile=str(s.cert_file))
-        base = f"https://127.0.0.1:{s.port}"
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as http:
-            async with http.post(f"{base}/api/login", json={"operator": OPERATOR, "password": s.password}) as r:
-                if r.status != 200:
-                    raise ConnectionError(f"login refused: {r.status} {await r.text()}")
-                token = (await r.json())["token"]
-            headers = {"Authorization": f"Bearer {token}"}
-            async with http.post(f"{base}/api/ticket", headers=headers) as r:
-                ticket = (await r.json())["ticket"]
-            async with http.ws_connect(f"wss://127.0.0.1:{s.port}/ws?ticket={ticket}", heartbeat=5.0) as ws:
-                self._log("connected")
-                await self._serve(ws)
+        await self._open(f"https://127.0.0.1:{s.port}", s.cert_file, OPERATOR, s.password)
 
     async def _serve(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         state: dict = {}
@@ -183,17 +221,7 @@ class ScriptedOperator:
         self, ws: aiohttp.ClientWebSocketResponse, seconds: float, want: str | None = None
     ) -> str | None:
         """Read messages for a while: an error's text, "ack" when ``want`` is acknowledged, else None."""
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                msg = await ws.receive(timeout=left)
-            except asyncio.TimeoutError:
-                return None
-            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
-                raise ConnectionError(f"WebSocket closed ({ws.close_code})")
-            if msg.type != aiohttp.WSMsgType.TEXT:
-                continue  # camera frames
-            body = json.loads(msg.data)
+        async for body in texts(ws, seconds):
             if body.get("type") == "error":
                 return str(body.get("error"))
             if want is not None and body.get("type") == "ack" and body.get("of") == want:
@@ -250,3 +278,88 @@ def start_scripted_operator(
     setup: OperatorSetup, monitor: Any, delay_s: float, log_path: Path, clock: OperatorClock | None = None
 ) -> ScriptedOperator:
     return ScriptedOperator(setup, monitor, delay_s=delay_s, log_path=log_path, clock=clock).start()
+
+
+def decide_by_kind(kind: str | None) -> tuple[str, str | None]:
+    """What a fleet operator answers without the simulator's ground truth (it serves several stores,
+    each its own graph): an unfamiliar item is taken out as foreign, an obstruction cleared, anything
+    else retried."""
+    if kind == "unfamiliar_item":
+        return "removed", FOREIGN
+    if kind == "obstruction":
+        return "cleared", None
+    return "retried", None
+
+
+@dataclass
+class FleetOperator(_OperatorThread):
+    """A scripted operator of the fleet's shared pool: logs in to the fleet service (HTTPS), opens its
+    console WebSocket, claims the costliest open handoff of its tenant whenever it is free, takes that
+    robot's lease through the relay (the robot's bridge judges it), keeps it with heartbeats for a
+    human-like service time (``service_s()``, wall seconds), resolves it in the fleet's queue and
+    hands the robot back."""
+
+    base: str  # https://127.0.0.1:PORT of a fleet instance
+    name: str
+    password: str
+    cafile: Path
+    service_s: Callable[[], float]
+    log_path: Path | None = None
+    handled: list[dict] = field(
+        default_factory=list
+    )  # id, robot, request id, kind, action, claimed/resolved wall times
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _kinds: dict[int, str] = field(default_factory=dict)  # handoff id -> kind, from the queue views pushed
+
+    def start(self) -> FleetOperator:
+        self._run_thread()
+        return self
+
+    def _stamp(self) -> str:
+        return f"{time.strftime('%H:%M:%S')} {self.name}"
+
+    async def _session(self) -> None:
+        await self._open(self.base, self.cafile, self.name, self.password)
+
+    async def _next(self, ws: aiohttp.ClientWebSocketResponse, kinds: tuple[str, ...], wall_s: float) -> dict | None:
+        """The next message of one of these types within wall_s (None: none came)."""
+        async for body in texts(ws, wall_s):
+            if body.get("type") == "queue":
+                self._kinds.update({h["id"]: h["kind"] for h in body.get("handoffs", [])})
+            if body.get("type") in kinds:
+                return body
+        return None
+
+    async def _serve(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        while not self._stop.is_set():
+            await ws.send_json({"type": "claim"})  # the costliest open handoff of the tenant
+            got = await self._next(ws, ("claimed", "error"), 10.0)
+            if got is not None and got["type"] == "claimed":
+                await self._handle(ws, got)
+            else:  # nothing open: wait for the queue to change (pushed), or look again in a while
+                await self._next(ws, ("queue",), 2.0)
+
+    async def _handle(self, ws: aiohttp.ClientWebSocketResponse, claimed: dict) -> None:
+        robot, rid, started = claimed["robot"], claimed["request_id"], time.time()
+
+        async def command(body: dict) -> None:
+            await ws.send_json({"type": "command", "robot": robot, "body": body})
+
+        await command({"type": "claim", "request_id": rid})  # the robot's own lease, judged by its bridge
+        until, beat = time.monotonic() + self.service_s(), 0
+        while time.monotonic() < until and not self._stop.is_set():
+            await command({"type": "heartbeat", "seq": beat})
+            beat += 1
+            await self._next(ws, (), min(0.2, max(0.0, until - time.monotonic())))  # reads what came meanwhile
+        kind = self._kinds.get(claimed["id"])  # the claim's answer names the request, the queue view its kind
+        action, label = decide_by_kind(kind)
+        resolve: dict = {"type": "resolve", "id": claimed["id"], "action": action}
+        if label is not None:
+            resolve["label"] = label
+        await command({"type": "release"})  # the robot back first: the relay ends with the fleet's claim
+        await ws.send_json(resolve)
+        answer = await self._next(ws, ("resolved", "error"), 20.0)
+        outcome = action if answer is not None and answer["type"] == "resolved" else f"not resolved: {answer}"
+        self.handled.append({"id": claimed["id"], "robot": robot, "request_id": rid, "kind": kind,
+                             "outcome": outcome, "claimed": started, "resolved": time.time()})  # fmt: skip
+        self._log(f"#{claimed['id']} {robot} {rid} {kind}: {outcome} ({time.time() - started:.1f} s)")

@@ -183,6 +183,10 @@ class FleetSide:
         sample = await self._sample(plan)
         remote = self._remote(resolution.operator)
         self.server._apply(remote, self.rules.finish_resolve(remote.conn, plan, sample))
+        if self.rules.leases.controls(self.rules.robot_id, remote.conn.id):
+            # Their claim in the fleet ended with the resolve, and with it the relay of their commands:
+            # the lease they took through it ends now too, not at the lease timeout.
+            self.server._apply(None, self.rules.release(remote.conn, "resolved in the fleet"))
 
     async def _sample(self, plan: PendingResolve) -> str | None:
         if not plan.wants_sample:

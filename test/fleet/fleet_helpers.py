@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
+import psycopg
 
 from restock import records
 from restock.fleet.accounts import Accounts
@@ -17,6 +20,16 @@ from restock.fleet.db import Pool
 from restock.fleet.link import RobotLink
 from restock.fleet.service import FleetService
 from restock.fleet.store import FleetStore
+from restock.fleet.uplink import FleetUplink
+from restock.paths import store_file
+from restock.store.description import load_store
+from restock.teleop.auth import OperatorBook
+from restock.teleop.fleet_side import FleetSide
+from restock.teleop.records_out import AuditLog, SampleWriter
+from restock.teleop.server import ServerConfig, TeleopServer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "teleop"))
+from teleop_client import CollectingPort
 
 PASSWORD = "operator-password"
 
@@ -135,3 +148,113 @@ async def linked_robot(
     link.send_handoff(handoff(request_id))
     await wait_for(lambda: link.connects == 1 and not link.outbox)
     return link, task, commands
+
+
+class CuttableProxy:
+    """A TCP relay on 127.0.0.1 between a robot and a fleet instance, on its own loop in a thread:
+    ``cut()`` drops every connection through it and refuses new ones (the store's network gone),
+    ``restore()`` lets them through again. The bytes (TLS) pass untouched."""
+
+    def __init__(self, target_port: int) -> None:
+        import threading
+
+        self.target_port = target_port
+        self.up = True
+        self.port = 0
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
+        self._thread.start()
+        ready.wait(10)
+
+    def _run(self, ready: object) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(asyncio.start_server(self._client, "127.0.0.1", 0))
+        self.port = server.sockets[0].getsockname()[1]
+        ready.set()  # type: ignore[attr-defined]
+        self._loop.run_forever()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.up:
+            writer.close()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.close()
+            return
+        self._writers |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._writers -= {writer, up_writer}
+
+    def cut(self) -> None:
+        def drop() -> None:
+            self.up = False
+            for w in list(self._writers):
+                w.transport.abort()  # no goodbye: the link just goes, as with a pulled cable
+
+        self._loop.call_soon_threadsafe(drop)
+
+    def restore(self) -> None:
+        self._loop.call_soon_threadsafe(setattr, self, "up", True)
+
+    def close(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+
+def fleet_rows(conninfo: str, sql: str) -> list[tuple]:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def fleet_bridge_params(tmp: Path, pair: FleetPair, ca: Path) -> dict[str, dict[str, object]]:
+    credential = tmp / "ra1.credential"
+    credential.write_text(pair.credentials["ra1"] + "\n")
+    urls = [pair.url(i, "/robot/ws", ws=True) for i in (0, 1)]
+    return {
+        "teleop_bridge": {
+            "robot_id": "ra1",
+            "port": 0,
+            "state_dir": str(tmp / "teleop"),
+            "heartbeat_timeout_s": 2.0,  # a loaded machine's relay may pause; the watchdog is tested elsewhere
+            "fleet_url": urls,
+            "fleet_credential_file": str(credential),
+            "fleet_ca_file": str(ca),
+            "fleet_status_period_s": 1.0,
+        }
+    }
+
+
+def linked_bridge(
+    tmp_path: Path, pair: FleetPair, request: records.HandoffRequest, cost: float
+) -> tuple[TeleopServer, CollectingPort, FleetSide]:
+    """A bridge for robot ra1 linked to instance a, with one handoff raised (as the node raises it)."""
+    store = load_store(store_file("corner_store.yaml"))
+    port = CollectingPort()
+    config = ServerConfig(robot_id="ra1", port=0, ssl_context=None, heartbeat_timeout_s=2.0)
+    samples = SampleWriter(tmp_path / "samples", {k: v.kind for k, v in store.skus.items()})
+    server = TeleopServer(config, store, OperatorBook({}), port, AuditLog(tmp_path / "audit.sqlite"), samples)
+    server.start()
+    url = pair.url(0, "/robot/ws", ws=True)
+
+    def make(**callbacks: object) -> FleetUplink:
+        return FleetUplink(url, pair.credentials["ra1"], pair.client_ssl, retry_s=0.1, max_retry_s=0.5, **callbacks)  # type: ignore[arg-type]
+
+    side = FleetSide(server, make)
+    side.start()
+    server.submit_handoff(request)
+    side.submit_handoff(request, cost)
+    return server, port, side

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import aiohttp
 import numpy as np
-import psycopg
 import pytest
-from fleet_helpers import FleetPair, Operator, handoff, next_of
+from fleet_helpers import FleetPair, Operator, fleet_bridge_params, fleet_rows, handoff, next_of
 
 from restock.convert import encode_jpeg
 
@@ -25,29 +24,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "teleop"))
 from teleop_ros import RosSide, wait  # the test's side of the ROS graph
 
 pytestmark = [pytest.mark.graph, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
-
-
-def fleet_rows(conninfo: str, sql: str) -> list[tuple]:
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        return conn.execute(sql).fetchall()
-
-
-def fleet_bridge_params(tmp: Path, pair: FleetPair, ca: Path) -> dict[str, dict[str, object]]:
-    credential = tmp / "ra1.credential"
-    credential.write_text(pair.credentials["ra1"] + "\n")
-    urls = [pair.url(i, "/robot/ws", ws=True) for i in (0, 1)]
-    return {
-        "teleop_bridge": {
-            "robot_id": "ra1",
-            "port": 0,
-            "state_dir": str(tmp / "teleop"),
-            "heartbeat_timeout_s": 2.0,  # a loaded machine's relay may pause; the watchdog is tested elsewhere
-            "fleet_url": urls,
-            "fleet_credential_file": str(credential),
-            "fleet_ca_file": str(ca),
-            "fleet_status_period_s": 1.0,
-        }
-    }
 
 
 def test_bridge_node_links_out_survives_a_lost_instance_and_delivers_each_resolution_once(

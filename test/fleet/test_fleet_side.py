@@ -8,54 +8,22 @@ robot's link goes, the lease taken through it goes too and no target follows."""
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from pathlib import Path
 
 import aiohttp
 import numpy as np
-from fleet_helpers import FleetPair, Operator, handoff, next_of, wait_for
+from fleet_helpers import FleetPair, Operator, handoff, linked_bridge, next_of, wait_for
 
 from restock import records
-from restock.fleet.uplink import FleetUplink
-from restock.paths import store_file
-from restock.store.description import load_store
-from restock.teleop.auth import OperatorBook
-from restock.teleop.fleet_side import FleetSide, SalesRate, read_credential
+from restock.teleop.fleet_side import SalesRate, read_credential
 from restock.teleop.protocol import unpack_frame
-from restock.teleop.records_out import AuditLog, SampleWriter
-from restock.teleop.server import ServerConfig, TeleopServer
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "teleop"))
-from teleop_client import CollectingPort  # the bridge tests' port: the robot's topics as lists
-
-
-def _bridge(
-    tmp_path: Path, pair: FleetPair, request: records.HandoffRequest, cost: float
-) -> tuple[TeleopServer, CollectingPort, FleetSide]:
-    """A bridge for robot ra1 linked to instance a, with one handoff raised (as the node raises it)."""
-    store = load_store(store_file("corner_store.yaml"))
-    port = CollectingPort()
-    config = ServerConfig(robot_id="ra1", port=0, ssl_context=None, heartbeat_timeout_s=2.0)
-    samples = SampleWriter(tmp_path / "samples", {k: v.kind for k, v in store.skus.items()})
-    server = TeleopServer(config, store, OperatorBook({}), port, AuditLog(tmp_path / "audit.sqlite"), samples)
-    server.start()
-    url = pair.url(0, "/robot/ws", ws=True)
-
-    def make(**callbacks: object) -> FleetUplink:
-        return FleetUplink(url, pair.credentials["ra1"], pair.client_ssl, retry_s=0.1, max_retry_s=0.5, **callbacks)  # type: ignore[arg-type]
-
-    side = FleetSide(server, make)
-    side.start()
-    server.submit_handoff(request)
-    side.submit_handoff(request, cost)
-    return server, port, side
 
 
 def test_fleet_operator_works_through_the_bridge_rules_and_the_lost_link_ends_the_lease(
     fleet_pair: FleetPair, tmp_path: Path
 ) -> None:
-    server, port, side = _bridge(tmp_path, fleet_pair, handoff("fs-1", lane="r0_l01"), 3.0)
+    server, port, side = linked_bridge(tmp_path, fleet_pair, handoff("fs-1", lane="r0_l01"), 3.0)
 
     async def operator() -> None:
         async with aiohttp.ClientSession() as http:
@@ -83,10 +51,13 @@ def test_fleet_operator_works_through_the_bridge_rules_and_the_lost_link_ends_th
             await wait_for(lambda: server.rules.holder_name() is None)
             assert port.statuses[-1].control == "autonomy"
 
-            ws = await alice.ws()  # back, still holding the fleet's claim: resolve it there
+            ws = await alice.ws()  # back, still holding the fleet's claim: the robot again, then resolve there
+            await ws.send_json({"type": "command", "robot": "ra1", "body": {"type": "claim", "request_id": "fs-1"}})
+            await wait_for(lambda: server.rules.holder_name() == "alice")
             status, body = await alice.post("/api/resolve", {"id": claimed["id"], "action": "cleared"})
             assert status == 200, body
             await wait_for(lambda: len(port.resolutions) == 1 and len(server.rules.queue) == 0)
+            await wait_for(lambda: server.rules.holder_name() is None)  # the lease ends with the fleet's claim
             await ws.close()
 
     try:
@@ -103,7 +74,7 @@ def test_fleet_operator_works_through_the_bridge_rules_and_the_lost_link_ends_th
 def test_camera_frames_reach_a_fleet_viewer_and_the_link_going_drops_the_lease(
     fleet_pair: FleetPair, tmp_path: Path
 ) -> None:
-    server, port, side = _bridge(tmp_path, fleet_pair, handoff("fs-2", lane="r0_l02"), 0.0)
+    server, port, side = linked_bridge(tmp_path, fleet_pair, handoff("fs-2", lane="r0_l02"), 0.0)
     camera = server.rules.camera_ids[0]
     pixels = np.full((48, 64, 3), 90, np.uint8)
 
