@@ -52,7 +52,7 @@ class DayOptions:
     real_time_factor: float = 0.0  # 0: as fast as the machine allows
     camera_period_s: float = 30.0
     initial_fill: float = 1.0
-    failed_grasp_probability: float = 0.02
+    faults_per_hour: float = 0.0  # physical faults: a stock container nudged, a lane's back one tipped
     events_per_hour: float = 0.1
     mixups_per_hour: float = 0.0  # stock mix-ups (another SKU at a back-room location's front)
     wrist_camera: bool = True  # the arm looks at the lane's back and at the held container
@@ -90,7 +90,7 @@ def node_params(
         "real_time_factor": opts.real_time_factor,
         "camera_rate_hz": 1.0 / opts.camera_period_s,
         "initial_fill": opts.initial_fill,
-        "failed_grasp_probability": opts.failed_grasp_probability,
+        "faults_per_hour": opts.faults_per_hour,
         "random_events_per_hour": opts.events_per_hour,
         "mixups_per_hour": opts.mixups_per_hour,
         # Enough for the arm's feedback watchdog; more only loads every listener at 100x real time.
@@ -434,7 +434,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="sim s between camera frames",
     )
     ap.add_argument("--initial-fill", type=float, default=d.initial_fill)
-    ap.add_argument("--failed-grasp-probability", type=float, default=d.failed_grasp_probability)
+    ap.add_argument(
+        "--faults-per-hour", type=float, default=d.faults_per_hour, help="nudged stock, tipped containers (seeded)"
+    )
     ap.add_argument(
         "--events-per-hour", type=float, default=d.events_per_hour, help="random unfamiliar items, obstructions, hands"
     )

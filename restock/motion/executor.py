@@ -25,17 +25,18 @@ import numpy as np
 from restock import records
 from restock.motion.commands import Command, Hold, PublishRecord, SendTrajectory, SetGripper
 from restock.motion.envelope import Held
+from restock.motion.executor_checks import ExecutorChecks
 from restock.motion.executor_state import Active, ExecutorSettings, Motion, Phase
 from restock.motion.grip import Grip
 from restock.motion.kinematics import Pose
 from restock.motion.moves import Mover
 from restock.motion.taskstore import TaskStore
 from restock.motion.trajectory import PlanError, Trajectory
-from restock.motion.wrist_look import RequestLook, Seen, count_observation
+from restock.motion.wrist_look import RequestLook, Seen
 
 
 @dataclass
-class Executor:
+class Executor(ExecutorChecks):
     mover: Mover
     store: TaskStore
     settings: ExecutorSettings = field(default_factory=ExecutorSettings)
@@ -56,6 +57,7 @@ class Executor:
     _wall: float | None = None
     _wait_wall: float | None = None  # wall time the gripper wait began
     _wait_sim: float = 0.0  # sim time the gripper command was sent
+    noticed: list[tuple[float, str, str]] = field(default_factory=list)  # (sim time, what, detail): failures seen
     look: RequestLook | None = None  # a wrist frame asked for and not answered yet
     look_since: float = 0.0
 
@@ -189,6 +191,9 @@ class Executor:
                 return []  # the command may not have been read yet (a late message, sim time ran ahead)
             self.wait_until = None
             return self._after_gripper(now, gripper)
+        lost = self._grip_lost(now, gripper)
+        if lost is not None:
+            return lost
         return self._enter(now, q)
 
     # --- phases -------------------------------------------------------------------------
@@ -352,6 +357,7 @@ class Executor:
                 self.phase = Phase.RETREAT_PICK
                 return []
             a.grasp_failures += 1
+            self.noticed.append((now, "missed", f"no grip on {a.task.sku} (opening {(gripper or 0.0) * 1000:.0f} mm)"))
             open_cmd = SetGripper(self.grip.pick_opening(a.task.sku))
             self.phase = Phase.RETREAT_EMPTY
             if a.grasp_failures > self.settings.max_grasp_retries:
@@ -454,54 +460,13 @@ class Executor:
         fetch the task's next container, after a look at the lane with a wrist camera, or finish."""
         a = self.active
         assert a is not None
-        if a.placed >= a.task.quantity:
+        if a.placed >= a.task.quantity and not (self.settings.wrist_camera and at_lane):
             self.phase = Phase.IDLE
             self._finish("done", "")
-        elif self.settings.wrist_camera:
+        elif self.settings.wrist_camera:  # after the last placement too: did it slide home?
             self.phase = Phase.LOOK_LANE if at_lane else Phase.TO_LOOK
         else:
             self.phase = Phase.TO_STOCK
-
-    # --- the wrist camera (restock.motion.wrist_look) -------------------------------------
-
-    def _ask_look(self, now: float) -> list[Command]:
-        a = self.active
-        assert a is not None
-        held = self.phase is Phase.LOOK_HELD
-        below = 0.0
-        if held:  # the arm grips above the container's centre: where the camera finds its colours
-            loc = self.mover.store.stock_by_id[a.task.stock_location]
-            below = self.mover.pick(loc.id).z - self.mover.store.stock_pick_point(loc)[2]
-        self.look = RequestLook("held" if held else "lane", a.task.lane_id, a.task.sku, below)
-        self.look_since = now
-        return [self.look]
-
-    def seen(self, seen: Seen, now: float) -> list[Command]:
-        """The answer to the look asked for (a frame judged, or none within look_timeout_s)."""
-        a = self.active
-        if self.look is None or seen.request != self.look or a is None:
-            return []  # an answer to an older look (the arm was paused meanwhile)
-        self.look = None
-        if seen.request.purpose == "held":
-            if seen.held is not None and not seen.held.ok:
-                a.failure = ("wrong_item", seen.held.detail)
-                self.phase = Phase.RETURN_APPROACH  # back where it came from (the arm is there), then park
-            else:
-                a.held_checked = True
-                self.phase = Phase.CARRY
-            return []
-        out: list[Command] = []
-        count = seen.count
-        if count is not None and a.placed == 0:
-            # The lane before this task's first container: the planner adds what the task places.
-            out.append(PublishRecord(count_observation(self.mover.store, count, now)))
-        if count is not None and count.free == 0:
-            self.phase = Phase.IDLE
-            outcome: records.TaskOutcome = "partial" if a.placed < a.task.quantity else "done"
-            self._finish(outcome, f"lane {a.task.lane_id} counted full from behind ({count.count} containers)")
-        else:
-            self.phase = Phase.TO_STOCK
-        return out
 
     def _finish(self, outcome: records.TaskOutcome, reason: str) -> None:
         a = self.active

@@ -70,6 +70,8 @@ class Active:
     failure: tuple[records.HandoffKind, str] | None = None  # (handoff kind, detail) once it must be parked
     held_checked: bool = False  # the wrist camera passed the container in the fingers
     room: int | None = None  # containers the lane takes, as the wrist camera last counted it
+    counted: int | None = None  # the lane's count at the wrist camera's last look
+    counted_placed: int = 0  # placed when it was taken
 
 
 @dataclass

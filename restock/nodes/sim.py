@@ -73,7 +73,8 @@ class SimNode(RestockNode):
         except ValueError as err:
             raise ConfigError(f"sim.start_time: {err}") from None
         self.world = World(self.store, seed=s.seed, start_time=start, fill=s.initial_fill)
-        self.world.failed_grasp_probability = s.failed_grasp_probability
+        self.world.faults.grip_force_scale = s.grip_force_scale
+        self.world.faults.friction_scale = s.friction_scale
         self.till = Till(s.pos_feed)
         self.checkpoints: SimCheckpoints | None = None
         resumed = self._resume(s.state_path)  # before customers and events: they start from its time
@@ -86,6 +87,8 @@ class SimNode(RestockNode):
             self.world.random_events(s.random_events_per_hour, until=start + 366 * 86400.0)
         if s.mixups_per_hour > 0:
             self.world.random_events(s.mixups_per_hour, kinds=("mixup",), until=start + 366 * 86400.0)
+        if s.faults_per_hour > 0:
+            self.world.random_faults(s.faults_per_hour, until=start + 366 * 86400.0)
 
         self.clock_pub = self.create_publisher(Clock, topics.CLOCK, 10)
         self.joint_pub = self.create_publisher(JointState, topics.JOINT_STATES, 10)

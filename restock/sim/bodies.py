@@ -60,6 +60,8 @@ class Item:
     across: float
     sku: str | None = None
     yaw: float = 0.0
+    stuck: str | None = None  # in a lane, "jammed" or "tipped": it did not slide home and lies at ``pose``
+    pose: tuple[tuple[float, float, float], tuple[float, float, float, float]] | None = None
 
     @property
     def what(self) -> str:

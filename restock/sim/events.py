@@ -11,7 +11,10 @@ Entries are separated by ``;`` (or given as a list), each ``WHEN KIND ARGS...``:
   ``hand CAMERA [LANE] [SECONDS]`` a customer's hand in view (default 3 s)
   ``take LANE [N]``               someone takes N items from a lane's front without a sale
   ``fill LANE N``                 set a lane to N containers of its SKU
-  ``failed_grasp P``              from then on, a grasp slips with probability P
+  ``weak_grip SCALE``             from then on the gripper squeezes with SCALE of its force (1: mended)
+  ``friction SCALE``              from then on every contact's friction is SCALE times its own
+  ``nudge LOCATION DX,DY``        a back-room location's front container pushed off its pick point (m)
+  ``tip LANE``                    the backmost container of a lane falls over (the lane jams)
   ``mixup LOCATION [SKU]``        staff put another SKU (default: one as wide) at a back-room location's front
 
 Example: ``+60 unfamiliar r1_l03 0; 08:15 hand cam_left r2_l04 5; +600 obstruction 0.8,0.25,0.6``.
@@ -47,7 +50,10 @@ _KINDS = {
     "hand": (1, 3),
     "take": (1, 2),
     "fill": (2, 2),
-    "failed_grasp": (1, 1),
+    "weak_grip": (1, 1),
+    "friction": (1, 1),
+    "nudge": (2, 2),
+    "tip": (1, 1),
     "mixup": (1, 2),
 }
 
@@ -128,14 +134,20 @@ def _action(world: World, ev: ScriptedEvent) -> Callable[[], object]:
         if not 0 <= n <= store.lane_by_id[a[0]].lane.capacity:
             raise ValueError(f"{n} is not between 0 and the lane's capacity")
         return lambda: world.fill_lanes({a[0]: n})
-    p = float(a[0])
-    if not 0 <= p <= 1:
-        raise ValueError(f"a probability must be in [0, 1], got {p}")
-
-    def set_p() -> None:
-        world.failed_grasp_probability = p
-
-    return set_p
+    if ev.kind == "nudge":
+        if a[0] not in store.stock_by_id:
+            raise ValueError(f"unknown stock location {a[0]!r}")
+        dx, dy = (float(v) for v in a[1].split(","))
+        return lambda: world.nudge_stock(a[0], dx, dy)
+    if ev.kind == "tip":
+        if a[0] not in store.lane_by_id:
+            raise ValueError(f"unknown lane {a[0]!r}")
+        return lambda: world.tip_in_lane(a[0])
+    scale = float(a[0])
+    if not 0 < scale <= 10:
+        raise ValueError(f"a scale must be in (0, 10], got {scale}")
+    field = "grip_force_scale" if ev.kind == "weak_grip" else "friction_scale"
+    return lambda: setattr(world.faults, field, scale)
 
 
 def schedule_events(world: World, script: str | Iterable[str]) -> list[ScriptedEvent]:

@@ -12,14 +12,16 @@ arm part touching the case, a shelf, the rack, the rail or an obstruction stops 
 (event ``arm_collision``, naming the parts, the depth and the pose) and drops the running
 trajectory, as a real controller's collision detection would.
 
-Grasping: closing the fingers on a graspable item (the front container of a back-room stock
-location, or the backmost item of a lane: the grasp centre over it, the fingers over at least
-:data:`GRIP_MIN` of its height) makes the fingers stop at the item's width and the item ride with
-the tool, held where the fingers took it; with probability ``failed_grasp_probability`` it slips
-(event ``grasp_slipped``: the item stays, the fingers close fully, so a grasp check on the
-opening sees it). Opening the fingers releases the item: into a lane when it is at that lane's
-loading point (it slides forward behind the others, gravity feed), back into stock at a stock
-pick point, otherwise it falls and is lost (event ``dropped``).
+Grasping a container is contact physics (restock.sim.handling, restock.sim.island): fingers that
+start closing near one (the front container of a back-room stock location, or the backmost one of
+a lane) open a physics island in which the fingers are force-limited slide joints and the
+container a free body; it comes along only if their friction carries it (``grasp``), else it
+stays or falls (``grasp_slipped``: the fingers then close fully, so a check of the opening sees
+it). A held container stays in the fingers by friction while carried (or slides out: ``dropped``).
+Opening the fingers at a lane's loading point drops it into the lane, where it slides down the
+board until it rests (``placed``), jams or tips over; at a stock pick point it goes back to the
+stock; elsewhere it falls (``dropped``). The gripper reports its opening and its squeeze
+(``effort``, N). Other items (an unfamiliar one) are held by bookkeeping: they ride with the tool.
 """
 
 from __future__ import annotations
@@ -31,27 +33,28 @@ from typing import Any
 import mujoco
 
 from restock.sim.bodies import Item, Piece, Shared
+from restock.sim.handling import Handling
+from restock.sim.island import HandPose
 from restock.sim.mjcf import ARM_CONTYPE
 from restock.sim.shelves import Shelves
 from restock.sim.trajectory import JointPath
 from restock.store.arm_shape import ArmShape
+from restock.store.description import LaneView
 
 ARM_JOINTS: tuple[str, ...] = ("rail_x", "lift_z", "shoulder", "elbow", "wrist")
 JOINT_NAMES: tuple[str, ...] = (*ARM_JOINTS, "gripper")
 ARM_DT = 0.01  # s: the arm's servo/bookkeeping period while it moves
-GRASP_TOL_XY = 0.02  # m: grasp centre to item centre, horizontal
+GRASP_TOL_XY = 0.05  # m: grasp centre to item centre, horizontal: nearer, the physics decides
 GRIP_MIN = 0.02  # m: fingers closing over less of an item than this do not take it
 PLACE_TOL_X = 0.025
 PLACE_TOL_Z = 0.04
+SERVO_MARGIN = 1.5  # a joint moves at most this times its max velocity (a catch-up, never a jump)
 HOLD_SLACK = 0.003  # m: fingers commanded this much wider than a held item let it go
 CONTACT_SLACK = 1e-4  # m: a contact this much deeper than the last counts as pressing in
 
 
 class Robot(Piece):
-    """Joint state, the running trajectory, the gripper and what it holds.
-
-    The shared rng decides grasp slips.
-    """
+    """Joint state, the running trajectory, the gripper and what it holds."""
 
     def __init__(self, shared: Shared, shelves: Shelves) -> None:
         super().__init__(shared)
@@ -63,6 +66,7 @@ class Robot(Piece):
             for n in (*ARM_JOINTS, "finger_l", "finger_r")
         }
         self.limits = {j.name: (j.lower, j.upper) for j in store.robot.joints}
+        self.vmax = {j.name: j.max_velocity for j in store.robot.joints}
         self.max_opening = store.robot.gripper.max_opening
         self.grip_speed = self.max_opening / store.robot.gripper.close_time_s
         self.holding: Item | None = None
@@ -70,7 +74,8 @@ class Robot(Piece):
         self.held_below = 0.0  # the held item's centre below the grasp centre (m): where the fingers took it
         self.contact_depth = 0.0  # the deepest contact the arm is in now (m); 0 when it touches nothing
         self.shape = ArmShape.of(store.robot)
-        self.failed_grasp_probability = 0.0
+        self.handling = Handling(shared, shelves)
+        self.effort = 0.0  # the fingers' squeeze (N), as the gripper reports it
         self.q = {n: 0.0 for n in ARM_JOINTS}
         self.q["lift_z"] = min(max(0.3, self.limits["lift_z"][0]), self.limits["lift_z"][1])
         self.q["rail_x"] = min(max(self.q["rail_x"], self.limits["rail_x"][0]), self.limits["rail_x"][1])
@@ -79,7 +84,7 @@ class Robot(Piece):
         self.path: JointPath | None = None
         self.opening = self.max_opening
         self.grip_cmd = self.max_opening
-        self.slipped_this_close = False
+        self.grasp_tried = False  # this close of the fingers met a container already (one grasp per close)
 
     # --- commands and state -------------------------------------------------------------
 
@@ -123,13 +128,17 @@ class Robot(Piece):
 
     def set_gripper(self, opening: float) -> None:
         cmd = min(max(float(opening), 0.0), self.max_opening)
-        if cmd < self.grip_cmd:
-            self.slipped_this_close = False
+        if cmd > self.grip_cmd:
+            self.grasp_tried = False
         self.grip_cmd = cmd
 
     def teleport(self, joints: Mapping[str, float]) -> None:
         """Set joints instantly (tests, datasets): no motion and no collision stop (a contact it lands
-        in is where the arm starts from: it may move out of it)."""
+        in is where the arm starts from: it may move out of it). A physics episode under way is
+        settled first: the arm does not drag it along the jump."""
+        self.handling.settle()
+        if self.handling.active:  # carrying: the container rides on by bookkeeping from here
+            self.holding, self.held_below, self.held_yaw_offset = self.handling.to_bookkeeping()
         for n, v in joints.items():
             if n == "gripper":
                 self.opening = self.grip_cmd = min(max(float(v), 0.0), self.max_opening)
@@ -156,10 +165,14 @@ class Robot(Piece):
         )
         return (x, y, r.base_height + self.q["lift_z"], q1 + q2 + q3)
 
+    def hand(self) -> HandPose:
+        return HandPose(*self.grasp_centre())
+
     @property
     def busy(self) -> bool:
-        """The arm or gripper is moving (time is then stepped at the servo period, not fast-forwarded)."""
-        if self.path is not None:
+        """The arm or gripper is moving, or a physics episode runs (time is then stepped at the
+        servo period, not fast-forwarded)."""
+        if self.path is not None or self.handling.active:
             return True
         if any(abs(self.target[n] - self.q[n]) > 1e-12 for n in ARM_JOINTS):
             return True
@@ -175,6 +188,7 @@ class Robot(Piece):
     def drop_held(self) -> None:
         """What the gripper holds leaves the world (an operator took it, a restart put it down)."""
         if self.holding is not None:
+            self.handling.episode = None
             self.bodies.release(self.holding)
             self.holding = None
 
@@ -187,7 +201,7 @@ class Robot(Piece):
         for n in ARM_JOINTS:
             qpos[self.qadr[n]] = self.q[n]
         qpos[self.qadr["finger_l"]] = qpos[self.qadr["finger_r"]] = self.opening / 2
-        if self.holding is not None:
+        if self.holding is not None and not self.handling.active:
             x, y, z, yaw = self.grasp_centre()
             a = yaw + self.held_yaw_offset
             data.mocap_pos[self.holding.mocap] = [x, y, z - self.held_below]
@@ -220,13 +234,19 @@ class Robot(Piece):
                 self.path = None
         old = dict(self.q)
         for n in ARM_JOINTS:
-            self.q[n] = self.clamp(n, want[n])
+            # A servo cannot jump (a late trajectory's catch-up): at most SERVO_MARGIN x its top speed.
+            reach = self.vmax[n] * SERVO_MARGIN * h
+            self.q[n] = self.clamp(n, min(max(want[n], old[n] - reach), old[n] + reach))
         moved = any(abs(self.q[n] - old[n]) > 1e-12 for n in ARM_JOINTS)
         opening, empty = self.opening, self.holding is None
-        self._advance_gripper(h)
+        if not self.handling.active:
+            self._advance_gripper(h)
         self.write()
         if moved or self.opening != opening:
             self._stop_on_contact(old, opening if empty and self.holding is None else None)
+        if self.handling.active:
+            self._advance_episode(h)
+            self.write()
         for n in ARM_JOINTS:
             self.qd[n] = (self.q[n] - old[n]) / h
 
@@ -252,6 +272,40 @@ class Robot(Piece):
             f" centre at ({x:.3f}, {y:.3f}, {z:.3f}); the arm stopped there",
         )
 
+    def _advance_episode(self, h: float) -> None:
+        """One servo period of the physics episode: a release first, then the island's step."""
+        hs = self.handling
+        before = self.opening
+        if self.holding is not None and self.grip_cmd > self.opening + HOLD_SLACK:
+            self._release_in_episode()
+        if hs.active:
+            hs.step(h, self.hand(), self.grip_cmd)
+            self.opening, self.effort = hs.opening, hs.effort
+            held = hs.episode.item if hs.episode is not None else None
+            outcome = hs.judge(self.grip_cmd)
+            if outcome == "held":
+                self.holding = held
+            elif outcome == "dropped" and self.holding is not None:
+                self.holding = None
+            if not hs.active:
+                self.effort = 0.0
+        self.qd["gripper"] = (self.opening - before) / h
+
+    def _release_in_episode(self) -> None:
+        """The fingers open on a container held by friction: into the lane whose loading point it
+        is at, back to a stock pick point, or it falls."""
+        item, ep = self.holding, self.handling.episode
+        assert item is not None and ep is not None
+        self.holding = None
+        pos, _ = ep.island.pose(0)
+        x, y, z = (float(v) for v in pos)
+        lv = self._loading_lane(item, x, y, z)
+        if lv is not None:
+            self.handling.start_place(lv.id, self.opening, self.hand())
+            return
+        self.handling.episode = None
+        self._put_back_or_drop(item, x, y, z)
+
     def _advance_gripper(self, h: float) -> None:
         before = self.opening
         step = self.grip_speed * h
@@ -264,7 +318,7 @@ class Robot(Piece):
                 self.opening = self.holding.across
         else:
             self.opening = after
-            if after < before and not self.slipped_this_close:
+            if after < before and not self.grasp_tried:
                 self._try_grasp(before, after)
         self.qd["gripper"] = (self.opening - before) / h
 
@@ -279,6 +333,8 @@ class Robot(Piece):
             if front is None:
                 continue
             px, py, _ = self.store.stock_pick_point(loc)
+            dx, dy = self.shelves.stock_nudge.get(loc.id, (0.0, 0.0))
+            px, py = px + dx, py + dy
             centre = loc.z + front.height / 2
             if math.hypot(px - x, py - y) <= GRASP_TOL_XY and self._fingers_on(z, centre, front):
                 return front, "stock", loc.id, centre
@@ -301,14 +357,21 @@ class Robot(Piece):
         if found is None:
             return
         item, where, key, centre = found
+        if item.kind == "container":  # contact physics from here until it rests somewhere
+            if where == "stock":
+                loc = self.store.stock_by_id[key]
+                px, py, _ = self.store.stock_pick_point(loc)
+                at = (px, py, centre)
+            else:
+                at = self.shelves.item_centre(key, len(self.shelves.lanes[key]) - 1)
+            self.handling.start_grasp(item, where, key, at, self.hand(), before)
+            self.grasp_tried = True
+            self.opening = self.handling.opening
+            return
         if not after <= item.across <= before:
             return  # the fingers are not closing across this item's width now
         sku = item.sku
         lane_id = key if where == "lane" else None
-        if self.rng.random() < self.failed_grasp_probability:
-            self.slipped_this_close = True
-            self.log("grasp_slipped", lane_id=lane_id, sku=sku, detail=f"from {where} {key}")
-            return
         if where == "stock":
             self.shelves.take_stock_front(key)
         else:
@@ -322,11 +385,26 @@ class Robot(Piece):
         self.log("grasp", lane_id=lane_id, sku=sku, detail=f"from {where} {key}")
 
     def _place_held(self) -> None:
+        """Let go of an item held by bookkeeping (not a container in a physics episode)."""
         item = self.holding
         assert item is not None
         self.holding = None
         x, y, z, _ = self.grasp_centre()
         z -= self.held_below  # the item's centre
+        lv = self._loading_lane(item, x, y, z)
+        if lv is not None:
+            if item.pitch <= self.shelves.free_length(lv.id) + 1e-9:
+                self.shelves.lanes[lv.id].append(item)
+                self.shelves.layout_lane(lv.id)
+                self.log("placed", lane_id=lv.id, sku=item.sku)
+                return
+            self.log("dropped", lane_id=lv.id, sku=item.sku, detail="the lane is full")
+            self.bodies.release(item)
+            return
+        self._put_back_or_drop(item, x, y, z)
+
+    def _loading_lane(self, item: Item, x: float, y: float, z: float) -> LaneView | None:
+        """The lane at whose loading point an item centred at (x, y, z) is let go, if any."""
         for lv in self.store.lanes:
             zc = lv.board_z(lv.back_y + item.pitch / 2) + item.height / 2
             if (
@@ -334,14 +412,11 @@ class Robot(Piece):
                 and lv.back_y - 0.04 <= y <= lv.back_y + item.pitch + 0.05
                 and abs(z - zc) <= PLACE_TOL_Z
             ):
-                if item.pitch <= self.shelves.free_length(lv.id) + 1e-9:
-                    self.shelves.lanes[lv.id].append(item)
-                    self.shelves.layout_lane(lv.id)
-                    self.log("placed", lane_id=lv.id, sku=item.sku)
-                    return
-                self.log("dropped", lane_id=lv.id, sku=item.sku, detail="the lane is full")
-                self.bodies.release(item)
-                return
+                return lv
+        return None
+
+    def _put_back_or_drop(self, item: Item, x: float, y: float, z: float) -> None:
+        """A released item centred at (x, y, z), not in a lane: back into stock at a pick point, or lost."""
         if item.kind == "container":
             for loc in self.store.stock.locations:
                 px, py, _ = self.store.stock_pick_point(loc)

@@ -1,7 +1,10 @@
 """The simulator's shelves and back room: gravity-fed lanes and stock locations. No rclpy.
 
 Lanes are gravity-fed columns kept as bookkeeping (no free-jointed containers): index 0 is the
-front a customer sees; an item put at the back slides forward behind the others. Each back-room
+front a customer sees; an item put at the back slides forward behind the others. Where the arm
+works, contact physics decides (restock.sim.handling): a container that did not slide home or
+tipped over stays where it lies (``Item.stuck``), and it and whatever comes behind it block the
+lane until a person clears it (:meth:`Shelves.unstick`). Each back-room
 stock location shows its front container at the location's pick point while it holds any. Staff
 fill every location to capacity on ``store.stock.refill`` (each day from ``first_at_h``, every
 ``every_h`` hours) and top one up when an alert asks (:meth:`Shelves.staff_top_up`).
@@ -31,6 +34,8 @@ class Shelves(Piece):
         self.stock_front: dict[str, Item | None] = {loc.id: None for loc in store.stock.locations}
         # Stock mix-ups: SKUs put into a location by mistake, at its front (the next ones picked).
         self.mixups: dict[str, list[str]] = {loc.id: [] for loc in store.stock.locations}
+        # A stock front container pushed off its pick point (x, y offsets, m): a fault, or an arm's miss.
+        self.stock_nudge: dict[str, tuple[float, float]] = {}
         self.next_refill = math.inf  # set by the world from its clock
 
     def lane(self, lane_id: str) -> LaneView:
@@ -42,22 +47,63 @@ class Shelves(Piece):
     # --- lanes (gravity-fed columns) ----------------------------------------------------
 
     def layout_lane(self, lane_id: str) -> None:
+        """Every item at its place in the column; a stuck one (and what lies behind it) where it lies."""
         lv = self.lane(lane_id)
         tilt = math.radians(lv.row.tilt_deg)
-        quat = [math.cos(-tilt / 2), math.sin(-tilt / 2), 0, 0]
+        quat = (math.cos(-tilt / 2), math.sin(-tilt / 2), 0.0, 0.0)
         y = lv.front_y
         for item in self.lanes[lane_id]:
+            if item.pose is not None:
+                self.bodies.show(item.body, *item.pose)
+                continue
             cy = y - item.pitch / 2
             self.bodies.show(item.body, (lv.lane.x, cy, lv.board_z(cy) + item.height / 2), quat)
             y -= item.pitch
 
+    def item_pose(
+        self, lane_id: str, index: int
+    ) -> tuple[tuple[float, float, float], tuple[float, float, float, float]]:
+        item = self.lanes[lane_id][index]
+        if item.pose is not None:
+            return item.pose
+        tilt = math.radians(self.lane(lane_id).row.tilt_deg)
+        return self.item_centre(lane_id, index), (math.cos(-tilt / 2), math.sin(-tilt / 2), 0.0, 0.0)
+
+    def stuck(self, lane_id: str) -> bool:
+        return any(i.stuck for i in self.lanes[lane_id])
+
+    def column_back(self, lane_id: str) -> float:
+        """The store y of the back face of the lane's column (a stuck item's back where it lies)."""
+        lv = self.lane(lane_id)
+        back = lv.front_y - sum(i.pitch for i in self.lanes[lane_id] if i.pose is None)
+        for i in self.lanes[lane_id]:
+            if i.pose is not None:
+                reach = i.pitch / 2 if i.stuck == "jammed" else max(i.pitch, i.height) / 2
+                back = min(back, i.pose[0][1] - reach)
+        return back
+
     def free_length(self, lane_id: str) -> float:
-        return self.lane(lane_id).row.depth - sum(i.pitch for i in self.lanes[lane_id])
+        return self.column_back(lane_id) - self.lane(lane_id).back_y
+
+    def unstick(self, lane_id: str) -> int:
+        """A person straightens the lane's stuck containers (they slide home); those with no room
+        left are taken out. Returns how many were stuck."""
+        items = self.lanes[lane_id]
+        n = sum(1 for i in items if i.stuck)
+        for i in items:
+            i.stuck, i.pose = None, None
+        depth = self.lane(lane_id).row.depth
+        while items and sum(i.pitch for i in items) > depth + 1e-9:
+            self.bodies.release(items.pop())
+        self.layout_lane(lane_id)
+        return n
 
     def item_centre(self, lane_id: str, index: int) -> tuple[float, float, float]:
         lv = self.lane(lane_id)
         items = self.lanes[lane_id]
-        y = lv.front_y - sum(i.pitch for i in items[:index]) - items[index].pitch / 2
+        if items[index].pose is not None:
+            return items[index].pose[0]  # type: ignore[index]
+        y = lv.front_y - sum(i.pitch for i in items[:index] if i.pose is None) - items[index].pitch / 2
         return (lv.lane.x, y, lv.board_z(y) + items[index].height / 2)
 
     def set_lane(self, lane_id: str, items: Iterable[str], check_room: bool = True) -> None:
@@ -147,7 +193,9 @@ class Shelves(Piece):
                 mixed = self.mixups[loc.id]
                 front = self.bodies.new_container(mixed[0] if mixed else loc.sku)
                 self.stock_front[loc.id] = front
-                self.bodies.show(front.body, self.store.stock_pick_point(loc))
+                x, y, z = self.store.stock_pick_point(loc)
+                dx, dy = self.stock_nudge.get(loc.id, (0.0, 0.0))
+                self.bodies.show(front.body, (x + dx, y + dy, z))
             elif self.stock[loc.id] == 0 and front is not None:
                 self.bodies.release(front)
                 self.stock_front[loc.id] = None

@@ -47,7 +47,11 @@ class SimSettings(NodeSettings):
     sales_log: str = setting("", "CSV sales log to replay when customers is sales_log")
     initial_fill: float = setting(1.0, "Fraction of each lane's capacity at the start", min=0, max=1)
     pos_feed: bool = setting(True, "Publish each sale on pos/sales, as the store's point-of-sale system would")
-    failed_grasp_probability: float = setting(0.0, "Chance that a closing grasp slips", min=0, max=1)
+    grip_force_scale: float = setting(1.0, "Fault: the gripper squeezes with this share of its force", min=0.01, max=10)
+    friction_scale: float = setting(1.0, "Fault: every contact's friction times this", min=0.01, max=10)
+    faults_per_hour: float = setting(
+        0.0, "Seeded physical faults: a stock container nudged, a lane's back container tipped over", min=0
+    )
     random_events_per_hour: float = setting(0.0, "Seeded unfamiliar items, obstructions and hands", min=0)
     mixups_per_hour: float = setting(
         0.0, "Seeded stock mix-ups: another SKU as wide put at the front of a back-room location", min=0

@@ -51,6 +51,7 @@ from restock.sim.bodies import Bodies, Item, ObjectInfo, Shared
 from restock.sim.cameras import Cameras
 from restock.sim.customers import Customers
 from restock.sim.incidents import Incidents
+from restock.sim.island import Faults
 from restock.sim.mjcf import Layout, build_mjcf
 from restock.sim.robot import ARM_DT, ARM_JOINTS, JOINT_NAMES, Robot
 from restock.sim.shelves import Shelves
@@ -190,6 +191,9 @@ class World:
     def clear_foreign(self, lane_id: str | None) -> int:
         """A person (the remote operator's arm work, or a clerk) takes every unfamiliar item and
         obstruction out of a lane, or out of the corridor when ``lane_id`` is None. Returns how many."""
+        if lane_id is not None and lane_id in self.shelves.lanes and self.shelves.stuck(lane_id):
+            n = self.shelves.unstick(lane_id)  # a jammed or tipped container set straight
+            self._log("operator_cleared", lane_id=lane_id, detail=f"{n} stuck container(s) set straight")
         if lane_id is not None:
             ids = [i.body for i in self.shelves.lanes.get(lane_id, []) if i.kind in ("unfamiliar", "obstruction")]
         else:
@@ -297,13 +301,56 @@ class World:
 
     # --- the robot (restock.sim.robot) --------------------------------------------------
 
-    @property
-    def failed_grasp_probability(self) -> float:
-        return self.robot.failed_grasp_probability
+    # --- physical faults (tests, scripted events, the day's chaos): no dice, causes --------
 
-    @failed_grasp_probability.setter
-    def failed_grasp_probability(self, p: float) -> None:
-        self.robot.failed_grasp_probability = p
+    @property
+    def faults(self) -> Faults:
+        """The physics islands' fault knobs: ``grip_force_scale`` (a weak gripper), ``friction_scale``."""
+        return self.robot.handling.faults
+
+    def nudge_stock(self, location_id: str, dx: float, dy: float) -> None:
+        """Push a back-room location's front container off its pick point by (dx, dy) m (staff
+        put it down carelessly): the arm's grasp meets it there."""
+        old = self.shelves.stock_nudge.get(location_id, (0.0, 0.0))
+        self.shelves.stock_nudge[location_id] = (old[0] + dx, old[1] + dy)
+        self.shelves._refresh_front(location_id)
+        self._log("nudged", detail=f"stock {location_id} front by ({dx:+.3f}, {dy:+.3f}) m")
+
+    def random_faults(self, rate_per_hour: float, until: float | None = None) -> int:
+        """Schedule seeded physical faults (Poisson, ``rate_per_hour``) until ``until`` (default a
+        day): a stock front container nudged up to 3 cm, or a lane's backmost container tipped over."""
+        rng = np.random.default_rng([self.seed, 3])  # its own stream: the day's other draws stay as they were
+        until = self.time + 86400.0 if until is None else until
+        n = int(rng.poisson(rate_per_hour * (until - self.time) / 3600.0))
+        for t in np.sort(rng.uniform(self.time, until, n)):
+            if rng.random() < 0.5:
+                loc = self.store.stock.locations[int(rng.integers(len(self.store.stock.locations)))].id
+                dx, dy = (float(v) for v in rng.uniform(-0.03, 0.03, 2))
+                self.schedule(float(t), lambda loc=loc, dx=dx, dy=dy: self._try(lambda: self.nudge_stock(loc, dx, dy)))
+            else:
+                lane = self.store.lanes[int(rng.integers(len(self.store.lanes)))].id
+                self.schedule(float(t), lambda lane=lane: self._try(lambda: self.tip_in_lane(lane)))
+        return n
+
+    def tip_in_lane(self, lane_id: str) -> None:
+        """The backmost container of a lane falls over where it stands and lies along the lane: the
+        lane is jammed (nothing placed behind it slides home) until a person clears it."""
+        items = self.shelves.lanes[self.shelves.lane(lane_id).id]
+        if not items or items[-1].kind != "container":
+            raise ValueError(f"lane {lane_id} has no container at its back to tip over")
+        item = items[-1]
+        lv = self.shelves.lane(lane_id)
+        (x, y, _), _ = self.shelves.item_pose(lane_id, len(items) - 1)
+        tilt = math.radians(lv.row.tilt_deg)
+        # Lying on its side along the lane (its top towards the front), on the tilted board.
+        a = -math.pi / 2 - tilt
+        cy = y - item.pitch / 2 + item.height / 2
+        item.stuck, item.pose = (
+            "tipped",
+            ((x, cy, lv.board_z(cy) + item.across / 2), (math.cos(a / 2), math.sin(a / 2), 0.0, 0.0)),
+        )
+        self.shelves.layout_lane(lane_id)
+        self._log("tipped", lane_id=lane_id, sku=item.sku, detail="fault: tipped over where it stood")
 
     def joint_positions(self) -> dict[str, float]:
         return self.robot.joint_positions()

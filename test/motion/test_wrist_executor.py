@@ -65,6 +65,7 @@ def test_a_stock_mix_up_goes_back_and_becomes_a_handoff(tmp_path) -> None:
     ex.resolve(resolution, world.time)
     published = run(world, ex, 90.0, until=lambda p: _result(p) is not None)
     assert _result(published).outcome == "done" and _result(published).placed == 1
+    world.step(6.0)  # it slides home
     assert world.lane_count(lane.id) == before + 1 and not _placed_wrong(world)
 
 

@@ -17,7 +17,7 @@ def test_script_runs_at_its_times() -> None:
     start = w.time
     script = (
         "+10 unfamiliar r1_l01 0; 06:00:20 take r1_l02 3; +30 obstruction 0.6,0.25,0.6;"
-        " +40 hand cam_front r2_l02 5; +50 fill r2_l03 1; +60 failed_grasp 0.5; +70 obstruction r2_l05"
+        " +40 hand cam_front r2_l02 5; +50 fill r2_l03 1; +60 weak_grip 0.5; +70 obstruction r2_l05"
     )
     events = schedule_events(w, script)
     assert [e.kind for e in events][:2] == ["unfamiliar", "take"]
@@ -30,7 +30,7 @@ def test_script_runs_at_its_times() -> None:
     w.step(80.0)
     kinds = [e.kind for e in w.events if e.stamp >= start]
     assert kinds.count("obstruction") == 2 and "hand" in kinds
-    assert w.lane_count("r2_l03") == 1 and w.failed_grasp_probability == 0.5
+    assert w.lane_count("r2_l03") == 1 and w.faults.grip_force_scale == 0.5
     assert w.lane_contents("r2_l05")[0].kind == "obstruction"
 
 
@@ -44,7 +44,7 @@ def test_script_runs_at_its_times() -> None:
         ("+10 hand cam_back", "no camera 'cam_back'"),
         ("+10 obstruction 1,2", "expected X,Y,Z"),
         ("+10 fill r1_l01 99", "capacity"),
-        ("+10 failed_grasp 2", "probability"),
+        ("+10 weak_grip 20", "scale"),
         ("+10 take", "take takes 1 to 2 arguments"),
     ],
 )

@@ -1,0 +1,130 @@
+"""What the executor measures about the physics it works in: the grip after a lift or a carry, and
+the lane seen from behind after a placement (the wrist camera). Pure; a mixin of
+:class:`restock.motion.executor.Executor`, kept apart so each file stays small.
+
+- A grasp that held on the board can slip when the arm lifts, and a held container can slide
+  out while carried: before each step that needs the container in hand (looking at it,
+  carrying it, entering the lane, releasing it) the measured opening must still say "holding"
+  (:meth:`Grip.holds`). If not, the loss counts as a failed grasp and is retried within
+  ``max_grasp_retries`` (from the stock, or backing out of the lane first); beyond it, a
+  ``failed_grasp`` handoff.
+- A released container must slide home: against the one in front, so the column's back face
+  stands a whole number of pitches from the lane's front, and the count does not jump by more
+  than was placed. A wrist look at the lane after every placement (and before the first)
+  checks both; a lane whose back is not home is jammed (a container stuck or lying in it) and
+  becomes a ``blocked_lane`` handoff naming what was seen.
+
+Everything noticed goes into ``noticed`` (sim time, what, detail), so a test can set it beside the
+simulator's ground truth event by event.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from restock import records
+from restock.motion.commands import Command, PublishRecord, SetGripper
+from restock.motion.executor_state import Phase
+from restock.motion.wrist_look import RequestLook, Seen, count_observation
+from restock.vision.wrist import LaneCount
+
+if TYPE_CHECKING:
+    from restock.motion.executor import Executor
+
+# The column's back face this far off a whole number of pitches from the front: not home (m).
+HOME_TOLERANCE = 0.01
+HOLD_PHASES = (Phase.LOOK_HELD, Phase.CARRY, Phase.APPROACH_PLACE, Phase.RELEASE)
+
+
+def not_home(lane_front_y: float, pitch: float, count: LaneCount, expected_most: int | None) -> str | None:
+    """Why a lane counted from behind has a container that did not slide home, or None."""
+    if count.back_y is None:
+        return None
+    pitches = (lane_front_y - count.back_y) / pitch
+    off = abs(pitches - round(pitches)) * pitch
+    if off > HOME_TOLERANCE:
+        return f"its back face stands {off * 1000:.0f} mm off the column (a container stuck or lying in the lane)"
+    if expected_most is not None and count.count > expected_most:
+        return f"counted {count.count} from behind where at most {expected_most} can be (a container stuck behind the column)"
+    return None
+
+
+class ExecutorChecks:
+    """The grip and lane checks; mixed into the executor (its attributes are used as they are)."""
+
+    def _grip_lost(self: Executor, now: float, gripper: float | None) -> list[Command] | None:
+        """Entering a step that needs the container in hand: None if it is (or cannot be told), else
+        the commands of the retry or the handoff."""
+        a = self.active
+        if a is None or not self.holding or self.phase not in HOLD_PHASES or gripper is None:
+            return None
+        if self.grip.holds(a.task.sku, gripper):
+            return None
+        at_lane = self.phase in (Phase.APPROACH_PLACE, Phase.RELEASE)
+        what = "slipped out of the fingers while carried" if at_lane else "slipped out of the fingers on the lift"
+        self.noticed.append((now, "slipped", f"{a.task.sku} {what} (opening {gripper * 1000:.0f} mm)"))
+        self.holding = False
+        a.grasp_failures += 1
+        open_cmd = SetGripper(self.grip.pick_opening(a.task.sku))
+        if a.grasp_failures > self.settings.max_grasp_retries:
+            a.failure = (
+                "failed_grasp",
+                f"{a.task.sku} {what}; no lasting grip at {a.task.stock_location} after {a.grasp_failures} tries",
+            )
+            self.phase = Phase.RECOVER  # out of the lane or rack, then park (the hand is empty)
+        else:
+            self.phase = Phase.RECOVER if at_lane else Phase.RETREAT_EMPTY
+        return [open_cmd]
+
+    def _ask_look(self: Executor, now: float) -> list[Command]:
+        a = self.active
+        assert a is not None
+        held = self.phase is Phase.LOOK_HELD
+        below = 0.0
+        if held:  # the arm grips above the container's centre: where the camera finds its colours
+            loc = self.mover.store.stock_by_id[a.task.stock_location]
+            below = self.mover.pick(loc.id).z - self.mover.store.stock_pick_point(loc)[2]
+        self.look = RequestLook("held" if held else "lane", a.task.lane_id, a.task.sku, below)
+        self.look_since = now
+        return [self.look]
+
+    def seen(self: Executor, seen: Seen, now: float) -> list[Command]:
+        """The answer to the look asked for (a frame judged, or none within look_timeout_s)."""
+        a = self.active
+        if self.look is None or seen.request != self.look or a is None:
+            return []  # an answer to an older look (the arm was paused meanwhile)
+        self.look = None
+        if seen.request.purpose == "held":
+            if seen.held is not None and not seen.held.ok:
+                a.failure = ("wrong_item", seen.held.detail)
+                self.phase = Phase.RETURN_APPROACH  # back where it came from (the arm is there), then park
+            else:
+                a.held_checked = True
+                self.phase = Phase.CARRY
+            return []
+        out: list[Command] = []
+        count = seen.count
+        if count is not None and a.placed == 0:
+            # The lane before this task's first container: the planner adds what the task places.
+            out.append(PublishRecord(count_observation(self.mover.store, count, now)))
+        if count is not None:
+            lane = self.mover.store.lane_by_id[a.task.lane_id]
+            expected = None if a.counted is None else a.counted + a.placed - a.counted_placed
+            why = not_home(lane.front_y, lane.sku.along, count, expected)
+            a.counted, a.counted_placed = count.count, a.placed
+            if why is not None:
+                detail = f"lane {a.task.lane_id} is jammed: {why}"
+                self.noticed.append((now, "jammed", detail))
+                a.failure = ("blocked_lane", detail)
+                self.phase = Phase.RECOVER  # out of the lane's approach, then park (the hand is empty)
+                return out
+        if a.placed >= a.task.quantity:
+            self.phase = Phase.IDLE
+            self._finish("done", "")
+        elif count is not None and count.free == 0:
+            self.phase = Phase.IDLE
+            outcome: records.TaskOutcome = "partial" if a.placed < a.task.quantity else "done"
+            self._finish(outcome, f"lane {a.task.lane_id} counted full from behind ({count.count} containers)")
+        else:
+            self.phase = Phase.TO_STOCK
+        return out

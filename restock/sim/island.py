@@ -1,0 +1,273 @@
+"""A physics island: the few bodies where the arm works, as a small MuJoCo model of its own. No rclpy.
+
+While the arm grasps, carries or places a container, the simulator builds an island around the
+tool: the hand (a heavy body at the grasp centre, its joints driven along the arm's path) with its palm and two
+fingers on slide joints, each position-actuated with the gripper's force limit; the container in
+hand and its neighbours as free bodies (mass from the SKU, friction from its kind); the board,
+dividers and stops under and around them as fixed boxes. ``mj_step`` runs there and nowhere else:
+the rest of the store stays bookkeeping. What happened (held, slipped, dropped, resting, jammed,
+tipped) is read from the bodies' poses, never decided by a die.
+
+Friction: a container's geoms carry its kind's coefficient (PET bottle, aluminium can, waxed
+carton on rubber finger pads); boards, dividers and stops are gravity-feed roller tracks with a
+low coefficient and a higher contact priority, so a container slides down a tilted board and a
+grasp holds only by the fingers' squeeze (twice the friction times the grip force against the
+weight and the arm's acceleration).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import mujoco
+import numpy as np
+
+from restock.store.arm_shape import ArmShape
+from restock.store.description import Sku, Store
+
+TIMESTEP = 0.002  # s
+KIND_FRICTION = {"bottle": 0.45, "can": 0.35, "carton": 0.55}  # container on a rubber finger pad
+TRACK_FRICTION = 0.06  # a gravity-feed lane's roller track, dividers and stops
+FINGER_GAIN = 4000.0  # N/m: the gripper's position loop; saturates at the force limit
+FINGER_DAMPING = 40.0  # N s/m
+SETTLED_SPEED = 0.004  # m/s: a container slower than this has come to rest
+SETTLED_SPIN = 0.08  # rad/s
+
+
+@dataclass(frozen=True)
+class Box:
+    """A fixed box: centre, half sizes, orientation (w, x, y, z)."""
+
+    centre: tuple[float, float, float]
+    half: tuple[float, float, float]
+    quat: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class Free:
+    """A free container: its SKU and its pose (centre of its bounding box; w, x, y, z)."""
+
+    sku: str
+    pos: tuple[float, float, float]
+    quat: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class HandPose:
+    """The grasp centre (x, y, z) and the tool's yaw."""
+
+    x: float
+    y: float
+    z: float
+    yaw: float
+
+    @property
+    def pos(self) -> np.ndarray:
+        return np.array([self.x, self.y, self.z])
+
+    @property
+    def quat(self) -> np.ndarray:
+        return np.array([math.cos(self.yaw / 2), 0.0, 0.0, math.sin(self.yaw / 2)])
+
+
+@dataclass
+class Faults:
+    """Explicit faults for tests and the day's chaos: a weaker grip, more friction everywhere."""
+
+    grip_force_scale: float = 1.0
+    friction_scale: float = 1.0
+
+
+def _f(*v: float) -> str:
+    return " ".join(f"{x:.6g}" for x in v)
+
+
+def container_collision(sku: Sku, name: str, friction: float) -> list[str]:
+    """Collision geoms of one container (the shape the renders draw, without labels): a bottle's
+    body and neck, a can, a carton's box; with an inertial: the SKU's mass, a bottle's liquid low."""
+    h, m = sku.height, sku.mass
+    c = f'friction="{friction:.4g} 0.005 0.0001" condim="4"'
+    if sku.kind == "carton":
+        w, d = sku.width or 0.07, sku.depth or 0.07
+        ixx, iyy, izz = m * (d * d + h * h) / 12, m * (w * w + h * h) / 12, m * (w * w + d * d) / 12
+        return [
+            f'<inertial pos="0 0 0" mass="{m:.4g}" diaginertia="{_f(ixx, iyy, izz)}"/>',
+            f'<geom name="{name}_body" type="box" size="{_f(w / 2, d / 2, h * 0.4)}" pos="0 0 {-h * 0.1:.6g}" {c}/>',
+            f'<geom name="{name}_top" type="box" size="{_f(w / 2 * 0.9, d / 2 * 0.25, h * 0.1)}" pos="0 0 {h * 0.4:.6g}" {c}/>',
+        ]
+    r = (sku.diameter or 0.06) / 2
+    ixx, izz = m * (3 * r * r + h * h) / 12, m * r * r / 2
+    if sku.kind == "bottle":
+        return [
+            f'<inertial pos="0 0 {-h * 0.12:.6g}" mass="{m:.4g}" diaginertia="{_f(ixx, ixx, izz)}"/>',
+            f'<geom name="{name}_body" type="cylinder" size="{_f(r, h * 0.34)}" pos="0 0 {-h * 0.16:.6g}" {c}/>',
+            f'<geom name="{name}_neck" type="cylinder" size="{_f(r * 0.45, h * 0.16)}" pos="0 0 {h * 0.34:.6g}" {c}/>',
+        ]
+    return [
+        f'<inertial pos="0 0 0" mass="{m:.4g}" diaginertia="{_f(ixx, ixx, izz)}"/>',
+        f'<geom name="{name}_body" type="cylinder" size="{_f(r, h / 2)}" {c}/>',
+    ]
+
+
+@dataclass
+class Island:
+    """One island: built from its fixed boxes, free containers (index 0 is the one the episode is
+    about) and the hand; stepped with the hand's path and the gripper's command."""
+
+    store: Store
+    boxes: Sequence[Box]
+    free: Sequence[Free]
+    hand: HandPose
+    opening: float
+    faults: Faults = field(default_factory=Faults)
+
+    def __post_init__(self) -> None:
+        self.model = mujoco.MjModel.from_xml_string(self._xml())
+        self.data = mujoco.MjData(self.model)
+        d, m = self.data, self.model
+        self._fq = [int(m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, f"finger_{s}")]) for s in "lr"]
+        assert [int(m.jnt_qposadr[k]) for k in range(4)] == [0, 1, 2, 3]  # the hand's joints come first
+        half = min(max(self.opening / 2, 0.0), self.store.robot.gripper.max_opening / 2)
+        for adr in self._fq:
+            d.qpos[adr] = half
+        self.grip_cmd = 2 * half
+        d.ctrl[:] = half
+        self._bodies = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, f"c{k}") for k in range(len(self.free))]
+        self._qadr = [int(m.jnt_qposadr[m.body_jntadr[b]]) for b in self._bodies]
+        self._vadr = [int(m.jnt_dofadr[m.body_jntadr[b]]) for b in self._bodies]
+        for k, c in enumerate(self.free):
+            d.qpos[self._qadr[k] : self._qadr[k] + 3] = c.pos
+            d.qpos[self._qadr[k] + 3 : self._qadr[k] + 7] = c.quat
+        self._finger_geoms = {mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, f"finger_{s}"): s for s in "lr"}
+        self._set_hand(self.hand)
+        mujoco.mj_forward(m, d)
+        self.time = 0.0
+
+    # --- the model ----------------------------------------------------------------------
+
+    def _xml(self) -> str:
+        store, robot = self.store, self.store.robot
+        shape = ArmShape.of(robot)
+        lt = robot.tool_length
+        force = robot.gripper.max_force * self.faults.grip_force_scale
+        half_open = robot.gripper.max_opening / 2
+        track = f'friction="{TRACK_FRICTION * self.faults.friction_scale:.4g} 0.005 0.0001" priority="1" condim="3"'
+        L = [
+            '<mujoco model="island">',
+            '<compiler angle="radian" autolimits="true"/>',
+            '<default><geom solref="0.004 1"/></default>',
+            f'<option timestep="{TIMESTEP}" gravity="0 0 -9.81" cone="elliptic" impratio="10"/>',
+            "<worldbody>",
+            f'<geom name="floor" type="plane" size="5 5 0.1" {track}/>',
+        ]
+        for k, b in enumerate(self.boxes):
+            L.append(
+                f'<geom name="fixed{k}" type="box" size="{_f(*b.half)}" pos="{_f(*b.centre)}" quat="{_f(*b.quat)}" {track}/>'
+            )
+        # The hand: palm and fingers as the arm's model has them, around the grasp centre.
+        # Slide and hinge joints the arm's path drives (positions and velocities written each step),
+        # so the fingers have real velocity and their friction carries what they squeeze.
+        L.append('<body name="hand" gravcomp="1">')
+        L.append('<inertial pos="0 0 0" mass="1000" diaginertia="100 100 100"/>')
+        for j, axis in (("hx", "1 0 0"), ("hy", "0 1 0"), ("hz", "0 0 1")):
+            L.append(f'<joint name="{j}" type="slide" axis="{axis}"/>')
+        L.append('<joint name="hyaw" type="hinge" axis="0 0 1"/>')
+        L.append(
+            f'<geom name="palm" type="box" size="{_f(*shape.palm_half)}" pos="{_f(shape.palm_centre[0] - lt, 0, shape.palm_centre[1])}" contype="1" conaffinity="1" {track}/>'
+        )
+        for side, sign in (("l", 1), ("r", -1)):
+            L.append(f'<body name="finger_{side}" gravcomp="1">')
+            L.append(
+                f'<joint name="finger_{side}" type="slide" axis="0 {sign} 0" range="{_f(0, half_open)}" damping="{FINGER_DAMPING}"/>'
+            )
+            L.append(
+                f'<geom name="finger_{side}" type="box" size="{_f(*shape.finger_half)}" pos="{_f(shape.finger_centre - lt, sign * shape.finger_half[1], 0)}" mass="0.05" friction="0.1 0.005 0.0001" condim="4"/>'
+            )
+            L.append("</body>")
+        L.append("</body>")
+        for k, c in enumerate(self.free):
+            sku = store.skus[c.sku]
+            mu = KIND_FRICTION[sku.kind] * self.faults.friction_scale
+            L.append(f'<body name="c{k}"><freejoint/>')
+            L.extend(container_collision(sku, f"c{k}", mu))
+            L.append("</body>")
+        L.append("</worldbody><actuator>")
+        for side in "lr":
+            L.append(
+                f'<position name="finger_{side}" joint="finger_{side}" kp="{FINGER_GAIN}" ctrlrange="{_f(0, half_open)}" forcerange="{_f(-force, force)}"/>'
+            )
+        L.append("</actuator></mujoco>")
+        return "\n".join(L)
+
+    # --- stepping -----------------------------------------------------------------------
+
+    def _set_hand(self, pose: HandPose, velocity: Sequence[float] = (0.0, 0.0, 0.0, 0.0)) -> None:
+        for k in range(4):
+            self.data.qpos[k] = (pose.x, pose.y, pose.z, pose.yaw)[k]
+            self.data.qvel[k] = velocity[k]
+
+    def set_gripper(self, opening: float) -> None:
+        self.grip_cmd = min(max(opening, 0.0), self.store.robot.gripper.max_opening)
+
+    def step(self, h: float, hand: HandPose | None = None) -> None:
+        """Advance h seconds, the hand moving in a straight line (and yaw) to ``hand``."""
+        n = max(1, round(h / TIMESTEP))
+        start, end = self.hand, hand or self.hand
+        self.data.ctrl[:] = self.grip_cmd / 2
+        a, b = np.array([start.x, start.y, start.z, start.yaw]), np.array([end.x, end.y, end.z, end.yaw])
+        v = (b - a) / (n * TIMESTEP)
+        for i in range(n):
+            self._set_hand(HandPose(*(a + (b - a) * i / n)), v)
+            mujoco.mj_step(self.model, self.data)
+        self._set_hand(end, v)
+        self.hand = end
+        self.time += n * TIMESTEP
+
+    # --- what the physics says ----------------------------------------------------------
+
+    @property
+    def finger_opening(self) -> float:
+        return float(sum(self.data.qpos[a] for a in self._fq))
+
+    @property
+    def effort(self) -> float:
+        """The fingers' squeeze (N): the mean of the two actuators' forces, closing positive."""
+        return float(-np.mean(self.data.actuator_force[:2]))
+
+    def pose(self, k: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        a = self._qadr[k]
+        return self.data.qpos[a : a + 3].copy(), self.data.qpos[a + 3 : a + 7].copy()
+
+    def speed(self, k: int = 0) -> tuple[float, float]:
+        v = self._vadr[k]
+        return float(np.linalg.norm(self.data.qvel[v : v + 3])), float(np.linalg.norm(self.data.qvel[v + 3 : v + 6]))
+
+    def in_hand(self, k: int = 0) -> np.ndarray:
+        """Container k's centre in the hand's frame (along the tool, across, up)."""
+        p, _ = self.pose(k)
+        d = p - self.hand.pos
+        c, s = math.cos(self.hand.yaw), math.sin(self.hand.yaw)
+        return np.array([c * d[0] + s * d[1], -s * d[0] + c * d[1], d[2]])
+
+    def tilt(self, k: int = 0) -> float:
+        """How far container k leans from upright (rad)."""
+        _, q = self.pose(k)
+        x, y = float(q[1]), float(q[2])
+        up_z = 1 - 2 * (x * x + y * y)
+        return float(math.acos(min(max(up_z, -1.0), 1.0)))
+
+    def fingers_touching(self, k: int = 0) -> set[str]:
+        """Which fingers ("l", "r") touch container k now."""
+        body = self._bodies[k]
+        out = set()
+        for i in range(self.data.ncon):
+            c = self.data.contact[i]
+            for g, other in ((c.geom1, c.geom2), (c.geom2, c.geom1)):
+                if g in self._finger_geoms and self.model.geom_bodyid[other] == body:
+                    out.add(self._finger_geoms[g])
+        return out
+
+    def settled(self) -> bool:
+        return all(v < SETTLED_SPEED and w < SETTLED_SPIN for v, w in (self.speed(k) for k in range(len(self.free))))
