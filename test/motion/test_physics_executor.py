@@ -1,0 +1,71 @@
+"""The executor against contact physics (restock.sim.island): what the physics does, the executor notices.
+
+Each failure the simulator's ground truth records (a grasp that slipped, a container jammed in
+its lane) must have its counterpart in what the executor noticed, event by event.
+"""
+
+from __future__ import annotations
+
+from restock import records
+from restock.motion.envelope import Envelope
+from restock.motion.executor import Executor, ExecutorSettings
+from restock.motion.kinematics import ArmModel
+from restock.motion.moves import Mover
+from restock.motion.taskstore import TaskStore
+from restock.paths import SOURCE_ROOT
+from restock.sim.armloop import run
+from restock.sim.world import World
+from restock.store.description import load_store
+
+
+def _setup(tmp_path, render: bool):
+    store = load_store(SOURCE_ROOT / "config" / "stores" / "corner_store.yaml")
+    world = World(store, seed=3, render=render, fill=0.5)
+    mover = Mover(store, Envelope(ArmModel.from_store(store)))
+    executor = Executor(mover, TaskStore(tmp_path / "tasks.sqlite"), ExecutorSettings(wrist_camera=render))
+    return store, world, executor
+
+
+def _task(store, lane_id: str, quantity: int) -> records.RestockTask:
+    lane = store.lane_by_id[lane_id]
+    loc = store.stock_for_sku(lane.lane.sku)[0]
+    return records.RestockTask(
+        task_id="t1", lane_id=lane_id, sku=lane.lane.sku, quantity=quantity, stock_location=loc.id, created=0.0
+    )
+
+
+def _handoff(published) -> bool:
+    return any(isinstance(r, records.HandoffRequest) for r in published)
+
+
+def test_a_weak_grip_slips_every_time_and_each_slip_is_noticed(tmp_path) -> None:
+    store, world, ex = _setup(tmp_path, render=False)
+    world.faults.grip_force_scale = 0.02  # 0.6 N of squeeze: friction cannot carry a 0.55 kg bottle
+    ex.submit(_task(store, "r3_l11", 1), world.time)
+    published = run(world, ex, 120.0, until=_handoff)
+    (request,) = [r for r in published if isinstance(r, records.HandoffRequest)]
+    assert request.kind == "failed_grasp"
+    slipped = [e for e in world.events if e.kind == "grasp_slipped"]
+    assert len(slipped) == ex.settings.max_grasp_retries + 1
+    assert len(ex.noticed) == len(slipped) and all(what in ("slipped", "missed") for _, what, _ in ex.noticed)
+    assert not [e for e in world.events if e.kind in ("grasp", "placed")]
+    # A slipping grasp drags the bottle along the rack's board: it may fall over there (never in a lane).
+    assert all("at stock" in e.detail for e in world.events if e.kind == "dropped")
+
+
+def test_a_lane_with_a_tipped_container_jams_and_becomes_a_handoff(tmp_path) -> None:
+    store, world, ex = _setup(tmp_path, render=True)
+    lane = "r3_l11"
+    world.tip_in_lane(lane)
+    ex.submit(_task(store, lane, 2), world.time)
+    published = run(world, ex, 120.0, until=_handoff)
+    world.step(6.0)  # what was released comes to rest
+    (request,) = [r for r in published if isinstance(r, records.HandoffRequest)]
+    assert request.kind == "blocked_lane" and request.lane_id == lane and "jammed" in request.detail
+    stuck = [e for e in world.events if e.kind == "jammed" and e.lane_id == lane]
+    assert len(stuck) == 1 and not [e for e in world.events if e.kind == "placed"]
+    assert [what for _, what, _ in ex.noticed] == ["jammed"]
+    # A person sets the lane straight: the stuck containers slide home, the lane counts them.
+    before = world.lane_count(lane)
+    assert world.clear_foreign(lane) == 0 and not world.shelves.stuck(lane)
+    assert world.lane_count(lane) == before
