@@ -170,10 +170,16 @@ class CuttableProxy:
 
     def _run(self, ready: object) -> None:
         asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(asyncio.start_server(self._client, "127.0.0.1", 0))
-        self.port = server.sockets[0].getsockname()[1]
+        self._server = self._loop.run_until_complete(asyncio.start_server(self._client, "127.0.0.1", 0))
+        self.port = self._server.sockets[0].getsockname()[1]
         ready.set()  # type: ignore[attr-defined]
         self._loop.run_forever()
+        # Closed: every relay ends on this loop before it goes (no coroutine left for the collector).
+        tasks = asyncio.all_tasks(self._loop)
+        for task in tasks:
+            task.cancel()
+        self._loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        self._loop.close()
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if not self.up:
@@ -196,8 +202,10 @@ class CuttableProxy:
             finally:
                 dst.close()
 
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-        self._writers -= {writer, up_writer}
+        try:
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        finally:
+            self._writers -= {writer, up_writer}
 
     def cut(self) -> None:
         def drop() -> None:
@@ -211,8 +219,14 @@ class CuttableProxy:
         self._loop.call_soon_threadsafe(setattr, self, "up", True)
 
     def close(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
+        def stop() -> None:
+            self._server.close()
+            for w in list(self._writers):
+                w.transport.abort()
+            self._loop.stop()
+
+        self._loop.call_soon_threadsafe(stop)
+        self._thread.join(10)
 
 
 def fleet_rows(conninfo: str, sql: str) -> list[tuple]:
@@ -223,7 +237,7 @@ def fleet_rows(conninfo: str, sql: str) -> list[tuple]:
 def fleet_bridge_params(tmp: Path, pair: FleetPair, ca: Path) -> dict[str, dict[str, object]]:
     credential = tmp / "ra1.credential"
     credential.write_text(pair.credentials["ra1"] + "\n")
-    urls = [pair.url(i, "/robot/ws", ws=True) for i in (0, 1)]
+    urls = [pair.url(i, "/robot/ws", ws=True) for i in range(len(pair.hosts))]
     return {
         "teleop_bridge": {
             "robot_id": "ra1",
