@@ -34,6 +34,7 @@ class Fleet:
     ssl: ssl.SSLContext
     credentials: dict[str, str]  # robot -> robot:secret
     conninfo: str
+    cafile: Path | None = None  # the instances' self-signed certificate (a robot's graph checks it)
 
 
 async def _populate(conninfo: str, robots: list[str], operators: list[str]) -> dict[str, str]:
@@ -80,7 +81,7 @@ def fleet_processes(robots: list[str], operators: list[str], instances: int = 2)
         try:
             for port in ports:
                 _wait_port(port)
-            yield Fleet(ports, ssl.create_default_context(cafile=str(cert)), creds, pg.conninfo)
+            yield Fleet(ports, ssl.create_default_context(cafile=str(cert)), creds, pg.conninfo, Path(cert))
         finally:
             for proc in procs:
                 proc.terminate()
