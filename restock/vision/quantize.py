@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from restock.vision.detector import DEFAULT_MODEL, RUNTIME_MODEL, letterbox
+from restock.vision.detector import DEFAULT_MODEL, LETTERBOX_FILL, LETTERBOX_GRAPH, RUNTIME_MODEL, letterbox
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 METHODS = {
@@ -63,6 +63,50 @@ def head_nodes_kept_float(model) -> list[str]:
     last = producer[model.graph.output[0].name].name  # e.g. /model.23/Concat_3
     prefix = last[: last.index("/", 1) + 1]  # the head module, /model.23/
     return [n.name for n in model.graph.node if n.name.startswith(prefix) and not _HEAD_QUANTISED.search(n.name)]
+
+
+def letterbox_graph(out: Path) -> Path:
+    """Write the letterbox as an ONNX graph (restock.vision.detector runs it): an RGB uint8 frame
+    (1, H, W, 3), the resized size (1, 3, h, w) and the pads -> the model's float32 NCHW input.
+
+    Linear resize with half-pixel centres and no antialiasing, which is OpenCV's INTER_LINEAR,
+    the resize Ultralytics trains with, in ONNX Runtime's float NCHW kernel (no OpenCV at run time).
+    """
+    import onnx
+    from onnx import TensorProto, helper
+
+    nodes = [
+        helper.make_node("Transpose", ["frame"], ["chw"], perm=[0, 3, 1, 2]),
+        helper.make_node("Cast", ["chw"], ["chw_float"], to=TensorProto.FLOAT),
+        helper.make_node(
+            "Resize",
+            ["chw_float", "", "", "size"],
+            ["resized"],
+            mode="linear",
+            coordinate_transformation_mode="half_pixel",
+        ),
+        helper.make_node("Mul", ["resized", "one_255th"], ["scaled"]),
+        helper.make_node("Pad", ["scaled", "pads", "fill"], ["tensor"], mode="constant"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "restock_letterbox",
+        [
+            helper.make_tensor_value_info("frame", TensorProto.UINT8, [1, "height", "width", 3]),
+            helper.make_tensor_value_info("size", TensorProto.INT64, [4]),
+            helper.make_tensor_value_info("pads", TensorProto.INT64, [8]),
+        ],
+        [helper.make_tensor_value_info("tensor", TensorProto.FLOAT, [1, 3, "input_h", "input_w"])],
+        [
+            helper.make_tensor("one_255th", TensorProto.FLOAT, [], [1.0 / 255.0]),
+            helper.make_tensor("fill", TensorProto.FLOAT, [], [LETTERBOX_FILL / 255.0]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)], producer_name="restock")
+    model.ir_version = 9  # readable by ONNX Runtime 1.18, the oldest the package accepts
+    onnx.checker.check_model(model)
+    onnx.save(model, str(out))
+    return out
 
 
 def export_float(weights: Path, imgsz: tuple[int, int], out: Path) -> Path:
@@ -140,14 +184,22 @@ def quantise(float_model: Path, images: list[Path], out: Path, method: str = "pe
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m restock.vision.quantize", description=__doc__.split("\n")[0])
-    parser.add_argument("calib", type=Path, nargs="+", help="folders of calibration images (training splits)")
+    parser.add_argument("calib", type=Path, nargs="*", help="folders of calibration images (training splits)")
     parser.add_argument("--weights", type=Path, default=DEFAULT_MODEL.with_suffix(".pt"), help="Ultralytics checkpoint")
     parser.add_argument("--imgsz", type=int, nargs=2, default=(320, 416), metavar=("H", "W"), help="model input")
     parser.add_argument("--out", type=Path, default=RUNTIME_MODEL)
     parser.add_argument("--per-dir", type=int, default=64, help="calibration images per folder")
     parser.add_argument("--method", choices=sorted(METHODS), default="percentile", help="activation range calibration")
+    parser.add_argument(
+        "--letterbox-graph", action="store_true", help=f"only write the letterbox graph ({LETTERBOX_GRAPH.name})"
+    )
     parser.add_argument("--keep-float", type=Path, default=None, help="also keep the float export at this path")
     args = parser.parse_args(argv)
+    if args.letterbox_graph:
+        print(f"wrote {letterbox_graph(LETTERBOX_GRAPH)}")
+        return 0
+    if not args.calib:
+        parser.error("give at least one folder of calibration images")
     t0 = time.monotonic()
     try:
         images = calibration_images(args.calib, args.per_dir)

@@ -32,6 +32,32 @@ def test_letterbox_640x480_into_320_pads_top_and_bottom() -> None:
     np.testing.assert_allclose(back, [[0, 0, 640, 480]])
 
 
+def _bilinear_half_pixel(rgb: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
+    """Reference resize, as OpenCV's INTER_LINEAR (and Ultralytics' training) resize: pixel centres at
+    +0.5, source coordinates clamped to the image, two taps a direction, no antialiasing."""
+    h, w = rgb.shape[:2]
+
+    def taps(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        src = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+        lo = np.floor(src).astype(int)
+        return lo, np.minimum(lo + 1, n_in - 1), src - lo
+
+    y0, y1, wy = taps(out_h, h)
+    x0, x1, wx = taps(out_w, w)
+    img = rgb.astype(np.float64)
+    rows = img[y0] * (1 - wy)[:, None, None] + img[y1] * wy[:, None, None]
+    return rows[:, x0] * (1 - wx)[None, :, None] + rows[:, x1] * wx[None, :, None]
+
+
+def test_letterbox_resizes_as_the_model_was_trained() -> None:
+    rgb = np.random.default_rng(3).integers(0, 256, (30, 44, 3), np.uint8)
+    tensor, lb = letterbox(rgb, 24, 32)  # scale 32/44: 22 rows, one row of padding above and below
+    assert (lb.pad_x, lb.pad_y) == (0, 1)
+    image = tensor[0, :, 1:23, :].transpose(1, 2, 0) * 255
+    np.testing.assert_allclose(image, _bilinear_half_pixel(rgb, 22, 32), atol=1e-3)
+    assert np.all(tensor[0, :, 0, :] == np.float32(114 / 255)) and np.all(tensor[0, :, 23, :] == np.float32(114 / 255))
+
+
 def test_nms_keeps_best_of_overlapping_boxes_and_separate_ones() -> None:
     boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60]], float)
     keep = nms(boxes, np.array([0.8, 0.9, 0.5]), 0.5)
