@@ -7,9 +7,13 @@ is a task's started -> finished in sim seconds: move to the stock, approach, gra
 retreat, carry, approach the back of the lane, release and check, retreat.
 
 Usage: .venv/bin/python bench/arm_cycle.py [--store corner_store | FILE.yaml] [--restocks 60] [--seed 1]
+[--bookkeeping] [--wrist-camera]
 
-It prints the world's events beside the cycle: containers placed and dropped, and arm collisions (an
-arm part touching the case, a shelf, the rack or the rail: the simulator stops the arm and logs them).
+Grasps and placements run on contact physics (restock.sim.island) unless ``--bookkeeping``. It
+prints the success rate (tasks done, and containers resting in their lane by the ground truth)
+beside the cycle, and the world's events: containers placed, jammed, tipped and dropped, grasp
+slips, and arm collisions (an arm part touching the case, a shelf, the rack or the rail: the
+simulator stops the arm and logs them), and what the executor noticed.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import numpy as np
 
 from restock import records
 from restock.motion.envelope import Envelope
-from restock.motion.executor import Executor
+from restock.motion.executor import Executor, ExecutorSettings
 from restock.motion.kinematics import ArmModel
 from restock.motion.moves import Mover
 from restock.motion.taskstore import TaskStore
@@ -45,14 +49,19 @@ def main() -> None:
     ap.add_argument("--restocks", type=int, default=60)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--speed-scale", type=float, default=1.0)
+    ap.add_argument("--bookkeeping", action="store_true", help="grasp and place by bookkeeping, not physics")
+    ap.add_argument("--wrist-camera", action="store_true", help="the arm looks at the lane after each placement")
     args = ap.parse_args()
     store = load_store(args.store if args.store.endswith(".yaml") else store_file(f"{args.store}.yaml"))
-    world = World(store, seed=args.seed, render=False, fill=0.2)
-    executor = Executor(Mover(store, Envelope(ArmModel.from_store(store), args.speed_scale)), TaskStore())
+    world = World(store, seed=args.seed, render=args.wrist_camera, fill=0.2, physics=not args.bookkeeping)
+    settings = ExecutorSettings(wrist_camera=args.wrist_camera)
+    mover = Mover(store, Envelope(ArmModel.from_store(store), args.speed_scale))
+    executor = Executor(mover, TaskStore(), settings)
     rng = np.random.default_rng(args.seed)
     cycles, outcomes, xs = [], {}, []
     events: Counter[str] = Counter()
     t0 = time.perf_counter()
+    seen = len(world.events)
     for i in range(args.restocks):
         lane = store.lanes[rng.integers(len(store.lanes))]
         loc = store.stock_for_sku(lane.lane.sku)[0]
@@ -60,29 +69,45 @@ def main() -> None:
             task_id=f"b{i}", lane_id=lane.id, sku=lane.lane.sku, quantity=1, stock_location=loc.id, created=world.time
         )
         executor.submit(task, world.time)
-        seen = len(world.events)
         published = run(world, executor, 120.0, until=lambda p: any(isinstance(r, records.TaskResult) for r in p))
         events.update(e.kind for e in world.events[seen:])
+        seen = len(world.events)
         result = next(r for r in published if isinstance(r, records.TaskResult))
         outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
         if result.outcome == "done":
             cycles.append(result.finished - result.started)
             xs.append(lane.lane.x)
+    world.step(10.0)  # the last release comes to rest
+    events.update(e.kind for e in world.events[seen:])
     wall = time.perf_counter() - t0
     c = np.array(cycles)
     print(f"command: .venv/bin/python bench/arm_cycle.py {shlex.join(sys.argv[1:])}")
-    print(f"store: {store.name}, restocks: {args.restocks}, outcomes: {outcomes}, speed scale {args.speed_scale}")
+    mode = "bookkeeping" if args.bookkeeping else "contact physics"
+    print(
+        f"store: {store.name} ({mode}), restocks: {args.restocks}, outcomes: {outcomes}, speed scale {args.speed_scale}"
+    )
     print(f"lanes x from {min(xs):.2f} to {max(xs):.2f} m along the rail ({len(set(xs))} distinct positions)")
     print(
         f"cycle time (sim s): median {np.median(c):.2f}, p90 {np.percentile(c, 90):.2f}, min {c.min():.2f}, max {c.max():.2f}"
     )
+    print(
+        f"success: {outcomes.get('done', 0)} of {args.restocks} tasks done ({outcomes.get('done', 0) / args.restocks:.1%}),"
+        f" {events['placed']} containers resting in their lane ({events['placed'] / args.restocks:.1%})"
+    )
     print(f"containers per hour at the median: {3600 / np.median(c):.0f}")
     collisions = [e.detail for e in world.events if e.kind == "arm_collision"]
     print(
-        f"world events: placed {events['placed']}, dropped {events['dropped']}, grasp slips {events['grasp_slipped']},"
+        f"world events: placed {events['placed']}, jammed {events['jammed']}, tipped {events['tipped']},"
+        f" dropped {events['dropped']}, grasp slips {events['grasp_slipped']},"
         f" arm collisions with the case, shelves, rack or rail {events['arm_collision']}"
         + (f" (first: {collisions[0]})" if collisions else "")
     )
+    print(f"the executor noticed: {dict(Counter(what for _, what, _ in executor.noticed))}")
+    for e in world.events:
+        if e.kind in ("dropped", "jammed", "tipped", "grasp_slipped"):
+            print(f"  {e.kind} {e.lane_id or ''} {e.sku}: {e.detail}")
+    for _, what, detail in executor.noticed:
+        print(f"  noticed {what}: {detail}")
     print(f"wall time {wall:.1f} s ({c.sum() / wall:.1f}x real time)")
 
 

@@ -67,6 +67,7 @@ class ArmControllerNode(RestockNode):
 
         self.q: np.ndarray | None = None
         self.gripper_opening: float | None = None
+        self.gripper_effort: float | None = None
         self.gripper_command: float = model.max_opening
         self.joint_states_at: float | None = None
         self.joint_states_wall: float = time.monotonic()
@@ -116,6 +117,7 @@ class ArmControllerNode(RestockNode):
             index = {n: i for i, n in enumerate(msg.name)}
             q = np.array([msg.position[index[n]] for n in JOINT_NAMES], dtype=float)
             grip = float(msg.position[index["gripper"]]) if "gripper" in index else None
+            effort = msg.effort[index["gripper"]] if "gripper" in index and len(msg.effort) > index["gripper"] else None
         except (KeyError, IndexError) as err:
             self.get_logger().warning(f"dropped joint_states without joint {err}")
             return
@@ -124,6 +126,7 @@ class ArmControllerNode(RestockNode):
             return
         self.q = q
         self.gripper_opening = grip
+        self.gripper_effort = None if effort is None else float(effort)  # squeeze (N), where the driver reports it
         self.joint_states_at = self.now_s()
         self.joint_states_wall = time.monotonic()
         stamp = stamp_s(msg.header.stamp)
@@ -270,6 +273,7 @@ class ArmControllerNode(RestockNode):
             queued=len(self.tasks.queue),
             parked=len(self.tasks.parked),
             trajectories=self.published,
+            gripper_effort_n=-1.0 if self.gripper_effort is None else round(self.gripper_effort, 2),
         )
 
     def teleop_step(self) -> None:

@@ -386,6 +386,8 @@ class SimNode(RestockNode):
             q, qd = w.joint_positions(), w.joint_velocities()
             msg = JointState(name=list(JOINT_NAMES), position=[q[n] for n in JOINT_NAMES])
             msg.velocity = [qd[n] for n in JOINT_NAMES]
+            effort = w.joint_efforts()  # the gripper's squeeze (N): "holding" is measured, not assumed
+            msg.effort = [effort[n] for n in JOINT_NAMES]
             msg.header.stamp = stamp
             self.joint_pub.publish(msg)
             self._joints.done(now, None if self.pacer.active(w.arm_busy, now) else self._idle_joint_period)

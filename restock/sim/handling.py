@@ -143,6 +143,7 @@ class Handling(Piece):
         island = Island(
             self.store, boxes, [Free(ep.item.sku, tuple(pos), tuple(q)), *others], hand, opening, self.faults
         )  # type: ignore[arg-type]
+        island.lift_clear(0)  # carried in over the board's back edge: it rests on it, not in it
         end = self.shelves.column_back(lane_id) - ep.item.pitch / 2
         full = self.shelves.free_length(lane_id) < ep.item.pitch - 1e-9
         self.episode = Episode(island, ep.item, "place", "lane", lane_id, pos, hand, lane_end=end, full=full)

@@ -88,7 +88,7 @@ def container_collision(sku: Sku, name: str, friction: float) -> list[str]:
     """Collision geoms of one container (the shape the renders draw, without labels): a bottle's
     body and neck, a can, a carton's box; with an inertial: the SKU's mass, a bottle's liquid low."""
     h, m = sku.height, sku.mass
-    c = f'friction="{friction:.4g} 0.005 0.0001" condim="4"'
+    c = f'friction="{friction:.4g} 0.02 0.0001" condim="4"'  # rubber pads: torsional friction over ~4 cm
     if sku.kind == "carton":
         w, d = sku.width or 0.07, sku.depth or 0.07
         ixx, iyy, izz = m * (d * d + h * h) / 12, m * (w * w + h * h) / 12, m * (w * w + d * d) / 12
@@ -193,11 +193,14 @@ class Island:
             L.append(f'<body name="c{k}"><freejoint/>')
             L.extend(container_collision(sku, f"c{k}", mu))
             L.append("</body>")
-        L.append("</worldbody><actuator>")
-        for side in "lr":
-            L.append(
-                f'<position name="finger_{side}" joint="finger_{side}" kp="{FINGER_GAIN}" ctrlrange="{_f(0, half_open)}" forcerange="{_f(-force, force)}"/>'
-            )
+        # One drive for both fingers (a parallel gripper's rack and pinion): the pair stays centred on
+        # the tool, its squeeze limited to the gripper's force.
+        L.append(
+            '</worldbody><equality><joint joint1="finger_r" joint2="finger_l" polycoef="0 1 0 0 0" solref="0.004 1" solimp="0.99 0.999 0.001"/></equality>'
+        )
+        L.append(
+            f'<actuator><position name="fingers" joint="finger_l" kp="{FINGER_GAIN}" ctrlrange="{_f(0, half_open)}" forcerange="{_f(-force, force)}"/>'
+        )
         L.append("</actuator></mujoco>")
         return "\n".join(L)
 
@@ -233,8 +236,8 @@ class Island:
 
     @property
     def effort(self) -> float:
-        """The fingers' squeeze (N): the mean of the two actuators' forces, closing positive."""
-        return float(-np.mean(self.data.actuator_force[:2]))
+        """The fingers' squeeze (N): the drive's force, closing positive."""
+        return float(-self.data.actuator_force[0])
 
     def pose(self, k: int = 0) -> tuple[np.ndarray, np.ndarray]:
         a = self._qadr[k]
@@ -268,6 +271,26 @@ class Island:
                 if g in self._finger_geoms and self.model.geom_bodyid[other] == body:
                     out.add(self._finger_geoms[g])
         return out
+
+    def lift_clear(self, k: int = 0, tries: int = 4) -> float:
+        """Raise free container k out of any fixed box it overlaps (carried in over a board's edge,
+        which the carry's island did not hold); returns how far (m)."""
+        m, d = self.model, self.data
+        body, raised = self._bodies[k], 0.0
+        for _ in range(tries):
+            mujoco.mj_forward(m, d)
+            depth = 0.0
+            for i in range(d.ncon):
+                c = d.contact[i]
+                ids = {int(m.geom_bodyid[c.geom1]), int(m.geom_bodyid[c.geom2])}
+                if body in ids and 0 in ids:  # against the world's fixed boxes
+                    depth = max(depth, -float(c.dist))
+            if depth <= 1e-4:
+                break
+            d.qpos[self._qadr[k] + 2] += depth + 5e-4
+            raised += depth + 5e-4
+        mujoco.mj_forward(m, d)
+        return raised
 
     def settled(self) -> bool:
         return all(v < SETTLED_SPEED and w < SETTLED_SPIN for v, w in (self.speed(k) for k in range(len(self.free))))

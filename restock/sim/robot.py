@@ -75,6 +75,7 @@ class Robot(Piece):
         self.contact_depth = 0.0  # the deepest contact the arm is in now (m); 0 when it touches nothing
         self.shape = ArmShape.of(store.robot)
         self.handling = Handling(shared, shelves)
+        self.physics = True  # contact physics for containers; False: bookkeeping (see World)
         self.effort = 0.0  # the fingers' squeeze (N), as the gripper reports it
         self.q = {n: 0.0 for n in ARM_JOINTS}
         self.q["lift_z"] = min(max(0.3, self.limits["lift_z"][0]), self.limits["lift_z"][1])
@@ -357,7 +358,9 @@ class Robot(Piece):
         if found is None:
             return
         item, where, key, centre = found
-        if item.kind == "container":  # contact physics from here until it rests somewhere
+        if item.kind == "container" and self.physics:  # contact physics from here until it rests somewhere
+            if self.grip_cmd >= item.across:
+                return  # fingers settling at a width it fits through are no grasp
             if where == "stock":
                 loc = self.store.stock_by_id[key]
                 px, py, _ = self.store.stock_pick_point(loc)

@@ -26,6 +26,8 @@ own module; World keeps thin methods of the same names for its callers:
 - ``cameras`` (restock.sim.cameras): renders, segmentation, boxes, domain randomisation.
 
 Time: ``w.time`` is sim seconds since the Unix epoch (float); the store's local time is UTC.
+``World(..., physics=False)`` grasps and places by bookkeeping instead of contact physics (the
+old mode, kept as the speed benchmark's baseline: nothing slips or jams there).
 ``World(..., start_time=...)`` takes epoch seconds or an ISO string (default
 :data:`DEFAULT_START`, a Monday 06:00). :meth:`World.step` advances it: at the arm's servo
 period while the arm or gripper moves, otherwise straight to the next delivery, scheduled
@@ -76,6 +78,7 @@ class World:
         start_time: float | str = DEFAULT_START,
         fill: float = 1.0,
         render: bool = True,
+        physics: bool = True,
     ) -> None:
         self.store = store
         self.seed = int(seed)
@@ -94,6 +97,7 @@ class World:
         self.customers = Customers(shared, self.shelves, self.incidents, np.random.default_rng([self.seed, 2]))
         self.cameras = Cameras(store, self.bodies, self.object_info, enabled=render)
         self.robot = Robot(shared, self.shelves)
+        self.robot.physics = physics  # False: grasps and releases by bookkeeping (a benchmark's baseline)
         self.events: list[SimEvent] = []
         self._events_reported = 0
         self._scheduled: list[tuple[float, int, Callable[[], None]]] = []
@@ -354,6 +358,11 @@ class World:
 
     def joint_positions(self) -> dict[str, float]:
         return self.robot.joint_positions()
+
+    def joint_efforts(self) -> dict[str, float]:
+        """Efforts as a ros2_control state interface reports them: the gripper's squeeze (N); the
+        arm's joints are ideal servos and report none (0)."""
+        return {**dict.fromkeys(ARM_JOINTS, 0.0), "gripper": self.robot.effort}
 
     def joint_velocities(self) -> dict[str, float]:
         return self.robot.joint_velocities()
