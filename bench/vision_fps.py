@@ -1,11 +1,14 @@
 """Camera-node frames per second at 640x480 beside the bare ONNX model, on the same frames, in one run.
 
-    .venv/bin/python bench/vision_fps.py [--model restock/vision/models/shelf_detector.onnx] [--frames 60]
+    .venv/bin/python bench/vision_fps.py [--model restock/vision/models/shelf_detector_int8.onnx] [--frames 20]
+        [--reference restock/vision/models/shelf_detector.onnx | none] [--rounds 3]
 
 Prints the figures and their ratios:
-- bare models: ONNX Runtime's session.run of the shelf detector on already letterboxed tensors,
-  plus the lane-front classifier's session.run on the frame's already cut lane-front crops
-  (nothing else; the detector alone is printed too);
+- bare models: ONNX Runtime's session.run of the shelf detector the cameras run (``--model``, by
+  default the shipped INT8 one at 416x320) on already letterboxed tensors, plus the lane-front
+  classifier's session.run on the frame's already cut lane-front crops (nothing else; the detector
+  alone is printed too). The float32 416x416 detector it was made from (``--reference``) is timed
+  the same way in the same loop, for reference;
 - pipeline: restock.vision.pipeline.CameraPipeline.process on the RGB frames, in this process
   (letterbox, model, NMS, lane mapping, SKU colours, temporal filter, records);
   the two run frame by frame in turn (median time per frame), so both see the same load;
@@ -14,6 +17,12 @@ Prints the figures and their ratios:
   publishing. Two ways: one at a time (publish, wait for its ShelfObservation, next: latency
   bound), and streaming (the next frame goes out as soon as the node has taken the previous
   one, at most one waiting: the node's sustained frame rate, the figure a camera cares about).
+  The node is started ``--rounds`` times; each figure is the median over rounds. The driver
+  waits for observations in ``spin_once`` calls that return as soon as one arrives (a camera
+  driver does not poll), so its own CPU use stays off the two cores the node shares with it.
+- CPU time per frame (all threads) of the bare models, the pipeline and the node process while
+  streaming: on a machine shared with other work the frame rates fall with its load, the CPU a
+  frame costs much less so.
 The frames are simulator renders of the corner store (cam_left) with random fill and events.
 """
 
@@ -35,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 from restock.convert import sec_nanosec  # noqa: E402
 from restock.paths import store_file  # noqa: E402
 from restock.store.description import load_store  # noqa: E402
-from restock.vision.detector import DEFAULT_MODEL, OnnxDetector, letterbox  # noqa: E402
+from restock.vision.detector import DEFAULT_MODEL, RUNTIME_MODEL, OnnxDetector, letterbox  # noqa: E402
 from restock.vision.lane_front import DEFAULT_LANE_FRONT_MODEL, LaneFrontClassifier, crop_fronts  # noqa: E402
 from restock.vision.pipeline import CameraPipeline  # noqa: E402
 
@@ -64,43 +73,66 @@ def render_frames(n: int, seed: int = 11) -> list[np.ndarray]:
 
 
 def bench_interleaved(
-    detector: OnnxDetector, classifier: LaneFrontClassifier | None, frames: list[np.ndarray], repeats: int
-) -> tuple[float, float, float]:
-    """Bare models and full pipeline, frame by frame in turn, so both see the same machine load.
+    detector: OnnxDetector,
+    classifier: LaneFrontClassifier | None,
+    frames: list[np.ndarray],
+    repeats: int,
+    reference: OnnxDetector | None = None,
+) -> dict[str, float]:
+    """Bare models and full pipeline (and the reference detector), frame by frame in turn, so all
+    see the same machine load.
 
-    Returns frames per second (detector alone, both bare models, pipeline) from the median time
-    per frame of each.
+    Returns frames per second from the median time per frame of each: ``det`` (detector alone),
+    ``bare`` (both models), ``pipe`` (pipeline), ``ref_det`` and ``ref_bare`` (reference detector
+    alone, and with the classifier's time on the same frame) when there is a reference; and the
+    mean CPU time per frame (all threads) of the bare models and of the pipeline, ``*_cpu_ms``.
     """
     store = load_store(store_file("corner_store.yaml"))
     pipe = CameraPipeline(store, CAMERA, detector, lane_front=classifier)
     tensors = [letterbox(f, detector.input_h, detector.input_w)[0] for f in frames]
+    ref_tensors = [letterbox(f, reference.input_h, reference.input_w)[0] for f in frames] if reference else None
     boxes = [r.box for r in pipe.regions]
     crops = [crop_fronts(f, boxes, classifier.size) if classifier else None for f in frames]
     detector.raw(tensors[0])  # warm-up
+    if reference is not None and ref_tensors is not None:
+        reference.raw(ref_tensors[0])
     pipe.process(frames[0], 0.0, 0.0)
-    det, bare, full = [], [], []
+    times: dict[str, list[float]] = {"det": [], "bare": [], "pipe": [], "ref_det": [], "ref_bare": []}
+    cpu = {"bare": 0.0, "pipe": 0.0}
     stamp = 0.0
     for _ in range(repeats):
-        for f, t, c in zip(frames, tensors, crops, strict=True):
-            t0 = time.perf_counter()
+        for k, (f, t, c) in enumerate(zip(frames, tensors, crops, strict=True)):
+            c0, t0 = time.process_time(), time.perf_counter()
             detector.raw(t)
             t1 = time.perf_counter()
             if classifier is not None:
                 classifier.classify(c)
-            t2 = time.perf_counter()
+            c2, t2 = time.process_time(), time.perf_counter()
             stamp += 0.2
             pipe.process(f, stamp, stamp)
-            t3 = time.perf_counter()
-            det.append(t1 - t0)
-            bare.append(t2 - t0)
-            full.append(t3 - t2)
-    return tuple(1.0 / float(np.median(x)) for x in (det, bare, full))  # type: ignore[return-value]
+            c3, t3 = time.process_time(), time.perf_counter()
+            times["det"].append(t1 - t0)
+            times["bare"].append(t2 - t0)
+            times["pipe"].append(t3 - t2)
+            cpu["bare"] += c2 - c0
+            cpu["pipe"] += c3 - c2
+            if reference is not None and ref_tensors is not None:
+                t4 = time.perf_counter()
+                reference.raw(ref_tensors[k])
+                ref = time.perf_counter() - t4
+                times["ref_det"].append(ref)
+                times["ref_bare"].append(ref + (t2 - t1))
+    fps = {key: 1.0 / float(np.median(x)) for key, x in times.items() if x}
+    n = len(times["bare"])
+    return fps | {"bare_cpu_ms": cpu["bare"] / n * 1e3, "pipe_cpu_ms": cpu["pipe"] / n * 1e3}
 
 
 def bench_node(
     model: Path, lane_front: str, threads: int, frames: list[np.ndarray], repeats: int, domain: int
-) -> tuple[float, float]:
-    """(one-at-a-time fps, streaming fps) of the camera node process."""
+) -> tuple[float, float, float]:
+    """(one-at-a-time fps, streaming fps, CPU ms per frame while streaming) of the camera node process."""
+    import psutil
+
     from restock.rosenv import ros_environment
 
     env = {**os.environ, **ros_environment(domain), "PYTHONPATH": str(ROOT)}
@@ -146,7 +178,7 @@ def bench_node(
     def wait_for(key: float, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while key not in seen and time.monotonic() < deadline:
-            rclpy.spin_once(node, timeout_sec=0.001)
+            rclpy.spin_once(node, timeout_sec=0.05)  # returns as soon as an observation comes
         return key in seen
 
     def send(m: Image, timeout: float) -> bool:
@@ -173,6 +205,7 @@ def bench_node(
         # observations, not frames sent.
         stream = [m for _ in range(repeats) for m in msgs]
         start = len(seen)
+        node_cpu = psutil.Process(proc.pid).cpu_times()
         t0 = time.perf_counter()
         publish(stream[0])
         last_seen, t_last = start, t0
@@ -180,7 +213,7 @@ def bench_node(
             publish(m)
             deadline = time.monotonic() + 10.0
             while len(seen) == last_seen and time.monotonic() < deadline:
-                rclpy.spin_once(node, timeout_sec=0.001)
+                rclpy.spin_once(node, timeout_sec=0.05)
             if len(seen) == last_seen:
                 raise RuntimeError("the camera node stopped answering")
             last_seen, t_last = len(seen), time.perf_counter()
@@ -190,7 +223,9 @@ def bench_node(
             if len(seen) > last_seen:
                 last_seen, t_last = len(seen), time.perf_counter()
         streaming = (last_seen - start) / (t_last - t0)
-        return one_at_a_time, streaming
+        end_cpu = psutil.Process(proc.pid).cpu_times()
+        cpu_ms = (end_cpu.user + end_cpu.system - node_cpu.user - node_cpu.system) / (last_seen - start) * 1e3
+        return one_at_a_time, streaming, cpu_ms
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
@@ -200,32 +235,55 @@ def bench_node(
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    ap.add_argument("--model", type=Path, default=RUNTIME_MODEL, help="the detector the cameras run")
+    ap.add_argument("--reference", default=str(DEFAULT_MODEL), help="a detector timed alongside, or 'none'")
     ap.add_argument("--lane-front", default=str(DEFAULT_LANE_FRONT_MODEL), help="classifier ONNX, or 'none'")
     ap.add_argument(
         "--threads", type=int, default=CAMERA_THREADS, help="ONNX Runtime threads, bare models and node alike"
     )
     ap.add_argument("--frames", type=int, default=20, help="distinct frames")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3, help="node processes started, one after the other")
     ap.add_argument("--domain", type=int, default=int(os.environ.get("ROS_DOMAIN_ID", "87")))
     ap.add_argument("--no-node", action="store_true", help="skip the node process")
     args = ap.parse_args()
     frames = render_frames(args.frames)
     detector = OnnxDetector(args.model, conf_threshold=0.05, threads=args.threads)
+    reference = None if args.reference == "none" else OnnxDetector(Path(args.reference), 0.05, threads=args.threads)
     classifier = None if args.lane_front == "none" else LaneFrontClassifier(Path(args.lane_front), args.threads)
-    det, bare, pipe = bench_interleaved(detector, classifier, frames, args.repeats)
+    fps = bench_interleaved(detector, classifier, frames, args.repeats, reference)
+    det, bare, pipe = fps["det"], fps["bare"], fps["pipe"]
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"model: {detector.description}; lane-front classifier: {classifier.path.name if classifier else 'none'}")
     print(f"frames: {len(frames)} x {args.repeats} at 640x480; cpus: {os.cpu_count()}; ORT threads: {args.threads}")
+    if reference is not None:
+        ref_det, ref_bare = fps["ref_det"], fps["ref_bare"]
+        print(f"reference {reference.description}:")
+        print(f"  bare detector alone:    {ref_det:6.1f} fps ({1000 / ref_det:5.1f} ms/frame)")
+        print(f"  bare models (both):     {ref_bare:6.1f} fps ({1000 / ref_bare:5.1f} ms/frame)")
     print(f"bare detector alone:      {det:6.1f} fps ({1000 / det:5.1f} ms/frame)")
     print(f"bare models (both):       {bare:6.1f} fps ({1000 / bare:5.1f} ms/frame)")
     print(f"pipeline in-process:      {pipe:6.1f} fps ({1000 / pipe:5.1f} ms/frame)  overhead x{bare / pipe:.2f}")
+    bare_cpu, pipe_cpu = fps["bare_cpu_ms"], fps["pipe_cpu_ms"]
+    print(
+        f"CPU per frame, all threads: bare models {bare_cpu:5.1f} ms, pipeline {pipe_cpu:5.1f} ms (x{pipe_cpu / bare_cpu:.2f})"
+    )
     if not args.no_node:
         lane_front = args.lane_front if args.lane_front == "none" else str(Path(args.lane_front).resolve())
-        one, stream = bench_node(args.model.resolve(), lane_front, args.threads, frames, args.repeats, args.domain)
+        runs = [
+            bench_node(args.model.resolve(), lane_front, args.threads, frames, args.repeats, args.domain)
+            for _ in range(args.rounds)
+        ]
+        one, stream, node_cpu = (float(np.median(x)) for x in zip(*runs, strict=True))
+        spread = ", ".join(f"{s:.1f}" for _, s, _ in runs)
         print(f"camera node, one by one:  {one:6.1f} fps ({1000 / one:5.1f} ms/frame)  overhead x{bare / one:.2f}")
         print(
             f"camera node, streaming:   {stream:6.1f} fps ({1000 / stream:5.1f} ms/frame)  overhead x{bare / stream:.2f}"
+            f"  (rounds: {spread})"
+        )
+        print(
+            f"camera node CPU per frame, streaming, all its threads: {node_cpu:5.1f} ms (x{node_cpu / bare_cpu:.2f} the bare"
+            " models'; what the node costs the machine, whatever else runs on it)"
         )
     return 0
 
