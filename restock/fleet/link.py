@@ -74,6 +74,8 @@ class RobotLink:
         self.clock = clock
         self.outbox: dict[str, _Waiting] = {}
         self.resolved: dict[str, records.HandoffResolution] = {}  # request id -> what the operator decided
+        # Handoffs the robot resolved itself, told to the fleet until it acknowledges (resent like the outbox).
+        self.withdrawals: dict[str, records.HandoffResolution] = {}
         self.connected = asyncio.Event()
         self.connects = 0
         self.last_close: tuple[int | None, str] | None = None  # (WebSocket close code, why) of the last link
@@ -89,6 +91,18 @@ class RobotLink:
         self.outbox[request.request_id] = _Waiting(request, blocked_sales_per_h, self.clock())
         if self._ws is not None and not self._ws.closed:
             asyncio.get_running_loop().create_task(self._send_one(self.outbox[request.request_id]))
+
+    def send_withdrawal(self, resolution: records.HandoffResolution) -> None:
+        """The robot resolved one of its handoffs itself: it leaves the fleet's queue (told now if the
+        link is up, else on reconnect, until acknowledged)."""
+        self.outbox.pop(resolution.request_id, None)
+        self.withdrawals[resolution.request_id] = resolution
+        if self._ws is not None and not self._ws.closed:
+            asyncio.get_running_loop().create_task(self._send(self._withdrawal(resolution)))
+
+    @staticmethod
+    def _withdrawal(resolution: records.HandoffResolution) -> dict:
+        return {"type": "withdrawn", "resolution": json.loads(records.encode(resolution))}
 
     async def send_status(self, status: dict) -> None:
         await self._send({"type": "status", "status": status})
@@ -165,6 +179,8 @@ class RobotLink:
         while not ws.closed:
             for item in list(self.outbox.values()):
                 await self._send_one(item)
+            for resolution in list(self.withdrawals.values()):
+                await self._send(self._withdrawal(resolution))
             await asyncio.sleep(self.resend_s)
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> tuple[int | None, str]:
@@ -180,6 +196,8 @@ class RobotLink:
             data = json.loads(msg.data)
             if data.get("type") == "ack":
                 self.outbox.pop(data.get("request_id"), None)
+            elif data.get("type") == "withdrawn_ack":
+                self.withdrawals.pop(data.get("request_id"), None)
             elif data.get("type") == "resolution":
                 res = records.HandoffResolution.model_validate(data["resolution"])
                 if res.request_id not in self.resolved:  # sent again after a lost ack: acted on once

@@ -4,7 +4,7 @@ JSON text over WSS (and the same bodies over HTTPS for operators). Parsing reuse
 bounded JSON reader (depth, digits, lone surrogates: restock.teleop.protocol.loads_bounded); the
 models are strict (no extra fields, no "1" for a number). Operators: claim, release, resolve,
 heartbeat, logout. Robots: handoff (a records.HandoffRequest with what its wait costs), status,
-resolution_ack, heartbeat. An operator's ``command`` (a bridge message for the robot whose handoff
+withdrawn (a handoff the robot resolved itself), resolution_ack, heartbeat. An operator's ``command`` (a bridge message for the robot whose handoff
 they hold) and the robot's ``reply`` are relayed through the service, across instances by NOTIFY.
 """
 
@@ -88,13 +88,21 @@ class RobotReply(_Msg):
     body: dict[str, Any]
 
 
+class RobotWithdrawn(_Msg):
+    """The robot resolved one of its handoffs itself (an operator at its own bridge): it leaves the
+    fleet's queue, resolved as the robot says (a records.HandoffResolution, checked by records.decode)."""
+
+    type: Literal["withdrawn"]
+    resolution: dict[str, Any]
+
+
 class ResolutionAck(_Msg):
     type: Literal["resolution_ack"]
     request_id: Id
 
 
 OperatorMessage = Claim | Release | Resolve | Command | Heartbeat | Logout
-RobotMessage = RobotHandoff | RobotStatus | RobotReply | ResolutionAck | Heartbeat
+RobotMessage = RobotHandoff | RobotStatus | RobotReply | RobotWithdrawn | ResolutionAck | Heartbeat
 # The bridge messages a relay may carry (watch and frame_shown: the camera stream, which comes back
 # as binary frames in the bridge's own format from the robot's link).
 RELAYED = ("heartbeat", "pose", "claim", "release", "estop", "watch", "frame_shown")
@@ -132,8 +140,8 @@ def parse_operator(data: str | dict) -> OperatorMessage:
     return msg
 
 
-def parse_robot(text: str) -> tuple[RobotMessage, records.HandoffRequest | None]:
-    """A robot's message and, for a handoff, its validated request; else ProtocolError."""
+def parse_robot(text: str) -> tuple[RobotMessage, records.HandoffRequest | records.HandoffResolution | None]:
+    """A robot's message and, for a handoff or a withdrawal, its validated record; else ProtocolError."""
     if len(text) > MAX_ROBOT_MESSAGE_BYTES:
         raise ProtocolError(f"message of {len(text)} bytes exceeds {MAX_ROBOT_MESSAGE_BYTES}")
     msg = _parse(_ROBOT, loads_bounded(text))
@@ -142,6 +150,11 @@ def parse_robot(text: str) -> tuple[RobotMessage, records.HandoffRequest | None]
             return msg, records.decode(json.dumps(msg.request), records.HandoffRequest)
         except records.RecordError as err:
             raise ProtocolError(f"invalid handoff request: {err}") from None
+    if isinstance(msg, RobotWithdrawn):
+        try:
+            return msg, records.decode(json.dumps(msg.resolution), records.HandoffResolution)
+        except records.RecordError as err:
+            raise ProtocolError(f"invalid resolution: {err}") from None
     if isinstance(msg, RobotStatus) and len(json.dumps(msg.status)) > MAX_STATUS_BYTES:
         raise ProtocolError(f"status over {MAX_STATUS_BYTES} bytes")
     if isinstance(msg, RobotReply) and len(json.dumps(msg.body)) > MAX_RELAYED_BYTES:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from restock import records
 from restock.fleet import protocol as FP
 from restock.fleet.accounts import Accounts
 from restock.fleet.console import CONSOLE_JS, INDEX_HTML
@@ -493,11 +494,13 @@ class FleetService:
             msg, request = FP.parse_robot(text)
         except P.ProtocolError as err:
             return await self._bad(link, str(err))
-        if isinstance(msg, FP.RobotHandoff):
-            assert request is not None
+        if isinstance(msg, FP.RobotHandoff) and isinstance(request, records.HandoffRequest):
             key, new = await self.store.submit_handoff(link.robot, link.tenant, request, msg.blocked_sales_per_h,
                                                        msg.waiting_s)  # fmt: skip
             await link.ws.send_json({"type": "ack", "request_id": request.request_id, "id": key, "new": new})
+        elif isinstance(msg, FP.RobotWithdrawn) and isinstance(request, records.HandoffResolution):
+            await self.store.withdraw(link.robot, link.tenant, request)
+            await link.ws.send_json({"type": "withdrawn_ack", "request_id": request.request_id})
         elif isinstance(msg, FP.RobotStatus):
             await self.accounts.robot_status(link.robot, msg.status)
         elif isinstance(msg, FP.ResolutionAck):

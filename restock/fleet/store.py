@@ -149,6 +149,39 @@ class FleetStore:
 
         return await self.pool.run(run)  # type: ignore[return-value]
 
+    async def withdraw(self, robot: str, tenant: str, resolution: records.HandoffResolution) -> bool:
+        """The robot resolved a handoff itself (an operator at its own bridge): it leaves the queue,
+        resolved as the robot says and already delivered, and a claim on it ends. False: none open."""
+
+        async def run(conn: psycopg.AsyncConnection) -> bool:
+            async with conn.transaction():
+                row = await (
+                    await conn.execute(
+                        "SELECT id FROM handoffs WHERE robot_id=%s AND request_id=%s AND state IN ('open', 'claimed')"
+                        " FOR UPDATE",
+                        (robot, resolution.request_id),
+                    )
+                ).fetchone()
+                if row is None:
+                    return False
+                await conn.execute(
+                    "UPDATE handoffs SET state='resolved', resolved_at=now(), resolution=%s, delivered_at=now()"
+                    " WHERE id=%s",
+                    (records.encode(resolution), row[0]),
+                )
+                await conn.execute(
+                    "UPDATE claims SET ended_at=now(), outcome='resolved at the robot' WHERE handoff_id=%s"
+                    " AND ended_at IS NULL",
+                    (row[0],),
+                )
+                await write_audit(conn, "withdraw", tenant=tenant, robot=robot, instance=self.instance,
+                                  detail=f"handoff {row[0]} ({resolution.request_id}): {resolution.action} at the"
+                                  f" robot by {resolution.operator}")  # fmt: skip
+                await notify(conn, QUEUE_CHANNEL, tenant)
+                return True
+
+        return await self.pool.run(run)  # type: ignore[return-value]
+
     # --- operators: the queue, claims, resolves -------------------------------------------
 
     async def open_entries(self, tenant: str) -> tuple[list[Entry], float]:

@@ -80,6 +80,11 @@ class FleetUplink:
         if self.loop is not None and self.link is not None:
             self.loop.call_soon_threadsafe(self.link.send_handoff, request, blocked_sales_per_h)
 
+    def submit_withdrawal(self, resolution: records.HandoffResolution) -> None:
+        """Thread-safe: a handoff the robot resolved itself leaves the fleet's queue."""
+        if self.loop is not None and self.link is not None:
+            self.loop.call_soon_threadsafe(self.link.send_withdrawal, resolution)
+
     def submit_status(self, status: dict) -> None:
         if self.loop is not None and self.link is not None:
             asyncio.run_coroutine_threadsafe(self.link.send_status(status), self.loop)

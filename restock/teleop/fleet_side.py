@@ -7,7 +7,8 @@ exactly as one from an operator connected here: the same lease (one operator in 
 and heartbeat watchdog, envelope and e-stop. Each fleet operator is a connection of the rules
 (``fleet:NAME``). When the link goes, every lease taken through it ends at once and the arm holds:
 a command never outlives the link. Resolutions made in the fleet's queue are acted on as a resolve
-made here (training sample, handoff/resolutions, audit), once each. No rclpy here.
+made here (training sample, handoff/resolutions, audit), once each; one resolved here by an operator
+at the bridge leaves the fleet's queue. No rclpy here.
 """
 
 from __future__ import annotations
@@ -88,7 +89,10 @@ class FleetSide:
         self.rules = server.rules
         self.uplink = make_uplink(on_resolution=self._on_resolution, on_command=self._on_command, on_link=self._on_link)
         self.remotes: dict[str, _Remote] = {}
-        self.counts = {"handoffs_sent": 0, "commands": 0, "resolutions": 0, "links": 0, "links_lost": 0}
+        self.counts = {"handoffs_sent": 0, "commands": 0, "resolutions": 0, "withdrawn": 0, "links": 0,
+                       "links_lost": 0}  # fmt: skip
+        self._from_fleet: str | None = None  # the request id of the fleet resolution being acted on
+        self.rules.on_resolved.append(self._resolved)
         self.done: dict[str, int] = {}  # the day's task outcomes, for the status sent up
 
     def start(self) -> None:
@@ -182,11 +186,22 @@ class FleetSide:
         self.counts["resolutions"] += 1
         sample = await self._sample(plan)
         remote = self._remote(resolution.operator)
-        self.server._apply(remote, self.rules.finish_resolve(remote.conn, plan, sample))
+        self._from_fleet = resolution.request_id
+        try:
+            self.server._apply(remote, self.rules.finish_resolve(remote.conn, plan, sample))
+        finally:
+            self._from_fleet = None
         if self.rules.leases.controls(self.rules.robot_id, remote.conn.id):
             # Their claim in the fleet ended with the resolve, and with it the relay of their commands:
             # the lease they took through it ends now too, not at the lease timeout.
             self.server._apply(None, self.rules.release(remote.conn, "resolved in the fleet"))
+
+    def _resolved(self, resolution: records.HandoffResolution) -> None:
+        """A handoff resolved here by an operator at the bridge leaves the fleet's queue (a claim on it
+        there ends); one resolved through the fleet is the fleet's already."""
+        if resolution.request_id != self._from_fleet:
+            self.counts["withdrawn"] += 1
+            self.uplink.submit_withdrawal(resolution)
 
     async def _sample(self, plan: PendingResolve) -> str | None:
         if not plan.wants_sample:

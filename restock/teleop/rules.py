@@ -10,6 +10,7 @@ What reaches the robot goes through the :class:`RobotPort` (the bridge node's pu
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -104,6 +105,7 @@ class TeleopRules:
         self.arm_pose: tuple[tuple[float, float, float], float] | None = None  # grasp centre and yaw
         self.estop_engaged = False
         self.counters: dict[str, int] = {}
+        self.on_resolved: list[Callable[[records.HandoffResolution], None]] = []  # after each is published
         self._engaged_reported = False
         self._pose_notes = 0
 
@@ -311,6 +313,8 @@ class TeleopRules:
             return self._refused(conn, "resolve", f"no open handoff request {rid}")
         self.queue.resolve(rid)
         self.port.publish_resolution(resolution)
+        for hook in self.on_resolved:
+            hook(resolution)
         lease = self.leases.holder(self.robot_id)
         if lease is not None and lease.request_id == rid:
             lease.request_id = None  # still in control, with nothing claimed

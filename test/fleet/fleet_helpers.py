@@ -27,6 +27,7 @@ from restock.teleop.auth import OperatorBook
 from restock.teleop.fleet_side import FleetSide
 from restock.teleop.records_out import AuditLog, SampleWriter
 from restock.teleop.server import ServerConfig, TeleopServer
+from restock.teleop.tls import server_context
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "teleop"))
 from teleop_client import CollectingPort
@@ -253,14 +254,17 @@ def fleet_bridge_params(tmp: Path, pair: FleetPair, ca: Path) -> dict[str, dict[
 
 
 def linked_bridge(
-    tmp_path: Path, pair: FleetPair, request: records.HandoffRequest, cost: float
-) -> tuple[TeleopServer, CollectingPort, FleetSide]:
+    tmp_path: Path, pair: FleetPair, request: records.HandoffRequest, cost: float,
+    operators: OperatorBook | None = None, tls: tuple[Path, Path] | None = None,
+) -> tuple[TeleopServer, CollectingPort, FleetSide]:  # fmt: skip
     """A bridge for robot ra1 linked to instance a, with one handoff raised (as the node raises it)."""
     store = load_store(store_file("corner_store.yaml"))
     port = CollectingPort()
-    config = ServerConfig(robot_id="ra1", port=0, ssl_context=None, heartbeat_timeout_s=2.0)
+    context = server_context(*tls) if tls else None  # TLS where an operator logs in at the bridge itself
+    config = ServerConfig(robot_id="ra1", port=0, ssl_context=context, heartbeat_timeout_s=2.0)
     samples = SampleWriter(tmp_path / "samples", {k: v.kind for k, v in store.skus.items()})
-    server = TeleopServer(config, store, OperatorBook({}), port, AuditLog(tmp_path / "audit.sqlite"), samples)
+    book = operators or OperatorBook({})
+    server = TeleopServer(config, store, book, port, AuditLog(tmp_path / "audit.sqlite"), samples)
     server.start()
     url = pair.url(0, "/robot/ws", ws=True)
 

@@ -8,14 +8,17 @@ robot's link goes, the lease taken through it goes too and no target follows."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from pathlib import Path
 
 import aiohttp
 import numpy as np
-from fleet_helpers import FleetPair, Operator, handoff, linked_bridge, next_of, wait_for
+from fleet_helpers import FleetPair, Operator, fleet_rows, handoff, linked_bridge, next_of, wait_for
+from teleop_client import connect, login, next_json, write_operators
 
 from restock import records
+from restock.teleop.auth import OperatorBook
 from restock.teleop.fleet_side import SalesRate, read_credential
 from restock.teleop.protocol import unpack_frame
 
@@ -131,3 +134,48 @@ def test_sales_rate_prices_a_blocked_lane_and_credentials_are_checked(tmp_path: 
         assert "ROBOT:SECRET" in str(err)
     else:
         raise AssertionError("a malformed credential file was read")
+
+
+def test_a_handoff_resolved_at_the_bridge_leaves_the_fleets_queue_and_ends_the_claim_there(
+    fleet_pair: FleetPair, fleet_tls: tuple[Path, Path], tmp_path: Path
+) -> None:
+    book = OperatorBook.load(write_operators(tmp_path / "operators.yaml"))  # bob works at the store's own bridge
+    server, port, side = linked_bridge(tmp_path, fleet_pair, handoff("w-1", lane="r0_l01"), 1.0, book, fleet_tls)
+    base = f"https://127.0.0.1:{server.bound_port}"
+    local = ssl.create_default_context(cafile=str(fleet_tls[0]))
+
+    async def run() -> None:
+        async with aiohttp.ClientSession() as http:
+            carol = Operator(fleet_pair, http, 1)  # the fleet's operator claims it first
+            await carol.login("carol")
+            await wait_for(lambda: side.connected and len(server.rules.queue) == 1)
+            fleet_ws = await carol.ws()
+            await fleet_ws.send_json({"type": "claim"})
+            assert (await next_of(fleet_ws, "claimed"))["request_id"] == "w-1"
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=local)) as http:
+            ws = await connect(http, base, await login(http, base, "bob"))
+            await ws.send_json({"type": "claim", "request_id": "w-1"})
+            await ws.send_json({"type": "resolve", "request_id": "w-1", "action": "cleared"})
+            assert (await next_json(ws, "ack"))["request_id"] == "w-1"
+            await ws.close()
+        state = "SELECT state, delivered_at IS NOT NULL, resolution->>'operator' FROM handoffs WHERE request_id='w-1'"
+        await wait_for(lambda: fleet_rows(fleet_pair.conninfo, state) == [("resolved", True, "bob")])
+        ended = "SELECT outcome FROM claims c JOIN handoffs h ON h.id = c.handoff_id WHERE h.request_id='w-1'"
+        assert fleet_rows(fleet_pair.conninfo, ended) == [("resolved at the robot",)]
+        await wait_for(lambda: side.uplink.link is not None and not side.uplink.link.withdrawals)  # acknowledged
+        async with aiohttp.ClientSession() as http:
+            carol = Operator(fleet_pair, http, 1)
+            await carol.login("carol")
+            status, view = await carol.get("/api/queue")
+            assert status == 200 and view["handoffs"] == []  # nothing left to wait on in the fleet
+
+    try:
+        asyncio.run(run())
+        assert [(r.request_id, r.operator) for r in port.resolutions] == [("w-1", "bob")]  # once: the local one
+        assert side.counts["withdrawn"] == 1 and side.counts["resolutions"] == 0
+        audit = "SELECT detail FROM audit WHERE event='withdraw'"
+        assert "w-1" in fleet_rows(fleet_pair.conninfo, audit)[0][0]
+    finally:
+        side.stop()
+        server.stop()
+        server.audit.close()
