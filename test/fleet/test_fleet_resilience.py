@@ -100,18 +100,19 @@ def test_killed_service_and_killed_database_connections_lose_no_handoff(
         assert fleet_rows(conninfo, claimed) == [("claimed", "alice")]  # the queue came back from PostgreSQL
         with psycopg.connect(conninfo, autocommit=True) as conn:  # every connection of the service killed
             killed = conn.execute(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                "SELECT count(pg_terminate_backend(pid)), now() FROM pg_stat_activity"
                 " WHERE datname = current_database() AND pid <> pg_backend_pid()"
             ).fetchone()
         assert killed is not None and killed[0] >= 1
+        # The service writes again: the robot's status (every second) lands after the kill.
+        seen = "SELECT last_seen > %s FROM robots WHERE id='ra1'"
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            wait(lambda: conn.execute(seen, (killed[1],)).fetchone() == (True,), 60, "the service writing again")
 
         async def resolve_both() -> None:
             async with aiohttp.ClientSession() as http:
                 alice = Operator(pair, http, 0)
-                for _ in range(200):  # the service's pool reconnects: a login may meet a dead connection
-                    if (await alice.login("alice")).status == 200:
-                        break
-                    await asyncio.sleep(0.1)
+                assert (await alice.login("alice")).status == 200
                 status, body = await alice.post("/api/resolve", {"id": k1, "action": "removed"})
                 assert status == 200, body
                 status, body = await alice.post("/api/claim", {"id": None})
