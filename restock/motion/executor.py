@@ -325,6 +325,10 @@ class Executor(ExecutorChecks):
             Phase.RETURN_CARRY: Phase.RETURN_APPROACH,
             Phase.RETURN_APPROACH: Phase.RETURN_RELEASE,
         }
+        if self.phase is Phase.RETREAT_PICK:
+            # Lifted: a container that did not come along leaves the fingers closing on; wait for them
+            # to settle before the grip is judged (restock.motion.executor_checks).
+            self.wait_until = self._now + self.mover.store.robot.gripper.close_time_s + 0.1
         if self.phase in nxt:
             self.phase = nxt[self.phase]
         elif self.phase is Phase.RETREAT_PLACE:
@@ -352,6 +356,7 @@ class Executor(ExecutorChecks):
         assert a is not None
         if self.phase is Phase.GRASP:
             if self.grip.holds(a.task.sku, gripper):
+                a.grip_at_grasp = gripper
                 self.holding = True
                 a.held_checked = False
                 self.phase = Phase.RETREAT_PICK

@@ -5,13 +5,14 @@ the lane seen from behind after a placement (the wrist camera). Pure; a mixin of
 - A grasp that held on the board can slip when the arm lifts, and a held container can slide
   out while carried: before each step that needs the container in hand (looking at it,
   carrying it, entering the lane, releasing it) the measured opening must still say "holding"
-  (:meth:`Grip.holds`). If not, the loss counts as a failed grasp and is retried within
+  (:meth:`Grip.holds`) and stand where the fingers stopped on it (a container sliding out lets
+  them close on, slowly under a weak grip); after the lift the fingers get a moment to settle. If not, the loss counts as a failed grasp and is retried within
   ``max_grasp_retries`` (from the stock, or backing out of the lane first); beyond it, a
   ``failed_grasp`` handoff.
 - A released container must slide home: against the one in front, so the column's back face
   stands a whole number of pitches from the lane's front, and the count does not jump by more
   than was placed. A wrist look at the lane after every placement (and before the first)
-  checks both; a lane whose back is not home is jammed (a container stuck or lying in it) and
+  checks both, and once more ``slide_s`` later when it doubts (a container still sliding); a lane whose back is not home is jammed (a container stuck or lying in it) and
   becomes a ``blocked_lane`` handoff naming what was seen.
 
 Everything noticed goes into ``noticed`` (sim time, what, detail), so a test can set it beside the
@@ -32,7 +33,9 @@ if TYPE_CHECKING:
     from restock.motion.executor import Executor
 
 # The column's back face this far off a whole number of pitches from the front: not home (m).
-HOME_TOLERANCE = 0.01
+HOME_TOLERANCE = 0.012
+# Fingers that moved this much since they stopped on the container are closing on nothing firm (m).
+GRIP_DRIFT = 0.003
 HOLD_PHASES = (Phase.LOOK_HELD, Phase.CARRY, Phase.APPROACH_PLACE, Phase.RELEASE)
 
 
@@ -58,7 +61,8 @@ class ExecutorChecks:
         a = self.active
         if a is None or not self.holding or self.phase not in HOLD_PHASES or gripper is None:
             return None
-        if self.grip.holds(a.task.sku, gripper):
+        still = a.grip_at_grasp is None or abs(gripper - a.grip_at_grasp) <= GRIP_DRIFT
+        if self.grip.holds(a.task.sku, gripper) and still:
             return None
         at_lane = self.phase in (Phase.APPROACH_PLACE, Phase.RELEASE)
         what = "slipped out of the fingers while carried" if at_lane else "slipped out of the fingers on the lift"
@@ -111,7 +115,12 @@ class ExecutorChecks:
             lane = self.mover.store.lane_by_id[a.task.lane_id]
             expected = None if a.counted is None else a.counted + a.placed - a.counted_placed
             why = not_home(lane.front_y, lane.sku.along, count, expected)
-            a.counted, a.counted_placed = count.count, a.placed
+            if why is not None and not a.relooked:
+                # It may still be sliding down the board: look again once it has had time to rest.
+                a.relooked = True
+                self.wait_until = now + self.settings.slide_s
+                return out
+            a.counted, a.counted_placed, a.relooked = count.count, a.placed, False
             if why is not None:
                 detail = f"lane {a.task.lane_id} is jammed: {why}"
                 self.noticed.append((now, "jammed", detail))

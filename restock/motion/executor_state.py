@@ -37,6 +37,9 @@ class ExecutorSettings:
     # within look_timeout_s (sim s) is done without: the arm goes on as it would without a camera.
     wrist_camera: bool = False
     look_timeout_s: float = 5.0
+    # A container let go at a lane's back slides down its board for about this long (s): a look
+    # that finds the lane's back not home looks again after it.
+    slide_s: float = 2.0
 
 
 class Phase(str, Enum):
@@ -72,6 +75,8 @@ class Active:
     room: int | None = None  # containers the lane takes, as the wrist camera last counted it
     counted: int | None = None  # the lane's count at the wrist camera's last look
     counted_placed: int = 0  # placed when it was taken
+    grip_at_grasp: float | None = None  # the fingers' opening when they stopped on the container
+    relooked: bool = False  # the lane looked not home once: a second look decides
 
 
 @dataclass

@@ -38,7 +38,7 @@ SLID_OFF = 0.8  # of the container's width: fingers closed past this have left i
 GIVE_UP = 0.15  # m: the hand this far away with the container not following: it slipped
 CARRY_SLIP = 0.02  # m: a held container this far from where it sat in the hand has slipped out
 GONE = 0.5  # m: a container this far below where it was has fallen out of reach
-HOME_TOL = 0.012  # m: a placed container this far short of the column's end did not slide home
+HOME_TOL = 0.015  # m: a placed container this far short of the column's end did not slide home
 TIP_RAD = math.radians(30.0)  # leaning more than this: tipped over
 PLACE_MIN_S = 0.4  # s: a release is judged no sooner than this
 PLACE_MAX_S = 5.0  # s: nor later (what still moves then is judged where it is)
@@ -90,7 +90,8 @@ class Handling(Piece):
         else:
             boxes, others = self._lane_scene(key, skip_last=True)
         island = Island(self.store, boxes, [Free(item.sku, pos), *others], hand, opening, self.faults)  # type: ignore[arg-type]
-        self.episode = Episode(island, item, "grasp", where, key, np.array(pos), hand)
+        island.push_clear_of_hand(0)  # a finger that came in on top of it pushed it aside
+        self.episode = Episode(island, item, "grasp", where, key, island.pose(0)[0], hand)
 
     def _stock_scene(self, loc_id: str, pos: tuple[float, float, float]) -> tuple[list[Box], list[Free]]:
         loc = self.store.stock_by_id[loc_id]
@@ -239,7 +240,9 @@ class Handling(Piece):
             ep.mode, ep.in_hand, ep.since = "carry", isl.in_hand(0), isl.time
             self.log("grasp", lane_id=lane_id, sku=sku, detail=f"from {ep.where} {ep.key}")
             return "held"
-        if isl.finger_opening > SLID_OFF * self.store.skus[sku].across and moved < GIVE_UP:  # type: ignore[index]
+        closed_past = isl.finger_opening <= SLID_OFF * self.store.skus[sku].across  # type: ignore[index]
+        opened = grip_cmd > isl.finger_opening + 0.002  # the controller let go of a grasp that did not carry
+        if not (closed_past or opened or moved >= GIVE_UP):
             return None  # the fingers slide along it: undecided until they close past it
         across = self.store.skus[sku].across  # type: ignore[index]
         why = "the fingers closed on nothing" if isl.finger_opening < 0.5 * across else "it slid out of the fingers"

@@ -272,6 +272,35 @@ class Island:
                     out.add(self._finger_geoms[g])
         return out
 
+    def push_clear_of_hand(self, k: int = 0, tries: int = 6) -> float:
+        """Move free container k out of the fingers and palm where it overlaps them: the hand came
+        in along its path before the island began, and a finger sliding in beside a container
+        pushes it aside rather than passing through it. Returns how far it moved (m)."""
+        m, d = self.model, self.data
+        body, hand_bodies, moved = self._bodies[k], set(), 0.0
+        for name in ("hand", "finger_l", "finger_r"):
+            hand_bodies.add(mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, name))
+        for _ in range(tries):
+            mujoco.mj_forward(m, d)
+            push, depth = np.zeros(3), 0.0
+            for i in range(d.ncon):
+                c = d.contact[i]
+                b1, b2 = int(m.geom_bodyid[c.geom1]), int(m.geom_bodyid[c.geom2])
+                other = b2 if b1 == body else b1 if b2 == body else -1
+                if c.dist >= -1e-4 or other not in hand_bodies:
+                    continue
+                normal = np.array(c.frame[:3])  # from geom1 to geom2
+                push += (normal if b2 == body else -normal) * -c.dist
+                depth = max(depth, -float(c.dist))
+            if depth == 0.0:
+                break
+            step = push / max(np.linalg.norm(push), 1e-9) * (depth + 5e-4)
+            step[2] = max(step[2], 0.0)  # never down into what it stands on
+            d.qpos[self._qadr[k] : self._qadr[k] + 3] += step
+            moved += float(np.linalg.norm(step))
+        mujoco.mj_forward(m, d)
+        return moved
+
     def lift_clear(self, k: int = 0, tries: int = 4) -> float:
         """Raise free container k out of any fixed box it overlaps (carried in over a board's edge,
         which the carry's island did not hold); returns how far (m)."""
