@@ -48,3 +48,20 @@ def test_malformed_bytes_are_refused_by_name() -> None:
         image_from_cdr(b"\x12\x34" + raw[2:])
     with pytest.raises(ImageFormatError, match="encapsulation"):
         image_from_cdr(b"")
+
+
+def test_a_deserialized_message_reads_as_its_bytes() -> None:
+    """In lockstep the camera node takes Image messages (their stamp is its clock), else raw bytes:
+    both paths give the node the same frame."""
+    from rclpy.serialization import deserialize_message
+
+    from restock.nodes.shelf_camera import _fields
+
+    rgb = np.random.default_rng(8).integers(0, 256, (12, 20, 3), np.uint8)
+    raw = serialize_message(_message(rgb[:, :, ::-1], "bgr8", 64, "cam", 42, 7))
+    a, b = image_from_cdr(raw), _fields(deserialize_message(raw, Image))
+    assert (a.sec, a.nanosec, a.frame_id, a.height, a.width, a.encoding, a.step) == (
+        b.sec, b.nanosec, b.frame_id, b.height, b.width, b.encoding, b.step,
+    )  # fmt: skip
+    for img in (a, b):
+        assert np.array_equal(rgb8_array(img.data, img.width, img.height, img.step, img.encoding), rgb)
