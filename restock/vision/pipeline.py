@@ -111,8 +111,7 @@ class CameraPipeline:
         t0 = time.perf_counter()
         pending = None
         if self._front_pool is not None and self.lane_front is not None and self.regions:
-            crops = crop_fronts(rgb, [], index=self._front_index)
-            pending = self._front_pool.submit(self.lane_front.classify, crops)
+            pending = self._front_pool.submit(self._classify_fronts, rgb)  # cut there too, off the detector's path
         dets = self.detector.detect(rgb, checked=True)  # check_size checked the frame
         fronts = pending.result() if pending is not None else None
         readings = read_lanes(self.regions, dets, rgb, self.store.skus, self.match_config, fronts, self.looks)
@@ -146,6 +145,10 @@ class CameraPipeline:
         obs = records.ShelfObservation(stamp=now_s, camera_id=self.camera_id, frame_stamp=frame_stamp, lanes=lanes)
         handoffs = self._handoffs(statuses, readings, rgb, frame_stamp, now_s)
         return FrameResult(obs, handoffs, dets, readings, statuses, latency, verdict.reason if verdict else None)
+
+    def _classify_fronts(self, rgb: np.ndarray) -> np.ndarray:
+        assert self.lane_front is not None  # only submitted with a classifier
+        return self.lane_front.classify(crop_fronts(rgb, [], index=self._front_index))
 
     def _handoffs(
         self, statuses: list[LaneStatus], readings: list[LaneReading], rgb: np.ndarray, frame_stamp: float, now_s: float
