@@ -109,8 +109,9 @@ def node_params(
     if operator is not None:
         teleop.update(port=operator.port, operators_file=str(operator.operators_file))
     if opts.fleet_url:
+        # Status every wall second: the fleet's operators read the store's sim time from it.
         teleop.update(fleet_url=[opts.fleet_url], fleet_credential_file=opts.fleet_credential_file,
-                      fleet_ca_file=opts.fleet_ca_file)  # fmt: skip
+                      fleet_ca_file=opts.fleet_ca_file, fleet_status_period_s=1.0)  # fmt: skip
     params: dict[str, dict[str, object]] = {
         "sim": sim,
         "planner": {"database_path": str(run_dir / "planner.db"), "policy": opts.policy},

@@ -19,8 +19,10 @@ import json
 import math
 import os
 import secrets
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,6 +127,50 @@ def fleet_figures(conninfo: str, robots: list[str], tenant: str = TENANT) -> dic
     return out
 
 
+class SimClocks:
+    """Each robot's latest sim time as its bridge reports it in its status (every second in a fleet
+    day), read from the fleet's database; one connection per thread (each operator has its own)."""
+
+    def __init__(self, conninfo: str) -> None:
+        self.conninfo = conninfo
+        self._local = threading.local()
+
+    def __call__(self, robot: str) -> float | None:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = psycopg.connect(self.conninfo, autocommit=True)
+        row = conn.execute("SELECT (status->>'sim_time')::float8 FROM robots WHERE id=%s", (robot,)).fetchone()
+        return None if row is None else row[0]
+
+
+def sim_waits(conninfo: str, handled: list[dict], tenant: str = TENANT) -> dict[str, list[float]]:
+    """Raised -> claimed on the store's own clock (sim s), per robot: the request's stamp against the
+    robot's sim time its operator read at the claim (its status, about a wall second old)."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        stamps = dict(conn.execute("SELECT id, (request->>'stamp')::float8 FROM handoffs WHERE tenant_id=%s",
+                                   (tenant,)).fetchall())  # fmt: skip
+    waits: dict[str, list[float]] = {}
+    for h in handled:
+        if h.get("claimed_sim") is not None and h["id"] in stamps:
+            waits.setdefault(h["robot"], []).append(max(0.0, h["claimed_sim"] - stamps[h["id"]]))
+    return waits
+
+
+def _stop_days(days: list[FleetStoreDay], wait_s: float = 180.0) -> None:
+    """Store days still running (an interrupted fleet day) stop on SIGTERM: each brings its graph down
+    (slow on a loaded machine: all are told first, then waited for); one that will not, is killed."""
+    running = [d.proc for d in days if d.proc is not None and d.proc.poll() is None]
+    for proc in running:
+        proc.terminate()
+    deadline = time.monotonic() + wait_s
+    for proc in running:
+        try:
+            proc.wait(max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def _lognormal(mean_s: float, cv: float, rng: np.random.Generator) -> float:
     sigma = math.sqrt(math.log(1.0 + cv * cv))
     return float(rng.lognormal(math.log(mean_s) - sigma * sigma / 2.0, sigma))
@@ -156,6 +202,7 @@ def run_fleet(args: argparse.Namespace) -> int:
         args.days = 0.02  # ~29 sim-minutes: three graphs on a small machine run at a few times real time
     if args.camera_period_s == plain.camera_period_s:
         args.camera_period_s = 60.0
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a SIGTERM still stops the store days and the rest
     out: Path = args.out_dir
     (out / "fleet").mkdir(parents=True, exist_ok=True)
     days = [
@@ -177,11 +224,12 @@ def run_fleet(args: argparse.Namespace) -> int:
         print(f"restock sim --fleet: fleet service https://127.0.0.1:{port}/ on {cluster.conninfo}; "
               f"{len(days)} stores, {len(operators)} operators, x{rtf:g} real time", file=sys.stderr)  # fmt: skip
         rng = np.random.default_rng(args.seed)
-        # A person's time on a handoff in sim seconds (lognormal: heavy-tailed), at the days' pace in wall time.
+        # A person's time on a handoff in sim seconds (lognormal: heavy-tailed) of the store's own clock.
+        clocks = SimClocks(cluster.conninfo)
         pool = [
             FleetOperator(f"https://127.0.0.1:{port}", name, pw, cert,
-                          lambda: _lognormal(args.fleet_service_s, args.fleet_service_cv, rng) / rtf,
-                          out / "fleet" / "operators.log").start()
+                          lambda: _lognormal(args.fleet_service_s, args.fleet_service_cv, rng),
+                          out / "fleet" / "operators.log", sim_clock=clocks, pace=rtf).start()
             for name, pw in operators.items()
         ]  # fmt: skip
         status = 0
@@ -195,13 +243,15 @@ def run_fleet(args: argparse.Namespace) -> int:
                 status = status or day.proc.wait()
             # What the operators hold now is still resolved and delivered if its robot is up: the days are over.
         finally:
-            for day in days:
-                if day.proc is not None and day.proc.poll() is None:
-                    day.proc.terminate()
-                    day.proc.wait(30)
+            _stop_days(days)
             for op in pool:
                 op.stop()
             figures = fleet_figures(cluster.conninfo, [d.robot for d in days])
+            waits = sim_waits(cluster.conninfo, [h for op in pool for h in op.handled])
+            for robot, column in [*((d.robot, figures[d.robot]) for d in days), ("fleet", figures["fleet"])]:
+                mine = np.array([w for ws in waits.values() for w in ws] if robot == "fleet" else waits.get(robot, []))
+                column["wait sim median s"] = round(float(np.median(mine)), 1) if len(mine) else None
+                column["wait sim p95 s"] = round(float(np.percentile(mine, 95)), 1) if len(mine) else None
             service.stop()
     print(f"\nrestock sim --fleet {len(days)}: {args.days:g} day(s) from {args.start_time}, seed {args.seed}, "
           f"x{rtf:g} real time, wall {time.monotonic() - wall:.0f} s")  # fmt: skip
@@ -216,9 +266,12 @@ def run_fleet(args: argparse.Namespace) -> int:
     print_table(tables)
     for op in pool:
         busy = sum(h["resolved"] - h["claimed"] for h in op.handled)
-        print(f"{op.name}: {len(op.handled)} handoffs, busy {busy:.0f} wall s (~{busy * rtf / 60:.0f} sim min)")
+        sim = sum(h["service_sim_s"] for h in op.handled)
+        print(f"{op.name}: {len(op.handled)} handoffs, busy {busy:.0f} wall s, {sim / 60:.1f} sim min held")
     waits = figures["fleet"]
-    print(f"waits are wall seconds (x{rtf:g} for sim seconds); store days: {', '.join(str(d.out_dir) for d in days)}")
+    print(
+        f"waits: wall seconds, and sim seconds of the store's clock; store days: {', '.join(str(d.out_dir) for d in days)}"
+    )
     (out / "fleet" / "summary.json").write_text(json.dumps({"tables": tables, "operators": {
         op.name: op.handled for op in pool}, "fleet": waits}, indent=2, default=str))  # fmt: skip
     return status

@@ -296,8 +296,9 @@ class FleetOperator(_OperatorThread):
     """A scripted operator of the fleet's shared pool: logs in to the fleet service (HTTPS), opens its
     console WebSocket, claims the costliest open handoff of its tenant whenever it is free, takes that
     robot's lease through the relay (the robot's bridge judges it), keeps it with heartbeats for a
-    human-like service time (``service_s()``, wall seconds), resolves it in the fleet's queue and
-    hands the robot back."""
+    human-like service time (``service_s()``: sim seconds of that robot's clock, as ``sim_clock(robot)``
+    reads it; without one, wall seconds times ``pace``), hands the robot back and resolves it in the
+    fleet's queue."""
 
     base: str  # https://127.0.0.1:PORT of a fleet instance
     name: str
@@ -305,11 +306,13 @@ class FleetOperator(_OperatorThread):
     cafile: Path
     service_s: Callable[[], float]
     log_path: Path | None = None
-    handled: list[dict] = field(
-        default_factory=list
-    )  # id, robot, request id, kind, action, claimed/resolved wall times
+    sim_clock: Callable[[str], float | None] | None = None  # a robot's latest sim time (its status), if known
+    pace: float = 1.0  # sim seconds a wall second, where no sim clock is read
+    # Each handoff: id, robot, request id, kind, outcome, claimed/resolved (wall), service (sim s), claimed (sim).
+    handled: list[dict] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _kinds: dict[int, str] = field(default_factory=dict)  # handoff id -> kind, from the queue views pushed
+    _claimed_sim: float | None = None  # the robot's sim time when the handoff in hand was claimed
 
     def start(self) -> FleetOperator:
         self._run_thread()
@@ -339,6 +342,21 @@ class FleetOperator(_OperatorThread):
             else:  # nothing open: wait for the queue to change (pushed), or look again in a while
                 await self._next(ws, ("queue",), 2.0)
 
+    def _elapsed(self, robot: str) -> Callable[[], float]:
+        """Sim seconds since now on this robot's clock (its status every second or so: a person's
+        time is the store's time, whatever pace its simulation keeps), else wall seconds x pace."""
+        wall0 = time.monotonic()
+        sim0 = self.sim_clock(robot) if self.sim_clock is not None else None
+        self._claimed_sim = sim0
+        if sim0 is None:
+            return lambda: (time.monotonic() - wall0) * self.pace
+
+        def elapsed() -> float:
+            now = self.sim_clock(robot)  # type: ignore[misc]
+            return 0.0 if now is None else now - sim0
+
+        return elapsed
+
     async def _handle(self, ws: aiohttp.ClientWebSocketResponse, claimed: dict) -> None:
         robot, rid, started = claimed["robot"], claimed["request_id"], time.time()
 
@@ -346,11 +364,12 @@ class FleetOperator(_OperatorThread):
             await ws.send_json({"type": "command", "robot": robot, "body": body})
 
         await command({"type": "claim", "request_id": rid})  # the robot's own lease, judged by its bridge
-        until, beat = time.monotonic() + self.service_s(), 0
-        while time.monotonic() < until and not self._stop.is_set():
+        need, beat = self.service_s(), 0
+        elapsed = self._elapsed(robot)
+        while elapsed() < need and not self._stop.is_set():
             await command({"type": "heartbeat", "seq": beat})
             beat += 1
-            await self._next(ws, (), min(0.2, max(0.0, until - time.monotonic())))  # reads what came meanwhile
+            await self._next(ws, (), 0.2)  # reads what came meanwhile
         kind = self._kinds.get(claimed["id"])  # the claim's answer names the request, the queue view its kind
         action, label = decide_by_kind(kind)
         resolve: dict = {"type": "resolve", "id": claimed["id"], "action": action}
@@ -360,6 +379,7 @@ class FleetOperator(_OperatorThread):
         await ws.send_json(resolve)
         answer = await self._next(ws, ("resolved", "error"), 20.0)
         outcome = action if answer is not None and answer["type"] == "resolved" else f"not resolved: {answer}"
-        self.handled.append({"id": claimed["id"], "robot": robot, "request_id": rid, "kind": kind,
-                             "outcome": outcome, "claimed": started, "resolved": time.time()})  # fmt: skip
+        self.handled.append({"id": claimed["id"], "robot": robot, "request_id": rid, "kind": kind, "outcome": outcome,
+                             "claimed": started, "resolved": time.time(), "service_sim_s": elapsed(),
+                             "claimed_sim": self._claimed_sim})  # fmt: skip
         self._log(f"#{claimed['id']} {robot} {rid} {kind}: {outcome} ({time.time() - started:.1f} s)")

@@ -60,3 +60,13 @@ def test_fleet_day_store_files() -> None:
             assert "--fleet takes" in str(err)
         else:
             raise AssertionError(f"--fleet {bad} accepted")
+
+
+def test_fleet_operator_times_a_handoff_on_the_stores_sim_clock() -> None:
+    readings = iter([100.0, 130.0, None, 190.0])  # the robot's status: sim time, once missing
+    op = FleetOperator("https://127.0.0.1:1", "alice", PASSWORD, Path("ca.crt"), lambda: 60.0,
+                       sim_clock=lambda robot: next(readings))  # fmt: skip
+    elapsed = op._elapsed("ra1")
+    assert [elapsed(), elapsed(), elapsed()] == [30.0, 0.0, 90.0]  # sim seconds since the claim
+    wall = FleetOperator("https://127.0.0.1:1", "alice", PASSWORD, Path("ca.crt"), lambda: 60.0, pace=5.0)
+    assert 0.0 <= wall._elapsed("ra1")() < 5.0  # no sim clock: wall seconds x pace
