@@ -2,11 +2,13 @@
 
 An rclpy executor must not run an asyncio loop, and the link must keep going while the node's
 callbacks run; so the link lives in a daemon thread and the node calls the thread-safe
-:meth:`FleetUplink.submit_handoff` / :meth:`submit_status` / :meth:`submit_reply`. What comes back
-is handed over on the uplink's thread (a node publishes from there; rclpy publishers may be used
-from any thread): resolutions through ``on_resolution``, once per request id, and an operator's
-relayed bridge messages through ``on_command(operator, message)``, for the bridge's own rules to
-judge. The link keeps the robot's handoffs while the fleet is out of reach and resends them.
+:meth:`FleetUplink.submit_handoff` / :meth:`submit_status` / :meth:`submit_reply` /
+:meth:`submit_frame` / :meth:`submit_withdrawal`. What comes back is handed over on the uplink's
+thread (a node publishes from there; rclpy publishers may be used from any thread): resolutions
+through ``on_resolution``, once per request id, an operator's relayed bridge messages through
+``on_command(operator, message)``, for the bridge's own rules to judge, and the link coming up or
+going through ``on_link(up)``. The link keeps the robot's handoffs while the fleet is out of reach
+and resends them. restock.teleop.fleet_side is the bridge's use of it.
 """
 
 from __future__ import annotations
