@@ -59,6 +59,7 @@ class Episode:
     since: float = 0.0  # s of island time the current mode began
     lane_end: float = 0.0  # place: the store y the container should come to rest at (its centre)
     full: bool = False  # place: the lane had no room for it
+    min_opening: float = 1.0  # grasp: the narrowest the fingers closed to (m)
 
 
 @dataclass
@@ -156,6 +157,7 @@ class Handling(Piece):
         assert ep is not None
         ep.island.set_gripper(grip_cmd)
         ep.island.step(h, hand)
+        ep.min_opening = min(ep.min_opening, ep.island.finger_opening)
         pos, q = ep.island.pose(0)
         self.bodies.show(ep.item.body, pos, q)
 
@@ -222,7 +224,10 @@ class Handling(Piece):
         lane_id = ep.key if ep.where == "lane" else None
         if moved < LIFT_CHECK:
             if grip_cmd > isl.finger_opening + 0.002 and not isl.fingers_touching(0):
-                # Opened again before lifting (the controller gave up on this grasp): it stays.
+                # Opened again before lifting (the controller gave up on this grasp): it stays. The
+                # fingers had closed past it: a grasp that did not take (squeezed out or missed).
+                if ep.min_opening <= SLID_OFF * self.store.skus[sku].across:  # type: ignore[index]
+                    self.log("grasp_slipped", lane_id=lane_id, sku=sku, detail=f"from {ep.where} {ep.key}: no grip")
                 self._leave(ep, pos)
                 self.episode = None
                 return "unmoved"

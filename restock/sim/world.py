@@ -348,7 +348,7 @@ class World:
         tilt = math.radians(lv.row.tilt_deg)
         # Lying on its side along the lane (its top towards the front), on the tilted board.
         a = -math.pi / 2 - tilt
-        cy = y - item.pitch / 2 + item.height / 2
+        cy = y + item.pitch / 2 - item.height / 2  # its front where its front stood, lying towards the back
         item.stuck, item.pose = (
             "tipped",
             ((x, cy, lv.board_z(cy) + item.across / 2), (math.cos(a / 2), math.sin(a / 2), 0.0, 0.0)),

@@ -36,6 +36,24 @@ def _graph(ros_graph, tmp_path, sim: dict) -> None:
     )
 
 
+def _graph_lockstep(ros_graph, tmp_path, sim: dict) -> None:
+    """The simulator and the arm in lockstep (as a store day runs them): sim time waits for the arm,
+    so a trajectory never lands late and the arm's servos never jump (a jump would yank a container
+    out of the fingers on contact physics, however the controller reads it)."""
+    arm = {
+        "state_dir": str(tmp_path / "arm"),
+        "lockstep": True,
+        "wake_above_rate": 0.0,
+        "start_allowance_wall_s": 0.0,
+        "joint_states_timeout_s": 10.0,
+        "trajectory_start_delay_s": 0.0,
+    }
+    lockstep = {"lockstep": True, "lockstep_participants": ["arm_controller"], "real_time_factor": 0.0}
+    ros_graph(
+        only=["sim", "arm_controller"], store=STORE, params={"sim": {**SIM, **lockstep, **sim}, "arm_controller": arm}
+    )
+
+
 def _send(ros_node, task: records.RestockTask) -> None:
     import time
 
@@ -119,3 +137,50 @@ def test_a_lane_counted_full_from_behind_gets_no_container(ros_graph, ros_node, 
     events = [e for t in truths for e in t.events]
     assert not [e for e in events if e.kind in ("grasp", "placed", "dropped")], events
     assert truths[-1].stock[loc.id] == stock and truths[-1].lanes[lane.id].count == lane.lane.capacity
+
+
+@pytest.mark.graph
+@pytest.mark.slow
+def test_a_grasp_off_centre_slips_and_the_executor_retries(ros_graph, ros_node, tmp_path) -> None:
+    """Contact physics: the stock container stands 5 cm deeper than the arm expects; the fingers close
+    on its near side and squeeze it out (it falls over in the rack); the arm notices the empty
+    fingers, retries with the next container and places it."""
+    _store, lane, loc = _lane("r3_l11")
+    _graph_lockstep(ros_graph, tmp_path, {"scripted_events": f"+0 nudge {loc.id} 0,-0.05"})
+    truths = _collect(ros_node, SimGroundTruth, topics.SIM_GROUND_TRUTH)
+    spin_until(ros_node, lambda: any(e.kind == "nudged" for t in truths for e in t.events), 60, "the nudge")
+    before = truths[-1].lanes[lane.id].count
+    task = records.RestockTask(
+        task_id="phys-t1", lane_id=lane.id, sku=lane.lane.sku, quantity=1, stock_location=loc.id, created=0.0
+    )
+    _send(ros_node, task)
+    result = wait_for_record(
+        ros_node, records.TaskResult, topics.TASK_RESULTS, lambda r: r.task_id == task.task_id, timeout=180
+    )
+    assert result.outcome == "done" and result.placed == 1, result
+    spin_until(ros_node, lambda: truths[-1].lanes[lane.id].count == before + 1, 60, "the container at rest")
+    events = [e for t in truths for e in t.events]
+    kinds = [e.kind for e in events]
+    assert "grasp_slipped" in kinds and kinds.index("grasp_slipped") < kinds.index("grasp"), events
+    assert kinds.count("grasp") == 1 and kinds.count("placed") == 1, events
+
+
+@pytest.mark.graph
+@pytest.mark.slow
+def test_a_lane_with_a_tipped_container_jams_and_becomes_a_handoff(ros_graph, ros_node, tmp_path) -> None:
+    """Contact physics: the lane's backmost container lies on its side; the next one lands against it
+    and does not slide home; the arm's look from behind sees it and hands the lane to an operator."""
+    _store, lane, loc = _lane("r3_l11")
+    _graph_lockstep(ros_graph, tmp_path, {"scripted_events": f"+0 tip {lane.id}"})
+    truths = _collect(ros_node, SimGroundTruth, topics.SIM_GROUND_TRUTH)
+    spin_until(ros_node, lambda: any(e.kind == "tipped" for t in truths for e in t.events), 60, "the tipped one")
+    task = records.RestockTask(
+        task_id="phys-t2", lane_id=lane.id, sku=lane.lane.sku, quantity=2, stock_location=loc.id, created=0.0
+    )
+    _send(ros_node, task)
+    request = wait_for_record(
+        ros_node, records.HandoffRequest, topics.HANDOFF_REQUESTS, lambda r: r.task_id == task.task_id, timeout=180
+    )
+    assert request.kind == "blocked_lane" and request.lane_id == lane.id and "jammed" in request.detail, request
+    events = [e for t in truths for e in t.events]
+    assert [e.kind for e in events if e.kind in ("placed", "jammed")] == ["jammed"], events
