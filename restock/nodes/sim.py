@@ -118,6 +118,7 @@ class SimNode(RestockNode):
         # An operator's "removed"/"cleared" is physical work: the world applies it (see World.clear_foreign).
         self._handoff_lanes: dict[str, str | None] = {}
         self._wrong_items: dict[str, str] = {}  # wrong_item request -> its stock location
+        self._jams: dict[str, str] = {}  # blocked_lane request -> its lane (a person sets it straight)
         self.create_record_subscription(records.HandoffRequest, topics.HANDOFF_REQUESTS, self.on_handoff_request)
         self.create_record_subscription(records.HandoffResolution, topics.HANDOFF_RESOLUTIONS, self.on_resolution)
         # The store's staff: each back-room alert is answered once, staff_response_s later.
@@ -183,7 +184,9 @@ class SimNode(RestockNode):
     def on_handoff_request(self, req: records.HandoffRequest) -> None:
         if req.kind in ("unfamiliar_item", "obstruction", "blocked_lane"):
             self._handoff_lanes[req.request_id] = req.lane_id
-        elif req.kind == "wrong_item" and req.stock_location is not None:
+        if req.kind == "blocked_lane" and req.lane_id is not None:
+            self._jams[req.request_id] = req.lane_id
+        if req.kind == "wrong_item" and req.stock_location is not None:
             self._wrong_items[req.request_id] = req.stock_location
 
     def on_resolution(self, res: records.HandoffResolution) -> None:
@@ -192,6 +195,9 @@ class SimNode(RestockNode):
             # Whatever the operator answers, a person takes the wrong containers out of the location.
             n = self.world.clear_mixups(location)
             self.get_logger().info(f"operator {res.operator}: {n} wrong container(s) taken out of {location}")
+        jam = self._jams.pop(res.request_id, None)
+        if jam is not None and res.action != "abandoned" and self.world.unstick_lane(jam):
+            self.get_logger().info(f"operator {res.operator}: lane {jam} set straight")
         if res.action in ("removed", "cleared") and res.request_id in self._handoff_lanes:
             lane = self._handoff_lanes.pop(res.request_id)
             n = self.world.clear_foreign(lane)

@@ -192,12 +192,19 @@ class World:
         self._log("removed", lane_id=info.lane_id, sku=info.sku, detail=info.kind)
         return info
 
+    def unstick_lane(self, lane_id: str) -> int:
+        """A person sets a lane's jammed or tipped containers straight (they slide home); how many."""
+        if lane_id not in self.shelves.lanes or not self.shelves.stuck(lane_id):
+            return 0
+        n = self.shelves.unstick(lane_id)
+        self._log("operator_cleared", lane_id=lane_id, detail=f"{n} stuck container(s) set straight")
+        return n
+
     def clear_foreign(self, lane_id: str | None) -> int:
         """A person (the remote operator's arm work, or a clerk) takes every unfamiliar item and
         obstruction out of a lane, or out of the corridor when ``lane_id`` is None. Returns how many."""
-        if lane_id is not None and lane_id in self.shelves.lanes and self.shelves.stuck(lane_id):
-            n = self.shelves.unstick(lane_id)  # a jammed or tipped container set straight
-            self._log("operator_cleared", lane_id=lane_id, detail=f"{n} stuck container(s) set straight")
+        if lane_id is not None:
+            self.unstick_lane(lane_id)
         if lane_id is not None:
             ids = [i.body for i in self.shelves.lanes.get(lane_id, []) if i.kind in ("unfamiliar", "obstruction")]
         else:

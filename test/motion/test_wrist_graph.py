@@ -184,3 +184,12 @@ def test_a_lane_with_a_tipped_container_jams_and_becomes_a_handoff(ros_graph, ro
     assert request.kind == "blocked_lane" and request.lane_id == lane.id and "jammed" in request.detail, request
     events = [e for t in truths for e in t.events]
     assert [e.kind for e in events if e.kind in ("placed", "jammed")] == ["jammed"], events
+    # An operator answers: a person sets the lane straight, and the task goes on to the end.
+    results = _collect(ros_node, records.TaskResult, topics.TASK_RESULTS)
+    resolution = records.HandoffResolution(request_id=request.request_id, operator="op", action="retried", stamp=0.0)
+    resolutions = ros_node.create_publisher(String, topics.HANDOFF_RESOLUTIONS, RECORD_QOS)
+    spin_until(ros_node, lambda: resolutions.get_subscription_count() >= 2, 30, "the sim and arm listening")
+    resolutions.publish(String(data=records.encode(resolution)))
+    spin_until(ros_node, lambda: any(r.outcome == "done" for r in results), 180, "the resumed task done")
+    events = [e for t in truths for e in t.events]
+    assert any(e.kind == "operator_cleared" and e.lane_id == lane.id for e in events), events
