@@ -178,7 +178,8 @@ class PlannerPolicy:
             self.estimator.predict(view.now, self.rates(np.array([view.now]))[:, 0])
             count = self.estimator.mean
             sd = np.sqrt(self.estimator.var)
-        plan = self.planner.plan(view.now, count, self.rates, view.stock, count_sd=sd)
+        dispersion = self.model.burst.fit.dispersion if self.model is not None else 1.0
+        plan = self.planner.plan(view.now, count, self.rates, view.stock, count_sd=sd, dispersion=dispersion)
         if not plan:
             return None
         first = plan[0]

@@ -39,7 +39,7 @@ def test_poisson_demand_learns_no_burst() -> None:
     model = DemandModel(lanes_per_sku(STORE))
     model.learn_log(_poisson_history(28, 3), MONDAY)
     model.fit()
-    assert model.burst.fit.gain < 0.1
+    assert model.burst.fit.gain < 0.1 and model.burst.fit.age_gain == 0.0
     assert model.burst.fit.samples > 1000
     assert model.burst.fit.dispersion < 1.5  # an hour's sales vary as Poisson ones do
 
@@ -76,6 +76,35 @@ def test_a_burst_under_way_is_forecast_to_go_on_and_fade() -> None:
     after = now + 5400.0 + np.array([60.0])
     over = model.rates_matrix(after, ["cola_500"])[0] - model._base_rates(after, cola)[0]
     assert over[0] < 0.05 * extra[0]
+
+
+def test_a_burst_that_has_run_long_is_expected_to_end() -> None:
+    """Bursts of 40 containers over half an hour: the fit reads their age from a second, longer
+    window. At the same rate over the last minutes, a burst that began five minutes ago is
+    forecast to sell more over the next hour than one that has run for twenty-five."""
+    model = DemandModel(lanes_per_sku(STORE))
+    model.learn_log(_bursty_history(42, 5), MONDAY)
+    model.fit()
+    fit = model.burst.fit
+    assert fit.age_gain < 0 and fit.long_window_s > fit.window_s
+    ahead = np.arange(12) * 300.0 + 150.0
+
+    def next_hour(minutes: int) -> float:
+        m = DemandModel(lanes_per_sku(STORE))
+        m.burst.fit = fit
+        now = MONDAY + 10 * 3600.0
+        start = now - minutes * 60.0
+        m.add_exposure_all(start - 3600.0, start)
+        for k in range(minutes * 4):  # 80 an hour: one every 45 s
+            t = start + 45.0 * (k + 1)
+            m.add_exposure_all(t - 45.0, t)
+            m.add_sale(t, "cola_500", 1)
+        row = np.array([m.sku_index("cola_500")])
+        t = now + ahead
+        return float(np.sum(m.rates_matrix(t, ["cola_500"])[0] - m._base_rates(t, row)[0]) * 300.0 / 3600.0)
+
+    young, old = next_hour(5), next_hour(25)
+    assert young > 1.5 * old and young > 5  # nearly over at 25 minutes: little or nothing to come
 
 
 def test_no_log_no_nowcast() -> None:

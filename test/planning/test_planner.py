@@ -57,7 +57,7 @@ def test_fills_ahead_of_a_rush_that_a_short_horizon_does_not_see() -> None:
     count = table.capacity * 0.5  # half full everywhere
     now = MONDAY + 7 * 3600  # 07:00, the rush at 09:00
     # batch_fraction 0: half-full lanes are not made to wait for a fuller trip (the horizon is tested).
-    config = PlannerConfig(horizon_s=3 * 3600, topup_below=0.0, batch_fraction=0.0)
+    config = PlannerConfig(horizon_s=3 * 3600, topup_below=0.0, batch_fraction=0.0, idle_fill=0.0)
     long = Planner(table, RobotTiming.for_store(STORE), config)
     short = Planner(table, RobotTiming.for_store(STORE), replace(config, horizon_s=1 * 3600))
     plan = long.plan(now, count, rush_at_nine, np.full(8, 40))
@@ -81,16 +81,16 @@ def test_fewer_fuller_trips_a_nearly_full_lane_waits_unless_its_sku_runs_out_soo
     relaxed = Planner(table, RobotTiming.for_store(STORE, handling_s=60.0), PlannerConfig(saturated_share=5.0))
     assert relaxed.plan(now, count, flat_rates(table, 15.0), np.full(8, 40)) == []
     # A SKU that runs out within urgent_s is served now, and each lane it visits is filled up.
-    plan = planner.plan(now, count, flat_rates(table, 120.0), np.full(8, 40))
+    plan = planner.plan(now, count, flat_rates(table, 400.0), np.full(8, 40))
     assert plan and all(count[t.lane_index] + t.quantity == table.capacity[t.lane_index] for t in plan)
     # An urgent lane with little room waits while a lane with room is to be served (customers empty
     # every lane a little in a burst: a container or two per trip there, while others need more).
     mixed = count.copy()
     mixed[0] = 2.0
-    plan = planner.plan(now, mixed, flat_rates(table, 120.0), np.full(8, 40))
+    plan = planner.plan(now, mixed, flat_rates(table, 400.0), np.full(8, 40))
     assert [t.lane_index for t in plan] == [0]
     every = Planner(table, RobotTiming.for_store(STORE), PlannerConfig(urgent_fraction=0.0))
-    assert len(every.plan(now, mixed, flat_rates(table, 120.0), np.full(8, 40))) > 1
+    assert len(every.plan(now, mixed, flat_rates(table, 400.0), np.full(8, 40))) > 1
     low = np.floor(table.capacity * 0.2)
     fuller = planner.plan(now, low, flat_rates(table, 1.0), np.full(8, 40))
     assert fuller and all(low[t.lane_index] + t.quantity == table.capacity[t.lane_index] for t in fuller)
@@ -142,10 +142,13 @@ def test_a_robot_behind_the_coming_demand_fills_a_waiting_lane_rather_than_idle(
     pool = table.skus.index(task.sku)
     assert table.pool_capacity[pool] == table.pool_capacity.min()
     assert count[task.lane_index] + task.quantity == table.capacity[task.lane_index]
-    # A robot with time to spare waits for fuller trips, and a lane with less room than idle_fill
+    # A robot with time to spare waits for fuller trips, unless sales come in bursts (a burst may
+    # come to any SKU: its idle time fills the shelf); and a lane with less room than idle_fill
     # of its capacity is not worth a trip of its own.
     fast = RobotTiming.for_store(STORE, handling_s=12.0)
     assert Planner(table, fast, PlannerConfig(idle_fill=0.4)).plan(now, count, rates, np.full(8, 40)) == []
+    bursty = Planner(table, fast, PlannerConfig(idle_fill=0.4)).plan(now, count, rates, np.full(8, 40), dispersion=30)
+    assert len(bursty) == 1 and count[bursty[0].lane_index] + bursty[0].quantity == table.capacity[bursty[0].lane_index]
     nearly = np.maximum(table.capacity - 3.0, 0)
     assert Planner(table, slow, PlannerConfig(idle_fill=0.4)).plan(now, nearly, rates, np.full(8, 40)) == []
 
