@@ -40,6 +40,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from restock.demand.burst import STEP_S, BurstState, fit_burst
+from restock.demand.prior import FleetPrior
 
 DAY_S = 86_400.0
 HOURS = 24
@@ -64,6 +65,9 @@ class DemandPrior:
     yearly_sd: float = 0.15  # prior sd of (a, b)
     yearly_min_days: int = 28  # fit the yearly term only with this much history
     half_life_days: float = 56.0
+    # With a fleet prior (restock.demand.prior): the store-wide scale of the fleet's levels is
+    # worth this many hours of the store's expected sales.
+    fleet_scale_strength_h: float = 6.0
 
 
 # A generic shape of a store's day (mean 1): quiet at night, busy in the day. Only a prior;
@@ -133,8 +137,28 @@ class DemandModel:
         self._mean = np.zeros((0, WEEK_H))
         self.burst = BurstState()  # the short-term nowcast (restock.demand.burst), learned by learn_log
         self._fine: tuple[int, np.ndarray, np.ndarray] | None = None  # (first step, SKU rows, their counts per step)
+        self.fleet: FleetPrior | None = None  # other stores' models, for a new store (set_fleet)
+        self.kinds: dict[str, str] = {}  # SKU -> kind (bottle, can, carton), for the fleet prior
+        self.fleet_scale = 1.0  # the store's level against the fleet's, learned from all its sales
+        self._fleet_tables = np.zeros((0, WEEK_H))  # per SKU: the fleet's containers/hour (0 rows: none)
         for sku, n in sorted(lanes_per_sku.items()):
             self.add_sku(sku, n)
+        self.fit()
+
+    def set_fleet(self, prior: FleetPrior | None, kinds: dict[str, str] | None = None) -> None:
+        """Start from a fleet prior (restock.demand.prior): each SKU's hour-of-day, weekday and level
+        priors become the fleet's (the SKU's own shape, else its kind's, else the store's, scaled by
+        its lanes here), its yearly term the fleet's, and the burst nowcast the fleet's until this
+        store's own log teaches one. None: back to the generic priors."""
+        self.fleet = prior
+        self.kinds = dict(kinds or {})
+        if prior is not None:
+            for i, sku in enumerate(self.skus):
+                if sku in prior.yearly and not self.history_days() >= self.prior.yearly_min_days:
+                    self.yearly[i] = prior.yearly[sku]
+            if prior.burst is not None and self.burst.fit.samples == 0:
+                self.burst.fit = prior.burst
+        self._fleet_tables = np.zeros((0, WEEK_H))
         self.fit()
 
     # --- data in ------------------------------------------------------------------------
@@ -155,6 +179,7 @@ class DemandModel:
         self._beta = np.concatenate([self._beta, np.ones((1, WEEK_H))])
         self._mean = np.concatenate([self._mean, np.zeros((1, WEEK_H))])
         self.burst.add_sku()
+        self._fleet_tables = np.zeros((0, WEEK_H))
         self._fit_sku(len(self.skus) - 1)
 
     def sku_index(self, sku: str) -> int:
@@ -246,6 +271,7 @@ class DemandModel:
 
     def fit(self, refit_yearly: bool = True) -> None:
         """Recompute the posterior tables from the history (a few ms for a year of 10 SKUs)."""
+        self._fit_fleet_scale()
         for i in range(len(self.skus)):
             if refit_yearly and self.history_days() >= self.prior.yearly_min_days:
                 self._fit_sku(i)
@@ -301,23 +327,61 @@ class DemandModel:
         a, b = self.yearly[i]
         return weights, np.exp(a * np.cos(theta) + b * np.sin(theta))
 
-    def _fit_sku(self, i: int) -> None:
-        p = self.prior
-        mu0 = p.prior_per_lane_day * max(1, self.lanes_per_sku[self.skus[i]]) / HOURS
-        n_days = self._counts.shape[1]
+    def _fleet_table(self, i: int) -> np.ndarray | None:
+        """The fleet's week table for SKU ``i`` (containers/hour, before the store's scale), or None."""
+        if self.fleet is None:
+            return None
+        if self._fleet_tables.shape[0] != len(self.skus):
+            self._fleet_tables = (
+                np.stack([self.fleet.shape_for(s, self.kinds.get(s)).table(self.lanes_per_sku[s]) for s in self.skus])
+                if self.skus
+                else np.zeros((0, WEEK_H))
+            )
+        return self._fleet_tables[i]
+
+    def _weekly_sums(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """SKU ``i``'s weighted containers and season-scaled exposure hours per [weekday, hour]."""
         C = np.zeros((7, HOURS))
         E = np.zeros((7, HOURS))
+        n_days = self._counts.shape[1]
         if n_days:
             weights, season = self._weights_and_season(i)
             dows = weekday_of_day(np.arange(n_days) + (self.first_day or 0))
-            cw = self._counts[i] * weights[:, None]
-            ew = self._exposure[i] * (weights * season)[:, None]
-            np.add.at(C, dows, cw)
-            np.add.at(E, dows, ew)
+            np.add.at(C, dows, self._counts[i] * weights[:, None])
+            np.add.at(E, dows, self._exposure[i] * (weights * season)[:, None])
+        return C, E
+
+    def _fit_fleet_scale(self) -> None:
+        """How busy this store is against the fleet's levels: one Gamma-Poisson scale over every
+        SKU's sales so far (prior mean 1), so a day of a store's sales moves all its SKUs at once."""
+        if self.fleet is None or not self.skus:
+            self.fleet_scale = 1.0
+            return
+        sold = expected = 0.0
+        for i in range(len(self.skus)):
+            C, E = self._weekly_sums(i)
+            sold += float(C.sum())
+            expected += float((E * self._fleet_table(i).reshape(7, HOURS)).sum())  # type: ignore[union-attr]
+        prior_n = self.prior.fleet_scale_strength_h * float(self._fleet_tables.mean(axis=1).sum())
+        self.fleet_scale = (prior_n + sold) / max(prior_n + expected, 1e-9)
+
+    def _fit_sku(self, i: int) -> None:
+        p = self.prior
+        C, E = self._weekly_sums(i)
+        fleet = self._fleet_table(i)
+        if fleet is not None and fleet.mean() > 0:
+            # The fleet's shape and level (scaled to this store) instead of the generic ones.
+            week = fleet.reshape(7, HOURS)
+            mu0 = float(fleet.mean()) * self.fleet_scale
+            day_shape = week.mean(0) / week.mean()
+            weekday_mean = week.mean(1) / week.mean()
+        else:
+            mu0 = p.prior_per_lane_day * max(1, self.lanes_per_sku[self.skus[i]]) / HOURS
+            day_shape, weekday_mean = _GENERIC_DAY, np.ones(7)
         level = (p.level_strength_h * mu0 + C.sum()) / (p.level_strength_h + E.sum())
         ch, eh = _circular_smooth(C.sum(0)), _circular_smooth(E.sum(0))
-        profile = (p.profile_strength_h * level * _GENERIC_DAY + ch) / (p.profile_strength_h + eh)
-        weekday = (p.weekday_strength + C.sum(1)) / (p.weekday_strength + (E * profile).sum(1))
+        profile = (p.profile_strength_h * level * day_shape + ch) / (p.profile_strength_h + eh)
+        weekday = (p.weekday_strength * weekday_mean + C.sum(1)) / (p.weekday_strength + (E * profile).sum(1))
         prior_bin = profile[None, :] * weekday[:, None]
         self._alpha[i] = (p.bin_strength_h * prior_bin + C).ravel()
         self._beta[i] = (p.bin_strength_h + E).ravel()
@@ -412,7 +476,16 @@ class DemandModel:
         a, b = self.yearly[rows, 0:1], self.yearly[rows, 1:2]
         return base * np.exp(a * np.cos(theta)[None, :] + b * np.sin(theta)[None, :])
 
-    # --- history access (persistence, evaluation) ---------------------------------------
+    # --- history access (persistence, evaluation, fleet priors) -------------------------
+
+    def week_table(self, sku: str) -> np.ndarray:
+        """The fitted weekly rates of ``sku`` (containers/hour by hour of the week, Monday 00:00
+        first), the yearly term divided out."""
+        return self._mean[self.sku_index(sku)].copy()
+
+    def sku_sold(self, sku: str) -> bool:
+        """Whether the history holds any sale of ``sku``."""
+        return bool(self._counts[self.sku_index(sku)].sum() > 0)
 
     def history_rows(self) -> Iterable[tuple[str, int, int, float, float]]:
         """(sku, day, hour, containers, exposure hours) for every non-empty cell."""

@@ -25,6 +25,7 @@ from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
 from restock import records, topics
+from restock.demand.prior import PriorError
 from restock.nodes.base import ALERT_QOS, ERROR, OK, SALES_HISTORY_QOS, WARN, RestockNode, run_node
 from restock.params import param_specs, settings_from
 from restock.planning.core import PlannerInputError, RestockPlanner
@@ -50,6 +51,12 @@ class PlannerNode(RestockNode):
         except PlannerDbError as err:  # the file opened but its contents cannot be read
             self._db_failed(err)
             self.core = RestockPlanner(self.store, None, config)
+        if s.fleet_prior:
+            try:
+                prior = self.core.use_fleet_prior(s.fleet_prior)
+                self.get_logger().info(f"demand model starts from the fleet prior of {len(prior.sources)} store(s)")
+            except PriorError as err:
+                self.get_logger().error(f"fleet prior not used: {err}")
         if s.sales_log:
             try:
                 n = self.core.import_sales_log(s.sales_log)

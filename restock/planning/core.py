@@ -24,6 +24,7 @@ import numpy as np
 
 from restock import records
 from restock.demand.model import DemandModel, DemandPrior
+from restock.demand.prior import FleetPrior
 from restock.demand.saleslog import read_sales_log
 from restock.planning.backroom import AlertChange, AlertConfig, BackroomWatch, alert_record, forecast, next_delivery
 from restock.planning.database import PlannerDb, PlannerDbError
@@ -178,6 +179,14 @@ class RestockPlanner:
             self.db.save_model(self.model, events[-1].stamp)
             self.db.set_meta(key, str(len(events)))
         return len(events)
+
+    def use_fleet_prior(self, path: str) -> FleetPrior:
+        """Start the demand model from a fleet prior (restock.demand.prior: other stores' models):
+        what the store has learned itself still counts, the prior only fills in what it has not.
+        Raises PriorError naming the file if it cannot be read."""
+        prior = FleetPrior.load(Path(path))
+        self.model.set_fleet(prior, {sku: spec.kind for sku, spec in self.store.skus.items()})
+        return prior
 
     # --- inputs -----------------------------------------------------------------------------
 
@@ -469,6 +478,7 @@ class RestockPlanner:
                 pending,
                 committed,
                 np.sqrt(self.estimator.var),
+                self.model.burst.fit.dispersion,
             )
         self.plan_stamp = now
 

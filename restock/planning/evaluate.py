@@ -38,6 +38,7 @@ import numpy as np
 
 from restock.demand.generator import DemandGenerator
 from restock.demand.model import DAY_S, DemandModel
+from restock.demand.prior import FleetPrior, PriorError
 from restock.demand.saleslog import SalesLogError, read_sales_log
 from restock.paths import store_file
 from restock.planning.backroom import AlertConfig
@@ -128,11 +129,16 @@ def run_policies(
     staff_response_s: float = 1800.0,
     staff_topup: int = 0,
     oracle_name: str = "oracle",
+    fleet: FleetPrior | None = None,
 ) -> tuple[list[Outcome], DemandModel]:
+    """``fleet``: also the row ``learned-prior``, the learned planner whose model starts from this
+    fleet prior (restock.demand.prior) rather than the generic one."""
     model_store = StoreModel(store, timing, staff_response_s=staff_response_s, staff_topup=staff_topup)
 
-    def trained() -> DemandModel:
+    def trained(prior: FleetPrior | None = None) -> DemandModel:
         model = DemandModel(lanes_per_sku(store))
+        if prior is not None:
+            model.set_fleet(prior, {sku: spec.kind for sku, spec in store.skus.items()})
         model.learn_log(((s.t, s.sku, s.quantity) for s in history), t0)
         model.fit()
         return model
@@ -143,6 +149,12 @@ def run_policies(
         FixedRoundPolicy(),
         PlannerPolicy("learned", timing, model_store.lanes, model=model, config=config, alerts=alerts),
     ]
+    if fleet is not None:
+        policies.append(
+            PlannerPolicy(
+                "learned-prior", timing, model_store.lanes, model=trained(fleet), config=config, alerts=alerts
+            )
+        )
     if alerts is not None:
         policies.append(PlannerPolicy("learned-noalert", timing, model_store.lanes, model=trained(), config=config))
     if camera_only:
@@ -227,6 +239,12 @@ def format_ratios(outcomes: list[Outcome], bound: Bound | None = None) -> str:
             best = by[name].lost
             ratio = f"{learned.lost / best:.2f}" if best else ("1.00" if not learned.lost else "inf")
             lines.append(f"learned / {name} lost sales: {ratio} (goal <= 1.1; {learned.lost} vs {best} lost)")
+    if "learned-prior" in by:
+        with_prior = by["learned-prior"].lost
+        ratio = f"{with_prior / learned.lost:.2f}" if learned.lost else ("1.00" if not with_prior else "inf")
+        lines.append(
+            f"lost sales with the fleet prior / without: {ratio} (cold start goal <= 0.7; {with_prior} vs {learned.lost})"
+        )
     if "learned-noalert" in by:
         before, after = by["learned-noalert"].lost_rack_empty, learned.lost_rack_empty
         cut = 1.0 - after / before if before else 0.0
@@ -305,8 +323,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--history-days",
         type=int,
-        default=21,
-        help="days of generated history the learned model starts from (a sales log's: all before the evaluated days)",
+        default=None,
+        help="days of history the learned model starts from (generated: default 21; a sales log's: default all "
+        "before the evaluated days, else its last N; 0: a new store)",
+    )
+    parser.add_argument(
+        "--fleet-prior",
+        type=Path,
+        help="also run the learned planner starting from this fleet prior (restock fleet-prior), row learned-prior",
     )
     parser.add_argument("--containers-per-day", type=float, default=750.0, help="average demand of the generator")
     parser.add_argument(
@@ -353,6 +377,10 @@ def _echo_command(args: argparse.Namespace) -> None:
         flags = [("--unordered", args.unordered), ("--drop-duplicate-lines", args.drop_duplicate_lines)]
         flags.append(("--skip-unknown-skus", args.skip_unknown_skus))
         print(f" --sales-log {args.sales_log}" + "".join(f" {f}" for f, on in flags if on), end="")
+        if args.history_days is not None:
+            print(f" --history-days {args.history_days}", end="")
+    if args.fleet_prior is not None:
+        print(f" --fleet-prior {args.fleet_prior}", end="")
     print(f" --handling-s {args.handling_s:g} --staff-response-s {args.staff_response_s:g}", end="")
     print(f" --staff-topup {args.staff_topup}{' --no-alerts' if args.no_alerts else ''}", end="")
     print(f" --bound-slot-s {args.bound_slot_s:g}")
@@ -361,11 +389,15 @@ def _echo_command(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.days < 1 or args.history_days < 0 or args.containers_per_day <= 0 or args.handling_s <= 0:
+    history_days = args.history_days
+    if args.sales_log is None and history_days is None:
+        history_days = args.history_days = 21
+    if args.days < 1 or (history_days or 0) < 0 or args.containers_per_day <= 0 or args.handling_s <= 0:
         parser.error("--days >= 1, --history-days >= 0, --containers-per-day > 0 and --handling-s > 0")
     try:
         store = load_store(store_file(args.store))
-    except StoreError as err:
+        fleet = FleetPrior.load(args.fleet_prior) if args.fleet_prior is not None else None
+    except (StoreError, PriorError) as err:
         print(f"restock eval-planner: {err}", file=sys.stderr)
         return 2
     truth: RateSource | None = None
@@ -385,7 +417,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         t1 = (np.floor(sales[-1].t / DAY_S) + 1) * DAY_S
         t0 = max(t1 - args.days * DAY_S, np.floor(sales[0].t / DAY_S) * DAY_S)
-        history = [s for s in sales if s.t < t0]
+        first = -np.inf if history_days is None else t0 - history_days * DAY_S
+        history = [s for s in sales if first <= s.t < t0]
         evaluated = [s for s in sales if s.t >= t0]
         truth = SalesForesight(sales)
     else:
@@ -393,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = np.floor(args.start / DAY_S) * DAY_S
         t1 = t0 + args.days * DAY_S
         rng = np.random.default_rng(args.seed + 1)
-        history = [SaleIn(*s) for s in generator.sample(t0 - args.history_days * DAY_S, t0, rng)]
+        history = [SaleIn(*s) for s in generator.sample(t0 - history_days * DAY_S, t0, rng)]
         evaluated = [SaleIn(*s) for s in generator.sample(t0, t1, rng)]
     timing = RobotTiming.for_store(store, handling_s=args.handling_s)
     started = time.perf_counter()
@@ -411,6 +444,7 @@ def main(argv: list[str] | None = None) -> int:
         staff_response_s=args.staff_response_s,
         staff_topup=args.staff_topup,
         oracle_name="oracle" if generator is not None else "foresight",
+        fleet=fleet,
     )
     _echo_command(args)
     print(f"store {store.name}: {len(store.lanes)} lanes, {len(store.skus)} SKUs; {args.days} days evaluated\n")

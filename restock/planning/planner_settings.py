@@ -27,6 +27,9 @@ class PlannerSettings(NodeSettings):
     )
     database_path: str = setting("var/planner.db", "SQLite file of learned demand, lanes and tasks (created)")
     sales_log: str = setting("", "Historical sales log (CSV) to learn from at start; empty: none")
+    fleet_prior: str = setting(
+        "", "Fleet prior (JSON, restock fleet-prior) a new store's demand model starts from; empty: none"
+    )
     horizon_s: float = setting(
         PlannerConfig.horizon_s,
         "Planning horizon: expected lost sales are minimised over it (s)",

@@ -385,3 +385,26 @@ def test_a_lane_just_filled_is_not_sent_more_while_the_camera_catches_up(tmp_pat
     assert round(core.estimator.mean[i]) == cap  # less a little predicted demand
     core.on_observation(seen(STORE, lane, "empty", T0 + 3000), T0 + 3000)
     assert core.estimator.mean[i] == 0.0
+
+
+def test_a_new_store_starts_from_the_fleet_prior(tmp_path: Path) -> None:
+    """Other stores sell most at 08:00 and in bursts: a new store's planner with their prior
+    expects its morning peak and takes their burst nowcast before it has sold anything; a bad
+    prior file is refused by name."""
+    from restock.demand.burst import BurstFit
+    from restock.demand.prior import FleetPrior, PriorError, Shape
+
+    day = np.full(24, 0.2)
+    day[8] = 5.0
+    week = np.tile(day, 7)
+    path = tmp_path / "prior.json"
+    FleetPrior({}, {}, Shape(30.0, week / week.mean()), burst=BurstFit(0.6, 300.0, 900.0, 0, 40.0)).save(path)
+    core = RestockPlanner(STORE, PlannerDb(tmp_path / "p.db"))
+    generic = float(core.model.rate("cola_500", T0 + 1.5 * 3600)) / float(core.model.rate("cola_500", T0 - 3.5 * 3600))
+    core.use_fleet_prior(str(path))
+    morning = float(core.model.rate("cola_500", T0 + 1.5 * 3600))  # 08:30
+    assert morning > 15 * float(core.model.rate("cola_500", T0 - 3.5 * 3600)) and generic < 6
+    assert core.model.burst.fit.gain == 0.6 and core.model.burst.fit.dispersion == 40.0
+    path.write_text('{"version": 1, "store": {"per_lane_day": 3}}')
+    with pytest.raises(PriorError, match=r"prior\.json: store"):
+        core.use_fleet_prior(str(path))
