@@ -29,6 +29,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "recover-mcap": ("restock.recording.recover:main", "make a recording cut off by a crash readable again"),
     "eval-planner": ("restock.planning.evaluate:main", "compare restock policies on a store model, with plots"),
+    "fleet-prior": (
+        "restock.demand.prior:main",
+        "a new store's demand prior from other stores' logs or generated demand",
+    ),
     "fleet": ("restock.fleet.cli:main", "the fleet service (HTTPS/WSS on PostgreSQL) and its admin verbs"),
     "fleet-plan": ("restock.fleet.sizing:main", "operators needed for a target wait: M/G/c simulation beside Erlang C"),
     "teleop-passwd": (
