@@ -6,8 +6,9 @@ lane at a random fill, back-room stock for each SKU; the demand forecast is the 
 Prints the median and 95th percentile of the whole re-plan (forecast + plan + order), with fewer,
 fuller trips (batching) on as the planner node runs it, and the back-room forecast and staff alerts
 (restock.planning.backroom) that the node computes on each re-plan, and the burst nowcast on
-(restock.demand.burst: a learned gain, a quarter of the SKUs selling in a burst just now, and
-the back room forecast for sales 10x as variable as Poisson).
+(restock.demand.burst: the coffee log's fit, with a burst's age read on a second window, a
+quarter of the SKUs selling in a burst just now; the back room forecast and the idle fill for
+sales 75x as variable as Poisson), the model started from a fleet prior (restock.demand.prior).
 
     .venv/bin/python bench/planner_replan.py [--repeats 30]
 """
@@ -22,6 +23,7 @@ import numpy as np
 
 from restock.demand.burst import BurstFit
 from restock.demand.model import DemandModel
+from restock.demand.prior import FleetPrior, Shape
 from restock.planning.backroom import BackroomWatch, forecast
 from restock.planning.planner import LaneTable, Planner, PlannerConfig
 from restock.planning.timing import RobotTiming
@@ -37,8 +39,10 @@ def synthetic(n_lanes: int, seed: int = 0) -> tuple[LaneTable, DemandModel, np.n
     stock = {s: (f"s_{s}", float(rng.uniform(0, x[-1] if n_lanes > 1 else 1.0))) for s in skus}
     table = LaneTable([f"lane_{i:05d}" for i in range(n_lanes)], x, capacity, lane_sku, stock)
     model = DemandModel({s: 4 for s in skus})
-    # The nowcast as a bursty log teaches it; a quarter of the SKUs sold 10 in the last 5 minutes.
-    model.burst.fit = BurstFit(gain=0.7, window_s=300.0, decay_s=900.0, dispersion=10.0)
+    day = np.r_[np.full(7, 0.2), np.full(14, 1.4), np.full(3, 0.5)]
+    model.set_fleet(FleetPrior({}, {}, Shape(30.0, np.tile(day / day.mean(), 7))))
+    # The nowcast as the coffee log teaches it; a quarter of the SKUs sold 10 in the last 5 minutes.
+    model.burst.fit = BurstFit(0.53, 300.0, 3600.0, 0, 75.0, age_gain=-0.65, long_window_s=1800.0)
     now = 1_784_505_600.0 + 7.5 * 3600
     model.add_exposure_all(now - 300.0, now)
     for s in skus[::4]:
@@ -71,8 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.repeats):
             started, started_cpu = time.perf_counter(), time.process_time()
             rates = lambda t, m=model, s=skus: m.rates_matrix(t, s)  # noqa: E731
-            plan = planner.plan(now, count, rates, back)
-            watch.update(forecast(now, rates, back, shelf, table.pool_capacity, delivery, dispersion=10.0))
+            dispersion = model.burst.fit.dispersion
+            plan = planner.plan(now, count, rates, back, dispersion=dispersion)
+            watch.update(forecast(now, rates, back, shelf, table.pool_capacity, delivery, dispersion=dispersion))
             times.append(time.perf_counter() - started)
             cpu.append(time.process_time() - started_cpu)
             tasks = len(plan)
