@@ -166,7 +166,9 @@ class DemandModel:
     def add_sku(self, sku: str, lanes: int = 1) -> None:
         """A new SKU starts from the priors (no effect if it is known)."""
         if sku in self.lanes_per_sku:
-            self.lanes_per_sku[sku] = lanes
+            if self.lanes_per_sku[sku] != lanes:
+                self.lanes_per_sku[sku] = lanes
+                self._fleet_tables = np.zeros((0, WEEK_H))  # the fleet's level is per lane
             return
         self._index[sku] = len(self.skus)
         self.skus.append(sku)
