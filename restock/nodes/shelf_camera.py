@@ -33,7 +33,7 @@ from restock.nodes.base import ERROR, OK, WARN, RestockNode, run_node
 from restock.params import ConfigError, param_specs, settings_from
 from restock.vision.appearance import AppearanceDb, SkuLooks
 from restock.vision.camera_settings import ShelfCameraSettings
-from restock.vision.detector import RUNTIME_MODEL, DetectorError, OnnxDetector
+from restock.vision.detector import RUNTIME_MODEL, DetectorError, OnnxDetector, cameras_model
 from restock.vision.lane_front import DEFAULT_LANE_FRONT_MODEL, LaneFrontClassifier
 from restock.vision.pipeline import CameraPipeline
 
@@ -56,7 +56,11 @@ class ShelfCameraNode(RestockNode):
         self.publish_observation = self.create_record_publisher(topics.SHELF_OBSERVATIONS)
         self.publish_handoff = self.create_record_publisher(topics.HANDOFF_REQUESTS)
         self.debug_pub = self.create_publisher(Image, topics.camera_debug_image(self.camera.id), 2)
-        model_path = Path(s.model_path or RUNTIME_MODEL)
+        model_path = Path(s.model_path or cameras_model())
+        if not s.model_path and model_path != RUNTIME_MODEL:
+            self.get_logger().warning(
+                f"this CPU has no VNNI: ONNX Runtime's INT8 kernels could saturate, running the float model {model_path.name}"
+            )
         detector: OnnxDetector | None = None
         self.model_error = ""
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,25 @@ DEFAULT_MODEL = Path(__file__).parent / "models" / "shelf_detector.onnx"
 # What the cameras run: the same weights at 416x320 in INT8 (restock.vision.quantize; card beside it).
 RUNTIME_MODEL = Path(__file__).parent / "models" / "shelf_detector_int8.onnx"
 LETTERBOX_GRAPH = Path(__file__).parent / "models" / "letterbox.onnx"  # restock.vision.quantize writes it
+
+
+def int8_is_exact_here(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether ONNX Runtime's INT8 kernels compute exactly on this CPU. On x86 without VNNI its u8s8
+    products go through 16-bit sums that can saturate (its quantisation guide): the INT8 model's
+    scores would be wrong there, not just slower. Other CPUs (ARM's dot products) do not saturate."""
+    if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686"):
+        return True
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return False
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return "avx512_vnni" in flags or "avx_vnni" in flags
+
+
+def cameras_model() -> Path:
+    """The detector the cameras run here: INT8 where it is exact, else the float model it came from."""
+    return RUNTIME_MODEL if int8_is_exact_here() else DEFAULT_MODEL
 
 
 class DetectorError(RuntimeError):

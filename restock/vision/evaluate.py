@@ -30,7 +30,7 @@ from restock.paths import store_file
 from restock.store.description import Store, load_store
 from restock.vision.appearance import SkuLooks
 from restock.vision.classes import CLASSES, EMPTY_FRONT
-from restock.vision.detector import RUNTIME_MODEL, Detections, DetectorError, OnnxDetector, box_iou
+from restock.vision.detector import Detections, DetectorError, OnnxDetector, box_iou, cameras_model
 from restock.vision.foreign import ClassMap, ForeignDataset, read_label_file, to_pixels
 from restock.vision.lane_front import DEFAULT_LANE_FRONT_MODEL, LaneFrontClassifier, crop_fronts
 from restock.vision.lanes import LaneRegion, MatchConfig, judging_cameras, lane_regions, read_lanes
@@ -330,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="restock eval-detector", description=__doc__.split("\n")[0])
     parser.add_argument("dataset", type=Path, help="YOLO dataset folder or data.yaml")
     parser.add_argument(
-        "--model", type=Path, default=RUNTIME_MODEL, help="ONNX model (default: the one the cameras run)"
+        "--model", type=Path, default=cameras_model(), help="ONNX model (default: the one the cameras run here)"
     )
     parser.add_argument("--split", default="test", help="split(s), comma-separated: test, val, valid,test ...")
     parser.add_argument(

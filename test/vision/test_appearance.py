@@ -93,11 +93,11 @@ def test_the_walk_in_coolers_skus_are_not_unfamiliar_but_foreign_items_are(coole
     alone (r1_l20 and r4_l23 on this render); with the store's looks no planogram SKU is flagged, and
     foreign items put at fronts still are."""
     from restock.sim.world import World
-    from restock.vision.detector import RUNTIME_MODEL, OnnxDetector
+    from restock.vision.detector import OnnxDetector, cameras_model
     from restock.vision.lane_front import DEFAULT_LANE_FRONT_MODEL, LaneFrontClassifier, crop_fronts
     from restock.vision.lanes import lane_regions, read_lanes
 
-    detector, classifier = OnnxDetector(RUNTIME_MODEL, 0.05), LaneFrontClassifier(DEFAULT_LANE_FRONT_MODEL)
+    detector, classifier = OnnxDetector(cameras_model(), 0.05), LaneFrontClassifier(DEFAULT_LANE_FRONT_MODEL)
     regions = lane_regions(cooler, "cam_4")
     world = World(cooler, seed=5)
     looks = SkuLooks(cooler)
@@ -129,7 +129,7 @@ def test_one_question_per_sku_at_a_time(cooler, answer: str) -> None:
     """Two fronts of one SKU flagged on the same frame raise one handoff; "it is the SKU" settles
     both, any other answer asks about the second front then."""
     from restock.sim.world import World
-    from restock.vision.detector import RUNTIME_MODEL, OnnxDetector
+    from restock.vision.detector import OnnxDetector, cameras_model
     from restock.vision.lane_filter import FilterConfig
     from restock.vision.lane_front import LaneFrontClassifier
     from restock.vision.pipeline import CameraPipeline
@@ -138,7 +138,7 @@ def test_one_question_per_sku_at_a_time(cooler, answer: str) -> None:
     pipe = CameraPipeline(
         _misdescribed(cooler),
         "cam_4",
-        OnnxDetector(RUNTIME_MODEL, 0.05),
+        OnnxDetector(cameras_model(), 0.05),
         FilterConfig(confirm_frames=2, flag_frames=2),
         lane_front=LaneFrontClassifier(),
     )

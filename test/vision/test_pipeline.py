@@ -7,7 +7,7 @@ import pytest
 
 from restock.paths import store_file
 from restock.store.description import load_store
-from restock.vision.detector import RUNTIME_MODEL, DetectorError, OnnxDetector
+from restock.vision.detector import RUNTIME_MODEL, DetectorError, OnnxDetector, cameras_model, int8_is_exact_here
 from restock.vision.lane_filter import FilterConfig
 from restock.vision.pipeline import CameraPipeline
 
@@ -16,7 +16,7 @@ from restock.vision.pipeline import CameraPipeline
 def detector() -> OnnxDetector:
     if not RUNTIME_MODEL.is_file():
         pytest.fail(f"the shipped model {RUNTIME_MODEL} is missing (python -m restock.vision.quantize)")
-    return OnnxDetector(RUNTIME_MODEL, conf_threshold=0.1)
+    return OnnxDetector(cameras_model(), conf_threshold=0.1)
 
 
 def test_wrong_size_frame_is_refused(detector: OnnxDetector) -> None:
@@ -74,6 +74,27 @@ def test_an_unfamiliar_item_at_a_front_is_flagged_once_in_each_store(detector: O
     assert flagged == {target}
 
 
+def test_int8_runs_only_where_it_is_exact(tmp_path, monkeypatch) -> None:
+    """x86 without VNNI: the float model (INT8 sums could saturate there); with it, or on ARM: INT8."""
+    import platform
+
+    from restock.vision.detector import DEFAULT_MODEL
+
+    cpuinfo = tmp_path / "cpuinfo"
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n")
+    assert not int8_is_exact_here(cpuinfo)
+    for vnni in ("avx512_vnni", "avx_vnni"):
+        cpuinfo.write_text(f"processor\t: 0\nflags\t\t: fpu sse2 avx2 {vnni}\n")
+        assert int8_is_exact_here(cpuinfo)
+    assert not int8_is_exact_here(tmp_path / "absent")
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
+    assert int8_is_exact_here(tmp_path / "absent")
+    monkeypatch.setattr("restock.vision.detector.int8_is_exact_here", lambda: False)
+    assert cameras_model() == DEFAULT_MODEL
+
+
+@pytest.mark.skipif(not int8_is_exact_here(), reason="no VNNI on this CPU: the cameras run the float model here")
 def test_the_cameras_int8_model_finds_what_the_float_model_finds(detector: OnnxDetector) -> None:
     """The runtime detector (INT8, 416x320) against the float32 416x416 one it was made from, on a
     corner-store render with a quarter of cam_left's lanes emptied: the same confident boxes, and

@@ -9,7 +9,7 @@ import pytest
 from restock.paths import store_file
 from restock.store.description import load_store
 from restock.vision.classes import CLASS_ID, EMPTY_FRONT
-from restock.vision.detector import RUNTIME_MODEL, Detections, OnnxDetector
+from restock.vision.detector import Detections, OnnxDetector, cameras_model
 from restock.vision.lane_filter import FilterConfig
 from restock.vision.lanes import LaneReading, lane_regions
 from restock.vision.pipeline import CameraPipeline
@@ -91,7 +91,7 @@ def test_the_pipeline_reports_a_moved_camera_unknown_never_empty() -> None:
     from restock.sim.world import World
 
     store = load_store(store_file("corner_store.yaml"))
-    detector = OnnxDetector(RUNTIME_MODEL, conf_threshold=0.1)
+    detector = OnnxDetector(cameras_model(), conf_threshold=0.1)
     pipe = CameraPipeline(store, CAMERA, detector, FilterConfig(confirm_frames=2))
     world = World(store, seed=5)
     rgb = world.render(CAMERA)
