@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.optimize import minimize
@@ -68,6 +68,9 @@ class DemandPrior:
     # With a fleet prior (restock.demand.prior): the store-wide scale of the fleet's levels is
     # worth this many hours of the store's expected sales.
     fleet_scale_strength_h: float = 6.0
+    # A new store's own dispersion of hourly sales weighs its open days against this many days
+    # of the dispersion it started from (restock.demand.burst; the fleet prior's, else Poisson).
+    dispersion_strength_days: float = 3.0
 
 
 # A generic shape of a store's day (mean 1): quiet at night, busy in the day. Only a prior;
@@ -282,6 +285,30 @@ class DemandModel:
         if self._fine is not None:
             self._fit_burst(*self._fine)
             self._fine = None
+        elif self.burst.fit.samples == 0:
+            self._fit_own_dispersion()
+
+    def _fit_own_dispersion(self) -> None:
+        """No log taught the nowcast (a new store): how much the store's own hourly sales vary
+        around its model, shrunk towards what it started from (the fleet's, or Poisson) by
+        ``dispersion_strength_days`` days, so its first days replace a prior's guess as they come."""
+        open_days = self.open_days()
+        n = int(open_days.sum())
+        if n == 0 or not self.skus:
+            return
+        start = self.fleet.burst.dispersion if self.fleet is not None and self.fleet.burst is not None else 1.0
+        days = np.arange(self._counts.shape[1]) + (self.first_day or 0)
+        hours = (days[:, None] * HOURS + np.arange(HOURS)[None, :]) * 3600.0 + 1800.0
+        rows = np.arange(len(self.skus))
+        expected = self._base_rates(hours.ravel(), rows).reshape(len(self.skus), days.size, HOURS) * self._exposure
+        use = (self._exposure >= 0.999) & open_days[None, :, None]
+        mean = float(expected[use].sum())
+        if mean <= 0:
+            return
+        own = max(1.0, float(np.sum((self._counts[use] - expected[use]) ** 2)) / mean)
+        k = self.prior.dispersion_strength_days
+        dispersion = float(np.exp((k * math.log(max(start, 1.0)) + n * math.log(own)) / (k + n)))
+        self.burst.fit = replace(self.burst.fit, dispersion=dispersion)
 
     def _fit_burst(self, first_step: int, rows: np.ndarray, counts: np.ndarray) -> None:
         """Learn the nowcast (restock.demand.burst) from a log's sales against the weekly model."""

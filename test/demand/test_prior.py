@@ -144,3 +144,25 @@ def test_fleet_prior_command_writes_a_prior_from_generated_stores(tmp_path: Path
     assert sorted(FleetPrior.load(out).skus) == sorted(STORE.skus)
     with pytest.raises(SystemExit):
         main(["--out", str(out)])
+
+
+def test_a_new_stores_own_sales_replace_the_fleets_dispersion_as_days_come() -> None:
+    """The fleet's stores sell in bursts (40x Poisson); the new store's customers come one by one.
+    Its model starts from the fleet's dispersion and, with no log to learn bursts from, measures its
+    own from its hourly sales: after a week it is close to Poisson."""
+    week = np.ones(168)
+    source = SourceModel("a", {"cola_500": week}, {"cola_500": 4}, {}, {}, BurstFit(0.6, 300.0, 900.0, 50, 40.0))
+    model = DemandModel(lanes_per_sku(STORE))
+    model.set_fleet(build_prior([source]), KINDS)
+    assert model.burst.fit.dispersion == pytest.approx(40.0)
+    gen = DemandGenerator.for_daily_total(STORE, 1000.0, seed=9)
+    after = {}
+    for d in range(7):
+        day0 = MONDAY + d * DAY_S
+        for s in gen.sample(day0, day0 + DAY_S, np.random.default_rng(d)):
+            model.add_sale(s.t, s.sku, s.quantity)
+        model.add_exposure_all(day0, day0 + DAY_S)
+        model.fit()
+        after[d] = model.burst.fit.dispersion
+    assert after[0] < 40.0 and after[6] < after[0] and after[6] < 4.0
+    assert model.burst.fit.gain == pytest.approx(0.6)  # the nowcast stays the fleet's
