@@ -408,3 +408,29 @@ def test_a_new_store_starts_from_the_fleet_prior(tmp_path: Path) -> None:
     path.write_text('{"version": 1, "store": {"per_lane_day": 3}}')
     with pytest.raises(PriorError, match=r"prior\.json: store"):
         core.use_fleet_prior(str(path))
+
+
+def test_an_alert_staff_answered_at_a_full_rack_is_closed(tmp_path: Path) -> None:
+    """Staff came while the rack was still full and brought nothing: the alert is closed all the
+    same (published as cleared), so a later risk raises a new one that calls them again."""
+    noon = 1_784_505_600.0 + 12 * 3600
+    core = RestockPlanner(STORE, PlannerDb(tmp_path / "p.db"))
+    cola = core.lanes.skus.index("cola_500")
+    core.step(noon)
+    core.stock[cola] = 3
+    for k in range(40):
+        core.on_sale(records.SaleEvent(stamp=noon + 1 + k, sku="cola_500", quantity=1, seq=k + 1), noon + 60)
+    core.model.fit()
+    core.step(noon + 60)
+    (alert,) = [a for a in core.alert_changes if a.sku == "cola_500"]
+    core.alert_changes.clear()
+    there = int(core.stock[cola]) + sum(o.task.quantity for o in core.outstanding.values() if o.task.sku == "cola_500")
+    nothing = records.BackroomRestock(
+        stamp=noon + 90, sku="cola_500", stock_location="s_cola_500", added=0, quantity=there, alert_id=alert.alert_id
+    )
+    core.on_backroom_restock(nothing, noon + 90)
+    assert [(a.state, a.alert_id) for a in core.alert_changes] == [("cleared", alert.alert_id)]
+    core.alert_changes.clear()
+    core.step(noon + 91)  # still at risk: a new alert
+    (again,) = [a for a in core.alert_changes if a.sku == "cola_500"]
+    assert again.state == "raised" and again.alert_id != alert.alert_id
