@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 
 import pytest
+from lockstep_arm import lockstep_params
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, String
 from trajectory_msgs.msg import JointTrajectory
@@ -48,11 +49,8 @@ def test_a_task_moves_a_container_from_stock_into_its_lane(ros_graph, ros_node, 
     store = load_store(SOURCE_ROOT / "config" / "stores" / STORE)
     lane = store.lane_by_id["r2_l06"]
     loc = store.stock_for_sku(lane.lane.sku)[0]
-    graph = ros_graph(
-        only=["sim", "arm_controller"],
-        store=STORE,
-        params={"sim": SIM, "arm_controller": {"state_dir": str(tmp_path / "arm")}},
-    )
+    # In lockstep (lockstep_arm.py): racing, a late trajectory's catch-up yanks the container out.
+    graph = ros_graph(only=["sim", "arm_controller"], store=STORE, params=lockstep_params(SIM, str(tmp_path / "arm")))
     truth = wait_for_record(ros_node, SimGroundTruth, topics.SIM_GROUND_TRUTH)
     before = truth.lanes[lane.id].count
     task = records.RestockTask(
