@@ -29,7 +29,7 @@ from restock.store.description import Sku, Store
 
 TIMESTEP = 0.002  # s
 KIND_FRICTION = {"bottle": 0.45, "can": 0.35, "carton": 0.55}  # container on a rubber finger pad
-TRACK_FRICTION = 0.06  # a gravity-feed lane's roller track, dividers and stops
+TRACK_FRICTION = 0.03  # a gravity-feed lane's roller track (rolling resistance), dividers and stops: feeds at 3 degrees
 FINGER_GAIN = 4000.0  # N/m: the gripper's position loop; saturates at the force limit
 FINGER_DAMPING = 40.0  # N s/m
 SETTLED_SPEED = 0.004  # m/s: a container slower than this has come to rest
@@ -158,7 +158,7 @@ class Island:
             '<mujoco model="island">',
             '<compiler angle="radian" autolimits="true"/>',
             '<default><geom solref="0.004 1"/></default>',
-            f'<option timestep="{TIMESTEP}" gravity="0 0 -9.81" cone="elliptic" impratio="10"/>',
+            f'<option timestep="{TIMESTEP}" gravity="0 0 -9.81" cone="elliptic" impratio="10"><flag multiccd="enable"/></option>',
             "<worldbody>",
             f'<geom name="floor" type="plane" size="5 5 0.1" {track}/>',
         ]
@@ -194,12 +194,13 @@ class Island:
             L.extend(container_collision(sku, f"c{k}", mu))
             L.append("</body>")
         # One drive for both fingers (a parallel gripper's rack and pinion): the pair stays centred on
-        # the tool, its squeeze limited to the gripper's force.
+        # the tool. It pushes one finger and the coupling pulls the other, so twice the gripper's
+        # force on the drive squeezes the container with the gripper's force.
         L.append(
             '</worldbody><equality><joint joint1="finger_r" joint2="finger_l" polycoef="0 1 0 0 0" solref="0.004 1" solimp="0.99 0.999 0.001"/></equality>'
         )
         L.append(
-            f'<actuator><position name="fingers" joint="finger_l" kp="{FINGER_GAIN}" ctrlrange="{_f(0, half_open)}" forcerange="{_f(-force, force)}"/>'
+            f'<actuator><position name="fingers" joint="finger_l" kp="{2 * FINGER_GAIN}" ctrlrange="{_f(0, half_open)}" forcerange="{_f(-2 * force, 2 * force)}"/>'
         )
         L.append("</actuator></mujoco>")
         return "\n".join(L)
@@ -236,8 +237,8 @@ class Island:
 
     @property
     def effort(self) -> float:
-        """The fingers' squeeze (N): the drive's force, closing positive."""
-        return float(-self.data.actuator_force[0])
+        """The fingers' squeeze (N): half the drive's force (see the actuator), closing positive."""
+        return float(-self.data.actuator_force[0]) / 2
 
     def pose(self, k: int = 0) -> tuple[np.ndarray, np.ndarray]:
         a = self._qadr[k]
