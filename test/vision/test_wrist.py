@@ -22,8 +22,11 @@ STORES = {
 
 
 def _world(name: str) -> tuple[Store, World, Mover]:
+    # The arm is teleported from pose to pose here: the grasp is bookkeeping (what these renders need);
+    # grasps on contact physics, moved along real paths, are test/motion's and test/sim's.
     store = load_store(STORES[name])
-    return store, World(store, seed=4, fill=0.5), Mover(store, Envelope(ArmModel.from_store(store)))
+    world = World(store, seed=4, fill=0.5, physics=False)
+    return store, world, Mover(store, Envelope(ArmModel.from_store(store)))
 
 
 def _pose(world: World, mover: Mover, pose: Pose) -> np.ndarray:
