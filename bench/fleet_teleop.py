@@ -43,6 +43,7 @@ from teleop_bridge_process import bridge_process, circle_pose, percentiles  # no
 from teleop_latency import publish_camera  # noqa: E402
 
 from restock import records, topics  # noqa: E402
+from restock.day.operator_stand_in import messages  # noqa: E402
 from restock.teleop.protocol import unpack_frame  # noqa: E402
 
 CAMERA = "cam_left"
@@ -115,12 +116,7 @@ async def stream_poses(send, seconds: float, rate: float, sent: list[float]) -> 
 async def watch(ws: aiohttp.ClientWebSocketResponse, seconds: float, ack) -> tuple[float, list[float]]:  # type: ignore[no-untyped-def]
     """Frames a second and capture -> received (ms) for ``seconds``."""
     got: list[float] = []
-    end = time.monotonic() + seconds
-    while (left := end - time.monotonic()) > 0:
-        try:
-            msg = await ws.receive(timeout=left)
-        except asyncio.TimeoutError:
-            break
+    async for msg in messages(ws, seconds):
         if msg.type == aiohttp.WSMsgType.BINARY:
             _, _, stamps, _ = unpack_frame(msg.data)
             got.append((time.time() - stamps.capture) * 1000)

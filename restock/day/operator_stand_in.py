@@ -48,15 +48,21 @@ class OperatorSetup:
         return cls(port, path, password, state_dir / "tls" / "teleop-selfsigned.crt")
 
 
-async def texts(ws: aiohttp.ClientWebSocketResponse, seconds: float) -> AsyncIterator[dict]:
-    """The JSON text messages that come within ``seconds`` (binary ones, camera frames, skipped);
-    ConnectionError when the WebSocket closes."""
+async def messages(ws: aiohttp.ClientWebSocketResponse, seconds: float) -> AsyncIterator[aiohttp.WSMessage]:
+    """Every WebSocket message that comes within ``seconds`` in all."""
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
         try:
             msg = await ws.receive(timeout=left)
         except asyncio.TimeoutError:
             return
+        yield msg
+
+
+async def texts(ws: aiohttp.ClientWebSocketResponse, seconds: float) -> AsyncIterator[dict]:
+    """The JSON text messages that come within ``seconds`` (binary ones, camera frames, skipped);
+    ConnectionError when the WebSocket closes."""
+    async for msg in messages(ws, seconds):
         if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
             raise ConnectionError(f"WebSocket closed ({ws.close_code})")
         if msg.type == aiohttp.WSMsgType.TEXT:
