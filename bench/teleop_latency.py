@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/teleop_latency.py [--seconds 10] [--rate 60] [--arm] [--no-browser] [--no-pose]
         [--scenarios desktop:1:frames,desktop:1:webrtc,xr:1:frames,xr:1:webrtc,desktop:2:frames,desktop:2:webrtc]
+        [--xr-window 1280x720]
 
 1. Target: a WSS client (the operator) claims the robot and sends controller poses with the grip
    held at --rate; this process's ROS subscriber times each teleop/ee_target PoseStamped from the
@@ -11,12 +12,14 @@
    (wall clock): the store's first camera rendered by the simulator, with a dark bar (the arm)
    crossing it and a little noise. Headless Chromium runs the operator app, one page per viewer,
    for each scenario: the desktop page or the WebXR session (iwer's emulated Quest 3), 1 or 2
-   viewers (operators), and the stream's path: JPEG frames on the TLS WebSocket ("frames") or a
-   WebRTC VP8 track ("webrtc"). Each drawn frame carries its stage times (bridge: capture,
-   received, encoded, sent; page: arrived, decoded, drawn); figures: frames drawn per second,
-   capture -> drawn percentiles and each stage's, JPEG/VP8 encodes per camera frame (1.00: once
-   for all viewers), the CPU the bridge and the browser used, and the load average (a busy
-   machine shows in every stage). Goals: >= 30 fps drawn, capture -> drawn p99 <= 50 ms. "Drawn"
+   viewers (operators; `desktop:2:frames:2` puts them in two Chromiums, not two pages of one), and
+   the stream's path: JPEG frames on the TLS WebSocket ("frames") or a WebRTC VP8 track ("webrtc").
+   Each drawn frame carries its stage times (bridge: capture, received, encoded, sent; page:
+   arrived, decoded, drawn; in XR also the XR frame's start and the texture upload's end); figures:
+   frames drawn per second, capture -> drawn percentiles and each stage's, JPEG/VP8 encodes per
+   camera frame (1.00: once for all viewers), the CPU the bridge and the browser used (by Chromium
+   process: gpu is the software GL and compositor, renderer the pages), in XR the frame callback's
+   own time, and the load average (a busy machine shows in every stage). Goals: >= 30 fps drawn, capture -> drawn p99 <= 50 ms. "Drawn"
    is after the canvas draw (frames), when the <video> hands the frame to the compositor
    (WebRTC on the desktop), or after the texture upload and draw in the XR frame callback (XR);
    all before the compositor's next vsync. First line: PSNR and size of both encodings on the
@@ -86,6 +89,12 @@ STAGES = [
     ("arrived", "decoded", "arrived -> decoded (JPEG in a worker / WebRTC jitter buffer + VP8 + to the compositor)"),
     ("decoded", "drawn", "decoded -> drawn (canvas draw / XR texture upload in the XR frame)"),
 ]
+# In the XR session "decoded -> drawn" in three (restock/teleop/web/app/xr.js).
+XR_STAGES = [
+    ("decoded", "xrFrame", "decoded -> XR frame began (waits for the headset's next frame)"),
+    ("xrFrame", "uploaded", "XR frame began -> uploaded (input, the texture upload)"),
+    ("uploaded", "drawn", "uploaded -> drawn (both eyes' draws)"),
+]
 
 
 @dataclass
@@ -93,9 +102,17 @@ class Scenario:
     view: str  # "desktop" or "xr"
     viewers: int
     path: str  # "frames" (JPEG on the WebSocket) or "webrtc"
+    browsers: int = 1  # the viewers' pages shared out among this many Chromiums (2 viewers: 1 or 2)
 
     def __str__(self) -> str:
-        return f"{self.path}, {self.view}, {self.viewers} viewer{'s' if self.viewers > 1 else ''}"
+        shared = f" in {self.browsers} browsers" if self.browsers > 1 else ""
+        return f"{self.path}, {self.view}, {self.viewers} viewer{'s' if self.viewers > 1 else ''}{shared}"
+
+    @classmethod
+    def parse(cls, text: str) -> Scenario:
+        """VIEW:VIEWERS:PATH[:BROWSERS], as --scenarios takes them."""
+        view, viewers, path, *browsers = text.split(":")
+        return cls(view, int(viewers), path, int(browsers[0]) if browsers else 1)
 
 
 def camera_frames(store, camera_id: str, n: int = 30) -> list[np.ndarray]:
@@ -173,9 +190,16 @@ def publish_camera(
     return thread
 
 
+# The emulated headset (iwer) draws both eyes into a canvas the size of the page's window; Playwright's
+# default window. A headset's own framebuffer is its runtime's, drawn by its GPU (--xr-window).
+XR_WINDOW = (1280, 720)
+
+
 def open_viewer(browser, base: str, operator: str, scenario: Scenario):
     """A page logged in as ``operator`` and showing frames; in XR: holding the robot, in the session."""
     page = new_page(browser, IWER, INSTALL_QUEST3) if scenario.view == "xr" else new_page(browser)
+    if scenario.view == "xr":
+        page.set_viewport_size({"width": XR_WINDOW[0], "height": XR_WINDOW[1]})
     log_in(page, base, operator, PASSWORD, f"?stream={scenario.path}")
     if scenario.view == "xr":
         wait_page(page, "window.restockApp.state !== null", "the first state")
@@ -198,39 +222,57 @@ def wait_page(page, expression: str, what: str, timeout: float = 30.0) -> None:
         time.sleep(0.1)
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of these processes and all their descendants."""
-    total = 0.0
-    for pid in pids:
+def process_kind(proc: psutil.Process) -> str:
+    """A Chromium process by its role ("chromium gpu", "renderer", "utility", "browser"), or "playwright"."""
+    cmd = proc.cmdline()
+    if not cmd:
+        return "other"
+    if "chromium" in Path(cmd[0]).name:
+        kind = next((a.split("=", 1)[1] for a in cmd if a.startswith("--type=")), "browser")
+        return "chromium " + kind.replace("-process", "")
+    return "playwright" if "node" in Path(cmd[0]).name else "other"
+
+
+def cpu_seconds(bridge_pid: int) -> Counter:
+    """User + system CPU time of the bridge and of this process's browsers (Playwright's driver, its
+    Chromiums and their children, by kind; not the graph's other processes)."""
+    total: Counter = Counter()
+    with contextlib.suppress(psutil.NoSuchProcess):
+        t = psutil.Process(bridge_pid).cpu_times()
+        total["bridge"] += t.user + t.system
+    for proc in psutil.Process().children(recursive=True):
         with contextlib.suppress(psutil.NoSuchProcess):
-            proc = psutil.Process(pid)
-            for p in [proc, *proc.children(recursive=True)]:
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    t = p.cpu_times()
-                    total += t.user + t.system
+            kind = process_kind(proc)
+            if kind != "other":
+                t = proc.cpu_times()
+                total[kind] += t.user + t.system
     return total
 
 
-def watch(browser, base: str, scenario: Scenario, seconds: float, hz: float, bridge_pid: int) -> None:
-    pages = [open_viewer(browser, base, f"bench{i}" if i else "bench", scenario) for i in range(scenario.viewers)]
-    browser_pids = [c.pid for c in psutil.Process().children()]  # Playwright's driver and its Chromium
+def watch(browsers: list, base: str, scenario: Scenario, seconds: float, hz: float, bridge_pid: int) -> None:
+    pages = [
+        open_viewer(browsers[i % scenario.browsers], base, f"bench{i}" if i else "bench", scenario)
+        for i in range(scenario.viewers)
+    ]
     app = "window.restockApp"
     for page in pages:
-        page.evaluate(f"{app}.frameLog.length = 0; {app}.framesDropped = 0")
+        page.evaluate(f"{app}.frameLog.length = 0; {app}.framesDropped = 0; if ({app}.xrWork) {app}.xrWork.length = 0")
     xr_before = [page.evaluate(f"{app}.xrFrames || 0") for page in pages]
     load = os.getloadavg()[0]
-    cpu0 = (cpu_seconds([bridge_pid]), cpu_seconds(browser_pids))
+    cpu0 = cpu_seconds(bridge_pid)
     time.sleep(seconds)
-    cpu = [(b - a) / seconds for a, b in zip(cpu0, (cpu_seconds([bridge_pid]), cpu_seconds(browser_pids)), strict=True)]
+    cpu1 = cpu_seconds(bridge_pid)
+    cpu = {k: (cpu1[k] - cpu0[k]) / seconds for k in sorted(cpu1)}
     logs = [page.evaluate(f"{app}.frameLog") for page in pages]
     metas = [page.evaluate(f"{app}.rtcMeta") for page in pages]
     xr = [(page.evaluate(f"{app}.xrFrames || 0") - b) / seconds for page, b in zip(pages, xr_before, strict=True)]
+    xr_work = [w for page in pages for w in page.evaluate(f"{app}.xrWork || []")]
     dropped = [page.evaluate(f"{app}.framesDropped") for page in pages]
     for page in pages:
         page.context.close()
     if scenario.path == "webrtc":
         logs = [join_rtc(log, meta) for log, meta in zip(logs, metas, strict=True)]
-    report(scenario, logs, dropped, hz, xr, (load, os.getloadavg()[0]), cpu)
+    report(scenario, logs, dropped, hz, (xr, xr_work), (load, os.getloadavg()[0]), cpu)
 
 
 def join_rtc(log: list[dict], metas: list[dict]) -> list[dict]:
@@ -245,8 +287,8 @@ def join_rtc(log: list[dict], metas: list[dict]) -> list[dict]:
     return joined
 
 
-def report(scenario: Scenario, logs: list[list[dict]], dropped: list[int], hz: float, xr: list[float],
-           load: tuple[float, float], cpu: list[float]) -> None:  # fmt: skip
+def report(scenario: Scenario, logs: list[list[dict]], dropped: list[int], hz: float,
+           xr: tuple[list[float], list[float]], load: tuple[float, float], cpu: dict[str, float]) -> None:  # fmt: skip
     fps = []
     for log in logs:
         drawn = np.array([f["drawn"] for f in log])
@@ -255,18 +297,27 @@ def report(scenario: Scenario, logs: list[list[dict]], dropped: list[int], hz: f
     if not frames:
         print(f"{scenario}: no frame drawn")
         return
-    ms = {k: np.array([f[k] for f in frames]) * 1000 for k in ("capture", *(b for _, b, _ in STAGES))}
     numbers = [f["number"] for f in frames]
     captured = (max(f["capture"] for f in frames) - min(f["capture"] for f in frames)) * hz + 1
-    xr_line = f"; XR frame loop {' + '.join(f'{x:.0f}' for x in xr)}/s" if scenario.view == "xr" else ""
+    rates, work = xr
+    xr_line = f"; XR frame loop {' + '.join(f'{x:.0f}' for x in rates)}/s" if scenario.view == "xr" else ""
+    browser = sum(v for k, v in cpu.items() if k != "bridge")
+    parts = ", ".join(f"{k.removeprefix('chromium ')} {v:.2f}" for k, v in cpu.items() if k != "bridge" and v >= 0.005)
     print(
         f"{scenario}: {' + '.join(f'{x:.1f}' for x in fps)} fps drawn (camera {hz:g} Hz), {sum(dropped)} dropped "
         f"in the page{xr_line}; encodes per camera frame {(max(numbers) - min(numbers) + 1) / captured:.2f}; "
-        f"CPU: bridge {cpu[0]:.2f}, browser {cpu[1]:.2f} cores; load average {load[0]:.1f} -> {load[1]:.1f}"
+        f"CPU: bridge {cpu.get('bridge', 0.0):.2f}, browser {browser:.2f} cores ({parts}); "
+        f"load average {load[0]:.1f} -> {load[1]:.1f}"
     )
-    print(f"  capture -> drawn: {percentiles(list(ms['drawn'] - ms['capture']))}")
-    for a, b, label in STAGES:
-        print(f"    {label}: {percentiles(list(ms[b] - ms[a]))}")
+
+    def stage(a: str, b: str) -> str:
+        return percentiles([(f[b] - f[a]) * 1000 for f in frames if a in f and b in f])
+
+    print(f"  capture -> drawn: {stage('capture', 'drawn')}")
+    for a, b, label in STAGES + (XR_STAGES if scenario.view == "xr" else []):
+        print(f"    {label}: {stage(a, b)}")
+    if work:
+        print(f"    XR frame callback's own time (main thread, every XR frame): {percentiles(work)}")
 
 
 def camera_to_browser(
@@ -281,10 +332,14 @@ def camera_to_browser(
     thread = publish_camera(node, camera_id, frames, hz, stop)
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            browsers = [
+                pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+                for _ in range(max(s.browsers for s in scenarios))
+            ]
             for scenario in scenarios:
-                watch(browser, base, scenario, seconds, hz, bridge_pid)
-            browser.close()
+                watch(browsers, base, scenario, seconds, hz, bridge_pid)
+            for browser in browsers:
+                browser.close()
     finally:
         stop.set()
         thread.join(2)
@@ -303,10 +358,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--scenarios",
         default=",".join(f"{v}:{n}:{p}" for v, n in (("desktop", 1), ("xr", 1), ("desktop", 2)) for p in PATHS),
-        help="camera -> browser runs, VIEW:VIEWERS:PATH (VIEW desktop or xr, PATH frames or webrtc), comma-separated",
+        help="camera -> browser runs, VIEW:VIEWERS:PATH[:BROWSERS] (VIEW desktop or xr, PATH frames or webrtc;"
+        " BROWSERS: the viewers' pages in that many Chromiums, default 1), comma-separated",
     )
     ap.add_argument("--no-pose", action="store_true", help="skip the operator pose part")
+    ap.add_argument(
+        "--xr-window", default="1280x720", help="the emulated headset's window, WxH: both eyes' framebuffer"
+    )
     args = ap.parse_args(argv)
+    global XR_WINDOW
+    XR_WINDOW = tuple(int(v) for v in args.xr_window.split("x"))
     print("command:", " ".join([Path(sys.executable).name, *sys.argv]))
 
     also = ("sim", "arm_controller") if args.arm else ()
@@ -371,7 +432,7 @@ def measure(args: argparse.Namespace, bridge: BridgeProcess) -> int:
             from restock.paths import store_file
             from restock.store.description import load_store
 
-            scenarios = [Scenario(v, int(n), p) for v, n, p in (s.split(":") for s in args.scenarios.split(","))]
+            scenarios = [Scenario.parse(s) for s in args.scenarios.split(",")]
             store = load_store(store_file(args.store))
             camera_to_browser(base, node, store, args.seconds, args.camera_hz, scenarios, bridge.pid())
     finally:

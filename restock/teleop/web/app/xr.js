@@ -3,6 +3,8 @@
 // gripper), A resolves the claimed handoff (an unfamiliar item: the label the thumbstick picks;
 // anything else: cleared), B hands back. Plain WebGL: two textured quads and a cursor, no engine.
 
+const epochNow = () => (performance.timeOrigin + performance.now()) / 1000;
+
 export async function xrSupported() {
   try {
     return !!navigator.xr && (await navigator.xr.isSessionSupported("immersive-vr"));
@@ -93,6 +95,7 @@ export async function startXR(app, ui) {
   let lastInfo = 0;
   app.inXR = true;
   app.xrFrames = 0;
+  app.xrWork = [];
   app.xrSession = session;
   session.addEventListener("end", () => {
     app.inXR = false;
@@ -156,6 +159,7 @@ export async function startXR(app, ui) {
   }
 
   function onFrame(time, frame) {
+    const began = epochNow();
     session.requestAnimationFrame(onFrame);
     app.xrFrames += 1;
     handleInput(frame);
@@ -173,7 +177,11 @@ export async function startXR(app, ui) {
     gl.enableVertexAttribArray(aUv);
     gl.vertexAttribPointer(aUv, 2, gl.FLOAT, false, 20, 12);
     const fresh = app.frameNew; // a camera frame decoded since the last XR frame: upload it once
-    if (fresh) upload(camTex, app.frame);
+    if (fresh) {
+      fresh.xrFrame = began;
+      upload(camTex, app.frame);
+      fresh.uploaded = epochNow();
+    }
     camReady = camReady || !!fresh;
     app.frameNew = null;
     if (time - lastInfo > 250) {
@@ -198,6 +206,10 @@ export async function startXR(app, ui) {
       }
     }
     if (fresh) ui.frameDrawn(fresh, "xr");
+    // This callback's own time (the main thread's share of an XR frame; the GL work itself runs
+    // in the GPU process): bench/teleop_latency.py prints its percentiles.
+    app.xrWork.push((epochNow() - began) * 1000);
+    if (app.xrWork.length > 2000) app.xrWork.shift();
   }
   session.requestAnimationFrame(onFrame);
   return session;
