@@ -162,7 +162,15 @@ def run_policies(
         policies.append(cam)
     if truth is not None:
         policies.append(
-            PlannerPolicy(oracle_name, timing, model_store.lanes, truth=truth, config=config, alerts=alerts)
+            PlannerPolicy(
+                oracle_name,
+                timing,
+                model_store.lanes,
+                truth=truth,
+                config=config,
+                alerts=alerts,
+                dispersion=model.burst.fit.dispersion,  # the learned planner's rules for bursty demand
+            )
         )
     outcomes = [
         model_store.run(p, evaluated, t0, t1, seed=seed, pos=not getattr(p, "camera_only", False)) for p in policies

@@ -140,13 +140,18 @@ class PlannerPolicy:
         refit_every_s: float = 3600.0,
         camera_only: bool = False,
         alerts: AlertConfig | None = None,
+        dispersion: float = 1.0,
     ) -> None:
+        """``dispersion``: with the true rates, how much an hour's sales vary around them against
+        Poisson ones (a learned model keeps its own): the oracle then follows the same rules the
+        learned planner does for bursty demand (the idle fill, the back room's risk)."""
         if (model is None) == (truth is None):
             raise ValueError("give either a learned model or the true demand")
         self.name = name
         self.planner = Planner(lanes_table, timing, config)  # type: ignore[arg-type]
         self.model = model
         self.truth = truth
+        self.oracle_dispersion = dispersion
         self.refit_every_s = refit_every_s
         self._last_fit = -np.inf
         self.camera_only = camera_only
@@ -165,6 +170,10 @@ class PlannerPolicy:
         assert self.truth is not None
         return np.stack([np.asarray(self.truth.rate(s, t)) for s in skus])
 
+    def dispersion(self) -> float:
+        """How bursty demand is, as the plan and the back-room forecast take it (restock.demand.burst)."""
+        return self.model.burst.fit.dispersion if self.model is not None else self.oracle_dispersion
+
     def next_task(self, view: StoreView) -> Task | None:
         if self.model is not None and view.now - self._last_fit >= self.refit_every_s:
             self.model.fit()
@@ -178,7 +187,7 @@ class PlannerPolicy:
             self.estimator.predict(view.now, self.rates(np.array([view.now]))[:, 0])
             count = self.estimator.mean
             sd = np.sqrt(self.estimator.var)
-        dispersion = self.model.burst.fit.dispersion if self.model is not None else 1.0
+        dispersion = self.dispersion()
         plan = self.planner.plan(view.now, count, self.rates, view.stock, count_sd=sd, dispersion=dispersion)
         if not plan:
             return None
@@ -191,7 +200,7 @@ class PlannerPolicy:
             return []
         lt = self.planner.lanes
         shelf = np.bincount(lt.pool, weights=view.count, minlength=len(lt.skus))
-        dispersion = self.model.burst.fit.dispersion if self.model is not None else 1.0
+        dispersion = self.dispersion()
         fc = forecast(
             view.now,
             self.rates,

@@ -1,0 +1,34 @@
+"""The restock policies of the store model (restock.planning.policies)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from restock.paths import store_file
+from restock.planning.policies import PlannerPolicy
+from restock.planning.storemodel import StoreModel, StoreView
+from restock.planning.timing import RobotTiming
+from restock.store.description import load_store
+
+MONDAY = 1_784_505_600.0
+
+
+class Flat:
+    def rate(self, sku: str, t: np.ndarray) -> np.ndarray:
+        return np.full(np.shape(t), 15.0)
+
+
+def test_the_oracle_follows_the_learned_planners_rules_for_bursty_demand() -> None:
+    # The oracle is the same planner on the true rates: given how bursty the demand is, it fills a
+    # waiting lane with its idle robot as the learned planner would, and without, it waits.
+    store = load_store(store_file("corner_store.yaml"))
+    timing = RobotTiming.for_store(store, handling_s=12.0)
+    lanes = StoreModel(store, timing).lanes
+    count = np.floor(lanes.capacity * 0.5)  # half full: every lane waits for a fuller trip
+    view = StoreView(MONDAY + 10 * 3600, lanes, count, np.full(len(lanes.skus), 40), float(lanes.x.mean()))
+    calm = PlannerPolicy("oracle", timing, lanes, truth=Flat())
+    bursty = PlannerPolicy("oracle", timing, lanes, truth=Flat(), dispersion=30.0)
+    assert calm.dispersion() == 1.0 and bursty.dispersion() == 30.0
+    assert calm.next_task(view) is None
+    task = bursty.next_task(view)
+    assert task is not None and count[task.lane_index] + task.quantity == lanes.capacity[task.lane_index]
