@@ -14,12 +14,15 @@ Prints the figures and their ratios:
   the two run frame by frame in turn (median time per frame), so both see the same load;
 - node: the shelf camera node as its own process on confined DDS, fed the same frames as
   sensor_msgs/Image, so it includes the image crossing processes, the record encoding and
-  publishing. Two ways: one at a time (publish, wait for its ShelfObservation, next: latency
+  publishing. The frames are serialised once beforehand and published raw with their stamps
+  written in place: on two cores the publishing process competes with the node, and a camera
+  driver (another process on a robot) fills a buffer and publishes it, no Python message to convert. Two ways: one at a time (publish, wait for its ShelfObservation, next: latency
   bound), and streaming (the next frame goes out as soon as the node has taken the previous
   one, at most one waiting: the node's sustained frame rate, the figure a camera cares about).
   The node is started ``--rounds`` times; each figure is the median over rounds. The driver
-  waits for observations in ``spin_once`` calls that return as soon as one arrives (a camera
-  driver does not poll), so its own CPU use stays off the two cores the node shares with it.
+  waits for observations in its own executor's ``spin_once`` calls that return as soon as one
+  arrives (a camera driver does not poll), so its own CPU use stays off the two cores the node
+  shares with it.
 - CPU time per frame (all threads) of the bare models, the pipeline and the node process while
   streaming: on a machine shared with other work the frame rates fall with its load, the CPU a
   frame costs much less so.
@@ -127,6 +130,13 @@ def bench_interleaved(
     return fps | {"bare_cpu_ms": cpu["bare"] / n * 1e3, "pipe_cpu_ms": cpu["pipe"] / n * 1e3}
 
 
+def set_cdr_stamp(serialized: bytearray, sec: int, nanosec: int) -> None:
+    """Write a header stamp into a serialised message whose first field is its header (an Image)."""
+    order = "little" if serialized[1] & 1 else "big"  # the encapsulation id: odd is little-endian CDR
+    serialized[4:8] = sec.to_bytes(4, order, signed=True)
+    serialized[8:12] = nanosec.to_bytes(4, order)
+
+
 def bench_node(
     model: Path, lane_front: str, threads: int, frames: list[np.ndarray], repeats: int, domain: int
 ) -> tuple[float, float, float, float]:
@@ -139,6 +149,8 @@ def bench_node(
     env = {**os.environ, **ros_environment(domain), "PYTHONPATH": str(ROOT)}
     os.environ.update(ros_environment(domain))
     import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.serialization import serialize_message
     from sensor_msgs.msg import Image
     from std_msgs.msg import String
 
@@ -160,29 +172,31 @@ def bench_node(
             seen.add(round(obs.frame_stamp, 3))
 
     node.create_subscription(String, topics.SHELF_OBSERVATIONS, on_obs, 50)
+    executor = SingleThreadedExecutor()  # one for the run: rclpy.spin_once would add and remove the node each call
+    executor.add_node(node)
     pub = node.create_publisher(Image, topics.camera_image(CAMERA), 2)
     msgs = []
     for f in frames:
         m = Image()
         m.height, m.width, m.encoding, m.step = f.shape[0], f.shape[1], "rgb8", f.shape[1] * 3
         m.data = f.tobytes()
-        msgs.append(m)
+        msgs.append(bytearray(serialize_message(m)))
     t_stamp = [1000.0]
 
-    def publish(m: Image) -> float:
+    def publish(m: bytearray) -> float:
         t_stamp[0] += 0.2
         t = t_stamp[0]
-        m.header.stamp.sec, m.header.stamp.nanosec = sec_nanosec(t)
-        pub.publish(m)
+        set_cdr_stamp(m, *sec_nanosec(t))
+        pub.publish(bytes(m))  # raw: the serialised frame as it is
         return round(t, 3)
 
     def wait_for(key: float, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while key not in seen and time.monotonic() < deadline:
-            rclpy.spin_once(node, timeout_sec=0.05)  # returns as soon as an observation comes
+            executor.spin_once(timeout_sec=0.05)  # returns as soon as an observation comes
         return key in seen
 
-    def send(m: Image, timeout: float) -> bool:
+    def send(m: bytearray, timeout: float) -> bool:
         return wait_for(publish(m), timeout)
 
     try:
@@ -215,13 +229,13 @@ def bench_node(
             publish(m)
             deadline = time.monotonic() + 10.0
             while len(seen) == last_seen and time.monotonic() < deadline:
-                rclpy.spin_once(node, timeout_sec=0.05)
+                executor.spin_once(timeout_sec=0.05)
             if len(seen) == last_seen:
                 raise RuntimeError("the camera node stopped answering")
             last_seen, t_last = len(seen), time.perf_counter()
         deadline = time.monotonic() + 1.0
         while time.monotonic() < deadline:  # the last frame's observation
-            rclpy.spin_once(node, timeout_sec=0.01)
+            executor.spin_once(timeout_sec=0.01)
             if len(seen) > last_seen:
                 last_seen, t_last = len(seen), time.perf_counter()
         streaming = (last_seen - start) / (t_last - t0)
@@ -232,6 +246,7 @@ def bench_node(
         busiest = max(t.user_time + t.system_time - node_threads.get(t.id, 0.0) for t in node_proc.threads())
         return one_at_a_time, streaming, cpu_ms, busiest / frames_seen * 1e3
     finally:
+        executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
         proc.terminate()

@@ -13,7 +13,8 @@ import ctypes
 import ctypes.util
 from typing import Any
 
-_M_MMAP_THRESHOLD = -3  # glibc's option number (malloc.h)
+_M_MMAP_THRESHOLD = -3  # glibc's option numbers (malloc.h)
+_M_TRIM_THRESHOLD = -1
 DEFAULT_THRESHOLD_BYTES = 256 * 1024
 
 
@@ -28,11 +29,14 @@ def _glibc_function(name: str) -> Any:
         return None
 
 
-def pin_mmap_threshold(threshold_bytes: int = DEFAULT_THRESHOLD_BYTES) -> bool:
-    """Serve every block of ``threshold_bytes`` or more with its own mmap, always.
+def pin_mmap_threshold(threshold_bytes: int = DEFAULT_THRESHOLD_BYTES, trim_bytes: int | None = None) -> bool:
+    """Serve every block of ``threshold_bytes`` or more with its own mmap, always; ``trim_bytes``:
+    also keep up to that much free memory at the heap's top (else glibc's 128 kB while pinned).
     False where libc is not glibc (nothing changes there)."""
     mallopt = _glibc_function("mallopt")
-    return mallopt is not None and bool(mallopt(_M_MMAP_THRESHOLD, int(threshold_bytes)))
+    if mallopt is None or not mallopt(_M_MMAP_THRESHOLD, int(threshold_bytes)):
+        return False
+    return trim_bytes is None or bool(mallopt(_M_TRIM_THRESHOLD, int(trim_bytes)))
 
 
 def release_free_memory() -> bool:

@@ -22,20 +22,23 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
+from typing import NamedTuple
 
+import numpy as np
 from rclpy.clock import Clock, ClockType
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
 from restock import records, topics
 from restock.convert import CdrImage, ImageFormatError, image_from_cdr, rgb8_array
+from restock.malloc import pin_mmap_threshold
 from restock.nodes.base import ERROR, OK, WARN, RestockNode, run_node
 from restock.params import ConfigError, param_specs, settings_from
 from restock.vision.appearance import AppearanceDb, SkuLooks
 from restock.vision.camera_settings import ShelfCameraSettings
 from restock.vision.detector import RUNTIME_MODEL, DetectorError, OnnxDetector, cameras_model
 from restock.vision.lane_front import DEFAULT_LANE_FRONT_MODEL, LaneFrontClassifier
-from restock.vision.pipeline import CameraPipeline
+from restock.vision.pipeline import CameraPipeline, PreparedFrame
 
 IMAGE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)  # newest frame only
 
@@ -92,6 +95,13 @@ class ShelfCameraNode(RestockNode):
             lane_front=lane_front,
             looks=self.looks,
         )
+        # A frame (900 kB at 640x480), its copy out of DDS and the detector's input tensor are
+        # allocated and freed at the camera's rate: kept on the heap they are reused, while as blocks
+        # of their own (run_node's policy) each would be mapped and faulted in afresh, about 3 ms of
+        # CPU a frame. Their sizes repeat frame after frame, so the heap does not creep.
+        frame_bytes = self.camera.width * self.camera.height * 3
+        heap_block = min(max(4 << 20, 2 * frame_bytes), 32 << 20)  # 32 MiB: glibc's largest threshold
+        pin_mmap_threshold(heap_block, trim_bytes=4 * heap_block)
         self.frames = 0
         self.bad_frames = 0
         self.last_error = ""
@@ -103,7 +113,7 @@ class ShelfCameraNode(RestockNode):
         self.stale = False
         self.last_stale_publish = 0.0
         self.skipped_frames = 0
-        self._pending: bytes | None = None
+        self._pending: _Arrived | None = None
         self._slot_lock = threading.Lock()
         self._pipeline_lock = threading.Lock()
         self._wake = threading.Event()
@@ -143,18 +153,37 @@ class ShelfCameraNode(RestockNode):
             self.get_logger().info(f"{res.label}: an operator's view joins its look ({res.request_id})")
 
     def on_image(self, msg: bytes | Image) -> None:
-        # Only the newest frame matters: the executor thread parks it for the worker and goes
-        # back to taking the next one off DDS while the models run (ONNX Runtime lets go of the GIL).
         self.last_frame_steady = time.monotonic()
         if self.lockstep is not None:  # the simulator waits for this frame's observation: no skipping
-            with self._pipeline_lock:
-                self.handle_frame(msg)
+            arrived = self._arrive(msg)
+            if arrived is not None:
+                with self._pipeline_lock:
+                    self.handle_frame(arrived)
+            return
+        # Only the newest frame matters. The executor thread checks and letterboxes it here while
+        # the worker still runs the models on the previous one (ONNX Runtime lets go of the GIL),
+        # and parks it for the worker: on two cores the letterbox is then off the models' path.
+        arrived = self._arrive(msg)
+        if arrived is None:
             return
         with self._slot_lock:
             if self._pending is not None:
                 self.skipped_frames += 1
-            self._pending = msg
+            self._pending = arrived
         self._wake.set()
+
+    def _arrive(self, frame: bytes | Image) -> _Arrived | None:
+        """A frame read and, with a detector, letterboxed (stateless: no pipeline lock); None if it is bad."""
+        try:
+            msg = image_from_cdr(frame) if isinstance(frame, bytes) else _fields(frame)
+            rgb = rgb8_array(msg.data, msg.width, msg.height, msg.step, msg.encoding)
+            if self.pipeline.detector is None:
+                self.pipeline.check_size(rgb)
+                return _Arrived(msg, rgb, None)
+            return _Arrived(msg, rgb, self.pipeline.prepare(rgb, msg.stamp_s))
+        except Exception as err:  # a bad frame, or the letterbox failing, must not end the node
+            self._frame_failed(err)
+            return None
 
     def _work(self) -> None:
         while not self._stopping.is_set():
@@ -162,11 +191,11 @@ class ShelfCameraNode(RestockNode):
                 continue
             self._wake.clear()
             with self._slot_lock:
-                msg, self._pending = self._pending, None
-            if msg is not None:
+                arrived, self._pending = self._pending, None
+            if arrived is not None:
                 try:
                     with self._pipeline_lock:
-                        self.handle_frame(msg)
+                        self.handle_frame(arrived)
                 except Exception as err:  # a publish racing shutdown ends the worker quietly
                     if not self._stopping.is_set():
                         self.get_logger().error(f"frame handling failed: {type(err).__name__}: {err}")
@@ -180,32 +209,20 @@ class ShelfCameraNode(RestockNode):
                 worker.join(timeout=5.0)
         super().destroy_node()
 
-    def handle_frame(self, frame: bytes | Image) -> None:
+    def handle_frame(self, arrived: _Arrived) -> None:
         now_steady = time.monotonic()
         if self.stale:
             self.stale = False
             self.get_logger().info(f"camera {self.camera.id} is sending frames again")
-        try:
-            msg = image_from_cdr(frame) if isinstance(frame, bytes) else _fields(frame)
-            frame_stamp = msg.stamp_s
-            rgb = rgb8_array(msg.data, msg.width, msg.height, msg.step, msg.encoding)
-            if self.pipeline.detector is None:
-                self.pipeline.check_size(rgb)
-                self.publish_observation(self.pipeline.unknown_observation(self.now_s(), frame_stamp, stale=False))
-                self.report()
-                return
-            result = self.pipeline.process(rgb, frame_stamp, self.now_s())
-        except (DetectorError, ImageFormatError) as err:
-            self.bad_frames += 1
-            self.last_error = str(err)
-            self.get_logger().warning(f"dropped a frame from {self.camera.id}: {err}", throttle_duration_sec=5.0)
+        msg, rgb = arrived.msg, arrived.rgb
+        if arrived.prepared is None:  # no detector
+            self.publish_observation(self.pipeline.unknown_observation(self.now_s(), msg.stamp_s, stale=False))
             self.report()
             return
+        try:
+            result = self.pipeline.finish(arrived.prepared, self.now_s())
         except Exception as err:  # the model failing at run time must not take the node down
-            self.bad_frames += 1
-            self.last_error = f"detector failed: {type(err).__name__}: {err}"
-            self.get_logger().error(self.last_error, throttle_duration_sec=5.0)
-            self.report()
+            self._frame_failed(err)
             return
         self.frames += 1
         self.frame_times.append(now_steady)
@@ -220,6 +237,16 @@ class ShelfCameraNode(RestockNode):
             self.publish_handoff(request)
         if self.frames % self.settings.debug_every == 0 and self.debug_pub.get_subscription_count() > 0:
             self.debug_pub.publish(self.debug_image(msg, self.pipeline.annotate(rgb, result)))
+        self.report()
+
+    def _frame_failed(self, err: Exception) -> None:
+        self.bad_frames += 1
+        if isinstance(err, DetectorError | ImageFormatError):
+            self.last_error = str(err)
+            self.get_logger().warning(f"dropped a frame from {self.camera.id}: {err}", throttle_duration_sec=5.0)
+        else:
+            self.last_error = f"detector failed: {type(err).__name__}: {err}"
+            self.get_logger().error(self.last_error, throttle_duration_sec=5.0)
         self.report()
 
     def debug_image(self, src: CdrImage, rgb) -> Image:
@@ -281,6 +308,14 @@ class ShelfCameraNode(RestockNode):
             self.set_health(WARN, f"lanes unknown: {self.guard_reason}", **values)
         else:
             self.set_health(OK, f"{fps:.1f} fps, {self.latency_ms:.0f} ms", **values)
+
+
+class _Arrived(NamedTuple):
+    """A frame as the executor thread hands it to the worker."""
+
+    msg: CdrImage
+    rgb: np.ndarray
+    prepared: PreparedFrame | None  # None: no detector (the node reports every lane unknown)
 
 
 def _fields(msg: Image) -> CdrImage:

@@ -249,10 +249,16 @@ class OnnxDetector:
         """Boxes in image pixels; ``checked``: the caller already ran :func:`check_frame` on this frame."""
         if not checked:
             check_frame(rgb)
-        tensor, lb = letterbox(rgb, self.input_h, self.input_w)
+        return self.detect_letterboxed(*self.letterbox(rgb), rgb.shape[1], rgb.shape[0])
+
+    def letterbox(self, rgb: np.ndarray) -> tuple[np.ndarray, Letterbox]:
+        """The model's input tensor for a checked frame (the half of :meth:`detect` before the model)."""
+        return letterbox(rgb, self.input_h, self.input_w)
+
+    def detect_letterboxed(self, tensor: np.ndarray, lb: Letterbox, width: int, height: int) -> Detections:
+        """The model and its post-processing on :meth:`letterbox`'s tensor of a width x height frame."""
         dets = postprocess(self.raw(tensor), self.conf_threshold, self.iou_threshold, names=self.names)
-        h, w = rgb.shape[:2]
-        return Detections(lb.to_image(dets.boxes, w, h), dets.scores, dets.class_ids, dets.names)
+        return Detections(lb.to_image(dets.boxes, width, height), dets.scores, dets.class_ids, dets.names)
 
 
 def check_frame(rgb: np.ndarray) -> None:

@@ -17,7 +17,7 @@ from restock import records
 from restock.convert import jpeg_b64
 from restock.store.description import Store
 from restock.vision.appearance import SkuLooks
-from restock.vision.detector import Detections, DetectorError, OnnxDetector, check_frame
+from restock.vision.detector import Detections, DetectorError, Letterbox, OnnxDetector, check_frame
 from restock.vision.lane_filter import FilterConfig, LaneFilter, LaneStatus
 from restock.vision.lane_front import CROP_SIZE, LaneFrontClassifier, crop_fronts, crop_index
 from restock.vision.lanes import LaneReading, MatchConfig, lane_regions, read_lanes
@@ -45,6 +45,17 @@ class FrameResult:
     statuses: list[LaneStatus]
     latency_s: float  # detector + lane logic for this frame
     guard_reason: str | None = None  # why the storm guard made lanes unknown on this frame
+
+
+@dataclass(frozen=True)
+class PreparedFrame:
+    """A checked frame and the detector's input made from it (:meth:`CameraPipeline.prepare`)."""
+
+    rgb: np.ndarray
+    frame_stamp: float
+    tensor: np.ndarray
+    letterbox: Letterbox
+    prepare_s: float  # time the letterbox took, counted in the frame's latency
 
 
 @dataclass
@@ -105,14 +116,30 @@ class CameraPipeline:
 
     def process(self, rgb: np.ndarray, frame_stamp: float, now_s: float) -> FrameResult:
         """Detect, map to lanes, filter; raises DetectorError for a frame that cannot be used."""
+        return self.finish(self.prepare(rgb, frame_stamp), now_s)
+
+    def prepare(self, rgb: np.ndarray, frame_stamp: float) -> PreparedFrame:
+        """The part of :meth:`process` that needs no state of earlier frames: the frame checked and
+        letterboxed. A camera node runs it as a frame arrives, while the models still work on the
+        previous one. Raises DetectorError for a frame that cannot be used."""
         if self.detector is None:
             raise DetectorError("no detector loaded")
         self.check_size(rgb)
         t0 = time.perf_counter()
+        tensor, lb = self.detector.letterbox(rgb)
+        return PreparedFrame(rgb, frame_stamp, tensor, lb, time.perf_counter() - t0)
+
+    def finish(self, frame: PreparedFrame, now_s: float) -> FrameResult:
+        """The rest of :meth:`process` for a frame :meth:`prepare` made; frames in the order they came."""
+        if self.detector is None:
+            raise DetectorError("no detector loaded")
+        t0 = time.perf_counter()
+        rgb, frame_stamp = frame.rgb, frame.frame_stamp
         pending = None
         if self._front_pool is not None and self.lane_front is not None and self.regions:
             pending = self._front_pool.submit(self._classify_fronts, rgb)  # cut there too, off the detector's path
-        dets = self.detector.detect(rgb, checked=True)  # check_size checked the frame
+        h, w = rgb.shape[:2]
+        dets = self.detector.detect_letterboxed(frame.tensor, frame.letterbox, w, h)
         fronts = pending.result() if pending is not None else None
         readings = read_lanes(self.regions, dets, rgb, self.store.skus, self.match_config, fronts, self.looks)
         verdict = None
@@ -128,7 +155,7 @@ class CameraPipeline:
                 replace(s, state="unknown", confidence=0.0, sku_seen=None) if s.lane_id in verdict.unknown else s
                 for s in statuses
             ]
-        latency = time.perf_counter() - t0
+        latency = frame.prepare_s + time.perf_counter() - t0
         lanes = [
             records.LaneObservation(
                 lane_id=s.lane_id,

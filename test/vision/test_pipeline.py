@@ -126,3 +126,34 @@ def test_the_cameras_int8_model_finds_what_the_float_model_finds(detector: OnnxD
         states.append({lane.lane_id: lane.state for lane in result.observation.lanes})
     assert states[0] == states[1]
     assert {states[0][lane_id] for lane_id in lanes[::4]} == {"empty"}
+
+
+def test_frames_prepared_ahead_read_as_frames_processed_whole(detector: OnnxDetector) -> None:
+    """The camera node letterboxes a frame as it arrives, while the models still work on the one
+    before, and drops a prepared frame a newer one replaced: the same observations as processing
+    each frame it keeps whole, in order."""
+    from restock.sim.world import World
+    from restock.vision.lane_front import LaneFrontClassifier
+
+    store = load_store(store_file("corner_store.yaml"))
+    world = World(store, seed=3)
+    full = world.render("cam_left")
+    world.set_lane(CameraPipeline(store, "cam_left", None).lane_ids[2], [])
+    emptied = world.render("cam_left")
+    frames = [full, full, emptied, full, emptied, emptied, emptied]
+    dropped = 3  # replaced by the next frame before the models were free
+
+    def pipeline() -> CameraPipeline:
+        return CameraPipeline(
+            store, "cam_left", detector, FilterConfig(confirm_frames=2), lane_front=LaneFrontClassifier()
+        )
+
+    whole = pipeline()
+    expected = [whole.process(rgb, t, t).observation for t, rgb in enumerate(frames) if t != dropped]
+    ahead = pipeline()
+    prepared = [ahead.prepare(rgb, float(t)) for t, rgb in enumerate(frames)]
+    got = [ahead.finish(p, p.frame_stamp).observation for t, p in enumerate(prepared) if t != dropped]
+    assert got == expected
+    assert any(lane.state == "empty" for lane in got[-1].lanes)  # the frames were read, not all unknown
+    with pytest.raises(DetectorError, match="calibrated for 640x480"):
+        ahead.prepare(np.zeros((240, 320, 3), np.uint8), 9.0)
