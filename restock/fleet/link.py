@@ -83,6 +83,9 @@ class RobotLink:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._stop = False
         self._frame_busy = False
+        # The last relayed command's (service received, service sent, received here) wall times, for
+        # on_command to read while it runs (restock.teleop.trace).
+        self.command_stamps: tuple[float | None, float | None, float] = (None, None, 0.0)
 
     def send_handoff(self, request: records.HandoffRequest, blocked_sales_per_h: float = 0.0) -> None:
         """Queue a handoff; it goes now if the link is up, else on reconnect. A repeat id is ignored."""
@@ -189,6 +192,7 @@ class RobotLink:
         as 1006)."""
         while True:
             msg = await ws.receive()
+            received = time.time()
             if msg.type == aiohttp.WSMsgType.CLOSE:
                 return int(msg.data), str(msg.extra or "")
             if msg.type != aiohttp.WSMsgType.TEXT:
@@ -209,7 +213,14 @@ class RobotLink:
                         _call(self.on_resolution, res)
                 await ws.send_json({"type": "resolution_ack", "request_id": res.request_id})
             elif data.get("type") == "command" and self.on_command is not None:
-                _call(self.on_command, str(data.get("operator")), data.get("body") or {})
+                # "message": the operator's own message as it came, when the service relays it as it is;
+                # "at": when the service took it and relayed it (restock.teleop.trace), read by on_command.
+                body = data["message"].get("body") if isinstance(data.get("message"), dict) else data.get("body")
+                at = data.get("at")
+                self.command_stamps = (
+                    (*at, received) if isinstance(at, list) and len(at) == 2 else (None, None, received)
+                )
+                _call(self.on_command, str(data.get("operator")), body if isinstance(body, dict) else {})
             elif data.get("type") == "error":
                 log.warning("fleet link: the service refused: %s", str(data.get("error"))[:200])
 

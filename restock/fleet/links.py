@@ -35,6 +35,10 @@ class Link:
     controls: dict[str, int] = field(default_factory=dict)  # robot -> handoff it holds (cache; cleared on queue news)
     relayed: dict[str, int] = field(default_factory=dict)  # "robot message-type" -> commands relayed
     watching: dict[str, str] = field(default_factory=dict)  # robot -> camera this operator link watches
-    frame_busy: bool = False  # a frame is on its way to this operator: newer ones are dropped meanwhile
+    frame_busy: bool = False  # a frame is being written to this operator's socket
+    pending_frame: bytes | None = None  # the newest frame not yet sent (a newer one replaces it)
+    frames_paced: bool = False  # the page says when it took a frame (frame_shown): at most FRAMES_IN_FLIGHT
+    frames_in_flight: int = 0  # sent, not yet taken
+    frame_sent_at: float = 0.0  # monotonic time the last frame went
     frames: int = 0  # frames sent to this operator link
-    frames_dropped: int = 0
+    frames_dropped: int = 0  # replaced by a newer one before they went

@@ -101,7 +101,7 @@ class ResolutionAck(_Msg):
     request_id: Id
 
 
-OperatorMessage = Claim | Release | Resolve | Command | Heartbeat | Logout
+OperatorMessage = Claim | Release | Resolve | Command | Heartbeat | Logout | P.FrameShown
 RobotMessage = RobotHandoff | RobotStatus | RobotReply | RobotWithdrawn | ResolutionAck | Heartbeat
 # The bridge messages a relay may carry (watch and frame_shown: the camera stream, which comes back
 # as binary frames in the bridge's own format from the robot's link).
@@ -129,12 +129,13 @@ def parse_operator(data: str | dict) -> OperatorMessage:
         if len(data) > MAX_OPERATOR_MESSAGE_BYTES:
             raise ProtocolError(f"message of {len(data)} bytes exceeds {MAX_OPERATOR_MESSAGE_BYTES}")
         data = loads_bounded(data)  # type: ignore[assignment]
+    raw = len(data) if isinstance(data, str) else None
     msg = _parse(_OPERATOR, data)
     if isinstance(msg, Command):
-        text = json.dumps(msg.body)
-        if len(text) > MAX_RELAYED_BYTES:
+        # The body's size by its message's where that says enough (a pose is not encoded again).
+        if (raw is None or raw > MAX_RELAYED_BYTES) and len(json.dumps(msg.body)) > MAX_RELAYED_BYTES:
             raise ProtocolError(f"command body over {MAX_RELAYED_BYTES} bytes")
-        inner = P.parse_client_message(text)
+        inner = P.parse_client_object(msg.body)
         if inner.type not in RELAYED:
             raise ProtocolError(f"a {inner.type} message is not relayed to a robot (relayed: {', '.join(RELAYED)})")
     return msg

@@ -17,14 +17,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from typing import TYPE_CHECKING
 
 from restock.fleet import protocol as FP
 from restock.fleet.db import COMMAND_CHANNEL, REPLY_CHANNEL, notify
 from restock.fleet.links import Link, Refused
+from restock.teleop.connection import FRAMES_IN_FLIGHT
 
 if TYPE_CHECKING:
     from restock.fleet.service import FleetService
+
+ACK_TIMEOUT_S = 0.5  # a paced page that took none of its frames this long after the last went gets them again
 
 
 class CommandRelay:
@@ -38,8 +42,12 @@ class CommandRelay:
         elif channel == REPLY_CHANNEL:
             await self.to_operator(data["operator"], data["tenant"], data["body"])
 
-    async def command(self, link: Link, msg: FP.Command) -> bool:
-        """An operator's bridge message for a robot: relayed only while they hold one of its handoffs."""
+    async def command(
+        self, link: Link, msg: FP.Command, text: str | None = None, received: float | None = None
+    ) -> bool:
+        """An operator's bridge message for a robot: relayed only while they hold one of its handoffs.
+        ``text``: the operator's message as it came (a robot linked here gets it as it is, with
+        ``received`` and the relay's own time: restock.teleop.trace)."""
         assert link.actor is not None
         robot, kind = msg.robot, msg.body.get("type", "?")
         if robot not in link.controls:
@@ -51,15 +59,6 @@ class CommandRelay:
                 )
                 return True
             link.controls[robot] = held
-        if kind not in ("pose", "heartbeat"):  # a pose stream is audited as a count when it ends
-            await self.service.store.audit(
-                "command",
-                tenant=link.tenant,
-                actor=link.actor.operator,
-                robot=robot,
-                detail=f"{kind} (handoff {link.controls[robot]})",
-                peer=link.peer,
-            )
         if kind == "watch":
             camera = msg.body.get("camera_id")
             if camera:
@@ -68,20 +67,58 @@ class CommandRelay:
                 link.watching.pop(robot, None)
         key = f"{robot} {kind}"
         link.relayed[key] = link.relayed.get(key, 0) + 1
-        await self.relay(robot, link.actor.operator, msg.body)
+        if robot in self.service.robots and text is not None:  # linked here: as it came, not encoded again
+            await self.to_robot_text(robot, link.actor.operator, text, received)
+        else:
+            await self.relay(robot, link.actor.operator, msg.body)
+        if kind not in ("pose", "heartbeat"):  # a pose stream is audited as a count when it ends
+            # Written beside the command, not before it: the robot has it while the row goes in.
+            self.service.later(
+                self.service.store.audit(
+                    "command", tenant=link.tenant, actor=link.actor.operator, robot=robot,
+                    detail=f"{kind} (handoff {link.controls[robot]})", peer=link.peer,
+                )
+            )  # fmt: skip
         return True
+
+    async def to_robot_text(self, robot: str, operator: str, text: str, received: float | None) -> None:
+        """The operator's command message (checked JSON) inside the robot's: string joins, no encoding."""
+        link = self.service.robots.get(robot)
+        if link is not None:
+            at = f"[{received!r},{time.time()!r}]" if received is not None else "null"
+            message = f'{{"type":"command","operator":{json.dumps(operator)},"at":{at},"message":{text}}}'
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await link.ws.send_str(message)
 
     async def frame(self, robot: Link, data: bytes) -> None:
         """A camera frame from a robot linked here, to the operator links here that hold one of its
-        handoffs and watch it; an operator still receiving the last one skips this one (newest wins)."""
+        handoffs and watch it. One still sending the last, or (a page that says when it took each,
+        frame_shown) with FRAMES_IN_FLIGHT not yet taken, gets the newest frame when it can: no
+        stale frame queues, as on the bridge (restock.teleop.connection)."""
         for link in list(self.service.links.values()):
             if link.actor is None or robot.robot not in link.controls or robot.robot not in link.watching:
                 continue
-            if link.frame_busy:
+            if link.pending_frame is not None:
                 link.frames_dropped += 1
-                continue
-            link.frame_busy = True
-            asyncio.get_running_loop().create_task(self._send_frame(link, data))
+            link.pending_frame = data
+            self._next_frame(link)
+
+    def frame_shown(self, link: Link) -> None:
+        link.frames_paced = True
+        link.frames_in_flight = max(0, link.frames_in_flight - 1)
+        self._next_frame(link)
+
+    def _next_frame(self, link: Link) -> None:
+        if link.pending_frame is None or link.frame_busy:
+            return
+        if link.frames_in_flight >= FRAMES_IN_FLIGHT:
+            if time.monotonic() - link.frame_sent_at < ACK_TIMEOUT_S:
+                return
+            link.frames_in_flight = 0  # acks lost, or a page that stopped sending them: carry on
+        data, link.pending_frame = link.pending_frame, None
+        link.frame_busy, link.frame_sent_at = True, time.monotonic()
+        link.frames_in_flight += 1 if link.frames_paced else 0
+        asyncio.get_running_loop().create_task(self._send_frame(link, data))
 
     async def _send_frame(self, link: Link, data: bytes) -> None:
         try:
@@ -91,6 +128,8 @@ class CommandRelay:
             pass
         finally:
             link.frame_busy = False
+        if not link.ws.closed:
+            self._next_frame(link)
 
     async def relay(self, robot: str, operator: str, body: dict) -> None:
         if robot in self.service.robots:  # linked here: no database round trip

@@ -107,6 +107,20 @@ class FleetService:
         self._stopping: asyncio.Event | None = None
         self.pool: Pool | None = None
         self.relay = CommandRelay(self)
+        self._beside: set[asyncio.Task] = set()  # writes that go beside a command (see later())
+
+    def later(self, work: Awaitable[None]) -> None:
+        """Run ``work`` beside the caller, not before its next step (an audit row after the command it
+        records went out); the service waits for it before it stops, so it still lands."""
+        task = asyncio.ensure_future(work)
+        self._beside.add(task)
+        task.add_done_callback(self._beside_done)
+
+    def _beside_done(self, task: asyncio.Task) -> None:
+        self._beside.discard(task)
+        err = None if task.cancelled() else task.exception()
+        if err is not None:
+            log.error("fleet %s: a write beside a command failed: %s", self.config.instance, one_line(err))
 
     # --- life cycle -----------------------------------------------------------------------
 
@@ -187,6 +201,8 @@ class FleetService:
             for link in list(self.links.values()):
                 await link.ws.close(code=WSCloseCode.GOING_AWAY, message=b"fleet service stopping")
             await runner.cleanup()
+            if self._beside:
+                await asyncio.gather(*self._beside, return_exceptions=True)
             self.logins.close()
             await self.pool.close()
 
@@ -369,7 +385,8 @@ class FleetService:
         return ws
 
     async def _open_link(self, request: web.Request, prefix: str, max_bytes: int, **who: object) -> Link:
-        ws = web.WebSocketResponse(max_msg_size=max_bytes, heartbeat=5.0)
+        # No permessage-deflate: camera frames are JPEG (deflate would cost ~5 ms a frame and viewer).
+        ws = web.WebSocketResponse(max_msg_size=max_bytes, heartbeat=5.0, compress=False)
         await ws.prepare(request)
         rate = P.RateLimit(self.config.max_messages_per_s, self.config.message_burst)
         link = Link(f"{prefix}{next(self._ids)}", ws, request.remote or "?", rate, **who)  # type: ignore[arg-type]
@@ -404,6 +421,7 @@ class FleetService:
         return True
 
     async def _operator_text(self, link: Link, text: str) -> bool:
+        received = time.time()  # a relayed command carries it to the robot (restock.teleop.trace)
         assert link.actor is not None and link.token_sha is not None
         if not link.rate.allow(time.monotonic()):
             await self.refuse(
@@ -428,8 +446,11 @@ class FleetService:
             return await self._bad(link, str(err))
         if isinstance(msg, P.Heartbeat):
             return True
+        if isinstance(msg, P.FrameShown):  # the operator's page took a frame: the next may go
+            self.relay.frame_shown(link)
+            return True
         if isinstance(msg, FP.Command):
-            return await self.relay.command(link, msg)
+            return await self.relay.command(link, msg, text, received)
         if isinstance(msg, P.Logout):
             sha, link.token_sha = link.token_sha, None  # this link closes itself below, unrefused
             await self.accounts.close_session_sha(sha)
@@ -477,7 +498,7 @@ class FleetService:
         if not link.rate.allow(time.monotonic()):
             return True  # over the rate: dropped, as a stream drops frames
         try:
-            P.unpack_frame(data)
+            P.frame_header(data)
         except (P.ProtocolError, struct.error) as err:
             return await self._bad(link, f"not a camera frame: {err}")
         await self.relay.frame(link, data)

@@ -43,6 +43,7 @@ class Connection:
     dropped_in_window: int = 0
     dropped: int = 0
     bad: int = 0
+    received_at: float = 0.0  # wall time the message being handled arrived (restock.teleop.trace)
 
     @property
     def conn(self) -> Conn:

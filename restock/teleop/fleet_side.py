@@ -143,7 +143,7 @@ class FleetSide:
             loop.call_soon_threadsafe(fn, *args)
 
     def _on_command(self, operator: str, body: dict) -> None:
-        self._later(self._command, operator, body)
+        self._later(self._command, operator, body, self.uplink.link.command_stamps if self.uplink.link else None)
 
     def _on_resolution(self, resolution: records.HandoffResolution) -> None:
         self._later(lambda: asyncio.ensure_future(self._resolution(resolution)))
@@ -158,11 +158,13 @@ class FleetSide:
             self.remotes[operator] = _Remote(operator, self.uplink.submit_reply)
         return self.remotes[operator]
 
-    def _command(self, operator: str, body: dict) -> None:
+    def _command(self, operator: str, body: dict, stamps: tuple | None = None) -> None:
+        """A relayed bridge message (``stamps``: the service's and the link's times, for the trace)."""
+        loop_at = time.time()
         remote = self._remote(operator)
         self.counts["commands"] += 1
         try:
-            msg = P.parse_client_message(json.dumps(body))
+            msg = P.parse_client_object(body)  # read once by the link: not encoded again to check it
         except P.ProtocolError as err:
             remote.send_json({"type": "error", "error": str(err)[:300]})
             return
@@ -176,6 +178,12 @@ class FleetSide:
             self.server.streams.update_watched()
         elif isinstance(msg, (P.Heartbeat, P.Pose, P.Claim, P.Release, P.Estop)):
             self.server._apply(remote, self.rules.handle(remote.conn, msg, self.server.clock()))
+            if isinstance(msg, P.Pose):
+                service_in, service_out, link_in = stamps or (None, None, None)
+                self.server.trace.pose(remote.conn.id, msg.sent, service_in=service_in, service_out=service_out,
+                                       link_in=link_in, loop=loop_at, published=time.time())  # fmt: skip
+            elif isinstance(msg, P.Release):
+                self.server.log_trace(remote.conn.id)
         # frame_shown: the fleet service paces its own viewers; anything else is not relayed to robots
 
     async def _resolution(self, resolution: records.HandoffResolution) -> None:
@@ -226,6 +234,7 @@ class FleetSide:
         self.counts["links_lost"] += 1
         for remote in list(self.remotes.values()):
             self.server._apply(None, self.rules.disconnect(remote.conn))
+            self.server.log_trace(remote.conn.id)
         self.remotes.clear()
         self.server.streams.remote.clear()
         self.server.streams.update_watched()

@@ -181,7 +181,11 @@ def parse_client_message(text: str) -> ClientMessage:
     """One validated client message, or ProtocolError with the reason."""
     if len(text) > MAX_TEXT_MESSAGE_BYTES:
         raise ProtocolError(f"message of {len(text)} bytes exceeds {MAX_TEXT_MESSAGE_BYTES}")
-    data = loads_bounded(text)
+    return parse_client_object(loads_bounded(text))
+
+
+def parse_client_object(data: object) -> ClientMessage:
+    """The same from JSON already read (a message relayed inside another: not encoded again to check it)."""
     if not isinstance(data, dict):
         raise ProtocolError(f"expected a JSON object, got {type(data).__name__}")
     try:
@@ -258,7 +262,15 @@ def stamp_sent(frame: bytes, sent: float) -> bytes:
 
 
 def unpack_frame(data: bytes) -> tuple[int, int, FrameStamps, bytes]:
+    index, number, stamps = frame_header(data)
+    return index, number, stamps, data[FRAME_HEADER.size :]
+
+
+def frame_header(data: bytes) -> tuple[int, int, FrameStamps]:
+    """A frame's camera index, number and stamps, its JPEG left where it is (a relay copies nothing)."""
+    if len(data) < FRAME_HEADER.size:
+        raise ProtocolError(f"a frame of {len(data)} bytes has no header")
     version, index, _, number, capture, received, encoded, sent = FRAME_HEADER.unpack_from(data)
     if version != FRAME_VERSION:
         raise ProtocolError(f"frame version {version}")
-    return index, number, FrameStamps(capture, received, encoded, sent), data[FRAME_HEADER.size :]
+    return index, number, FrameStamps(capture, received, encoded, sent)

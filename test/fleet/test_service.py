@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from fleet_helpers import FleetPair, Operator, handoff, linked_robot, next_of, wait_for
 
+from restock.fleet import relay
 from restock.fleet.accounts import Accounts
 from restock.fleet.db import Pool
 from restock.fleet.link import RobotLink
@@ -394,5 +395,86 @@ def test_a_disabled_operator_is_logged_out_everywhere_and_cannot_log_in(fleet_pa
                 assert (await Operator(fleet_pair, http, i).login("alice")).status == 401
         rows = audit(fleet_pair.conninfo, "operator_disabled")
         assert [(r[1], r[3]) for r in rows] == [("admin", "alice")]
+
+    asyncio.run(run())
+
+
+def test_a_command_to_a_robot_linked_here_goes_as_it_came_with_the_relays_times(fleet_pair: FleetPair) -> None:
+    async def run() -> None:
+        stamps: list[tuple] = []
+        commands: list[tuple[str, dict]] = []
+
+        def on_command(operator: str, body: dict) -> None:
+            commands.append((operator, body))
+            stamps.append(robot.command_stamps)
+
+        robot, task, _ = await linked_robot(fleet_pair, 0, "ra1", "h1", on_command=on_command)
+        pose = {"type": "pose", "seq": 7, "position": [0.1, 1.2, -0.3], "orientation": [0, 0, 0, 1], "grip": True}
+        async with aiohttp.ClientSession() as http:
+            alice = Operator(fleet_pair, http, 0)  # the robot's own instance: no NOTIFY
+            await alice.login("alice")
+            ws = await alice.ws()
+            await ws.send_json({"type": "claim"})
+            await next_of(ws, "claimed")
+            before = time.time()
+            await ws.send_str(json.dumps({"type": "command", "robot": "ra1", "body": pose}, indent=1))
+            await ws.send_json({"type": "command", "robot": "ra1", "body": {"type": "estop", "engaged": True}})
+            await wait_for(lambda: len(commands) == 2)
+            assert commands == [("alice", pose), ("alice", {"type": "estop", "engaged": True})]
+            service_in, service_out, link_in = stamps[0]
+            assert before <= service_in <= service_out <= link_in <= time.time()
+            # The e-stop's audit row is written beside the command, and lands.
+            await wait_for(lambda: [r[3] for r in audit(fleet_pair.conninfo, "command")] == ["estop (handoff 1)"])
+            await ws.close()
+        await robot.stop()
+        task.cancel()
+
+    asyncio.run(run())
+
+
+def test_a_page_that_says_when_it_took_a_frame_has_two_in_flight_and_then_the_newest(
+    fleet_pair: FleetPair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(relay, "ACK_TIMEOUT_S", 600.0)  # a loaded machine's pauses are not lost acks here
+
+    async def run() -> None:
+        robot, task, commands = await linked_robot(fleet_pair, 0, "ra1", "h1")
+        async with aiohttp.ClientSession() as http:
+            alice = Operator(fleet_pair, http, 0)
+            await alice.login("alice")
+            ws = await alice.ws()
+            await ws.send_json({"type": "claim"})
+            await next_of(ws, "claimed")
+            watch = {"type": "watch", "camera_id": "cam_left"}
+            await ws.send_json({"type": "command", "robot": "ra1", "body": watch})
+            await wait_for(lambda: ("alice", watch) in commands)
+            [link] = [k for k in fleet_pair.services[0].links.values() if k.actor is not None]
+
+            async def frame(n: int) -> None:
+                data = pack_frame(0, n, FrameStamps(time.time(), time.time(), time.time()), b"\xff\xd8jpeg\xff\xd9")
+                while not await robot.send_frame(data):
+                    await asyncio.sleep(0.01)
+
+            async def next_frame() -> int:
+                msg = await ws.receive()
+                while msg.type == aiohttp.WSMsgType.TEXT:
+                    msg = await ws.receive()
+                return unpack_frame(msg.data)[1]
+
+            await frame(0)
+            assert await next_frame() == 0
+            await ws.send_json({"type": "frame_shown", "capture": 1.0, "shown": 2.0})  # now paced
+            await wait_for(lambda: link.frames_paced)
+            for n in (1, 2, 3, 4):  # 1 and 2 go; 3 waits and is replaced by 4
+                await frame(n)
+                await wait_for(lambda n=n: link.pending_frame is not None or link.frames == n + 1)
+            assert [await next_frame(), await next_frame()] == [1, 2]
+            await wait_for(lambda: link.frames_dropped == 1)
+            assert link.frames == 3 and link.frames_in_flight == 2
+            await ws.send_json({"type": "frame_shown", "capture": 1.0, "shown": 2.0})
+            assert await next_frame() == 4  # the newest, once the page took one
+            await ws.close()
+        await robot.stop()
+        task.cancel()
 
     asyncio.run(run())

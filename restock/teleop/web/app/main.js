@@ -175,14 +175,15 @@ stream.onmessage = (ev) => {
   if (m.type === "dropped") app.framesDropped += 1;
   else if (m.type === "closed" && app.token && m.code !== 4401) setTimeout(() => openFrames($("camera").value).catch((err) => say(err.message)), 1000);
   if (m.type !== "frame") return;
-  if (app.frame) app.frame.close();
+  if (app.frame && app.frame.close) app.frame.close(); // a bitmap (not the <video> of WebRTC)
   app.frame = m.bitmap;
   if (app.inXR) {
     app.frameNew = m.frame; // uploaded and drawn in the XR frame loop (xr.js calls frameDrawn)
     return;
   }
-  const canvas = $("view");
-  canvas.getContext("2d").drawImage(app.frame, 0, 0, canvas.width, canvas.height);
+  // The decoded bitmap becomes the canvas's picture as it is (no copy, no draw; CSS scales it).
+  $("view").getContext("bitmaprenderer", { alpha: false }).transferFromImageBitmap(app.frame);
+  app.frame = null;
   frameDrawn(m.frame, "desktop");
 };
 

@@ -69,9 +69,12 @@ function drawInfo(canvas, app, labels, labelIndex) {
 export async function startXR(app, ui) {
   const session = await navigator.xr.requestSession("immersive-vr", { optionalFeatures: ["local-floor"] });
   const canvas = document.createElement("canvas");
-  const gl = canvas.getContext("webgl", { xrCompatible: true, antialias: false });
+  // Opaque, no depth or stencil: the quads are drawn back to front (the cursors last, on top), and
+  // an opaque layer is neither blended nor depth-cleared by the compositor each frame.
+  const attributes = { antialias: false, alpha: false, depth: false, stencil: false };
+  const gl = canvas.getContext("webgl", { xrCompatible: true, ...attributes });
   await gl.makeXRCompatible();
-  session.updateRenderState({ baseLayer: new XRWebGLLayer(session, gl, { antialias: false }) });
+  session.updateRenderState({ baseLayer: new XRWebGLLayer(session, gl, attributes) });
   let space;
   try {
     space = await session.requestReferenceSpace("local-floor");
@@ -93,6 +96,7 @@ export async function startXR(app, ui) {
   let labelIndex = 0;
   let lastButtons = {};
   let lastInfo = 0;
+  let infoShown = {};
   app.inXR = true;
   app.xrFrames = 0;
   app.xrWork = [];
@@ -166,10 +170,9 @@ export async function startXR(app, ui) {
     const pose = frame.getViewerPose(space);
     if (!pose) return;
     const layer = session.renderState.baseLayer;
+    // No clear of our own: the runtime clears the layer's framebuffer before each XR frame (WebXR's
+    // opaque framebuffer), and a second pass over both eyes costs a software GL a full fill.
     gl.bindFramebuffer(gl.FRAMEBUFFER, layer.framebuffer);
-    gl.clearColor(0.08, 0.09, 0.1, 1);
-    gl.clear(gl.COLOR_BUFFER_BIT | gl.DEPTH_BUFFER_BIT);
-    gl.enable(gl.DEPTH_TEST);
     gl.useProgram(prog);
     gl.bindBuffer(gl.ARRAY_BUFFER, buf);
     gl.enableVertexAttribArray(aPos);
@@ -184,10 +187,12 @@ export async function startXR(app, ui) {
     }
     camReady = camReady || !!fresh;
     app.frameNew = null;
-    if (time - lastInfo > 250) {
+    // The info panel is drawn and uploaded again when what it shows changed (at most 4 times a second).
+    if (time - lastInfo > 250 && (app.state !== infoShown.state || labelIndex !== infoShown.labelIndex)) {
       drawInfo(info, app, ui.labels(), labelIndex);
       upload(infoTex, info);
       lastInfo = time;
+      infoShown = { state: app.state, labelIndex }; // a state message replaces app.state whole
     }
     const cursors = [];
     for (const source of session.inputSources) {
