@@ -8,6 +8,8 @@ operator wrote (details, lane ids) goes into the page as text, never as HTML.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 INDEX_HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>restock fleet console</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -34,6 +36,10 @@ INDEX_HTML = """<!doctype html>
     <thead><tr><th>robot</th><th>store</th><th>linked</th><th>last heard s ago</th></tr></thead>
     <tbody></tbody></table>
 </div>
+<section id="camera-box" hidden>
+  <h2>camera of <span id="camera-robot"></span> <select id="camera"></select> <span id="fps"></span></h2>
+  <canvas id="view" width="640" height="480"></canvas>
+</section>
 <p id="status" role="status"></p>
 </body></html>
 """
@@ -100,7 +106,9 @@ async function connect() {
   ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws?ticket=' + encodeURIComponent(ticket));
   ws.onmessage = (event) => {
     const m = JSON.parse(event.data);
-    if (m.type === 'queue') render(m);
+    if (m.type === 'queue') { render(m); followClaim(m); }
+    else if (m.type === 'reply' && m.body.robot === video.robot && Array.isArray(m.body.cameras) && m.body.cameras.length && !video.worker)
+      startCamera(m.body.cameras).catch((err) => say('camera: ' + err.message));
     else if (m.type === 'claimed') say('claimed #' + m.id + ' (' + m.request_id + ') on robot ' + m.robot);
     else if (m.type === 'resolved') say('resolved ' + m.request_id + ': ' + m.action);
     else if (m.type === 'released') say('released #' + m.id);
@@ -120,5 +128,50 @@ $('login-form').onsubmit = async (event) => {
   } catch (err) { say('login refused: ' + err.message); }
 };
 $('claim-next').onclick = () => send({type: 'claim'});
+// The camera of the robot whose handoff this operator holds, through the service: the operator app's
+// own frame worker (/app/frames.js: a socket of its own, JPEG decoded off the page's thread, the
+// newest frame only, each taken frame told so the service sends the next).
+const video = {robot: null, worker: null, frameLog: [], framesShown: 0, framesDropped: 0};
+window.fleetConsole = video;
+const epochNow = () => (performance.timeOrigin + performance.now()) / 1000;
+function followClaim(view) {
+  const held = view.handoffs.find((h) => h.state === 'claimed' && h.claimed_by === me);
+  if (held && held.robot !== video.robot) {
+    stopCamera();
+    video.robot = held.robot;
+    send({type: 'command', robot: held.robot, body: {type: 'heartbeat'}}); // its state (cameras) comes back
+  } else if (!held && video.robot) stopCamera();
+}
+function stopCamera() {
+  if (video.worker) { video.worker.postMessage({type: 'close'}); video.worker.terminate(); }
+  video.worker = null; video.robot = null; $('camera-box').hidden = true;
+}
+async function startCamera(cameras) {
+  const worker = new Worker('/app/frames.js', {type: 'module'});
+  video.worker = worker;
+  $('camera').replaceChildren(...cameras.map((c) => new Option(c, c)));
+  $('camera-robot').textContent = video.robot;
+  $('camera-box').hidden = false;
+  worker.onmessage = (event) => {
+    const m = event.data;
+    if (m.type === 'dropped') video.framesDropped += 1;
+    if (m.type !== 'frame') return;
+    $('view').getContext('bitmaprenderer', {alpha: false}).transferFromImageBitmap(m.bitmap);
+    m.frame.drawn = epochNow();
+    video.framesShown += 1;
+    video.frameLog.push(m.frame);
+    if (video.frameLog.length > 2000) video.frameLog.shift();
+  };
+  const {ticket} = await api('/api/ticket', {});
+  const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws?ticket=' + encodeURIComponent(ticket);
+  worker.postMessage({type: 'open', url, camera: cameras[0], robot: video.robot});
+}
+$('camera').onchange = () => { if (video.worker) video.worker.postMessage({type: 'watch', camera: $('camera').value}); };
 $('logout').onclick = async () => { try { await api('/api/logout', {}); } finally { token = null; location.reload(); } };
 """
+
+# Served by the service: its console, and the operator app's camera worker (one file for both).
+SCRIPTS = {
+    "/console.js": CONSOLE_JS,
+    "/app/frames.js": (Path(__file__).resolve().parents[1] / "teleop" / "web" / "app" / "frames.js").read_text(),
+}

@@ -34,7 +34,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from restock import records
 from restock.fleet import protocol as FP
 from restock.fleet.accounts import Accounts
-from restock.fleet.console import CONSOLE_JS, INDEX_HTML
+from restock.fleet.console import INDEX_HTML, SCRIPTS
 from restock.fleet.db import (
     COMMAND_CHANNEL,
     OPERATOR_CHANNEL,
@@ -173,7 +173,8 @@ class FleetService:
                               ("/api/resolve", self._command)):  # fmt: skip
             app.router.add_post(path, handler)
         app.router.add_get("/", self._page)
-        app.router.add_get("/console.js", self._page)
+        for path in SCRIPTS:
+            app.router.add_get(path, self._page)
         app.router.add_get("/favicon.ico", self._page)
         app.router.add_get("/api/queue", self._queue_http)
         app.router.add_get("/ws", self._operator_ws)
@@ -254,8 +255,8 @@ class FleetService:
     async def _page(self, request: web.Request) -> web.Response:
         if request.path == "/favicon.ico":  # browsers ask for it: an answer, not a refusal in the audit
             return web.Response(status=204)
-        if request.path == "/console.js":
-            return web.Response(text=CONSOLE_JS, content_type="application/javascript")
+        if request.path in SCRIPTS:
+            return web.Response(text=SCRIPTS[request.path], content_type="application/javascript")
         return web.Response(text=INDEX_HTML, content_type="text/html")
 
     async def _json_body(self, request: web.Request) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 from fleet_helpers import PASSWORD, FleetPair, handoff
@@ -72,6 +73,75 @@ def test_console_lists_claims_and_resolves(fleet_pair: FleetPair) -> None:
                 break
             stop.wait(0.05)
         assert [(r.request_id, r.action, r.operator) for r in got] == [("h-console", "removed", "alice")]
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+def test_console_shows_the_claimed_robots_camera_through_the_service(fleet_pair: FleetPair) -> None:
+    """The robot answers the console's heartbeat with its cameras and streams frames while watched;
+    the page decodes them in the operator app's worker and takes them paced (frame_shown)."""
+    if not CHROMIUM.exists():
+        pytest.skip("no /usr/bin/chromium (apt package chromium; scripts/setup.sh installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip playwright (the test extra)")
+    import numpy as np
+
+    from restock.convert import encode_jpeg
+    from restock.teleop.protocol import FrameStamps, pack_frame
+
+    jpeg = encode_jpeg(np.full((48, 64, 3), 120, np.uint8))
+    linked, stop = threading.Event(), threading.Event()
+    watched: list[str] = []
+
+    def robot() -> None:
+        async def run() -> None:
+            def on_command(operator: str, body: dict) -> None:
+                if body.get("type") == "heartbeat":  # as a bridge pushes its state to a new fleet operator
+                    reply = {"type": "state", "cameras": ["cam_left", "cam_right"]}
+                    asyncio.get_running_loop().create_task(link.send_reply(operator, reply))
+                elif body.get("type") == "watch":
+                    watched.append(body["camera_id"])
+
+            link = fleet_pair.link(0, "ra1", on_command=on_command)
+            task = asyncio.create_task(link.run())
+            link.send_handoff(handoff("h-camera"))
+            while link.outbox or link.connects == 0:
+                await asyncio.sleep(0.02)
+            linked.set()
+            n = 0
+            while not stop.is_set():
+                if watched:
+                    t = time.time()
+                    await link.send_frame(pack_frame(0, n, FrameStamps(t, t, t), jpeg))
+                    n += 1
+                await asyncio.sleep(1 / 30)
+            await link.stop()
+            task.cancel()
+
+        asyncio.run(run())
+
+    thread = threading.Thread(target=robot, daemon=True)
+    thread.start()
+    assert linked.wait(30)
+    try:
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            page = new_page(browser)
+            log_in(page, fleet_pair.url(0, ""), "alice", PASSWORD)  # the robot's own instance
+            page.locator("#queue tr[data-request-id='h-camera'] button.claim").click()
+            page.locator("#camera-box").wait_for(state="visible", timeout=20_000)
+            deadline = time.monotonic() + 30
+            while page.evaluate("window.fleetConsole.framesShown") < 10:  # not wait_for_function: CSP
+                assert time.monotonic() < deadline, "no camera frames in the console"
+                time.sleep(0.1)
+            assert watched[0] == "cam_left" and page.locator("#camera option").all_inner_texts() == [
+                "cam_left", "cam_right"
+            ]  # fmt: skip
+            frame = page.evaluate("window.fleetConsole.frameLog[0]")
+            assert frame["capture"] <= frame["arrived"] <= frame["decoded"] <= frame["drawn"]
+            [link] = [k for k in fleet_pair.services[0].links.values() if k.watching]
+            assert link.frames_paced  # the worker says when it took each frame
+            browser.close()
     finally:
         stop.set()
         thread.join(10)

@@ -4,11 +4,14 @@
 // copied; the page's work (state, layout, the XR frame loop) never holds a frame back. The bridge
 // sends the next frame when this worker has taken the last one (decoded it, or dropped it for a
 // newer one), so no stale frame queues anywhere. Frame header: protocol.py FRAME_HEADER.
+// The fleet console runs it too, on the fleet service's socket: with a robot given, the watch goes
+// to that robot as a relayed command and the frames come through the service (restock/fleet/relay.py).
 const HEADER = 40; // u8 version, u8 camera, u16 reserved, u32 number, f64 capture, received, encoded, sent
 const VERSION = 2;
 
 let ws = null;
 let camera = null;
+let robot = null; // through the fleet: the robot the watch is relayed to
 let pending = null; // { buffer, arrived }: the newest frame not yet decoded
 let busy = false;
 
@@ -16,6 +19,11 @@ const epochNow = () => (performance.timeOrigin + performance.now()) / 1000;
 
 function send(msg) {
   if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+}
+
+function watch() {
+  const msg = { type: "watch", camera_id: camera };
+  send(robot ? { type: "command", robot, body: msg } : msg);
 }
 
 function stamps(buffer, arrived) {
@@ -71,7 +79,7 @@ function open(url) {
   const socket = new WebSocket(url);
   ws = socket;
   socket.binaryType = "arraybuffer";
-  socket.onopen = () => send({ type: "watch", camera_id: camera });
+  socket.onopen = watch;
   socket.onmessage = (ev) => {
     if (typeof ev.data !== "string") take(ev.data); // state and alerts come on the page's own socket
   };
@@ -84,10 +92,11 @@ self.onmessage = (ev) => {
   const m = ev.data;
   if (m.type === "open") {
     camera = m.camera || null;
+    robot = m.robot || null;
     open(m.url);
   } else if (m.type === "watch") {
     camera = m.camera || null;
-    send({ type: "watch", camera_id: camera });
+    watch();
   } else if (m.type === "close" && ws) {
     const socket = ws;
     ws = null;
