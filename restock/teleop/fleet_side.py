@@ -177,6 +177,8 @@ class FleetSide:
                 remote.send_json({"type": "error", "error": f"no camera {msg.camera_id}"})
             self.server.streams.update_watched()
         elif isinstance(msg, (P.Heartbeat, P.Pose, P.Claim, P.Release, P.Estop)):
+            if isinstance(msg, P.Heartbeat) and not self.rules.leases.controls(self.rules.robot_id, remote.conn.id):
+                remote.last_state = ""  # a hello (a console opening the robot): its state goes at the next push
             self.server._apply(remote, self.rules.handle(remote.conn, msg, self.server.clock()))
             if isinstance(msg, P.Pose):
                 service_in, service_out, link_in = stamps or (None, None, None)

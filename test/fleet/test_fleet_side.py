@@ -179,3 +179,31 @@ def test_a_handoff_resolved_at_the_bridge_leaves_the_fleets_queue_and_ends_the_c
         side.stop()
         server.stop()
         server.audit.close()
+
+
+def test_a_heartbeat_from_an_operator_not_driving_is_answered_with_the_robots_state(
+    fleet_pair: FleetPair, tmp_path: Path
+) -> None:
+    """A console opening the robot (its camera list) gets the state even when nothing changed."""
+    server, _port, side = linked_bridge(tmp_path, fleet_pair, handoff("fs-2", lane="r0_l01"), 3.0)
+
+    async def operator() -> None:
+        async with aiohttp.ClientSession() as http:
+            alice = Operator(fleet_pair, http, 0)
+            assert (await alice.login("alice")).status == 200
+            first = await alice.ws()
+            await wait_for(lambda: side.connected and len(server.rules.queue) == 1)
+            await first.send_json({"type": "claim"})
+            await next_of(first, "claimed")
+            for ws in (first, await alice.ws()):  # the same operator's second console: the same state again
+                await ws.send_json({"type": "command", "robot": "ra1", "body": {"type": "heartbeat"}})
+                reply = await next_of(ws, "reply")
+                assert reply["body"]["cameras"] == server.rules.camera_ids and reply["body"]["robot"] == "ra1"
+                await ws.close()
+
+    try:
+        asyncio.run(operator())
+    finally:
+        side.stop()
+        server.stop()
+        server.audit.close()
