@@ -60,6 +60,7 @@ class Executor(ExecutorChecks):
     noticed: list[tuple[float, str, str]] = field(default_factory=list)  # (sim time, what, detail): failures seen
     look: RequestLook | None = None  # a wrist frame asked for and not answered yet
     look_since: float = 0.0
+    sold: list[tuple[float, str, str | None, int]] = field(default_factory=list)  # (stamp, sku, lane, n) heard
 
     def __post_init__(self) -> None:
         for st in self.store.unfinished():

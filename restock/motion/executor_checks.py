@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 HOME_TOLERANCE = 0.012
 # Fingers that moved this much since they stopped on the container are closing on nothing firm (m).
 GRIP_DRIFT = 0.003
+SALES_KEPT = 500  # the latest sales heard: far more than happen during one task
 HOLD_PHASES = (Phase.LOOK_HELD, Phase.CARRY, Phase.APPROACH_PLACE, Phase.RELEASE)
 
 
@@ -80,6 +81,30 @@ class ExecutorChecks:
             self.phase = Phase.RECOVER if at_lane else Phase.RETREAT_EMPTY
         return [open_cmd]
 
+    def on_sale(self: Executor, sale: records.SaleEvent) -> None:
+        """A sale from the till (pos/sales): a lane counted lower after it may have sold one."""
+        self.sold.append((sale.stamp, sale.sku, sale.lane_id, sale.quantity))
+        del self.sold[:-SALES_KEPT]
+
+    def _short(self: Executor, count: LaneCount, expected: int, since: float, now: float) -> str | None:
+        """Why a lane counted after a placement holds fewer than it should (a container that did not
+        arrive: fell out, or lost on the way in), or None. Sales of its SKU since the last count
+        may have taken some (of this lane, when the till names lanes)."""
+        a = self.active
+        assert a is not None
+        sold = sum(
+            n
+            for t, sku, lane_id, n in self.sold
+            if since < t <= now and sku == a.task.sku and lane_id in (None, a.task.lane_id)
+        )
+        if count.count >= expected - sold:
+            return None
+        missing = expected - sold - count.count
+        return (
+            f"placement failed: lane {a.task.lane_id} counted {count.count} from behind where {expected - sold}"
+            f" should be ({expected} after the placements, {sold} sold since): {missing} container(s) did not arrive"
+        )
+
     def _ask_look(self: Executor, now: float) -> list[Command]:
         a = self.active
         assert a is not None
@@ -115,16 +140,20 @@ class ExecutorChecks:
             lane = self.mover.store.lane_by_id[a.task.lane_id]
             expected = None if a.counted is None else a.counted + a.placed - a.counted_placed
             why = not_home(lane.front_y, lane.sku.along, count, expected)
-            if why is not None and not a.relooked:
-                # It may still be sliding down the board: look again once it has had time to rest.
+            short = None if expected is None else self._short(count, expected, a.counted_at, now)
+            if (why is not None or short is not None) and not a.relooked:
+                # It may still be sliding down the board (or a sale not heard of yet took one):
+                # look again once it has had time to rest (and the till to tell).
                 a.relooked = True
-                self.wait_until = now + self.settings.slide_s
+                wait = self.settings.slide_s if why is not None else self.settings.sale_latency_s
+                self.wait_until = now + wait
                 return out
-            a.counted, a.counted_placed, a.relooked = count.count, a.placed, False
-            if why is not None:
-                detail = f"lane {a.task.lane_id} is jammed: {why}"
-                self.noticed.append((now, "jammed", detail))
-                a.failure = ("blocked_lane", detail)
+            a.counted, a.counted_placed, a.counted_at, a.relooked = count.count, a.placed, now, False
+            if why is not None or short is not None:
+                what = "jammed" if why is not None else "not_placed"
+                detail = f"lane {a.task.lane_id} is jammed: {why}" if why is not None else short
+                self.noticed.append((now, what, detail or ""))
+                a.failure = ("blocked_lane", detail or "")  # a person looks at the lane either way
                 self.phase = Phase.RECOVER  # out of the lane's approach, then park (the hand is empty)
                 return out
         if a.placed >= a.task.quantity:

@@ -40,6 +40,9 @@ class ExecutorSettings:
     # A container let go at a lane's back slides down its board for about this long (s): a look
     # that finds the lane's back not home looks again after it.
     slide_s: float = 2.0
+    # A lane counted short of what was placed may have sold one that the till has not told us of
+    # yet: it is looked at again this long after (s), and still short, the placement failed.
+    sale_latency_s: float = 12.0
 
 
 class Phase(str, Enum):
@@ -75,6 +78,7 @@ class Active:
     room: int | None = None  # containers the lane takes, as the wrist camera last counted it
     counted: int | None = None  # the lane's count at the wrist camera's last look
     counted_placed: int = 0  # placed when it was taken
+    counted_at: float = 0.0  # when it was taken (sales since then explain a lower count)
     grip_at_grasp: float | None = None  # the fingers' opening when they stopped on the container
     relooked: bool = False  # the lane looked not home once: a second look decides
 

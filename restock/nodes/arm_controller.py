@@ -87,6 +87,8 @@ class ArmControllerNode(RestockNode):
             records.TeleopStatus, topics.TELEOP_STATUS, self.on_teleop_status, LATCHED_EVERY_QOS
         )
         self.create_record_subscription(records.ShelfObservation, topics.SHELF_OBSERVATIONS, self.on_observation)
+        # The till: a lane counted lower after a placement may have sold one (else the placement failed).
+        self.create_record_subscription(records.SaleEvent, topics.SALES, self.tasks.on_sale)
         self.create_subscription(JointState, topics.JOINT_STATES, self.on_joint_states, 10)
         self.create_subscription(Bool, topics.ESTOP, self.on_estop, LATCHED_EVERY_QOS)
         self.create_subscription(PoseStamped, topics.TELEOP_TARGET, self.on_teleop_target, 10)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from restock import records
 from restock.motion.commands import Hold, PublishRecord, SendTrajectory, SetGripper
 from restock.motion.executor import Executor
 from restock.motion.kinematics import JOINT_NAMES, ArmModel
@@ -49,10 +50,16 @@ def run(world: World, executor: Executor, seconds: float, dt: float = 0.01, unti
     """Step the world and the executor together; returns the records the executor published."""
     published: list = []
     end = world.time + seconds
+    heard = len(world.events)
     while world.time < end:
         q, grip = joints(world)
         apply(world, executor.tick(world.time, q, grip), published, executor)
         world.step(dt)
+        heard = min(heard, len(world.events))  # the world trims its oldest events now and then
+        for e in world.events[heard:]:  # the till tells the arm of each sale at once
+            if e.kind == "sale" and e.sku:
+                executor.on_sale(records.SaleEvent(stamp=e.stamp, sku=e.sku, quantity=1, lane_id=e.lane_id))
+        heard = len(world.events)
         if until is not None and until(published):
             break
     return published

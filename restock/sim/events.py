@@ -15,6 +15,7 @@ Entries are separated by ``;`` (or given as a list), each ``WHEN KIND ARGS...``:
   ``friction SCALE``              from then on every contact's friction is SCALE times its own
   ``nudge LOCATION DX,DY``        a back-room location's front container pushed off its pick point (m)
   ``tip LANE``                    the backmost container of a lane falls over (the lane jams)
+  ``kick VX,VY,VZ``               the next container let go leaves the fingers at that velocity (m/s)
   ``mixup LOCATION [SKU]``        staff put another SKU (default: one as wide) at a back-room location's front
 
 Example: ``+60 unfamiliar r1_l03 0; 08:15 hand cam_left r2_l04 5; +600 obstruction 0.8,0.25,0.6``.
@@ -54,6 +55,7 @@ _KINDS = {
     "friction": (1, 1),
     "nudge": (2, 2),
     "tip": (1, 1),
+    "kick": (1, 1),
     "mixup": (1, 2),
 }
 
@@ -143,6 +145,11 @@ def _action(world: World, ev: ScriptedEvent) -> Callable[[], object]:
         if a[0] not in store.lane_by_id:
             raise ValueError(f"unknown lane {a[0]!r}")
         return lambda: world.tip_in_lane(a[0])
+    if ev.kind == "kick":
+        v = tuple(float(x) for x in a[0].split(","))
+        if len(v) != 3 or not all(math.isfinite(x) and abs(x) <= 5 for x in v):
+            raise ValueError("a kick is VX,VY,VZ in m/s, each within 5")
+        return lambda: setattr(world.faults, "kick", v)
     scale = float(a[0])
     if not 0 < scale <= 10:
         raise ValueError(f"a scale must be in (0, 10], got {scale}")

@@ -60,6 +60,7 @@ class Episode:
     lane_end: float = 0.0  # place: the store y the container should come to rest at (its centre)
     full: bool = False  # place: the lane had no room for it
     min_opening: float = 1.0  # grasp: the narrowest the fingers closed to (m)
+    kick: tuple[float, float, float] | None = None  # place: a fault's flick, once the fingers leave it
 
 
 @dataclass
@@ -92,6 +93,7 @@ class Handling(Piece):
             boxes, others = self._lane_scene(key, skip_last=True)
         island = Island(self.store, boxes, [Free(item.sku, pos), *others], hand, opening, self.faults)  # type: ignore[arg-type]
         island.push_clear_of_hand(0)  # a finger that came in on top of it pushed it aside
+        island.clear_of_containers(0)  # and pushed it against the one behind it
         self.episode = Episode(island, item, "grasp", where, key, island.pose(0)[0], hand)
 
     def _stock_scene(self, loc_id: str, pos: tuple[float, float, float]) -> tuple[list[Box], list[Free]]:
@@ -146,9 +148,12 @@ class Handling(Piece):
             self.store, boxes, [Free(ep.item.sku, tuple(pos), tuple(q)), *others], hand, opening, self.faults
         )  # type: ignore[arg-type]
         island.lift_clear(0)  # carried in over the board's back edge: it rests on it, not in it
+        if island.clear_of_containers(0) > 0:  # let go into the column's last one (a full lane)
+            island.lift_clear(0)
+        kick, self.faults.kick = self.faults.kick, None
         end = self.shelves.column_back(lane_id) - ep.item.pitch / 2
         full = self.shelves.free_length(lane_id) < ep.item.pitch - 1e-9
-        self.episode = Episode(island, ep.item, "place", "lane", lane_id, pos, hand, lane_end=end, full=full)
+        self.episode = Episode(island, ep.item, "place", "lane", lane_id, pos, hand, lane_end=end, full=full, kick=kick)
 
     # --- stepping -----------------------------------------------------------------------
 
@@ -156,6 +161,10 @@ class Handling(Piece):
         ep = self.episode
         assert ep is not None
         ep.island.set_gripper(grip_cmd)
+        if ep.kick is not None and not ep.island.fingers_touching(0):
+            ep.island.kick(0, ep.kick)
+            self.log("kicked", lane_id=ep.key, sku=ep.item.sku, detail=f"fault: flicked at {ep.kick} m/s")
+            ep.kick = None
         ep.island.step(h, hand)
         ep.min_opening = min(ep.min_opening, ep.island.finger_opening)
         pos, q = ep.island.pose(0)
@@ -202,6 +211,8 @@ class Handling(Piece):
         ("held", "slipped", "unmoved", "dropped", "placed", "jammed", "tipped")."""
         ep = self.episode
         assert ep is not None
+        if ep.island.unstable is not None:
+            return self._unstable(ep)
         if ep.mode == "grasp":
             return self._judge_grasp(grip_cmd)
         if ep.mode == "carry":
@@ -212,6 +223,29 @@ class Handling(Piece):
                 return "dropped"
             return None
         return self._judge_place()
+
+    def _unstable(self, ep: Episode) -> str:
+        """MuJoCo's solution blew up (and reset the island): the ground truth says so with the SKU
+        and the lane, and the episode ends as a failure the arm sees. A grasp leaves the container
+        where it stood (the fingers close on nothing: a missed grasp); a carried or released
+        container is lost (out of the fingers, or not in the lane: its count does not rise)."""
+        lane_id = ep.key if ep.where == "lane" else None
+        self.log(
+            "physics_unstable",
+            lane_id=lane_id,
+            sku=ep.item.sku,
+            detail=f"{ep.mode} at {ep.where} {ep.key}: {ep.island.unstable}",
+        )
+        self.episode = None
+        if ep.mode == "grasp":
+            if ep.where == "lane":
+                self.shelves.layout_lane(ep.key)
+            else:
+                self.bodies.show(ep.item.body, tuple(float(v) for v in ep.start))  # type: ignore[arg-type]
+            return "slipped"
+        self.log("dropped", lane_id=lane_id, sku=ep.item.sku, detail=f"lost in an unstable {ep.mode}")
+        self.bodies.release(ep.item)
+        return "dropped"
 
     def _judge_grasp(self, grip_cmd: float) -> str | None:
         ep = self.episode

@@ -34,6 +34,13 @@ FINGER_GAIN = 4000.0  # N/m: the gripper's position loop; saturates at the force
 FINGER_DAMPING = 40.0  # N s/m
 SETTLED_SPEED = 0.004  # m/s: a container slower than this has come to rest
 SETTLED_SPIN = 0.08  # rad/s
+# MuJoCo's warnings that it met a bad state (and reset the model's data)
+BAD_STATE = (
+    ("acceleration", mujoco.mjtWarning.mjWARN_BADQACC),
+    ("velocity", mujoco.mjtWarning.mjWARN_BADQVEL),
+    ("position", mujoco.mjtWarning.mjWARN_BADQPOS),
+)
+OVERLAP = 0.001  # m: two containers deeper in each other than this at an island's start are pulled apart
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,9 @@ class Faults:
 
     grip_force_scale: float = 1.0
     friction_scale: float = 1.0
+    # The next container let go leaves the fingers with this velocity (m/s, store x, y, z): a pad
+    # that snags and flicks it; used once. Its lane may lose it (out of the back, over a divider).
+    kick: tuple[float, float, float] | None = None
 
 
 def _f(*v: float) -> str:
@@ -144,6 +154,7 @@ class Island:
         self._set_hand(self.hand)
         mujoco.mj_forward(m, d)
         self.time = 0.0
+        self.unstable: str | None = None  # why MuJoCo's solution blew up (then the state is void)
 
     # --- the model ----------------------------------------------------------------------
 
@@ -219,15 +230,34 @@ class Island:
         """Advance h seconds, the hand moving in a straight line (and yaw) to ``hand``."""
         n = max(1, round(h / TIMESTEP))
         start, end = self.hand, hand or self.hand
-        self.data.ctrl[:] = self.grip_cmd / 2
+        m, d = self.model, self.data
+        d.ctrl[:] = self.grip_cmd / 2
         a, b = np.array([start.x, start.y, start.z, start.yaw]), np.array([end.x, end.y, end.z, end.yaw])
         v = (b - a) / (n * TIMESTEP)
+        qpos, qvel = d.qpos, d.qvel
         for i in range(n):
-            self._set_hand(HandPose(*(a + (b - a) * i / n)), v)
-            mujoco.mj_step(self.model, self.data)
-        self._set_hand(end, v)
+            qpos[:4] = a + (b - a) * (i / n)  # the hand's joints (the first four) follow the arm's path
+            qvel[:4] = v
+            mujoco.mj_step(m, d)
+        qpos[:4] = b
+        qvel[:4] = v
         self.hand = end
         self.time += n * TIMESTEP
+        self._check_stable()
+
+    def _check_stable(self) -> None:
+        """MuJoCo meeting a NaN, an Inf or a huge acceleration warns and resets the model's state
+        silently (every body back at its origin): whatever is read afterwards is void, so it is
+        noted here (which body) for the episode to end as a failure."""
+        if self.unstable is not None:
+            return
+        bad = [(what, self.data.warning[w]) for what, w in BAD_STATE if self.data.warning[w].number]
+        if not bad and math.isfinite(float(self.data.qpos.sum() + self.data.qvel.sum())):
+            return
+        what, dof = (bad[0][0], int(bad[0][1].lastinfo)) if bad else ("state", -1)
+        body = self.model.dof_bodyid[dof] if 0 <= dof < self.model.nv else -1
+        name = mujoco.mj_id2name(self.model, mujoco.mjtObj.mjOBJ_BODY, int(body)) if body >= 0 else None
+        self.unstable = f"NaN, Inf or huge {what} at DOF {dof} ({name or 'unknown body'}) by {self.time:.2f} s"
 
     # --- what the physics says ----------------------------------------------------------
 
@@ -277,10 +307,22 @@ class Island:
         """Move free container k out of the fingers and palm where it overlaps them: the hand came
         in along its path before the island began, and a finger sliding in beside a container
         pushes it aside rather than passing through it. Returns how far it moved (m)."""
+        m = self.model
+        hand = {mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, n) for n in ("hand", "finger_l", "finger_r")}
+        return self._push_out(k, hand, tries, 1e-4)
+
+    def clear_of_containers(self, k: int = 0, tries: int = 8) -> float:
+        """Move free container k out of the other containers it overlaps (never down): it was
+        carried in where the bookkeeping column stands, and two bodies deep in each other make
+        MuJoCo's contact forces blow up. Returns how far it moved (m)."""
+        others = {b for j, b in enumerate(self._bodies) if j != k}
+        return self._push_out(k, others, tries, OVERLAP)
+
+    def _push_out(self, k: int, others: set[int], tries: int, slack: float) -> float:
+        """Push free container k along the contact normals out of the bodies ``others`` until it is
+        less than ``slack`` deep in any of them (or ``tries`` runs out). Returns how far (m)."""
         m, d = self.model, self.data
-        body, hand_bodies, moved = self._bodies[k], set(), 0.0
-        for name in ("hand", "finger_l", "finger_r"):
-            hand_bodies.add(mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, name))
+        body, moved = self._bodies[k], 0.0
         for _ in range(tries):
             mujoco.mj_forward(m, d)
             push, depth = np.zeros(3), 0.0
@@ -288,7 +330,7 @@ class Island:
                 c = d.contact[i]
                 b1, b2 = int(m.geom_bodyid[c.geom1]), int(m.geom_bodyid[c.geom2])
                 other = b2 if b1 == body else b1 if b2 == body else -1
-                if c.dist >= -1e-4 or other not in hand_bodies:
+                if c.dist >= -slack or other not in others:
                     continue
                 normal = np.array(c.frame[:3])  # from geom1 to geom2
                 push += (normal if b2 == body else -normal) * -c.dist
@@ -321,6 +363,10 @@ class Island:
             raised += depth + 5e-4
         mujoco.mj_forward(m, d)
         return raised
+
+    def kick(self, k: int, velocity: tuple[float, float, float]) -> None:
+        """Give free container k a velocity (m/s) now."""
+        self.data.qvel[self._vadr[k] : self._vadr[k] + 3] = velocity
 
     def settled(self) -> bool:
         return all(v < SETTLED_SPEED and w < SETTLED_SPIN for v, w in (self.speed(k) for k in range(len(self.free))))

@@ -27,6 +27,9 @@ class JointPath:
     velocities: np.ndarray | None = None  # (N, J) or None
     start_positions: np.ndarray | None = field(default=None)  # (J,) filled in when execution starts
     start_time: float | None = None
+    _times: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)  # from start_time (begin())
+    _pos: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)), repr=False)
+    _vel: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
     def from_points(
@@ -63,16 +66,18 @@ class JointPath:
         """Anchor the first segment at the joints' present positions."""
         self.start_time = min(now, float(self.times[0]))
         self.start_positions = np.array([current[n] for n in self.joint_names], dtype=float)
+        # The whole path from its start, built once: sample() runs every servo period.
+        self._times = np.concatenate([[self.start_time], self.times])
+        self._pos = np.vstack([self.start_positions, self.positions])
+        self._vel = None
+        if self.velocities is not None:
+            self._vel = np.vstack([np.zeros(len(self.joint_names)), self.velocities])
 
     def sample(self, t: float) -> dict[str, float]:
         """Positions at sim time t."""
         if self.start_positions is None or self.start_time is None:
             raise TrajectoryError("begin() the path before sampling it")
-        times = np.concatenate([[self.start_time], self.times])
-        pos = np.vstack([self.start_positions, self.positions])
-        vel = None
-        if self.velocities is not None:
-            vel = np.vstack([np.zeros(len(self.joint_names)), self.velocities])
+        times, pos, vel = self._times, self._pos, self._vel
         if t <= times[0]:
             q = pos[0]
         elif t >= times[-1]:

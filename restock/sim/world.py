@@ -329,15 +329,21 @@ class World:
 
     def random_faults(self, rate_per_hour: float, until: float | None = None) -> int:
         """Schedule seeded physical faults (Poisson, ``rate_per_hour``) until ``until`` (default a
-        day): a stock front container nudged up to 3 cm, or a lane's backmost container tipped over."""
+        day): a stock front container nudged up to 3 cm, a lane's backmost container tipped over, or
+        the next container let go flicked out of the fingers (up to 0.6 m/s, any way but down)."""
         rng = np.random.default_rng([self.seed, 3])  # its own stream: the day's other draws stay as they were
         until = self.time + 86400.0 if until is None else until
         n = int(rng.poisson(rate_per_hour * (until - self.time) / 3600.0))
         for t in np.sort(rng.uniform(self.time, until, n)):
-            if rng.random() < 0.5:
+            which = rng.random()
+            if which < 0.4:
                 loc = self.store.stock.locations[int(rng.integers(len(self.store.stock.locations)))].id
                 dx, dy = (float(v) for v in rng.uniform(-0.03, 0.03, 2))
                 self.schedule(float(t), lambda loc=loc, dx=dx, dy=dy: self._try(lambda: self.nudge_stock(loc, dx, dy)))
+            elif which < 0.6:
+                v = rng.uniform(-0.6, 0.6, 3)
+                kick = (float(v[0]), float(v[1]), abs(float(v[2])))
+                self.schedule(float(t), lambda kick=kick: setattr(self.faults, "kick", kick))
             else:
                 lane = self.store.lanes[int(rng.integers(len(self.store.lanes)))].id
                 self.schedule(float(t), lambda lane=lane: self._try(lambda: self.tip_in_lane(lane)))

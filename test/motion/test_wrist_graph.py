@@ -29,16 +29,9 @@ def _lane(lane_id: str):
     return store, lane, store.stock_for_sku(lane.lane.sku)[0]
 
 
-def _graph(ros_graph, tmp_path, sim: dict) -> None:
-    ros_graph(
-        only=["sim", "arm_controller"],
-        store=STORE,
-        params={"sim": {**SIM, **sim}, "arm_controller": {"state_dir": str(tmp_path / "arm")}},
-    )
-
-
 def _graph_lockstep(ros_graph, tmp_path, sim: dict) -> None:
-    """The simulator and the arm in lockstep (lockstep_arm.py), as a store day runs them."""
+    """The simulator and the arm in lockstep (lockstep_arm.py), as a store day runs them: racing,
+    a loaded machine left the arm behind its trajectory (an "obstruction") while it carried."""
     ros_graph(
         only=["sim", "arm_controller"], store=STORE, params=lockstep_params({**SIM, **sim}, str(tmp_path / "arm"))
     )
@@ -73,7 +66,7 @@ def test_a_wrong_sku_in_the_gripper_becomes_a_handoff(ros_graph, ros_node, tmp_p
     store, lane, loc = _lane("r2_l06")
     own = store.skus[lane.lane.sku].across
     wrong = next(s for s, k in sorted(store.skus.items()) if s != lane.lane.sku and abs(k.across - own) <= 0.003)
-    _graph(ros_graph, tmp_path, {"scripted_events": f"+1 mixup {loc.id} {wrong}"})
+    _graph_lockstep(ros_graph, tmp_path, {"scripted_events": f"+1 mixup {loc.id} {wrong}"})
     truths = _collect(ros_node, SimGroundTruth, topics.SIM_GROUND_TRUTH)
     mixed_at = parse_time(DEFAULT_START) + 1
     spin_until(ros_node, lambda: bool(truths) and truths[-1].stamp > mixed_at + 1, 60, "the mix-up")
@@ -103,7 +96,7 @@ def test_a_wrong_sku_in_the_gripper_becomes_a_handoff(ros_graph, ros_node, tmp_p
 @pytest.mark.slow
 def test_a_lane_counted_full_from_behind_gets_no_container(ros_graph, ros_node, tmp_path) -> None:
     store, lane, loc = _lane("r1_l05")
-    _graph(ros_graph, tmp_path, {"scripted_events": f"+0 fill {lane.id} {lane.lane.capacity}"})
+    _graph_lockstep(ros_graph, tmp_path, {"scripted_events": f"+0 fill {lane.id} {lane.lane.capacity}"})
     truths = _collect(ros_node, SimGroundTruth, topics.SIM_GROUND_TRUTH)
     looks = _collect(ros_node, records.ShelfObservation, topics.SHELF_OBSERVATIONS)
     spin_until(
