@@ -301,7 +301,9 @@ class DemandModel:
         hours = (days[:, None] * HOURS + np.arange(HOURS)[None, :]) * 3600.0 + 1800.0
         rows = np.arange(len(self.skus))
         expected = self._base_rates(hours.ravel(), rows).reshape(len(self.skus), days.size, HOURS) * self._exposure
-        use = (self._exposure >= 0.999) & open_days[None, :, None]
+        # Every hour the SKU was on the shelf at all: a burst that emptied the shelf came in such an
+        # hour, its sales many times what the rate says of that exposure; full hours alone miss it.
+        use = (self._exposure > 0.0) & open_days[None, :, None]
         mean = float(expected[use].sum())
         if mean <= 0:
             return

@@ -166,3 +166,23 @@ def test_a_new_stores_own_sales_replace_the_fleets_dispersion_as_days_come() -> 
         after[d] = model.burst.fit.dispersion
     assert after[0] < 40.0 and after[6] < after[0] and after[6] < 4.0
     assert model.burst.fit.gain == pytest.approx(0.6)  # the nowcast stays the fleet's
+
+
+def test_a_new_store_whose_bursts_empty_the_shelf_measures_them_as_bursty() -> None:
+    """Each day a burst of 40 colas comes within 10 minutes at noon and empties the shelf, which
+    stays empty to 13:00: the hour had 10 minutes of exposure and 40 sales, far more than the rate
+    says, so the store's own dispersion reads bursty though no full hour of it showed the burst."""
+    model = DemandModel(lanes_per_sku(STORE))
+    others = [s for s in model.skus if s != "cola_500"]
+    rng = np.random.default_rng(3)
+    for d in range(3):
+        day0 = MONDAY + d * DAY_S
+        for t in np.sort(rng.uniform(day0 + 8 * 3600, day0 + 20 * 3600, 24)):
+            model.add_sale(float(t), "cola_500", 1)
+        for k in range(40):
+            model.add_sale(day0 + 12 * 3600 + 15.0 * k, "cola_500", 1)
+        model.add_exposure_all(day0, day0 + DAY_S, others)
+        model.add_exposure("cola_500", day0, day0 + 12 * 3600 + 600.0)
+        model.add_exposure("cola_500", day0 + 13 * 3600, day0 + DAY_S)
+        model.fit()
+    assert model.burst.fit.dispersion > 4.0
