@@ -1,4 +1,5 @@
-"""The robot's side of the fleet, for a node: a RobotLink on an asyncio loop of its own, in a thread.
+"""The robot's side of the fleet, for a node: a RobotLink on an asyncio loop of its own, in a thread
+(or on a loop the node already runs in a thread: the teleop bridge's server's).
 
 An rclpy executor must not run an asyncio loop, and the link must keep going while the node's
 callbacks run; so the link lives in a daemon thread and the node calls the thread-safe
@@ -52,8 +53,22 @@ class FleetUplink:
         self._thread: threading.Thread | None = None
         self._task: asyncio.Task | None = None
 
-    def start(self, timeout: float = 5.0) -> None:
+    def start(self, timeout: float = 5.0, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """On a thread and loop of its own, or on ``loop`` (running in another thread: the bridge's
+        server's, so a relayed command reaches the rules without a hop between threads)."""
         ready = threading.Event()
+        if loop is not None:
+
+            def begin() -> None:
+                self.loop = loop
+                self.link = RobotLink(*self._args, **self._options)  # its asyncio.Event belongs to that loop
+                self._task = loop.create_task(self.link.run())
+                ready.set()
+
+            loop.call_soon_threadsafe(begin)
+            if not ready.wait(timeout):
+                raise RuntimeError("the fleet uplink did not start")
+            return
 
         def run() -> None:
             self.loop = asyncio.new_event_loop()

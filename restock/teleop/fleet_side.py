@@ -1,8 +1,8 @@
 """The bridge's side of the fleet: its handoffs go up the robot's one outbound link, the fleet's
 operators come down through the bridge's own rules.
 
-The link (restock.fleet.uplink.FleetUplink) runs on a thread of its own; what it hands over is moved
-onto the operator server's loop, where the rules live, so a command relayed by the fleet is judged
+The link (restock.fleet.uplink.FleetUplink) runs on the operator server's loop, where the rules live
+(what it hands over is still scheduled there, as from any thread), so a command relayed by the fleet is judged
 exactly as one from an operator connected here: the same lease (one operator in control), deadman
 and heartbeat watchdog, envelope and e-stop. Each fleet operator is a connection of the rules
 (``fleet:NAME``). When the link goes, every lease taken through it ends at once and the arm holds:
@@ -99,7 +99,7 @@ class FleetSide:
         """After the server runs (its loop is where the rules are touched)."""
         self.server.streams.remote_sink = self.uplink.submit_frame
         self.server.on_broadcast.append(self._push_states)
-        self.uplink.start()
+        self.uplink.start(loop=self.server.loop)  # the server's loop: commands meet the rules there
 
     def stop(self) -> None:
         self.uplink.stop()
