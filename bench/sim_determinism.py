@@ -7,14 +7,19 @@ run's summary rows side by side, whether the lockstep runs agree row by row (sal
 identical; cycle-time median within 1%), the wall time of each, and the lockstep figures the
 simulator logged (phases, mean wait per phase, timeouts).
 
+It also runs bench/arm_cycle.py (the same arm, one container per task, wrist camera on, no DDS)
+on the store and prints the in-day cycle median against its median (goal: within 10%), and the
+load average beside each run (the lockstep runs must agree whatever the load).
+
 Usage: .venv/bin/python bench/sim_determinism.py [--days 0.1] [--seed 7] [--hogs 2] [--racing]
-       [--store corner_store] [-- extra restock sim arguments]
+       [--store corner_store] [--arm-cycle-restocks 30] [-- extra restock sim arguments]
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import re
 import shlex
 import subprocess
@@ -25,6 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = (
+    "load average",
     "sim hours",
     "sales",
     "lost sales",
@@ -64,7 +70,7 @@ def run_day(args: argparse.Namespace, out: Path, hogs: int, lockstep: bool) -> t
         for p in loops:
             p.join(timeout=5)
     wall = time.monotonic() - t0
-    rows = {}
+    rows = {"load average": " / ".join(f"{x:.1f}" for x in os.getloadavg())}
     for line in proc.stdout.splitlines():
         for row in ROWS:
             if line.startswith(row + "  "):
@@ -88,6 +94,7 @@ def main() -> int:
     ap.add_argument("--hogs", type=int, default=2, help="busy-loop processes beside the second run")
     ap.add_argument("--racing", action="store_true", help="also run without lockstep beside the hogs")
     ap.add_argument("--timeout", type=float, default=3600.0)
+    ap.add_argument("--arm-cycle-restocks", type=int, default=30, help="bench/arm_cycle.py's tasks (0: skip it)")
     ap.add_argument("extra", nargs="*", help="more restock sim arguments (after --)")
     args = ap.parse_args()
     print(f"$ {shlex.join([sys.executable, *sys.argv])}")
@@ -113,7 +120,26 @@ def main() -> int:
     for label, (_, _, line) in results.items():
         if line:
             print(f"{label}: {line}")
+    bench = arm_cycle_median(args) if args.arm_cycle_restocks else None
+    if bench is not None and ca is not None:
+        ratio = float(ca) / bench
+        print(
+            f"in-day cycle median {ca} s vs bench/arm_cycle.py's {bench:.2f} s ({args.arm_cycle_restocks} one-container"
+            f" tasks, wrist camera): {ratio:.2f}x, within 10%: {'yes' if abs(ratio - 1) <= 0.1 else 'NO'}"
+        )
     return 0 if same and cycle_ok else 1
+
+
+def arm_cycle_median(args: argparse.Namespace) -> float | None:
+    """bench/arm_cycle.py's median container cycle on the same store, with the wrist camera as the day runs it."""
+    cmd = [sys.executable, str(ROOT / "bench" / "arm_cycle.py"), "--store", args.store, "--wrist-camera"]
+    cmd += ["--restocks", str(args.arm_cycle_restocks), "--seed", str(args.seed)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, cwd=ROOT)
+    found = re.search(r"cycle time \(sim s\): median ([0-9.]+)", proc.stdout)
+    if found is None:
+        print(f"  ! {shlex.join(cmd)} exited {proc.returncode}: {proc.stderr[-400:]}")
+        return None
+    return float(found.group(1))
 
 
 if __name__ == "__main__":

@@ -42,6 +42,9 @@ HOME_TOL = 0.015  # m: a placed container this far short of the column's end did
 TIP_RAD = math.radians(30.0)  # leaning more than this: tipped over
 PLACE_MIN_S = 0.4  # s: a release is judged no sooner than this
 PLACE_MAX_S = 5.0  # s: nor later (what still moves then is judged where it is)
+RIGID_AFTER_S = 0.3  # s into a carry before the container may ride without solver steps
+RIGID_DRIFT = 0.001  # m: nor if it has moved this far in the hand since the lift
+RIGID_SHARE = 0.35  # of the grip's friction the carry's motion may need to ride so
 NEIGHBOURS = 2  # containers of a lane's column simulated behind the release
 Mode = Literal["grasp", "carry", "place"]
 
@@ -61,6 +64,8 @@ class Episode:
     full: bool = False  # place: the lane had no room for it
     min_opening: float = 1.0  # grasp: the narrowest the fingers closed to (m)
     kick: tuple[float, float, float] | None = None  # place: a fault's flick, once the fingers leave it
+    hand_vel: np.ndarray = field(default_factory=lambda: np.zeros(4))  # carry: the hand's last step (m/s, rad/s)
+    rigid: int = 0  # carry: servo periods carried without a solver step (the bench's count)
 
 
 @dataclass
@@ -160,15 +165,35 @@ class Handling(Piece):
     def step(self, h: float, hand: HandPose, grip_cmd: float) -> None:
         ep = self.episode
         assert ep is not None
+        before = ep.island.grip_cmd
         ep.island.set_gripper(grip_cmd)
+        steady = ep.island.grip_cmd == before
         if ep.kick is not None and not ep.island.fingers_touching(0):
             ep.island.kick(0, ep.kick)
             self.log("kicked", lane_id=ep.key, sku=ep.item.sku, detail=f"fault: flicked at {ep.kick} m/s")
             ep.kick = None
-        ep.island.step(h, hand)
+        if ep.mode == "carry" and self._rides(ep, h, hand, steady):
+            ep.island.carry_rigid(h, hand, 0)
+            ep.rigid += 1
+        else:
+            ep.island.step(h, hand)
         ep.min_opening = min(ep.min_opening, ep.island.finger_opening)
         pos, q = ep.island.pose(0)
         self.bodies.show(ep.item.body, pos, q)
+
+    def _rides(self, ep: Episode, h: float, hand: HandPose, steady: bool) -> bool:
+        """Whether the carried container rides in the fingers for this servo period without a solver
+        step: settled in the hand (RIGID_AFTER_S into the carry, not sliding), the gripper command
+        unchanged, and the hand's motion needing under RIGID_SHARE of the grip's friction."""
+        isl = ep.island
+        now = np.array([hand.x, hand.y, hand.z, hand.yaw])
+        v = (now - np.array([isl.hand.x, isl.hand.y, isl.hand.z, isl.hand.yaw])) / h
+        a, ep.hand_vel = (v - ep.hand_vel) / h, v
+        if isl.time - ep.since < RIGID_AFTER_S or not steady:
+            return False
+        if np.linalg.norm(isl.in_hand(0) - ep.in_hand) > RIGID_DRIFT:  # type: ignore[operator]
+            return False
+        return isl.grip_share(0, a[:3], float(v[3]), float(a[3])) < RIGID_SHARE
 
     @property
     def opening(self) -> float:

@@ -40,6 +40,8 @@ BAD_STATE = (
     ("velocity", mujoco.mjtWarning.mjWARN_BADQVEL),
     ("position", mujoco.mjtWarning.mjWARN_BADQPOS),
 )
+TORSION = 0.02  # m: a container's torsional friction on a pad (torque per newton of squeeze)
+FINGER_FRICTION = 0.1  # a finger's own coefficient (MuJoCo takes the larger of a contact's two)
 OVERLAP = 0.001  # m: two containers deeper in each other than this at an island's start are pulled apart
 
 
@@ -98,7 +100,7 @@ def container_collision(sku: Sku, name: str, friction: float) -> list[str]:
     """Collision geoms of one container (the shape the renders draw, without labels): a bottle's
     body and neck, a can, a carton's box; with an inertial: the SKU's mass, a bottle's liquid low."""
     h, m = sku.height, sku.mass
-    c = f'friction="{friction:.4g} 0.02 0.0001" condim="4"'  # rubber pads: torsional friction over ~4 cm
+    c = f'friction="{friction:.4g} {TORSION} 0.0001" condim="4"'  # rubber pads: torsional friction over ~4 cm
     if sku.kind == "carton":
         w, d = sku.width or 0.07, sku.depth or 0.07
         ixx, iyy, izz = m * (d * d + h * h) / 12, m * (w * w + h * h) / 12, m * (w * w + d * d) / 12
@@ -119,6 +121,11 @@ def container_collision(sku: Sku, name: str, friction: float) -> list[str]:
         f'<inertial pos="0 0 0" mass="{m:.4g}" diaginertia="{_f(ixx, ixx, izz)}"/>',
         f'<geom name="{name}_body" type="cylinder" size="{_f(r, h / 2)}" {c}/>',
     ]
+
+
+def _rotate_z(v: np.ndarray, angle: float) -> np.ndarray:
+    c, s = math.cos(angle), math.sin(angle)
+    return np.array([c * v[0] - s * v[1], s * v[0] + c * v[1], v[2]])
 
 
 @dataclass
@@ -194,7 +201,7 @@ class Island:
                 f'<joint name="finger_{side}" type="slide" axis="0 {sign} 0" range="{_f(0, half_open)}" damping="{FINGER_DAMPING}"/>'
             )
             L.append(
-                f'<geom name="finger_{side}" type="box" size="{_f(*shape.finger_half)}" pos="{_f(shape.finger_centre - lt, sign * shape.finger_half[1], 0)}" mass="0.05" friction="0.1 0.005 0.0001" condim="4"/>'
+                f'<geom name="finger_{side}" type="box" size="{_f(*shape.finger_half)}" pos="{_f(shape.finger_centre - lt, sign * shape.finger_half[1], 0)}" mass="0.05" friction="{FINGER_FRICTION} 0.005 0.0001" condim="4"/>'
             )
             L.append("</body>")
         L.append("</body>")
@@ -284,6 +291,53 @@ class Island:
         d = p - self.hand.pos
         c, s = math.cos(self.hand.yaw), math.sin(self.hand.yaw)
         return np.array([c * d[0] + s * d[1], -s * d[0] + c * d[1], d[2]])
+
+    def grip_share(self, k: int, accel: np.ndarray, yaw_rate: float, yaw_accel: float) -> float:
+        """The share of the fingers' friction that holding container k needs while the hand
+        accelerates at ``accel`` (m/s^2, store frame) and turns at ``yaw_rate`` (rad/s) speeding up
+        by ``yaw_accel``: the force in the pads' plane (along the tool and up, gravity included)
+        against twice the friction times the squeeze, and its torque about the squeeze axis against
+        the pads' torsional friction. Over 1 it slips."""
+        squeeze = self.effort
+        if squeeze <= 0.0:
+            return math.inf
+        sku = self.store.skus[self.free[k].sku]
+        mu = max(KIND_FRICTION[sku.kind] * self.faults.friction_scale, FINGER_FRICTION)
+        com = self.in_hand(k) + self.model.body_ipos[self._bodies[k]]  # upright in the hand: body axes = hand's
+        c, s = math.cos(self.hand.yaw), math.sin(self.hand.yaw)
+        a = np.array([c * accel[0] + s * accel[1], -s * accel[0] + c * accel[1], accel[2] + 9.81])
+        a += yaw_accel * np.array([-com[1], com[0], 0.0]) - yaw_rate**2 * np.array([com[0], com[1], 0.0])
+        force = sku.mass * math.hypot(a[0], a[2])
+        torque = force * math.hypot(com[0], com[2])
+        return max(force / (2 * mu * squeeze), torque / (2 * TORSION * squeeze))
+
+    def carry_rigid(self, h: float, hand: HandPose, k: int) -> None:
+        """Advance h seconds with container k riding fixed in the hand (where it sits now) and no
+        solver step: for a carry well inside the friction cone (:meth:`grip_share`), which MuJoCo
+        would solve to the same place. Positions and velocities are written as the motion has them,
+        so a solver step can take over at any moment."""
+        d, a = self.data, self._qadr[k]
+        n = max(1, round(h / TIMESTEP))
+        dt = n * TIMESTEP
+        old, yaw0 = self.hand.pos, self.hand.yaw
+        offset = _rotate_z(d.qpos[a : a + 3] - old, -yaw0)
+        turn = hand.yaw - yaw0
+        q = d.qpos[a + 3 : a + 7].copy()
+        mujoco.mju_mulQuat(q, np.array([math.cos(turn / 2), 0.0, 0.0, math.sin(turn / 2)]), q)
+        v_hand = (hand.pos - old) / dt
+        arm = _rotate_z(offset, hand.yaw)
+        d.qpos[:4] = (hand.x, hand.y, hand.z, hand.yaw)
+        d.qvel[:4] = (*v_hand, turn / dt)
+        d.qpos[a : a + 3] = hand.pos + arm
+        d.qpos[a + 3 : a + 7] = q
+        v = self._vadr[k]
+        d.qvel[v : v + 3] = v_hand + (turn / dt) * np.array([-arm[1], arm[0], 0.0])
+        spin = np.zeros(3)  # the free joint's angular velocity is in the body's own frame
+        conj = q * np.array([1.0, -1.0, -1.0, -1.0])
+        mujoco.mju_rotVecQuat(spin, np.array([0.0, 0.0, turn / dt]), conj)
+        d.qvel[v + 3 : v + 6] = spin
+        self.hand = hand
+        self.time += dt
 
     def tilt(self, k: int = 0) -> float:
         """How far container k leans from upright (rad)."""

@@ -16,7 +16,7 @@ from restock.motion.moves import Mover
 from restock.motion.taskstore import TaskStore
 from restock.paths import SOURCE_ROOT
 from restock.sim.armloop import run
-from restock.sim.island import Box, Free, HandPose, Island
+from restock.sim.island import Box, Faults, Free, HandPose, Island
 from restock.sim.world import World
 from restock.store.description import Store, load_store
 
@@ -106,3 +106,44 @@ def test_an_unstable_placement_is_in_the_ground_truth_and_the_arm_hands_the_lane
     (result,) = [r for r in published if isinstance(r, records.TaskResult)]
     assert result.outcome == "parked" and result.placed == 1
     assert [what for _, what, _ in executor.noticed] == ["not_placed"]
+
+
+def _held(store: Store, scale: float = 1.0) -> Island:
+    """A cola bottle standing on a board, the fingers closed on it (squeezing) for half a second."""
+    sku = store.skus["cola_500"]
+    z = sku.height / 2
+    hand = HandPose(0.0, 0.0, z + 0.03, 0.0)
+    island = Island(store, [FLOOR], [Free("cola_500", (0.0, 0.0, z))], hand, 0.1, Faults(grip_force_scale=scale))
+    island.set_gripper(0.0)
+    island.step(0.6)
+    return island
+
+
+def test_the_grip_share_says_when_friction_carries_a_bottle(corner: Store) -> None:
+    held = _held(corner)
+    assert held.fingers_touching(0) == {"l", "r"} and held.effort > 10.0
+    still = held.grip_share(0, np.zeros(3), 0.0, 0.0)
+    assert 0.0 < still < 0.35  # gravity alone needs a fraction of the squeeze's friction
+    assert held.grip_share(0, np.array([0.0, 0.0, 40.0]), 0.0, 0.0) > 1.0  # a hard jerk upwards slips
+    # A weak gripper's friction does not carry the bottle's weight (the property test's slip).
+    weak = _held(corner, 0.02)
+    assert weak.grip_share(0, np.zeros(3), 0.0, 0.0) > 1.0
+
+
+def test_a_rigid_carry_keeps_the_bottle_where_it_sits_in_the_hand(corner: Store) -> None:
+    held = _held(corner)
+    before, t = held.in_hand(0), held.time
+    hand = held.hand
+
+    def along(k: int) -> HandPose:  # up and across at 0.3 m/s, turning at 0.5 rad/s
+        return HandPose(hand.x + 0.003 * k, hand.y, hand.z + 0.003 * k, hand.yaw + 0.005 * k)
+
+    for k in range(1, 31):
+        held.carry_rigid(0.01, along(k), 0)
+    assert np.allclose(held.in_hand(0), before, atol=1e-9) and held.time == pytest.approx(t + 0.3)
+    assert held.pose(0)[0][2] == pytest.approx(corner.skus["cola_500"].height / 2 + 0.09, abs=2e-3)
+    # The solver takes over in mid-motion without a jolt: the bottle stays in the squeezing fingers.
+    for k in range(31, 61):
+        held.step(0.01, along(k))
+    assert held.unstable is None and np.linalg.norm(held.in_hand(0) - before) < 0.002
+    assert held.fingers_touching(0) == {"l", "r"}
