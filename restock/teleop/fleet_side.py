@@ -185,7 +185,7 @@ class FleetSide:
                 self.server.trace.pose(remote.conn.id, msg.sent, service_in=service_in, service_out=service_out,
                                        link_in=link_in, loop=loop_at, published=time.time())  # fmt: skip
             elif isinstance(msg, P.Release):
-                self.server.log_trace(remote.conn.id)
+                self.server.trace.log(remote.conn.id)
         # frame_shown: the fleet service paces its own viewers; anything else is not relayed to robots
 
     async def _resolution(self, resolution: records.HandoffResolution) -> None:
@@ -236,7 +236,7 @@ class FleetSide:
         self.counts["links_lost"] += 1
         for remote in list(self.remotes.values()):
             self.server._apply(None, self.rules.disconnect(remote.conn))
-            self.server.log_trace(remote.conn.id)
+            self.server.trace.log(remote.conn.id)
         self.remotes.clear()
         self.server.streams.remote.clear()
         self.server.streams.update_watched()

@@ -490,11 +490,8 @@ class TeleopServer:
         if sum(c.session.operator == operator for c in self.clients.values()) >= MAX_CONNECTIONS_PER_OPERATOR:
             raise Refused(Refusal("ws_count", f"{operator} has {MAX_CONNECTIONS_PER_OPERATOR} connections open",
                                   "too many connections for this operator", operator, peer, 429))  # fmt: skip
-        # No permessage-deflate: aiohttp would deflate each viewer's copy of every JPEG (~5 ms of CPU
-        # a frame and viewer, on a worker thread, for 2% fewer bytes) and the browser inflate it.
-        ws = web.WebSocketResponse(
-            max_msg_size=self.config.max_ws_message_bytes, autoping=True, heartbeat=5.0, compress=False
-        )
+        # compress=False: aiohttp would deflate each viewer's copy of every JPEG (~5 ms a frame) for 2%.
+        ws = web.WebSocketResponse(max_msg_size=self.config.max_ws_message_bytes, heartbeat=5.0, compress=False)
         await ws.prepare(request)
         rate = P.RateLimit(self.config.max_messages_per_s, self.config.message_burst)
         client = Connection(f"c{next(self._ids)}", ws, session, peer, rate)
@@ -598,17 +595,12 @@ class TeleopServer:
             if isinstance(msg, P.Pose):
                 self.trace.pose(client.conn.id, msg.sent, loop=client.received_at, published=time.time())
             elif isinstance(msg, P.Release):
-                self.log_trace(client.conn.id)
+                self.trace.log(client.conn.id)
         return True
-
-    def log_trace(self, who: str) -> None:
-        """The stages of ``who``'s poses since they took the robot (restock.teleop.trace), one log line."""
-        if (line := self.trace.summary(who)) is not None:
-            log.info("%s", line)
 
     async def _disconnect(self, client: Connection) -> None:
         self.clients.pop(client.id, None)
         await self.streams.drop(client)
         self._apply(None, self.rules.disconnect(client.conn))
         self.audit.write("disconnect", self.config.robot_id, client.session.operator, client.id, client.peer)
-        self.log_trace(client.conn.id)
+        self.trace.log(client.conn.id)

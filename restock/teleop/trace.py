@@ -7,12 +7,16 @@ clock, and that stage is left out), the fleet service's receipt and relay (stamp
 command), the robot's link receipt, the bridge's loop taking it, and the target published on DDS.
 Stages between two machines are only as good as their clocks agree (one machine in the benches).
 A summary is logged when the operator hands the robot back or their connection or link ends
-(bench/fleet_teleop.py prints it). No rclpy, no I/O.
+(bench/fleet_teleop.py prints it). No rclpy.
 """
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
+
+log = logging.getLogger("restock.teleop")
 
 # (from, to, what): the stages of a pose, in order; a pose has the ones its path stamped.
 STAGES = (
@@ -40,6 +44,11 @@ class CommandTrace:
         if sent_ms is not None and abs(sent_ms / 1000.0 - kept.get("published", 0.0)) < EPOCH_WINDOW_S:
             kept["sent"] = sent_ms / 1000.0
         poses.append(kept)
+
+    def log(self, who: str) -> None:
+        """``who``'s summary as one log line, if they sent any pose since the last."""
+        if (line := self.summary(who)) is not None:
+            log.info("%s", line)
 
     def summary(self, who: str) -> str | None:
         """The percentiles of each stage of ``who``'s poses since the last summary (then forgotten)."""
