@@ -60,6 +60,7 @@ class ArmControllerNode(RestockNode):
         self.mover = Mover(self.store, envelope)
         self.task_store = TaskStore(Path(s.state_dir) / "tasks.sqlite")
         self.tasks = Executor(self.mover, self.task_store, s.executor(self.get_name()))
+        self._noticed_logged = 0  # the executor's notices already in the log
         teleop_envelope = Envelope(model, s.teleop_speed_scale, s.body_margin)
         self.teleop = TeleopFollower(self.mover, teleop_envelope, s.teleop_target_timeout_s)
         self.verifier = PlacementVerifier(timeout_s=s.placement_check_s)
@@ -304,6 +305,9 @@ class ArmControllerNode(RestockNode):
     # --- outputs ------------------------------------------------------------------------
 
     def carry_out(self, commands: list[Command]) -> None:
+        for t, what, detail in self.tasks.noticed[self._noticed_logged :]:  # for a day's account of failures
+            self.get_logger().info(f"noticed {what} at {t:.2f}: {detail}")
+        self._noticed_logged = len(self.tasks.noticed)
         for c in commands:
             if isinstance(c, SendTrajectory):
                 self.send(c.trajectory, c.start)
