@@ -29,7 +29,7 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float64
 
 from restock import records, topics
-from restock.convert import ImageFormatError, encode_jpeg, rgb8_array, stamp_s
+from restock.convert import CdrImage, ImageFormatError, encode_jpeg, image_from_cdr, rgb8_array, stamp_s
 from restock.motion.kinematics import ArmModel
 from restock.nodes.base import ALERT_QOS, ERROR, LATCHED_QOS, OK, WARN, RestockNode, run_node
 from restock.params import ConfigError, param_specs, settings_from
@@ -97,7 +97,9 @@ class TeleopBridgeNode(RestockNode):
         self.server = self._make_server()
         # Recent frames per camera (about half a second): a handoff's training sample uses the very
         # frame its box was found in, named by frame_stamp.
-        self._recent: dict[str, deque[tuple[float, Image]]] = {c.id: deque(maxlen=16) for c in self.store.cameras}
+        self._recent: dict[str, deque[tuple[float, CdrImage | Image]]] = {
+            c.id: deque(maxlen=16) for c in self.store.cameras
+        }
         self._last_joint_push = 0.0
         self._last_result: str = ""
         self.create_record_subscription(records.HandoffRequest, topics.HANDOFF_REQUESTS, self._on_handoff)
@@ -107,10 +109,11 @@ class TeleopBridgeNode(RestockNode):
         )
         self.create_subscription(JointState, topics.JOINT_STATES, self._on_joints, 10)
         self.create_subscription(Bool, topics.ESTOP, lambda m: self.server.set_estop(bool(m.data)), LATCHED_QOS)
+        # Raw: a frame read in place (restock.convert.image_from_cdr), not built into a message with its
+        # 900 kB copied on the executor thread; in lockstep the stamp is read off the message: not raw there.
         for cam in self.store.cameras:
-            self.create_subscription(
-                Image, topics.camera_image(cam.id), lambda m, c=cam.id: self._on_image(c, m), STREAM_QOS
-            )
+            self.create_subscription(Image, topics.camera_image(cam.id), lambda m, c=cam.id: self._on_image(c, m),
+                                     STREAM_QOS, raw=self.lockstep is None)  # fmt: skip
         try:
             port = self.server.start()
         except OSError as err:  # the port is taken, or the host is not an address of this machine
@@ -234,16 +237,17 @@ class TeleopBridgeNode(RestockNode):
             lane = self.store.lane_by_id.get(request.lane_id or "")
             self.fleet.submit_handoff(request, self.sales.blocked_per_h(lane.lane.sku if lane else None))
 
-    def _on_image(self, camera_id: str, msg: Image) -> None:
-        stamp = stamp_s(msg.header.stamp)
-        self._recent[camera_id].append((stamp, msg))
-        if not self.server.wants_frames(camera_id):
-            return
-        wall = time.time()
-        # Latency figures need the capture time on the wall clock; a sim-time stamp is replaced by arrival.
-        capture = stamp if abs(wall - stamp) < 10.0 else wall
+    def _on_image(self, camera_id: str, msg: bytes | Image) -> None:
         try:
-            pixels = rgb8_array(msg.data, msg.width, msg.height, msg.step, msg.encoding)
+            image: CdrImage | Image = image_from_cdr(msg) if isinstance(msg, bytes) else msg
+            stamp = image.stamp_s if isinstance(image, CdrImage) else stamp_s(image.header.stamp)
+            self._recent[camera_id].append((stamp, image))
+            if not self.server.wants_frames(camera_id):
+                return
+            wall = time.time()
+            # Latency figures need the capture time on the wall clock; a sim-time stamp is replaced by arrival.
+            capture = stamp if abs(wall - stamp) < 10.0 else wall
+            pixels = rgb8_array(image.data, image.width, image.height, image.step, image.encoding)
         except ImageFormatError as err:
             self.records_dropped += 1
             self.get_logger().warning(f"dropped an image from {camera_id}: {err}", throttle_duration_sec=10.0)
