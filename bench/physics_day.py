@@ -21,7 +21,6 @@ Example (3 hours of the walk-in cooler at 1,000 containers a day)::
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from collections import Counter
@@ -30,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from wrist_day import read  # the run's records by topic
+from wrist_day import open_run  # the run's records by topic
 
 from restock import records, topics
 
@@ -71,18 +70,14 @@ def match(failures: list, answers: list[tuple[float, str]], key) -> list:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("run", type=Path, help="the run directory of restock sim (--out)")
-    args = ap.parse_args()
-    got = read(args.run)
-    truths = got["/" + topics.SIM_GROUND_TRUTH]
-    if not truths:
-        print(f"no ground truth recorded under {args.run}", file=sys.stderr)
+    opened = open_run(__doc__)
+    if opened is None:
         return 1
+    run, got, truths = opened
     events = [e for t in truths for e in t.events]
     kinds = Counter(e.kind for e in events)
     handoffs = got["/" + topics.HANDOFF_REQUESTS]
-    noticed = notices(args.run)
+    noticed = notices(run)
     failures = placement_failures(events)
     placed = kinds["placed"]
     let_go = placed + len(failures)

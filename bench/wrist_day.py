@@ -68,15 +68,25 @@ def count_check(truths: list, wrist: list) -> tuple[int, list[str]]:
     return exact, off
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def open_run(description: str | None) -> tuple[Path, dict[str, list], list] | None:
+    """The command line's run directory, its records by topic and its ground truth (None, said
+    on stderr, when it recorded none). bench/physics_day.py reads its runs the same way."""
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", type=Path, help="the run directory of restock sim (--out)")
-    args = ap.parse_args()
-    got = read(args.run)
+    run = ap.parse_args().run
+    got = read(run)
     truths = got["/" + topics.SIM_GROUND_TRUTH]
     if not truths:
-        print(f"no ground truth recorded under {args.run}", file=sys.stderr)
+        print(f"no ground truth recorded under {run}", file=sys.stderr)
+        return None
+    return run, got, truths
+
+
+def main() -> int:
+    opened = open_run(__doc__)
+    if opened is None:
         return 1
+    run, got, truths = opened
     lane_sku = {lane_id: t.sku for lane_id, t in truths[-1].lanes.items()}
     events = [e for t in truths for e in t.events]
     kinds = Counter(e.kind for e in events)
@@ -87,7 +97,7 @@ def main() -> int:
     counted_full = [r for r in results if "counted full" in r.reason]
     wrist = [o for o in got["/" + topics.SHELF_OBSERVATIONS] if o.camera_id == "wrist"]
     hours = (truths[-1].stamp - truths[0].stamp) / 3600.0
-    print(f"$ .venv/bin/python bench/wrist_day.py {args.run}")
+    print(f"$ .venv/bin/python bench/wrist_day.py {run}")
     print(f"{hours:.2f} sim h recorded; sim events: {dict(sorted(kinds.items()))}")
     print(
         f"stock mix-ups made: {kinds.get('mixup', 0)}; wrong-item handoffs: {handoffs.get('wrong_item', 0)}; "
