@@ -130,7 +130,14 @@ def main(argv: list[str] | None = None) -> int:
     policies.append(PlannerPolicy("learned", timing, model_store.lanes, model=model, alerts=AlertConfig()))
     if not args.no_foresight:
         policies.append(
-            PlannerPolicy("foresight", timing, model_store.lanes, truth=SalesForesight(sales), alerts=AlertConfig())
+            PlannerPolicy(
+                "foresight",
+                timing,
+                model_store.lanes,
+                truth=SalesForesight(sales),
+                alerts=AlertConfig(),
+                dispersion=fit.dispersion,  # the learned planner's rules for bursty demand, as eval-planner's
+            )
         )
     outcomes = [model_store.run(p, evaluated, t0, t1) for p in policies]
     bursty = burst_hours(evaluated, model_store.lanes.skus, t0, t1, args.burst_x)
