@@ -8,10 +8,11 @@ Prints the figures and the command that produced them. Measures, on one store:
 4. render fps of one camera at 640x480 (RGB, and segmentation);
 5. a store day with the arm at work (the task executor in the loop, one lane at a time topped up,
    1,000 containers a day, cameras every 60 sim-s), once on contact physics and once by
-   bookkeeping, the same seed: sim s per wall s of each and their ratio, and what the physics did.
+   bookkeeping, the same seed, in turn ``--repeats`` times: sim s per wall s and per CPU s of this
+   process (steadier on a shared machine) of each, their medians and ratio, and what the physics did.
 
 Usage: .venv/bin/python bench/sim_speed.py [--store corner_store] [--five-hz-span 20] [--renders 40]
-[--arm-day-hours 2] [--only-arm-day]
+[--arm-day-hours 2] [--only-arm-day] [--repeats 1]
 """
 
 from __future__ import annotations
@@ -75,8 +76,9 @@ def next_task(world: World, n: int) -> records.RestockTask | None:
     )  # fmt: skip
 
 
-def arm_day(store_name: str, hours: float, physics: bool) -> tuple[float, float, Counter[str], int]:
-    """A store day with the executor restocking: (sim s, wall s, world event counts, tasks)."""
+def arm_day(store_name: str, hours: float, physics: bool) -> tuple[float, float, Counter[str], int, float]:
+    """A store day with the executor restocking: (sim s, wall s, world event counts, tasks, CPU s of
+    this process: on a shared machine a steadier measure than wall time)."""
     store = load_store(store_file(store_name))
     world = World(store, seed=1, start_time="2026-07-06T07:00:00", fill=1.0, physics=physics)
     world.set_demand(DemandGenerator.for_daily_total(store, 1000.0, seed=1))
@@ -85,7 +87,7 @@ def arm_day(store_name: str, hours: float, physics: bool) -> tuple[float, float,
     cams = [c.id for c in store.cameras]
     start = world.time
     end, next_frame, tasks, published = start + hours * 3600.0, start, 0, []
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     while world.time < end - 1e-9:
         if ex.active is None and not ex.queue and (task := next_task(world, tasks)) is not None:
             ex.submit(task, world.time)
@@ -99,8 +101,8 @@ def arm_day(store_name: str, hours: float, physics: bool) -> tuple[float, float,
             for cam in cams:
                 world.render(cam)
             next_frame += 60.0
-    wall = time.perf_counter() - t0
-    return world.time - start, wall, Counter(e.kind for e in world.events), tasks
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    return world.time - start, wall, Counter(e.kind for e in world.events), tasks, cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--containers-per-day", type=float, default=1000.0)
     ap.add_argument("--arm-day-hours", type=float, default=2.0, help="sim hours of the store day with the arm")
     ap.add_argument("--only-arm-day", action="store_true", help="measure the store day with the arm only")
+    ap.add_argument("--repeats", type=int, default=1, help="arm day: physics and bookkeeping in turn this many times")
     args = ap.parse_args(argv)
     store = load_store(store_file(args.store))
     print(f"$ MUJOCO_GL={os.environ['MUJOCO_GL']} {shlex.join([sys.executable, *sys.argv])}")
@@ -122,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     if args.only_arm_day:
-        return report_arm_day(args.store, args.arm_day_hours)
+        return report_arm_day(args.store, args.arm_day_hours, args.repeats)
     world = World(store, seed=1)
     world.set_demand(DemandGenerator.for_daily_total(store, args.containers_per_day, seed=1))
     world.render(store.cameras[0].id)  # renderer set-up is not part of the figures
@@ -164,22 +167,29 @@ def main(argv: list[str] | None = None) -> int:
             fn(cam, 640, 480)
         wall = time.perf_counter() - t0
         print(f"render {label} 640x480: {args.renders / wall:.1f} fps")
-    return report_arm_day(args.store, args.arm_day_hours)
+    return report_arm_day(args.store, args.arm_day_hours, args.repeats)
 
 
-def report_arm_day(store_name: str, hours: float) -> int:
-    speeds = {}
-    for physics in (True, False):
-        sim, wall, ev, tasks = arm_day(store_name, hours, physics)
-        mode = "contact physics" if physics else "bookkeeping"
-        speeds[physics] = sim / wall
-        print(
-            f"store day with the arm, {mode}, cameras every 60 s: {sim:.0f} sim s in {wall:.1f} wall s ="
-            f" {sim / wall:.0f}x real time ({tasks} tasks; placed {ev['placed']}, jammed {ev['jammed']},"
-            f" tipped {ev['tipped']}, dropped {ev['dropped']}, grasp slips {ev['grasp_slipped']},"
-            f" arm collisions {ev['arm_collision']})"
-        )
-    print(f"contact physics runs at {speeds[True] / speeds[False]:.2f}x the speed of bookkeeping")
+def report_arm_day(store_name: str, hours: float, repeats: int = 1) -> int:
+    """Physics and bookkeeping in turn, ``repeats`` times each; medians of wall and CPU speed."""
+    speeds: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+    for _ in range(repeats):
+        for physics in (True, False):
+            load = os.getloadavg()[0]
+            sim, wall, ev, tasks, cpu = arm_day(store_name, hours, physics)
+            mode = "contact physics" if physics else "bookkeeping"
+            speeds[physics].append((sim / wall, sim / cpu))
+            print(
+                f"store day with the arm, {mode}, cameras every 60 s: {sim:.0f} sim s in {wall:.1f} wall s ="
+                f" {sim / wall:.0f}x real time, {sim / cpu:.0f}x per CPU s, load {load:.1f} ({tasks} tasks;"
+                f" placed {ev['placed']}, jammed {ev['jammed']}, tipped {ev['tipped']}, dropped {ev['dropped']},"
+                f" grasp slips {ev['grasp_slipped']}, arm collisions {ev['arm_collision']})"
+            )
+    (pw, pc), (bw, bc) = (np.median(np.array(speeds[k]), axis=0) for k in (True, False))
+    print(
+        f"medians of {repeats}: contact physics {pw:.0f}x real time ({pc:.0f}x per CPU s), bookkeeping {bw:.0f}x"
+        f" ({bc:.0f}x per CPU s): physics runs at {pw / bw:.2f}x the speed of bookkeeping ({pc / bc:.2f}x per CPU s)"
+    )
     return 0
 
 
