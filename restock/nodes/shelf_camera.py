@@ -96,9 +96,9 @@ class ShelfCameraNode(RestockNode):
             looks=self.looks,
         )
         # A frame (900 kB at 640x480), its copy out of DDS and the detector's input tensor are
-        # allocated and freed at the camera's rate: kept on the heap they are reused, while as blocks
-        # of their own (run_node's policy) each would be mapped and faulted in afresh, about 3 ms of
-        # CPU a frame. Their sizes repeat frame after frame, so the heap does not creep.
+        # allocated and freed at the camera's rate: kept on the heap they are reused; as blocks of
+        # their own (run_node's policy) each was mapped and faulted in afresh, 2-4 ms of CPU a frame.
+        # Their sizes repeat frame after frame, so the heap does not creep.
         frame_bytes = self.camera.width * self.camera.height * 3
         heap_block = min(max(4 << 20, 2 * frame_bytes), 32 << 20)  # 32 MiB: glibc's largest threshold
         pin_mmap_threshold(heap_block, trim_bytes=4 * heap_block)
