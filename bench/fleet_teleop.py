@@ -13,7 +13,7 @@ paths in turn, --rounds times:
   same poses as relayed commands (service -> the robot's link -> the bridge's rules).
 Each pose's send is timed to its teleop/ee_target PoseStamped and to the first JointTrajectory after
 it, on this process's subscribers (one clock); the bridge's own stage stamps of each stretch
-(restock/teleop/trace.py: operator -> service, service, service -> robot link, link -> bridge loop,
+(restock/teleop/trace.py: operator -> service, service, service -> robot link, link -> bridge rules,
 rules -> published) are printed from its log. Camera: this process publishes 640x480 rgb8 frames at
 --camera-hz stamped at capture; WebSocket clients count the frames reaching them a second through
 each path, then headless Chromium shows them in turn, each for --seconds: the operator app on the

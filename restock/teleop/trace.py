@@ -23,7 +23,7 @@ STAGES = (
     ("sent", "service_in", "operator -> fleet service"),
     ("service_in", "service_out", "fleet service (parse, check, relay)"),
     ("service_out", "link_in", "fleet service -> robot link (WSS)"),
-    ("link_in", "loop", "robot link thread -> bridge loop"),
+    ("link_in", "loop", "robot link -> bridge rules (its loop)"),
     ("sent", "loop", "operator -> bridge loop (WSS)"),
     ("loop", "published", "bridge rules -> target published"),
 )
