@@ -69,3 +69,36 @@ def test_a_lane_with_a_tipped_container_jams_and_becomes_a_handoff(tmp_path) -> 
     before = world.lane_count(lane)
     assert world.clear_foreign(lane) == 0 and not world.shelves.stuck(lane)
     assert world.lane_count(lane) == before
+
+
+def _first_count(published) -> bool:
+    return any(isinstance(r, records.ShelfObservation) for r in published)
+
+
+def test_a_sale_between_the_looks_is_not_a_failed_placement(tmp_path) -> None:
+    store, world, ex = _setup(tmp_path, render=True)
+    lane = "r3_l11"
+    ex.submit(_task(store, lane, 1), world.time)
+    published = run(world, ex, 60.0, until=_first_count)  # the lane counted before the fetch
+    sku = store.lane_by_id[lane].lane.sku
+    world.schedule(world.time + 1.0, lambda: world.customer_buy(sku, 1, lane))  # during the fetch; the till tells
+    published += run(world, ex, 120.0, until=lambda p: any(isinstance(r, records.TaskResult) for r in p))
+    (result,) = [r for r in published if isinstance(r, records.TaskResult)]
+    assert result.outcome == "done" and result.placed == 1
+    assert not [r for r in published if isinstance(r, records.HandoffRequest)] and not ex.noticed
+    assert [e.kind for e in world.events if e.kind in ("sale", "placed")] == ["sale", "placed"]
+
+
+def test_a_container_gone_without_a_sale_is_a_failed_placement(tmp_path) -> None:
+    """The count after the placement is one short and no sale explains it: the arm cannot tell a
+    container that never arrived from one taken unpaid, and asks a person to look at the lane."""
+    store, world, ex = _setup(tmp_path, render=True)
+    lane = "r3_l11"
+    ex.submit(_task(store, lane, 1), world.time)
+    published = run(world, ex, 60.0, until=_first_count)
+    world.schedule(world.time + 1.0, lambda: world.take_front(lane, 1))  # gone, and the till heard of no sale
+    published += run(world, ex, 120.0, until=_handoff)
+    (request,) = [r for r in published if isinstance(r, records.HandoffRequest)]
+    assert request.kind == "blocked_lane" and request.lane_id == lane and "did not arrive" in request.detail
+    assert [what for _, what, _ in ex.noticed] == ["not_placed"]
+    assert [e.kind for e in world.events if e.kind in ("placed", "dropped", "jammed")] == ["placed"]
