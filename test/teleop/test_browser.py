@@ -153,7 +153,9 @@ def test_quest3_operator_claims_drives_labels_and_hands_back(source, ros_graph, 
                     c.position.set(0.2 + 0.0025 * i, 1.2 + 0.005 * i, -0.3);
                     await new Promise(r => setTimeout(r, 30));
                 }
-                await new Promise(r => setTimeout(r, 300));
+                // The last position seen by the XR frame loop (a loaded machine may not run it in a set time).
+                const seen = window.restockApp.xrFrames + 3;
+                while (window.restockApp.xrFrames < seen) await new Promise(r => setTimeout(r, 20));
             }"""
             )
             wait(lambda: len(ros.targets) >= 10, 10, "PoseStamped targets from the headset")
@@ -174,10 +176,14 @@ def test_quest3_operator_claims_drives_labels_and_hands_back(source, ros_graph, 
                 page.evaluate(
                     f"""async () => {{
                     const c = window.__xrDevice.controllers.right;
+                    const frames = async () => {{  // held until the XR frame loop has seen it, then let go
+                        const seen = window.restockApp.xrFrames + 3;
+                        while (window.restockApp.xrFrames < seen) await new Promise(r => setTimeout(r, 20));
+                    }};
                     c.updateButtonValue('{button}', 1);
-                    await new Promise(r => setTimeout(r, 200));
+                    await frames();
                     c.updateButtonValue('{button}', 0);
-                    await new Promise(r => setTimeout(r, 200));
+                    await frames();
                 }}"""
                 )
                 if button == "a-button":
