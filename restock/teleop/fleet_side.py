@@ -139,7 +139,15 @@ class FleetSide:
 
     def _later(self, fn: Callable[..., object], *args: object) -> None:
         loop = self.server.loop
-        if loop is not None and not loop.is_closed():
+        if loop is None or loop.is_closed():
+            return
+        try:
+            here = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            here = False
+        if here:  # the link runs on the server's loop: now, not behind whatever the loop has queued
+            fn(*args)
+        else:
             loop.call_soon_threadsafe(fn, *args)
 
     def _on_command(self, operator: str, body: dict) -> None:
