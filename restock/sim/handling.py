@@ -41,6 +41,7 @@ GONE = 0.5  # m: a container this far below where it was has fallen out of reach
 HOME_TOL = 0.015  # m: a placed container this far short of the column's end did not slide home
 TIP_RAD = math.radians(30.0)  # leaning more than this: tipped over
 PLACE_MIN_S = 0.4  # s: a release is judged no sooner than this
+STILL_S = 0.2  # s: a release is judged once everything has been still this long
 PLACE_MAX_S = 5.0  # s: nor later (what still moves then is judged where it is)
 RIGID_AFTER_S = 0.3  # s into a carry before the container may ride without solver steps
 RIGID_DRIFT = 0.001  # m: nor if it has moved this far in the hand since the lift
@@ -67,6 +68,7 @@ class Episode:
     full: bool = False  # place: the lane had no room for it
     min_opening: float = 1.0  # grasp: the narrowest the fingers closed to (m)
     kick: tuple[float, float, float] | None = None  # place: a fault's flick, once the fingers leave it
+    still_since: float | None = None  # place: island time everything has been still since
     hand_vel: np.ndarray = field(default_factory=lambda: np.zeros(4))  # carry: the hand's last step (m/s, rad/s)
     rigid: int = 0  # carry: servo periods carried without a solver step (the bench's count)
 
@@ -344,7 +346,12 @@ class Handling(Piece):
         assert ep is not None
         isl = ep.island
         age = isl.time - ep.since
-        if age < PLACE_MIN_S or (age < PLACE_MAX_S and (not isl.settled() or isl.fingers_touching(0))):
+        still = isl.settled() and not isl.fingers_touching(0)
+        ep.still_since = (ep.still_since if ep.still_since is not None else isl.time) if still else None
+        # Still for a while, not for a moment: a container bouncing off the one in front stops
+        # for an instant at the top of its bounce, short of where it comes to rest.
+        resting = ep.still_since is not None and isl.time - ep.still_since >= STILL_S
+        if age < PLACE_MIN_S or (age < PLACE_MAX_S and not resting):
             return None
         lane_id, item = ep.key, ep.item
         lv = self.shelves.lane(lane_id)

@@ -83,6 +83,7 @@ def test_a_sale_between_the_looks_is_not_a_failed_placement(tmp_path) -> None:
     sku = store.lane_by_id[lane].lane.sku
     world.schedule(world.time + 1.0, lambda: world.customer_buy(sku, 1, lane))  # during the fetch; the till tells
     published += run(world, ex, 120.0, until=lambda p: any(isinstance(r, records.TaskResult) for r in p))
+    world.step(6.0)  # what was let go is judged once it has been still a while
     (result,) = [r for r in published if isinstance(r, records.TaskResult)]
     assert result.outcome == "done" and result.placed == 1
     assert not [r for r in published if isinstance(r, records.HandoffRequest)] and not ex.noticed
