@@ -87,6 +87,7 @@ def test_failed_grasps_park_the_task_and_a_resolution_resumes_it(tmp_path) -> No
     )
     published = run(world, again, 60.0, until=_done)
     assert [r.outcome for r in published if isinstance(r, records.TaskResult)] == ["done"]
+    world.step(6.0)  # what was let go is judged once it has been still a while
     assert world.lane_count("r1_l05") == before + 1
 
 
@@ -260,6 +261,7 @@ def test_a_pause_after_the_last_release_finishes_the_task_without_fetching_anoth
     published = run(world, ex, 60.0, until=_done)
     (result,) = [r for r in published if isinstance(r, records.TaskResult)]
     assert result.outcome == "done" and result.placed == 1
+    world.step(6.0)  # what was let go is judged once it has been still a while
     assert world.lane_count("r3_l02") == before + 1
     assert world.stock_quantity(task.stock_location) == stock_before - 1
     assert ex.phase is Phase.IDLE and ex.active is None

@@ -103,4 +103,5 @@ def test_a_task_loads_the_edge_lane_in_the_world(lane_id: str, tmp_path) -> None
     assert not [r for r in published if isinstance(r, records.HandoffRequest)]
     results = [r for r in published if isinstance(r, records.TaskResult)]
     assert results and results[0].outcome == "done" and results[0].placed == 2, results
+    world.step(6.0)  # what was let go is judged once it has been still a while
     assert world.lane_count(lane_id) == before + 2
