@@ -235,6 +235,12 @@ def fleet_rows(conninfo: str, sql: str) -> list[tuple]:
         return conn.execute(sql).fetchall()
 
 
+def open_in_fleet(pair: FleetPair, request_id: str) -> bool:
+    """The robot's handoff has reached the fleet's queue (a claim before that finds nothing)."""
+    rows = fleet_rows(pair.conninfo, f"SELECT state FROM handoffs WHERE request_id='{request_id}'")
+    return rows == [("open",)]
+
+
 def fleet_bridge_params(tmp: Path, pair: FleetPair, ca: Path) -> dict[str, dict[str, object]]:
     credential = tmp / "ra1.credential"
     credential.write_text(pair.credentials["ra1"] + "\n")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import aiohttp
 import numpy as np
-from fleet_helpers import FleetPair, Operator, fleet_rows, handoff, linked_bridge, next_of, wait_for
+from fleet_helpers import FleetPair, Operator, fleet_rows, handoff, linked_bridge, next_of, open_in_fleet, wait_for
 from teleop_client import connect, login, next_json, write_operators
 
 from restock import records
@@ -33,7 +33,7 @@ def test_fleet_operator_works_through_the_bridge_rules_and_the_lost_link_ends_th
             alice = Operator(fleet_pair, http, 1)  # on the other instance: commands relayed by NOTIFY
             assert (await alice.login("alice")).status == 200
             ws = await alice.ws()
-            await wait_for(lambda: side.connected and len(server.rules.queue) == 1)
+            await wait_for(lambda: side.connected and open_in_fleet(fleet_pair, "fs-1"))  # the fleet has it
             await ws.send_json({"type": "claim"})
             claimed = await next_of(ws, "claimed")
             assert (claimed["robot"], claimed["request_id"]) == ("ra1", "fs-1")
@@ -86,7 +86,7 @@ def test_camera_frames_reach_a_fleet_viewer_and_the_link_going_drops_the_lease(
             alice = Operator(fleet_pair, http, 0)  # the robot's instance: frames are relayed there
             await alice.login("alice")
             ws = await alice.ws()
-            await wait_for(lambda: side.connected)
+            await wait_for(lambda: side.connected and open_in_fleet(fleet_pair, "fs-2"))  # the fleet has it
             await ws.send_json({"type": "claim"})
             await next_of(ws, "claimed")
             await ws.send_json({"type": "command", "robot": "ra1", "body": {"type": "watch", "camera_id": camera}})
@@ -148,7 +148,7 @@ def test_a_handoff_resolved_at_the_bridge_leaves_the_fleets_queue_and_ends_the_c
         async with aiohttp.ClientSession() as http:
             carol = Operator(fleet_pair, http, 1)  # the fleet's operator claims it first
             await carol.login("carol")
-            await wait_for(lambda: side.connected and len(server.rules.queue) == 1)
+            await wait_for(lambda: side.connected and open_in_fleet(fleet_pair, "w-1"))  # the fleet has it
             fleet_ws = await carol.ws()
             await fleet_ws.send_json({"type": "claim"})
             assert (await next_of(fleet_ws, "claimed"))["request_id"] == "w-1"
@@ -192,7 +192,7 @@ def test_a_heartbeat_from_an_operator_not_driving_is_answered_with_the_robots_st
             alice = Operator(fleet_pair, http, 0)
             assert (await alice.login("alice")).status == 200
             first = await alice.ws()
-            await wait_for(lambda: side.connected and len(server.rules.queue) == 1)
+            await wait_for(lambda: side.connected and open_in_fleet(fleet_pair, "fs-2"))  # the fleet has it
             await first.send_json({"type": "claim"})
             await next_of(first, "claimed")
             for ws in (first, await alice.ws()):  # the same operator's second console: the same state again
