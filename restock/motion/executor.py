@@ -34,6 +34,8 @@ from restock.motion.taskstore import TaskStore
 from restock.motion.trajectory import PlanError, Trajectory
 from restock.motion.wrist_look import RequestLook, Seen
 
+GRIPPER_PHASES = (Phase.GRASP, Phase.RELEASE, Phase.RETURN_RELEASE)
+
 
 @dataclass
 class Executor(ExecutorChecks):
@@ -61,6 +63,9 @@ class Executor(ExecutorChecks):
     look: RequestLook | None = None  # a wrist frame asked for and not answered yet
     look_since: float = 0.0
     sold: list[tuple[float, str, str | None, int]] = field(default_factory=list)  # (stamp, sku, lane, n) heard
+    # A gripper command a pause cut short: (its phase, when it is surely done). The fingers carry it
+    # out all the same (a hold stops the joints, not the gripper), so it is judged on resume.
+    cut_short: tuple[Phase, float] | None = None
 
     def __post_init__(self) -> None:
         for st in self.store.unfinished():
@@ -134,6 +139,8 @@ class Executor(ExecutorChecks):
         self.paused = why
         if first and self.phase not in (Phase.IDLE, Phase.FAULT):
             self._resume_phase = self.phase
+        if first and self.wait_until is not None and self.phase in GRIPPER_PHASES:
+            self.cut_short = (self.phase, self.wait_until)
         self.motion = None
         self.wait_until = None
         self.look = None
@@ -179,6 +186,12 @@ class Executor(ExecutorChecks):
         q = np.asarray(q, dtype=float)
         if self.motion is not None:
             return self._follow(now, q)
+        if self.cut_short is not None:
+            phase, due = self.cut_short
+            if now < due or self._measured_at < due:
+                return []
+            self.cut_short = None
+            self._judge_cut_short(phase, now, gripper)
         if self.look is not None:
             if now - self.look_since < self.settings.look_timeout_s:
                 return []
@@ -192,7 +205,7 @@ class Executor(ExecutorChecks):
                 return []  # the command may not have been read yet (a late message, sim time ran ahead)
             self.wait_until = None
             return self._after_gripper(now, gripper)
-        lost = self._grip_lost(now, gripper)
+        lost = self._grip_lost(now, q, gripper)
         if lost is not None:
             return lost
         return self._enter(now, q)
@@ -388,6 +401,25 @@ class Executor(ExecutorChecks):
             return []
         return []
 
+    def _judge_cut_short(self, phase: Phase, now: float, gripper: float | None) -> None:
+        """What a gripper command cut short by a pause did (the fingers carried it out meanwhile):
+        read as its own wait would have read it, before the arm backs out. Else a container let go
+        during the pause reads as held, and the opening left by the release as a slip (a cooler day's
+        two false "slips on the lift", each placed container counted one short)."""
+        a = self.active
+        if a is None or gripper is None:
+            return
+        if phase is Phase.GRASP:
+            self.holding = self.grip.holds(a.task.sku, gripper)
+            a.grip_at_grasp = gripper if self.holding else None
+            a.held_checked = False
+        elif phase is Phase.RELEASE and self.holding and self.grip.released(a.task.lane_id, gripper):
+            self.holding = False
+            a.placed += 1
+            self.store.save(a.task, "active", a.placed, now)
+        elif phase is Phase.RETURN_RELEASE:
+            self.holding = not self.grip.let_go(a.task.sku, gripper)
+
     def _recover(self, now: float, q: np.ndarray, held: Held | None) -> list[Command]:
         """From wherever the arm is: straight back out of the case or rack into the corridor."""
         m = self.mover
@@ -542,6 +574,8 @@ class Executor(ExecutorChecks):
             return max(next_tick, min(done, next_tick + check_every_s))
         if self.wait_until is not None:
             return max(next_tick, self.wait_until)
+        if self.cut_short is not None:
+            return max(next_tick, self.cut_short[1])
         if self.look is not None:  # the frame comes as a message; without one, on at the timeout
             return max(next_tick, self.look_since + self.settings.look_timeout_s)
         if self.active is not None or self.queue or self.phase is not Phase.IDLE:

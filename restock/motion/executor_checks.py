@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from restock import records
 from restock.motion.commands import Command, PublishRecord, SetGripper
 from restock.motion.executor_state import Phase
@@ -36,6 +38,8 @@ if TYPE_CHECKING:
 HOME_TOLERANCE = 0.012
 # Fingers that moved this much since they stopped on the container are closing on nothing firm (m).
 GRIP_DRIFT = 0.003
+# The arm within this of where the lift leaves it is at the stock (m).
+AT_PICK = 0.03
 SALES_KEPT = 500  # the latest sales heard: far more than happen during one task
 HOLD_PHASES = (Phase.LOOK_HELD, Phase.CARRY, Phase.APPROACH_PLACE, Phase.RELEASE)
 
@@ -56,7 +60,7 @@ def not_home(lane_front_y: float, pitch: float, count: LaneCount, expected_most:
 class ExecutorChecks:
     """The grip and lane checks; mixed into the executor (its attributes are used as they are)."""
 
-    def _grip_lost(self: Executor, now: float, gripper: float | None) -> list[Command] | None:
+    def _grip_lost(self: Executor, now: float, q: np.ndarray, gripper: float | None) -> list[Command] | None:
         """Entering a step that needs the container in hand: None if it is (or cannot be told), else
         the commands of the retry or the handoff."""
         a = self.active
@@ -66,7 +70,9 @@ class ExecutorChecks:
         if self.grip.holds(a.task.sku, gripper) and still:
             return None
         at_lane = self.phase in (Phase.APPROACH_PLACE, Phase.RELEASE)
-        what = "slipped out of the fingers while carried" if at_lane else "slipped out of the fingers on the lift"
+        lifted = self.mover.pre_pick(a.task.stock_location, lifted=True)
+        at_pick = np.linalg.norm(self.mover.model.forward(q).as_array()[:3] - lifted.as_array()[:3]) <= AT_PICK
+        what = "slipped out of the fingers on the lift" if at_pick else "slipped out of the fingers while carried"
         self.noticed.append((now, "slipped", f"{a.task.sku} {what} (opening {gripper * 1000:.0f} mm)"))
         self.holding = False
         a.grasp_failures += 1
@@ -77,8 +83,13 @@ class ExecutorChecks:
                 f"{a.task.sku} {what}; no lasting grip at {a.task.stock_location} after {a.grasp_failures} tries",
             )
             self.phase = Phase.RECOVER  # out of the lane or rack, then park (the hand is empty)
+        elif at_lane:
+            self.phase = Phase.RECOVER
         else:
-            self.phase = Phase.RECOVER if at_lane else Phase.RETREAT_EMPTY
+            # Down to the pick from where the lift left the arm; from anywhere else in the corridor (a
+            # pause brought it back from the lane holding the container) a straight line to the stock
+            # turns the tool about and cannot be planned: a joint move there instead.
+            self.phase = Phase.RETREAT_EMPTY if at_pick else Phase.TO_STOCK
         return [open_cmd]
 
     def on_sale(self: Executor, sale: records.SaleEvent) -> None:

@@ -34,6 +34,10 @@ class Grip:
         """After closing on ``sku``: the fingers stopped on it (not shut on nothing)."""
         return opening is not None and opening > self.min_hold_fraction * self.store.skus[sku].across
 
+    def let_go(self, sku: str, opening: float) -> bool:
+        """After opening to the pick opening (putting an item back): the fingers left it."""
+        return opening >= self.store.skus[sku].across + 0.5 * self.grasp_margin
+
     def grasp_unmoved(self, sku: str, opening: float) -> bool:
         """The fingers are still at the pick opening: the grasp command has not been carried out yet."""
         return opening >= self.pick_opening(sku) - UNMOVED_TOLERANCE

@@ -20,6 +20,9 @@ from restock.motion.kinematics import RAIL, ArmModel, IkError, Pose
 
 # Spacing of the published points (s). The controller interpolates between them with splines.
 SAMPLE_DT = 0.02
+# A joint step between a line's samples this large (rad or m) that does not shrink as they get denser
+# is a jump, not speed.
+JUMP = 0.05
 
 
 class PlanError(ValueError):
@@ -217,6 +220,7 @@ def linear(
         fixed_rail = float(np.clip(fixed_rail, model.lower[RAIL], model.upper[RAIL]))
     speed, accel, jerk = max_speed, 4.0 * max_speed, 40.0 * max_speed
     last_err = "no attempt"
+    jumps: list[float] = []  # the largest joint step between samples, each attempt
     for _ in range(5):
         inp = InputParameter(1)
         inp.current_position = [0.0]
@@ -243,6 +247,7 @@ def linear(
         except IkError as err:
             raise PlanError(f"straight line to {goal} leaves the workspace: {err}") from None
         q[0] = start
+        jumps.append(float(np.max(np.abs(np.diff(q, axis=0)))))
         vel = np.gradient(q, ts, axis=0)
         vel[0] = vel[-1] = 0.0
         acc = np.gradient(vel, ts, axis=0)
@@ -259,4 +264,10 @@ def linear(
             return Trajectory(ts, q, vel, acc)
         last_err = "joint limits of velocity/acceleration/jerk"
         speed, accel, jerk = speed / 2, accel / 2, jerk / 2
+    if len(jumps) > 1 and jumps[-1] > JUMP and jumps[-1] > 0.5 * jumps[0]:
+        # Sampled 16 times as densely, the largest step did not shrink: no speed makes it a line.
+        raise PlanError(
+            f"straight line to {goal}: the joints jump {jumps[-1]:.2f} on the way (the inverse kinematics"
+            " changes branch); no speed makes it a line"
+        )
     raise PlanError(f"straight line to {goal}: too fast for the {last_err} even at 1/16 speed")

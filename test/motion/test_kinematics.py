@@ -74,3 +74,25 @@ def test_unreachable_poses_say_why(pose: Pose, why: str) -> None:
     model = ArmModel.from_store(_store("corner_store.yaml"))
     with pytest.raises(IkError, match=why):
         model.inverse(pose)
+
+
+def test_a_line_the_inverse_kinematics_cannot_follow_says_the_joints_jump() -> None:
+    # From a lane's approach to the stock's: the tool turns about while it crosses the corridor,
+    # and the elbow must change branch on the way. No speed helps, and the planner says why.
+    from restock.motion.envelope import Envelope
+    from restock.motion.moves import Mover
+    from restock.motion.trajectory import Limits, PlanError, linear
+
+    store = _store("corner_store.yaml")
+    model = ArmModel.from_store(store)
+    mover = Mover(store, Envelope(model))
+    lane = "r3_l11"
+    loc = store.stock_for_sku(store.lane_by_id[lane].lane.sku)[0].id
+    q = model.inverse(mover.pre_place(lane), prefer=np.zeros(5))
+    with pytest.raises(PlanError, match="the joints jump"):
+        linear(model, Limits.scaled(model, 1.0), q, mover.pre_pick(loc))
+    # A line the joints can follow is planned as before.
+    lifted = mover.pre_pick(loc, lifted=True)
+    start = model.inverse(lifted, prefer=np.zeros(5))
+    traj = linear(model, Limits.scaled(model, 1.0), start, mover.pre_pick(loc))
+    assert np.allclose(model.forward(traj.final).as_array(), mover.pre_pick(loc).as_array(), atol=1e-6)

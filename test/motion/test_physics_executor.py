@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from restock import records
 from restock.motion.envelope import Envelope
-from restock.motion.executor import Executor, ExecutorSettings
+from restock.motion.executor import Executor, ExecutorSettings, Phase
 from restock.motion.kinematics import ArmModel
 from restock.motion.moves import Mover
 from restock.motion.taskstore import TaskStore
 from restock.paths import SOURCE_ROOT
-from restock.sim.armloop import run
+from restock.sim.armloop import apply, run
 from restock.sim.world import World
 from restock.store.description import load_store
 
@@ -103,3 +103,55 @@ def test_a_container_gone_without_a_sale_is_a_failed_placement(tmp_path) -> None
     assert request.kind == "blocked_lane" and request.lane_id == lane and "did not arrive" in request.detail
     assert [what for _, what, _ in ex.noticed] == ["not_placed"]
     assert [e.kind for e in world.events if e.kind in ("placed", "dropped", "jammed")] == ["placed"]
+
+
+def _result(published) -> bool:
+    return any(isinstance(r, records.TaskResult) for r in published)
+
+
+def test_a_release_a_pause_cut_short_is_judged_on_resume(tmp_path) -> None:
+    """An operator took control while the fingers were opening in the lane (a cooler day): they
+    opened all the same, so on resume the container counts as placed, and the opening the release
+    left is no slip (that false slip sent the arm on a line to the stock it could not plan)."""
+    store, world, ex = _setup(tmp_path, render=False)
+    lane = "r3_l11"
+    before = world.lane_count(lane)
+    ex.submit(_task(store, lane, 2), world.time)
+    run(world, ex, 60.0, until=lambda _p: ex.phase is Phase.RELEASE and ex.wait_until is not None)
+    assert ex.phase is Phase.RELEASE and ex.holding and ex.active is not None and ex.active.placed == 0
+    apply(world, ex.pause("operator scripted_operator in control"), [])
+    world.step(5.0)
+    ex.resume()
+    published = run(world, ex, 120.0, until=_result)
+    world.step(6.0)  # what was let go is judged once it has been still a while
+    (result,) = [r for r in published if isinstance(r, records.TaskResult)]
+    assert result.outcome == "done" and result.placed == 2, result
+    assert not ex.noticed and not [r for r in published if isinstance(r, records.HandoffRequest)]
+    assert [e.kind for e in world.events if e.kind in ("placed", "dropped", "jammed")] == ["placed", "placed"]
+    assert world.lane_count(lane) == before + 2
+
+
+def test_a_container_lost_away_from_the_stock_is_fetched_again(tmp_path) -> None:
+    """The container left the fingers while the arm stood paused entering the lane (a person took
+    it): on resume the arm backs out holding what it believes it holds, the fingers closed on
+    nothing are noticed there, and it goes back to the stock for another by a joint move; the
+    straight line down from the lift that it takes after a slip at the stock turns the tool about
+    from the lane's side and could not be planned (an ``unreachable`` handoff)."""
+    store, world, ex = _setup(tmp_path, render=False)
+    lane = "r3_l11"
+    before = world.lane_count(lane)
+    ex.submit(_task(store, lane, 1), world.time)
+    run(world, ex, 60.0, until=lambda _p: ex.phase is Phase.APPROACH_PLACE and ex.motion is not None)
+    run(world, ex, 0.2)  # on its way into the lane
+    assert ex.phase is Phase.APPROACH_PLACE and ex.holding
+    apply(world, ex.pause("operator scripted_operator in control"), [])
+    world.robot.drop_held()
+    world.step(2.0)  # the fingers close on nothing
+    ex.resume()
+    published = run(world, ex, 120.0, until=_result)
+    world.step(6.0)
+    (result,) = [r for r in published if isinstance(r, records.TaskResult)]
+    assert result.outcome == "done" and result.placed == 1, (result, ex.noticed)
+    assert [what for _, what, _ in ex.noticed] == ["slipped"]
+    assert not [r for r in published if isinstance(r, records.HandoffRequest)]
+    assert world.lane_count(lane) == before + 1
