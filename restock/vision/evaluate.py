@@ -19,6 +19,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -152,11 +153,13 @@ def evaluate(
     store_files: list[Path] | None = None,
     store_looks: bool = True,
     class_map: str | None = None,
+    transform: Callable[[np.ndarray, int], np.ndarray] | None = None,
 ) -> dict:
     """``store_files``: store descriptions besides config/stores (a dataset of a store of its own);
     ``store_looks``: check the models' unfamiliar items against the store's SKU looks, as the node does;
     ``split``: one split or several, comma-separated (``valid,test``); ``class_map``: a foreign
-    dataset's names onto ours (restock.vision.foreign), its unlabelled classes left out."""
+    dataset's names onto ours (restock.vision.foreign), its unlabelled classes left out;
+    ``transform(rgb, k)``: each image (the k-th) as another camera would give it (restock.vision.imaging)."""
     match = match or MatchConfig()
     detector = OnnxDetector(model, conf_threshold=0.001, iou_threshold=0.5)
     classifier = LaneFrontClassifier(lane_front) if lane_front is not None else None
@@ -178,6 +181,8 @@ def evaluate(
     t0 = time.monotonic()
     for k, path in enumerate(images):
         rgb = np.asarray(Image.open(path).convert("RGB"))
+        if transform is not None:
+            rgb = transform(rgb, k)
         h, w = rgb.shape[:2]
         all_dets = detector.detect(rgb)
         gt_cls, gt_boxes = read_labels(_sibling(path, "labels", ".txt"), w, h, cmap)
