@@ -293,6 +293,8 @@ class ArmControllerNode(RestockNode):
         if self.gate.clear:
             self.tasks.resume()
             self.set_health(OK, "resuming")
+        elif self.gate.estop:  # feedback came back, the e-stop still holds: say so, not the old cause
+            self.set_health(ERROR, "e-stop: holding")
 
     def commanded_state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Where the arm is told to be now: the running trajectory's state, else the measured joints."""
@@ -314,6 +316,8 @@ class ArmControllerNode(RestockNode):
             elif isinstance(c, Hold):
                 self.hold(c.reason)
             elif isinstance(c, SetGripper):
+                if self.gate.estop or self.gate.stale:
+                    continue  # the fingers hold too: opening them would drop what they carry
                 self.gripper_command = c.opening
                 self.gripper_pub.publish(Float64MultiArray(data=[float(c.opening)]))
             elif isinstance(c, RequestLook):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 
 import pytest
+from diagnostic_msgs.msg import DiagnosticArray
 from lockstep_arm import lockstep_params
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, String
@@ -93,13 +94,22 @@ def test_estop_holds_and_cancels_the_trajectory(ros_graph, ros_node, tmp_path) -
     spin_until(ros_node, lambda: any(m.points for m in seen), 60, "the task's first trajectory")
     estop = ros_node.create_publisher(Bool, topics.ESTOP, LATCHED_QOS)
     _publish_when_matched(ros_node, estop, Bool(data=True))
-    spin_until(ros_node, lambda: bool(seen) and not seen[-1].points, 10, "an empty trajectory (hold)")
-    held = seen[-1]
-    assert held.joint_names
-    # The arm stands still from then on: two joint_states a while apart read the same. Measured after
-    # the sim took the hold: the hold reached the sim when it reached this test, and the racing sim's
-    # clock may be ahead of the arm's stamp on it (a margin on the stamp alone was too small under load).
-    held_at = max(stamp_s(held.header.stamp), sim_now[0])
+    # Any empty trajectory will not do: a hold for stale joint_states (a loaded machine) looks the
+    # same, and the arm may resume after it until the e-stop arrives. The arm says when it has the
+    # e-stop (its diagnostics); from then on it sends nothing that moves.
+    acked = wait_for_message(
+        ros_node,
+        DiagnosticArray,
+        topics.DIAGNOSTICS,
+        lambda m: any(s.name.endswith("arm_controller") and s.message.startswith("e-stop") for s in m.status),
+        timeout=20,
+    )
+    # Anything the arm sent before the e-stop comes before its hold on the topic: wait for that hold.
+    spin_until(ros_node, lambda: bool(seen) and not seen[-1].points, 10, "the e-stop's hold")
+    after_hold = len(seen)
+    # The hold reached the sim when it reached this test; the sim's clock may be ahead of the arm's.
+    held_at = max(stamp_s(acked.header.stamp), stamp_s(seen[-1].header.stamp), sim_now[0])
+    # The arm stands still from then on: two joint_states a while apart read the same.
     first = wait_for_message(
         ros_node,
         JointState,
@@ -115,6 +125,7 @@ def test_estop_holds_and_cancels_the_trajectory(ros_graph, ros_node, tmp_path) -
         lambda m: stamp_s(m.header.stamp) > stamp + 1.0,
         timeout=20,
     )
+    assert not [m for m in seen[after_hold:] if m.points], "a trajectory that moves went out under the e-stop"
     assert list(first.position)[:5] == list(later.position)[:5]
 
 
