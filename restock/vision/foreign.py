@@ -289,21 +289,26 @@ def write_training_copy(
     pseudo_classes: frozenset[int] = frozenset(),
     pseudo_conf: float = 0.5,
     log=print,
+    shifted_copies: int = 0,
+    seed: int = 0,
 ) -> dict:
     """The ``split`` of a foreign dataset as a YOLO dataset in our classes, all for training:
     ``out/images/train`` (links to the photos), ``out/labels/train`` (mapped labels plus, for
     ``pseudo_classes`` the dataset does not label, the ``teacher``'s confident boxes) and
-    ``out/data.yaml``. Returns counts for the model card."""
+    ``out/data.yaml``. ``shifted_copies``: that many more copies of each photo under a random
+    camera and light (restock.vision.imaging; photometric only, so the same labels hold), for a
+    set of one store's photos to teach less of that store's look. Returns counts for the model card."""
     from PIL import Image
 
     from restock.vision.dataset import write_data_yaml
+    from restock.vision.imaging import apply_shift, random_shift
 
     images = dataset.images([split])
     img_dir, lbl_dir = out / "images" / "train", out / "labels" / "train"
     img_dir.mkdir(parents=True, exist_ok=True)
     lbl_dir.mkdir(parents=True, exist_ok=True)
     pseudo = frozenset(c for c in pseudo_classes if c not in dataset.class_map.labelled) if teacher else frozenset()
-    counts = {"images": len(images), "photos": len({source_photo(p) for p in images}),
+    counts = {"images": len(images) * (1 + shifted_copies), "photos": len({source_photo(p) for p in images}),
               "labels": dict.fromkeys(CLASSES, 0), "pseudo_labels": dict.fromkeys(CLASSES, 0)}  # fmt: skip
     for k, image in enumerate(images):
         link = img_dir / image.name
@@ -314,13 +319,19 @@ def write_training_copy(
         lines = [f"{c} {b[0]:.6f} {b[1]:.6f} {b[2]:.6f} {b[3]:.6f}" for c, b in zip(ids, boxes, strict=True)]
         for c in ids:
             counts["labels"][CLASSES[c]] += 1
-        if pseudo:
-            rgb = np.asarray(Image.open(image).convert("RGB"))
+        rgb = np.asarray(Image.open(image).convert("RGB")) if pseudo or shifted_copies else None
+        if pseudo and rgb is not None:
             p_ids, p_boxes = pseudo_labels(teacher, rgb, pseudo, boxes, pseudo_conf)
             lines += [f"{c} {b[0]:.6f} {b[1]:.6f} {b[2]:.6f} {b[3]:.6f}" for c, b in zip(p_ids, p_boxes, strict=True)]
             for c in p_ids:
                 counts["pseudo_labels"][CLASSES[c]] += 1
-        (lbl_dir / f"{image.stem}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
+        text = "\n".join(lines) + ("\n" if lines else "")
+        (lbl_dir / f"{image.stem}.txt").write_text(text)
+        for j in range(shifted_copies if rgb is not None else 0):
+            rng = np.random.default_rng([seed, k, j])
+            shifted = apply_shift(rgb, random_shift(rng), rng)
+            Image.fromarray(shifted).save(img_dir / f"{image.stem}_shift{j}.jpg", quality=95)
+            (lbl_dir / f"{image.stem}_shift{j}.txt").write_text(text)
         if (k + 1) % 100 == 0:
             log(f"[foreign] {k + 1}/{len(images)} images mapped")
     write_data_yaml(out, ("train",))

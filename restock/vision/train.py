@@ -228,7 +228,8 @@ def prepare_sources(args: argparse.Namespace, run_dir: Path) -> tuple[list[Path]
             pseudo = frozenset(CLASS_ID[c] for c in args.pseudo_classes.split(",") if c)
             out = run_dir / f"{args.name}_foreign{i}"
             print(f"[train] {src}: {dataset.class_map.describe()}", flush=True)
-            counts = write_training_copy(dataset, out, "train", teacher, pseudo, args.pseudo_conf)
+            counts = write_training_copy(dataset, out, "train", teacher, pseudo, args.pseudo_conf,
+                                         shifted_copies=args.shifted_copies, seed=args.seed)  # fmt: skip
         except (ForeignDataError, KeyError) as err:
             raise TrainError(f"{src}: {err}") from None
         print(f"[train] {src}: train split mapped into {out}: {counts}", flush=True)
@@ -424,6 +425,8 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--pseudo-conf", type=float, default=0.5, help="score of a pseudo-label")
     parser.add_argument("--pseudo-model", type=Path, default=DEFAULT_MODEL, help="the ONNX model giving pseudo-labels")
+    parser.add_argument("--shifted-copies", type=int, default=0,
+                        help="per foreign photo, this many more copies under a random camera and light")  # fmt: skip
     args = parser.parse_args(argv)
     summary = run_training("train-detector", train, args, argv)
     if summary is None:

@@ -204,3 +204,29 @@ def test_pseudo_labels_fill_unlabelled_containers_but_not_over_the_datasets_boxe
     assert [int(line.split()[0]) for line in lines] == [EMPTY_FRONT, BOTTLE]
     assert (tmp_path / "out" / "images" / "train" / "a.jpg").resolve() == (root / "train" / "images" / "a.jpg")
     assert dataset_names(tmp_path / "out") == CLASSES
+
+
+def test_shifted_copies_are_new_photos_of_the_same_shelf_with_the_same_labels(tmp_path: Path) -> None:
+    root = _roboflow(tmp_path / "rf", ["empty"], {"train": {"a": "0 0.6 0.5 0.2 1.0\n", "b": ""}})
+    ds = ForeignDataset.open(root, "empty=empty_front")
+    containers = frozenset({BOTTLE})
+    counts = write_training_copy(ds, tmp_path / "out", "train", _Teacher(), containers, 0.5, log=lambda _: None,
+                                 shifted_copies=2, seed=4)  # fmt: skip
+    images, labels = tmp_path / "out" / "images" / "train", tmp_path / "out" / "labels" / "train"
+    assert counts["images"] == 6 and counts["photos"] == 2
+    assert sorted(p.name for p in images.iterdir()) == [
+        "a.jpg", "a_shift0.jpg", "a_shift1.jpg", "b.jpg", "b_shift0.jpg", "b_shift1.jpg",
+    ]  # fmt: skip
+    for j in (0, 1):
+        assert (labels / f"a_shift{j}.txt").read_text() == (labels / "a.txt").read_text()  # pseudo-labels too
+        assert not (images / f"a_shift{j}.jpg").is_symlink()
+    original = np.asarray(Image.open(images / "a.jpg"), np.float32)
+    one, two = (np.asarray(Image.open(images / f"a_shift{j}.jpg"), np.float32) for j in (0, 1))
+    assert one.shape == original.shape and np.abs(one - original).mean() > 1 and np.abs(one - two).mean() > 1
+    # The same seed makes the same copies (a training run can be repeated).
+    again = write_training_copy(ds, tmp_path / "again", "train", _Teacher(), containers, 0.5, log=lambda _: None,
+                                shifted_copies=2, seed=4)  # fmt: skip
+    assert again == counts
+    assert (tmp_path / "again" / "images" / "train" / "a_shift1.jpg").read_bytes() == (
+        images / "a_shift1.jpg"
+    ).read_bytes()
