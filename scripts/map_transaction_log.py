@@ -8,11 +8,15 @@ item sold, as the bakery transaction logs published for basket analysis are: ``2
 09:58:11,1,Bread``). Each item becomes one container of one of the store's SKUs: the items named
 in :data:`ITEM_SKU` go where it says (the drinks to the drink they are nearest, the most sold
 foods spread over the rest), any other item to a SKU chosen by a stable hash of its name, and
-placeholder items (``NONE``) are dropped. To reach a robot's load, each sale is replayed ``k``
-times (``k`` from ``--containers-per-day`` over the log's open days, or ``--replicas``), each copy
-moved by a uniform jitter of up to ``--jitter-min`` minutes, so the log's hour-of-day, weekday
-and seasonal shape and its peaks stay while the volume grows. Closed days stay closed (the jitter
-never moves a sale across midnight). The log's own times are taken as the store's local time (UTC
+placeholder items (``NONE``) are dropped. A log of several stores of one chain (a column naming
+the store on each line) is mapped one store at a time with ``--location-column COL --location
+NAME``: every store's items map to the same SKUs, so each store's log can be a new store whose
+fleet prior comes from the others (``--location-column COL`` alone lists the stores and their
+lines). To reach a robot's load, each sale is replayed ``k`` times (``k`` from
+``--containers-per-day`` over the log's open days, or ``--replicas``), each copy moved by a
+uniform jitter of up to ``--jitter-min`` minutes, so the log's hour-of-day, weekday and seasonal
+shape and its peaks stay while the volume grows. Closed days stay closed (the jitter never moves a
+sale across midnight). The log's own times are taken as the store's local time (UTC
 in this project). Nothing is downloaded: bring the file; keep it out of the repository.
 """
 
@@ -71,17 +75,25 @@ def sku_for(item: str, skus: list[str]) -> str | None:
 
 
 def read_transactions(
-    path: Path, skus: list[str], names: dict[str, dict[str, int]] | None = None
+    path: Path,
+    skus: list[str],
+    names: dict[str, dict[str, int]] | None = None,
+    location: tuple[str, str] | None = None,
 ) -> list[tuple[float, str]]:
     """(epoch seconds, sku) per item sold, in file order; ``names``: per SKU, the items (as the
-    file spells them) mapped to it and how often."""
+    file spells them) mapped to it and how often; ``location``: (column, value): only the lines of
+    that store."""
     out = []
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         missing = {"Date", "Time", "Item"} - set(reader.fieldnames or [])
+        if location is not None and location[0] not in (reader.fieldnames or []):
+            missing.add(location[0])
         if missing:
             raise SystemExit(f"{path}: columns {sorted(missing)} missing (need Date,Time,Transaction,Item)")
         for n, row in enumerate(reader, start=2):
+            if location is not None and row[location[0]].strip() != location[1]:
+                continue
             sku = sku_for(row["Item"], skus)
             if sku is None:
                 continue
@@ -94,6 +106,18 @@ def read_transactions(
                 spelled = names.setdefault(sku, {})
                 spelled[row["Item"].strip()] = spelled.get(row["Item"].strip(), 0) + 1
     return out
+
+
+def locations(path: Path, column: str) -> dict[str, int]:
+    """Lines per store in a chain's log, busiest first."""
+    counts: dict[str, int] = {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if column not in (reader.fieldnames or []):
+            raise SystemExit(f"{path}: column {column!r} missing")
+        for row in reader:
+            counts[row[column].strip()] = counts.get(row[column].strip(), 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
 def replay(items: list[tuple[float, str]], k: int, jitter_s: float, rng: np.random.Generator) -> list[Sale]:
@@ -116,12 +140,21 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--replicas", type=int, default=0, help="copies of each sale (0: from --containers-per-day)")
     ap.add_argument("--jitter-min", type=float, default=20.0, help="each copy moves by up to this many minutes")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--location-column", default="", help="a chain's log: the column naming each line's store")
+    ap.add_argument("--location", default="", help="with --location-column: map only this store's lines")
+    ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
+    if args.location_column and not args.location:
+        for name, n in locations(args.source, args.location_column).items():
+            print(f"{name}\t{n}")
+        return 0
+    if args.out is None:
+        ap.error("--out is needed")
     store = load_store(store_file(args.store))
     skus = sorted(store.skus)
     names: dict[str, dict[str, int]] = {}
-    items = read_transactions(args.source, skus, names)
+    where = (args.location_column, args.location) if args.location_column else None
+    items = read_transactions(args.source, skus, names, where)
     if not items:
         print(f"{args.source}: no items", file=sys.stderr)
         return 2

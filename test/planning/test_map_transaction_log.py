@@ -55,3 +55,39 @@ def test_items_map_to_skus_and_each_sale_is_replayed_with_jitter_on_its_own_day(
     assert script.sku_for("Americano with Milk", sorted(store.skus)) == script.sku_for(
         "americano  with milk", sorted(store.skus)
     )
+
+
+def test_a_chains_log_is_mapped_one_store_at_a_time_onto_the_same_skus(tmp_path: Path, capsys) -> None:
+    source = tmp_path / "chain.csv"
+    source.write_text(
+        "Date,Time,Transaction,Item,Store\n"
+        "2017-03-01,09:00:00,1,SOFT DRINKS,367\n"
+        "2017-03-01,09:05:00,2,CHEESE,406\n"
+        "2017-03-01,10:00:00,3,SOFT DRINKS,406\n"
+        "2017-03-02,11:00:00,4,CHEESE,367\n"
+        "2017-03-02,12:00:00,5,EGGS,367\n"
+    )
+    script = load_script()
+    assert script.main(["--in", str(source), "--location-column", "Store"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["367\t3", "406\t2"]  # the stores, busiest first
+    store = load_store(store_file("corner_store.yaml"))
+    logs = {}
+    for name in ("367", "406"):
+        out = tmp_path / f"{name}.csv"
+        argv = ["--in", str(source), "--location-column", "Store", "--location", name, "--replicas", "3"]
+        assert script.main([*argv, "--out", str(out)]) == 0
+        logs[name] = read_sales_log(out, store)
+    assert len(logs["367"]) == 3 * 3 and len(logs["406"]) == 2 * 3
+    # One item is one SKU in every store of the chain.
+    skus = sorted(store.skus)
+    assert {s.sku for s in logs["367"]} == {script.sku_for(i, skus) for i in ("SOFT DRINKS", "CHEESE", "EGGS")}
+    assert {s.sku for s in logs["406"]} == {script.sku_for(i, skus) for i in ("SOFT DRINKS", "CHEESE")}
+    # A store the log does not name maps nothing; a column it lacks is a clear error.
+    none = ["--in", str(source), "--location-column", "Store", "--location", "999", "--out", str(tmp_path / "n")]
+    assert script.main(none) == 2
+    try:
+        script.main(["--in", str(source), "--location-column", "Shop", "--location", "1", "--out", str(tmp_path / "x")])
+    except SystemExit as err:
+        assert "Shop" in str(err)
+    else:
+        raise AssertionError("a missing store column was accepted")
