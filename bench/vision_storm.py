@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/vision_storm.py RENDERS PHOTOS [--class-map 'empty_shelf=empty_front']
         [--split valid,test] [--model restock/vision/models/shelf_detector.onnx] [--off-map-max 1]
+        [--lane-front restock/vision/models/lane_front.onnx | none]
 
 RENDERS: a `restock make-dataset` folder with lane sidecars (its test split); each render is
 judged with the lane map of the pose it was rendered from. PHOTOS: a foreign YOLO dataset (real
@@ -10,7 +11,9 @@ lane map, as if that camera had been pointed at another shelf. Both run the came
 own guard (restock.vision.storm) one frame at a time against a fresh reference (so the
 statistics check is idle: each frame is a first frame) and print, per set: frames, empty-front
 boxes per frame (score >= 0.3), those off the lane map per frame, lanes the models alone would
-read empty per frame, and the share of frames the guard turns unknown.
+read empty per frame, and the share of frames the guard turns unknown. The lane-front classifier
+decides each front as the camera node runs it (``--lane-front none``: the detector alone), so
+"lanes read empty" is what a camera pointed at that shelf would read, before the guard.
 """
 
 from __future__ import annotations
@@ -32,17 +35,21 @@ from restock.vision.dataset import camera_from_json  # noqa: E402
 from restock.vision.detector import DEFAULT_MODEL, OnnxDetector  # noqa: E402
 from restock.vision.evaluate import _find_store  # noqa: E402
 from restock.vision.foreign import ForeignDataset  # noqa: E402
+from restock.vision.lane_front import DEFAULT_LANE_FRONT_MODEL, LaneFrontClassifier, crop_fronts  # noqa: E402
 from restock.vision.lanes import MatchConfig, lane_regions, read_lanes  # noqa: E402
 from restock.vision.storm import GuardConfig, StormGuard, map_boxes, off_map_empties  # noqa: E402
 
 
-def judge(frames, detector: OnnxDetector, cfg: GuardConfig) -> dict:
+def judge(frames, detector: OnnxDetector, cfg: GuardConfig, classifier: LaneFrontClassifier | None) -> dict:
     """frames: (rgb, store, regions, fronts) tuples; one fresh guard per frame."""
     n = boxes = off = empty_lanes = flagged = 0
     for rgb, store, regions, fronts in frames:
         dets = detector.detect(rgb)
         o, b = off_map_empties(dets, fronts, cfg)
-        readings = read_lanes(regions, dets, rgb, store.skus, MatchConfig())
+        probs = None
+        if classifier is not None and regions:
+            probs = classifier.classify(crop_fronts(rgb, [r.box for r in regions], classifier.size))
+        readings = read_lanes(regions, dets, rgb, store.skus, MatchConfig(), probs)
         verdict = StormGuard(regions, fronts, cfg).check(rgb, dets, readings, {})
         n, boxes, off = n + 1, boxes + b, off + o
         empty_lanes += sum(r.evidence == "empty" for r in readings)
@@ -88,15 +95,17 @@ def main() -> int:
     parser.add_argument("--split", default="valid,test", help="the photos' splits")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--off-map-max", type=int, default=GuardConfig.off_map_max)
+    parser.add_argument("--lane-front", default=str(DEFAULT_LANE_FRONT_MODEL), help="classifier ONNX, or 'none'")
     args = parser.parse_args()
     detector = OnnxDetector(args.model, conf_threshold=0.05, iou_threshold=0.5)
+    classifier = None if args.lane_front == "none" else LaneFrontClassifier(args.lane_front)
     cfg = GuardConfig(off_map_max=args.off_map_max)
     print(f"command: .venv/bin/python bench/vision_storm.py {args.renders} {args.photos} "
-          f"--class-map '{args.class_map}' --split {args.split} --model {args.model} --off-map-max {args.off_map_max}")  # fmt: skip
+          f"--class-map '{args.class_map}' --split {args.split} --model {args.model} --off-map-max {args.off_map_max} --lane-front {args.lane_front}")  # fmt: skip
     print(f"guard: {cfg}")
-    print("renders:", json.dumps(judge(render_frames(args.renders, "test"), detector, cfg)))
+    print("renders:", json.dumps(judge(render_frames(args.renders, "test"), detector, cfg, classifier)))
     splits = [s for s in args.split.split(",") if s]
-    print("photos: ", json.dumps(judge(photo_frames(args.photos, args.class_map, splits), detector, cfg)))
+    print("photos: ", json.dumps(judge(photo_frames(args.photos, args.class_map, splits), detector, cfg, classifier)))
     return 0
 
 
