@@ -154,12 +154,15 @@ def evaluate(
     store_looks: bool = True,
     class_map: str | None = None,
     transform: Callable[[np.ndarray, int], np.ndarray] | None = None,
+    box_iou: float = 0.5,
 ) -> dict:
     """``store_files``: store descriptions besides config/stores (a dataset of a store of its own);
     ``store_looks``: check the models' unfamiliar items against the store's SKU looks, as the node does;
     ``split``: one split or several, comma-separated (``valid,test``); ``class_map``: a foreign
     dataset's names onto ours (restock.vision.foreign), its unlabelled classes left out;
-    ``transform(rgb, k)``: each image (the k-th) as another camera would give it (restock.vision.imaging)."""
+    ``transform(rgb, k)``: each image (the k-th) as another camera would give it (restock.vision.imaging);
+    ``box_iou``: the IoU a box needs with a truth box to match it (0.5: the AP50 and box figures; lower
+    shows how much a set whose boxes cover whole empty regions misses by box convention alone)."""
     match = match or MatchConfig()
     detector = OnnxDetector(model, conf_threshold=0.001, iou_threshold=0.5)
     classifier = LaneFrontClassifier(lane_front) if lane_front is not None else None
@@ -186,7 +189,7 @@ def evaluate(
         h, w = rgb.shape[:2]
         all_dets = detector.detect(rgb)
         gt_cls, gt_boxes = read_labels(_sibling(path, "labels", ".txt"), w, h, cmap)
-        _score_boxes(tally, all_dets, gt_cls, gt_boxes, conf)
+        _score_boxes(tally, all_dets, gt_cls, gt_boxes, conf, box_iou)
         sidecar = _sibling(path, "lanes", ".json")
         if not sidecar.is_file():
             continue
@@ -214,6 +217,7 @@ def evaluate(
         "store_looks": store_looks,
         "images": len(images),
         "conf_threshold": conf,
+        "box_iou": box_iou,
         "match": match.__dict__,
         "class_map": cmap.describe() if cmap else None,
         **_box_figures(tally, len(images), cmap.labelled if cmap else None),
@@ -224,9 +228,11 @@ def evaluate(
     return result
 
 
-def _score_boxes(tally: _Tally, all_dets: Detections, gt_cls: np.ndarray, gt_boxes: np.ndarray, conf: float) -> None:
+def _score_boxes(
+    tally: _Tally, all_dets: Detections, gt_cls: np.ndarray, gt_boxes: np.ndarray, conf: float, iou: float = 0.5
+) -> None:
     """One image's detections against its truth boxes: per class for AP, and empty fronts as boxes."""
-    matched = match_image(all_dets, gt_cls, gt_boxes)
+    matched = match_image(all_dets, gt_cls, gt_boxes, iou)
     for c in range(len(CLASSES)):
         sel = all_dets.class_ids == c
         tally.scores[c].append(all_dets.scores[sel])
@@ -236,7 +242,7 @@ def _score_boxes(tally: _Tally, all_dets: Detections, gt_cls: np.ndarray, gt_box
     e_det = all_dets.of_class(EMPTY_FRONT)
     e_det = type(e_det)(e_det.boxes[e_det.scores >= conf], e_det.scores[e_det.scores >= conf],
                         e_det.class_ids[e_det.scores >= conf])  # fmt: skip
-    e_match = match_image(e_det, gt_cls, gt_boxes)
+    e_match = match_image(e_det, gt_cls, gt_boxes, iou)
     tally.empty_box["tp"] += int(e_match.sum())
     tally.empty_box["fp"] += int((~e_match).sum())
     tally.empty_box["fn"] += int((gt_cls == EMPTY_FRONT).sum()) - int(e_match.sum())
@@ -351,6 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conf", type=float, default=0.3, help="score threshold of the empty_front box figures")
     parser.add_argument("--slot-score", type=float, default=MatchConfig.slot_score, help="lane front score (node's)")
     parser.add_argument("--flag-score", type=float, default=MatchConfig.flag_score, help="hand/flag score (node's)")
+    parser.add_argument("--box-iou", type=float, default=0.5, help="IoU a box needs with a truth box (0.5: AP50)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument(
         "--store", type=Path, action="append", default=[], help="a store description besides config/stores (repeatable)"
@@ -372,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
             store_files=args.store,
             store_looks=not args.no_store_looks,
             class_map=args.class_map,
+            box_iou=args.box_iou,
         )
     except (DetectorError, ValueError, OSError) as err:
         print(f"restock eval-detector: {err}", file=sys.stderr)

@@ -230,3 +230,18 @@ def test_shifted_copies_are_new_photos_of_the_same_shelf_with_the_same_labels(tm
     assert (tmp_path / "again" / "images" / "train" / "a_shift1.jpg").read_bytes() == (
         images / "a_shift1.jpg"
     ).read_bytes()
+
+
+def test_a_lower_box_iou_counts_a_lane_slot_inside_a_whole_empty_region() -> None:
+    """A set that boxes a whole empty shelf region (0..40) against a detector that boxes one
+    lane's front slot in it (0..15, IoU 0.375): a miss and a false empty at IoU 0.5, a hit at 0.3."""
+    e = EMPTY_FRONT
+    truth_cls, truth = np.array([e]), np.array([[0, 0, 40, 10]], float)
+    slot = Detections(np.array([[0, 0, 15, 10]], np.float32), np.array([0.8], np.float32), np.array([e]))
+    strict, loose = _Tally(), _Tally()
+    _score_boxes(strict, slot, truth_cls, truth, 0.3)
+    _score_boxes(loose, slot, truth_cls, truth, 0.3, iou=0.3)
+    assert _box_figures(strict, 1)["empty_front_boxes"]["tp"] == 0
+    assert _box_figures(strict, 1)["false_empty_front_per_image"] == 1.0
+    assert _box_figures(loose, 1)["empty_front_boxes"]["tp"] == 1
+    assert _box_figures(loose, 1)["map50_per_class"]["empty_front"] == 1.0
