@@ -304,12 +304,12 @@ class Executor(ExecutorChecks):
             if mo.off_track_since is None:
                 mo.off_track_since = self._measured_at
             if self._measured_at - mo.off_track_since > st.tracking_grace_s:
+                # Stalled: held back by something, or asked for more than its drives give.
                 self.motion = None
                 kind: records.HandoffKind = "blocked_lane" if self.phase is Phase.APPROACH_PLACE else "obstruction"
-                return [
-                    Hold("tracking error"),
-                    *self._failed(now, kind, f"{self.phase.value}: arm {error:.3f} off its trajectory at {tm:.2f} s"),
-                ]
+                detail = f"{self.phase.value}: arm {error:.3f} off its trajectory at {tm:.2f} s (stalled)"
+                self.noticed.append((now, "stalled", detail))
+                return [Hold("tracking error"), *self._failed(now, kind, detail)]
         else:
             mo.off_track_since = None
         final_error = float(np.max(np.abs(q - mo.trajectory.final)))

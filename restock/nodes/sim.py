@@ -392,7 +392,7 @@ class SimNode(RestockNode):
             q, qd = w.joint_positions(), w.joint_velocities()
             msg = JointState(name=list(JOINT_NAMES), position=[q[n] for n in JOINT_NAMES])
             msg.velocity = [qd[n] for n in JOINT_NAMES]
-            effort = w.joint_efforts()  # the gripper's squeeze (N): "holding" is measured, not assumed
+            effort = w.joint_efforts()  # the drives and the gripper's squeeze: measured, not assumed
             msg.effort = [effort[n] for n in JOINT_NAMES]
             msg.header.stamp = stamp
             self.joint_pub.publish(msg)

@@ -248,6 +248,7 @@ def robot_model(store: Store) -> str:
         )
 
     rail = lim["rail_x"]
+    drives = robot.drives  # the joints' effort limits, as the embedded simulator's drives have them
     parts = [
         f'<model name="{ROBOT}">',
         _pose((0, robot.rail_y, 0)),
@@ -264,7 +265,17 @@ def robot_model(store: Store) -> str:
         ),
         '<joint name="fixed_to_world" type="fixed"><parent>world</parent><child>base</child></joint>',
         link("carriage", _pose((0, 0, 0), rel="base"), 20.0, _box("carriage", (0.24, 0.2, 0.1), (0, 0, 0.09), dark)),
-        joint("rail_x", "prismatic", "base", "carriage", (1, 0, 0), rail.lower, rail.upper, rail.max_velocity, 2000),
+        joint(
+            "rail_x",
+            "prismatic",
+            "base",
+            "carriage",
+            (1, 0, 0),
+            rail.lower,
+            rail.upper,
+            rail.max_velocity,
+            drives.rail_x.max_effort,
+        ),
         link(
             "lift",
             _pose((0, 0, robot.base_height), rel="carriage"),
@@ -280,7 +291,7 @@ def robot_model(store: Store) -> str:
             lim["lift_z"].lower,
             lim["lift_z"].upper,
             lim["lift_z"].max_velocity,
-            2000,
+            drives.lift_z.max_effort,
         ),
         link(
             "upper_arm",
@@ -297,7 +308,7 @@ def robot_model(store: Store) -> str:
             lim["shoulder"].lower,
             lim["shoulder"].upper,
             lim["shoulder"].max_velocity,
-            300,
+            drives.shoulder.max_effort,
         ),
         link(
             "forearm",
@@ -314,7 +325,7 @@ def robot_model(store: Store) -> str:
             lim["elbow"].lower,
             lim["elbow"].upper,
             lim["elbow"].max_velocity,
-            200,
+            drives.elbow.max_effort,
         ),
         link(
             "tool",
@@ -331,7 +342,7 @@ def robot_model(store: Store) -> str:
             lim["wrist"].lower,
             lim["wrist"].upper,
             lim["wrist"].max_velocity,
-            100,
+            drives.wrist.max_effort,
         ),
     ]
     for side, sign in (("l", 1), ("r", -1)):

@@ -90,6 +90,8 @@ class Faults:
     # The next container let go leaves the fingers with this velocity (m/s, store x, y, z): a pad
     # that snags and flicks it; used once. Its lane may lose it (out of the back, over a divider).
     kick: tuple[float, float, float] | None = None
+    # A weak joint drive (restock.sim.drives): joint name -> the share of its effort it still gives.
+    drive_scale: dict[str, float] = field(default_factory=dict)
 
 
 def _f(*v: float) -> str:

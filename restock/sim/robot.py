@@ -6,11 +6,15 @@ plane is at z = base_height + lift_z), ``shoulder``, ``elbow``, ``wrist`` (revol
 shoulder = 0 points along +x); grasp centre at
 ``(rail_x + l1 c1 + l2 c12 + lt c123, rail_y + l1 s1 + l2 s12 + lt s123, base_height + lift_z)``,
 tool yaw q1+q2+q3, parallel fingers closing across the tool direction; ``gripper`` = opening (m).
-The joints are ideal position servos: they follow the commanded trajectory exactly (clamped to
-the joint limits), which is how a well-tuned industrial controller looks at this time scale. An
-arm part touching the case, a shelf, the rack, the rail or an obstruction stops the arm where it was
-(event ``arm_collision``, naming the parts, the depth and the pose) and drops the running
-trajectory, as a real controller's collision detection would.
+The joints are driven (restock.sim.drives): a servo drive per joint with gains, an effort limit and
+the inertia it moves, so a joint lags its trajectory, overshoots a little and stalls against what it
+cannot move; joint_states report where the joints are, not where they were told to be, and each
+drive's effort. A hold while moving brakes to a stop (``STOP_DECEL`` times the joint's acceleration
+limit). An arm part touching the case, a shelf, the rack, the rail or an obstruction blocks the arm
+where it was (event ``arm_collision``, naming the parts, the depth and the pose, once per touch):
+the drives push on against it and the trajectory runs on without it, so the controller sees the
+arm fall behind (a stall) and must stop it. Without contact physics (``physics`` False, a
+benchmark's baseline) the joints are ideal servos that follow the trajectory exactly.
 
 Grasping a container is contact physics (restock.sim.handling, restock.sim.island): fingers that
 start closing near one (the front container of a back-room stock location, or the backmost one of
@@ -31,8 +35,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import mujoco
+import numpy as np
 
 from restock.sim.bodies import Item, Piece, Shared
+from restock.sim.drives import SPEED_MARGIN, Drives
 from restock.sim.handling import Handling
 from restock.sim.island import HandPose
 from restock.sim.mjcf import ARM_CONTYPE
@@ -48,7 +54,7 @@ GRASP_TOL_XY = 0.05  # m: grasp centre to item centre, horizontal: nearer, the p
 GRIP_MIN = 0.02  # m: fingers closing over less of an item than this do not take it
 PLACE_TOL_X = 0.025
 PLACE_TOL_Z = 0.04
-SERVO_MARGIN = 1.5  # a joint moves at most this times its max velocity (a catch-up, never a jump)
+STOP_DECEL = 3.0  # a hold while moving brakes at this times each joint's acceleration limit
 HOLD_SLACK = 0.003  # m: fingers commanded this much wider than a held item let it go
 CONTACT_SLACK = 1e-4  # m: a contact this much deeper than the last counts as pressing in
 
@@ -82,6 +88,9 @@ class Robot(Piece):
         self.q["rail_x"] = min(max(self.q["rail_x"], self.limits["rail_x"][0]), self.limits["rail_x"][1])
         self.qd = {n: 0.0 for n in JOINT_NAMES}
         self.target = dict(self.q)
+        self.drives = Drives(store.robot, ARM_JOINTS, self.q)
+        self.decel = np.array([store.robot.joint(n).max_acceleration * STOP_DECEL for n in ARM_JOINTS])
+        self.blocked = False  # a contact held the arm back since its last command (logged once)
         self.path: JointPath | None = None
         self.opening = self.max_opening
         self.grip_cmd = self.max_opening
@@ -102,6 +111,7 @@ class Robot(Piece):
     def set_joint_targets(self, targets: Mapping[str, float]) -> None:
         """Hold these positions from now (a step; drops a running trajectory)."""
         self.path = None
+        self.blocked = False
         for n, v in targets.items():
             if n == "gripper":
                 self.set_gripper(v)
@@ -117,11 +127,19 @@ class Robot(Piece):
             raise KeyError(f"unknown joints {unknown}; joints are {list(ARM_JOINTS)}")
         path.begin(self.clock(), self.q)
         self.path = path
+        self.blocked = False
 
     def stop_trajectory(self) -> None:
-        """Stop and hold where the arm is now."""
+        """Stop and hold: where the arm is now, or, driven and moving, where it can brake to."""
         self.path = None
         self.target = dict(self.q)
+        self.blocked = False
+        if self.physics and self.drives.moving:
+            q, v = np.array(self.drives.q), np.array(self.drives.v)
+            duration = max(float(np.max(np.abs(v) / self.decel)), 1e-3)
+            path = JointPath.from_points(ARM_JOINTS, self.clock(), [duration], [q + v * duration / 2], [[0.0] * 5])
+            path.start_velocities = v.copy()
+            self.set_trajectory(path)
 
     @property
     def trajectory_active(self) -> bool:
@@ -146,6 +164,8 @@ class Robot(Piece):
             else:
                 self.q[n] = self.target[n] = self.clamp(n, v)
         self.path = None
+        self.drives.place([self.q[n] for n in ARM_JOINTS])
+        self.blocked = False
         self.write()
         self.contact_depth = max((depth for depth, *_ in self.contacts()), default=0.0)
 
@@ -177,6 +197,8 @@ class Robot(Piece):
             return True
         if any(abs(self.target[n] - self.q[n]) > 1e-12 for n in ARM_JOINTS):
             return True
+        if self.physics and (self.drives.moving or self.drives.sagging(self.handling.faults.drive_scale)):
+            return True
         if self.holding is not None:
             return self.grip_cmd > self.holding.across + HOLD_SLACK
         return abs(self.grip_cmd - self.opening) > 1e-12
@@ -185,6 +207,12 @@ class Robot(Piece):
         """Nothing moves (the world fast-forwards): every velocity reads zero."""
         for n in JOINT_NAMES:
             self.qd[n] = 0.0
+        self.drives.v = [0.0] * len(ARM_JOINTS)
+
+    def joint_efforts(self) -> dict[str, float]:
+        """Each drive's effort (N or N m; none, 0, for ideal servos) and the fingers' squeeze (N)."""
+        efforts = self.drives.effort if self.physics else np.zeros(len(ARM_JOINTS))
+        return {**{n: float(e) for n, e in zip(ARM_JOINTS, efforts, strict=True)}, "gripper": self.effort}
 
     def drop_held(self) -> None:
         """What the gripper holds leaves the world (an operator took it, a restart put it down)."""
@@ -227,17 +255,11 @@ class Robot(Piece):
     def advance(self, h: float) -> None:
         """One servo period of h seconds from the world's time now."""
         t = self.clock() + h
-        want = dict(self.target)
-        if self.path is not None:
-            want.update(self.path.sample(t))
-            if t >= self.path.end_time:
-                self.target.update(self.path.sample(self.path.end_time))
-                self.path = None
         old = dict(self.q)
-        for n in ARM_JOINTS:
-            # A servo cannot jump (a late trajectory's catch-up): at most SERVO_MARGIN x its top speed.
-            reach = self.vmax[n] * SERVO_MARGIN * h
-            self.q[n] = self.clamp(n, min(max(want[n], old[n] - reach), old[n] + reach))
+        if self.physics:
+            self._drive(h, t)
+        else:
+            self._servo(h, t)
         moved = any(abs(self.q[n] - old[n]) > 1e-12 for n in ARM_JOINTS)
         opening, empty = self.opening, self.holding is None
         if not self.handling.active:
@@ -251,26 +273,68 @@ class Robot(Piece):
         for n in ARM_JOINTS:
             self.qd[n] = (self.q[n] - old[n]) / h
 
+    def _reference(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """Where the arm is told to be at t, and how fast; the path's end becomes the target."""
+        ref = np.array([self.target[n] for n in ARM_JOINTS])
+        ref_v = np.zeros(len(ARM_JOINTS))
+        path = self.path
+        if path is not None:
+            pos, vel = path.state(t)
+            for n, p, v in zip(path.joint_names, pos, vel, strict=True):
+                i = ARM_JOINTS.index(n)
+                ref[i], ref_v[i] = p, v
+            if t >= path.end_time:
+                self.target.update(path.sample(path.end_time))
+                self.path = None
+        return ref, ref_v
+
+    def _drive(self, h: float, t: float) -> None:
+        """The drives follow the reference; at rest on the target they are put on it exactly."""
+        ref, ref_v = self._reference(t)
+        dr = self.drives
+        sku = self.store.skus.get(self.holding.sku or "") if self.holding is not None else None
+        dr.hold(sku.mass if sku is not None else 0.0)
+        dr.weaken(self.handling.faults.drive_scale)
+        dr.advance(h, ref, ref_v)
+        if self.path is None and dr.settled(ref):
+            dr.place(ref)
+        for n, x in zip(ARM_JOINTS, dr.q, strict=True):
+            self.q[n] = float(x)
+
+    def _servo(self, h: float, t: float) -> None:
+        """Ideal servos (no contact physics): on the reference, at most SPEED_MARGIN x top speed."""
+        ref, _ = self._reference(t)
+        for i, n in enumerate(ARM_JOINTS):
+            reach = self.vmax[n] * SPEED_MARGIN * h
+            self.q[n] = self.clamp(n, min(max(float(ref[i]), self.q[n] - reach), self.q[n] + reach))
+
     def _stop_on_contact(self, old: dict[str, float], opening: float | None) -> None:
-        """After a step: a new contact, or a deeper one, stops the arm where it was (and the empty
-        fingers where they were, ``opening``); moving out of or along a contact goes on."""
+        """After a step: a new contact, or a deeper one, blocks the arm where it was (and the empty
+        fingers where they were, ``opening``); moving out of or along a contact goes on. The drives
+        push on (the trajectory runs on): the arm stalls until its controller stops it."""
         touching = self.contacts()
         depth = touching[0][0] if touching else 0.0
-        if not touching or depth <= self.contact_depth + CONTACT_SLACK:
-            self.contact_depth = depth
+        if not touching:
+            self.contact_depth = 0.0
+            return
+        if depth <= self.contact_depth + CONTACT_SLACK:
+            # Along or out of a contact; held back by one, only out of it counts (no creeping in).
+            self.contact_depth = min(self.contact_depth, depth) if self.blocked else depth
             return
         self.q = old
-        self.target = dict(old)
-        self.path = None
+        self.drives.stop([old[n] for n in ARM_JOINTS])
         if opening is not None:
             self.opening = self.grip_cmd = opening
         self.write()
+        if self.blocked:
+            return
+        self.blocked = True
         _, arm, other = touching[0]
         x, y, z, _ = self.grasp_centre()
         self.log(
             "arm_collision",
             detail=f"{arm} touched {other} ({depth * 1000:.1f} mm deep, {len(touching)} contacts) with the grasp"
-            f" centre at ({x:.3f}, {y:.3f}, {z:.3f}); the arm stopped there",
+            f" centre at ({x:.3f}, {y:.3f}, {z:.3f}); the arm stalled there",
         )
 
     def _advance_episode(self, h: float) -> None:

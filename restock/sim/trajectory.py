@@ -27,6 +27,9 @@ class JointPath:
     velocities: np.ndarray | None = None  # (N, J) or None
     start_positions: np.ndarray | None = field(default=None)  # (J,) filled in when execution starts
     start_time: float | None = None
+    # The joints' velocities when it starts (a stop ramp from motion); None: from rest, as the
+    # controller's spline starts from the present positions.
+    start_velocities: np.ndarray | None = None
     _times: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)  # from start_time (begin())
     _pos: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)), repr=False)
     _vel: np.ndarray | None = field(default=None, repr=False)
@@ -71,26 +74,34 @@ class JointPath:
         self._pos = np.vstack([self.start_positions, self.positions])
         self._vel = None
         if self.velocities is not None:
-            self._vel = np.vstack([np.zeros(len(self.joint_names)), self.velocities])
+            v0 = np.zeros(len(self.joint_names)) if self.start_velocities is None else self.start_velocities
+            self._vel = np.vstack([v0, self.velocities])
 
     def sample(self, t: float) -> dict[str, float]:
         """Positions at sim time t."""
+        q, _ = self.state(t)
+        return {n: float(x) for n, x in zip(self.joint_names, q, strict=True)}
+
+    def state(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """Positions and velocities at sim time t, in ``joint_names`` order (held: zero velocity)."""
         if self.start_positions is None or self.start_time is None:
             raise TrajectoryError("begin() the path before sampling it")
         times, pos, vel = self._times, self._pos, self._vel
         if t <= times[0]:
-            q = pos[0]
-        elif t >= times[-1]:
-            q = pos[-1]
-        else:
-            i = int(np.searchsorted(times, t, side="right")) - 1
-            t0, t1 = times[i], times[i + 1]
-            h = t1 - t0
-            s = (t - t0) / h if h > 0 else 1.0
-            if vel is None:
-                q = pos[i] + s * (pos[i + 1] - pos[i])
-            else:
-                h00, h10 = 2 * s**3 - 3 * s**2 + 1, s**3 - 2 * s**2 + s
-                h01, h11 = -2 * s**3 + 3 * s**2, s**3 - s**2
-                q = h00 * pos[i] + h10 * h * vel[i] + h01 * pos[i + 1] + h11 * h * vel[i + 1]
-        return {n: float(x) for n, x in zip(self.joint_names, q, strict=True)}
+            return pos[0], np.zeros(pos.shape[1]) if vel is None else vel[0]
+        if t >= times[-1]:
+            return pos[-1], np.zeros(pos.shape[1])
+        i = int(np.searchsorted(times, t, side="right")) - 1
+        t0, t1 = times[i], times[i + 1]
+        h = t1 - t0
+        s = (t - t0) / h if h > 0 else 1.0
+        if vel is None:
+            slope = (pos[i + 1] - pos[i]) / h if h > 0 else np.zeros(pos.shape[1])
+            return pos[i] + s * (pos[i + 1] - pos[i]), slope
+        h00, h10 = 2 * s**3 - 3 * s**2 + 1, s**3 - 2 * s**2 + s
+        h01, h11 = -2 * s**3 + 3 * s**2, s**3 - s**2
+        q = h00 * pos[i] + h10 * h * vel[i] + h01 * pos[i + 1] + h11 * h * vel[i + 1]
+        # d/dt of the Hermite basis (d/ds over h)
+        d00, d10 = (6 * s**2 - 6 * s) / h, 3 * s**2 - 4 * s + 1
+        d01, d11 = (-6 * s**2 + 6 * s) / h, 3 * s**2 - 2 * s
+        return q, d00 * pos[i] + d10 * vel[i] + d01 * pos[i + 1] + d11 * vel[i + 1]

@@ -316,7 +316,8 @@ class World:
 
     @property
     def faults(self) -> Faults:
-        """The physics islands' fault knobs: ``grip_force_scale`` (a weak gripper), ``friction_scale``."""
+        """The fault knobs: ``grip_force_scale`` (a weak gripper), ``friction_scale``, ``kick``, and
+        ``drive_scale`` (a joint's drive giving that share of its effort)."""
         return self.robot.handling.faults
 
     def nudge_stock(self, location_id: str, dx: float, dy: float) -> None:
@@ -373,9 +374,9 @@ class World:
         return self.robot.joint_positions()
 
     def joint_efforts(self) -> dict[str, float]:
-        """Efforts as a ros2_control state interface reports them: the gripper's squeeze (N); the
-        arm's joints are ideal servos and report none (0)."""
-        return {**dict.fromkeys(ARM_JOINTS, 0.0), "gripper": self.robot.effort}
+        """Efforts as a ros2_control state interface reports them: each arm drive's (N or N m) and
+        the gripper's squeeze (N)."""
+        return self.robot.joint_efforts()
 
     def joint_velocities(self) -> dict[str, float]:
         return self.robot.joint_velocities()

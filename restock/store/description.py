@@ -32,6 +32,7 @@ Ident = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=48)]
 
 # Free space a lane needs on each side of a container so it slides without jamming (m).
 LANE_SIDE_CLEARANCE = 0.002
+GRAVITY = 9.81  # m/s^2
 
 
 class StoreError(ValueError):
@@ -145,6 +146,35 @@ class Gripper(_Strict):
     close_time_s: Positive = 0.4
 
 
+class Drive(_Strict):
+    """One joint's servo drive: a position loop (``kp``) with velocity feedback and feed-forward
+    (``kd``) on a lumped inertia, its effort clipped at ``max_effort``, gravity compensated on the
+    lift. Units: prismatic N, kg, N/m, N s/m; revolute N m, kg m^2, N m/rad, N m s/rad. So the
+    simulated arm lags a trajectory while it accelerates, overshoots a little and stalls against a
+    contact or a load it cannot move (restock.sim.drives)."""
+
+    inertia: Positive  # what the drive moves empty-handed (the rail: carriage, lift and arm)
+    kp: Positive
+    kd: Positive
+    max_effort: Positive
+    friction: NonNegative = 0.0  # viscous, not fed forward (a little lag at speed)
+
+
+def _drive(inertia: float, kp: float, kd: float, max_effort: float, friction: float = 0.0) -> Drive:
+    return Drive(inertia=inertia, kp=kp, kd=kd, max_effort=max_effort, friction=friction)
+
+
+class Drives(_Strict):
+    """The arm's five drives; the gripper's is ``gripper`` (force-limited fingers). The defaults
+    are a ~5 Hz position loop, damping ratio ~0.7, and about 2-4x the effort the joint limits ask."""
+
+    rail_x: Drive = _drive(25.0, 25000.0, 1100.0, 300.0, 20.0)
+    lift_z: Drive = _drive(10.0, 10000.0, 440.0, 300.0, 10.0)
+    shoulder: Drive = _drive(0.8, 800.0, 35.0, 40.0, 0.5)
+    elbow: Drive = _drive(0.25, 250.0, 11.0, 20.0, 0.2)
+    wrist: Drive = _drive(0.01, 10.0, 0.45, 2.0, 0.01)
+
+
 class WristCamera(_Strict):
     """The camera on the arm's tool, looking along the tool axis between the open fingers.
 
@@ -171,6 +201,7 @@ class Robot(_Strict):
     joints: Annotated[list[Joint], Field(min_length=5, max_length=5)]
     gripper: Gripper
     wrist_camera: WristCamera = WristCamera()  # every robot of ours carries one
+    drives: Drives = Drives()
 
     JOINT_NAMES: tuple[str, ...] = ("rail_x", "lift_z", "shoulder", "elbow", "wrist")
 
@@ -183,6 +214,16 @@ class Robot(_Strict):
 
     def joint(self, name: str) -> Joint:
         return next(j for j in self.joints if j.name == name)
+
+    def drive_load(self, name: str, payload: float) -> tuple[float, float]:
+        """(inertia, gravity force) a joint's drive moves holding ``payload`` kg at the grasp centre:
+        the payload adds its mass to the rail and the lift, its mass times the furthest it can be
+        from the axis squared to the revolute joints; only the lift carries weight."""
+        drive: Drive = getattr(self.drives, name)
+        arm = {"shoulder": self.upper_arm + self.forearm + self.tool_length, "elbow": self.forearm + self.tool_length}
+        reach = arm.get(name, self.tool_length if name == "wrist" else 1.0)
+        inertia = drive.inertia + payload * reach**2
+        return inertia, (inertia * GRAVITY if name == "lift_z" else 0.0)
 
 
 class Camera(_Strict):
@@ -358,6 +399,23 @@ def _check_consistency(store: Store) -> None:
             raise _KeyError(f"cameras[{i}]", f"camera {cam.id} sees no lane front")
     if store.robot.wrist_camera.id in cam_ids:
         raise _KeyError("robot.wrist_camera.id", f"{store.robot.wrist_camera.id!r} is a store camera's id too")
+    _check_drives(store)
+
+
+def _check_drives(store: Store) -> None:
+    """Each drive gives its joint's top acceleration (and the lift its weight) holding the heaviest SKU."""
+    robot = store.robot
+    heaviest = max(store.skus.values(), key=lambda s: s.mass)
+    for j in robot.joints:
+        inertia, weight = robot.drive_load(j.name, heaviest.mass)
+        drive: Drive = getattr(robot.drives, j.name)
+        need = inertia * j.max_acceleration + weight
+        if drive.max_effort < need:
+            raise _KeyError(
+                f"robot.drives.{j.name}.max_effort",
+                f"{drive.max_effort:g} cannot give {j.max_acceleration:g} of acceleration holding"
+                f" {heaviest.name} ({heaviest.mass:g} kg): it needs {need:.3g}",
+            )
 
 
 class _KeyError(ValueError):

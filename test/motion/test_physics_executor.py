@@ -155,3 +155,24 @@ def test_a_container_lost_away_from_the_stock_is_fetched_again(tmp_path) -> None
     assert [what for _, what, _ in ex.noticed] == ["slipped"]
     assert not [r for r in published if isinstance(r, records.HandoffRequest)]
     assert world.lane_count(lane) == before + 1
+
+
+def test_a_joint_asked_for_more_than_its_drive_gives_stalls_and_becomes_a_handoff(tmp_path) -> None:
+    """The rail's drive fails to a twentieth of its force while the arm carries a container across:
+    it cannot follow the trajectory, the executor sees the arm fall behind (a stall) and holds it;
+    taking the container back to the stock stalls too, so the arm stops there, the container in its
+    fingers, and the task waits for a person."""
+    store, world, ex = _setup(tmp_path, render=False)
+    ex.submit(_task(store, "r1_l11", 1), world.time)  # stock and lane far apart along the rail
+    run(world, ex, 60.0, until=lambda _p: ex.phase is Phase.CARRY and ex.motion is not None)
+    world.faults.drive_scale = {"rail_x": 0.05}
+    published = run(world, ex, 120.0, until=_result)
+    (request,) = [r for r in published if isinstance(r, records.HandoffRequest)]
+    assert request.kind == "obstruction" and "off its trajectory" in request.detail and "carry" in request.detail
+    (result,) = [r for r in published if isinstance(r, records.TaskResult)]
+    assert result.outcome == "parked" and result.placed == 0
+    assert [what for _, what, _ in ex.noticed] == ["stalled", "stalled"]
+    assert ex.phase is Phase.FAULT and "return_carry" in (ex.fault or "")
+    # The drive was too weak, nothing blocked it; the container is still held.
+    assert not [e for e in world.events if e.kind in ("arm_collision", "dropped", "grasp_slipped", "placed")]
+    assert world.held() is not None

@@ -95,6 +95,17 @@ MALFORMED = [
     ("joint limits reversed", _set("robot.joints[2].lower", 3.0), "robot.joints[2]"),
     ("no gripper", _set("robot.gripper", None), "robot.gripper"),
     ("zero upper arm", _set("robot.upper_arm", 0.0), "robot.upper_arm"),
+    (
+        "lift drive too weak for the heaviest SKU",
+        _set("robot.drives", {"lift_z": {"inertia": 10.0, "kp": 1e4, "kd": 440.0, "max_effort": 90.0}}),
+        "robot.drives.lift_z.max_effort",
+    ),
+    (
+        "drive without a gain",
+        _set("robot.drives", {"rail_x": {"inertia": 25.0, "kp": 0.0, "kd": 1.0, "max_effort": 300.0}}),
+        "robot.drives.rail_x.kp",
+    ),
+    ("drive of no joint", _set("robot.drives", {"gantry": {}}), "robot.drives.gantry"),
     ("camera id used twice", _dup_camera, "cameras[2].id"),
     ("camera field of view zero", _set("cameras[0].fov_y_deg", 0), "cameras[0].fov_y_deg"),
     ("camera rate zero", _set("cameras[0].rate_hz", 0), "cameras[0].rate_hz"),
