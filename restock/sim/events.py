@@ -16,6 +16,7 @@ Entries are separated by ``;`` (or given as a list), each ``WHEN KIND ARGS...``:
   ``nudge LOCATION DX,DY``        a back-room location's front container pushed off its pick point (m)
   ``tip LANE``                    the backmost container of a lane falls over (the lane jams)
   ``kick VX,VY,VZ``               the next container let go leaves the fingers at that velocity (m/s)
+  ``weak_drive JOINT SCALE``      from then on a joint's drive gives SCALE of its effort (1: mended)
   ``mixup LOCATION [SKU]``        staff put another SKU (default: one as wide) at a back-room location's front
 
 Example: ``+60 unfamiliar r1_l03 0; 08:15 hand cam_left r2_l04 5; +600 obstruction 0.8,0.25,0.6``.
@@ -56,6 +57,7 @@ _KINDS = {
     "nudge": (2, 2),
     "tip": (1, 1),
     "kick": (1, 1),
+    "weak_drive": (2, 2),
     "mixup": (1, 2),
 }
 
@@ -150,6 +152,13 @@ def _action(world: World, ev: ScriptedEvent) -> Callable[[], object]:
         if len(v) != 3 or not all(math.isfinite(x) and abs(x) <= 5 for x in v):
             raise ValueError("a kick is VX,VY,VZ in m/s, each within 5")
         return lambda: setattr(world.faults, "kick", v)
+    if ev.kind == "weak_drive":
+        joint, drive_scale = a[0], float(a[1])
+        if joint not in store.robot.JOINT_NAMES:
+            raise ValueError(f"unknown joint {joint!r}; joints are {list(store.robot.JOINT_NAMES)}")
+        if not 0 < drive_scale <= 1:
+            raise ValueError(f"a drive's scale must be in (0, 1], got {drive_scale}")
+        return lambda: world.faults.drive_scale.__setitem__(joint, drive_scale)
     scale = float(a[0])
     if not 0 < scale <= 10:
         raise ValueError(f"a scale must be in (0, 10], got {scale}")

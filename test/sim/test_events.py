@@ -18,7 +18,7 @@ def test_script_runs_at_its_times() -> None:
     script = (
         "+10 unfamiliar r1_l01 0; 06:00:20 take r1_l02 3; +30 obstruction 0.6,0.25,0.6;"
         " +40 hand cam_front r2_l02 5; +50 fill r2_l03 1; +60 weak_grip 0.5; +70 obstruction r2_l05;"
-        " +75 kick 0,-0.5,0.2"
+        " +75 kick 0,-0.5,0.2; +76 weak_drive lift_z 0.5"
     )
     events = schedule_events(w, script)
     assert [e.kind for e in events][:2] == ["unfamiliar", "take"]
@@ -33,6 +33,7 @@ def test_script_runs_at_its_times() -> None:
     assert kinds.count("obstruction") == 2 and "hand" in kinds
     assert w.lane_count("r2_l03") == 1 and w.faults.grip_force_scale == 0.5
     assert w.faults.kick == (0.0, -0.5, 0.2)  # waits for the next container let go
+    assert w.faults.drive_scale == {"lift_z": 0.5}
     assert w.lane_contents("r2_l05")[0].kind == "obstruction"
 
 
@@ -50,6 +51,8 @@ def test_script_runs_at_its_times() -> None:
         ("+10 kick 0,9,0", "a kick is VX,VY,VZ"),
         ("+10 kick 0,1", "a kick is VX,VY,VZ"),
         ("+10 take", "take takes 1 to 2 arguments"),
+        ("+10 weak_drive gantry 0.5", "unknown joint 'gantry'"),
+        ("+10 weak_drive rail_x 2", "a drive's scale"),
     ],
 )
 def test_bad_entries_are_refused_with_the_reason(script: str, reason: str) -> None:
