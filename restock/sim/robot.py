@@ -273,16 +273,19 @@ class Robot(Piece):
         for n in ARM_JOINTS:
             self.qd[n] = (self.q[n] - old[n]) / h
 
-    def _reference(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+    def _reference(self, t: float) -> tuple[list[float], list[float]]:
         """Where the arm is told to be at t, and how fast; the path's end becomes the target."""
-        ref = np.array([self.target[n] for n in ARM_JOINTS])
-        ref_v = np.zeros(len(ARM_JOINTS))
+        ref = [self.target[n] for n in ARM_JOINTS]
+        ref_v = [0.0] * len(ARM_JOINTS)
         path = self.path
         if path is not None:
             pos, vel = path.state(t)
-            for n, p, v in zip(path.joint_names, pos, vel, strict=True):
-                i = ARM_JOINTS.index(n)
-                ref[i], ref_v[i] = p, v
+            if path.joint_names == ARM_JOINTS:  # the arm controller's paths name all five
+                ref, ref_v = pos.tolist(), vel.tolist()
+            else:
+                for n, p, v in zip(path.joint_names, pos.tolist(), vel.tolist(), strict=True):
+                    i = ARM_JOINTS.index(n)
+                    ref[i], ref_v[i] = p, v
             if t >= path.end_time:
                 self.target.update(path.sample(path.end_time))
                 self.path = None
@@ -306,7 +309,7 @@ class Robot(Piece):
         ref, _ = self._reference(t)
         for i, n in enumerate(ARM_JOINTS):
             reach = self.vmax[n] * SPEED_MARGIN * h
-            self.q[n] = self.clamp(n, min(max(float(ref[i]), self.q[n] - reach), self.q[n] + reach))
+            self.q[n] = self.clamp(n, min(max(ref[i], self.q[n] - reach), self.q[n] + reach))
 
     def _stop_on_contact(self, old: dict[str, float], opening: float | None) -> None:
         """After a step: a new contact, or a deeper one, blocks the arm where it was (and the empty
