@@ -153,6 +153,9 @@ class LaneReading:
     # The models said "unfamiliar item" but the front has the look of the lane's SKU in this store
     # (restock.vision.appearance): it is that SKU.
     recognised: bool = False
+    # The detector boxed a container or an empty front on this front (whatever decided it): the
+    # storm guard's sign of a frame the detector does not understand is most fronts unboxed.
+    boxed: bool = True
 
 
 @dataclass(frozen=True)
@@ -301,6 +304,7 @@ def read_lanes(
                 box=box,
                 flag_box=flag_box,
                 recognised=recognised,
+                boxed=c_best[r] >= 0 or e_best[r] >= 0,
             )
         )
     return readings

@@ -34,8 +34,8 @@ import numpy as np
 
 from restock.store.camera import CameraModel
 from restock.store.description import Store
-from restock.vision.classes import CLASS_ID, EMPTY_FRONT
-from restock.vision.detector import Detections, box_iou
+from restock.vision.classes import EMPTY_FRONT
+from restock.vision.detector import Detections
 from restock.vision.lanes import LaneReading, LaneRegion, project_box, slot_corners
 
 THUMB_STEP = 20  # a 640x480 frame is sampled every 20 px: a 32x24 thumbnail
@@ -46,10 +46,10 @@ class GuardConfig:
     off_map_score: float = 0.3  # an empty_front box this confident counts
     on_map_cover: float = 0.3  # ... and sits on the map if a lane covers this much of it
     off_map_max: int = 1  # more empties off the map than this: the frame is not understood
-    blind_fraction: float = 0.5  # more than this share of the judged fronts with nothing boxed on them
-    blind_min: int = 3  # ... and at least this many
-    seen_score: float = 0.05  # a container / empty-front box this confident at a front (IoU >= seen_iou) sees it
-    seen_iou: float = 0.3
+    # More than this share of the judged fronts read with no container or empty front boxed on them
+    # (LaneReading.boxed: the lane matching's own slot_score and min_iou), and at least blind_min.
+    blind_fraction: float = 0.5
+    blind_min: int = 3
     row_flip_fraction: float = 0.6  # this share of a row's lanes going present -> empty in one frame
     row_flip_min: int = 3  # ... and at least this many
     stats_jump: float = 30.0  # mean abs difference of the thumbnail from the reference (grey levels)
@@ -104,20 +104,6 @@ def off_map_empties(dets: Detections, fronts: np.ndarray, cfg: GuardConfig) -> t
     return int((covered < cfg.on_map_cover).sum()), len(boxes)
 
 
-_SEEN_CLASSES = np.array([CLASS_ID[c] for c in ("bottle", "can", "carton")] + [EMPTY_FRONT])
-
-
-def blind_fronts(dets: Detections, regions: list[LaneRegion], cfg: GuardConfig) -> int:
-    """How many of ``regions``' fronts have neither a container nor an empty front boxed on them."""
-    if not regions:
-        return 0
-    sel = np.isin(dets.class_ids, _SEEN_CLASSES) & (dets.scores >= cfg.seen_score)
-    if not sel.any():
-        return len(regions)
-    iou = box_iou(np.asarray([r.box for r in regions], np.float64), dets.boxes[sel])
-    return int((iou.max(axis=1) < cfg.seen_iou).sum())
-
-
 class StormGuard:
     """The guard for one camera's lanes (``regions``: those it judges; ``fronts``: every lane front
     in its image, :func:`map_boxes`)."""
@@ -154,9 +140,9 @@ class StormGuard:
         off, n_empty = off_map_empties(dets, self.fronts, cfg)
         if off > cfg.off_map_max:
             reasons.append(f"{off} of {n_empty} empty-front detections sit on no lane front")
-        blind = blind_fronts(dets, self.regions, cfg)
-        if blind >= cfg.blind_min and blind > cfg.blind_fraction * len(self.regions):
-            reasons.append(f"the detector sees nothing at {blind} of {len(self.regions)} lane fronts")
+        blind = sum(not r.boxed for r in readings)  # (the readings are of this camera's fronts)
+        if blind >= cfg.blind_min and blind > cfg.blind_fraction * len(readings):
+            reasons.append(f"the detector sees nothing at {blind} of {len(readings)} lane fronts")
         whole_frame = bool(reasons) or self.unsettled  # (a row is not believed while the view is unsettled)
         by_lane = {r.lane_id: r for r in readings}
         flipped_rows: list[str] = []

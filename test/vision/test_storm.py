@@ -30,18 +30,6 @@ def _dets(boxes: list[tuple[float, float, float, float]], cls: int = EMPTY_FRONT
     return Detections(np.asarray(boxes, np.float32).reshape(-1, 4), np.full(n, score, np.float32), np.full(n, cls))
 
 
-def _seen(regions, extra: Detections | None = None) -> Detections:
-    """A bottle boxed at every lane front (what the detector gives looking at its own case), plus ``extra``."""
-    base = _dets([r.box for r in regions], CLASS_ID["bottle"], 0.9)
-    if extra is None:
-        return base
-    return Detections(
-        np.vstack([base.boxes, extra.boxes]),
-        np.concatenate([base.scores, extra.scores]),
-        np.concatenate([base.class_ids, extra.class_ids]),
-    )
-
-
 def _frame(level: int = 120) -> np.ndarray:
     rgb = np.full((480, 640, 3), level, np.uint8)
     rgb[::40] = 200  # some structure
@@ -52,20 +40,18 @@ def test_empties_on_the_lane_map_are_quiet_and_off_it_make_every_lane_unknown(co
     store, regions, fronts = corner
     guard = StormGuard(regions, fronts)
     on_map = _dets([r.box for r in regions[:6]])
-    assert not guard.check(_frame(), _seen(regions[6:], on_map), [], {}).storm
+    assert not guard.check(_frame(), on_map, [], {}).storm
     # Empties where no lane front is (above the case, in a corner): a scene the detector does not know.
     h = store.camera(CAMERA).height
     off = _dets([(0, 0, 30, 20), (40, 0, 70, 20), (600, h - 20, 639, h - 1)])
-    verdict = guard.check(_frame(), _seen(regions, off), [], {})
+    verdict = guard.check(_frame(), off, [], {})
     assert verdict.unknown == {r.id for r in regions}
     assert "3 of 3 empty-front detections sit on no lane front" in (verdict.reason or "")
-    assert not guard.check(
-        _frame(), _seen(regions, _dets(off.boxes[:1].tolist())), [], {}
-    ).storm  # one: within off_map_max
+    assert not guard.check(_frame(), _dets(off.boxes[:1].tolist()), [], {}).storm  # one: within off_map_max
     weak = Detections(off.boxes, np.full(3, 0.1, np.float32), off.class_ids)
-    assert not guard.check(_frame(), _seen(regions, weak), [], {}).storm  # not confident: not counted
+    assert not guard.check(_frame(), weak, [], {}).storm  # not confident: not counted
     cans = Detections(off.boxes, off.scores, np.full(3, CLASS_ID["can"]))
-    assert not guard.check(_frame(), _seen(regions, cans), [], {}).storm  # only empties are checked against the map
+    assert not guard.check(_frame(), cans, [], {}).storm  # only empties are checked against the map
 
 
 def test_a_row_emptied_at_once_is_unknown_until_it_holds(corner) -> None:
@@ -78,26 +64,26 @@ def test_a_row_emptied_at_once_is_unknown_until_it_holds(corner) -> None:
     row, lanes = max(rows.items(), key=lambda kv: len(kv[1]))
     present = {r.id: "present" for r in regions}
     one_gap = [LaneReading(lanes[0], "empty")] + [LaneReading(lid, "present") for lid in lanes[1:]]
-    assert not guard.check(_frame(), _seen(regions), one_gap, present).storm  # a customer took the last one
+    assert not guard.check(_frame(), Detections.empty(), one_gap, present).storm  # a customer took the last one
     all_gone = [LaneReading(lid, "empty") for lid in lanes]
-    verdicts = [guard.check(_frame(), _seen(regions), all_gone, present) for _ in range(5)]
+    verdicts = [guard.check(_frame(), Detections.empty(), all_gone, present) for _ in range(5)]
     assert [v.storm for v in verdicts] == [True, True, True, False, False]  # believed on the 4th frame
     assert verdicts[0].unknown == set(lanes)  # that row only
     assert f"row {row}: {len(lanes)} of {len(lanes)} lanes went empty at once" in (verdicts[0].reason or "")
     # Lanes already confirmed empty do not count as flipping.
-    assert not StormGuard(regions, fronts, cfg).check(_frame(), _seen(regions), all_gone, {}).storm
+    assert not StormGuard(regions, fronts, cfg).check(_frame(), Detections.empty(), all_gone, {}).storm
 
 
 def test_an_image_jump_is_unknown_until_the_new_look_holds(corner) -> None:
     _, regions, fronts = corner
     guard = StormGuard(regions, fronts, GuardConfig(settle_frames=2))
     for level in (120, 124, 118):  # light flicker: quiet
-        assert not guard.check(_frame(level), _seen(regions), [], {}).storm
-    dark = guard.check(_frame(20), _seen(regions), [], {})
+        assert not guard.check(_frame(level), Detections.empty(), [], {}).storm
+    dark = guard.check(_frame(20), Detections.empty(), [], {})
     assert dark.unknown == {r.id for r in regions} and "image statistics jumped" in (dark.reason or "")
-    assert "settling" in (guard.check(_frame(22), _seen(regions), [], {}).reason or "")
-    assert not guard.check(_frame(21), _seen(regions), [], {}).storm  # two calm frames: the new look
-    assert not guard.check(_frame(23), _seen(regions), [], {}).storm
+    assert "settling" in (guard.check(_frame(22), Detections.empty(), [], {}).reason or "")
+    assert not guard.check(_frame(21), Detections.empty(), [], {}).storm  # two calm frames: the new look
+    assert not guard.check(_frame(23), Detections.empty(), [], {}).storm
 
 
 def test_fronts_the_detector_does_not_see_make_every_lane_unknown(corner) -> None:
@@ -105,24 +91,38 @@ def test_fronts_the_detector_does_not_see_make_every_lane_unknown(corner) -> Non
     while the lane-front classifier called several empty: such a frame is not understood."""
     _, regions, fronts = corner
     guard = StormGuard(regions, fronts)
-    n = len(regions)
-    half = n // 2
-    assert not guard.check(_frame(), _seen(regions[:half]), [], {}).storm  # half blind: within blind_fraction
-    verdict = guard.check(_frame(), _seen(regions[: half - 1]), [], {})
+    n, half = len(regions), len(regions) // 2
+
+    def readings(blind: int) -> list[LaneReading]:  # the classifier's "empty" at unboxed fronts
+        return [LaneReading(r.id, "empty" if i < blind else "present", boxed=i >= blind) for i, r in enumerate(regions)]
+
+    assert not guard.check(_frame(), Detections.empty(), readings(half), {}).storm  # half: within blind_fraction
+    verdict = guard.check(_frame(), Detections.empty(), readings(half + 1), {})
     assert verdict.unknown == {r.id for r in regions}
-    assert f"the detector sees nothing at {n - half + 1} of {n} lane fronts" in (verdict.reason or "")
-    nothing = guard.check(_frame(), Detections.empty(), [], {})
-    assert nothing.storm and f"nothing at {n} of {n}" in (nothing.reason or "")
-    weak = _dets([r.box for r in regions], CLASS_ID["bottle"], 0.01)
-    assert guard.check(_frame(), weak, [], {}).storm  # boxes below seen_score see nothing
-    hands = _dets([r.box for r in regions], CLASS_ID["hand"], 0.9)
-    assert guard.check(_frame(), hands, [], {}).storm  # a hand is not a container or a gap
-    empties = _dets([r.box for r in regions], EMPTY_FRONT, 0.9)
-    assert not guard.check(_frame(), empties, [], {}).storm  # a case sold out is seen, not blind
-    two = StormGuard(regions[:2], fronts)  # fewer fronts than blind_min: never blind
-    assert not two.check(_frame(), Detections.empty(), [], {}).storm
+    assert f"the detector sees nothing at {half + 1} of {n} lane fronts" in (verdict.reason or "")
+    few = StormGuard(regions[:2], fronts)  # fewer fronts than blind_min: never blind
+    assert not few.check(
+        _frame(), Detections.empty(), [LaneReading(r.id, "none", boxed=False) for r in regions[:2]], {}
+    ).storm
     with pytest.raises(ValueError):
         GuardConfig(blind_fraction=0.0)
+
+
+def test_a_reading_is_boxed_when_the_detector_boxed_a_container_or_a_gap_on_its_front(corner) -> None:
+    """LaneReading.boxed: whatever decided the front (the classifier, when the camera runs one)."""
+    from restock.vision.lanes import read_lanes
+
+    _, regions, _ = corner
+    a, b, c, d = (r.box for r in regions[:4])
+    dets = Detections(
+        np.asarray([a, b, c, d], np.float32),
+        np.asarray([0.9, 0.9, 0.01, 0.9], np.float32),
+        np.asarray([CLASS_ID["bottle"], EMPTY_FRONT, CLASS_ID["can"], CLASS_ID["hand"]]),
+    )
+    probs = np.tile(np.asarray([0.0, 1.0, 0.0, 0.0], np.float32), (4, 1))  # the classifier: all empty
+    got = read_lanes(regions[:4], dets, None, None, fronts=probs)
+    assert [r.boxed for r in got] == [True, True, False, False]  # a weak can and a hand box nothing
+    assert [r.evidence for r in got[:3]] == ["empty", "empty", "empty"]  # boxed or not, the classifier decides
 
 
 def test_the_pipeline_reports_a_moved_camera_unknown_never_empty() -> None:
