@@ -94,6 +94,68 @@ def build_crops(sources: list[Path], out: Path, size: int = CROP_SIZE, log=print
     return counts
 
 
+def photo_windows(
+    width: int, height: int, regions: np.ndarray, rng: np.random.Generator, per_region: int = 3
+) -> tuple[list[tuple[float, float, float, float]], list[tuple[float, float, float, float]]]:
+    """Lane-front-like windows (taller than wide, as a container's front slot) in a real photo whose
+    empty shelf regions are ``regions`` (N, 4 pixels): up to ``per_region`` inside each region
+    (its height, spread along it) and as many again away from every region (what stands on the
+    shelf there: products). Returns (empty windows, container windows)."""
+    empty, full = [], []
+    for x1, y1, x2, y2 in regions:
+        h = y2 - y1
+        w = min(x2 - x1, h / rng.uniform(1.5, 3.0))
+        if h < 12 or w < 6:
+            continue
+        for cx in np.linspace(x1 + w / 2, x2 - w / 2, per_region) if x2 - x1 > 1.5 * w else [(x1 + x2) / 2]:
+            empty.append((float(cx - w / 2), float(y1), float(cx + w / 2), float(y2)))
+    heights = [y2 - y1 for _, y1, _, y2 in regions if y2 - y1 >= 12] or [height / 5]
+    tries = 0
+    while len(full) < max(len(empty), per_region) and tries < 200:
+        tries += 1
+        h = float(rng.choice(heights)) * rng.uniform(0.8, 1.2)
+        w = h / rng.uniform(1.5, 3.0)
+        if h >= height or w >= width:
+            continue
+        x1, y1 = rng.uniform(0, width - w), rng.uniform(0, height - h)
+        box = np.array([x1, y1, x1 + w, y1 + h])
+        if len(regions):
+            iw = (np.minimum(box[2], regions[:, 2]) - np.maximum(box[0], regions[:, 0])).clip(0)
+            ih = (np.minimum(box[3], regions[:, 3]) - np.maximum(box[1], regions[:, 1])).clip(0)
+            if (iw * ih).sum() > 0.05 * w * h:
+                continue
+        full.append(tuple(float(v) for v in box))  # type: ignore[arg-type]
+    return empty, full
+
+
+def add_photo_crops(
+    photos: Path, class_map: str, out: Path, size: int = CROP_SIZE, seed: int = 0, log=print
+) -> dict[str, dict[str, int]]:
+    """Crops of a foreign set of real shelf photos that labels empty regions: its train split into
+    ``out/train``, its valid and test splits into ``out/test`` (held out: the real-photo figure),
+    cut by :func:`crop_fronts` as the node cuts fronts. Returns counts per split and class."""
+    from restock.vision.classes import EMPTY_FRONT
+    from restock.vision.foreign import ForeignDataset, to_pixels
+
+    dataset = ForeignDataset.open(photos, class_map)
+    counts: dict[str, dict[str, int]] = {}
+    for splits, into in ((["train"], "train"), (["valid", "test"], "test")):
+        counts[into] = {"empty": 0, "container": 0}
+        for k, image in enumerate(dataset.images(splits)):
+            rgb = np.asarray(Image.open(image).convert("RGB"))
+            h, w = rgb.shape[:2]
+            ids, boxes = dataset.labels(image)
+            regions = to_pixels(boxes[ids == EMPTY_FRONT], w, h).reshape(-1, 4)
+            empty, full = photo_windows(w, h, regions, np.random.default_rng([seed, k, len(into)]))
+            for cls, windows in (("empty", empty), ("container", full)):
+                (out / into / cls).mkdir(parents=True, exist_ok=True)
+                for j, crop in enumerate(crop_fronts(rgb, windows, size) if windows else []):
+                    Image.fromarray(crop).save(out / into / cls / f"photo_{image.stem}_{j}.png")
+                    counts[into][cls] += 1
+        log(f"[train-lane-front] {photos.name} -> {into}: {counts[into]}")
+    return counts
+
+
 def oversample(folder: Path, share: float = 0.25) -> dict[str, int]:
     """Hard-link copies of a rare class's crops until it has ``share`` of the largest class's count.
 
@@ -122,6 +184,10 @@ def train(args: argparse.Namespace, command: str) -> dict:
         counts = json.loads((crops / "counts.json").read_text())
     else:
         raise TrainError(f"no datasets given and no crops at {crops}")
+    for photos in args.photos:
+        if not args.class_map:
+            raise TrainError(f"{photos}: give --class-map (its empty class onto empty_front)")
+        counts.setdefault("photos", {})[str(photos)] = add_photo_crops(Path(photos), args.class_map, crops, args.imgsz)
     print(f"[train-lane-front] crops: {json.dumps(counts)}", flush=True)
 
     # The crops are already the lane front at the model's size: no random crop that could cut
@@ -211,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
         parser, model=str(MODEL_YAML), model_help="Ultralytics classification YAML (or a .pt to go on)", epochs=20,
         imgsz=CROP_SIZE, batch=128, name="lane_front", export=DEFAULT_LANE_FRONT_MODEL,
     )  # fmt: skip
+    parser.add_argument("--photos", action="append", default=[], help="a foreign set of real photos labelling empty "
+                        "regions: its train split's crops added to training, its valid/test ones held out")  # fmt: skip
+    parser.add_argument("--class-map", default=None, help="the photos' classes onto ours: 'empty_shelf=empty_front'")
     args = parser.parse_args(argv)
     summary = run_training("train-lane-front", train, args, argv)
     if summary is None:

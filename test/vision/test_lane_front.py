@@ -82,3 +82,43 @@ def test_the_classifier_decides_the_front_and_the_detector_adds_hands() -> None:
     assert r4.hand and r4.evidence == "present"  # the container probability still stands
     fronts[4] = _probs(empty=0.95, container=0.05)
     assert {r.lane_id: r for r in read_lanes(regions, dets, fronts=fronts)}[regions[4].id].evidence == "empty"
+
+
+def test_real_photo_windows_sit_in_the_empty_regions_or_away_from_them() -> None:
+    from restock.vision.train_lane_front import photo_windows
+
+    regions = np.array([[100.0, 50.0, 400.0, 150.0], [20.0, 300.0, 80.0, 420.0]])
+    empty, full = photo_windows(640, 640, regions, np.random.default_rng(1), per_region=3)
+    assert len(empty) == 4  # three along the wide region, one in the narrow one
+    for x1, y1, x2, y2 in empty:
+        assert y2 - y1 > x2 - x1  # taller than wide, as a container's front slot
+        inside = [(x1 >= r[0] - 1e-6 and x2 <= r[2] + 1e-6 and y1 >= r[1] and y2 <= r[3]) for r in regions]
+        assert any(inside)
+    assert len(full) >= len(empty)
+    for x1, y1, x2, y2 in full:
+        assert 0 <= x1 < x2 <= 640 and 0 <= y1 < y2 <= 640
+        iw = (np.minimum(x2, regions[:, 2]) - np.maximum(x1, regions[:, 0])).clip(0)
+        ih = (np.minimum(y2, regions[:, 3]) - np.maximum(y1, regions[:, 1])).clip(0)
+        assert (iw * ih).sum() <= 0.05 * (x2 - x1) * (y2 - y1)
+
+
+def test_photo_crops_go_to_train_and_the_held_out_splits_to_test(tmp_path) -> None:
+    from PIL import Image
+
+    from restock.vision.train_lane_front import add_photo_crops
+
+    root = tmp_path / "rf"
+    (root / "data.yaml").parent.mkdir(parents=True)
+    (root / "data.yaml").write_text(
+        "train: ../train/images\nval: ../valid/images\ntest: ../test/images\nnames: ['gap']\n"
+    )
+    for split in ("train", "valid", "test"):
+        (root / split / "images").mkdir(parents=True)
+        (root / split / "labels").mkdir(parents=True)
+        Image.new("RGB", (320, 320), (90, 90, 90)).save(root / split / "images" / f"{split}.jpg")
+        (root / split / "labels" / f"{split}.txt").write_text("0 0.5 0.3 0.6 0.2\n")
+    counts = add_photo_crops(root, "gap=empty_front", tmp_path / "crops", log=lambda _: None)
+    assert counts["train"]["empty"] == 3 and counts["test"]["empty"] == 6  # valid + test held out
+    assert counts["train"]["container"] >= 3 and counts["test"]["container"] >= 6
+    crops = sorted((tmp_path / "crops" / "train" / "empty").glob("*.png"))
+    assert len(crops) == 3 and Image.open(crops[0]).size == (64, 64)
