@@ -13,7 +13,10 @@ Grasps and placements run on contact physics (restock.sim.island) unless ``--boo
 prints the success rate (tasks done, and containers resting in their lane by the ground truth)
 beside the cycle, and the world's events: containers placed, jammed, tipped and dropped, grasp
 slips, and arm collisions (an arm part touching the case, a shelf, the rack or the rail: the
-simulator stops the arm and logs them), and what the executor noticed.
+simulator stops the arm and logs them), and what the executor noticed. With the joints driven
+(restock.sim.drives; ideal servos with ``--bookkeeping``) it prints how far each joint trailed the
+trajectory the executor sent while it ran, how far it went past the end, and each drive's peak
+effort against its limit.
 """
 
 from __future__ import annotations
@@ -34,13 +37,49 @@ import numpy as np
 from restock import records
 from restock.motion.envelope import Envelope
 from restock.motion.executor import Executor, ExecutorSettings
-from restock.motion.kinematics import ArmModel
+from restock.motion.kinematics import JOINT_NAMES, ArmModel
 from restock.motion.moves import Mover
 from restock.motion.taskstore import TaskStore
 from restock.paths import store_file
 from restock.sim.armloop import run
 from restock.sim.world import World
 from restock.store.description import load_store
+
+
+class Tracking:
+    """Each servo period: the joints against the executor's running trajectory, and the drives' efforts."""
+
+    def __init__(self, world: World, executor: Executor) -> None:
+        self.world, self.executor = world, executor
+        self.lag = np.zeros(len(JOINT_NAMES))  # the most a joint trailed (or led) its trajectory
+        self.past = np.zeros(len(JOINT_NAMES))  # the most a joint stood off its end after it
+        self.effort = np.zeros(len(JOINT_NAMES))  # peak |effort|
+        limits = world.store.robot.drives
+        self.limit = np.array([getattr(limits, n).max_effort for n in JOINT_NAMES])
+
+    def __call__(self) -> None:
+        mo, w = self.executor.motion, self.world
+        e = w.joint_efforts()
+        self.effort = np.maximum(self.effort, np.abs([e[n] for n in JOINT_NAMES]))
+        if mo is None or w.time < mo.started:
+            return
+        q = w.joint_positions()
+        off = np.abs(np.array([q[n] for n in JOINT_NAMES]) - mo.trajectory.state_at(w.time - mo.started)[0])
+        if w.time - mo.started <= mo.trajectory.duration:
+            self.lag = np.maximum(self.lag, off)
+        else:
+            self.past = np.maximum(self.past, off)
+
+    def report(self) -> str:
+        joints = ", ".join(
+            f"{n} {lag * 1000:.1f}/{past * 1000:.1f}"
+            for n, lag, past in zip(JOINT_NAMES, self.lag, self.past, strict=True)
+        )
+        share = ", ".join(f"{n} {e / m:.0%}" for n, e, m in zip(JOINT_NAMES, self.effort, self.limit, strict=True))
+        return (
+            f"tracking, most off the trajectory while it ran / after its end (mm or mrad): {joints}\n"
+            f"drives' peak effort of their limit: {share}"
+        )
 
 
 def main() -> None:
@@ -63,6 +102,7 @@ def main() -> None:
     events: Counter[str] = Counter()
     t0 = time.perf_counter()
     seen = len(world.events)
+    tracking = Tracking(world, executor)
     for i in range(args.restocks):
         lane = store.lanes[rng.integers(len(store.lanes))]
         loc = store.stock_for_sku(lane.lane.sku)[0]
@@ -70,7 +110,9 @@ def main() -> None:
             task_id=f"b{i}", lane_id=lane.id, sku=lane.lane.sku, quantity=1, stock_location=loc.id, created=world.time
         )
         executor.submit(task, world.time)
-        published = run(world, executor, 120.0, until=lambda p: any(isinstance(r, records.TaskResult) for r in p))
+        published = run(
+            world, executor, 120.0, until=lambda p: tracking() or any(isinstance(r, records.TaskResult) for r in p)
+        )
         events.update(e.kind for e in world.events[seen:])
         seen = len(world.events)
         result = next(r for r in published if isinstance(r, records.TaskResult))
@@ -103,6 +145,7 @@ def main() -> None:
         f" arm collisions with the case, shelves, rack or rail {events['arm_collision']}"
         + (f" (first: {collisions[0]})" if collisions else "")
     )
+    print(tracking.report())
     print(f"the executor noticed: {dict(Counter(what for _, what, _ in executor.noticed))}")
     for e in world.events:
         if e.kind in ("dropped", "jammed", "tipped", "grasp_slipped"):

@@ -23,6 +23,8 @@ SAMPLE_DT = 0.02
 # A joint step between a line's samples this large (rad or m) that does not shrink as they get denser
 # is a jump, not speed.
 JUMP = 0.05
+# A line that moves the grasp centre less than this along x keeps the carriage where it is (m).
+RAIL_KEEP = 0.01
 
 
 class PlanError(ValueError):
@@ -215,7 +217,11 @@ def linear(
     path = math.hypot(length, 0.1 * d_yaw)
     if path < 1e-6:
         return Trajectory.hold(start)
-    fixed_rail = rail_x if rail_x is not None else (start[RAIL] if abs(delta[0]) < 1e-9 else None)
+    # Along y (approach and retreat) the carriage stays: also when the arm stopped a little off the
+    # last end (driven joints settle within the executor's tolerance), or the inverse kinematics
+    # would pick the rail afresh and the first sample jump to it (then no speed is slow enough).
+    keep = abs(delta[0]) < RAIL_KEEP
+    fixed_rail = rail_x if rail_x is not None else (start[RAIL] if keep else None)
     if fixed_rail is not None:
         fixed_rail = float(np.clip(fixed_rail, model.lower[RAIL], model.upper[RAIL]))
     speed, accel, jerk = max_speed, 4.0 * max_speed, 40.0 * max_speed
