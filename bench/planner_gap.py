@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout, not an installed copy
+
 from restock.demand.model import DAY_S, DemandModel
 from restock.paths import store_file
 from restock.planning.backroom import AlertConfig

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout, not an installed copy
+
 from restock.demand.generator import DemandGenerator
 from restock.demand.model import DAY_S
 from restock.paths import SOURCE_ROOT, store_file

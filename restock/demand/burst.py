@@ -28,6 +28,7 @@ and unseen, so a burst that emptied the shelf is not taken as over.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -163,3 +164,26 @@ class BurstState:
             now = np.where(short > 0, np.maximum(now + aged, 0.0), 0.0)
         fade = np.exp(-np.maximum(np.asarray(ahead_s, dtype=float), 0.0) / self.fit.decay_s)
         return now[:, None] * np.where(np.asarray(ahead_s) >= 0, fade, 0.0)[None, :]
+
+
+FINE_MAX_SKUS = 64  # the burst fit is pooled: the best sellers say how a store's sales cluster
+FINE_MAX_CELLS = 4_000_000  # SKU-steps kept for it (32 MB); older days go first, 28 are kept
+
+
+def fine_counts(learned: np.ndarray, n_skus: int, until: float) -> tuple[int, np.ndarray, np.ndarray]:
+    """A log's sales (rows of time, SKU index, containers) per SKU and 5-minute step, from the first
+    sale's day to ``until``, for the burst fit: (first step, SKU rows, counts), bounded in size."""
+    sold = np.bincount(learned[:, 1].astype(np.int64), weights=learned[:, 2], minlength=n_skus)
+    rows = np.sort(np.argsort(-sold, kind="stable")[: min(FINE_MAX_SKUS, n_skus)])
+    step = np.floor(learned[:, 0] / STEP_S).astype(np.int64)
+    per_day = round(86_400.0 / STEP_S)
+    last = max(math.ceil(until / STEP_S), int(step.max()) + 1)
+    first = (int(step.min()) // per_day) * per_day
+    keep_days = max(28, FINE_MAX_CELLS // (rows.size * per_day))
+    first = max(first, (last // per_day - keep_days) * per_day)
+    where = np.full(n_skus, -1)
+    where[rows] = np.arange(rows.size)
+    use = (step >= first) & (where[learned[:, 1].astype(np.int64)] >= 0)
+    counts = np.zeros((rows.size, last - first))
+    np.add.at(counts, (where[learned[use, 1].astype(np.int64)], step[use] - first), learned[use, 2])
+    return first, rows, counts

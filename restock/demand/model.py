@@ -39,7 +39,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.optimize import minimize
 
-from restock.demand.burst import STEP_S, BurstState, fit_burst
+from restock.demand.burst import STEP_S, BurstState, fine_counts, fit_burst
+from restock.demand.guard import FleetGuard, Forecast
 from restock.demand.prior import FleetPrior
 
 DAY_S = 86_400.0
@@ -68,6 +69,11 @@ class DemandPrior:
     # With a fleet prior (restock.demand.prior): the store-wide scale of the fleet's levels is
     # worth this many hours of the store's expected sales.
     fleet_scale_strength_h: float = 6.0
+    # The fleet prior's weight is the posterior probability that the model with it forecasts the
+    # store's sales better than the store's own model without it (restock.demand.guard), at these
+    # odds before any sale: 99:1, the prior being other stores' data and the generic one a guess. A prior from unlike stores fades to the generic one as the store's sales come
+    # (math.inf: always trusted). The score is kept over the store's first ``yearly_min_days``.
+    fleet_prior_odds: float = 99.0
     # A new store's own dispersion of hourly sales weighs its open days against this many days
     # of the dispersion it started from (restock.demand.burst; the fleet prior's, else Poisson).
     dispersion_strength_days: float = 3.0
@@ -92,29 +98,6 @@ def weekday_of_day(day: np.ndarray | int) -> np.ndarray:
 def year_phase(t: float | np.ndarray) -> np.ndarray:
     doy = np.mod(np.asarray(t, dtype=float) / DAY_S, YEAR_DAYS)
     return 2 * np.pi * (doy - SUMMER_PEAK_DAY) / YEAR_DAYS
-
-
-FINE_MAX_SKUS = 64  # the burst fit is pooled: the best sellers say how a store's sales cluster
-FINE_MAX_CELLS = 4_000_000  # SKU-steps kept for it (32 MB); older days go first, 28 are kept
-
-
-def _fine_counts(learned: np.ndarray, n_skus: int, until: float) -> tuple[int, np.ndarray, np.ndarray]:
-    """A log's sales (rows of time, SKU index, containers) per SKU and 5-minute step, from the first
-    sale's day to ``until``, for the burst fit: (first step, SKU rows, counts), bounded in size."""
-    sold = np.bincount(learned[:, 1].astype(np.int64), weights=learned[:, 2], minlength=n_skus)
-    rows = np.sort(np.argsort(-sold, kind="stable")[: min(FINE_MAX_SKUS, n_skus)])
-    step = np.floor(learned[:, 0] / STEP_S).astype(np.int64)
-    per_day = round(DAY_S / STEP_S)
-    last = max(math.ceil(until / STEP_S), int(step.max()) + 1)
-    first = (int(step.min()) // per_day) * per_day
-    keep_days = max(28, FINE_MAX_CELLS // (rows.size * per_day))
-    first = max(first, (last // per_day - keep_days) * per_day)
-    where = np.full(n_skus, -1)
-    where[rows] = np.arange(rows.size)
-    use = (step >= first) & (where[learned[:, 1].astype(np.int64)] >= 0)
-    counts = np.zeros((rows.size, last - first))
-    np.add.at(counts, (where[learned[use, 1].astype(np.int64)], step[use] - first), learned[use, 2])
-    return first, rows, counts
 
 
 def _circular_smooth(x: np.ndarray) -> np.ndarray:
@@ -143,6 +126,7 @@ class DemandModel:
         self.fleet: FleetPrior | None = None  # other stores' models, for a new store (set_fleet)
         self.kinds: dict[str, str] = {}  # SKU -> kind (bottle, can, carton), for the fleet prior
         self.fleet_scale = 1.0  # the store's level against the fleet's, learned from all its sales
+        self.guard: FleetGuard | None = None  # how far the fleet prior is trusted (set_fleet)
         self._fleet_tables = np.zeros((0, WEEK_H))  # per SKU: the fleet's containers/hour (0 rows: none)
         for sku, n in sorted(lanes_per_sku.items()):
             self.add_sku(sku, n)
@@ -151,18 +135,22 @@ class DemandModel:
     def set_fleet(self, prior: FleetPrior | None, kinds: dict[str, str] | None = None) -> None:
         """Start from a fleet prior (restock.demand.prior): each SKU's hour-of-day, weekday and level
         priors become the fleet's (the SKU's own shape, else its kind's, else the store's, scaled by
-        its lanes here), its yearly term the fleet's, and the burst nowcast the fleet's until this
-        store's own log teaches one. None: back to the generic priors."""
+        its lanes here) and its yearly term the fleet's, as far as the prior has forecast the
+        store's sales better than its own model (:attr:`fleet_weight`), and the burst nowcast the
+        fleet's until this store's own log teaches one (its dispersion replaced by the store's own
+        as its days come). None: back to the generic priors."""
         self.fleet = prior
         self.kinds = dict(kinds or {})
-        if prior is not None:
-            for i, sku in enumerate(self.skus):
-                if sku in prior.yearly and not self.history_days() >= self.prior.yearly_min_days:
-                    self.yearly[i] = prior.yearly[sku]
-            if prior.burst is not None and self.burst.fit.samples == 0:
-                self.burst.fit = prior.burst
+        self.guard = FleetGuard(self.prior.fleet_prior_odds) if prior is not None else None
+        if prior is not None and prior.burst is not None and self.burst.fit.samples == 0:
+            self.burst.fit = prior.burst
         self._fleet_tables = np.zeros((0, WEEK_H))
         self.fit()
+
+    @property
+    def fleet_weight(self) -> float:
+        """How far the fleet prior is trusted (restock.demand.guard; 1 without a prior)."""
+        return self.guard.weight if self.guard is not None else 1.0
 
     # --- data in ------------------------------------------------------------------------
 
@@ -276,7 +264,11 @@ class DemandModel:
 
     def fit(self, refit_yearly: bool = True) -> None:
         """Recompute the posterior tables from the history (a few ms for a year of 10 SKUs)."""
+        watch = self.guard is not None and self.history_days() < self.prior.yearly_min_days
+        if watch:
+            self._score_fleet()
         self._fit_fleet_scale()
+        self._blend_fleet()
         for i in range(len(self.skus)):
             if refit_yearly and self.history_days() >= self.prior.yearly_min_days:
                 self._fit_sku(i)
@@ -287,6 +279,63 @@ class DemandModel:
             self._fine = None
         elif self.burst.fit.samples == 0:
             self._fit_own_dispersion()
+        if watch:
+            self._remember_forecasts()
+
+    def _score_fleet(self) -> None:
+        """The sales since the last fit, scored under the forecasts made then (restock.demand.guard)."""
+        assert self.guard is not None
+        if self.first_day is None:
+            return
+        i, day, hour, sold, hours = self.guard.new_cells(self.first_day, self._counts, self._exposure, self.open_days())
+        if self.guard.forecasts is None:
+            return
+        known = i < self.guard.forecasts[0].tables.shape[0]  # a SKU added since had no forecast
+        i, day, hour, sold, hours = i[known], day[known], hour[known], sold[known], hours[known]
+        theta = year_phase((day * HOURS + hour + 0.5) * 3600.0)
+        how = weekday_of_day(day) * HOURS + hour
+
+        def expected(f: Forecast) -> np.ndarray:
+            season = np.exp(f.yearly[i, 0] * np.cos(theta) + f.yearly[i, 1] * np.sin(theta))
+            return f.tables[i, how] * season * hours
+
+        self.guard.add(sold, *(expected(f) for f in self.guard.forecasts))
+
+    def _remember_forecasts(self) -> None:
+        """The forecasts of the model trusting the prior fully and of the store's own model (the
+        same sales, the generic prior), for the guard to score the next sales with: the prior is
+        judged as it is, not as far as it is used, so a prior set aside can win its weight back."""
+        assert self.guard is not None
+        trusting, own = self._shadow(self.fleet), self._shadow(None)
+        self.guard.forecasts = (
+            Forecast(trusting._mean, trusting.yearly, trusting.burst.fit.dispersion),
+            Forecast(own._mean, own.yearly, own.burst.fit.dispersion),
+        )
+
+    def _shadow(self, fleet: FleetPrior | None) -> DemandModel:
+        """A model of this store's history with ``fleet`` trusted fully (None: the generic prior),
+        fitted; it shares the history arrays (a fit only reads them) and owns what a fit writes."""
+        shadow = DemandModel.__new__(DemandModel)
+        shadow.__dict__.update(self.__dict__)
+        shadow.fleet, shadow.guard, shadow._fine = fleet, None, None
+        shadow._alpha, shadow._beta, shadow._mean = self._alpha.copy(), self._beta.copy(), self._mean.copy()
+        shadow.yearly = self.yearly.copy()
+        shadow.burst = BurstState(self.burst.fit)
+        if fleet is None:
+            shadow.yearly[:] = (self.prior.yearly_a, self.prior.yearly_b)
+        shadow.fit(refit_yearly=False)
+        return shadow
+
+    def _blend_fleet(self) -> None:
+        """The fleet's yearly terms while the store has too little history for its own, as far as
+        the prior is trusted, the generic ones for the rest."""
+        if self.fleet is None or self.history_days() >= self.prior.yearly_min_days:
+            return
+        w = self.fleet_weight
+        generic = np.array([self.prior.yearly_a, self.prior.yearly_b])
+        for i, sku in enumerate(self.skus):
+            if sku in self.fleet.yearly:
+                self.yearly[i] = w * np.asarray(self.fleet.yearly[sku]) + (1.0 - w) * generic
 
     def _fit_own_dispersion(self) -> None:
         """No log taught the nowcast (a new store): how much the store's own hourly sales vary
@@ -340,7 +389,7 @@ class DemandModel:
         for sku, t in first.items():
             self.add_exposure(sku, math.floor(t / DAY_S) * DAY_S, until)
         if learned:
-            self._fine = _fine_counts(np.array(learned), len(self.skus), until)
+            self._fine = fine_counts(np.array(learned), len(self.skus), until)
         return len(learned)
 
     def open_days(self) -> np.ndarray:
@@ -400,15 +449,16 @@ class DemandModel:
         p = self.prior
         C, E = self._weekly_sums(i)
         fleet = self._fleet_table(i)
+        mu0 = p.prior_per_lane_day * max(1, self.lanes_per_sku[self.skus[i]]) / HOURS
+        day_shape, weekday_mean = _GENERIC_DAY, np.ones(7)
         if fleet is not None and fleet.mean() > 0:
-            # The fleet's shape and level (scaled to this store) instead of the generic ones.
+            # The fleet's shape and level (scaled to this store) instead of the generic ones, as
+            # far as the prior has forecast the store's sales better than its own model.
             week = fleet.reshape(7, HOURS)
-            mu0 = float(fleet.mean()) * self.fleet_scale
-            day_shape = week.mean(0) / week.mean()
-            weekday_mean = week.mean(1) / week.mean()
-        else:
-            mu0 = p.prior_per_lane_day * max(1, self.lanes_per_sku[self.skus[i]]) / HOURS
-            day_shape, weekday_mean = _GENERIC_DAY, np.ones(7)
+            w = self.fleet_weight
+            mu0 = w * float(fleet.mean()) * self.fleet_scale + (1.0 - w) * mu0
+            day_shape = w * week.mean(0) / week.mean() + (1.0 - w) * day_shape
+            weekday_mean = w * week.mean(1) / week.mean() + (1.0 - w) * weekday_mean
         level = (p.level_strength_h * mu0 + C.sum()) / (p.level_strength_h + E.sum())
         ch, eh = _circular_smooth(C.sum(0)), _circular_smooth(E.sum(0))
         profile = (p.profile_strength_h * level * day_shape + ch) / (p.profile_strength_h + eh)

@@ -132,7 +132,7 @@ def test_the_learned_burst_survives_a_restart(tmp_path: Path) -> None:
 
 def test_the_history_kept_for_the_burst_fit_is_bounded() -> None:
     """A big store's long log: the best-selling 64 SKUs and the newest days that fit 4M steps."""
-    from restock.demand.model import FINE_MAX_CELLS, _fine_counts
+    from restock.demand.burst import FINE_MAX_CELLS, fine_counts
 
     rng = np.random.default_rng(0)
     n_skus, days = 300, 400
@@ -140,7 +140,7 @@ def test_the_history_kept_for_the_burst_fit_is_bounded() -> None:
     sku = rng.integers(0, n_skus, t.size)
     sku[:5000] = 7  # one best seller
     learned = np.stack([t, sku, np.ones(t.size)], axis=1)
-    first, rows, counts = _fine_counts(learned, n_skus, MONDAY)
+    first, rows, counts = fine_counts(learned, n_skus, MONDAY)
     assert rows.size == 64 and 7 in rows
     assert counts.size <= FINE_MAX_CELLS + 64 * 288
     assert first * 300.0 >= MONDAY - days * DAY_S and counts.shape[1] * 300.0 >= 28 * DAY_S

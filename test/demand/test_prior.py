@@ -4,6 +4,7 @@ that starts from it forecasts its first days better than one that starts from no
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 
 from restock.demand.burst import BurstFit
 from restock.demand.generator import DAY_S, DemandGenerator
-from restock.demand.model import DemandModel
+from restock.demand.model import DemandModel, DemandPrior
 from restock.demand.prior import FleetPrior, PriorError, Shape, SourceModel, build_prior, main, source_from_sales
 from restock.paths import store_file
 from restock.planning.evaluate import lanes_per_sku
@@ -79,10 +80,13 @@ def test_bursts_are_pooled_from_the_stores_that_learned_them() -> None:
     fit = build_prior([bursty, calmer, quiet]).burst
     assert fit is not None and fit.gain == pytest.approx(0.6) and fit.dispersion == pytest.approx(20.0)
     assert build_prior([quiet]).burst is None
-    # A new store's model takes the fleet's nowcast until its own log teaches one.
+    # A new store's model takes the fleet's nowcast until its own log teaches one (before any sale
+    # the prior is trusted at 99:1).
     model = DemandModel(lanes_per_sku(STORE))
     model.set_fleet(build_prior([bursty]), KINDS)
-    assert model.burst.fit.gain == pytest.approx(0.7) and model.burst.fit.dispersion == pytest.approx(80.0)
+    assert model.fleet_weight == pytest.approx(0.99)
+    assert model.burst.fit.gain == pytest.approx(0.7, rel=0.02)
+    assert model.burst.fit.dispersion == pytest.approx(80.0, rel=0.05)
 
 
 def test_a_busier_stores_first_hours_move_every_skus_level_at_once() -> None:
@@ -154,7 +158,7 @@ def test_a_new_stores_own_sales_replace_the_fleets_dispersion_as_days_come() -> 
     source = SourceModel("a", {"cola_500": week}, {"cola_500": 4}, {}, {}, BurstFit(0.6, 300.0, 900.0, 50, 40.0))
     model = DemandModel(lanes_per_sku(STORE))
     model.set_fleet(build_prior([source]), KINDS)
-    assert model.burst.fit.dispersion == pytest.approx(40.0)
+    assert model.burst.fit.dispersion == pytest.approx(40.0, rel=0.05)  # trusted at 99:1 before any sale
     gen = DemandGenerator.for_daily_total(STORE, 1000.0, seed=9)
     after = {}
     for d in range(7):
@@ -186,3 +190,44 @@ def test_a_new_store_whose_bursts_empty_the_shelf_measures_them_as_bursty() -> N
         model.add_exposure("cola_500", day0 + 13 * 3600, day0 + DAY_S)
         model.fit()
     assert model.burst.fit.dispersion > 4.0
+
+
+def rest_of_day_error(prior: FleetPrior | None, sales: list, hour: int, odds: float = 99.0) -> tuple[float, float]:
+    """A new store's model fitted on its first day's sales up to ``hour``: the fleet prior's weight
+    then, and the mean hourly error of its forecast for the rest of that day."""
+    model = DemandModel(lanes_per_sku(STORE), DemandPrior(fleet_prior_odds=odds))
+    if prior is not None:
+        model.set_fleet(prior, KINDS)
+        assert model.fleet_weight > 0.9  # trusted before any sale
+    cut = MONDAY + hour * 3600.0
+    for s in sales:
+        if s.t < cut:
+            model.add_sale(s.t, s.sku, s.quantity)
+    model.add_exposure_all(MONDAY, cut)
+    model.fit()
+    pred = model.rates_matrix(cut + (np.arange(24 - hour) + 0.5) * 3600.0, model.skus)
+    actual = np.zeros_like(pred)
+    for s in sales:
+        if cut <= s.t < MONDAY + DAY_S:
+            actual[model.skus.index(s.sku), int((s.t - cut) // 3600)] += s.quantity
+    return model.fleet_weight, float(np.abs(pred - actual).mean())
+
+
+def test_a_prior_from_unlike_stores_loses_its_weight_in_the_stores_first_hours() -> None:
+    """A deliberately wrong prior (the fleet sells at night, this store in the day) is trusted at
+    first; by 10:00 of the store's first day its sales have taken the prior's weight away, and the
+    forecast of the rest of the day is as good as without a prior (trusted regardless, the prior
+    would double the error). A prior from like stores (the generator, other seeds) keeps it."""
+    night = np.tile(np.where(np.arange(24) < 6, 6.0, 0.1), 7)
+    wrong = FleetPrior({}, {}, Shape(30.0, night / night.mean()))
+    right = build_prior([generated_source(1, 1000.0), generated_source(2, 1000.0)])
+    sales = DemandGenerator.for_daily_total(STORE, 1000.0, seed=3).sample(
+        MONDAY, MONDAY + DAY_S, np.random.default_rng(31)
+    )
+    _, without = rest_of_day_error(None, sales, 10)
+    weight, guarded = rest_of_day_error(wrong, sales, 10)
+    _, trusted = rest_of_day_error(wrong, sales, 10, odds=math.inf)  # no guard: always trusted
+    assert weight < 0.01
+    assert guarded < 1.1 * without and trusted > 1.5 * without
+    weight, err = rest_of_day_error(right, sales, 10)
+    assert weight > 0.99 and err < without
