@@ -14,7 +14,7 @@ notices) and prints:
 
 Example (3 hours of the walk-in cooler at 1,000 containers a day)::
 
-    restock sim --store test/data/stores/walk_in_cooler.yaml --days 0.125 --start 2026-07-06T07:00:00 \\
+    restock sim --store config/stores/walk_in_cooler.yaml --days 0.125 --start 2026-07-06T07:00:00 \\
         --containers-per-day 1000 --initial-fill 0.25 --camera-period 60 --seed 7 --out var/runs/physics-cooler
     .venv/bin/python bench/physics_day.py var/runs/physics-cooler
 """

@@ -12,7 +12,7 @@ camera jitter, in stores and seeds of your choosing, and scores restock.vision.w
 Thresholds in restock.vision.wrist were set on corner_store seeds 1 and 3; the figures that count are
 other seeds and the walk-in cooler (a store the checks never saw)::
 
-    MUJOCO_GL=egl .venv/bin/python bench/wrist_check.py --store test/data/stores/walk_in_cooler.yaml --seed 2 -n 400
+    MUJOCO_GL=egl .venv/bin/python bench/wrist_check.py --store config/stores/walk_in_cooler.yaml --seed 2 -n 400
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ ground truth, the handoffs, the task results, the cameras' observations) and pri
 
 Example (a 3-hour morning of the walk-in cooler, 4 mix-ups an hour)::
 
-    restock sim --store test/data/stores/walk_in_cooler.yaml --days 0.125 --start 2026-07-06T07:00:00 \\
+    restock sim --store config/stores/walk_in_cooler.yaml --days 0.125 --start 2026-07-06T07:00:00 \\
         --containers-per-day 1000 --initial-fill 0.5 --mixups-per-hour 4 --seed 7 --out var/runs/wrist-day1
     .venv/bin/python bench/wrist_day.py var/runs/wrist-day1
 """

@@ -31,16 +31,11 @@ import numpy as np
 import psycopg
 
 from restock.day.operator_stand_in import FleetOperator
-from restock.paths import SOURCE_ROOT, store_file
+from restock.paths import store_file
 
 TENANT = "fleet_day"
-# The stores of a fleet day, in order: the two shipped ones, then stores of the test data.
-FLEET_STORES = (
-    "corner_store",
-    "station_kiosk",
-    "test/data/stores/walk_in_cooler.yaml",
-    "test/data/stores/deli_fridge.yaml",
-)
+# The stores of a fleet day, in order, all shipped (config/stores): an installed package has them too.
+FLEET_STORES = ("corner_store", "station_kiosk", "walk_in_cooler", "deli_fridge")
 # A day's table lines printed per store (the rest are in each store's own report).
 STORE_LINES = ("sim hours", "sales", "lost sales", "containers moved", "handoffs raised", "handoffs resolved",
                "tasks without operator")  # fmt: skip
@@ -61,7 +56,7 @@ def fleet_store_paths(n: int) -> list[Path]:
         raise ValueError(f"--fleet takes 1..{len(FLEET_STORES)} stores")
     out = []
     for name in FLEET_STORES[:n]:
-        path = SOURCE_ROOT / name if "/" in name else store_file(name)
+        path = store_file(name)
         if not path.is_file():
             raise ValueError(f"no store file {path}")
         out.append(path)

@@ -106,7 +106,7 @@ def test_a_line_from_a_little_off_its_start_is_as_fast_and_keeps_the_carriage() 
     from restock.motion.moves import Mover
     from restock.motion.trajectory import RAIL, Limits, linear
 
-    store = load_store(SOURCE_ROOT / "test" / "data" / "stores" / "deli_fridge.yaml")
+    store = load_store(SOURCE_ROOT / "config" / "stores" / "deli_fridge.yaml")
     model = ArmModel.from_store(store)
     mover = Mover(store, Envelope(model))
     limits = Limits.scaled(model, 1.0)

@@ -24,7 +24,7 @@ STORE_FILES = [
     *sorted((SOURCE_ROOT / "config" / "stores").glob("*.yaml")),
     *sorted((SOURCE_ROOT / "test" / "data" / "stores").glob("*.yaml")),
 ]
-COOLER = SOURCE_ROOT / "test" / "data" / "stores" / "walk_in_cooler.yaml"
+COOLER = SOURCE_ROOT / "config" / "stores" / "walk_in_cooler.yaml"
 
 
 def _cooler_with_shorter_rail() -> Store:

@@ -26,8 +26,8 @@ from restock.store.description import Store, load_store
 
 STORES = {
     "corner": SOURCE_ROOT / "config" / "stores" / "corner_store.yaml",
-    "cooler": SOURCE_ROOT / "test" / "data" / "stores" / "walk_in_cooler.yaml",
-    "deli": SOURCE_ROOT / "test" / "data" / "stores" / "deli_fridge.yaml",  # lanes 3 mm apart
+    "cooler": SOURCE_ROOT / "config" / "stores" / "walk_in_cooler.yaml",
+    "deli": SOURCE_ROOT / "config" / "stores" / "deli_fridge.yaml",  # lanes 3 mm apart
 }
 
 

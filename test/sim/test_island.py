@@ -31,7 +31,7 @@ def corner() -> Store:
 
 @pytest.fixture(scope="module")
 def cooler() -> Store:
-    return load_store(SOURCE_ROOT / "test" / "data" / "stores" / "walk_in_cooler.yaml")
+    return load_store(SOURCE_ROOT / "config" / "stores" / "walk_in_cooler.yaml")
 
 
 def _done(published: list) -> bool:

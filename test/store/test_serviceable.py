@@ -214,7 +214,7 @@ def test_an_approach_point_above_the_lift_is_named() -> None:
     ]
 
 
-COOLER = SOURCE_ROOT / "test" / "data" / "stores" / "walk_in_cooler.yaml"
+COOLER = SOURCE_ROOT / "config" / "stores" / "walk_in_cooler.yaml"
 
 
 def test_the_walk_in_cooler_edge_lanes_are_loadable_so_the_store_is_serviceable() -> None:

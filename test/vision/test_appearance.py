@@ -12,7 +12,7 @@ from restock.store.description import load_store, parse_store
 from restock.vision.appearance import AppearanceDb, SkuLooks, front_pixels, match_fraction, view_palette
 from restock.vision.lane_front import CROP_SIZE
 
-COOLER = SOURCE_ROOT / "test" / "data" / "stores" / "walk_in_cooler.yaml"
+COOLER = SOURCE_ROOT / "config" / "stores" / "walk_in_cooler.yaml"
 
 
 def crop_of(colour: tuple[float, float, float], lower: tuple[float, float, float] | None = None) -> np.ndarray:

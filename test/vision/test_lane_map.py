@@ -34,7 +34,7 @@ def _dets(*items: tuple[str, tuple[float, float, float, float], float]) -> Detec
 
 
 def test_every_lane_is_judged_by_one_camera_the_most_head_on(corner, kiosk) -> None:
-    cooler = load_store(SOURCE_ROOT / "test" / "data" / "stores" / "walk_in_cooler.yaml")
+    cooler = load_store(SOURCE_ROOT / "config" / "stores" / "walk_in_cooler.yaml")
     for store in (corner, kiosk, cooler):
         judged = [r.id for cam in store.cameras for r in lane_regions(store, cam.id)]
         assert sorted(judged) == sorted(lv.id for lv in store.lanes)  # each lane once

@@ -1,6 +1,6 @@
 """An operator's label sticks: the camera node as a process learns a SKU's look and keeps it across a restart.
 
-The store is the walk-in cooler (test/data/stores/walk_in_cooler.yaml) as its renders show it, but
+The store is the walk-in cooler (config/stores/walk_in_cooler.yaml) as its renders show it, but
 the camera node reads a copy whose description has the coconut water's colours wrong (a real
 description can be): the shipped models call its plain cream bottles unfamiliar and the
 description cannot say otherwise. The test process plays the simulator's camera (frames of
@@ -23,7 +23,7 @@ from restock.testing.graph import spin_until
 
 pytestmark = [pytest.mark.graph, pytest.mark.slow]
 
-COOLER = SOURCE_ROOT / "test" / "data" / "stores" / "walk_in_cooler.yaml"
+COOLER = SOURCE_ROOT / "config" / "stores" / "walk_in_cooler.yaml"
 CAMERA = "cam_4"
 SKU = "coconut_water_330"
 LANES = {"r1_l20", "r4_l23"}  # coconut water in the bottom and the top row, both judged by cam_4

@@ -17,7 +17,7 @@ from restock.vision.wrist import LaneCount, check_held, count_lane, wrist_camera
 
 STORES = {
     "corner": SOURCE_ROOT / "config" / "stores" / "corner_store.yaml",
-    "cooler": SOURCE_ROOT / "test" / "data" / "stores" / "walk_in_cooler.yaml",
+    "cooler": SOURCE_ROOT / "config" / "stores" / "walk_in_cooler.yaml",
 }
 
 
