@@ -5,15 +5,13 @@ opening; the executor answers with :class:`Command` objects (a checked trajector
 gripper opening, a record to publish). No rclpy, no clock of its own: time comes in with the
 feedback, so tests drive it with a simulated arm.
 
-For each container: move to the stock, approach, grasp, verify by the gripper opening (fingers
-stopped on the item hold it: :mod:`restock.motion.grip`), retreat, carry, approach the back of the lane,
-release, verify, retreat. With a wrist camera (``wrist_camera``) the arm also looks
-(:mod:`restock.motion.wrist_look`): at the lane's back before each container (a lane counted full
-gets none, the task ends there) and at the container in its fingers after the grasp (a wrong SKU
-goes back to the stock and becomes a ``wrong_item`` handoff). A failed grasp is retried ``max_grasp_retries`` times; a grasp that
-keeps failing, a lane the arm cannot enter (tracking error on approach) or an unreachable target
-becomes a :class:`~restock.records.HandoffRequest`, and the task is parked (persisted) until an
-operator's resolution resumes or drops it. A held container is put back into the stock first.
+For each container: move to the stock, approach, grasp, verify by the gripper opening
+(:mod:`restock.motion.grip`), retreat, carry, approach the back of the lane, release, verify, retreat.
+With a wrist camera the arm also looks (:mod:`restock.motion.wrist_look`): at the lane's back before
+each container (a full lane gets none) and at the container in its fingers (a wrong SKU goes back and
+becomes a ``wrong_item`` handoff). A grasp that keeps failing, a lane the arm cannot enter or an
+unreachable target becomes a :class:`~restock.records.HandoffRequest`; the task is parked (persisted)
+until an operator's resolution resumes or drops it. A held container is put back into the stock first.
 """
 
 from __future__ import annotations
@@ -44,6 +42,7 @@ class Executor(ExecutorChecks):
     settings: ExecutorSettings = field(default_factory=ExecutorSettings)
     queue: list[tuple[records.RestockTask, int]] = field(default_factory=list)
     parked: dict[str, tuple[records.RestockTask, int]] = field(default_factory=dict)
+    resolved_at: dict[str, float] = field(default_factory=dict)  # task id -> when an operator resumed it
     active: Active | None = None
     phase: Phase = Phase.IDLE
     motion: Motion | None = None
@@ -129,6 +128,7 @@ class Executor(ExecutorChecks):
                 out.append(PublishRecord(result))
             else:
                 self.queue.append((task, placed))
+                self.resolved_at[task.task_id] = now
                 self._sort()
                 self.store.save(task, "queued", placed, now)
         return out
@@ -218,7 +218,7 @@ class Executor(ExecutorChecks):
             if not self.queue:
                 return []
             task, placed = self.queue.pop(0)
-            self.active = Active(task, placed, now)
+            self.active = Active(task, placed, now, resolved_at=self.resolved_at.pop(task.task_id, None))
             self.store.save(task, "active", placed, now)
             self.phase = Phase.RECOVER  # from wherever the arm is (after a restart: maybe in a lane)
         a = self.active

@@ -120,6 +120,14 @@ class ExecutorChecks:
         a = self.active
         assert a is not None
         held = self.phase is Phase.LOOK_HELD
+        settled = None if a.resolved_at is None else a.resolved_at + self.settings.slide_s
+        if not held and settled is not None:
+            # The person's clearing may not have reached the world (a simulator hears the answer
+            # beside the arm) and what was set straight slides home: a count before is not the lane's.
+            a.resolved_at = None
+            if now < settled:
+                self.wait_until = settled
+                return []
         below = 0.0
         if held:  # the arm grips above the container's centre: where the camera finds its colours
             loc = self.mover.store.stock_by_id[a.task.stock_location]

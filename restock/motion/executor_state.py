@@ -81,6 +81,8 @@ class Active:
     counted_at: float = 0.0  # when it was taken (sales since then explain a lower count)
     grip_at_grasp: float | None = None  # the fingers' opening when they stopped on the container
     relooked: bool = False  # the lane looked not home once: a second look decides
+    # An operator's answer resumed it: a lane a person set straight counts only once it has settled.
+    resolved_at: float | None = None
 
 
 @dataclass

@@ -71,6 +71,25 @@ def test_a_lane_with_a_tipped_container_jams_and_becomes_a_handoff(tmp_path) -> 
     assert world.lane_count(lane) == before
 
 
+def test_a_resumed_task_counts_the_lane_only_once_the_persons_clearing_reached_it(tmp_path) -> None:
+    """The operator's "retried" reaches the arm a moment before the simulator sets the lane straight
+    (both hear it on one topic): a count taken before that is the jammed lane's, and set against the
+    next placement it read as containers that did not arrive (a suite failure, session 11)."""
+    store, world, ex = _setup(tmp_path, render=True)
+    lane = "r3_l11"
+    world.tip_in_lane(lane)
+    ex.submit(_task(store, lane, 2), world.time)
+    published = run(world, ex, 120.0, until=_handoff)
+    (request,) = [r for r in published if isinstance(r, records.HandoffRequest)]
+    answer = records.HandoffResolution(request_id=request.request_id, operator="op", action="retried", stamp=0.0)
+    ex.resolve(answer, world.time)
+    world.schedule(world.time + 0.5, lambda: world.unstick_lane(lane))
+    published = run(world, ex, 180.0, until=_result)
+    (result,) = [r for r in published if isinstance(r, records.TaskResult)]
+    assert result.outcome == "done" and result.placed == 2, result.reason
+    assert [what for _, what, _ in ex.noticed] == ["jammed"]
+
+
 def _first_count(published) -> bool:
     return any(isinstance(r, records.ShelfObservation) for r in published)
 
