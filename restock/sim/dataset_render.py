@@ -13,7 +13,8 @@ never used for training or validation (``--test-seed-base`` keeps them far apart
 
 Domain randomisation per image: lane fill (empty lanes on purpose), lighting, object colours,
 camera pose jitter (the simulator's hooks), a customer's hand, unfamiliar items and obstructions
-(the simulator's events), then blur, sensor noise and JPEG quality here.
+(the simulator's events), then blur, sensor noise and JPEG quality here; with ``--p-print`` and
+``--p-camera``, printed packaging and a real camera's look (restock.vision.realism).
 
 Labels: the front container of each lane by kind (containers further back are background),
 ``empty_front`` for each empty lane's front slot projected through the camera pose actually
@@ -40,6 +41,7 @@ from restock.store.description import Store, load_store
 from restock.vision.classes import CLASS_ID, CLASSES, EMPTY_FRONT, yolo_label_line
 from restock.vision.dataset import SPLITS, SceneConfig, camera_json, degrade, plan_lanes, write_data_yaml
 from restock.vision.lanes import project_box, slot_corners
+from restock.vision.realism import camera_look, print_packaging
 
 
 def camera_from_world(world, camera_id: str) -> CameraModel:
@@ -162,6 +164,17 @@ def clear_scene(world, store: Store, scene: Scene) -> None:
         world.set_lane(lv.id, [])
 
 
+def add_realism(world, camera_id: str, rgb: np.ndarray, rng: np.random.Generator, cfg: SceneConfig) -> np.ndarray:
+    """Printed packaging on the visible containers and a real camera's look, each with its chance
+    (``cfg.p_print``, ``cfg.p_camera``); labels are unchanged (restock.vision.realism)."""
+    if cfg.p_print > 0 and rng.random() < cfg.p_print:
+        ids = [info.id for info, _box, _n in world.boxes(camera_id, min_pixels=30) if info.kind == "container"]
+        rgb = print_packaging(rgb, world.render_segmentation(camera_id), ids, rng)
+    if cfg.p_camera > 0 and rng.random() < cfg.p_camera:
+        rgb = camera_look(rgb, rng)
+    return rgb
+
+
 def label_image(world, store: Store, camera_id: str, camera: CameraModel, min_pixels: int) -> tuple[list[str], dict]:
     """YOLO label lines and the lane truth for the world as it is now."""
     w, h = camera.width, camera.height
@@ -247,6 +260,9 @@ def generate(
                     camera = camera_from_world(world, camera_id)
                     rgb = world.render(camera_id)
                     lines, lanes = label_image(world, store, camera_id, camera, min_pixels)
+                    # Its own stream: a dataset with and without realism has the same scenes.
+                    looks = np.random.default_rng([seed, k, sum(map(ord, camera_id)), 15])
+                    rgb = add_realism(world, camera_id, rgb, looks, cfg)
                     name = f"{store.name}_{camera_id}_s{seed}_{k:03d}"
                     (out / "images" / split / f"{name}.jpg").write_bytes(degrade(rgb, rng, cfg))
                     (out / "labels" / split / f"{name}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
@@ -318,6 +334,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--p-reshape", type=float, default=SceneConfig.p_reshape, help="images whose SKUs get random sizes (training)"
     )
+    parser.add_argument("--p-print", type=float, default=SceneConfig.p_print,
+                        help="images whose containers get printed packaging (text, logos, barcodes)")  # fmt: skip
+    parser.add_argument("--p-camera", type=float, default=SceneConfig.p_camera,
+                        help="images under a random real camera and light (white balance, exposure, glare, JPEG)")  # fmt: skip
     args = parser.parse_args(argv)
     try:
         path = store_file(args.store)
@@ -341,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
             p_hand=args.p_hand,
             p_recolour=args.p_recolour,
             p_reshape=args.p_reshape,
+            p_print=args.p_print,
+            p_camera=args.p_camera,
         )
         manifest = generate(args.out, path, seeds, args.images_per_seed, scene, min_pixels=args.min_pixels)
     except (OSError, ValueError) as err:

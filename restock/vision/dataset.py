@@ -41,6 +41,8 @@ class SceneConfig:
     camera_jitter_deg: float = 2.0
     max_blur: float = 1.2  # Gaussian radius (px)
     max_noise: float = 6.0  # sensor noise sigma (grey levels)
+    p_print: float = 0.0  # an image's containers get printed packaging (restock.vision.realism)
+    p_camera: float = 0.0  # an image gets a real camera's look: white balance, exposure, glare ...
 
 
 def fits_lane(sku: Sku, lv: LaneView) -> bool:

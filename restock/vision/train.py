@@ -157,6 +157,9 @@ def fit(args: argparse.Namespace, data: str, **extra: object):
     if getattr(args, "from_", None):
         # Fine-tuning: no bias warm-up at lr 0.1 (it would undo the shipped biases in one epoch).
         extra = {"warmup_epochs": 1.0, "warmup_bias_lr": 0.0, **extra}
+    extra = {**extra, **recipe_overrides(args)}
+    if getattr(args, "keep", "best") == "last":
+        extra["val"] = False  # no per-epoch validation to pick by: its time goes to training
     t0 = time.monotonic()
     model.train(
         data=data,
@@ -179,10 +182,25 @@ def fit(args: argparse.Namespace, data: str, **extra: object):
         **extra,
     )
     train_s = time.monotonic() - t0
-    best = Path(model.trainer.best)
+    # "last" where validation is not on the data that matters (a foreign set's val stays held out).
+    best = Path(model.trainer.last if getattr(args, "keep", "best") == "last" else model.trainer.best)
     if not best.exists():
         raise TrainError(f"training produced no weights at {best}")
     return model, device, train_s, best
+
+
+def recipe_overrides(args: argparse.Namespace) -> dict:
+    """Ultralytics options a fine-tune may set: frozen layers, optimizer and learning rate, warm-up."""
+    out: dict = {}
+    if getattr(args, "freeze", 0):
+        out["freeze"] = args.freeze
+    if getattr(args, "lr0", 0.0):
+        # Ultralytics' optimizer=auto ignores lr0; naming the optimizer makes it count.
+        out.update(optimizer="AdamW", lr0=args.lr0)
+    if getattr(args, "warmup_epochs", None) is not None:
+        # Ultralytics warms up for at least 100 iterations: 0 turns it off (a short fine-tune is all warm-up).
+        out["warmup_epochs"] = args.warmup_epochs
+    return out
 
 
 def _progress(args: argparse.Namespace):
@@ -244,6 +262,9 @@ def train(args: argparse.Namespace, command: str) -> dict:
     data_yaml = run_dir / f"{args.name}_data.yaml"
     sources, foreign = prepare_sources(args, run_dir)
     data = merge_datasets(sources, data_yaml)
+    if args.keep == "auto":
+        # A foreign set's val/test are held out, so validation runs on other data: keep the last weights.
+        args.keep = "last" if foreign else "best"
 
     model, device, train_s, best = fit(
         args, str(data_yaml), patience=max(args.epochs, 100), cache=args.cache or False, cls_pw=args.cls_pw
@@ -380,6 +401,11 @@ def add_training_args(parser: argparse.ArgumentParser, *, model: str, model_help
         help=f"fine-tune: 'shipped' ({export.with_suffix('.pt').name} beside the shipped model) or a checkpoint .pt",
     )  # fmt: skip
     parser.add_argument("--minutes", type=float, default=0.0, help="time budget in minutes (sets --hours)")
+    parser.add_argument("--freeze", type=int, default=0, help="freeze the first N layers (10: YOLO11n's backbone)")
+    parser.add_argument("--lr0", type=float, default=0.0, help="AdamW learning rate (0: Ultralytics' automatic)")
+    parser.add_argument("--warmup-epochs", type=float, default=None, help="warm-up epochs (0: none)")
+    parser.add_argument("--keep", choices=["auto", "best", "last"], default="auto",
+                        help="weights kept: best on validation, or last (auto: last when a foreign set trains)")  # fmt: skip
     parser.set_defaults(shipped_checkpoint=str(export.with_suffix(".pt")))
 
 
