@@ -198,8 +198,12 @@ def recipe_overrides(args: argparse.Namespace) -> dict:
         # Ultralytics' optimizer=auto ignores lr0; naming the optimizer makes it count.
         out.update(optimizer="AdamW", lr0=args.lr0)
     if getattr(args, "warmup_epochs", None) is not None:
-        # Ultralytics warms up for at least 100 iterations: 0 turns it off (a short fine-tune is all warm-up).
+        # Ultralytics ramps the weights' rate up from 0 over these epochs: half of a 2-epoch fine-tune.
         out["warmup_epochs"] = args.warmup_epochs
+    if getattr(args, "nbs", 0):
+        # Ultralytics steps the optimizer once per nbs images (64: every 4th batch of 16); a short
+        # fine-tune on CPU gets 4x the steps with nbs = batch.
+        out["nbs"] = args.nbs
     return out
 
 
@@ -404,6 +408,7 @@ def add_training_args(parser: argparse.ArgumentParser, *, model: str, model_help
     parser.add_argument("--freeze", type=int, default=0, help="freeze the first N layers (10: YOLO11n's backbone)")
     parser.add_argument("--lr0", type=float, default=0.0, help="AdamW learning rate (0: Ultralytics' automatic)")
     parser.add_argument("--warmup-epochs", type=float, default=None, help="warm-up epochs (0: none)")
+    parser.add_argument("--nbs", type=int, default=0, help="images per optimizer step (0: Ultralytics' 64)")
     parser.add_argument("--keep", choices=["auto", "best", "last"], default="auto",
                         help="weights kept: best on validation, or last (auto: last when a foreign set trains)")  # fmt: skip
     parser.set_defaults(shipped_checkpoint=str(export.with_suffix(".pt")))

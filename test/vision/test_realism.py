@@ -52,8 +52,8 @@ def test_camera_look_keeps_the_frame_and_changes_its_pixels() -> None:
 
 
 def test_fine_tune_recipe_names_what_ultralytics_needs() -> None:
-    args = argparse.Namespace(freeze=10, lr0=0.002, warmup_epochs=0.0)
+    args = argparse.Namespace(freeze=10, lr0=0.002, warmup_epochs=0.0, nbs=16)
     out = recipe_overrides(args)
-    # lr0 only counts with a named optimizer; warm-up 0 turns off Ultralytics' 100-iteration minimum.
-    assert out == {"freeze": 10, "optimizer": "AdamW", "lr0": 0.002, "warmup_epochs": 0.0}
+    # lr0 only counts with a named optimizer; nbs = batch steps the optimizer every batch.
+    assert out == {"freeze": 10, "optimizer": "AdamW", "lr0": 0.002, "warmup_epochs": 0.0, "nbs": 16}
     assert recipe_overrides(argparse.Namespace(freeze=0, lr0=0.0, warmup_epochs=None)) == {}
