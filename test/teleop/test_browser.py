@@ -347,4 +347,7 @@ def test_camera_stream_on_each_path_on_the_desktop_and_in_the_headset(
     bridge = metas if path == "webrtc" else log  # WebRTC: the bridge's stamps come by RTP time
     assert bridge and all(f["capture"] <= f["received"] <= f["encoded"] <= f["sent"] for f in bridge)
     assert all(f["arrived"] <= f["decoded"] <= f["drawn"] for f in log)
+    # In XR the newest frame the page has is uploaded in the next XR frame and drawn in it.
+    xr = [f for f in log if f["view"] == "xr"]
+    assert all(f["taken"] <= f["xrFrame"] <= f["uploaded"] <= f["drawn"] for f in xr), xr[:3]
     assert not [c for c in console if c.startswith("pageerror")], console

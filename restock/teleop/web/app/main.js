@@ -12,8 +12,7 @@ export const app = {
   ws: null,
   state: null,
   alerts: [], // back-room alerts now raised, most urgent first (the bridge sorts them)
-  frame: null, // newest ImageBitmap
-  frameNew: null, // stamps of a decoded frame the XR frame loop has not drawn yet
+  xrTake: null, // in the immersive session: takes each decoded frame (xr.js draws the newest in its next frame)
   framesShown: 0,
   framesDropped: 0,
   streamPath: null, // "frames" (JPEG on a socket) or "webrtc" (a video track)
@@ -160,8 +159,7 @@ async function openFrames(camera) {
 function onRtcFrame(video, meta) {
   const epoch = (t) => (performance.timeOrigin + t) / 1000;
   const f = { rtp: meta.rtpTimestamp, arrived: epoch(meta.receiveTime), decoded: epoch(meta.presentationTime), path: "webrtc" };
-  app.frame = video;
-  if (app.inXR) app.frameNew = f;
+  if (app.xrTake) app.xrTake(f, video);
   else frameDrawn(f, "desktop", f.decoded);
 }
 
@@ -175,15 +173,13 @@ stream.onmessage = (ev) => {
   if (m.type === "dropped") app.framesDropped += 1;
   else if (m.type === "closed" && app.token && m.code !== 4401) setTimeout(() => openFrames($("camera").value).catch((err) => say(err.message)), 1000);
   if (m.type !== "frame") return;
-  if (app.frame && app.frame.close) app.frame.close(); // a bitmap (not the <video> of WebRTC)
-  app.frame = m.bitmap;
-  if (app.inXR) {
-    app.frameNew = m.frame; // uploaded and drawn in the XR frame loop (xr.js calls frameDrawn)
+  if (app.xrTake) {
+    app.xrTake(m.frame, m.bitmap); // drawn in the next XR frame (xr.js calls frameDrawn)
     return;
   }
   // The decoded bitmap becomes the canvas's picture as it is (no copy, no draw; CSS scales it).
-  $("view").getContext("bitmaprenderer", { alpha: false }).transferFromImageBitmap(app.frame);
-  app.frame = null;
+  m.frame.taken = epochNow();
+  $("view").getContext("bitmaprenderer", { alpha: false }).transferFromImageBitmap(m.bitmap);
   frameDrawn(m.frame, "desktop");
 };
 

@@ -91,6 +91,13 @@ export async function startXR(app, ui) {
   const sizes = new Map(); // texture -> "WxH" of its storage: a same-size frame is copied in, not reallocated
   const camTex = gl.createTexture();
   let camReady = false;
+  // The newest decoded camera frame, {frame, source}: uploaded in the next XR frame, once. Uploading
+  // each frame as it came measured worse in the emulated headset (bench/teleop_latency.py, 4 rounds
+  // each in turn at load 8-11: 14.1 vs 18.7 fps drawn, p99 289 vs 192 ms): a frame that a newer one
+  // replaced before the XR frame had been uploaded for nothing, and there the frames reach the
+  // page's main thread just before an XR frame anyway (the runtime holds it in between).
+  let camNext = null;
+  let camAspect = 0.75; // height / width of the video, for the panel
   const infoTex = gl.createTexture();
   const info = infoCanvas();
   let labelIndex = 0;
@@ -101,9 +108,12 @@ export async function startXR(app, ui) {
   app.xrFrames = 0;
   app.xrWork = [];
   app.xrSession = session;
+  app.framesReplaced = 0; // decoded, then replaced by a newer frame before an XR frame drew them
+  app.xrTake = take;
   session.addEventListener("end", () => {
     app.inXR = false;
     app.xrSession = null;
+    app.xrTake = null;
   });
 
   function upload(tex, source) {
@@ -118,6 +128,16 @@ export async function startXR(app, ui) {
     gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.LINEAR);
     gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
     gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
+  }
+
+  // A decoded camera frame (an ImageBitmap, or the <video> of WebRTC) with its stamps, as it comes.
+  function take(frame, source) {
+    frame.taken = epochNow();
+    if (camNext) {
+      app.framesReplaced += 1; // decoded, never drawn: the bench counts it with the dropped ones
+      if (camNext.source.close) camNext.source.close();
+    }
+    camNext = { frame, source };
   }
 
   function draw(view, m, tex, tint) {
@@ -179,14 +199,18 @@ export async function startXR(app, ui) {
     gl.vertexAttribPointer(aPos, 3, gl.FLOAT, false, 20, 0);
     gl.enableVertexAttribArray(aUv);
     gl.vertexAttribPointer(aUv, 2, gl.FLOAT, false, 20, 12);
-    const fresh = app.frameNew; // a camera frame decoded since the last XR frame: upload it once
+    const fresh = camNext && camNext.frame;
     if (fresh) {
       fresh.xrFrame = began;
-      upload(camTex, app.frame);
+      const { source } = camNext;
+      upload(camTex, source);
       fresh.uploaded = epochNow();
+      const w = source.width || source.videoWidth;
+      if (w) camAspect = (source.height || source.videoHeight) / w;
+      if (source.close) source.close(); // an ImageBitmap: its pixels are in the texture
+      camReady = true;
+      camNext = null;
     }
-    camReady = camReady || !!fresh;
-    app.frameNew = null;
     // The info panel is drawn and uploaded again when what it shows changed (at most 4 times a second).
     if (time - lastInfo > 250 && (app.state !== infoShown.state || labelIndex !== infoShown.labelIndex)) {
       drawInfo(info, app, ui.labels(), labelIndex);
@@ -202,7 +226,7 @@ export async function startXR(app, ui) {
     for (const view of pose.views) {
       const vp = layer.getViewport(view);
       gl.viewport(vp.x, vp.y, vp.width, vp.height);
-      draw(view, model(0, 1.5, -1.6, 1.28, 0.96), camReady ? camTex : null, [0.2, 0.2, 0.2, 1]);
+      draw(view, model(0, 1.5, -1.6, 1.28, 1.28 * camAspect), camReady ? camTex : null, [0.2, 0.2, 0.2, 1]);
       draw(view, model(-1.25, 1.5, -1.3, 0.8, 0.8, [0, 0.2588, 0, 0.9659]), infoTex);
       for (const t of cursors) {
         const o = t.orientation;
