@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/teleop_latency.py [--seconds 10] [--rate 60] [--arm] [--no-browser] [--no-pose]
         [--scenarios desktop:1:frames,desktop:1:webrtc,xr:1:frames,xr:1:webrtc,desktop:2:frames,desktop:2:webrtc]
-        [--xr-window 1280x720]
+        [--xr-window 1280x720] [--rounds 1] [--before REV] [--xr-harness]
 
 1. Target: a WSS client (the operator) claims the robot and sends controller poses with the grip
    held at --rate; this process's ROS subscriber times each teleop/ee_target PoseStamped from the
@@ -15,7 +15,8 @@
    viewers (operators; `desktop:2:frames:2` puts them in two Chromiums, not two pages of one), and
    the stream's path: JPEG frames on the TLS WebSocket ("frames") or a WebRTC VP8 track ("webrtc").
    Each drawn frame carries its stage times (bridge: capture, received, encoded, sent; page:
-   arrived, decoded, drawn; in XR also the XR frame's start and the texture upload's end); figures:
+   arrived, decoded, taken on its main thread, drawn; in XR also the XR frame's start and the texture
+   upload's end); figures:
    frames drawn per second, capture -> drawn percentiles and each stage's, JPEG/VP8 encodes per
    camera frame (1.00: once for all viewers), the CPU the bridge and the browser used (by Chromium
    process: gpu is the software GL and compositor, renderer the pages), in XR the frame callback's
@@ -23,7 +24,14 @@
    is after the canvas draw (frames), when the <video> hands the frame to the compositor
    (WebRTC on the desktop), or after the texture upload and draw in the XR frame callback (XR);
    all before the compositor's next vsync. First line: PSNR and size of both encodings on the
-   same frames (equal image quality).
+   same frames (equal image quality). In XR a frame replaced by a newer one before an XR frame drew
+   it counts as dropped in the page.
+3. --rounds N runs every scenario N times in turn and prints medians; --before REV runs each also
+   with the operator app's scripts of git revision REV (served to those pages in place of the
+   bridge's; before and now alternate, which goes first swapped every round): the page's changes
+   measured interleaved in one run. --xr-harness first measures the emulated headset alone: an
+   immersive session whose XR frames draw nothing (what the software GL and the page's compositor
+   cost per XR frame, and how late a 4 ms timer fires on the page's main thread in it).
 
 The bridge runs as its own process (`restock up`), TLS on, on a confined DDS domain.
 """
@@ -34,6 +42,7 @@ import argparse
 import asyncio
 import contextlib
 import io
+import itertools
 import os
 import ssl
 import sys
@@ -80,21 +89,35 @@ async def drive(base: str, ctx: ssl.SSLContext, seconds: float, rate: float, sen
         await ws.close()
 
 
-# The stages of a frame's trip, as the app logs them (restock/teleop/web/app/main.js frameLog).
-STAGES = [
-    ("capture", "received", "capture -> bridge received (DDS)"),
-    ("received", "encoded", "received -> encoded (JPEG or VP8, once for all viewers)"),
-    ("encoded", "sent", "encoded -> sent (bridge: JPEG waits for the viewer's last frame; VP8 for aiortc)"),
-    ("sent", "arrived", "sent -> arrived (TLS WebSocket / SRTP)"),
-    ("arrived", "decoded", "arrived -> decoded (JPEG in a worker / WebRTC jitter buffer + VP8 + to the compositor)"),
-    ("decoded", "drawn", "decoded -> drawn (canvas draw / XR texture upload in the XR frame)"),
-]
-# In the XR session "decoded -> drawn" in three (restock/teleop/web/app/xr.js).
-XR_STAGES = [
-    ("decoded", "xrFrame", "decoded -> XR frame began (waits for the headset's next frame)"),
-    ("xrFrame", "uploaded", "XR frame began -> uploaded (input, the texture upload)"),
-    ("uploaded", "drawn", "uploaded -> drawn (both eyes' draws)"),
-]
+# The stamps of a frame's trip in the order they happen, as the app logs them (restock/teleop/web/app/
+# main.js frameLog; in XR xr.js adds its own): a frame has those of its path and view.
+STAMPS = ("capture", "received", "encoded", "sent", "arrived", "decoded", "taken", "uploaded", "xrFrame", "drawn")
+STAGE_NAMES = {
+    ("capture", "received"): "capture -> bridge received (DDS)",
+    ("received", "encoded"): "received -> encoded (JPEG or VP8, once for all viewers)",
+    ("encoded", "sent"): "encoded -> sent (bridge: JPEG waits for the viewer's last frame; VP8 for aiortc)",
+    ("sent", "arrived"): "sent -> arrived (TLS WebSocket / SRTP)",
+    ("arrived", "decoded"): "arrived -> decoded (JPEG in a worker / WebRTC jitter buffer + VP8 + to the compositor)",
+    ("decoded", "taken"): "decoded -> in the page (the worker's bitmap or the <video>'s frame on the main thread)",
+    ("taken", "drawn"): "in the page -> drawn (the canvas's picture)",
+    ("decoded", "drawn"): "decoded -> drawn (the canvas's picture)",
+    ("taken", "uploaded"): "in the page -> uploaded (the texture upload, as the frame comes)",
+    ("uploaded", "xrFrame"): "uploaded -> XR frame began (waits for the headset's next frame)",
+    ("xrFrame", "drawn"): "XR frame began -> drawn (input, both eyes' draws)",
+    ("decoded", "xrFrame"): "decoded -> XR frame began (waits for the headset's next frame)",
+    ("taken", "xrFrame"): "in the page -> XR frame began (waits for the headset's next frame)",
+    ("xrFrame", "uploaded"): "XR frame began -> uploaded (input, the texture upload in the XR frame)",
+    ("uploaded", "drawn"): "uploaded -> drawn (both eyes' draws)",
+}
+
+
+def stage_pairs(frame: dict) -> list[tuple[str, str]]:
+    """The frame's consecutive stamps, pairwise, in the order they were taken."""
+    keys = [k for k in STAMPS if k in frame]
+    if frame.get("xrFrame", 0.0) <= frame.get("uploaded", -1.0):  # uploaded in the XR frame (same clock)
+        i, j = keys.index("uploaded"), keys.index("xrFrame")
+        keys[i], keys[j] = keys[j], keys[i]
+    return list(itertools.pairwise(keys))
 
 
 @dataclass
@@ -195,9 +218,16 @@ def publish_camera(
 XR_WINDOW = (1280, 720)
 
 
-def open_viewer(browser, base: str, operator: str, scenario: Scenario):
-    """A page logged in as ``operator`` and showing frames; in XR: holding the robot, in the session."""
+def serve(body: str):
+    return lambda route, _request=None: route.fulfill(body=body, content_type="text/javascript")
+
+
+def open_viewer(browser, base: str, operator: str, scenario: Scenario, app_files: dict[str, str] | None = None):
+    """A page logged in as ``operator`` and showing frames; in XR: holding the robot, in the session.
+    ``app_files``: the operator app's files by name, served in place of the bridge's (--before)."""
     page = new_page(browser, IWER, INSTALL_QUEST3) if scenario.view == "xr" else new_page(browser)
+    for name, body in (app_files or {}).items():
+        page.context.route(f"**/app/{name}", serve(body))
     if scenario.view == "xr":
         page.set_viewport_size({"width": XR_WINDOW[0], "height": XR_WINDOW[1]})
     log_in(page, base, operator, PASSWORD, f"?stream={scenario.path}")
@@ -249,14 +279,21 @@ def cpu_seconds(bridge_pid: int) -> Counter:
     return total
 
 
-def watch(browsers: list, base: str, scenario: Scenario, seconds: float, hz: float, bridge_pid: int) -> None:
+def watch(
+    browsers: list, base: str, scenario: Scenario, seconds: float, hz: float, bridge_pid: int,
+    app_files: dict[str, str] | None = None,
+) -> dict[str, float]:  # fmt: skip
+    """The scenario's pages for ``seconds``: its figures printed, the headline ones returned."""
     pages = [
-        open_viewer(browsers[i % scenario.browsers], base, f"bench{i}" if i else "bench", scenario)
+        open_viewer(browsers[i % scenario.browsers], base, f"bench{i}" if i else "bench", scenario, app_files)
         for i in range(scenario.viewers)
     ]
     app = "window.restockApp"
     for page in pages:
-        page.evaluate(f"{app}.frameLog.length = 0; {app}.framesDropped = 0; if ({app}.xrWork) {app}.xrWork.length = 0")
+        page.evaluate(
+            f"{app}.frameLog.length = 0; {app}.framesDropped = 0; {app}.framesReplaced = 0;"
+            f" if ({app}.xrWork) {app}.xrWork.length = 0"
+        )
     xr_before = [page.evaluate(f"{app}.xrFrames || 0") for page in pages]
     load = os.getloadavg()[0]
     cpu0 = cpu_seconds(bridge_pid)
@@ -267,12 +304,13 @@ def watch(browsers: list, base: str, scenario: Scenario, seconds: float, hz: flo
     metas = [page.evaluate(f"{app}.rtcMeta") for page in pages]
     xr = [(page.evaluate(f"{app}.xrFrames || 0") - b) / seconds for page, b in zip(pages, xr_before, strict=True)]
     xr_work = [w for page in pages for w in page.evaluate(f"{app}.xrWork || []")]
-    dropped = [page.evaluate(f"{app}.framesDropped") for page in pages]
+    # Dropped in the worker for a newer frame, or (XR) decoded and replaced before an XR frame drew it.
+    dropped = [page.evaluate(f"{app}.framesDropped + ({app}.framesReplaced || 0)") for page in pages]
     for page in pages:
         page.context.close()
     if scenario.path == "webrtc":
         logs = [join_rtc(log, meta) for log, meta in zip(logs, metas, strict=True)]
-    report(scenario, logs, dropped, hz, (xr, xr_work), (load, os.getloadavg()[0]), cpu)
+    return report(scenario, logs, dropped, hz, (xr, xr_work), (load, os.getloadavg()[0]), cpu)
 
 
 def join_rtc(log: list[dict], metas: list[dict]) -> list[dict]:
@@ -288,7 +326,7 @@ def join_rtc(log: list[dict], metas: list[dict]) -> list[dict]:
 
 
 def report(scenario: Scenario, logs: list[list[dict]], dropped: list[int], hz: float,
-           xr: tuple[list[float], list[float]], load: tuple[float, float], cpu: dict[str, float]) -> None:  # fmt: skip
+           xr: tuple[list[float], list[float]], load: tuple[float, float], cpu: dict[str, float]) -> dict[str, float]:  # fmt: skip
     fps = []
     for log in logs:
         drawn = np.array([f["drawn"] for f in log])
@@ -296,11 +334,17 @@ def report(scenario: Scenario, logs: list[list[dict]], dropped: list[int], hz: f
     frames = [f for log in logs for f in log]
     if not frames:
         print(f"{scenario}: no frame drawn")
-        return
+        return {"fps": 0.0, "load": load[0]}
     numbers = [f["number"] for f in frames]
     captured = (max(f["capture"] for f in frames) - min(f["capture"] for f in frames)) * hz + 1
     rates, work = xr
-    xr_line = f"; XR frame loop {' + '.join(f'{x:.0f}' for x in rates)}/s" if scenario.view == "xr" else ""
+    gpu = cpu.get("chromium gpu", 0.0)
+    xr_line = (
+        f"; XR frame loop {' + '.join(f'{x:.0f}' for x in rates)}/s, Chromium's gpu process "
+        f"{gpu * 1000 / max(sum(rates), 1.0):.1f} ms CPU an XR frame"
+        if scenario.view == "xr"
+        else ""
+    )
     browser = sum(v for k, v in cpu.items() if k != "bridge")
     parts = ", ".join(f"{k.removeprefix('chromium ')} {v:.2f}" for k, v in cpu.items() if k != "bridge" and v >= 0.005)
     print(
@@ -309,40 +353,151 @@ def report(scenario: Scenario, logs: list[list[dict]], dropped: list[int], hz: f
         f"CPU: bridge {cpu.get('bridge', 0.0):.2f}, browser {browser:.2f} cores ({parts}); "
         f"load average {load[0]:.1f} -> {load[1]:.1f}"
     )
-
-    def stage(a: str, b: str) -> str:
-        return percentiles([(f[b] - f[a]) * 1000 for f in frames if a in f and b in f])
-
-    print(f"  capture -> drawn: {stage('capture', 'drawn')}")
-    for a, b, label in STAGES + (XR_STAGES if scenario.view == "xr" else []):
-        print(f"    {label}: {stage(a, b)}")
+    total = [(f["drawn"] - f["capture"]) * 1000 for f in frames]
+    print(f"  capture -> drawn: {percentiles(total)}")
+    stages: dict[tuple[str, str], list[float]] = {}
+    for f in frames:
+        for a, b in stage_pairs(f):
+            stages.setdefault((a, b), []).append((f[b] - f[a]) * 1000)
+    for (a, b), ms in stages.items():
+        print(f"    {STAGE_NAMES.get((a, b), f'{a} -> {b}')}: {percentiles(ms)}")
     if work:
         print(f"    XR frame callback's own time (main thread, every XR frame): {percentiles(work)}")
+    return {
+        "fps": min(fps),
+        "p50": float(np.percentile(total, 50)),
+        "p99": float(np.percentile(total, 99)),
+        "load": load[0],
+    }
+
+
+def app_files_at(rev: str) -> dict[str, str]:
+    """The operator app's scripts as they were at git revision ``rev``: those that differ from now."""
+    import subprocess
+
+    web = "restock/teleop/web/app"
+    files = {}
+    for path in sorted((ROOT / web).glob("*.js")):
+        old = subprocess.run(
+            ["git", "-C", str(ROOT), "show", f"{rev}:{web}/{path.name}"], capture_output=True, text=True, check=False
+        )
+        if old.returncode == 0 and old.stdout != path.read_text():
+            files[path.name] = old.stdout
+    return files
+
+
+def bare_xr(browser, base: str, seconds: float, bridge_pid: int) -> None:
+    """The emulated headset alone: an immersive session whose XR frames draw nothing (the runtime
+    still clears its layer each frame and the page's compositor shows it), none of the app's work.
+    What the bench's software GL costs per XR frame before the app draws anything."""
+    page = new_page(browser, IWER, INSTALL_QUEST3)
+    page.set_viewport_size({"width": XR_WINDOW[0], "height": XR_WINDOW[1]})
+    page.goto(base + "/")  # a secure context; nobody logs in, so the app does nothing
+    idle = timer_lateness(page, 2.0)
+    page.evaluate(
+        """async () => {
+        const session = await navigator.xr.requestSession("immersive-vr");
+        const attributes = { antialias: false, alpha: false, depth: false, stencil: false };
+        const gl = document.createElement("canvas").getContext("webgl", { xrCompatible: true, ...attributes });
+        session.updateRenderState({ baseLayer: new XRWebGLLayer(session, gl, attributes) });
+        window.bareFrames = 0;
+        const frame = () => { window.bareFrames += 1; session.requestAnimationFrame(frame); };
+        session.requestAnimationFrame(frame);
+    }"""
+    )
+    time.sleep(1.0)
+    n0, cpu0, load = page.evaluate("window.bareFrames"), cpu_seconds(bridge_pid), os.getloadavg()[0]
+    late = timer_lateness(page, seconds)
+    n1, cpu1 = page.evaluate("window.bareFrames"), cpu_seconds(bridge_pid)
+    page.context.close()
+    rate = (n1 - n0) / seconds
+    gpu, renderer = ((cpu1[k] - cpu0[k]) / seconds for k in ("chromium gpu", "chromium renderer"))
+    print(
+        f"the emulated headset alone (XR frames that draw nothing, window {XR_WINDOW[0]}x{XR_WINDOW[1]}): "
+        f"XR frame loop {rate:.0f}/s, Chromium's gpu process {gpu:.2f} cores ({gpu * 1000 / max(rate, 1.0):.1f} ms "
+        f"an XR frame), renderer {renderer:.2f}; load average {load:.1f}\n"
+        f"  the page's main thread, a 4 ms timer fires late by: {late} (before the session: {idle})"
+    )
+
+
+def timer_lateness(page, seconds: float) -> str:
+    """How late a 4 ms timer fires on the page's main thread, over ``seconds``: how long the main
+    thread is held (by its own work, or waiting on another process)."""
+    ms = page.evaluate(
+        """(seconds) => new Promise((resolve) => {
+        const late = [];
+        const end = performance.now() + seconds * 1000;
+        let due = performance.now() + 4;
+        const tick = () => {
+            const now = performance.now();
+            late.push(now - due);
+            if (now > end) return resolve(late);
+            due = now + 4;
+            setTimeout(tick, 4);
+        };
+        setTimeout(tick, 4);
+    })""",
+        seconds,
+    )
+    return percentiles(ms)
 
 
 def camera_to_browser(
-    base: str, node, store, seconds: float, hz: float, scenarios: list[Scenario], bridge_pid: int
+    base: str, node, store, args: argparse.Namespace, scenarios: list[Scenario], bridge_pid: int
 ) -> None:
+    """Each scenario in turn, --rounds times; with --before, each also with the app of that revision
+    (before and now alternating, which goes first swapped every round), then medians over rounds."""
     from playwright.sync_api import sync_playwright
 
     camera_id = store.cameras[0].id
     frames = camera_frames(store, camera_id)
-    image_quality(frames, JPEG_QUALITY, RTC_BITRATE, hz)
+    image_quality(frames, JPEG_QUALITY, RTC_BITRATE, args.camera_hz)
+    variants: list[tuple[str, dict[str, str] | None]] = [("now", None)]
+    if args.before:
+        old = app_files_at(args.before)
+        print(f"before: the operator app's {', '.join(sorted(old)) or 'scripts (no difference!)'} at {args.before}")
+        variants.insert(0, (f"before ({args.before})", old))
     stop = threading.Event()
-    thread = publish_camera(node, camera_id, frames, hz, stop)
+    thread = publish_camera(node, camera_id, frames, args.camera_hz, stop)
+    results: dict[tuple[str, str], list[dict[str, float]]] = {}
     try:
         with sync_playwright() as pw:
             browsers = [
                 pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
                 for _ in range(max(s.browsers for s in scenarios))
             ]
-            for scenario in scenarios:
-                watch(browsers, base, scenario, seconds, hz, bridge_pid)
+            if args.xr_harness:
+                bare_xr(browsers[0], base, args.seconds, bridge_pid)
+            for r in range(args.rounds):
+                for scenario in scenarios:
+                    for name, files in variants if r % 2 == 0 else variants[::-1]:
+                        if len(variants) > 1 or args.rounds > 1:
+                            print(f"round {r + 1}, {name}:")
+                        figures = watch(browsers, base, scenario, args.seconds, args.camera_hz, bridge_pid, files)
+                        results.setdefault((str(scenario), name), []).append(figures)
             for browser in browsers:
                 browser.close()
     finally:
         stop.set()
         thread.join(2)
+    if len(variants) > 1 or args.rounds > 1:
+        summary(results, args.rounds)
+
+
+def summary(results: dict[tuple[str, str], list[dict[str, float]]], rounds: int) -> None:
+    """Medians over the rounds, each scenario's variants side by side."""
+    print(f"medians over {rounds} round(s) (capture -> drawn; fps: the slowest viewer's):")
+    for (scenario, name), runs in results.items():
+
+        def med(key: str, runs: list[dict[str, float]] = runs) -> float:
+            return float(np.median([r.get(key, float("nan")) for r in runs]))
+
+        p99s = ", ".join(f"{r.get('p99', float('nan')):.1f}" for r in runs)
+        loads = [r["load"] for r in runs]
+        print(
+            f"  {scenario}, {name}: {med('fps'):.1f} fps, p50 {med('p50'):.1f} ms, p99 {med('p99'):.1f} ms "
+            f"(rounds: {p99s}); load {min(loads):.1f}-{max(loads):.1f}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -364,6 +519,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-pose", action="store_true", help="skip the operator pose part")
     ap.add_argument(
         "--xr-window", default="1280x720", help="the emulated headset's window, WxH: both eyes' framebuffer"
+    )
+    ap.add_argument("--rounds", type=int, default=1, help="every scenario this many times, in turn")
+    ap.add_argument(
+        "--before", default="", help="git revision: each scenario also with the operator app of then, interleaved"
+    )
+    ap.add_argument(
+        "--xr-harness", action="store_true", help="first the emulated headset alone (XR frames that draw nothing)"
     )
     args = ap.parse_args(argv)
     global XR_WINDOW
@@ -434,7 +596,7 @@ def measure(args: argparse.Namespace, bridge: BridgeProcess) -> int:
 
             scenarios = [Scenario.parse(s) for s in args.scenarios.split(",")]
             store = load_store(store_file(args.store))
-            camera_to_browser(base, node, store, args.seconds, args.camera_hz, scenarios, bridge.pid())
+            camera_to_browser(base, node, store, args, scenarios, bridge.pid())
     finally:
         executor.shutdown(timeout_sec=2)
         node.destroy_node()
