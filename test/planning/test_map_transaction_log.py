@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 from restock.demand.saleslog import read_sales_log
@@ -16,6 +17,7 @@ def load_script():
         "map_transaction_log", SOURCE_ROOT / "scripts" / "map_transaction_log.py"
     )
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules[spec.name] = module  # type: ignore[union-attr]  # its dataclasses look themselves up there
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     return module
 
@@ -91,3 +93,75 @@ def test_a_chains_log_is_mapped_one_store_at_a_time_onto_the_same_skus(tmp_path:
         assert "Shop" in str(err)
     else:
         raise AssertionError("a missing store column was accepted")
+
+
+def test_a_log_of_another_shape_one_time_column_and_a_column_per_item(tmp_path: Path, capsys) -> None:
+    # A cafe's order export: one time column, one column per item (cells quantities, blank none),
+    # lines out of order, lines with no time at all, an order written twice.
+    source = tmp_path / "orders.csv"
+    source.write_text(
+        "datetime,day of week,total,angbutter,plain bread,americano,order_id\n"
+        "2019-07-11 15:35,Thur,23800.0,1.0,,2.0,a1\n"
+        "2019-07-12 11:49,Fri,58000.0,,3.0,,a2\n"
+        "2019-07-12 11:49,Fri,58000.0,,3.0,,a2\n"
+        "2019-07-11 16:10,Thur,15800.0,1.0,,,a3\n"
+        ",,,,,,a4\n"
+        ",,,,,,a5\n"
+    )
+    script = load_script()
+    out = tmp_path / "sales.csv"
+    # As a user first tries it: the error says what the file has and which options read it.
+    assert_exits(script, ["--in", str(source), "--out", str(out)], "--time-column COLUMN (datetime?)")
+    argv = ["--in", str(source), "--time-column", "datetime", "--out", str(out)]
+    assert_exits(script, argv, "--item-columns FIRST:LAST")
+    argv += ["--item-columns", "angbutter:americano", "--replicas", "2", "--drop-duplicate-lines"]
+    assert script.main(argv) == 0
+    said = capsys.readouterr().out
+    assert "skipped 2 lines with no time (line 6, 7)" in said
+    assert "1 lines were earlier than a line before them: sorted" in said
+    assert "dropped 1 lines repeating the line before them exactly" in said
+    assert "7 items on 2 open days; 2 replicas each" in said  # 1 + 2, 3, 1: quantities count
+    store = load_store(store_file("corner_store.yaml"))
+    sales = read_sales_log(out, store)
+    assert len(sales) == 14
+    skus = sorted(store.skus)
+    bread = [s for s in sales if s.sku == script.sku_for("plain bread", skus)]
+    assert len(bread) >= 6 and all(s.stamp >= parse_time("2019-07-12T11:29:00") for s in bread[-6:])
+
+
+def test_quantities_returns_time_formats_and_malformed_cells(tmp_path: Path, capsys) -> None:
+    source = tmp_path / "retail.csv"
+    source.write_text(
+        "Invoice,Item,Quantity,InvoiceDate\n"
+        "489434,WHITE CHERRY LIGHTS,12,12/1/2009 07:45\n"
+        "C489449,WHITE CHERRY LIGHTS,-12,12/1/2009 10:33\n"
+        "489436,CAT BOWL,3.0,12/2/2009 09:06\n"
+    )
+    script = load_script()
+    out = tmp_path / "sales.csv"
+    base = ["--in", str(source), "--time-column", "InvoiceDate", "--out", str(out), "--replicas", "1"]
+    assert_exits(script, base, "line 2: time '12/1/2009 07:45' does not read")
+    argv = [*base, "--time-format", "%m/%d/%Y %H:%M", "--quantity-column", "Quantity"]
+    assert script.main(argv) == 0
+    said = capsys.readouterr().out
+    assert "skipped 1 lines of zero or negative quantity (returns, voids)" in said
+    assert "15 items on 2 open days" in said
+    source.write_text("Invoice,Item,Quantity,InvoiceDate\n1,CAT BOWL,0.5,12/2/2009 09:06\n")
+    assert_exits(script, argv, "line 2: column 'Quantity': '0.5' is not a whole number of items")
+
+
+def test_spread_puts_a_few_items_on_every_sku_by_volume() -> None:
+    script = load_script()
+    skus = ["a", "b", "c"]
+    table = script.spread({"x": 50, "y": 30, "z": 25, "w": 10, "none": 99}, skus)
+    assert table == {"x": "a", "y": "b", "z": "c", "w": "c"}  # most sold first, to the least sold SKU
+    assert "none" not in table
+
+
+def assert_exits(script, argv: list[str], message: str) -> None:
+    try:
+        script.main(argv)
+    except SystemExit as err:
+        assert message in str(err), str(err)
+    else:
+        raise AssertionError(f"{argv} was accepted")
