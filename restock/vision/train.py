@@ -114,6 +114,15 @@ def _image_dirs_of(source: Path) -> tuple[list[Path], list[Path], list[Path]]:
     return dirs("train"), dirs("val"), dirs("test")
 
 
+def _few_images(folders: list[Path], listing: Path, n: int = 16) -> Path:
+    """A list file of ``n`` images spread over ``folders`` (Ultralytics reads image lists)."""
+    images = sorted(p for f in folders for p in f.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    picked = images[:: max(1, len(images) // n)][:n]
+    listing.parent.mkdir(parents=True, exist_ok=True)
+    listing.write_text("".join(f"{p.absolute()}\n" for p in picked))  # links kept: labels sit beside them
+    return listing
+
+
 def merge_datasets(sources: list[Path], out_yaml: Path) -> dict:
     """One Ultralytics data YAML over several sources (train lists merged); returns its content."""
     train, val, test = [], [], []
@@ -125,7 +134,9 @@ def merge_datasets(sources: list[Path], out_yaml: Path) -> dict:
     if not train:
         raise TrainError(f"no training images in {[str(s) for s in sources]}")
     if not val:
-        val = train[:1]  # Ultralytics needs a val set; without one it validates on training data
+        # Ultralytics needs a val set; without one it validates on a few training images (a whole
+        # folder, validated three times at the end, cost minutes of CPU a run).
+        val = [_few_images(train, out_yaml.with_name(out_yaml.stem + "_val.txt"))]
     data = {
         "train": [str(p.resolve()) for p in train],
         "val": [str(p.resolve()) for p in val],
