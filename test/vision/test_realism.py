@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from restock.vision.realism import camera_look, print_packaging
 from restock.vision.train import recipe_overrides
@@ -57,3 +59,33 @@ def test_fine_tune_recipe_names_what_ultralytics_needs() -> None:
     # lr0 only counts with a named optimizer; nbs = batch steps the optimizer every batch.
     assert out == {"freeze": 10, "optimizer": "AdamW", "lr0": 0.002, "warmup_epochs": 0.0, "nbs": 16}
     assert recipe_overrides(argparse.Namespace(freeze=0, lr0=0.0, warmup_epochs=None)) == {}
+
+
+def test_realism_changes_the_pixels_not_the_scene_or_its_labels(tmp_path: Path) -> None:
+    from restock.paths import store_file
+    from restock.sim.dataset_render import generate
+    from restock.vision.dataset import SceneConfig
+
+    seeds = {"test": [1_000_003]}
+    plain = generate(tmp_path / "plain", store_file("corner_store.yaml"), seeds, 1, SceneConfig(), log=lambda _m: None)
+    real = SceneConfig(p_print=1.0, p_camera=1.0)
+    looks = generate(tmp_path / "real", store_file("corner_store.yaml"), seeds, 1, real, log=lambda _m: None)
+    assert plain["labels_per_class"] == looks["labels_per_class"] and sum(plain["labels_per_class"].values()) > 0
+    for label in (tmp_path / "plain" / "labels" / "test").glob("*.txt"):
+        assert label.read_text() == (tmp_path / "real" / "labels" / "test" / label.name).read_text()
+        a = np.asarray(Image.open(tmp_path / "plain" / "images" / "test" / f"{label.stem}.jpg"), np.float32)
+        b = np.asarray(Image.open(tmp_path / "real" / "images" / "test" / f"{label.stem}.jpg"), np.float32)
+        assert a.shape == b.shape and np.abs(a - b).mean() > 2
+
+
+def test_a_dataset_without_val_validates_on_a_few_of_its_training_images(tmp_path: Path) -> None:
+    from restock.vision.train import merge_datasets
+
+    folder = tmp_path / "ds" / "images"
+    folder.mkdir(parents=True)
+    for i in range(40):
+        Image.new("RGB", (8, 8)).save(folder / f"p{i:02d}.jpg")
+    data = merge_datasets([tmp_path / "ds"], tmp_path / "run" / "d.yaml")
+    listed = Path(data["val"][0]).read_text().split()
+    # A list of 16, not the whole folder: Ultralytics validates it three times after the budget.
+    assert len(listed) == 16 and len(set(listed)) == 16 and all(Path(p).parent == folder for p in listed)
