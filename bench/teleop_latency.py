@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/teleop_latency.py [--seconds 10] [--rate 60] [--arm] [--no-browser] [--no-pose]
         [--scenarios desktop:1:frames,desktop:1:webrtc,xr:1:frames,xr:1:webrtc,desktop:2:frames,desktop:2:webrtc]
-        [--xr-window 1280x720] [--rounds 1] [--before REV] [--xr-harness]
+        [--xr-window 1280x720] [--rounds 1] [--before REV] [--xr-harness] [--browser-cpus 1]
 
 1. Target: a WSS client (the operator) claims the robot and sends controller poses with the grip
    held at --rate; this process's ROS subscriber times each teleop/ee_target PoseStamped from the
@@ -32,6 +32,8 @@
    measured interleaved in one run. --xr-harness first measures the emulated headset alone: an
    immersive session whose XR frames draw nothing (what the software GL and the page's compositor
    cost per XR frame, and how late a 4 ms timer fires on the page's main thread in it).
+   --browser-cpus 1 puts the browsers on CPU 1 and the bridge and the camera on the others (the
+   operator's device and the robot on processors of their own; by default they share them all).
 
 The bridge runs as its own process (`restock up`), TLS on, on a confined DDS domain.
 """
@@ -263,6 +265,26 @@ def process_kind(proc: psutil.Process) -> str:
     return "playwright" if "node" in Path(cmd[0]).name else "other"
 
 
+def pin(proc: psutil.Process, cpus: list[int]) -> None:
+    """Every thread of ``proc`` on ``cpus`` (threads and processes it starts later inherit it)."""
+    with contextlib.suppress(psutil.NoSuchProcess, ProcessLookupError):
+        for thread in proc.threads():
+            with contextlib.suppress(ProcessLookupError):
+                os.sched_setaffinity(thread.id, cpus)
+
+
+def split_cpus(browser_cpus: list[int], bridge_pid: int) -> None:
+    """The browsers on ``browser_cpus``, the bridge and this process (the camera) on the others:
+    the operator's device and the robot each on processors of their own, as they would be."""
+    robot = sorted(set(range(os.cpu_count() or 1)) - set(browser_cpus))
+    for proc in psutil.Process().children(recursive=True):
+        if process_kind(proc) != "other":
+            pin(proc, browser_cpus)
+    pin(psutil.Process(bridge_pid), robot)
+    pin(psutil.Process(), robot)
+    print(f"browsers on CPU {browser_cpus}, the bridge and the camera on CPU {robot}")
+
+
 def cpu_seconds(bridge_pid: int) -> Counter:
     """User + system CPU time of the bridge and of this process's browsers (Playwright's driver, its
     Chromiums and their children, by kind; not the graph's other processes)."""
@@ -472,6 +494,8 @@ def camera_to_browser(
                 pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
                 for _ in range(max(s.browsers for s in scenarios))
             ]
+            if args.browser_cpus:
+                split_cpus([int(c) for c in args.browser_cpus.split(",")], bridge_pid)
             if args.xr_harness:
                 bare_xr(browsers[0], base, args.seconds, bridge_pid)
             for r in range(args.rounds):
@@ -527,6 +551,9 @@ def main(argv: list[str] | None = None) -> int:
         "--xr-window", default="1280x720", help="the emulated headset's window, WxH: both eyes' framebuffer"
     )
     ap.add_argument("--rounds", type=int, default=1, help="every scenario this many times, in turn")
+    ap.add_argument(
+        "--browser-cpus", default="", help="CPUs for the browsers (e.g. 1), the bridge and the camera on the others"
+    )
     ap.add_argument(
         "--before", default="", help="git revision: each scenario also with the operator app of then, interleaved"
     )
