@@ -71,7 +71,7 @@ class PlannerSettings(NodeSettings):
     )
     urgent_fraction: float = setting(
         PlannerConfig.urgent_fraction,
-        "...and has at least this fraction of room, or the robot has nothing else to do",
+        "...and has at least this fraction of room, or its SKU's demand outruns the robot",
         min=0.0,
         max=1.0,
     )

@@ -96,6 +96,22 @@ def test_fewer_fuller_trips_a_nearly_full_lane_waits_unless_its_sku_runs_out_soo
     assert fuller and all(low[t.lane_index] + t.quantity == table.capacity[t.lane_index] for t in fuller)
 
 
+def test_an_urgent_lane_with_little_room_waits_for_a_fuller_trip_unless_the_robot_cannot_keep_up() -> None:
+    table = LaneTable.from_store(STORE)
+    count = table.capacity - 3.0  # three sold from every lane: room for less than a fuller trip
+    now = MONDAY + 10 * 3600
+    planner = Planner(table, RobotTiming.for_store(STORE), PlannerConfig(idle_fill=0.0))
+    # Every lane runs out within urgent_s at 150 an hour a SKU, and the robot (a container in
+    # ~13-16 s, ~250 an hour) keeps up: the lanes wait until a trip fills more of them.
+    assert planner.plan(now, count, flat_rates(table, 150.0), np.full(8, 40)) == []
+    # At 400 an hour a SKU the robot cannot keep up with any one of them: every trip counts now.
+    plan = planner.plan(now, count, flat_rates(table, 400.0), np.full(8, 40))
+    assert plan and all(t.quantity == 3 for t in plan)
+    # Asked for no fuller trips at all (batch_fraction 0), no lane waits.
+    eager = Planner(table, RobotTiming.for_store(STORE), PlannerConfig(idle_fill=0.0, batch_fraction=0.0))
+    assert eager.plan(now, count, flat_rates(table, 150.0), np.full(8, 40))
+
+
 def test_blocked_lanes_stock_and_pending_are_respected() -> None:
     table = LaneTable.from_store(STORE)
     planner = Planner(table, RobotTiming.for_store(STORE), PlannerConfig(topup_below=0.0))
