@@ -6,6 +6,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from restock.demand.saleslog import read_sales_log
 from restock.paths import SOURCE_ROOT, store_file
 from restock.sim.simtime import parse_time
@@ -165,3 +167,44 @@ def assert_exits(script, argv: list[str], message: str) -> None:
         assert message in str(err), str(err)
     else:
         raise AssertionError(f"{argv} was accepted")
+
+
+def test_a_mapped_log_with_closed_days_a_gap_and_an_item_that_comes_later_replays(tmp_path: Path, capsys) -> None:
+    """What a real shop's export holds, end to end: shut on Sundays, a holiday, two weeks not in
+    the export, an item first sold after the gap and one that stops; mapped, then learned and
+    replayed by eval-planner."""
+    from datetime import date, timedelta
+
+    from restock.demand.model import DemandModel
+    from restock.demand.saleslog import read_sales_log as read
+    from restock.planning.evaluate import main as eval_planner
+
+    rows = ["datetime,croissant,americano,new bun,order_id"]
+    first = date(2019, 7, 1)  # a Monday
+    gap = {first + timedelta(days=d) for d in range(14, 28)}
+    for d in range(43):
+        day = first + timedelta(days=d)
+        if day.weekday() == 6 or day == date(2019, 8, 1) or day in gap:
+            continue  # Sundays, a holiday, the gap
+        for h in range(8, 18):
+            late = "1" if day > date(2019, 7, 28) else ""  # new bun: only after the gap
+            gone = "" if day > date(2019, 8, 4) else "1"  # americano: stops a week before the end
+            rows.append(f"{day} {h:02d}:{(7 * d + h) % 60:02d},2,{gone},{late},{d}-{h}")
+    source = tmp_path / "orders.csv"
+    source.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "sales.csv"
+    script = load_script()
+    argv = ["--in", str(source), "--time-column", "datetime", "--item-columns", "croissant:new bun"]
+    assert script.main([*argv, "--spread", "--replicas", "3", "--out", str(out)]) == 0
+    capsys.readouterr()
+    store = load_store(store_file("corner_store.yaml"))
+    sales = read(out, store)
+    model = DemandModel({s: 1 for s in sorted(store.skus)})
+    model.learn_log([(s.stamp, s.sku, s.quantity) for s in sales], sales[-1].stamp)
+    shut = set(np.flatnonzero(~model.open_days()))
+    # Every Sunday, the holiday and the gap read as closed, not as days that sold nothing.
+    expect = {d for d in range(43) if (first + timedelta(days=d)).weekday() == 6 or first + timedelta(days=d) in gap}
+    assert shut == expect | {(date(2019, 8, 1) - first).days}
+    assert eval_planner(["--sales-log", str(out), "--days", "2", "--no-plots", "--bound-slot-s", "0"]) == 0
+    said = capsys.readouterr().out
+    assert "learned / foresight lost sales" in said and "tasks per container moved" in said
