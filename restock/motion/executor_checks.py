@@ -13,7 +13,8 @@ the lane seen from behind after a placement (the wrist camera). Pure; a mixin of
   stands a whole number of pitches from the lane's front, and the count does not jump by more
   than was placed. A wrist look at the lane after every placement (and before the first)
   checks both, and once more ``slide_s`` later when it doubts (a container still sliding); a lane whose back is not home is jammed (a container stuck or lying in it) and
-  becomes a ``blocked_lane`` handoff naming what was seen.
+  becomes a ``blocked_lane`` handoff naming what was seen. So does a lane the camera cannot count
+  at all (something lying before its back): the arm never places blind into it.
 
 Everything noticed goes into ``noticed`` (sim time, what, detail), so a test can set it beside the
 simulator's ground truth event by event.
@@ -116,6 +117,23 @@ class ExecutorChecks:
             f" should be ({expected} after the placements, {sold} sold since): {missing} container(s) did not arrive"
         )
 
+    def _uncounted(self: Executor, now: float) -> list[Command]:
+        """The lane's frame shows something before its back that is no upright container (one lying
+        in it, a jam): placing blind would push containers into a lane that may be full. Look once
+        more when it has had time to settle, then ask a person."""
+        a = self.active
+        assert a is not None
+        if not a.relooked:
+            a.relooked = True
+            self.wait_until = now + self.settings.slide_s
+            return []
+        a.relooked = False
+        detail = f"lane {a.task.lane_id} cannot be counted from behind: something in it is no upright container"
+        self.noticed.append((now, "uncounted", detail))
+        a.failure = ("blocked_lane", detail)
+        self.phase = Phase.RECOVER  # out of the lane's approach, then park (the hand is empty)
+        return []
+
     def _ask_look(self: Executor, now: float) -> list[Command]:
         a = self.active
         assert a is not None
@@ -151,10 +169,13 @@ class ExecutorChecks:
                 self.phase = Phase.CARRY
             return []
         out: list[Command] = []
+        if seen.uncounted:
+            return self._uncounted(now)
         count = seen.count
+        taken = now if seen.stamp is None else min(seen.stamp, now)  # the count is the lane as of then
         if count is not None and a.placed == 0:
             # The lane before this task's first container: the planner adds what the task places.
-            out.append(PublishRecord(count_observation(self.mover.store, count, now)))
+            out.append(PublishRecord(count_observation(self.mover.store, count, taken)))
         if count is not None:
             lane = self.mover.store.lane_by_id[a.task.lane_id]
             expected = None if a.counted is None else a.counted + a.placed - a.counted_placed
@@ -167,7 +188,7 @@ class ExecutorChecks:
                 wait = self.settings.slide_s if why is not None else self.settings.sale_latency_s
                 self.wait_until = now + wait
                 return out
-            a.counted, a.counted_placed, a.counted_at, a.relooked = count.count, a.placed, now, False
+            a.counted, a.counted_placed, a.counted_at, a.relooked = count.count, a.placed, taken, False
             if why is not None or short is not None:
                 what = "jammed" if why is not None else "not_placed"
                 detail = f"lane {a.task.lane_id} is jammed: {why}" if why is not None else short

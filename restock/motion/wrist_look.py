@@ -46,6 +46,9 @@ class Seen:
     request: RequestLook
     held: HeldCheck | None = None
     count: LaneCount | None = None
+    # A lane frame came but counts nothing: something before the lane's back that is no upright container.
+    uncounted: bool = False
+    stamp: float | None = None  # when the frame was taken: a sale after it is not in its count
 
 
 def see(
@@ -57,14 +60,16 @@ def see(
     depth: np.ndarray | None,
     q: np.ndarray,
     opening: float | None,
+    stamp: float | None = None,
 ) -> Seen:
-    """Judge one wrist frame taken with the arm at joints ``q`` and the fingers at ``opening``."""
+    """Judge one wrist frame taken at ``stamp`` with the arm at joints ``q`` and the fingers at ``opening``."""
     if request.purpose == "held":
         return Seen(request, held=check_held(store, looks, rgb, request.sku, opening, request.centre_below))
     if depth is None:
-        return Seen(request)
+        return Seen(request, stamp=stamp)
     camera = wrist_camera(store, tuple(model.forward(q).as_array()))
-    return Seen(request, count=count_lane(store, request.lane_id, camera, depth))
+    count = count_lane(store, request.lane_id, camera, depth)
+    return Seen(request, count=count, uncounted=count is None, stamp=stamp)
 
 
 def depth_array(data: bytes | bytearray | memoryview, width: int, height: int, step: int, encoding: str) -> np.ndarray:

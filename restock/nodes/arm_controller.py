@@ -197,7 +197,8 @@ class ArmControllerNode(RestockNode):
         except (ImageFormatError, ValueError) as err:
             self.get_logger().warning(f"dropped a wrist frame: {err}", throttle_duration_sec=5.0)
             return
-        seen = see(self.store, self.model, self.looks, look, rgb, depth, self.q, self.gripper_opening)
+        taken = stamp_s(rgb_msg.header.stamp)
+        seen = see(self.store, self.model, self.looks, look, rgb, depth, self.q, self.gripper_opening, taken)
         self.carry_out(self.tasks.seen(seen, self.now_s()))
 
     def on_teleop_target(self, msg: PoseStamped) -> None:

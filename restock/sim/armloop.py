@@ -43,7 +43,7 @@ def look(world: World, executor: Executor, request: RequestLook) -> Seen:
     wrist = store.robot.wrist_camera.id
     model = ArmModel.from_store(store)
     rgb, depth = world.render(wrist), world.render_depth(wrist)
-    return see(store, model, SkuLooks(store), request, rgb, depth, q, grip)
+    return see(store, model, SkuLooks(store), request, rgb, depth, q, grip, world.time)
 
 
 def run(world: World, executor: Executor, seconds: float, dt: float = 0.01, until=None) -> list:
