@@ -89,3 +89,13 @@ def test_a_dataset_without_val_validates_on_a_few_of_its_training_images(tmp_pat
     listed = Path(data["val"][0]).read_text().split()
     # A list of 16, not the whole folder: Ultralytics validates it three times after the budget.
     assert len(listed) == 16 and len(set(listed)) == 16 and all(Path(p).parent == folder for p in listed)
+
+
+def test_from_shipped_fills_only_what_the_command_line_left_unset() -> None:
+    from restock.vision.train import apply_fine_tune_recipe
+
+    args = argparse.Namespace(freeze=None, lr0=0.0005, warmup_epochs=None, nbs=None, batch=8)
+    apply_fine_tune_recipe(args)
+    # The batch is the step (nbs); the given rate wins; 0 would mean Ultralytics' own choice.
+    assert (args.freeze, args.lr0, args.warmup_epochs, args.nbs) == (10, 0.0005, 0.0, 8)
+    assert recipe_overrides(args)["lr0"] == 0.0005
