@@ -28,7 +28,7 @@ from restock.demand.model import DAY_S, DemandModel
 from restock.paths import store_file
 from restock.planning.backroom import AlertConfig
 from restock.planning.evaluate import lanes_per_sku, read_log
-from restock.planning.policies import PlannerPolicy, ReactivePolicy, SalesForesight
+from restock.planning.policies import PlannerPolicy, ReactivePolicy, SalesForesight, oracle_config
 from restock.planning.storemodel import Outcome, SaleIn, StoreModel
 from restock.planning.timing import RobotTiming
 from restock.store.description import load_store
@@ -137,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                 timing,
                 model_store.lanes,
                 truth=SalesForesight(sales),
+                config=oracle_config(),
                 alerts=AlertConfig(),
                 dispersion=fit.dispersion,  # the learned planner's rules for bursty demand, as eval-planner's
             )

@@ -44,7 +44,14 @@ from restock.paths import store_file
 from restock.planning.backroom import AlertConfig
 from restock.planning.bound import Bound, store_bound
 from restock.planning.planner import PlannerConfig
-from restock.planning.policies import FixedRoundPolicy, PlannerPolicy, RateSource, ReactivePolicy, SalesForesight
+from restock.planning.policies import (
+    FixedRoundPolicy,
+    PlannerPolicy,
+    RateSource,
+    ReactivePolicy,
+    SalesForesight,
+    oracle_config,
+)
 from restock.planning.storemodel import Outcome, SaleIn, StoreModel
 from restock.planning.timing import RobotTiming
 from restock.store.description import Store, StoreError, load_store
@@ -167,7 +174,7 @@ def run_policies(
                 timing,
                 model_store.lanes,
                 truth=truth,
-                config=config,
+                config=oracle_config(config),
                 alerts=alerts,
                 dispersion=model.burst.fit.dispersion,  # the learned planner's rules for bursty demand
             )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -47,6 +47,13 @@ class SalesForesight:
         half = self.window_s / 2
         sold = cum[np.searchsorted(times, t + half)] - cum[np.searchsorted(times, t - half)]
         return sold * 3600.0 / self.window_s
+
+
+def oracle_config(config: PlannerConfig | None = None) -> PlannerConfig:
+    """The planner's rules for the foresight oracle: fewer, fuller trips as the learned planner's,
+    but quick turns wherever the robot is free (knowing when each burst comes, it loses fewer
+    with them), so that it stays the strongest baseline this planner has."""
+    return replace(config or PlannerConfig(), urgent_fraction=0.625, spare_time_small_trips=True)
 
 
 class _NoLearning:
