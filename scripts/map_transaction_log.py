@@ -5,10 +5,19 @@
 
 The input is a transaction log with the columns ``Date,Time,Transaction,Item`` (one line per
 item sold, as the bakery transaction logs published for basket analysis are: ``2016-10-30,
-09:58:11,1,Bread``). Each item becomes one container of one of the store's SKUs: the items named
+09:58:11,1,Bread``), or in another shape the user names: one column with date and time
+(``--time-column``, ``--time-format`` if it is not ISO), one column per item holding quantities
+(``--item-columns FIRST:LAST``, as order exports are), a quantity per line (``--quantity-column``;
+returns and voids, zero or negative, are skipped and counted). Lines with no time at all are
+skipped and lines out of order sorted, and both are said; ``--drop-duplicate-lines`` drops a line
+repeating the one before exactly (an export written twice; two of one item in a basket look the
+same, so it is asked for). A missing column stops the run naming what the header has and the
+option that reads it. Each item becomes one container of one of the store's SKUs: the items named
 in :data:`ITEM_SKU` go where it says (the drinks to the drink they are nearest, the most sold
 foods spread over the rest), any other item to a SKU chosen by a stable hash of its name, and
-placeholder items (``NONE``) are dropped. A log of several stores of one chain (a column naming
+placeholder items (``NONE``) are dropped; with ``--spread``, the items not named go one by one,
+most sold first, to the SKU that has sold least (a few dozen items hashed onto 8 SKUs can leave
+some SKUs with almost nothing). A log of several stores of one chain (a column naming
 the store on each line) is mapped one store at a time with ``--location-column COL --location
 NAME``: every store's items map to the same SKUs, so each store's log can be a new store whose
 fleet prior comes from the others (``--location-column COL`` alone lists the stores and their
