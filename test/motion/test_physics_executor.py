@@ -6,6 +6,8 @@ its lane) must have its counterpart in what the executor noticed, event by event
 
 from __future__ import annotations
 
+import pytest
+
 from restock import records
 from restock.motion.envelope import Envelope
 from restock.motion.executor import Executor, ExecutorSettings, Phase
@@ -56,58 +58,58 @@ def test_a_weak_grip_slips_every_time_and_each_slip_is_noticed(tmp_path) -> None
     assert all("at stock" in e.detail for e in world.events if e.kind == "dropped")
 
 
-def test_a_lane_with_a_tipped_container_jams_and_becomes_a_handoff(tmp_path) -> None:
+@pytest.mark.parametrize(("lane", "room"), [("r3_l11", None), ("r3_l08", 2), ("r1_l05", 2)])
+def test_a_lane_with_a_tipped_container_gets_no_container_and_becomes_a_handoff(tmp_path, lane, room) -> None:
+    """The lane's backmost container fell over where it stood and lies along the lane: the wrist
+    camera sees it behind the column (a lying can is too low to be a face: counting only the upright
+    ones, two store days pushed 21 containers into lanes it had filled). The arm looks once more,
+    then asks a person; nothing is placed."""
     store, world, ex = _setup(tmp_path, render=True)
-    lane = "r3_l11"
-    world.tip_in_lane(lane)
-    ex.submit(_task(store, lane, 2), world.time)
-    published = run(world, ex, 120.0, until=_handoff)
-    world.step(6.0)  # what was released comes to rest
-    (request,) = [r for r in published if isinstance(r, records.HandoffRequest)]
-    assert request.kind == "blocked_lane" and request.lane_id == lane and "jammed" in request.detail
-    stuck = [e for e in world.events if e.kind == "jammed" and e.lane_id == lane]
-    assert len(stuck) == 1 and not [e for e in world.events if e.kind == "placed"]
-    assert [what for _, what, _ in ex.noticed] == ["jammed"]
-    # A person sets the lane straight: the stuck containers slide home, the lane counts them.
-    before = world.lane_count(lane)
-    assert world.clear_foreign(lane) == 0 and not world.shelves.stuck(lane)
-    assert world.lane_count(lane) == before
-
-
-def test_a_lane_the_wrist_camera_cannot_count_gets_no_container_and_becomes_a_handoff(tmp_path) -> None:
-    """A carton lying on its side at the lane's back shows the camera no upright back face: the count
-    is "cannot tell". Placing on regardless pushed 4 cartons into a full lane in a store day (2 jammed,
-    2 fell out, none noticed); now the arm looks once more, then asks a person."""
-    store, world, ex = _setup(tmp_path, render=True)
-    lane = "r3_l08"
-    sku = store.lane_by_id[lane].lane.sku
-    world.set_lane(lane, [sku] * (store.lane_by_id[lane].lane.capacity - 2))  # as a store day had it
+    if room is not None:  # a fuller lane, as the store days had it
+        lv = store.lane_by_id[lane]
+        world.set_lane(lane, [lv.lane.sku] * (lv.lane.capacity - room))
     world.tip_in_lane(lane)
     ex.submit(_task(store, lane, 4), world.time)
     published = run(world, ex, 120.0, until=_handoff)
     (request,) = [r for r in published if isinstance(r, records.HandoffRequest)]
-    assert request.kind == "blocked_lane" and request.lane_id == lane and "cannot be counted" in request.detail
-    assert [what for _, what, _ in ex.noticed] == ["uncounted"]
+    assert request.kind == "blocked_lane" and request.lane_id == lane, request.detail
+    assert "cannot be counted" in request.detail or "jammed" in request.detail, request.detail
+    assert len(ex.noticed) == 1 and ex.noticed[0][1] in ("uncounted", "jammed")
     assert not [e for e in world.events if e.kind in ("grasp", "placed", "jammed", "dropped")]
+    # A person sets the lane straight: the fallen container slides home, the lane counts it.
+    before = world.lane_count(lane)
+    assert world.unstick_lane(lane) == 1 and not world.shelves.stuck(lane)
+    assert world.lane_count(lane) == before
 
 
-def test_a_resumed_task_counts_the_lane_only_once_the_persons_clearing_reached_it(tmp_path) -> None:
+def test_a_resumed_task_counts_the_lane_only_once_the_persons_clearing_reached_it(tmp_path, monkeypatch) -> None:
     """The operator's "retried" reaches the arm a moment before the simulator sets the lane straight
-    (both hear it on one topic): a count taken before that is the jammed lane's, and set against the
-    next placement it read as containers that did not arrive (a suite failure, session 11)."""
+    (both hear it on one topic): a count taken before that was the blocked lane's, and set against
+    the next placement it read as containers that did not arrive (a suite failure, session 11). The
+    resumed task's first look waits until what was set straight has settled."""
     store, world, ex = _setup(tmp_path, render=True)
     lane = "r3_l11"
     world.tip_in_lane(lane)
     ex.submit(_task(store, lane, 2), world.time)
     published = run(world, ex, 120.0, until=_handoff)
     (request,) = [r for r in published if isinstance(r, records.HandoffRequest)]
+    looks: list[float] = []
+
+    def timed_look(w, executor, look_request):
+        if look_request.purpose == "lane":
+            looks.append(w.time)
+        return armloop_look(w, executor, look_request)
+
+    monkeypatch.setattr(armloop, "look", timed_look)
+    answered = world.time
     answer = records.HandoffResolution(request_id=request.request_id, operator="op", action="retried", stamp=0.0)
-    ex.resolve(answer, world.time)
+    ex.resolve(answer, answered)
     world.schedule(world.time + 0.5, lambda: world.unstick_lane(lane))
     published = run(world, ex, 180.0, until=_result)
     (result,) = [r for r in published if isinstance(r, records.TaskResult)]
     assert result.outcome == "done" and result.placed == 2, result.reason
-    assert [what for _, what, _ in ex.noticed] == ["jammed"]
+    assert looks and looks[0] >= answered + ex.settings.slide_s
+    assert len(ex.noticed) == 1
 
 
 def _first_count(published) -> bool:

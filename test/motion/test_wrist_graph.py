@@ -152,9 +152,12 @@ def test_a_grasp_off_centre_slips_and_the_executor_retries(ros_graph, ros_node, 
 
 @pytest.mark.graph
 @pytest.mark.slow
-def test_a_lane_with_a_tipped_container_jams_and_becomes_a_handoff(ros_graph, ros_node, tmp_path) -> None:
-    """Contact physics: the lane's backmost container lies on its side; the next one lands against it
-    and does not slide home; the arm's look from behind sees it and hands the lane to an operator."""
+def test_a_lane_with_a_tipped_container_becomes_a_handoff_before_a_container_goes_in(
+    ros_graph, ros_node, tmp_path
+) -> None:
+    """Contact physics: the lane's backmost container lies on its side. The arm's look from behind
+    sees it (behind the column, or a back face off the column) and hands the lane to an operator
+    before placing anything: a container let go behind it would jam or fall out."""
     _store, lane, loc = _lane("r3_l11")
     _graph_lockstep(ros_graph, tmp_path, {"scripted_events": f"+0 tip {lane.id}"})
     truths = _collect(ros_node, SimGroundTruth, topics.SIM_GROUND_TRUTH)
@@ -169,11 +172,10 @@ def test_a_lane_with_a_tipped_container_jams_and_becomes_a_handoff(ros_graph, ro
     request = wait_for_record(
         ros_node, records.HandoffRequest, topics.HANDOFF_REQUESTS, lambda r: r.task_id == task.task_id, timeout=180
     )
-    assert request.kind == "blocked_lane" and request.lane_id == lane.id and "jammed" in request.detail, request
-    # The simulator judges a release once it has been still a while: the arm's look may see it first.
-    spin_until(ros_node, lambda: any(e.kind == "jammed" for t in truths for e in t.events), 60, "the jam's truth")
+    assert request.kind == "blocked_lane" and request.lane_id == lane.id, request
+    assert "cannot be counted" in request.detail or "jammed" in request.detail, request
     events = [e for t in truths for e in t.events]
-    assert [e.kind for e in events if e.kind in ("placed", "jammed")] == ["jammed"], events
+    assert not [e for e in events if e.kind in ("grasp", "placed", "jammed", "dropped")], events
     # An operator answers: a person sets the lane straight, and the task goes on to the end.
     resolution = records.HandoffResolution(request_id=request.request_id, operator="op", action="retried", stamp=0.0)
     resolutions = ros_node.create_publisher(String, topics.HANDOFF_RESOLUTIONS, RECORD_QOS)
