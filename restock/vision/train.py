@@ -10,7 +10,8 @@ teleop (images/*.jpg + labels/*.txt); all must use :data:`restock.vision.classes
 be read through ``--class-map`` (a public set of shelf photos: restock.vision.foreign).
 
 ``--from shipped`` fine-tunes what ships (restock/vision/models/shelf_detector.pt, rebuilt from the
-ONNX by restock.vision.rebuild) instead of starting from random weights, for ``--minutes``. A
+ONNX by restock.vision.rebuild) instead of starting from random weights, for ``--minutes``, with
+:data:`FINE_TUNE_RECIPE` for what the command line leaves unset. A
 foreign dataset gives its *train* split only (its val/test stay held out for eval-detector), and
 our classes it does not label get pseudo-labels: the shipped detector's confident boxes
 (``--pseudo-conf``) of ``--pseudo-classes`` (containers by default, its reliable classes) not
