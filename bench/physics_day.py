@@ -221,6 +221,12 @@ def report(events: list, handoffs: list, noticed: list, hours: float, sales: int
         f" ({dict(Counter(e.kind for e in failures))}); into a full lane: {len(full)}; arm collisions:"
         f" {kinds['arm_collision']}; solver blow-ups: {kinds['physics_unstable']}"
     )
+    for e in full:  # what made the lane full since the arm's last look: a fault in it?
+        before = [
+            x for x in events if x.lane_id == e.lane_id and x.kind in ("tipped", "placed", "sale") and x.stamp < e.stamp
+        ]
+        told = ", ".join(f"{x.kind} {e.stamp - x.stamp:.1f} s before" for x in before[-3:])
+        print(f"  INTO A FULL LANE {e.lane_id} at {e.stamp:.1f}: {e.kind}; {told}")
     lane_answers = [(h.stamp, h.lane_id or "") for h in handoffs if h.kind == "blocked_lane"]
     missed = match(failures, lane_answers, lambda e: e.lane_id)
     print(

@@ -119,13 +119,17 @@ def count_lane(store: Store, lane_id: str, camera: CameraModel, depth: np.ndarra
     column &= above < lv.sku.height + ABOVE_BOARD  # not the row above
     pitch, capacity = lv.sku.along, lv.lane.capacity
     back = back_face(p[column], above[column], near_end, lv.front_y, lv.sku.height, 2 * half)
+    # Something above the board across the lane behind the column's back face (anywhere, in a lane
+    # with no upright container): a container lying there, too low to be a face. The room it takes
+    # is not the count's: cannot tell.
+    end = (lv.front_y if back is None else back) - FACE_BIN
+    # (Higher than half its width: a lying container's top stands at its width; board points lifted
+    # by a camera a degree off stay lower.)
+    lying = in_lane & (p[:, 1] > near_end) & (p[:, 1] < end) & (above > max(ABOVE_BOARD, lv.sku.across / 2))
+    lying &= above < lv.sku.height + ABOVE_BOARD
+    if lying.sum() >= MIN_POINTS and np.ptp(p[lying, 0]) >= half:
+        return None
     if back is not None:
-        # Something above the board behind the column's back face, across the lane: a container
-        # lying there (too low to be a face). The room it takes is not the count's: cannot tell.
-        behind = in_lane & (p[:, 1] > near_end) & (p[:, 1] < back - FACE_BIN) & (above > ABOVE_BOARD)
-        behind &= above < lv.sku.height + ABOVE_BOARD
-        if behind.sum() >= MIN_POINTS and np.ptp(p[behind, 0]) >= half:
-            return None
         count = min(max(round((lv.front_y - back) / pitch), 0), capacity)
         return LaneCount(lane_id, count, capacity - count, back if count else None)
     blocked = in_lane & (p[:, 1] <= near_end)  # something before the lane's back

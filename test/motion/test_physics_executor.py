@@ -58,7 +58,7 @@ def test_a_weak_grip_slips_every_time_and_each_slip_is_noticed(tmp_path) -> None
     assert all("at stock" in e.detail for e in world.events if e.kind == "dropped")
 
 
-@pytest.mark.parametrize(("lane", "room"), [("r3_l11", None), ("r3_l08", 2), ("r1_l05", 2)])
+@pytest.mark.parametrize(("lane", "room"), [("r3_l11", None), ("r3_l08", 2), ("r1_l05", 2), ("r3_l07", 9)])
 def test_a_lane_with_a_tipped_container_gets_no_container_and_becomes_a_handoff(tmp_path, lane, room) -> None:
     """The lane's backmost container fell over where it stood and lies along the lane: the wrist
     camera sees it behind the column (a lying can is too low to be a face: counting only the upright
