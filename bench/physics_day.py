@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
+from sim_speed import next_task  # the top-up rule
 from wrist_day import read  # the run's records by topic
 
 from restock import records, topics
@@ -108,7 +109,7 @@ def in_process_day(args: argparse.Namespace) -> tuple[list, list, list, float, i
     answers: list[tuple[float, records.HandoffRequest]] = []
     tasks, heard, t0, next_report = 0, 0, time.perf_counter(), world.time + 3600.0
     while world.time < end - 1e-9:
-        if ex.active is None and not ex.queue and (task := top_up_task(world, tasks)) is not None:
+        if ex.active is None and not ex.queue and (task := next_task(world, tasks, quantity=4)) is not None:
             ex.submit(task, world.time)
             tasks += 1
         q, grip = joints(world)
@@ -138,20 +139,6 @@ def in_process_day(args: argparse.Namespace) -> tuple[list, list, list, float, i
             )
     handoffs = [r for r in published if isinstance(r, records.HandoffRequest)]
     return events, handoffs, list(ex.noticed), args.hours, sum(world.sales.values()), sum(world.lost_sales.values())
-
-
-def top_up_task(world: World, n: int) -> records.RestockTask | None:
-    """Four containers for the lane with the most room (at least two), from a stock location that has some."""
-    store = world.store
-    room = {lv.id: lv.lane.capacity - world.lane_count(lv.id) for lv in store.lanes}
-    lane_id = max(room, key=lambda k: room[k])
-    lv = store.lane_by_id[lane_id]
-    loc = next((x for x in store.stock_for_sku(lv.lane.sku) if world.stock_quantity(x.id) > 0), None)
-    if room[lane_id] < 2 or loc is None:
-        return None
-    return records.RestockTask(
-        task_id=f"d{n}", lane_id=lane_id, sku=lv.lane.sku, quantity=4, stock_location=loc.id, created=world.time
-    )
 
 
 def answer_handoff(world: World, ex: Executor, request: records.HandoffRequest) -> None:

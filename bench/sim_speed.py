@@ -58,9 +58,10 @@ def run_with_cameras(world: World, span_s: float, period_s: float) -> tuple[floa
     return time.perf_counter() - t0, renders
 
 
-def next_task(world: World, n: int) -> records.RestockTask | None:
+def next_task(world: World, n: int, quantity: int | None = None) -> records.RestockTask | None:
     """Top up the lane with the most room (at least two containers' worth), up to four at a time: from a full
-    start the arm moves what customers buy, 1,000 containers a day."""
+    start the arm moves what customers buy, 1,000 containers a day. ``quantity``: ask that many whatever
+    the room (the wrist camera's count must then stop the arm at a full lane)."""
     store = world.store
     room = {lv.id: lv.lane.capacity - world.lane_count(lv.id) for lv in store.lanes}
     lane_id = max(room, key=lambda k: room[k])
@@ -71,7 +72,7 @@ def next_task(world: World, n: int) -> records.RestockTask | None:
     if loc is None:
         return None
     return records.RestockTask(
-        task_id=f"d{n}", lane_id=lane_id, sku=lv.lane.sku, quantity=min(room[lane_id], 4),
+        task_id=f"d{n}", lane_id=lane_id, sku=lv.lane.sku, quantity=min(room[lane_id], 4) if quantity is None else quantity,
         stock_location=loc.id, created=world.time,
     )  # fmt: skip
 
